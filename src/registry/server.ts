@@ -1,0 +1,152 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { PullbenchError } from '../errors.js';
+import { registerCleanup } from '../util/cleanup.js';
+import { makeTempDir, type TempDir } from '../util/temp.js';
+import { RegistryApp } from './app.js';
+import { Authenticator, type AuthMode, type BasicCredentials } from './auth.js';
+import { FilesystemBlobStore, MemoryBlobStore, type BlobStore } from './blob-store.js';
+import { RepositoryIndex } from './repositories.js';
+import { PullRateLimiter, type RegistryStats } from './stats.js';
+
+/** Options of the embedded registry server. */
+export interface RegistryServerOptions {
+  host?: string;
+  /** 0 (default) picks a free port. */
+  port?: number;
+  storage?: 'memory' | 'filesystem';
+  /** Filesystem storage root; a temp dir (removed on close) when absent. */
+  rootDir?: string;
+  auth?: AuthMode;
+  users?: Array<BasicCredentials | { username: string; bcryptHash: string }>;
+  anonymousPull?: boolean;
+  rateLimit?: { manifestGets: number; windowMs: number };
+  faults?: { errorRate?: number; latencyMs?: number };
+  /** Default 4 MiB, as distribution. */
+  maxManifestBytes?: number;
+  /** Default 64 GiB. */
+  maxBlobBytes?: number;
+  tokenTtlSeconds?: number;
+}
+
+/** A listening embedded registry. */
+export interface RunningRegistryServer extends AsyncDisposable {
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  readonly rootDir?: string;
+  stats(): RegistryStats;
+  resetStats(): void;
+  close(): Promise<void>;
+}
+
+const MAX_HEADER_BYTES = 16 * 1024;
+
+/** Starts the embedded OCI registry on node:http, in this process. */
+export async function startRegistryServer(opts: RegistryServerOptions = {}): Promise<RunningRegistryServer> {
+  const mode = opts.auth ?? 'none';
+  if (mode !== 'none' && (opts.users ?? []).length === 0 && !opts.anonymousPull) {
+    throw new PullbenchError('INVALID_ARGUMENT', `auth ${mode} needs at least one user (or anonymous pull)`);
+  }
+  const { rateLimit, faults } = opts;
+  if (rateLimit && (!(rateLimit.manifestGets > 0) || !(rateLimit.windowMs > 0))) {
+    throw new PullbenchError('INVALID_ARGUMENT', 'rate limit needs a positive count and window');
+  }
+  if (faults?.errorRate !== undefined && !(faults.errorRate >= 0 && faults.errorRate <= 1)) {
+    throw new PullbenchError('INVALID_ARGUMENT', 'error rate must be between 0 and 1');
+  }
+
+  let temp: TempDir | undefined;
+  let store: BlobStore;
+  let index: RepositoryIndex;
+  let rootDir: string | undefined;
+  if ((opts.storage ?? 'filesystem') === 'filesystem') {
+    if (!opts.rootDir) temp = await makeTempDir('pullbench-registry-');
+    rootDir = opts.rootDir ?? temp!.path;
+    store = new FilesystemBlobStore(rootDir);
+    index = new RepositoryIndex(rootDir);
+  } else {
+    store = new MemoryBlobStore();
+    index = new RepositoryIndex();
+  }
+  try {
+    await store.open();
+    await index.load(async (digest, mediaType) => {
+      if (store.size(digest) === undefined) return undefined;
+      const { parseManifest } = await import('./manifest-validation.js');
+      const bytes = await store.readAll(digest);
+      const parsed = parseManifest(bytes, mediaType);
+      return {
+        digest,
+        mediaType,
+        bytes,
+        subject: parsed.subject?.digest,
+        referrerDescriptor: parsed.subject
+          ? { mediaType, digest, size: bytes.length, ...(parsed.artifactType ? { artifactType: parsed.artifactType } : {}), ...(parsed.annotations ? { annotations: parsed.annotations } : {}) }
+          : undefined,
+      };
+    });
+  } catch (err) {
+    await temp?.remove();
+    throw new PullbenchError('REGISTRY_START_FAILED', `cannot open registry storage at ${rootDir}`, { cause: err });
+  }
+
+  const app = new RegistryApp({
+    store,
+    index,
+    auth: new Authenticator({ mode, users: opts.users ?? [], anonymousPull: opts.anonymousPull, tokenTtlSeconds: opts.tokenTtlSeconds }),
+    rateLimiter: rateLimit ? new PullRateLimiter(rateLimit.manifestGets, rateLimit.windowMs) : undefined,
+    faults,
+    maxManifestBytes: opts.maxManifestBytes ?? 4 * 1024 * 1024,
+    maxBlobBytes: opts.maxBlobBytes ?? 64 * 1024 ** 3,
+  });
+
+  const server: Server = createServer({ maxHeaderSize: MAX_HEADER_BYTES, keepAliveTimeout: 30_000 }, app.handle);
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    else socket.destroy();
+  });
+  const host = opts.host ?? '127.0.0.1';
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port ?? 0, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    await temp?.remove();
+    throw new PullbenchError('REGISTRY_START_FAILED', `cannot listen on ${host}:${opts.port ?? 0}`, { cause: err });
+  }
+  const port = (server.address() as AddressInfo).port;
+  const hostPort = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = `http://${hostPort}`;
+  app.baseUrl = url;
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      unregister();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await app.close();
+      await temp?.remove();
+    })();
+    return closing;
+  };
+  const unregister = registerCleanup(`registry ${url}`, close);
+  return {
+    url,
+    host: hostPort,
+    port,
+    rootDir,
+    stats: () => app.getStats(),
+    resetStats: () => app.resetStats(),
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}

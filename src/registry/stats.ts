@@ -1,0 +1,107 @@
+/** Requests and bytes, by kind, since start or the last reset. */
+export interface RegistryStats {
+  manifestHead: number;
+  manifestGet: number;
+  blobGet: number;
+  blobHead: number;
+  token: number;
+  upload: number;
+  tooManyRequests: number;
+  bytesServed: number;
+  upstreamManifestGet?: number;
+  upstreamBlobGet?: number;
+  upstreamBytes?: number;
+}
+
+export function emptyStats(withUpstream: boolean): RegistryStats {
+  const base: RegistryStats = {
+    manifestHead: 0,
+    manifestGet: 0,
+    blobGet: 0,
+    blobHead: 0,
+    token: 0,
+    upload: 0,
+    tooManyRequests: 0,
+    bytesServed: 0,
+  };
+  return withUpstream ? { ...base, upstreamManifestGet: 0, upstreamBlobGet: 0, upstreamBytes: 0 } : base;
+}
+
+const REQUEST_KINDS: Array<[keyof RegistryStats, string]> = [
+  ['manifestHead', 'manifest_head'],
+  ['manifestGet', 'manifest_get'],
+  ['blobHead', 'blob_head'],
+  ['blobGet', 'blob_get'],
+  ['token', 'token'],
+  ['upload', 'upload'],
+];
+
+/** Renders stats as OpenMetrics text (served on /metrics). */
+export function toOpenMetrics(stats: RegistryStats): string {
+  const lines: string[] = [
+    '# TYPE pullbench_registry_requests counter',
+    '# HELP pullbench_registry_requests Requests by kind.',
+  ];
+  for (const [key, kind] of REQUEST_KINDS) lines.push(`pullbench_registry_requests_total{kind="${kind}"} ${stats[key] ?? 0}`);
+  lines.push(
+    '# TYPE pullbench_registry_rate_limited counter',
+    '# HELP pullbench_registry_rate_limited Requests answered 429 TOOMANYREQUESTS.',
+    `pullbench_registry_rate_limited_total ${stats.tooManyRequests}`,
+    '# TYPE pullbench_registry_served_bytes counter',
+    '# HELP pullbench_registry_served_bytes Manifest and blob bytes sent to clients.',
+    `pullbench_registry_served_bytes_total ${stats.bytesServed}`,
+  );
+  if (stats.upstreamManifestGet !== undefined) {
+    lines.push(
+      '# TYPE pullbench_registry_upstream_fetches counter',
+      '# HELP pullbench_registry_upstream_fetches GETs sent to the upstream registry (mirror mode).',
+      `pullbench_registry_upstream_fetches_total{kind="manifest"} ${stats.upstreamManifestGet}`,
+      `pullbench_registry_upstream_fetches_total{kind="blob"} ${stats.upstreamBlobGet ?? 0}`,
+      '# TYPE pullbench_registry_upstream_bytes counter',
+      '# HELP pullbench_registry_upstream_bytes Blob bytes fetched from the upstream registry.',
+      `pullbench_registry_upstream_bytes_total ${stats.upstreamBytes ?? 0}`,
+    );
+  }
+  lines.push('# EOF', '');
+  return lines.join('\n');
+}
+
+/**
+ * Docker Hub-style pull limit: manifest GETs per client IP in a fixed window.
+ * HEAD requests are free.
+ */
+export class PullRateLimiter {
+  private readonly windows = new Map<string, { start: number; count: number }>();
+
+  constructor(
+    readonly limit: number,
+    readonly windowMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Counts one pull; returns what remains (negative when over the limit). */
+  take(client: string): number {
+    const t = this.now();
+    let w = this.windows.get(client);
+    if (!w || t - w.start >= this.windowMs) {
+      w = { start: t, count: 0 };
+      this.windows.set(client, w);
+    }
+    w.count++;
+    return this.limit - w.count;
+  }
+
+  remaining(client: string): number {
+    const w = this.windows.get(client);
+    if (!w || this.now() - w.start >= this.windowMs) return this.limit;
+    return Math.max(0, this.limit - w.count);
+  }
+
+  headers(remaining: number): Record<string, string> {
+    const seconds = Math.ceil(this.windowMs / 1000);
+    return {
+      'ratelimit-limit': `${this.limit};w=${seconds}`,
+      'ratelimit-remaining': `${Math.max(0, remaining)};w=${seconds}`,
+    };
+  }
+}
