@@ -168,7 +168,7 @@ for (const storage of ['filesystem', 'memory'] as const) {
     });
 
     it('rejects manifests that are invalid or reference unknown blobs', async () => {
-      const put = (body: string | Buffer, type = MediaType.OciManifest): Promise<Response> =>
+      const put = (body: string | Buffer, type: string = MediaType.OciManifest): Promise<Response> =>
         fetch(`${reg.url}/v2/team/app/manifests/bad`, { method: 'PUT', body, headers: { 'Content-Type': type } });
       expect(await errorCode(await put('{not json'))).toBe('MANIFEST_INVALID');
       expect(await errorCode(await put(image.manifest, MediaType.DockerManifest))).toBe('MANIFEST_INVALID');
