@@ -1,0 +1,153 @@
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { PullbenchError } from '../errors.js';
+import { registerCleanup } from '../util/cleanup.js';
+import { startProcess, type StartedProcess } from '../util/process.js';
+import { makeTempDir } from '../util/temp.js';
+import { findTool } from '../util/tools.js';
+
+const execFileAsync = promisify(execFile);
+
+/** A private Docker daemon (its own data root, exec root, socket) for tests and `doctor`. */
+export interface StartedDockerd extends AsyncDisposable {
+  /** `unix:///tmp/pbdk-xxxx/d.sock`, for DOCKER_HOST and `docker -H`. */
+  readonly host: string;
+  readonly socket: string;
+  /** Server version reported by `docker version`, e.g. `20.10.24+dfsg1`. */
+  readonly version: string;
+  /** Runs the docker CLI against this daemon. */
+  docker(args: string[], opts?: { input?: Buffer | string; timeoutMs?: number }): Promise<{ stdout: string; stderr: string }>;
+  logs(): string;
+  stop(): Promise<void>;
+}
+
+export interface DockerdOptions {
+  label?: string;
+  readyTimeoutMs?: number;
+}
+
+const MAX_SOCKET_PATH = 107;
+
+/**
+ * Starts Debian's dockerd isolated in a short temp dir, without a bridge or
+ * iptables rules (containers use host networking on 127.0.0.1). On stop,
+ * failure or Ctrl-C: containers are removed, the daemon (and the containerd it
+ * spawned) stopped, its mounts unmounted and its directories deleted.
+ */
+export async function startDockerd(opts: DockerdOptions = {}): Promise<StartedDockerd> {
+  const label = `dockerd ${opts.label ?? 'pullbench'}`;
+  const dockerdBin = findTool('dockerd');
+  const dockerBin = findTool('docker');
+  if (!dockerdBin || !dockerBin) {
+    throw new PullbenchError('TOOL_MISSING', 'dockerd and docker are needed (apt-get install -y docker.io)', {
+      details: { missing: [!dockerdBin && 'dockerd', !dockerBin && 'docker'].filter(Boolean) },
+    });
+  }
+  const dir = await makeTempDir('pbdk-');
+  const socket = join(dir.path, 'd.sock');
+  if (Buffer.byteLength(socket) > MAX_SOCKET_PATH) {
+    await dir.remove();
+    throw new PullbenchError('RUNTIME_START_FAILED', `socket path too long for a unix socket: ${socket}`);
+  }
+  const host = `unix://${socket}`;
+  const dockerRaw = async (
+    args: string[],
+    o: { input?: Buffer | string; timeoutMs?: number } = {},
+  ): Promise<{ stdout: string; stderr: string }> => {
+    const run = execFileAsync(dockerBin, ['-H', host, ...args], {
+      timeout: o.timeoutMs ?? 120_000,
+      maxBuffer: 64 * 1024 * 1024,
+      env: { ...process.env, DOCKER_CONFIG: join(dir.path, 'cfg') },
+    });
+    if (o.input !== undefined) {
+      run.child.stdin?.end(o.input);
+    }
+    return run;
+  };
+
+  let proc: StartedProcess | undefined;
+  const teardown = async (): Promise<void> => {
+    unregister();
+    try {
+      if (proc && !proc.exited()) {
+        await removeAllContainers(dockerRaw);
+      }
+      await proc?.stop();
+    } finally {
+      await unmountBelow(dir.path);
+      await dir.remove();
+    }
+  };
+  const unregister = registerCleanup(label, teardown);
+
+  try {
+    proc = await startProcess({
+      label,
+      command: dockerdBin,
+      args: [
+        '--data-root', join(dir.path, 'data'),
+        '--exec-root', join(dir.path, 'x'),
+        '-H', host,
+        '--pidfile', join(dir.path, 'd.pid'),
+        '--bridge=none',
+        '--iptables=false',
+        '--ip6tables=false',
+      ],
+      ready: async () => (await dockerRaw(['version', '--format', '{{.Server.Version}}'], { timeoutMs: 5000 })).stdout.trim() !== '',
+      readyTimeoutMs: opts.readyTimeoutMs ?? 60_000,
+      stopGraceMs: 15_000,
+    });
+    const version = (await dockerRaw(['version', '--format', '{{.Server.Version}}'])).stdout.trim();
+    const started = proc;
+    const docker = async (
+      args: string[],
+      o?: { input?: Buffer | string; timeoutMs?: number },
+    ): Promise<{ stdout: string; stderr: string }> => {
+      try {
+        return await dockerRaw(args, o);
+      } catch (err) {
+        const e = err as { stderr?: string; message: string };
+        throw new PullbenchError('PROCESS_FAILED', `docker ${args[0] ?? ''} failed: ${(e.stderr ?? e.message).trim()}`, {
+          cause: err,
+          details: { args: args.slice(0, 2) },
+        });
+      }
+    };
+    let stopping: Promise<void> | undefined;
+    const stop = (): Promise<void> => (stopping ??= teardown());
+    return { host, socket, version, docker, logs: () => started.logs(), stop, [Symbol.asyncDispose]: stop };
+  } catch (err) {
+    await teardown();
+    if (err instanceof PullbenchError && err.code === 'TOOL_MISSING') throw err;
+    throw new PullbenchError('RUNTIME_START_FAILED', `${label} did not start: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+async function removeAllContainers(docker: (args: string[]) => Promise<{ stdout: string }>): Promise<void> {
+  try {
+    const ids = (await docker(['ps', '-aq'])).stdout.split('\n').filter((s) => s.trim() !== '');
+    if (ids.length > 0) await docker(['rm', '-f', '-v', ...ids]);
+  } catch {
+    /* the daemon is going away anyway; mounts are handled below */
+  }
+}
+
+// dockerd leaves the overlay data root and its netns bind mounts behind if killed; unmount deepest first.
+async function unmountBelow(base: string): Promise<void> {
+  const table = await readFile('/proc/self/mounts', 'utf8').catch(() => '');
+  const inside = new Set<string>();
+  for (const row of table.split('\n')) {
+    const target = row.split(' ')[1]?.replace(/\\040/g, ' ');
+    if (target && (target === base || target.startsWith(`${base}/`))) inside.add(target);
+  }
+  const deepestFirst = [...inside].sort((a, b) => b.split('/').length - a.split('/').length);
+  for (const target of deepestFirst) {
+    // A path can be mounted more than once (netns bind mounts): unmount until it is gone.
+    for (let i = 0; i < 4; i++) {
+      const ok = await execFileAsync('umount', ['-l', target]).then(() => true, () => false);
+      if (!ok) break;
+    }
+  }
+}

@@ -1,0 +1,42 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startDockerd, type StartedDockerd } from '../../src/docker/dockerd.js';
+import { buildLocalRegistryImage } from '../../src/docker/registry-image.js';
+import { describeWithTools } from '../helpers/interop.js';
+
+describeWithTools(['dockerd', 'docker', 'docker-registry'], 'a private dockerd and the locally built registry image', () => {
+  let dockerd: StartedDockerd;
+  beforeAll(async () => {
+    dockerd = await startDockerd({ label: 'test-dockerd' });
+  });
+  afterAll(async () => {
+    await dockerd?.stop();
+  });
+
+  it('answers on its own socket with a server version', async () => {
+    expect(dockerd.version).toMatch(/^\d+\.\d+/);
+    const { stdout } = await dockerd.docker(['info', '--format', '{{.DockerRootDir}}']);
+    expect(stdout.trim().startsWith(dockerd.socket.replace(/\/d\.sock$/, ''))).toBe(true);
+  });
+
+  it('builds a registry image without pulling, and reuses it the second time', async () => {
+    const built = await buildLocalRegistryImage(dockerd, { rebuild: true });
+    expect(built.id).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(built.reused).toBe(false);
+    const inspect = JSON.parse((await dockerd.docker(['image', 'inspect', built.tag])).stdout) as [
+      { Config: { Entrypoint: string[]; Cmd: string[] } },
+    ];
+    expect(inspect[0].Config.Entrypoint).toEqual(['/bin/registry']);
+    expect(inspect[0].Config.Cmd).toEqual(['serve', '/etc/docker/registry/config.yml']);
+    expect((await buildLocalRegistryImage(dockerd)).reused).toBe(true);
+  });
+
+  it('leaves no mounts and no directory behind after stop', async () => {
+    const other = await startDockerd({ label: 'test-dockerd-2' });
+    const base = other.socket.replace(/\/d\.sock$/, '');
+    await other.docker(['version']);
+    await other.stop();
+    expect(existsSync(base)).toBe(false);
+    expect(readFileSync('/proc/self/mounts', 'utf8')).not.toContain(base);
+  });
+});
