@@ -1,0 +1,630 @@
+import { Readable, pipeline } from 'node:stream';
+import { PullbenchError, type PullbenchErrorCode } from '../errors.js';
+import { basicAuthorization, mergeScopes, parseWwwAuthenticate, repositoryScope, tokenFromResponse } from './auth.js';
+import { Digester, digestOf, isDigest, parseDigest } from './digest.js';
+import { MANIFEST_ACCEPT, MediaType, type Descriptor, type ImageIndex } from './media-types.js';
+import { VerifyingStream } from './verifying-stream.js';
+
+export interface BasicCredentials {
+  username: string;
+  password: string;
+}
+
+export interface ClientOptions {
+  /** Scheme + host[:port], no path, e.g. `http://127.0.0.1:41234`. */
+  baseUrl: string;
+  /** Used for Basic auth, and for the Bearer token request. */
+  credentials?: BasicCredentials;
+  /** Injectable (link shaping, tests). */
+  fetch?: typeof fetch;
+  userAgent?: string;
+  /** Time to wait for response headers (not for a whole blob), default 30 s. */
+  timeoutMs?: number;
+}
+
+export interface ManifestResult {
+  descriptor: Descriptor;
+  bytes: Buffer;
+  mediaType: string;
+}
+
+export interface BlobResult {
+  /** Content-Length of the response, -1 when the registry did not send one. */
+  size: number;
+  /** Verifies the digest as it streams (whole-blob reads only); errors with DIGEST_MISMATCH. */
+  body: Readable;
+}
+
+export interface PushBlobOptions {
+  /** Known digest: enables the HEAD skip and mounting; verified by the registry on commit. */
+  digest?: string;
+  /** Known size: checked locally (SIZE_MISMATCH) and sent as Content-Length. */
+  size?: number;
+  /** Upload in PATCH chunks of this many bytes (OCI chunked upload). */
+  chunkSize?: number;
+  /** Repository to mount the blob from (cross-repository mount); falls back to an upload. */
+  mountFrom?: string;
+}
+
+/** Blobs larger than this are uploaded in chunks unless a chunk size is given. */
+export const MONOLITHIC_LIMIT = 64 * 1024 * 1024;
+const DEFAULT_CHUNK = 16 * 1024 * 1024;
+/** containerd refuses manifests above 4 MiB; so do we. */
+const MANIFEST_LIMIT = 4 * 1024 * 1024;
+const ERROR_BODY_LIMIT = 64 * 1024;
+const PULL = ['pull'] as const;
+const PUSH = ['pull', 'push'] as const;
+
+interface RequestSpec {
+  method: string;
+  /** Path under the base URL (`/v2/...`) or an absolute URL (upload locations). */
+  url: string;
+  repo: string;
+  actions: readonly string[];
+  /** Additional scopes, e.g. pull on the repository a blob is mounted from. */
+  extraScopes?: string[];
+  headers?: Record<string, string>;
+  body?: Buffer | Readable;
+  what: string;
+}
+
+/**
+ * An OCI Distribution client that behaves like containerd's resolver and pusher:
+ * anonymous first, then the registry's challenge (Basic, or a Bearer token fetched
+ * once per scope and kept for the life of the client); every blob verified as it
+ * streams; errors as PullbenchError with `details.status`. Credentials never appear
+ * in errors.
+ */
+export class RegistryClient {
+  readonly baseUrl: string;
+  private readonly fetchFn: typeof fetch;
+  private readonly credentials: BasicCredentials | undefined;
+  private readonly userAgent: string;
+  private readonly timeoutMs: number;
+  /** Authorization header per scope key (Bearer tokens), or for every scope (Basic). */
+  private readonly authCache = new Map<string, string>();
+  private basicHeader: string | undefined;
+
+  constructor(opts: ClientOptions) {
+    let url: URL;
+    try {
+      url = new URL(opts.baseUrl);
+    } catch (err) {
+      throw new PullbenchError('INVALID_ARGUMENT', `invalid registry URL ${JSON.stringify(opts.baseUrl)}`, { cause: err });
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new PullbenchError('INVALID_ARGUMENT', `registry URL must be http or https, got ${url.protocol}`);
+    }
+    if (url.username || url.password) {
+      throw new PullbenchError('INVALID_ARGUMENT', 'put registry credentials in the credentials option, not in the URL');
+    }
+    this.baseUrl = url.origin;
+    this.fetchFn = opts.fetch ?? globalThis.fetch;
+    this.credentials = opts.credentials;
+    this.userAgent = opts.userAgent ?? 'pullbench';
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+  }
+
+  /** Tag (or digest) -> descriptor, by HEAD; GET when HEAD is refused (405) or lacks Docker-Content-Digest. */
+  async resolve(repo: string, reference: string, accept: string = MANIFEST_ACCEPT): Promise<Descriptor> {
+    checkReference(reference);
+    const res = await this.send({
+      method: 'HEAD',
+      url: `/v2/${repo}/manifests/${reference}`,
+      repo,
+      actions: PULL,
+      headers: { accept },
+      what: `manifest ${repo}:${reference}`,
+    });
+    const digest = res.headers.get('docker-content-digest');
+    const length = res.headers.get('content-length');
+    if (res.status === 200 && digest && isDigest(digest) && length !== null) {
+      if (isDigest(reference) && digest !== reference) {
+        throw new PullbenchError('DIGEST_MISMATCH', `registry resolved ${reference} to ${digest}`, { details: { expected: reference, actual: digest } });
+      }
+      return { mediaType: contentType(res), digest, size: Number(length) };
+    }
+    if (res.status !== 200 && res.status !== 405) await this.fail(res, `manifest ${repo}:${reference}`, 'MANIFEST_UNKNOWN');
+    return (await this.getManifest(repo, reference, accept)).descriptor;
+  }
+
+  /** GET a manifest or index; by digest, the bytes are verified against it. */
+  async getManifest(repo: string, reference: string, accept: string = MANIFEST_ACCEPT): Promise<ManifestResult> {
+    checkReference(reference);
+    const what = `manifest ${repo}:${reference}`;
+    const res = await this.send({ method: 'GET', url: `/v2/${repo}/manifests/${reference}`, repo, actions: PULL, headers: { accept }, what });
+    if (res.status !== 200) return this.fail(res, what, 'MANIFEST_UNKNOWN');
+    const bytes = await readLimited(res, MANIFEST_LIMIT, what);
+    const headerDigest = res.headers.get('docker-content-digest');
+    let digest: string;
+    if (isDigest(reference)) {
+      digest = digestOf(bytes, parseDigest(reference).algorithm);
+      if (digest !== reference) {
+        throw new PullbenchError('DIGEST_MISMATCH', `${what}: content has digest ${digest}`, { details: { expected: reference, actual: digest } });
+      }
+    } else {
+      digest = digestOf(bytes);
+      if (headerDigest && headerDigest.startsWith('sha256:') && headerDigest !== digest) {
+        throw new PullbenchError('DIGEST_MISMATCH', `${what}: registry says ${headerDigest}, content has digest ${digest}`, {
+          details: { expected: headerDigest, actual: digest },
+        });
+      }
+    }
+    const mediaType = contentType(res, bytes);
+    return { descriptor: { mediaType, digest, size: bytes.length }, bytes, mediaType };
+  }
+
+  /** The blob's descriptor when the registry has it, else undefined. */
+  async headBlob(repo: string, digest: string): Promise<Descriptor | undefined> {
+    parseDigest(digest);
+    const what = `blob ${repo}@${digest}`;
+    const res = await this.send({ method: 'HEAD', url: `/v2/${repo}/blobs/${digest}`, repo, actions: PULL, what });
+    if (res.status === 404) return undefined;
+    if (res.status !== 200) return this.fail(res, what, 'BLOB_UNKNOWN');
+    return { mediaType: 'application/octet-stream', digest, size: Number(res.headers.get('content-length') ?? -1) };
+  }
+
+  /**
+   * Streams a blob. A whole-blob read is verified as it streams (DIGEST_MISMATCH,
+   * SIZE_MISMATCH at the end); a range read cannot be and is not.
+   */
+  async getBlob(repo: string, digest: string, opts: { range?: { start: number; end?: number } } = {}): Promise<BlobResult> {
+    parseDigest(digest);
+    const what = `blob ${repo}@${digest}`;
+    const headers: Record<string, string> = {};
+    if (opts.range) headers.range = `bytes=${opts.range.start}-${opts.range.end ?? ''}`;
+    const res = await this.send({ method: 'GET', url: `/v2/${repo}/blobs/${digest}`, repo, actions: PULL, headers, what });
+    if (res.status !== 200 && res.status !== 206) return this.fail(res, what, 'BLOB_UNKNOWN');
+    const lengthHeader = res.headers.get('content-length');
+    const size = lengthHeader === null ? -1 : Number(lengthHeader);
+    const source = res.body ? Readable.fromWeb(res.body as import('node:stream/web').ReadableStream) : Readable.from([]);
+    if (opts.range && res.status === 206) return { size, body: source };
+    const verifier = new VerifyingStream(digest, size >= 0 ? size : undefined);
+    const body = pipeline(source, verifier, () => {
+      /* errors reach the consumer through `verifier` */
+    });
+    return { size, body };
+  }
+
+  /**
+   * Pushes a blob: skipped when the registry has it (HEAD), mounted when `mountFrom` is
+   * given and the registry agrees, else uploaded monolithically (small) or in chunks.
+   */
+  async pushBlob(repo: string, data: Buffer | Readable, opts: PushBlobOptions = {}): Promise<Descriptor> {
+    let digest = opts.digest;
+    let size = opts.size;
+    if (Buffer.isBuffer(data)) {
+      const actual = digestOf(data, digest ? parseDigest(digest).algorithm : 'sha256');
+      if (digest && digest !== actual) {
+        throw new PullbenchError('DIGEST_MISMATCH', `blob content has digest ${actual}, expected ${digest}`, { details: { expected: digest, actual } });
+      }
+      if (size !== undefined && size !== data.length) {
+        throw new PullbenchError('SIZE_MISMATCH', `blob is ${data.length} bytes, expected ${size}`, { details: { expected: size, actual: data.length } });
+      }
+      digest = actual;
+      size = data.length;
+    } else if (digest) {
+      parseDigest(digest);
+    }
+    if (digest) {
+      const existing = await this.headBlob(repo, digest);
+      if (existing) {
+        if (Readable.isReadable(data as Readable)) (data as Readable).destroy();
+        return descriptorOf(digest, existing.size);
+      }
+    }
+    const what = `blob upload to ${repo}`;
+    let location: string;
+    if (opts.mountFrom && digest) {
+      const res = await this.send({
+        method: 'POST',
+        url: `/v2/${repo}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(opts.mountFrom)}`,
+        repo,
+        actions: PUSH,
+        extraScopes: [repositoryScope(opts.mountFrom, PULL)],
+        headers: { 'content-length': '0' },
+        what,
+      });
+      if (res.status === 201) {
+        await drain(res);
+        if (!Buffer.isBuffer(data)) data.destroy();
+        return descriptorOf(digest, size ?? Number(res.headers.get('content-length') ?? -1));
+      }
+      if (res.status !== 202) return this.fail(res, what, 'BLOB_UNKNOWN');
+      location = await this.locationOf(res, what);
+    } else {
+      location = await this.startUpload(repo, what);
+    }
+
+    const chunked = opts.chunkSize !== undefined || size === undefined || size > MONOLITHIC_LIMIT || !digest;
+    if (!chunked && digest) {
+      const res = await this.send({
+        method: 'PUT',
+        url: withQuery(location, 'digest', digest),
+        repo,
+        actions: PUSH,
+        headers: { 'content-type': 'application/octet-stream', ...(size === undefined ? {} : { 'content-length': String(size) }) },
+        body: data,
+        what,
+      });
+      if (res.status !== 201) return this.fail(res, what, 'BLOB_UNKNOWN');
+      await drain(res);
+      return descriptorOf(digest, size as number);
+    }
+    return this.uploadChunks(repo, location, data, { digest, size, chunkSize: opts.chunkSize ?? DEFAULT_CHUNK }, what);
+  }
+
+  /** PUT a manifest or index by tag or digest; returns its descriptor. */
+  async putManifest(repo: string, reference: string, bytes: Buffer, mediaType: string): Promise<Descriptor> {
+    checkReference(reference);
+    const digest = digestOf(bytes);
+    if (isDigest(reference) && reference !== digest) {
+      throw new PullbenchError('DIGEST_MISMATCH', `manifest content has digest ${digest}, not ${reference}`, { details: { expected: reference, actual: digest } });
+    }
+    const what = `manifest ${repo}:${reference}`;
+    const res = await this.send({
+      method: 'PUT',
+      url: `/v2/${repo}/manifests/${reference}`,
+      repo,
+      actions: PUSH,
+      headers: { 'content-type': mediaType },
+      body: bytes,
+      what,
+    });
+    if (res.status !== 201 && res.status !== 200) return this.fail(res, what, 'MANIFEST_UNKNOWN');
+    await drain(res);
+    const returned = res.headers.get('docker-content-digest');
+    if (returned && returned.startsWith('sha256:') && returned !== digest) {
+      throw new PullbenchError('DIGEST_MISMATCH', `${what}: registry stored ${returned}, content has digest ${digest}`, { details: { expected: digest, actual: returned } });
+    }
+    return { mediaType, digest, size: bytes.length };
+  }
+
+  /** Every tag of a repository, following `Link` pagination; `pageSize` sets `n`. */
+  async listTags(repo: string, opts: { pageSize?: number } = {}): Promise<string[]> {
+    const tags: string[] = [];
+    let url: string | undefined = `/v2/${repo}/tags/list${opts.pageSize ? `?n=${opts.pageSize}` : ''}`;
+    const what = `tags of ${repo}`;
+    for (let page = 0; url && page < 10_000; page++) {
+      const res = await this.send({ method: 'GET', url, repo, actions: PULL, what });
+      if (res.status !== 200) return this.fail(res, what, 'NOT_FOUND');
+      const body = (await readJson(res, what)) as { tags?: unknown };
+      if (Array.isArray(body.tags)) tags.push(...body.tags.filter((t): t is string => typeof t === 'string'));
+      url = nextLink(res);
+    }
+    return tags;
+  }
+
+  /**
+   * OCI 1.1 referrers of a manifest (all pages, filtered by `artifactType` here when the
+   * registry did not). A registry without the referrers API (404) gives an empty index.
+   */
+  async referrers(repo: string, digest: string, artifactType?: string): Promise<ImageIndex> {
+    parseDigest(digest);
+    const what = `referrers of ${repo}@${digest}`;
+    const manifests: Descriptor[] = [];
+    let url: string | undefined = `/v2/${repo}/referrers/${digest}${artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : ''}`;
+    for (let page = 0; url && page < 10_000; page++) {
+      const res = await this.send({ method: 'GET', url, repo, actions: PULL, headers: { accept: MediaType.OciIndex }, what });
+      if (res.status === 404) {
+        await drain(res);
+        break;
+      }
+      if (res.status !== 200) return this.fail(res, what, 'MANIFEST_UNKNOWN');
+      const body = (await readJson(res, what)) as Partial<ImageIndex>;
+      const filtered = (res.headers.get('oci-filters-applied') ?? '').split(',').map((s) => s.trim()).includes('artifactType');
+      for (const d of Array.isArray(body.manifests) ? body.manifests : []) {
+        if (!artifactType || filtered || d.artifactType === artifactType) manifests.push(d);
+      }
+      url = nextLink(res);
+    }
+    return { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests };
+  }
+
+  /** DELETE a manifest by digest (the registry must allow deletes). */
+  async deleteManifest(repo: string, digest: string): Promise<void> {
+    parseDigest(digest);
+    const what = `manifest ${repo}@${digest}`;
+    const res = await this.send({ method: 'DELETE', url: `/v2/${repo}/manifests/${digest}`, repo, actions: ['delete'], what });
+    if (res.status !== 202 && res.status !== 200 && res.status !== 204) return this.fail(res, what, 'MANIFEST_UNKNOWN');
+    await drain(res);
+  }
+
+  private async startUpload(repo: string, what: string): Promise<string> {
+    const res = await this.send({ method: 'POST', url: `/v2/${repo}/blobs/uploads/`, repo, actions: PUSH, headers: { 'content-length': '0' }, what });
+    if (res.status !== 202) return this.fail(res, what, 'BLOB_UNKNOWN');
+    return this.locationOf(res, what);
+  }
+
+  private async locationOf(res: Response, what: string): Promise<string> {
+    await drain(res);
+    const location = res.headers.get('location');
+    if (!location) throw new PullbenchError('REGISTRY_ERROR', `${what}: the registry gave no upload Location`, { details: { status: res.status } });
+    return new URL(location, this.baseUrl).toString();
+  }
+
+  // PATCH the content in chunks with Content-Range, then PUT ?digest= to commit.
+  private async uploadChunks(
+    repo: string,
+    start: string,
+    data: Buffer | Readable,
+    opts: { digest?: string; size?: number; chunkSize: number },
+    what: string,
+  ): Promise<Descriptor> {
+    if (!Number.isInteger(opts.chunkSize) || opts.chunkSize <= 0) {
+      throw new PullbenchError('INVALID_ARGUMENT', `chunk size must be a positive integer, got ${opts.chunkSize}`);
+    }
+    const digester = new Digester(opts.digest ? parseDigest(opts.digest).algorithm : 'sha256');
+    let location = start;
+    let offset = 0;
+    for await (const chunk of chunksOf(data, opts.chunkSize)) {
+      digester.update(chunk);
+      const res = await this.send({
+        method: 'PATCH',
+        url: location,
+        repo,
+        actions: PUSH,
+        headers: {
+          'content-type': 'application/octet-stream',
+          'content-length': String(chunk.length),
+          'content-range': `${offset}-${offset + chunk.length - 1}`,
+        },
+        body: chunk,
+        what,
+      });
+      if (res.status !== 202) return this.fail(res, what, 'BLOB_UNKNOWN');
+      location = await this.locationOf(res, what);
+      offset += chunk.length;
+    }
+    const actual = digester.digest();
+    if (opts.size !== undefined && offset !== opts.size) {
+      throw new PullbenchError('SIZE_MISMATCH', `${what}: blob is ${offset} bytes, expected ${opts.size}`, { details: { expected: opts.size, actual: offset } });
+    }
+    if (opts.digest && opts.digest !== actual) {
+      throw new PullbenchError('DIGEST_MISMATCH', `${what}: content has digest ${actual}, expected ${opts.digest}`, { details: { expected: opts.digest, actual } });
+    }
+    const res = await this.send({ method: 'PUT', url: withQuery(location, 'digest', actual), repo, actions: PUSH, headers: { 'content-length': '0' }, what });
+    if (res.status !== 201) return this.fail(res, what, 'BLOB_UNKNOWN');
+    await drain(res);
+    return descriptorOf(actual, offset);
+  }
+
+  // One request with the cached authorization; on 401, answer the challenge and retry once.
+  private async send(spec: RequestSpec): Promise<Response> {
+    const scopes = mergeScopes(repositoryScope(spec.repo, spec.actions), ...(spec.extraScopes ?? []));
+    const key = scopes.join(' ');
+    const cached = this.basicHeader ?? this.authCache.get(key);
+    const res = await this.rawFetch(spec, cached);
+    if (res.status !== 401) return res;
+    // A streamed body is gone after the first attempt; uploads authorize on their body-less POST first.
+    if (spec.body instanceof Readable) return res;
+    const header = res.headers.get('www-authenticate') ?? '';
+    await drain(res);
+    const authorization = await this.authorize(header, scopes, spec.what);
+    if (authorization === undefined || authorization === cached) {
+      throw new PullbenchError('REGISTRY_UNAUTHORIZED', `${spec.what}: authentication required${this.credentials ? ' (the credentials were refused)' : ' and no credentials were given'}`, {
+        details: { status: 401 },
+      });
+    }
+    if (authorization.startsWith('Basic ')) this.basicHeader = authorization;
+    else this.authCache.set(key, authorization);
+    return this.rawFetch(spec, authorization);
+  }
+
+  private async authorize(header: string, scopes: string[], what: string): Promise<string | undefined> {
+    const challenges = parseWwwAuthenticate(header);
+    const bearer = challenges.find((c) => c.scheme === 'bearer');
+    if (bearer) return this.fetchToken(bearer.params, scopes, what);
+    if (challenges.some((c) => c.scheme === 'basic') && this.credentials) {
+      return basicAuthorization(this.credentials.username, this.credentials.password);
+    }
+    return undefined;
+  }
+
+  private async fetchToken(params: Record<string, string>, scopes: string[], what: string): Promise<string> {
+    let realm: URL;
+    try {
+      realm = new URL(params.realm ?? '', this.baseUrl);
+    } catch {
+      throw new PullbenchError('REGISTRY_ERROR', `${what}: the registry's Bearer challenge has no valid realm`, { details: { status: 401 } });
+    }
+    if (realm.protocol !== 'http:' && realm.protocol !== 'https:') {
+      throw new PullbenchError('REGISTRY_ERROR', `${what}: the registry's token realm is not http(s)`, { details: { status: 401 } });
+    }
+    if (params.service) realm.searchParams.set('service', params.service);
+    for (const scope of mergeScopes(params.scope, ...scopes)) realm.searchParams.append('scope', scope);
+    const headers: Record<string, string> = { 'user-agent': this.userAgent };
+    if (this.credentials) headers.authorization = basicAuthorization(this.credentials.username, this.credentials.password);
+    const res = await this.withTimeout(realm.toString(), { method: 'GET', headers }, `token for ${what}`);
+    if (res.status !== 200) {
+      await drain(res);
+      const code = res.status === 401 ? 'REGISTRY_UNAUTHORIZED' : res.status === 403 ? 'REGISTRY_DENIED' : 'REGISTRY_ERROR';
+      throw new PullbenchError(code, `${what}: the token endpoint refused (${res.status})${this.credentials ? '; check the credentials' : ''}`, {
+        details: { status: res.status, realm: realm.origin + realm.pathname },
+      });
+    }
+    return `Bearer ${tokenFromResponse(await readJson(res, 'token response'))}`;
+  }
+
+  private rawFetch(spec: RequestSpec, authorization: string | undefined): Promise<Response> {
+    const headers: Record<string, string> = { 'user-agent': this.userAgent, ...spec.headers };
+    if (authorization) headers.authorization = authorization;
+    const url = /^https?:\/\//.test(spec.url) ? spec.url : this.baseUrl + spec.url;
+    const init: RequestInit & { duplex?: 'half' } = { method: spec.method, headers };
+    if (spec.body !== undefined) {
+      init.body = Buffer.isBuffer(spec.body) ? spec.body : (Readable.toWeb(spec.body) as unknown as ReadableStream);
+      if (!Buffer.isBuffer(spec.body)) init.duplex = 'half';
+    }
+    return this.withTimeout(url, init, spec.what);
+  }
+
+  // The timeout covers waiting for response headers; a body streams for as long as it takes.
+  private async withTimeout(url: string, init: RequestInit, what: string): Promise<Response> {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.timeoutMs);
+    try {
+      return await this.fetchFn(url, { ...init, signal: controller.signal });
+    } catch (err) {
+      const timedOut = controller.signal.aborted;
+      throw new PullbenchError(
+        'REGISTRY_UNREACHABLE',
+        `${what}: ${timedOut ? `no answer from ${this.baseUrl} within ${this.timeoutMs} ms` : `cannot reach ${this.baseUrl} (${causeText(err)})`}`,
+        { cause: err, details: { url: redactUrl(url), ...(timedOut ? { timeoutMs: this.timeoutMs } : {}) } },
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async fail(res: Response, what: string, notFound: PullbenchErrorCode): Promise<never> {
+    const text = res.body ? (await readLimited(res, ERROR_BODY_LIMIT, what, true)).toString('utf8') : '';
+    let registryCode: string | undefined;
+    let registryMessage: string | undefined;
+    try {
+      const body = JSON.parse(text) as { errors?: { code?: string; message?: string }[] };
+      registryCode = body.errors?.[0]?.code;
+      registryMessage = body.errors?.[0]?.message;
+    } catch {
+      /* not an OCI error body */
+    }
+    const status = res.status;
+    let code: PullbenchErrorCode = 'REGISTRY_ERROR';
+    if (status === 401) code = 'REGISTRY_UNAUTHORIZED';
+    else if (status === 403) code = 'REGISTRY_DENIED';
+    else if (status === 429) code = 'REGISTRY_TOO_MANY_REQUESTS';
+    else if (registryCode === 'DIGEST_INVALID') code = 'DIGEST_MISMATCH';
+    else if (registryCode === 'SIZE_INVALID') code = 'SIZE_MISMATCH';
+    else if (registryCode === 'MANIFEST_INVALID' || registryCode === 'MANIFEST_BLOB_UNKNOWN') code = 'INVALID_MANIFEST';
+    else if (status === 404) code = registryCode === 'BLOB_UNKNOWN' ? 'BLOB_UNKNOWN' : registryCode === 'MANIFEST_UNKNOWN' ? 'MANIFEST_UNKNOWN' : notFound;
+    const retryAfter = res.headers.get('retry-after');
+    const detail = registryCode ? `${registryCode}${registryMessage ? `: ${registryMessage}` : ''}` : `HTTP ${status}`;
+    throw new PullbenchError(code, `${what}: ${detail}`, {
+      details: { status, ...(registryCode ? { registryCode } : {}), ...(retryAfter ? { retryAfter } : {}) },
+    });
+  }
+}
+
+function checkReference(reference: string): void {
+  if (isDigest(reference)) return;
+  if (!/^[\w][\w.-]{0,127}$/.test(reference)) {
+    if (reference.includes(':')) parseDigest(reference);
+    throw new PullbenchError('INVALID_ARGUMENT', `invalid tag ${JSON.stringify(reference.slice(0, 200))}`);
+  }
+}
+
+function descriptorOf(digest: string, size: number): Descriptor {
+  return { mediaType: 'application/octet-stream', digest, size };
+}
+
+// Content-Type without parameters; falls back to the manifest's own mediaType field.
+function contentType(res: Response, bytes?: Buffer): string {
+  const header = (res.headers.get('content-type') ?? '').split(';')[0]!.trim();
+  if (header && header !== 'application/json' && header !== 'text/plain') return header;
+  if (bytes) {
+    try {
+      const mt = (JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown }).mediaType;
+      if (typeof mt === 'string') return mt;
+    } catch {
+      /* keep the header */
+    }
+  }
+  return header || MediaType.OciManifest;
+}
+
+function withQuery(location: string, key: string, value: string): string {
+  const url = new URL(location);
+  url.searchParams.set(key, value);
+  return url.toString();
+}
+
+/** The `rel="next"` target of a Link header, as a path or URL. */
+export function nextLink(res: Response): string | undefined {
+  const link = res.headers.get('link');
+  if (!link) return undefined;
+  for (const part of link.split(',')) {
+    const m = /<([^>]+)>\s*;\s*rel="?next"?/i.exec(part);
+    if (m) return m[1];
+  }
+  return undefined;
+}
+
+async function drain(res: Response): Promise<void> {
+  try {
+    await res.body?.cancel();
+  } catch {
+    /* already consumed */
+  }
+}
+
+async function readLimited(res: Response, limit: number, what: string, truncate = false): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let total = 0;
+  if (!res.body) return Buffer.alloc(0);
+  const reader = res.body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > limit) {
+        await reader.cancel();
+        if (truncate) break;
+        throw new PullbenchError('INVALID_MANIFEST', `${what}: larger than ${limit} bytes`, { details: { limit } });
+      }
+      parts.push(Buffer.from(value));
+    }
+  } catch (err) {
+    if (err instanceof PullbenchError) throw err;
+    throw new PullbenchError('REGISTRY_UNREACHABLE', `${what}: connection lost while reading (${causeText(err)})`, { cause: err });
+  }
+  return Buffer.concat(parts);
+}
+
+async function readJson(res: Response, what: string): Promise<unknown> {
+  const bytes = await readLimited(res, MANIFEST_LIMIT, what);
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch (err) {
+    throw new PullbenchError('REGISTRY_ERROR', `${what}: the registry answered with invalid JSON`, { cause: err, details: { status: res.status } });
+  }
+}
+
+/** Splits a buffer or stream into chunks of exactly `size` bytes (the last may be shorter). */
+async function* chunksOf(data: Buffer | Readable, size: number): AsyncGenerator<Buffer> {
+  if (Buffer.isBuffer(data)) {
+    for (let i = 0; i < data.length; i += size) yield data.subarray(i, i + size);
+    return;
+  }
+  let pending: Buffer[] = [];
+  let pendingSize = 0;
+  for await (const piece of data as AsyncIterable<Buffer>) {
+    let buf = Buffer.isBuffer(piece) ? piece : Buffer.from(piece);
+    while (pendingSize + buf.length >= size) {
+      const take = size - pendingSize;
+      pending.push(buf.subarray(0, take));
+      yield Buffer.concat(pending);
+      buf = buf.subarray(take);
+      pending = [];
+      pendingSize = 0;
+    }
+    if (buf.length) {
+      pending.push(buf);
+      pendingSize += buf.length;
+    }
+  }
+  if (pendingSize) yield Buffer.concat(pending);
+}
+
+function causeText(err: unknown): string {
+  const cause = (err as { cause?: { code?: string; message?: string } })?.cause;
+  return cause?.code ?? cause?.message ?? (err as Error)?.message ?? String(err);
+}
+
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return u.origin + u.pathname;
+  } catch {
+    return '(invalid url)';
+  }
+}
