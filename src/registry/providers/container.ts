@@ -1,0 +1,231 @@
+import { createServer } from 'node:net';
+import bcrypt from 'bcryptjs';
+import { GenericContainer, type StartedTestContainer, type WaitStrategy } from 'testcontainers';
+import { stringify as toYaml } from 'yaml';
+import { PullbenchError } from '../../errors.js';
+import { registerCleanup } from '../../util/cleanup.js';
+import type { RegistryProvider, RegistrySpec, StartedRegistry } from '../provider.js';
+import { emptyStats } from '../stats.js';
+
+export interface ContainerRegistryOptions {
+  /** Image to run; anything that behaves like `registry:2` (CNCF distribution). */
+  image?: string;
+  /**
+   * Docker endpoint, e.g. `unix:///tmp/pbdk-x/d.sock`. testcontainers reads
+   * DOCKER_HOST once per process, so this is applied only before the first
+   * container starts; afterwards a different value is an error.
+   */
+  dockerHost?: string;
+  readyTimeoutMs?: number;
+}
+
+/** Where the image's config expects it; the upstream registry:2 image uses the same path. */
+const CONFIG_PATH = '/etc/docker/registry/config.yml';
+const HTPASSWD_PATH = '/etc/docker/registry/htpasswd';
+
+/** Everything the container needs, derived from the spec without touching Docker (unit-tested). */
+export interface ContainerPlan {
+  env: Record<string, string>;
+  files: Array<{ content: string; target: string; mode: number }>;
+  /** Strings that must never show in logs or errors. */
+  secrets: string[];
+}
+
+/**
+ * Translates a RegistrySpec into environment and files for a distribution
+ * container listening on 127.0.0.1:port with host networking. Secrets (proxy
+ * password) go into a copied config file, never into the environment, where
+ * `docker inspect` would show them.
+ */
+export function planContainer(spec: RegistrySpec, port: number): ContainerPlan {
+  const unsupported = [
+    spec.auth === 'token' && 'auth: token (distribution needs an external token server)',
+    spec.rateLimit && 'rateLimit',
+    spec.faults && 'faults',
+    spec.storage === 'memory' && 'storage: memory',
+    spec.rootDir && 'rootDir (storage lives inside the container)',
+  ].filter((x): x is string => typeof x === 'string');
+  if (unsupported.length > 0) {
+    throw new PullbenchError('INVALID_ARGUMENT', `the container provider does not support: ${unsupported.join(', ')}`, {
+      details: { unsupported },
+    });
+  }
+  const env: Record<string, string> = {
+    REGISTRY_HTTP_ADDR: `127.0.0.1:${port}`,
+    REGISTRY_STORAGE_DELETE_ENABLED: 'true',
+    // A fixed secret per container keeps chunked uploads valid across requests.
+    REGISTRY_HTTP_SECRET: `pullbench-${port}-${Date.now()}`,
+  };
+  const files: ContainerPlan['files'] = [];
+  const secrets: string[] = [];
+  const users = spec.users ?? [];
+  const auth = spec.auth ?? (users.length > 0 ? 'basic' : 'none');
+  if (auth === 'basic') {
+    if (users.length === 0) throw new PullbenchError('INVALID_ARGUMENT', 'basic auth needs at least one user');
+    for (const u of users) {
+      if (u.username.includes(':') || u.username.includes('\n')) {
+        throw new PullbenchError('INVALID_ARGUMENT', `user name ${JSON.stringify(u.username)} cannot go into an htpasswd file`);
+      }
+      secrets.push(u.password);
+    }
+    const htpasswd = users.map((u) => `${u.username}:${bcrypt.hashSync(u.password, 5)}`).join('\n') + '\n';
+    files.push({ content: htpasswd, target: HTPASSWD_PATH, mode: 0o600 });
+    env.REGISTRY_AUTH = 'htpasswd';
+    env.REGISTRY_AUTH_HTPASSWD_REALM = 'pullbench';
+    env.REGISTRY_AUTH_HTPASSWD_PATH = HTPASSWD_PATH;
+  }
+  if (spec.upstream) {
+    try {
+      new URL(spec.upstream.url);
+    } catch {
+      throw new PullbenchError('INVALID_ARGUMENT', `invalid upstream URL ${JSON.stringify(spec.upstream.url)}`);
+    }
+    env.REGISTRY_PROXY_REMOTEURL = spec.upstream.url;
+    const creds = spec.upstream.credentials;
+    if (creds) {
+      secrets.push(creds.password);
+      files.push({ content: mirrorConfig(creds.username, creds.password), target: CONFIG_PATH, mode: 0o600 });
+    }
+  }
+  return { env, files, secrets };
+}
+
+// The upstream image's config plus the proxy credentials, so the password stays out of `docker inspect`.
+function mirrorConfig(username: string, password: string): string {
+  return toYaml({
+    version: 0.1,
+    log: { fields: { service: 'registry' } },
+    storage: { cache: { blobdescriptor: 'inmemory' }, filesystem: { rootdirectory: '/var/lib/registry' } },
+    http: { addr: ':5000', headers: { 'X-Content-Type-Options': ['nosniff'] } },
+    proxy: { username, password },
+  });
+}
+
+/** Waits for `/v2/` to answer 200 or 401 on the host network (Wait.forHttp needs a mapped port, which host mode has not). */
+class RegistryV2Wait implements WaitStrategy {
+  private timeoutMs = 60_000;
+  private timeoutSet = false;
+  constructor(private readonly url: string) {}
+
+  async waitUntilReady(container: { inspect(): Promise<{ State: { Running: boolean; ExitCode: number } }> }): Promise<void> {
+    const deadline = Date.now() + this.timeoutMs;
+    for (;;) {
+      const ok = await fetch(`${this.url}/v2/`, { signal: AbortSignal.timeout(2000) }).then(
+        async (res) => {
+          await res.arrayBuffer();
+          return res.status === 200 || res.status === 401;
+        },
+        () => false,
+      );
+      if (ok) return;
+      const state = (await container.inspect()).State;
+      if (!state.Running) throw new Error(`registry container exited (code ${state.ExitCode}) before /v2/ answered`);
+      if (Date.now() > deadline) throw new Error(`${this.url}/v2/ did not answer within ${this.timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  withStartupTimeout(ms: number): this {
+    this.timeoutMs = ms;
+    this.timeoutSet = true;
+    return this;
+  }
+  isStartupTimeoutSet(): boolean {
+    return this.timeoutSet;
+  }
+  getStartupTimeout(): number {
+    return this.timeoutMs;
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+let appliedDockerHost: string | undefined;
+
+// testcontainers resolves its Docker client once per process from the environment.
+function configureTestcontainers(dockerHost: string | undefined): void {
+  // Ryuk, the reaper, is an image from Docker Hub; we remove our containers ourselves (registerCleanup).
+  process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
+  if (dockerHost === undefined) return;
+  if (appliedDockerHost !== undefined && appliedDockerHost !== dockerHost) {
+    throw new PullbenchError('INVALID_ARGUMENT', `testcontainers is already bound to ${appliedDockerHost}; one Docker endpoint per process`);
+  }
+  appliedDockerHost = dockerHost;
+  process.env.DOCKER_HOST = dockerHost;
+}
+
+function redactAll(text: string, secrets: string[]): string {
+  return secrets.filter((s) => s.length > 0).reduce((acc, s) => acc.split(s).join('***'), text);
+}
+
+/**
+ * Provider `container`: CNCF distribution (`registry:2` by default) in a
+ * container started through testcontainers, with host networking on
+ * 127.0.0.1, htpasswd auth, pull-through mode via REGISTRY_PROXY_REMOTEURL,
+ * and the container stopped and removed on dispose, failure and Ctrl-C.
+ * distribution keeps no request counters, so stats() stays at zero.
+ */
+export function containerRegistry(opts: ContainerRegistryOptions = {}): RegistryProvider {
+  const image = opts.image ?? 'registry:2';
+  return {
+    name: 'container',
+    async start(spec: RegistrySpec): Promise<StartedRegistry> {
+      const port = spec.port ?? (await freePort());
+      const plan = planContainer(spec, port);
+      configureTestcontainers(opts.dockerHost);
+      const url = `http://127.0.0.1:${port}`;
+      let container: StartedTestContainer | undefined;
+      try {
+        container = await new GenericContainer(image)
+          .withNetworkMode('host')
+          .withEnvironment(plan.env)
+          .withCopyContentToContainer(plan.files)
+          .withLabels({ 'io.pullbench.provider': 'container' })
+          .withWaitStrategy(new RegistryV2Wait(url))
+          .withStartupTimeout(opts.readyTimeoutMs ?? 60_000)
+          .start();
+      } catch (err) {
+        throw new PullbenchError(
+          'REGISTRY_START_FAILED',
+          `registry container from ${image} did not start: ${redactAll((err as Error).message, plan.secrets)}`,
+          { details: { image, port } },
+        );
+      }
+      const started = container;
+      let stopping: Promise<void> | undefined;
+      const stop = (): Promise<void> =>
+        (stopping ??= (async () => {
+          unregister();
+          await started.stop({ remove: true, removeVolumes: true, timeout: 5000 });
+        })());
+      const unregister = registerCleanup(`registry container ${image} :${port}`, stop);
+      let version = `distribution (${image})`;
+      try {
+        const out = await started.exec(['/bin/registry', '--version']);
+        const v = /\s(v?\d+\.\d+\.\d+)/.exec(out.output)?.[1];
+        if (out.exitCode === 0 && v) version = `distribution ${v}`;
+      } catch {
+        /* images whose binary lives elsewhere still work; the version stays generic */
+      }
+      let stats = emptyStats(spec.upstream !== undefined);
+      return {
+        url,
+        host: `127.0.0.1:${port}`,
+        stats: () => ({ ...stats }),
+        resetStats: () => {
+          stats = emptyStats(spec.upstream !== undefined);
+        },
+        version: () => version,
+        [Symbol.asyncDispose]: stop,
+      };
+    },
+  };
+}
