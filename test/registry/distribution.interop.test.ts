@@ -1,0 +1,54 @@
+import { execFile } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { distributionRegistry, embeddedRegistry } from '../../src/registry/provider.js';
+import { makeTempDir, type TempDir } from '../../src/util/temp.js';
+import { describeWithTools } from '../helpers/interop.js';
+import { writeOciLayout } from './oci-layout.js';
+
+const run = promisify(execFile);
+
+async function sameBlobs(a: string, b: string): Promise<void> {
+  const names = (await readdir(join(a, 'blobs', 'sha256'))).sort();
+  expect((await readdir(join(b, 'blobs', 'sha256'))).sort()).toEqual(names);
+  for (const n of names) {
+    expect((await readFile(join(a, 'blobs', 'sha256', n))).equals(await readFile(join(b, 'blobs', 'sha256', n)))).toBe(true);
+  }
+}
+
+describeWithTools(['docker-registry', 'skopeo'], "Debian's docker-registry and the embedded registry", () => {
+  let tmp: TempDir;
+  beforeAll(async () => {
+    tmp = await makeTempDir();
+  });
+  afterAll(async () => tmp.remove());
+
+  it('docker-registry as a pull-through proxy of the embedded registry serves a pull', async () => {
+    await using origin = await embeddedRegistry.start({ storage: 'memory' });
+    await using proxy = await distributionRegistry.start({ upstream: { url: origin.url } });
+    expect(proxy.version()).toMatch(/^distribution \d+\.\d+\.\d+/);
+    const src = join(tmp.path, 'p-src');
+    const out = join(tmp.path, 'p-out');
+    await writeOciLayout(src, 'v1');
+    await run('skopeo', ['copy', '--dest-tls-verify=false', `oci:${src}:v1`, `docker://${origin.host}/library/app:v1`]);
+    origin.resetStats();
+    await run('skopeo', ['copy', '--src-tls-verify=false', `docker://${proxy.host}/library/app:v1`, `oci:${out}:v1`]);
+    await sameBlobs(src, out);
+    expect(origin.stats().blobGet).toBeGreaterThanOrEqual(3);
+  });
+
+  it('the distribution provider with htpasswd users round-trips an image', async () => {
+    const user = { username: 'carol', password: 'pw-789' };
+    await using dist = await distributionRegistry.start({ users: [user] });
+    const src = join(tmp.path, 'd-src');
+    const out = join(tmp.path, 'd-out');
+    await writeOciLayout(src, 'v1');
+    await run('skopeo', ['copy', '--dest-tls-verify=false', '--dest-creds', 'carol:pw-789', `oci:${src}:v1`, `docker://${dist.host}/team/app:v1`]);
+    const anon = await fetch(`${dist.url}/v2/team/app/manifests/v1`);
+    expect(anon.status).toBe(401);
+    await run('skopeo', ['copy', '--src-tls-verify=false', '--src-creds', 'carol:pw-789', `docker://${dist.host}/team/app:v1`, `oci:${out}:v1`]);
+    await sameBlobs(src, out);
+  });
+});
