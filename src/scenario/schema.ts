@@ -1,0 +1,236 @@
+import { s, type Infer } from './schema-builder.js';
+
+/**
+ * The scenario schema: the single source for runtime validation, the
+ * `Scenario` type, and schema/scenario.schema.json (scripts/gen-schema).
+ * Units are parsed at load time: sizes -> bytes, durations -> ms,
+ * bandwidths -> bit/s, percentages -> fractions in [0, 1].
+ */
+
+export const API_VERSION = 'pullbench.dev/v1alpha1';
+
+const name = () => s.string({ pattern: /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, patternHint: 'a lower-case DNS-style name like "app-v1"' });
+
+const user = s.object({ username: s.string({ minLength: 1 }), password: s.secret() });
+
+const rateLimit = s
+  .object({
+    manifestGets: s.int({ min: 1 }).describe('Manifest GETs allowed per window, per client (Docker Hub counts pulls this way)'),
+    window: s.duration().default(21_600_000).describe('Window length, e.g. 6h'),
+  })
+  .describe('A Docker Hub-like limit: more manifest GETs than this in the window get 429 Too Many Requests');
+
+const faults = s.object({
+  errorRate: s.percent().default(0).describe('Fraction of requests answered with 500, e.g. 5%'),
+  latency: s.duration().default(0).describe('Extra latency per request'),
+});
+
+const registry = s
+  .object({
+    provider: s.enum(['embedded', 'distribution', 'container', 'external']).default('embedded'),
+    url: s.string({ pattern: /^https?:\/\/[^/]+$/, patternHint: 'a URL like http://127.0.0.1:5000' }).optional().describe('For provider external'),
+    image: s.string({ minLength: 1 }).optional().describe('For provider container (default registry:2)'),
+    auth: s
+      .object({
+        type: s.enum(['none', 'basic', 'token']).default('token'),
+        users: s.array(user, { min: 1 }),
+      })
+      .optional(),
+    rateLimit: rateLimit.optional(),
+    faults: faults.optional(),
+  })
+  .refine((r, report) => {
+    if (r.provider === 'external' && !r.url) report(['url'], 'provider external needs a url');
+    if (r.provider !== 'external' && r.url) report(['url'], 'url is only for provider external');
+  });
+
+const mirror = s
+  .object({
+    provider: s.enum(['embedded', 'distribution', 'container']).default('embedded'),
+    image: s.string({ minLength: 1 }).optional(),
+    faults: faults.optional(),
+  })
+  .describe('A pull-through cache of the registry');
+
+const link = s.object({
+  bandwidth: s.bandwidth().describe('Per-link bandwidth, e.g. 200Mbit'),
+  latency: s.duration().default(0).describe('One-way latency, e.g. 40ms'),
+  jitter: s.duration().default(0),
+  sharedUplink: s.bandwidth().optional().describe('All nodes on this link share this much egress (fair share)'),
+});
+
+const synth = s.object({
+  layers: s.array(s.size(), { min: 1 }).describe('Layer sizes (uncompressed content is random, so compressed ~= size)'),
+  platforms: s.array(s.string({ pattern: /^[a-z0-9]+\/[a-z0-9]+(\/[a-z0-9]+)?$/, patternHint: 'os/arch like linux/amd64' }), { min: 1, unique: true }).default(['linux/amd64']),
+  compression: s.enum(['gzip', 'zstd']).default('gzip'),
+});
+
+const image = s
+  .object({
+    ref: s.string({ pattern: /^[a-z0-9]+([._/-][a-z0-9]+)*:[\w][\w.-]{0,127}$/, patternHint: 'repository:tag like demo/app:v1 (the registry host is added at run time)' }),
+    synth: synth.optional(),
+    from: s.string({ minLength: 1 }).optional().describe('Another image of this scenario whose layers come first (v1 -> v2 pairs)'),
+    import: s.string({ minLength: 1 }).optional().describe('An OCI image layout directory, relative to the scenario file'),
+  })
+  .refine((i, report) => {
+    if (!i.synth && !i.import) report([], 'an image needs synth or import');
+    if (i.synth && i.import) report(['import'], 'use either synth or import, not both');
+    if (i.from && !i.synth) report(['from'], 'from works with synth only');
+  });
+
+const pullSecret = s.object({
+  name: name(),
+  username: s.string({ minLength: 1 }),
+  password: s.secret(),
+});
+
+const kubelet = s.object({
+  serializeImagePulls: s.boolean().default(true),
+  maxParallelImagePulls: s.int({ min: 1 }).optional(),
+  registryPullQPS: s.number({ min: 0 }).default(5),
+  registryBurst: s.int({ min: 0 }).default(10),
+  maxConcurrentDownloads: s.int({ min: 1 }).default(3).describe("containerd's max_concurrent_downloads"),
+  ensureSecretPulledImages: s
+    .boolean()
+    .default(false)
+    .describe('KEP-2535: a pod must hold credentials for a private image even when the image is already on the node'),
+});
+
+const cluster = s.object({
+  driver: s.enum(['emulated', 'kind', 'k3s', 'kubeconfig']).default('emulated'),
+  nodes: s.int({ min: 1, max: 5000 }).default(3),
+  runtime: s.enum(['embedded', 'containerd']).default('embedded'),
+  kubelet: kubelet.default({
+    serializeImagePulls: true,
+    registryPullQPS: 5,
+    registryBurst: 10,
+    maxConcurrentDownloads: 3,
+    ensureSecretPulledImages: false,
+  }),
+});
+
+const podTemplate = {
+  image: s.string({ minLength: 1 }).describe('An image of this scenario, by ref'),
+  imagePullSecrets: s.array(name(), { unique: true }).default([]),
+};
+
+const deployment = s.object({
+  ...podTemplate,
+  replicas: s.int({ min: 0 }).default(1),
+  maxSurge: s.intOrPercent().default('25%'),
+  maxUnavailable: s.intOrPercent().default('25%'),
+});
+
+const daemonSet = s.object({
+  ...podTemplate,
+  maxUnavailable: s.intOrPercent().default(1),
+});
+
+const rollout = s
+  .object({
+    name: name(),
+    deployment: deployment.optional(),
+    daemonSet: daemonSet.optional(),
+    update: s
+      .object({ target: name(), image: s.string({ minLength: 1 }) })
+      .optional()
+      .describe('Roll an earlier workload to a new image (v1 -> v2) with its rolling-update strategy'),
+    expect: s.enum(['success', 'failure']).default('success').describe('failure: these pods are meant not to start (e.g. a wrong pull secret)'),
+    timeout: s.duration().default(300_000),
+  })
+  .refine((r, report) => {
+    const kinds = [r.deployment, r.daemonSet, r.update].filter((x) => x !== undefined).length;
+    if (kinds !== 1) report([], 'a rollout needs exactly one of deployment, daemonSet, update');
+  });
+
+const matrix = s.object({
+  pullPolicy: s.array(s.enum(['Always', 'IfNotPresent', 'Never']), { min: 1, unique: true }).default(['IfNotPresent']),
+  topology: s.array(s.enum(['direct', 'mirror', 'pre-pulled']), { min: 1, unique: true }).default(['direct']),
+  cache: s.array(s.enum(['cold', 'warm']), { min: 1, unique: true }).default(['cold']),
+});
+
+export const METRICS = ['pull', 'pullWithWaiting', 'rolloutDuration', 'failureRate', 'upstreamPulls', 'tooManyRequests', 'blobBytes'] as const;
+
+const threshold = s
+  .object({
+    arm: s.string({ minLength: 1 }).default('*').describe('Arm name or pattern: "IfNotPresent/mirror", "*/mirror/warm"'),
+    metric: s.enum(METRICS),
+    percentile: s.enum([50, 90, 95, 99, 100]).optional().describe('For pull, pullWithWaiting (default 95)'),
+    max: s.union(s.duration(), s.union(s.percent(), s.number({ min: 0 }), 'a number'), 'a duration (5s), a percentage (1%) or a number'),
+  });
+
+const outputs = s.object({
+  dir: s.string({ minLength: 1 }).optional().describe('Default reports/<metadata.name>'),
+  formats: s.array(s.enum(['json', 'junit', 'html']), { unique: true }).default(['json']),
+});
+
+export const scenarioSchema = s
+  .object({
+    apiVersion: s.literal(API_VERSION),
+    kind: s.literal('Scenario'),
+    metadata: s.object({ name: name(), description: s.string().optional() }),
+    registry: registry.default({ provider: 'embedded' }),
+    mirror: mirror.optional(),
+    links: s
+      .object({
+        registry: link.optional().describe('nodes <-> registry'),
+        mirror: link.optional().describe('nodes <-> mirror'),
+        upstream: link.optional().describe('mirror <-> registry'),
+      })
+      .default({}),
+    images: s.array(image, { min: 1 }),
+    pullSecrets: s.array(pullSecret).default([]),
+    cluster: cluster.default({
+      driver: 'emulated',
+      nodes: 3,
+      runtime: 'embedded',
+      kubelet: { serializeImagePulls: true, registryPullQPS: 5, registryBurst: 10, maxConcurrentDownloads: 3, ensureSecretPulledImages: false },
+    }),
+    rollouts: s.array(rollout, { min: 1 }),
+    matrix: matrix.default({ pullPolicy: ['IfNotPresent'], topology: ['direct'], cache: ['cold'] }),
+    repeat: s.int({ min: 1, max: 100 }).default(1),
+    failureRate: s.object({ max: s.percent() }).default({ max: 0 }).describe('Gate: unexpected pod failures above this fail the run (exit 5)'),
+    thresholds: s.array(threshold).default([]),
+    outputs: outputs.default({ formats: ['json'] }),
+  })
+  .refine((sc, report) => {
+    const refs = new Set<string>();
+    sc.images.forEach((img, i) => {
+      if (refs.has(img.ref)) report(['images', i, 'ref'], `duplicate image ${img.ref}`);
+      refs.add(img.ref);
+      if (img.from && !sc.images.slice(0, i).some((o) => o.ref === img.from)) report(['images', i, 'from'], `from must name an earlier image of this scenario (got "${img.from}")`);
+    });
+    const secrets = new Set(sc.pullSecrets.map((p) => p.name));
+    const workloads = new Set<string>();
+    sc.rollouts.forEach((r, i) => {
+      const template = r.deployment ?? r.daemonSet;
+      const kind = r.deployment ? 'deployment' : r.daemonSet ? 'daemonSet' : 'update';
+      const imageRef = template?.image ?? r.update?.image;
+      if (imageRef !== undefined && !refs.has(imageRef)) report(['rollouts', i, kind, 'image'], `unknown image "${imageRef}"; declare it under images`);
+      template?.imagePullSecrets.forEach((ps, j) => {
+        if (!secrets.has(ps)) report(['rollouts', i, kind, 'imagePullSecrets', j], `unknown pull secret "${ps}"; declare it under pullSecrets`);
+      });
+      if (r.update && !workloads.has(r.update.target)) report(['rollouts', i, 'update', 'target'], `update target "${r.update.target}" is not an earlier deployment or daemonSet`);
+      if (template) {
+        if (workloads.has(r.name)) report(['rollouts', i, 'name'], `duplicate workload name "${r.name}"`);
+        workloads.add(r.name);
+      }
+      if (r.deployment && r.deployment.maxSurge === 0 && r.deployment.maxUnavailable === 0) report(['rollouts', i, 'deployment'], 'maxSurge and maxUnavailable cannot both be 0');
+    });
+    if (sc.matrix.topology.includes('mirror') && !sc.mirror) report(['matrix', 'topology'], 'topology mirror needs a mirror section');
+    sc.thresholds.forEach((t, i) => {
+      if (t.percentile !== undefined && t.metric !== 'pull' && t.metric !== 'pullWithWaiting') report(['thresholds', i, 'percentile'], `percentile applies to pull and pullWithWaiting, not ${t.metric}`);
+    });
+  });
+
+export type Scenario = Infer<typeof scenarioSchema>;
+export type RegistrySection = Scenario['registry'];
+export type LinkSection = NonNullable<Scenario['links']['registry']>;
+export type ImageSection = Scenario['images'][number];
+export type RolloutSection = Scenario['rollouts'][number];
+export type ThresholdSection = Scenario['thresholds'][number];
+export type KubeletSection = Scenario['cluster']['kubelet'];
+export type PullPolicy = Scenario['matrix']['pullPolicy'][number];
+export type Topology = Scenario['matrix']['topology'][number];
+export type CacheState = Scenario['matrix']['cache'][number];
+export type Metric = (typeof METRICS)[number];
