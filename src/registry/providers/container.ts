@@ -1,6 +1,7 @@
 import { createServer } from 'node:net';
 import bcrypt from 'bcryptjs';
-import { GenericContainer, type StartedTestContainer, type WaitStrategy } from 'testcontainers';
+import type { StartedTestContainer, WaitStrategy } from 'testcontainers';
+import { loadTestcontainers } from '../../docker/testcontainers.js';
 import { stringify as toYaml } from 'yaml';
 import { PullbenchError } from '../../errors.js';
 import { registerCleanup } from '../../util/cleanup.js';
@@ -148,20 +149,6 @@ async function freePort(): Promise<number> {
   });
 }
 
-let appliedDockerHost: string | undefined;
-
-// testcontainers resolves its Docker client once per process from the environment.
-function configureTestcontainers(dockerHost: string | undefined): void {
-  // Ryuk, the reaper, is an image from Docker Hub; we remove our containers ourselves (registerCleanup).
-  process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
-  if (dockerHost === undefined) return;
-  if (appliedDockerHost !== undefined && appliedDockerHost !== dockerHost) {
-    throw new PullbenchError('INVALID_ARGUMENT', `testcontainers is already bound to ${appliedDockerHost}; one Docker endpoint per process`);
-  }
-  appliedDockerHost = dockerHost;
-  process.env.DOCKER_HOST = dockerHost;
-}
-
 function redactAll(text: string, secrets: string[]): string {
   return secrets.filter((s) => s.length > 0).reduce((acc, s) => acc.split(s).join('***'), text);
 }
@@ -171,7 +158,9 @@ function redactAll(text: string, secrets: string[]): string {
  * container started through testcontainers, with host networking on
  * 127.0.0.1, htpasswd auth, pull-through mode via REGISTRY_PROXY_REMOTEURL,
  * and the container stopped and removed on dispose, failure and Ctrl-C.
- * distribution keeps no request counters, so stats() stays at zero.
+ * distribution keeps no request counters, so stats() stays at zero, and its
+ * proxy sends upstream credentials to bearer-token realms only
+ * (registry/proxy/proxyauth.go), so a mirror cannot log in to a Basic-auth upstream.
  */
 export function containerRegistry(opts: ContainerRegistryOptions = {}): RegistryProvider {
   const image = opts.image ?? 'registry:2';
@@ -180,7 +169,7 @@ export function containerRegistry(opts: ContainerRegistryOptions = {}): Registry
     async start(spec: RegistrySpec): Promise<StartedRegistry> {
       const port = spec.port ?? (await freePort());
       const plan = planContainer(spec, port);
-      configureTestcontainers(opts.dockerHost);
+      const { GenericContainer } = await loadTestcontainers(opts.dockerHost);
       const url = `http://127.0.0.1:${port}`;
       let container: StartedTestContainer | undefined;
       try {
