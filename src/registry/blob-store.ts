@@ -140,7 +140,19 @@ export class MemoryBlobStore implements BlobStore {
         await pipeline(source, counter);
       },
       async readWritten(offset, length) {
-        return Buffer.concat(chunks).subarray(offset, offset + length);
+        const out: Buffer[] = [];
+        let pos = 0;
+        let want = length;
+        for (const c of chunks) {
+          if (want <= 0) break;
+          if (pos + c.length > offset) {
+            const part = c.subarray(Math.max(0, offset - pos), Math.max(0, offset - pos) + want);
+            out.push(part);
+            want -= part.length;
+          }
+          pos += c.length;
+        }
+        return Buffer.concat(out);
       },
       async commit(expectedDigest, expectedSize) {
         verify(`sha256:${state.hash.digest('hex')}`, expectedDigest, state.size, expectedSize);

@@ -27,6 +27,8 @@ export interface RegistryServerOptions {
   /** Default 64 GiB. */
   maxBlobBytes?: number;
   tokenTtlSeconds?: number;
+  /** Pull-through mirror of this upstream registry. */
+  upstream?: { url: string; credentials?: BasicCredentials };
 }
 
 /** A listening embedded registry. */
@@ -100,6 +102,11 @@ export async function startRegistryServer(opts: RegistryServerOptions = {}): Pro
     maxManifestBytes: opts.maxManifestBytes ?? 4 * 1024 * 1024,
     maxBlobBytes: opts.maxBlobBytes ?? 64 * 1024 ** 3,
   });
+
+  if (opts.upstream) {
+    const { createPullThrough } = await import('./mirror.js');
+    app.setPullThrough(createPullThrough({ upstream: opts.upstream, store, index, counters: app }));
+  }
 
   const server: Server = createServer({ maxHeaderSize: MAX_HEADER_BYTES, keepAliveTimeout: 30_000 }, app.handle);
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {

@@ -51,4 +51,16 @@ describeWithTools(['docker-registry', 'skopeo'], "Debian's docker-registry and t
     await run('skopeo', ['copy', '--src-tls-verify=false', '--src-creds', 'carol:pw-789', `docker://${dist.host}/team/app:v1`, `oci:${out}:v1`]);
     await sameBlobs(src, out);
   });
+
+  it('the embedded registry in mirror mode serves a pull from docker-registry', async () => {
+    await using origin = await distributionRegistry.start({});
+    await using mirror = await embeddedRegistry.start({ storage: 'filesystem', upstream: { url: origin.url } });
+    const src = join(tmp.path, 'm-src');
+    const out = join(tmp.path, 'm-out');
+    await writeOciLayout(src, 'v1');
+    await run('skopeo', ['copy', '--dest-tls-verify=false', `oci:${src}:v1`, `docker://${origin.host}/library/app:v1`]);
+    await run('skopeo', ['copy', '--src-tls-verify=false', `docker://${mirror.host}/library/app:v1`, `oci:${out}:v1`]);
+    await sameBlobs(src, out);
+    expect(mirror.stats().upstreamBlobGet).toBe(3);
+  });
 });

@@ -1,0 +1,89 @@
+import { randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { digestOf } from '../../src/oci/digest.js';
+import { MediaType } from '../../src/oci/media-types.js';
+import { startRegistryServer, type RunningRegistryServer } from '../../src/registry/server.js';
+import { makeImage, pushImage } from './helpers.js';
+
+const started: RunningRegistryServer[] = [];
+async function start(...args: Parameters<typeof startRegistryServer>): Promise<RunningRegistryServer> {
+  const r = await startRegistryServer(...args);
+  started.push(r);
+  return r;
+}
+afterEach(async () => {
+  await Promise.all(started.splice(0).map((r) => r.close()));
+});
+
+const accept = { Accept: MediaType.OciManifest };
+
+for (const storage of ['filesystem', 'memory'] as const) {
+  describe(`the embedded registry as a pull-through mirror (${storage})`, () => {
+    it('caches manifests and blobs, revalidating tags with HEAD only', async () => {
+      const origin = await start({ storage: 'memory' });
+      const image = makeImage([5000]);
+      await pushImage(origin.url, 'library/app', image);
+      const mirror = await start({ storage, upstream: { url: origin.url } });
+      origin.resetStats();
+      for (let i = 0; i < 2; i++) {
+        const m = await fetch(`${mirror.url}/v2/library/app/manifests/v1`, { headers: accept });
+        expect(Buffer.from(await m.arrayBuffer()).equals(image.manifest)).toBe(true);
+        const layer = await fetch(`${mirror.url}/v2/library/app/blobs/${digestOf(image.layers[0]!)}`);
+        expect(Buffer.from(await layer.arrayBuffer()).equals(image.layers[0]!)).toBe(true);
+      }
+      expect(origin.stats()).toMatchObject({ manifestHead: 2, manifestGet: 1, blobGet: 1 });
+      expect(mirror.stats()).toMatchObject({ upstreamManifestGet: 1, upstreamBlobGet: 1 });
+    });
+
+    it('fetches the new manifest when the tag moves upstream', async () => {
+      const origin = await start({ storage: 'memory' });
+      const v1 = makeImage([10]);
+      const v2 = makeImage([20]);
+      await pushImage(origin.url, 'app', v1);
+      const mirror = await start({ storage, upstream: { url: origin.url } });
+      const get = async (): Promise<string | null> => (await fetch(`${mirror.url}/v2/app/manifests/v1`, { headers: accept })).headers.get('docker-content-digest');
+      expect(await get()).toBe(v1.manifestDigest);
+      await pushImage(origin.url, 'app', v2);
+      expect(await get()).toBe(v2.manifestDigest);
+    });
+
+    it('serves the cached copy when upstream is down, and 503 for what it never cached', async () => {
+      const origin = await start({ storage: 'memory' });
+      const image = makeImage([10]);
+      await pushImage(origin.url, 'app', image);
+      const mirror = await start({ storage, upstream: { url: origin.url } });
+      await (await fetch(`${mirror.url}/v2/app/manifests/v1`, { headers: accept })).arrayBuffer();
+      await (await fetch(`${mirror.url}/v2/app/blobs/${digestOf(image.layers[0]!)}`)).arrayBuffer();
+      await origin.close();
+      const cached = await fetch(`${mirror.url}/v2/app/manifests/v1`, { headers: accept });
+      expect(cached.status).toBe(200);
+      expect(cached.headers.get('docker-content-digest')).toBe(image.manifestDigest);
+      expect((await fetch(`${mirror.url}/v2/app/blobs/${digestOf(image.layers[0]!)}`)).status).toBe(200);
+      expect((await fetch(`${mirror.url}/v2/app/manifests/other`, { headers: accept })).status).toBe(503);
+    });
+
+    it('coalesces concurrent misses for one blob into one upstream GET, streaming to every client', async () => {
+      const origin = await start({ storage: 'memory', faults: { latencyMs: 50 } });
+      const image = makeImage([8 * 1024 * 1024]);
+      await pushImage(origin.url, 'big', image);
+      const mirror = await start({ storage, upstream: { url: origin.url } });
+      origin.resetStats();
+      const layer = image.layers[0]!;
+      const bodies = await Promise.all(
+        Array.from({ length: 10 }, async () => Buffer.from(await (await fetch(`${mirror.url}/v2/big/blobs/${digestOf(layer)}`)).arrayBuffer())),
+      );
+      for (const b of bodies) expect(b.equals(layer)).toBe(true);
+      expect(origin.stats().blobGet).toBe(1);
+      expect(mirror.stats()).toMatchObject({ blobGet: 10, upstreamBlobGet: 1, upstreamBytes: layer.length });
+      const ranged = await fetch(`${mirror.url}/v2/big/blobs/${digestOf(layer)}`, { headers: { Range: 'bytes=100-199' } });
+      expect(Buffer.from(await ranged.arrayBuffer()).equals(layer.subarray(100, 200))).toBe(true);
+    });
+
+    it('answers 404 BLOB_UNKNOWN for a blob upstream does not have', async () => {
+      const origin = await start({ storage: 'memory' });
+      const mirror = await start({ storage, upstream: { url: origin.url } });
+      const unknown = digestOf(randomBytes(10));
+      expect((await fetch(`${mirror.url}/v2/app/blobs/${unknown}`)).status).toBe(404);
+    });
+  });
+}
