@@ -1,0 +1,189 @@
+import type { ContainerWaitingReason, EventSink, EventType, KubeEvent } from '../cluster/events.js';
+import { PullbenchError } from '../errors.js';
+import type { Clock } from './clock.js';
+import { ImageManager, type ImagePullConfig } from './kubelet/image-manager.js';
+import { defaultPullPolicy, type PullPolicy } from './kubelet/policy.js';
+import type { PullAuth, Runtime } from './runtime.js';
+
+export type { ImagePullConfig } from './kubelet/image-manager.js';
+export type { PullPolicy } from './kubelet/policy.js';
+
+/** Where a pod's pull credentials come from: its imagePullSecrets as a keyring (see src/oci/credentials.ts). */
+export interface CredentialSource {
+  /** Credentials for an image, most specific first. */
+  lookup(image: string): PullAuth[];
+}
+
+export interface ContainerSpec {
+  name: string;
+  image: string;
+  /** Defaulted at creation as the API server does when omitted. */
+  imagePullPolicy?: PullPolicy;
+}
+
+export interface PodSpec {
+  uid: string;
+  name: string;
+  namespace: string;
+  containers: ContainerSpec[];
+  /** The pod's imagePullSecrets, resolved to a keyring. */
+  pullSecrets?: CredentialSource;
+}
+
+export type ContainerState =
+  | { state: 'waiting'; reason: ContainerWaitingReason | 'ImageInspectError'; message?: string }
+  | { state: 'running'; startedAt: number };
+
+export interface ContainerStatus {
+  name: string;
+  image: string;
+  imagePullPolicy: PullPolicy;
+  imageID?: string;
+  status: ContainerState;
+}
+
+export interface PodStatus {
+  uid: string;
+  name: string;
+  namespace: string;
+  phase: 'Pending' | 'Running';
+  containers: ContainerStatus[];
+}
+
+export interface NodeOptions extends ImagePullConfig {
+  name: string;
+  runtime: Runtime;
+  clock: Clock;
+  /** Receives every event as it is recorded (the node also keeps them; see events()). */
+  sink?: EventSink;
+  /** Node-level credentials (kubelet's config.json), tried after the pod's secrets. */
+  nodeCredentials?: CredentialSource;
+  /** Delay before a pod with failed containers is synced again (kubelet's pod worker backoff, 10 s). */
+  syncRetryMs?: number;
+}
+
+interface PodRecord {
+  spec: PodSpec;
+  containers: ContainerStatus[];
+  deleted: boolean;
+  running: Promise<void>;
+}
+
+/**
+ * An emulated Kubernetes node: kubelet's pod sync for image pulls and container
+ * start, over a Runtime, on an injected Clock, recording kubelet's events.
+ */
+export class EmulatedNode {
+  readonly name: string;
+  readonly images: ImageManager;
+  private readonly pods = new Map<string, PodRecord>();
+  private readonly recorded: KubeEvent[] = [];
+
+  constructor(private readonly opts: NodeOptions) {
+    this.name = opts.name;
+    this.images = new ImageManager(opts.runtime, opts.clock, opts);
+  }
+
+  /**
+   * Admits a pod and syncs it until every container runs (retrying failed pulls
+   * through kubelet's backoff) or it is deleted. Resolves when all containers run.
+   */
+  runPod(spec: PodSpec): Promise<void> {
+    if (this.pods.has(spec.uid)) throw new PullbenchError('INVALID_ARGUMENT', `pod ${spec.uid} already exists on ${this.name}`);
+    if (spec.containers.length === 0) throw new PullbenchError('INVALID_ARGUMENT', `pod ${spec.namespace}/${spec.name} has no containers`);
+    const containers = spec.containers.map<ContainerStatus>((c) => ({
+      name: c.name,
+      image: c.image,
+      imagePullPolicy: c.imagePullPolicy ?? defaultPullPolicy(c.image),
+      status: { state: 'waiting', reason: 'ContainerCreating' },
+    }));
+    const record: PodRecord = { spec, containers, deleted: false, running: Promise.resolve() };
+    this.pods.set(spec.uid, record);
+    record.running = this.syncLoop(record);
+    return record.running;
+  }
+
+  /** Stops syncing a pod (pending retries end) and forgets it. */
+  deletePod(uid: string): void {
+    const pod = this.pods.get(uid);
+    if (pod) pod.deleted = true;
+    this.pods.delete(uid);
+  }
+
+  status(uid: string): PodStatus | undefined {
+    const pod = this.pods.get(uid);
+    if (!pod) return undefined;
+    const running = pod.containers.every((c) => c.status.state === 'running');
+    return {
+      uid,
+      name: pod.spec.name,
+      namespace: pod.spec.namespace,
+      phase: running ? 'Running' : 'Pending',
+      containers: pod.containers.map((c) => ({ ...c, status: { ...c.status } })),
+    };
+  }
+
+  /** Every event recorded so far, oldest first. */
+  events(): KubeEvent[] {
+    return [...this.recorded];
+  }
+
+  private async syncLoop(pod: PodRecord): Promise<void> {
+    for (;;) {
+      await this.syncPod(pod);
+      if (pod.deleted || pod.containers.every((c) => c.status.state === 'running')) return;
+      await this.opts.clock.sleep(this.opts.syncRetryMs ?? 10_000);
+      if (pod.deleted) return;
+    }
+  }
+
+  // kuberuntime SyncPod: start each container that is not running, in order; a failure does not stop the next.
+  private async syncPod(pod: PodRecord): Promise<void> {
+    const { spec } = pod;
+    for (const c of pod.containers) {
+      if (pod.deleted) return;
+      if (c.status.state === 'running') continue;
+      const record = (type: EventType, reason: string, message: string): void => this.record(spec, c.name, type, reason, message);
+      const credentials = [
+        ...(spec.pullSecrets?.lookup(c.image) ?? []),
+        ...(this.opts.nodeCredentials?.lookup(c.image) ?? []),
+      ];
+      const result = await this.images.ensureImageExists(
+        spec.uid,
+        { name: c.name, image: c.image, imagePullPolicy: c.imagePullPolicy },
+        credentials,
+        record,
+        { name: spec.name, namespace: spec.namespace, uid: spec.uid },
+      );
+      if (pod.deleted) return;
+      if (!result.ok) {
+        c.status = { state: 'waiting', reason: result.reason, message: result.message };
+        record('Warning', 'Failed', `Error: ${result.reason}`);
+        continue;
+      }
+      c.imageID = result.imageRef;
+      record('Normal', 'Created', `Created container: ${c.name}`);
+      record('Normal', 'Started', `Started container ${c.name}`);
+      c.status = { state: 'running', startedAt: this.opts.clock.now() };
+    }
+  }
+
+  private record(spec: PodSpec, container: string, type: EventType, reason: string, message: string): void {
+    const event: KubeEvent = {
+      type,
+      reason,
+      message,
+      involvedObject: {
+        kind: 'Pod',
+        namespace: spec.namespace,
+        name: spec.name,
+        uid: spec.uid,
+        fieldPath: `spec.containers{${container}}`,
+      },
+      source: { component: 'kubelet', host: this.name },
+      timestamp: this.opts.clock.now(),
+    };
+    this.recorded.push(event);
+    this.opts.sink?.emit(event);
+  }
+}

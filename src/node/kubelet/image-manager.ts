@@ -1,0 +1,206 @@
+import { createHash } from 'node:crypto';
+import type { ContainerWaitingReason, EventType } from '../../cluster/events.js';
+import { PullbenchError, isPullbenchError } from '../../errors.js';
+import type { Clock } from '../clock.js';
+import type { PullAuth, Runtime, SandboxConfig } from '../runtime.js';
+import { Backoff } from './backoff.js';
+import { formatGoDuration } from './duration.js';
+import { TokenBucket } from './limiter.js';
+import { applyDefaultImageTag, shouldPullImage, type PullPolicy } from './policy.js';
+import { TaskQueue } from './queue.js';
+
+/** The kubelet configuration fields that govern image pulls (KubeletConfiguration names). */
+export interface ImagePullConfig {
+  /** Pull one image at a time per node (kubelet default true). */
+  serializeImagePulls?: boolean;
+  /** With serializeImagePulls false: at most this many pulls at once (default unlimited). */
+  maxParallelImagePulls?: number;
+  /** Pulls per second across the node; 0 = no limit (kubelet default 5). */
+  registryPullQPS?: number;
+  /** Burst for registryPullQPS (kubelet default 10). */
+  registryBurst?: number;
+  /**
+   * KEP-2535: an image pulled with credentials is only reused (IfNotPresent) by
+   * pods that present the same credentials; others must pull with their own.
+   * kubelet's feature gate KubeletEnsureSecretPulledImages. Default false.
+   */
+  ensureSecretPulledImages?: boolean;
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+}
+
+export interface ContainerImageSpec {
+  name: string;
+  image: string;
+  imagePullPolicy: PullPolicy;
+}
+
+export type EnsureResult =
+  | { ok: true; imageRef: string }
+  | { ok: false; reason: ContainerWaitingReason | 'ImageInspectError'; message: string };
+
+export type RecordEvent = (type: EventType, reason: string, message: string) => void;
+
+const ANONYMOUS = 'anonymous';
+
+/**
+ * kubelet's image manager (pkg/kubelet/images): pull policy, backoff per
+ * pod+image, the puller queue, the registry QPS limiter, and the events it
+ * records, with kubelet's reasons and messages.
+ */
+export class ImageManager {
+  private readonly backoff: Backoff;
+  private readonly limiter: TokenBucket | undefined;
+  readonly queue: TaskQueue;
+  // image id -> credential fingerprints that pulled it (never the secrets themselves)
+  private readonly pulledWith = new Map<string, Set<string>>();
+
+  constructor(
+    private readonly runtime: Runtime,
+    private readonly clock: Clock,
+    private readonly config: ImagePullConfig = {},
+  ) {
+    const serialize = config.serializeImagePulls ?? true;
+    if (serialize && config.maxParallelImagePulls !== undefined && config.maxParallelImagePulls !== 1) {
+      throw new PullbenchError('INVALID_ARGUMENT', 'maxParallelImagePulls must be 1 (or unset) when serializeImagePulls is true', {
+        details: { maxParallelImagePulls: config.maxParallelImagePulls },
+      });
+    }
+    if (config.maxParallelImagePulls !== undefined && !(config.maxParallelImagePulls >= 1)) {
+      throw new PullbenchError('INVALID_ARGUMENT', 'maxParallelImagePulls must be at least 1');
+    }
+    this.queue = new TaskQueue(serialize ? 1 : (config.maxParallelImagePulls ?? Infinity));
+    const qps = config.registryPullQPS ?? 5;
+    this.limiter = qps > 0 ? new TokenBucket(clock, qps, config.registryBurst ?? 10) : undefined;
+    this.backoff = new Backoff(clock, config.backoffInitialMs ?? 10_000, config.backoffMaxMs ?? 300_000);
+  }
+
+  /** Current backoff for a pod's image, in ms (0 when none). */
+  backoffFor(podUid: string, image: string): number {
+    return this.backoff.get(`${podUid}_${image}`);
+  }
+
+  /** EnsureImageExists: returns the image ref, or the waiting reason and message for the container. */
+  async ensureImageExists(
+    podUid: string,
+    container: ContainerImageSpec,
+    credentials: PullAuth[],
+    record: RecordEvent,
+    sandbox?: SandboxConfig,
+  ): Promise<EnsureResult> {
+    const image = container.image;
+    let spec: string;
+    try {
+      spec = applyDefaultImageTag(image);
+    } catch (err) {
+      if (!isPullbenchError(err, 'INVALID_IMAGE_NAME')) throw err;
+      const msg = `Failed to apply default image tag ${q(image)}: couldn't parse image name ${q(image)}: invalid reference format`;
+      record('Warning', 'InspectFailed', msg);
+      return { ok: false, reason: 'InvalidImageName', message: msg };
+    }
+
+    let imageRef = '';
+    try {
+      imageRef = (await this.runtime.imageStatus(spec))?.id ?? '';
+    } catch (err) {
+      const msg = `Failed to inspect image ${q(image)}: ${(err as Error).message}`;
+      record('Warning', 'InspectFailed', msg);
+      return { ok: false, reason: 'ImageInspectError', message: msg };
+    }
+    const present = imageRef !== '';
+    const gated = this.config.ensureSecretPulledImages === true;
+    // With KEP-2535 on, a present image pulled with credentials this pod lacks counts as absent.
+    const accessible = present && (!gated || this.mayReuse(imageRef, credentials));
+
+    if (!shouldPullImage(container.imagePullPolicy, accessible)) {
+      if (present && !accessible) {
+        const msg = `Container image ${q(image)} is present with pull policy of Never but does not have the proper auth (image secret) that was used to pull the image`;
+        record('Warning', 'ErrImageNeverPull', msg);
+        return { ok: false, reason: 'ErrImageNeverPull', message: msg };
+      }
+      if (present) {
+        const suffix = gated ? ' and can be accessed by the pod' : '';
+        record('Normal', 'Pulled', `Container image ${q(image)} already present on machine${suffix}`);
+        return { ok: true, imageRef };
+      }
+      const msg = `Container image ${q(image)} is not present with pull policy of Never`;
+      record('Warning', 'ErrImageNeverPull', msg);
+      return { ok: false, reason: 'ErrImageNeverPull', message: msg };
+    }
+
+    const backOffKey = `${podUid}_${image}`;
+    if (this.backoff.isInBackOffSinceUpdate(backOffKey)) {
+      const msg = `Back-off pulling image ${q(image)}`;
+      record('Normal', 'BackOff', msg);
+      return { ok: false, reason: 'ImagePullBackOff', message: msg };
+    }
+
+    record('Normal', 'Pulling', `Pulling image ${q(image)}`);
+    const started = this.clock.now();
+    const result = await this.queue.run(() => this.pull(spec, credentials, sandbox));
+    if (!result.ok) {
+      record('Warning', 'Failed', `Failed to pull image ${q(image)}: ${result.error}`);
+      this.backoff.next(backOffKey);
+      return { ok: false, reason: 'ErrImagePull', message: result.error };
+    }
+    const total = this.clock.now() - started;
+    record(
+      'Normal',
+      'Pulled',
+      `Successfully pulled image ${q(image)} in ${formatGoDuration(result.pullMs)} (${formatGoDuration(total)} including waiting). Image size: ${result.size} bytes.`,
+    );
+    this.backoff.gc();
+    return { ok: true, imageRef: result.imageRef };
+  }
+
+  // The puller: one whole pull per credential, in order; errors aggregated; the QPS limiter per PullImage call.
+  private async pull(
+    spec: string,
+    credentials: PullAuth[],
+    sandbox?: SandboxConfig,
+  ): Promise<{ ok: true; imageRef: string; size: number; pullMs: number } | { ok: false; error: string }> {
+    const started = this.clock.now();
+    const attempts: (PullAuth | undefined)[] = credentials.length > 0 ? credentials : [undefined];
+    const errors: string[] = [];
+    for (const auth of attempts) {
+      if (this.limiter && !this.limiter.tryAccept()) {
+        errors.push('pull QPS exceeded');
+        continue;
+      }
+      try {
+        const imageRef = await this.runtime.pullImage(spec, auth, sandbox);
+        const pullMs = this.clock.now() - started;
+        const size = (await this.runtime.imageStatus(imageRef))?.size ?? (await this.runtime.imageStatus(spec))?.size ?? 0;
+        this.remember(imageRef, auth);
+        return { ok: true, imageRef, size, pullMs };
+      } catch (err) {
+        errors.push(err instanceof Error ? err.message : String(err));
+      }
+    }
+    // utilerrors.NewAggregate: one error prints as itself, several as [a, b].
+    return { ok: false, error: errors.length === 1 ? errors[0]! : `[${errors.join(', ')}]` };
+  }
+
+  private remember(imageRef: string, auth: PullAuth | undefined): void {
+    const set = this.pulledWith.get(imageRef) ?? new Set<string>();
+    set.add(fingerprint(auth));
+    this.pulledWith.set(imageRef, set);
+  }
+
+  private mayReuse(imageRef: string, credentials: PullAuth[]): boolean {
+    const set = this.pulledWith.get(imageRef);
+    // Images the kubelet did not pull (preloaded) are not tracked: treat as accessible.
+    if (!set || set.has(ANONYMOUS)) return true;
+    return credentials.some((c) => set.has(fingerprint(c)));
+  }
+}
+
+function fingerprint(auth: PullAuth | undefined): string {
+  if (!auth) return ANONYMOUS;
+  return createHash('sha256').update(`${auth.username}\0${auth.password}`).digest('hex');
+}
+
+/** Go's %q for the plain strings kubelet quotes. */
+function q(s: string): string {
+  return JSON.stringify(s);
+}

@@ -1,0 +1,37 @@
+/**
+ * A FIFO that runs at most `limit` tasks at once (Infinity = no limit): kubelet's
+ * serial puller (limit 1) and parallel puller (maxParallelImagePulls).
+ */
+export class TaskQueue {
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+  private peak = 0;
+
+  constructor(readonly limit: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.running >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.running++;
+    this.peak = Math.max(this.peak, this.running);
+    try {
+      return await task();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
+    }
+  }
+
+  /** Highest number of tasks that ran at once. */
+  maxObserved(): number {
+    return this.peak;
+  }
+
+  active(): number {
+    return this.running;
+  }
+
+  queued(): number {
+    return this.waiting.length;
+  }
+}
