@@ -41,3 +41,27 @@ export type ContainerWaitingReason =
 export interface EventSink {
   emit(event: KubeEvent): void;
 }
+
+/**
+ * What a cluster knows about a pod besides its events: creation, node, and
+ * readiness (the Ready condition's transition time on a real cluster).
+ */
+export interface PodObservation {
+  uid: string;
+  name: string;
+  namespace: string;
+  /** The rollout step (scenario `rollouts[].name`) that created the pod. */
+  rollout: string;
+  image: string;
+  node?: string;
+  /** Milliseconds since the epoch (creationTimestamp). */
+  createdAt: number;
+  /** When the pod became Ready, if it did. */
+  readyAt?: number;
+  /** When the pod was deleted (scaled down by a rolling update), if it was. */
+  deletedAt?: number;
+  /** The container's waiting reason at the end, if it never ran. */
+  waitingReason?: ContainerWaitingReason | string;
+  /** The scenario expects this pod not to start (e.g. a wrong pull secret). */
+  expectFailure?: boolean;
+}
