@@ -216,22 +216,12 @@ export class RegistryClient {
     const what = `blob upload to ${repo}`;
     let location: string;
     if (opts.mountFrom && digest) {
-      const res = await this.send({
-        method: 'POST',
-        url: `/v2/${repo}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(opts.mountFrom)}`,
-        repo,
-        actions: PUSH,
-        extraScopes: [repositoryScope(opts.mountFrom, PULL)],
-        headers: { 'content-length': '0' },
-        what,
-      });
-      if (res.status === 201) {
-        await drain(res);
+      const mount = await this.tryMount(repo, digest, opts.mountFrom);
+      if (mount.mounted) {
         if (!Buffer.isBuffer(data)) data.destroy();
-        return descriptorOf(digest, size ?? Number(res.headers.get('content-length') ?? -1));
+        return descriptorOf(digest, size ?? mount.size);
       }
-      if (res.status !== 202) return this.fail(res, what, 'BLOB_UNKNOWN');
-      location = await this.locationOf(res, what);
+      location = mount.location;
     } else {
       location = await this.startUpload(repo, what);
     }
@@ -252,6 +242,39 @@ export class RegistryClient {
       return descriptorOf(digest, size as number);
     }
     return this.uploadChunks(repo, location, data, { digest, size, chunkSize: opts.chunkSize ?? DEFAULT_CHUNK }, what);
+  }
+
+  /**
+   * Cross-repository mount of a blob from `fromRepo`; true when the registry mounted it.
+   * A registry that declines (202) gets its upload session cancelled.
+   */
+  async mountBlob(repo: string, digest: string, fromRepo: string): Promise<boolean> {
+    parseDigest(digest);
+    const mount = await this.tryMount(repo, digest, fromRepo);
+    if (!mount.mounted) {
+      const res = await this.send({ method: 'DELETE', url: mount.location, repo, actions: PUSH, what: `cancel upload to ${repo}` });
+      await drain(res);
+    }
+    return mount.mounted;
+  }
+
+  private async tryMount(repo: string, digest: string, fromRepo: string): Promise<{ mounted: true; size: number } | { mounted: false; location: string }> {
+    const what = `mount of ${digest} from ${fromRepo} to ${repo}`;
+    const res = await this.send({
+      method: 'POST',
+      url: `/v2/${repo}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(fromRepo)}`,
+      repo,
+      actions: PUSH,
+      extraScopes: [repositoryScope(fromRepo, PULL)],
+      headers: { 'content-length': '0' },
+      what,
+    });
+    if (res.status === 201) {
+      await drain(res);
+      return { mounted: true, size: Number(res.headers.get('content-length') ?? -1) };
+    }
+    if (res.status !== 202) return this.fail(res, what, 'BLOB_UNKNOWN');
+    return { mounted: false, location: await this.locationOf(res, what) };
   }
 
   /** PUT a manifest or index by tag or digest; returns its descriptor. */

@@ -1,0 +1,144 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { buffer } from 'node:stream/consumers';
+import { randomLayerTar, type SynthImage } from '../../src/oci/synth.js';
+import { writeLayout, REF_NAME } from '../../src/oci/layout.js';
+import { digestOf } from '../../src/oci/digest.js';
+import { MediaType, type ImageIndex, type ImageManifest } from '../../src/oci/media-types.js';
+import { makeTempDir, type TempDir } from '../../src/util/temp.js';
+import { isPullbenchError } from '../../src/errors.js';
+
+const dirs: TempDir[] = [];
+async function tempDir(): Promise<string> {
+  const d = await makeTempDir('pullbench-synth-test-');
+  dirs.push(d);
+  return d.path;
+}
+afterEach(async () => {
+  for (const d of dirs.splice(0)) await d.remove();
+});
+
+const blob = (dir: string, digest: string): Promise<Buffer> => readFile(join(dir, 'blobs', 'sha256', digest.slice(7)));
+
+/** Entries of an uncompressed tar: name, type flag and size. */
+function tarEntries(tar: Buffer): { name: string; type: string; size: number }[] {
+  const out: { name: string; type: string; size: number }[] = [];
+  for (let off = 0; off + 512 <= tar.length; ) {
+    const h = tar.subarray(off, off + 512);
+    if (h.every((b) => b === 0)) break;
+    const name = h.subarray(0, 100).toString('utf8').replace(/\0.*$/s, '');
+    const size = parseInt(h.subarray(124, 136).toString('ascii').replace(/\0.*$/s, ''), 8);
+    let sum = 0;
+    for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : h[i]!;
+    expect(parseInt(h.subarray(148, 156).toString('ascii'), 8)).toBe(sum);
+    out.push({ name, type: String.fromCharCode(h[156]!), size });
+    off += 512 + Math.ceil(size / 512) * 512;
+  }
+  return out;
+}
+
+describe('synthesised layers', () => {
+  it('are real tars holding one file of incompressible bytes, the same for the same seed', async () => {
+    const a = await buffer(randomLayerTar('s', 'f.bin', 1000));
+    const b = await buffer(randomLayerTar('s', 'f.bin', 1000));
+    const c = await buffer(randomLayerTar('t', 'f.bin', 1000));
+    expect(a.equals(b)).toBe(true);
+    expect(a.equals(c)).toBe(false);
+    expect(a.length % 512).toBe(0);
+    expect(tarEntries(a)).toEqual([
+      { name: 'pullbench/', type: '5', size: 0 },
+      { name: 'pullbench/f.bin', type: '0', size: 1000 },
+    ]);
+  });
+});
+
+describe('writeLayout', () => {
+  it('gives the same digests for the same seed, and different ones for another seed', async () => {
+    const spec = { layers: [100_000, 2000], seed: 7 };
+    const one = await writeLayout(await tempDir(), spec, 'v1');
+    const two = await writeLayout(await tempDir(), spec, 'v1');
+    const other = await writeLayout(await tempDir(), { ...spec, seed: 8 }, 'v1');
+    expect(two.descriptor.digest).toBe(one.descriptor.digest);
+    expect(two.images[0]!.layers.map((l) => l.digest)).toEqual(one.images[0]!.layers.map((l) => l.digest));
+    expect(other.descriptor.digest).not.toBe(one.descriptor.digest);
+  });
+
+  it('writes a valid OCI layout: config diff_ids match the uncompressed layers', async () => {
+    const dir = await tempDir();
+    const image = await writeLayout(dir, { layers: [300_000, 0], seed: 'x' }, 'v1');
+    expect(JSON.parse(await readFile(join(dir, 'oci-layout'), 'utf8'))).toEqual({ imageLayoutVersion: '1.0.0' });
+    const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as ImageIndex;
+    expect(index.manifests).toEqual([{ ...image.descriptor, annotations: { [REF_NAME]: 'v1' } }]);
+    const manifestBytes = await blob(dir, image.descriptor.digest);
+    expect(digestOf(manifestBytes)).toBe(image.descriptor.digest);
+    const manifest = JSON.parse(manifestBytes.toString()) as ImageManifest;
+    expect(manifest.mediaType).toBe(MediaType.OciManifest);
+    expect(manifest.layers.map((l) => l.mediaType)).toEqual([MediaType.OciLayerGzip, MediaType.OciLayerGzip]);
+    const config = JSON.parse((await blob(dir, manifest.config.digest)).toString()) as { os: string; architecture: string; rootfs: { diff_ids: string[] } };
+    expect(config).toMatchObject({ os: 'linux', architecture: 'amd64' });
+    for (const [i, layer] of manifest.layers.entries()) {
+      const gz = await blob(dir, layer.digest);
+      expect(gz.length).toBe(layer.size);
+      const tar = gunzipSync(gz);
+      expect(digestOf(tar)).toBe(config.rootfs.diff_ids[i]);
+      expect(tarEntries(tar)[1]).toMatchObject({ name: `pullbench/layer-${i}.bin`, size: i === 0 ? 300_000 : 0 });
+    }
+    expect(manifest.layers[0]!.size).toBeGreaterThan(300_000); // incompressible
+    expect((await readdir(join(dir, 'blobs', 'sha256'))).filter((f) => f.startsWith('.tmp'))).toEqual([]);
+  });
+
+  it('writes uncompressed layers with compression none (digest = diff_id)', async () => {
+    const dir = await tempDir();
+    const image = await writeLayout(dir, { layers: [5000], compression: 'none' }, 'plain');
+    const layer = image.images[0]!.layers[0]!;
+    expect(layer.mediaType).toBe(MediaType.OciLayerTar);
+    expect(layer.digest).toBe(layer.diffId);
+  });
+
+  it('makes an OCI index with one manifest and its own layers per platform', async () => {
+    const dir = await tempDir();
+    const image = await writeLayout(
+      dir,
+      { layers: [1000], platforms: [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64' }, { os: 'linux', architecture: 'arm', variant: 'v7' }] },
+      'multi',
+    );
+    expect(image.descriptor.mediaType).toBe(MediaType.OciIndex);
+    const index = JSON.parse((await blob(dir, image.descriptor.digest)).toString()) as ImageIndex;
+    expect(index.manifests.map((m) => m.platform)).toEqual([
+      { os: 'linux', architecture: 'amd64' },
+      { os: 'linux', architecture: 'arm64' },
+      { os: 'linux', architecture: 'arm', variant: 'v7' },
+    ]);
+    expect(new Set(image.images.map((i) => i.layers[0]!.digest)).size).toBe(3);
+    const armConfig = JSON.parse((await blob(dir, image.images[2]!.config.digest)).toString()) as { architecture: string; variant: string };
+    expect(armConfig).toMatchObject({ architecture: 'arm', variant: 'v7' });
+  });
+
+  it('builds v2 on v1: the same base layers first, then new ones', async () => {
+    const dir = await tempDir();
+    const v1: SynthImage = await writeLayout(dir, { layers: [4000, 3000], seed: 1 }, 'v1');
+    const base = { images: v1.images.map((i) => ({ platform: i.platform, layers: i.layers })) };
+    const v2 = await writeLayout(dir, { layers: [2000], seed: 1, base }, 'v2');
+    const l1 = v1.images[0]!.layers;
+    const l2 = v2.images[0]!.layers;
+    expect(l2.slice(0, 2).map((l) => l.digest)).toEqual(l1.map((l) => l.digest));
+    expect(l2.map((l) => l.shared)).toEqual([true, true, false]);
+    expect(l1.map((l) => l.digest)).not.toContain(l2[2]!.digest);
+    const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as ImageIndex;
+    expect(index.manifests.map((m) => m.annotations?.[REF_NAME])).toEqual(['v1', 'v2']);
+  });
+
+  it('refuses a bad spec with every problem at once', async () => {
+    const err = await writeLayout(await tempDir(), { layers: [-1, 1.5], gzipLevel: 12 }, 'x').catch((e: unknown) => e);
+    expect(isPullbenchError(err, 'INVALID_ARGUMENT')).toBe(true);
+    expect((err as { details: { problems: string[] } }).details.problems).toHaveLength(3);
+  });
+
+  it('refuses a base whose layers the layout does not hold', async () => {
+    const v1 = await writeLayout(await tempDir(), { layers: [10] }, 'v1');
+    const err = await writeLayout(await tempDir(), { layers: [10], base: { images: [{ platform: v1.images[0]!.platform, layers: v1.images[0]!.layers }] } }, 'v2').catch((e: unknown) => e);
+    expect(isPullbenchError(err, 'BLOB_UNKNOWN')).toBe(true);
+  });
+});
