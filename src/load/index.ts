@@ -80,7 +80,8 @@ export async function prepareLoad(spec: LoadSpec, opts: Pick<LoadOptions, 'fetch
     credentials: spec.credentials,
     platform: spec.platform,
     fetch: opts.fetch,
-    timeoutMs: (spec.timeoutSeconds ?? 10) * 1000,
+    // Discovery is a handful of requests; the storm's --timeout is for the storm.
+    timeoutMs: 30_000,
   });
   // Fail on a bad profile/mix before anything is sent.
   planRequests(spec.profile, discovered.target, spec.mix);
