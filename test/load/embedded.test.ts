@@ -15,11 +15,10 @@ function secretsAbsent(result: LoadResult, ...secrets: string[]): void {
 
 describe('pullbench load against the embedded registry with token auth', () => {
   let registry: StartedRegistry;
-  let image: Awaited<ReturnType<typeof seedImage>>;
 
   beforeAll(async () => {
     registry = await embeddedRegistry.start({ storage: 'memory', auth: 'token', users: [USER] });
-    image = await seedImage(registry.url, 'team/app', 'v1', [64 * 1024, 4096, 1024], USER);
+    await seedImage(registry.url, 'team/app', 'v1', [64 * 1024, 4096, 1024], USER);
   });
   afterAll(async () => {
     await registry?.[Symbol.asyncDispose]();
