@@ -1,0 +1,178 @@
+import { randomUUID } from 'node:crypto';
+import type { Cluster, ImagePullPolicy } from '../cluster/cluster.js';
+import type { Clock } from '../node/clock.js';
+import type { RolloutSection } from '../scenario/schema.js';
+import type { IntOrPercent } from '../scenario/schema-builder.js';
+import { SpreadScheduler } from './scheduler.js';
+import { daemonSetSync, deploymentSync, type NodePods, type PodState } from './strategy.js';
+
+export interface RolloutOptions {
+  cluster: Cluster;
+  clock: Clock;
+  namespace: string;
+  pullPolicy: ImagePullPolicy;
+  /** Scenario image ref (`demo/app:v1`) -> the reference nodes pull. */
+  imageRef(ref: string): string;
+  /** Called after every sync with pods ready / total of the step. */
+  onProgress?(step: string, ready: number, total: number): void;
+}
+
+export interface StepResult {
+  name: string;
+  kind: 'deployment' | 'daemonSet' | 'update';
+  workload: string;
+  startedAt: number;
+  finishedAt: number;
+  durationMs: number;
+  /** Every pod of the new revision ready (or, for `expect: failure`, failed) and no old pod left. */
+  completed: boolean;
+  timedOut: boolean;
+  /** Pods created by this step. */
+  pods: string[];
+}
+
+interface TrackedPod {
+  uid: string;
+  node: string;
+  revision: number;
+}
+
+interface Workload {
+  name: string;
+  kind: 'deployment' | 'daemonSet';
+  replicas: number;
+  maxSurge: IntOrPercent;
+  maxUnavailable: IntOrPercent;
+  imagePullSecrets: string[];
+  image: string;
+  revision: number;
+  step: string;
+  expectFailure: boolean;
+  pods: TrackedPod[];
+  created: number;
+}
+
+/** Runs the scenario's rollout steps in order, as the Deployment and DaemonSet controllers would. */
+export async function runRollouts(steps: readonly RolloutSection[], opts: RolloutOptions): Promise<StepResult[]> {
+  const scheduler = new SpreadScheduler(opts.cluster.nodes);
+  const workloads = new Map<string, Workload>();
+  const results: StepResult[] = [];
+  for (const step of steps) {
+    let workload: Workload;
+    if (step.update) {
+      workload = workloads.get(step.update.target)!;
+      workload.revision++;
+      workload.image = step.update.image;
+    } else if (step.deployment) {
+      const d = step.deployment;
+      workload = { name: step.name, kind: 'deployment', replicas: d.replicas, maxSurge: d.maxSurge, maxUnavailable: d.maxUnavailable, imagePullSecrets: d.imagePullSecrets, image: d.image, revision: 1, step: step.name, expectFailure: false, pods: [], created: 0 };
+      workloads.set(step.name, workload);
+    } else {
+      const ds = step.daemonSet!;
+      workload = { name: step.name, kind: 'daemonSet', replicas: opts.cluster.nodes.length, maxSurge: 0, maxUnavailable: ds.maxUnavailable, imagePullSecrets: ds.imagePullSecrets, image: ds.image, revision: 1, step: step.name, expectFailure: false, pods: [], created: 0 };
+      workloads.set(step.name, workload);
+    }
+    workload.step = step.name;
+    workload.expectFailure = step.expect === 'failure';
+    results.push(await runStep(step, workload, scheduler, opts));
+  }
+  return results;
+}
+
+async function runStep(step: RolloutSection, w: Workload, scheduler: SpreadScheduler, opts: RolloutOptions): Promise<StepResult> {
+  const { cluster, clock } = opts;
+  const startedAt = clock.now();
+  const deadline = startedAt + step.timeout;
+  const createdHere: string[] = [];
+  const state = (p: TrackedPod): PodState => ({ uid: p.uid, available: cluster.condition(p.uid) === 'ready' });
+
+  const create = (node: string): void => {
+    const uid = randomUUID();
+    const name = `${w.name}-${w.revision}-${++w.created}`;
+    cluster.createPod({
+      uid, name, namespace: opts.namespace, rollout: w.step, image: opts.imageRef(w.image), imagePullPolicy: opts.pullPolicy,
+      imagePullSecrets: w.imagePullSecrets, node, expectFailure: w.expectFailure,
+    });
+    w.pods.push({ uid, node, revision: w.revision });
+    createdHere.push(uid);
+  };
+  const remove = (uid: string): void => {
+    const pod = w.pods.find((p) => p.uid === uid);
+    if (!pod) return;
+    cluster.deletePod(uid);
+    scheduler.release(pod.node, w.name);
+    w.pods = w.pods.filter((p) => p.uid !== uid);
+  };
+
+  // One controller sync; true when it changed something.
+  const sync = (): boolean => {
+    const oldPods = w.pods.filter((p) => p.revision < w.revision);
+    const newPods = w.pods.filter((p) => p.revision === w.revision);
+    if (w.kind === 'deployment') {
+      const action = deploymentSync(w, oldPods.map(state), newPods.map(state));
+      for (let i = 0; i < action.create; i++) create(scheduler.schedule(w.name));
+      action.delete.forEach(remove);
+      return action.create > 0 || action.delete.length > 0;
+    }
+    const nodes: NodePods[] = cluster.nodes.map((node) => {
+      const old = oldPods.find((p) => p.node === node);
+      const neu = newPods.find((p) => p.node === node);
+      return { node, ...(old ? { old: state(old) } : {}), ...(neu ? { new: state(neu) } : {}) };
+    });
+    const action = daemonSetSync(w.maxUnavailable, nodes);
+    action.create.forEach(create);
+    action.delete.forEach(remove);
+    return action.create.length > 0 || action.delete.length > 0;
+  };
+
+  const settled = (): boolean => {
+    const newPods = w.pods.filter((p) => p.revision === w.revision);
+    if (newPods.length < w.replicas || newPods.length !== w.pods.length) {
+      // An expected failure never completes the rollout: it is settled once every new pod has failed.
+      return w.expectFailure && newPods.length > 0 && newPods.every((p) => cluster.condition(p.uid) === 'failed');
+    }
+    const conditions = newPods.map((p) => cluster.condition(p.uid));
+    return w.expectFailure ? conditions.every((c) => c !== 'pending') : conditions.every((c) => c === 'ready');
+  };
+
+  let timedOut = false;
+  for (;;) {
+    while (sync()) {
+      /* keep syncing until the controller has nothing to do */
+    }
+    const newPods = w.pods.filter((p) => p.revision === w.revision);
+    opts.onProgress?.(step.name, newPods.filter((p) => cluster.condition(p.uid) === 'ready').length, w.replicas);
+    if (settled()) break;
+    if (clock.now() >= deadline) {
+      timedOut = true;
+      break;
+    }
+    await waitForChange(cluster, clock, Math.min(1000, deadline - clock.now()));
+  }
+  const finishedAt = clock.now();
+  return {
+    name: step.name,
+    kind: step.update ? 'update' : w.kind,
+    workload: w.name,
+    startedAt,
+    finishedAt,
+    durationMs: finishedAt - startedAt,
+    completed: !timedOut,
+    timedOut,
+    pods: createdHere,
+  };
+}
+
+function waitForChange(cluster: Cluster, clock: Clock, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      unsubscribe();
+      resolve();
+    };
+    const unsubscribe = cluster.onChange(finish);
+    void clock.sleep(Math.max(0, ms)).then(finish);
+  });
+}

@@ -1,0 +1,119 @@
+import { describe, expect, it } from 'vitest';
+import type { Cluster, PodCondition, PodCreate } from '../../src/cluster/cluster.js';
+import type { KubeEvent, PodObservation } from '../../src/cluster/events.js';
+import { ManualClock } from '../../src/node/clock.js';
+import { runRollouts } from '../../src/rollout/engine.js';
+import { parseScenario } from '../../src/scenario/load.js';
+
+// A unit seam: pods become ready `readyAfterMs` after creation, unless their image is "broken".
+class FakeCluster implements Cluster {
+  readonly driver = 'fake';
+  readonly live = new Map<string, PodCreate>();
+  readonly cond = new Map<string, PodCondition>();
+  readonly listeners = new Set<() => void>();
+  maxTotal = 0;
+  minAvailableDuringUpdate = Infinity;
+  tracking = false;
+  constructor(readonly nodes: string[], private readonly clock: ManualClock, private readonly readyAfterMs: number) {}
+  createPod(pod: PodCreate): void {
+    this.live.set(pod.uid, pod);
+    this.cond.set(pod.uid, 'pending');
+    this.maxTotal = Math.max(this.maxTotal, this.live.size);
+    void this.clock.sleep(this.readyAfterMs).then(() => {
+      if (!this.live.has(pod.uid)) return;
+      this.cond.set(pod.uid, pod.image.includes('broken') ? 'failed' : 'ready');
+      this.listeners.forEach((l) => l());
+    });
+  }
+  deletePod(uid: string): void {
+    this.live.delete(uid);
+    if (this.tracking) this.minAvailableDuringUpdate = Math.min(this.minAvailableDuringUpdate, [...this.live.keys()].filter((u) => this.cond.get(u) === 'ready').length);
+  }
+  condition(uid: string): PodCondition {
+    return this.cond.get(uid) ?? 'pending';
+  }
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+  async nodeImages(): Promise<string[]> {
+    return [];
+  }
+  events(): KubeEvent[] {
+    return [];
+  }
+  observations(): PodObservation[] {
+    return [];
+  }
+  versions(): Record<string, string> {
+    return {};
+  }
+  async [Symbol.asyncDispose](): Promise<void> {}
+}
+
+const scenario = (rollouts: string) =>
+  parseScenario(
+    `apiVersion: pullbench.dev/v1alpha1\nkind: Scenario\nmetadata: { name: t }\nimages:\n  - { ref: demo/app:v1, synth: { layers: [1MB] } }\n  - { ref: demo/app:v2, synth: { layers: [1MB] } }\n  - { ref: demo/broken:v1, synth: { layers: [1MB] } }\nrollouts:\n${rollouts}`,
+    's.yaml',
+  ).scenario;
+
+async function drive<T>(clock: ManualClock, work: Promise<T>): Promise<T> {
+  let done = false;
+  const result = work.finally(() => (done = true));
+  while (!done) await clock.advance(50);
+  return result;
+}
+
+describe('running rollouts against a cluster', () => {
+  it('rolls a Deployment v1 -> v2 within maxSurge/maxUnavailable and ends with only new pods', async () => {
+    const clock = new ManualClock(0);
+    const cluster = new FakeCluster(['n1', 'n2', 'n3', 'n4'], clock, 100);
+    const sc = scenario('  - { name: app, deployment: { image: demo/app:v1, replicas: 10, maxSurge: 25%, maxUnavailable: 25% } }\n  - { name: up, update: { target: app, image: demo/app:v2 } }\n');
+    const steps = runRollouts(sc.rollouts.slice(0, 1), { cluster, clock, namespace: 'pb', pullPolicy: 'IfNotPresent', imageRef: (r) => `reg/${r}` });
+    const [first] = await drive(clock, steps);
+    expect(first).toMatchObject({ completed: true, kind: 'deployment' });
+    expect(first!.pods).toHaveLength(10);
+    expect(first!.durationMs).toBeGreaterThanOrEqual(100);
+    expect(cluster.maxTotal).toBe(10);
+  });
+
+  it('keeps every invariant of the rolling update and takes several waves', async () => {
+    const clock = new ManualClock(0);
+    const cluster = new FakeCluster(['n1', 'n2', 'n3', 'n4'], clock, 100);
+    const sc = scenario('  - { name: app, deployment: { image: demo/app:v1, replicas: 10, maxSurge: 25%, maxUnavailable: 25% } }\n  - { name: up, update: { target: app, image: demo/app:v2 } }\n');
+    const results = await drive(
+      clock,
+      runRollouts(sc.rollouts, {
+        cluster, clock, namespace: 'pb', pullPolicy: 'IfNotPresent', imageRef: (r) => `reg/${r}`,
+        onProgress: (step) => { if (step === 'up') cluster.tracking = true; },
+      }),
+    );
+    expect(results.map((r) => r.completed)).toEqual([true, true]);
+    expect(results[1]!.kind).toBe('update');
+    expect(results[1]!.pods).toHaveLength(10);
+    expect([...cluster.live.values()].every((p) => p.image === 'reg/demo/app:v2')).toBe(true);
+    expect(cluster.live.size).toBe(10);
+    expect(cluster.maxTotal).toBe(13); // replicas + ceil(25% of 10)
+    expect(cluster.minAvailableDuringUpdate).toBeGreaterThanOrEqual(8); // replicas - floor(25% of 10)
+    expect(results[1]!.durationMs).toBe(200); // two waves: 5 new pods, then the other 5
+  });
+
+  it('puts one DaemonSet pod on every node', async () => {
+    const clock = new ManualClock(0);
+    const cluster = new FakeCluster(['n1', 'n2', 'n3'], clock, 100);
+    const sc = scenario('  - { name: agent, daemonSet: { image: demo/app:v1 } }\n');
+    const [r] = await drive(clock, runRollouts(sc.rollouts, { cluster, clock, namespace: 'pb', pullPolicy: 'Always', imageRef: (x) => x }));
+    expect([...cluster.live.values()].map((p) => p.node).sort()).toEqual(['n1', 'n2', 'n3']);
+    expect(r!.completed).toBe(true);
+  });
+
+  it('settles a rollout expected to fail once its pods have failed, and times out one that should not fail', async () => {
+    const clock = new ManualClock(0);
+    const cluster = new FakeCluster(['n1'], clock, 100);
+    const sc = scenario('  - { name: bad, deployment: { image: demo/broken:v1, replicas: 2 }, expect: failure }\n  - { name: worse, deployment: { image: demo/broken:v1, replicas: 1 }, timeout: 2s }\n');
+    const [expected, unexpected] = await drive(clock, runRollouts(sc.rollouts, { cluster, clock, namespace: 'pb', pullPolicy: 'Always', imageRef: (x) => x }));
+    expect(expected).toMatchObject({ completed: true, timedOut: false });
+    expect(unexpected).toMatchObject({ completed: false, timedOut: true });
+    expect(unexpected!.durationMs).toBeGreaterThanOrEqual(2000);
+  });
+});
