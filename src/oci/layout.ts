@@ -153,10 +153,10 @@ async function readLayoutJson<T>(dir: string, desc: Descriptor): Promise<{ bytes
 
 /**
  * Pushes an image from an OCI image layout to `repo:tag`: the index.json entry named
- * `tag` (or the only entry), with every child manifest and blob, each verified.
- * Returns the descriptors pushed, top-level last.
+ * `name` (default `tag`; or the only entry), with every child manifest and blob, each
+ * verified. Returns the descriptors pushed, top-level last.
  */
-export async function importLayout(dir: string, client: RegistryClient, repo: string, tag?: string): Promise<Descriptor[]> {
+export async function importLayout(dir: string, client: RegistryClient, repo: string, tag?: string, name: string | undefined = tag): Promise<Descriptor[]> {
   let layout: { imageLayoutVersion?: unknown };
   try {
     layout = JSON.parse(await readFile(join(dir, 'oci-layout'), 'utf8')) as typeof layout;
@@ -165,11 +165,11 @@ export async function importLayout(dir: string, client: RegistryClient, repo: st
   }
   if (layout.imageLayoutVersion !== LAYOUT_VERSION) throw layoutError(dir, `unsupported imageLayoutVersion ${JSON.stringify(layout.imageLayoutVersion)}`);
   const index = await readIndex(dir);
-  const named = tag === undefined ? [] : index.manifests.filter((d) => d.annotations?.[REF_NAME] === tag);
+  const named = name === undefined ? [] : index.manifests.filter((d) => d.annotations?.[REF_NAME] === name);
   const entry = named.length === 1 ? named[0] : index.manifests.length === 1 ? index.manifests[0] : undefined;
   if (!entry) {
     const names = index.manifests.map((d) => d.annotations?.[REF_NAME] ?? d.digest);
-    throw layoutError(dir, tag === undefined ? `holds ${names.length} images (${names.join(', ')}); name one` : `has no image named ${tag} (has: ${names.join(', ') || 'none'})`);
+    throw layoutError(dir, name === undefined ? `holds ${names.length} images (${names.join(', ')}); name one` : `has no image named ${name} (has: ${names.join(', ') || 'none'})`);
   }
   const pushed: Descriptor[] = [];
 
