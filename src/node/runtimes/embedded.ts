@@ -1,0 +1,431 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Transform, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { Decompress } from 'fzstd';
+import { PullbenchError, isPullbenchError } from '../../errors.js';
+import { RegistryClient } from '../../oci/client.js';
+import { parseHostsToml, type HostCapability, type RegistryHost } from '../../oci/hosts.js';
+import { MANIFEST_ACCEPT, MediaType, isIndexMediaType, type Descriptor, type ImageIndex } from '../../oci/media-types.js';
+import { withMirrors } from '../../oci/mirror-fetch.js';
+import { hostPlatform, selectPlatform, type PlatformSpec } from '../../oci/platform.js';
+import { parseReference, type ImageReference } from '../../oci/reference.js';
+import { makeTempDir, type TempDir } from '../../util/temp.js';
+import type { ImageInfo, PullAuth, Runtime, RuntimeStats } from '../runtime.js';
+
+export interface EmbeddedRuntimeOptions {
+  /** Node name, for errors. */
+  label: string;
+  /** hosts.toml text by registry host, exactly as for a real containerd's certs.d. */
+  hostsToml?: Record<string, string>;
+  /** Injectable fetch (a shaped link, or counting in tests). */
+  fetch?: typeof fetch;
+  /** containerd's CRI max_concurrent_downloads (default 3). */
+  maxConcurrentDownloads?: number;
+  platform?: PlatformSpec;
+  /**
+   * Where layer blobs go: `disk` (default) writes them to a per-node content
+   * store and unpacks after all downloads, as containerd 1.6 does; `stream`
+   * decompresses while downloading and keeps no layer bytes (for many nodes).
+   */
+  layerStore?: 'disk' | 'stream';
+}
+
+interface ImageRecord {
+  /** Normalised name with tag, or name@digest when pulled by digest. */
+  key: string;
+  name: string;
+  tag?: string;
+  manifestDigest: string;
+  configDigest: string;
+  /** Every content digest the image holds (index, manifest, config, layers). */
+  content: string[];
+  size: number;
+}
+
+interface Content {
+  size: number;
+  /** Bytes kept for manifests, indexes and configs; layers live on disk or nowhere. */
+  bytes?: Buffer;
+}
+
+// Counting semaphore for containerd's max_concurrent_downloads.
+class Semaphore {
+  private free: number;
+  private readonly waiters: (() => void)[] = [];
+  constructor(n: number) {
+    this.free = n;
+  }
+  async use<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((r) => this.waiters.push(r));
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiters.shift();
+      if (next) next();
+      else this.free++;
+    }
+  }
+}
+
+const LAYER_TYPES = new Set<string>([
+  MediaType.OciLayerGzip,
+  MediaType.DockerLayerGzip,
+  MediaType.OciLayerZstd,
+  MediaType.OciLayerTar,
+  MediaType.DockerForeignLayerGzip,
+]);
+
+/**
+ * A containerd-like runtime in process: resolves through the hosts.toml host
+ * list with containerd's fallback, keeps a per-node content store (one copy of
+ * each blob, one download for concurrent pulls of it), limits concurrent blob
+ * fetches, verifies every digest and really decompresses every layer.
+ */
+export class EmbeddedRuntime implements Runtime {
+  readonly name = 'embedded';
+  private readonly content = new Map<string, Content>();
+  private readonly inflight = new Map<string, Promise<void>>();
+  private readonly unpacked = new Set<string>();
+  private readonly images = new Map<string, ImageRecord>();
+  private readonly limiter: Semaphore;
+  private readonly hosts = new Map<string, RegistryHost[]>();
+  private readonly counters = { pulls: 0, failedPulls: 0, bytesDownloaded: 0, requests: 0 };
+  private readonly countingFetch: typeof fetch;
+  private dir: TempDir | undefined;
+
+  private constructor(private readonly opts: EmbeddedRuntimeOptions) {
+    this.limiter = new Semaphore(opts.maxConcurrentDownloads ?? 3);
+    for (const [host, text] of Object.entries(opts.hostsToml ?? {})) this.hosts.set(host, parseHostsToml(text, host));
+    const inner = opts.fetch ?? globalThis.fetch;
+    this.countingFetch = (input, init) => {
+      this.counters.requests++;
+      return inner(input, init);
+    };
+  }
+
+  static async start(opts: EmbeddedRuntimeOptions): Promise<EmbeddedRuntime> {
+    const rt = new EmbeddedRuntime(opts);
+    if ((opts.layerStore ?? 'disk') === 'disk') {
+      rt.dir = await makeTempDir('pbemb-');
+      await mkdir(join(rt.dir.path, 'blobs'), { recursive: true });
+    }
+    return rt;
+  }
+
+  async pullImage(image: string, auth?: PullAuth): Promise<string> {
+    let ref: ImageReference;
+    try {
+      ref = parseReference(image);
+    } catch (err) {
+      this.counters.failedPulls++;
+      throw err;
+    }
+    const shown = ref.toString();
+    try {
+      const id = await this.pull(ref, auth);
+      this.counters.pulls++;
+      return id;
+    } catch (err) {
+      this.counters.failedPulls++;
+      throw criError(shown, err);
+    }
+  }
+
+  async imageStatus(image: string): Promise<ImageInfo | undefined> {
+    const rec = this.find(image);
+    return rec ? this.info(rec) : undefined;
+  }
+
+  async removeImage(image: string): Promise<void> {
+    const rec = this.find(image);
+    if (!rec) return;
+    for (const [key, r] of this.images) if (r.configDigest === rec.configDigest) this.images.delete(key);
+    const live = new Set([...this.images.values()].flatMap((r) => r.content));
+    for (const digest of this.content.keys()) {
+      if (live.has(digest)) continue;
+      this.content.delete(digest);
+      this.unpacked.delete(digest);
+      if (this.dir) await rm(this.blobPath(digest), { force: true });
+    }
+  }
+
+  async listImages(): Promise<ImageInfo[]> {
+    const byId = new Map<string, ImageRecord>();
+    for (const rec of this.images.values()) if (!byId.has(rec.configDigest)) byId.set(rec.configDigest, rec);
+    return [...byId.values()].map((r) => this.info(r));
+  }
+
+  stats(): RuntimeStats {
+    return { ...this.counters };
+  }
+
+  /** Bytes held in the content store (each blob once). */
+  contentSize(): number {
+    let n = 0;
+    for (const c of this.content.values()) n += c.size;
+    return n;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dir?.remove();
+  }
+
+  private async pull(ref: ImageReference, auth?: PullAuth): Promise<string> {
+    const hosts = this.hostsFor(ref.domain);
+    // containerd's CRI builds registry hosts (and so a fresh authorizer) once for Resolve and once
+    // for the Fetcher: the registry sees one token for the resolve and one for the content fetches.
+    const phase = (): (<T>(capability: HostCapability, fn: (c: RegistryClient) => Promise<T>) => Promise<T>) => {
+      const clients = new Map<string, RegistryClient>();
+      const client = (host: RegistryHost): RegistryClient => {
+        let c = clients.get(host.url);
+        if (!c) {
+          c = new RegistryClient({
+            baseUrl: new URL(host.url).origin,
+            fetch: this.countingFetch,
+            userAgent: 'containerd/pullbench-embedded',
+            ...(auth ? { credentials: auth } : {}),
+          });
+          clients.set(host.url, c);
+        }
+        return c;
+      };
+      return (capability, fn) => withMirrors(hosts, capability, (h) => fn(client(h)));
+    };
+    const resolveVia = phase();
+    const via = phase();
+
+    const root = await resolveVia(ref.digest ? 'pull' : 'resolve', (c) => c.resolve(ref.path, ref.reference, MANIFEST_ACCEPT));
+    const content: string[] = [];
+    let size = 0;
+    const fetchSmall = async (desc: Descriptor): Promise<Buffer> => {
+      await this.fetchOnce(desc.digest, () =>
+        this.limiter.use(async () => {
+          const m = await via('pull', (c) => c.getManifest(ref.path, desc.digest, desc.mediaType || MANIFEST_ACCEPT));
+          this.counters.bytesDownloaded += m.bytes.length;
+          this.content.set(desc.digest, { size: m.bytes.length, bytes: m.bytes });
+        }),
+      );
+      content.push(desc.digest);
+      size += this.content.get(desc.digest)!.size;
+      return this.content.get(desc.digest)!.bytes!;
+    };
+
+    let manifestDesc = root;
+    let manifestBytes = await fetchSmall(root);
+    if (isIndexMediaType(root.mediaType) || isIndexMediaType(mediaTypeOf(manifestBytes))) {
+      const index = parseJson<ImageIndex>(manifestBytes, 'image index');
+      manifestDesc = selectPlatform(index, this.opts.platform ?? hostPlatform());
+      manifestBytes = await fetchSmall(manifestDesc);
+    }
+    const manifest = parseJson<{ config?: Descriptor; layers?: Descriptor[] }>(manifestBytes, 'image manifest');
+    if (!manifest.config || !Array.isArray(manifest.layers)) {
+      throw new PullbenchError('INVALID_MANIFEST', `manifest ${manifestDesc.digest} has no config or layers`);
+    }
+    const config = manifest.config;
+    const layers = manifest.layers;
+    // containerd dispatches the config and every layer at once, bounded by max_concurrent_downloads.
+    await Promise.all([
+      this.fetchBlob(ref, config, via, false),
+      ...layers.map((l) => this.fetchBlob(ref, l, via, true)),
+    ]);
+    content.push(config.digest, ...layers.map((l) => l.digest));
+    size += config.size + layers.reduce((n, l) => n + l.size, 0);
+    // containerd 1.6 unpacks after the fetch, one layer after another.
+    if (this.dir) for (const l of layers) await this.unpack(l);
+
+    const record: ImageRecord = {
+      key: '',
+      name: ref.name,
+      manifestDigest: manifestDesc.digest,
+      configDigest: config.digest,
+      content,
+      size,
+      ...(ref.digest ? {} : { tag: ref.tag }),
+    };
+    const key = ref.digest ? `${ref.name}@${ref.digest}` : `${ref.name}:${ref.tag}`;
+    this.images.set(key, { ...record, key });
+    return config.digest;
+  }
+
+  private fetchBlob(
+    ref: ImageReference,
+    desc: Descriptor,
+    via: <T>(capability: HostCapability, fn: (c: RegistryClient) => Promise<T>) => Promise<T>,
+    isLayer: boolean,
+  ): Promise<void> {
+    if (isLayer && !LAYER_TYPES.has(desc.mediaType)) {
+      throw new PullbenchError('INVALID_MANIFEST', `unsupported layer media type ${desc.mediaType}`);
+    }
+    return this.fetchOnce(desc.digest, () =>
+      this.limiter.use(() =>
+        via('pull', async (c) => {
+          const blob = await c.getBlob(ref.path, desc.digest);
+          const count = new Transform({
+            transform: (chunk: Buffer, _enc, cb) => {
+              this.counters.bytesDownloaded += chunk.length;
+              cb(null, chunk);
+            },
+          });
+          if (!isLayer) {
+            const chunks: Buffer[] = [];
+            await pipeline(blob.body, count, collect(chunks));
+            const bytes = Buffer.concat(chunks);
+            this.content.set(desc.digest, { size: bytes.length, bytes });
+          } else if (this.dir) {
+            const tmp = `${this.blobPath(desc.digest)}.partial-${process.pid}-${Math.random().toString(36).slice(2)}`;
+            try {
+              await pipeline(blob.body, count, createWriteStream(tmp));
+              await rename(tmp, this.blobPath(desc.digest));
+            } finally {
+              await rm(tmp, { force: true });
+            }
+            this.content.set(desc.digest, { size: (await stat(this.blobPath(desc.digest))).size });
+          } else {
+            let n = 0;
+            const sizeCount = new Transform({
+              transform: (chunk: Buffer, _enc, cb) => {
+                n += chunk.length;
+                cb(null, chunk);
+              },
+            });
+            await pipeline(blob.body, count, sizeCount, decompressor(desc.mediaType), discard());
+            this.content.set(desc.digest, { size: n });
+          }
+        }),
+      ),
+    );
+  }
+
+  // A blob already stored is not fetched; a blob being fetched is awaited, not fetched twice.
+  private async fetchOnce(digest: string, fetcher: () => Promise<void>): Promise<void> {
+    if (this.content.has(digest)) return;
+    let p = this.inflight.get(digest);
+    if (!p) {
+      p = fetcher().finally(() => this.inflight.delete(digest));
+      this.inflight.set(digest, p);
+    }
+    await p;
+  }
+
+  private async unpack(layer: Descriptor): Promise<void> {
+    if (this.unpacked.has(layer.digest)) return;
+    this.unpacked.add(layer.digest);
+    await pipeline(createReadStream(this.blobPath(layer.digest)), decompressor(layer.mediaType), discard());
+  }
+
+  private blobPath(digest: string): string {
+    return join(this.dir!.path, 'blobs', digest.replace(':', '-'));
+  }
+
+  private hostsFor(domain: string): RegistryHost[] {
+    const configured = this.hosts.get(domain);
+    if (configured) return configured;
+    return parseHostsToml('', domain);
+  }
+
+  private find(image: string): ImageRecord | undefined {
+    if (/^sha256:[a-f0-9]{64}$/.test(image)) {
+      return [...this.images.values()].find((r) => r.configDigest === image);
+    }
+    let ref: ImageReference;
+    try {
+      ref = parseReference(image);
+    } catch (err) {
+      if (isPullbenchError(err, 'INVALID_IMAGE_NAME')) return undefined;
+      throw err;
+    }
+    if (ref.digest) {
+      return (
+        this.images.get(`${ref.name}@${ref.digest}`) ??
+        [...this.images.values()].find((r) => r.name === ref.name && r.manifestDigest === ref.digest)
+      );
+    }
+    return this.images.get(`${ref.name}:${ref.tag}`);
+  }
+
+  private info(rec: ImageRecord): ImageInfo {
+    const same = [...this.images.values()].filter((r) => r.configDigest === rec.configDigest);
+    return {
+      id: rec.configDigest,
+      size: rec.size,
+      repoTags: same.filter((r) => r.tag !== undefined).map((r) => `${r.name}:${r.tag}`),
+      repoDigests: [...new Set(same.map((r) => `${r.name}@${r.manifestDigest}`))],
+    };
+  }
+}
+
+function decompressor(mediaType: string): Transform {
+  if (mediaType.endsWith('+zstd')) return zstdStream();
+  if (mediaType.endsWith('gzip')) return createGunzip();
+  return new Transform({ transform: (chunk, _enc, cb) => cb(null, chunk) });
+}
+
+function zstdStream(): Transform {
+  const out = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      try {
+        d.push(chunk);
+        cb();
+      } catch (err) {
+        cb(err as Error);
+      }
+    },
+    flush(cb) {
+      try {
+        d.push(new Uint8Array(0), true);
+        cb();
+      } catch (err) {
+        cb(err as Error);
+      }
+    },
+  });
+  const d = new Decompress((chunk) => out.push(Buffer.from(chunk)));
+  return out;
+}
+
+function discard(): Writable {
+  return new Writable({ write: (_chunk, _enc, cb) => cb() });
+}
+
+function collect(chunks: Buffer[]): Writable {
+  return new Writable({
+    write: (chunk: Buffer, _enc, cb) => {
+      chunks.push(chunk);
+      cb();
+    },
+  });
+}
+
+function parseJson<T>(bytes: Buffer, what: string): T {
+  try {
+    return JSON.parse(bytes.toString('utf8')) as T;
+  } catch (err) {
+    throw new PullbenchError('INVALID_MANIFEST', `${what} is not valid JSON`, { cause: err });
+  }
+}
+
+function mediaTypeOf(bytes: Buffer): string | undefined {
+  try {
+    return (JSON.parse(bytes.toString('utf8')) as { mediaType?: string }).mediaType;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Errors shaped as containerd's CRI reports them, so kubelet messages read the same on both runtimes. */
+function criError(image: string, err: unknown): PullbenchError {
+  const cause = err as Error;
+  const notFound = isPullbenchError(err, 'MANIFEST_UNKNOWN');
+  const desc = notFound
+    ? `failed to pull and unpack image "${image}": failed to resolve reference "${image}": ${image}: not found`
+    : `failed to pull and unpack image "${image}": ${cause.message}`;
+  return new PullbenchError('RUNTIME_ERROR', `rpc error: code = ${notFound ? 'NotFound' : 'Unknown'} desc = ${desc}`, {
+    cause: err,
+    details: { image, ...(isPullbenchError(err) ? { code: err.code, ...err.details } : {}) },
+  });
+}
+

@@ -1,0 +1,98 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { realClock } from '../../src/node/clock.js';
+import { EmulatedNode } from '../../src/node/kubelet.js';
+import type { Runtime } from '../../src/node/runtime.js';
+import { ContainerdRuntime } from '../../src/node/runtimes/containerd.js';
+import { EmbeddedRuntime } from '../../src/node/runtimes/embedded.js';
+import { RegistryClient } from '../../src/oci/client.js';
+import { embeddedRegistry, type RegistryStats, type StartedRegistry } from '../../src/registry/provider.js';
+import { describeWithTools } from '../helpers/interop.js';
+import { freePort } from './helpers/distribution.js';
+import { synthImage, type SynthImage } from './helpers/images.js';
+
+const user = { username: 'alice', password: 'parity-pw' };
+type Counts = Pick<RegistryStats, 'manifestHead' | 'manifestGet' | 'blobGet' | 'blobHead' | 'token'>;
+const counts = (s: RegistryStats): Counts => ({
+  manifestHead: s.manifestHead,
+  manifestGet: s.manifestGet,
+  blobGet: s.blobGet,
+  blobHead: s.blobHead,
+  token: s.token,
+});
+
+async function push(registry: StartedRegistry, repo: string, tag: string, img: SynthImage): Promise<void> {
+  const client = new RegistryClient({ baseUrl: registry.url, credentials: user });
+  for (const l of img.layers) await client.pushBlob(repo, l.gz, { digest: l.digest });
+  await client.pushBlob(repo, img.config, { digest: img.configDigest });
+  await client.putManifest(repo, tag, img.manifest, 'application/vnd.oci.image.manifest.v1+json');
+}
+
+type Make = (hostsToml: Record<string, string>) => Promise<Runtime>;
+const runtimes: [string, Make][] = [
+  ['embedded', (hostsToml) => EmbeddedRuntime.start({ label: 'parity-embedded', hostsToml })],
+  ['containerd', (hostsToml) => ContainerdRuntime.start({ label: 'parity-ctd', hostsToml })],
+];
+
+describeWithTools(['containerd', 'ctr'], 'the embedded and the containerd runtime against the same registry', () => {
+  let registry: StartedRegistry;
+  const image = () => `${registry.host}/team/app:v1`;
+  beforeAll(async () => {
+    registry = await embeddedRegistry.start({ auth: 'token', users: [user] });
+    await push(registry, 'team/app', 'v1', synthImage([300_000, 120_000, 40_000]));
+  });
+  afterAll(async () => registry?.[Symbol.asyncDispose]());
+
+  async function sequence(make: Make, hostsToml: Record<string, string>): Promise<Record<string, Counts>> {
+    const runtime = await make(hostsToml);
+    try {
+      const node = new EmulatedNode({ name: 'n1', runtime, clock: realClock });
+      const secrets = { lookup: () => [user] };
+      const out: Record<string, Counts> = {};
+      const step = async (name: string, policy: 'Always' | 'IfNotPresent'): Promise<void> => {
+        registry.resetStats();
+        await node.runPod({ uid: name, name, namespace: 'ns', pullSecrets: secrets, containers: [{ name: 'c', image: image(), imagePullPolicy: policy }] });
+        out[name] = counts(registry.stats());
+      };
+      await step('cold-ifnotpresent', 'IfNotPresent');
+      await step('warm-ifnotpresent', 'IfNotPresent');
+      await step('warm-always', 'Always');
+      await runtime.removeImage(image());
+      await step('cold-always', 'Always');
+      return out;
+    } finally {
+      await runtime[Symbol.asyncDispose]();
+    }
+  }
+
+  it('the registry sees the same request counts for Always and IfNotPresent, cold and warm', async () => {
+    const hostsToml = { [registry.host]: `server = "http://${registry.host}"\n` };
+    const [embedded, containerd] = [await sequence(runtimes[0]![1], hostsToml), await sequence(runtimes[1]![1], hostsToml)];
+    expect(embedded).toEqual(containerd);
+    expect(containerd['warm-ifnotpresent']).toEqual({ manifestHead: 0, manifestGet: 0, blobGet: 0, blobHead: 0, token: 0 });
+    expect(containerd['cold-always']!.blobGet).toBe(4);
+  });
+
+  it('when the mirror is down, both runtimes fall back to the upstream', async () => {
+    const deadPort = await freePort();
+    const hostsToml = {
+      [registry.host]: [
+        `server = "http://${registry.host}"`,
+        `[host."http://127.0.0.1:${deadPort}"]`,
+        '  capabilities = ["pull", "resolve"]',
+        '',
+      ].join('\n'),
+    };
+    for (const [name, make] of runtimes) {
+      const runtime = await make(hostsToml);
+      try {
+        registry.resetStats();
+        const ref = await runtime.pullImage(image(), user);
+        expect(ref, name).toMatch(/^sha256:/);
+        expect((await runtime.imageStatus(image()))?.id, name).toBe(ref);
+        expect(registry.stats().blobGet, name).toBe(4);
+      } finally {
+        await runtime[Symbol.asyncDispose]();
+      }
+    }
+  });
+});
