@@ -1,0 +1,43 @@
+import { readFile } from 'node:fs/promises';
+import { Args, Flags } from '@oclif/core';
+import { BaseCommand } from '../cli/base-command.js';
+import { PullbenchError } from '../errors.js';
+import { parseReference } from '../oci/reference.js';
+import { readPrivateKey } from '../supply-chain/keys.js';
+import { parseAnnotations } from '../supply-chain/options.js';
+import { resolvePassword } from '../supply-chain/password.js';
+import { clientFor } from '../supply-chain/registry.js';
+import { signImage, type SignFormat, type SignResult } from '../supply-chain/sign.js';
+
+export default class Sign extends BaseCommand {
+  static override summary = 'Sign an image with a cosign key (legacy .sig tag, or a Sigstore bundle referrer)';
+  static override examples = [
+    'COSIGN_PASSWORD= <%= config.bin %> sign 127.0.0.1:5000/app:v1 --key cosign.key -a team=payments',
+    '<%= config.bin %> sign 127.0.0.1:5000/app:v1 --key cosign.key --format bundle --password-env KEY_PW',
+  ];
+  static override args = { image: Args.string({ required: true }) };
+  static override flags = {
+    key: Flags.string({ required: true, description: 'cosign.key (encrypted) or a PEM private key' }),
+    annotations: Flags.string({ char: 'a', multiple: true, description: 'key=value in the payload (legacy format)' }),
+    format: Flags.string({ options: ['legacy', 'bundle'], default: 'legacy' }),
+    'password-env': Flags.string({ description: 'environment variable with the key password (default COSIGN_PASSWORD, else prompt)' }),
+    'registry-user': Flags.string(),
+    'registry-password-env': Flags.string(),
+    'plain-http': Flags.boolean(),
+  };
+
+  async run(): Promise<SignResult> {
+    const { args, flags } = await this.parse(Sign);
+    const password = await resolvePassword({ passwordEnv: flags['password-env'], prompt: true });
+    const pem = await readFile(flags.key, 'utf8').catch((cause: unknown) => {
+      throw new PullbenchError('KEY_INVALID', `cannot read ${flags.key}`, { cause });
+    });
+    const key = await readPrivateKey(pem, password);
+    const regPassword = flags['registry-password-env'] ? process.env[flags['registry-password-env']] : undefined;
+    const credentials = flags['registry-user'] ? { username: flags['registry-user'], password: regPassword ?? '' } : undefined;
+    const client = clientFor(parseReference(args.image), { ...(credentials ? { credentials } : {}), plainHttp: flags['plain-http'] });
+    const result = await signImage(client, args.image, { key, annotations: parseAnnotations(flags.annotations), format: flags.format as SignFormat });
+    this.logToStderr(`Pushing signature to: ${result.location}`);
+    return result;
+  }
+}

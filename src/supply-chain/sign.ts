@@ -1,0 +1,142 @@
+import { createHash, sign as cryptoSign, type KeyObject } from 'node:crypto';
+import { bundleFromJSON } from '@sigstore/bundle';
+import type { RegistryClient } from '../oci/client.js';
+import { digestOf } from '../oci/digest.js';
+import { MediaType, type Descriptor, type ImageManifest } from '../oci/media-types.js';
+import { isPullbenchError } from '../errors.js';
+import { hashesForKey, publicKeyPem } from './keys.js';
+import { resolveImage, signatureTag } from './registry.js';
+import { Annotation, SIMPLE_SIGNING_TYPE } from './verify.js';
+
+export type SignFormat = 'legacy' | 'bundle';
+
+export interface SignOptions {
+  key: KeyObject;
+  /** `-a key=value`: written to the payload's `optional` section (legacy) as cosign does. */
+  annotations?: Record<string, string>;
+  format?: SignFormat;
+}
+
+export interface SignResult {
+  image: string;
+  digest: string;
+  format: SignFormat;
+  /** The `.sig` tag or the referrer manifest digest written. */
+  location: string;
+  manifestDigest: string;
+}
+
+/**
+ * cosign's simple-signing payload, fields in cosign's order
+ * (`{"critical":{"identity","image","type"},"optional"}`, `optional` null when empty).
+ */
+export function simpleSigningPayload(dockerReference: string, digest: string, annotations?: Record<string, string>): Buffer {
+  const optional = annotations && Object.keys(annotations).length > 0 ? annotations : null;
+  return Buffer.from(
+    JSON.stringify({
+      critical: { identity: { 'docker-reference': dockerReference }, image: { 'docker-manifest-digest': digest }, type: SIMPLE_SIGNING_TYPE },
+      optional,
+    }),
+  );
+}
+
+function signBytes(key: KeyObject, data: Buffer): Buffer {
+  return cryptoSign(hashesForKey(key)[0] ?? null, data, key);
+}
+
+/**
+ * The config blob of a signature image: what go-containerregistry writes for
+ * `empty.Image` plus appended layers (zero times, one history entry and one
+ * diff_id per layer), so the `.sig` manifest has cosign's shape.
+ */
+export function signatureConfig(layers: Descriptor[]): Buffer {
+  const zero = '0001-01-01T00:00:00Z';
+  return Buffer.from(
+    JSON.stringify({
+      architecture: '',
+      created: zero,
+      history: layers.map(() => ({ created: zero })),
+      os: '',
+      rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) },
+      config: {},
+    }),
+  );
+}
+
+async function pushBytes(client: RegistryClient, repo: string, bytes: Buffer): Promise<Descriptor> {
+  const digest = digestOf(bytes);
+  return client.pushBlob(repo, bytes, { digest, size: bytes.length });
+}
+
+/** Signs an image in a registry: a `.sig` layer appended as cosign does, or a bundle referrer. */
+export async function signImage(client: RegistryClient, image: string, opts: SignOptions): Promise<SignResult> {
+  const { ref, digest, descriptor, manifestBytes } = await resolveImage(client, image);
+  const repo = ref.path;
+  const format = opts.format ?? 'legacy';
+  if (format === 'bundle') {
+    const location = await pushBundle(client, repo, descriptor, manifestBytes, opts.key);
+    return { image: `${ref.name}@${digest}`, digest, format, location, manifestDigest: location };
+  }
+  const payload = simpleSigningPayload(ref.name, digest, opts.annotations);
+  const signature = signBytes(opts.key, payload).toString('base64');
+  const payloadDesc = await pushBytes(client, repo, payload);
+  const layer: Descriptor = {
+    mediaType: MediaType.CosignSimpleSigning,
+    size: payloadDesc.size,
+    digest: payloadDesc.digest,
+    annotations: { [Annotation.signature]: signature },
+  };
+  const tag = signatureTag(digest);
+  let existing: ImageManifest | undefined;
+  try {
+    existing = JSON.parse((await client.getManifest(repo, tag)).bytes.toString('utf8')) as ImageManifest;
+  } catch (err) {
+    if (!isPullbenchError(err, 'MANIFEST_UNKNOWN')) throw err;
+  }
+  const layers = [...(existing?.layers ?? []).filter((l) => !(l.digest === layer.digest && l.annotations?.[Annotation.signature] === signature)), layer];
+  const config = await pushBytes(client, repo, signatureConfig(layers));
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciManifest,
+    config: { mediaType: MediaType.OciConfig, size: config.size, digest: config.digest },
+    layers,
+  };
+  const pushed = await client.putManifest(repo, tag, Buffer.from(JSON.stringify(manifest)), MediaType.OciManifest);
+  return { image: `${ref.name}@${digest}`, digest, format, location: tag, manifestDigest: pushed.digest };
+}
+
+/** A Sigstore bundle v0.3 with a message signature over the image manifest bytes (its digest is the image digest). */
+export function messageSignatureBundle(manifestBytes: Buffer, key: KeyObject): unknown {
+  const hint = createHash('sha256').update(publicKeyPem(key)).digest('base64');
+  const json = {
+    mediaType: MediaType.SigstoreBundleV03,
+    verificationMaterial: { publicKey: { hint }, tlogEntries: [], timestampVerificationData: { rfc3161Timestamps: [] } },
+    messageSignature: {
+      messageDigest: { algorithm: 'SHA2_256', digest: createHash('sha256').update(manifestBytes).digest('base64') },
+      signature: signBytes(key, manifestBytes).toString('base64'),
+    },
+  };
+  bundleFromJSON(json);
+  return json;
+}
+
+const EMPTY_CONFIG = Buffer.from('{}');
+
+async function pushBundle(client: RegistryClient, repo: string, subject: Descriptor, manifestBytes: Buffer, key: KeyObject): Promise<string> {
+  const bundleBytes = Buffer.from(JSON.stringify(messageSignatureBundle(manifestBytes, key)));
+  const layer = await pushBytes(client, repo, bundleBytes);
+  const config = await pushBytes(client, repo, EMPTY_CONFIG);
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciManifest,
+    artifactType: MediaType.SigstoreBundleV03,
+    config: { mediaType: MediaType.OciEmpty, size: config.size, digest: config.digest },
+    layers: [{ mediaType: MediaType.SigstoreBundleV03, size: layer.size, digest: layer.digest }],
+    subject: { mediaType: subject.mediaType, size: subject.size, digest: subject.digest },
+    annotations: { 'dev.sigstore.bundle.content': 'message-signature', 'dev.sigstore.bundle.predicateType': 'https://sigstore.dev/cosign/sign/v1' },
+  };
+  const bytes = Buffer.from(JSON.stringify(manifest));
+  const digest = digestOf(bytes);
+  await client.putManifest(repo, digest, bytes, MediaType.OciManifest);
+  return digest;
+}
