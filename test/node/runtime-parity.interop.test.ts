@@ -4,11 +4,10 @@ import { EmulatedNode } from '../../src/node/kubelet.js';
 import type { Runtime } from '../../src/node/runtime.js';
 import { ContainerdRuntime } from '../../src/node/runtimes/containerd.js';
 import { EmbeddedRuntime } from '../../src/node/runtimes/embedded.js';
-import { RegistryClient } from '../../src/oci/client.js';
 import { embeddedRegistry, type RegistryStats, type StartedRegistry } from '../../src/registry/provider.js';
 import { describeWithTools } from '../helpers/interop.js';
 import { freePort } from './helpers/distribution.js';
-import { synthImage, type SynthImage } from './helpers/images.js';
+import { pushWithClient, synthImage } from './helpers/images.js';
 
 const user = { username: 'alice', password: 'parity-pw' };
 type Counts = Pick<RegistryStats, 'manifestHead' | 'manifestGet' | 'blobGet' | 'blobHead' | 'token'>;
@@ -19,13 +18,6 @@ const counts = (s: RegistryStats): Counts => ({
   blobHead: s.blobHead,
   token: s.token,
 });
-
-async function push(registry: StartedRegistry, repo: string, tag: string, img: SynthImage): Promise<void> {
-  const client = new RegistryClient({ baseUrl: registry.url, credentials: user });
-  for (const l of img.layers) await client.pushBlob(repo, l.gz, { digest: l.digest });
-  await client.pushBlob(repo, img.config, { digest: img.configDigest });
-  await client.putManifest(repo, tag, img.manifest, 'application/vnd.oci.image.manifest.v1+json');
-}
 
 type Make = (hostsToml: Record<string, string>) => Promise<Runtime>;
 const runtimes: [string, Make][] = [
@@ -38,7 +30,7 @@ describeWithTools(['containerd', 'ctr'], 'the embedded and the containerd runtim
   const image = () => `${registry.host}/team/app:v1`;
   beforeAll(async () => {
     registry = await embeddedRegistry.start({ auth: 'token', users: [user] });
-    await push(registry, 'team/app', 'v1', synthImage([300_000, 120_000, 40_000]));
+    await pushWithClient(registry.url, 'team/app', 'v1', synthImage([300_000, 120_000, 40_000]), user);
   });
   afterAll(async () => registry?.[Symbol.asyncDispose]());
 

@@ -1,9 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
+import { RegistryClient, type BasicCredentials } from '../../../src/oci/client.js';
 
 /** One synthetic image layer: a real tar (one regular file) gzipped, with its digests. */
 export interface SynthLayer {
+  /** The compressed blob (gzip or zstd). */
   gz: Buffer;
+  mediaType: string;
   digest: string;
   diffId: string;
 }
@@ -45,12 +48,15 @@ export function tarWithFile(name: string, size: number): Buffer {
 }
 
 /** A linux/amd64 OCI image whose layers are real tar.gz files that containerd can unpack. */
-export function synthImage(layerSizes: number[]): SynthImage {
-  const layers = layerSizes.map((size, i) => {
+export function synthImage(layerSizes: number[], opts: { compression?: 'gzip' | 'zstd'; shared?: SynthLayer[] } = {}): SynthImage {
+  const zstd = opts.compression === 'zstd';
+  const fresh = layerSizes.map((size, i) => {
     const tar = tarWithFile(`layer${i}.bin`, size);
-    const gz = gzipSync(tar, { level: 1 });
-    return { gz, digest: sha(gz), diffId: sha(tar) };
+    const gz = zstd ? zstdRawFrame(tar) : gzipSync(tar, { level: 1 });
+    const mediaType = `application/vnd.oci.image.layer.v1.tar+${zstd ? 'zstd' : 'gzip'}`;
+    return { gz, mediaType, digest: sha(gz), diffId: sha(tar) };
   });
+  const layers = [...(opts.shared ?? []), ...fresh];
   const config = Buffer.from(
     JSON.stringify({
       architecture: 'amd64',
@@ -64,7 +70,7 @@ export function synthImage(layerSizes: number[]): SynthImage {
       schemaVersion: 2,
       mediaType: 'application/vnd.oci.image.manifest.v1+json',
       config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length },
-      layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: l.digest, size: l.gz.length })),
+      layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.gz.length })),
     }),
   );
   const contentSize = layers.reduce((n, l) => n + l.gz.length, 0) + config.length + manifest.length;
@@ -92,4 +98,33 @@ export async function pushImage(baseUrl: string, repo: string, tag: string, img:
     headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
   });
   if (res.status !== 201) throw new Error(`manifest put: HTTP ${res.status} ${await res.text()}`);
+}
+
+/**
+ * A valid zstd frame made of raw (stored) blocks (RFC 8878 3.1): enough to
+ * exercise a real zstd decoder without a zstd encoder on Node 20.
+ */
+export function zstdRawFrame(data: Buffer): Buffer {
+  const header = Buffer.alloc(9);
+  header.writeUInt32LE(0xfd2fb528, 0);
+  header[4] = 0xa0; // Single_Segment, 4-byte Frame_Content_Size, no checksum
+  header.writeUInt32LE(data.length, 5);
+  const parts: Buffer[] = [header];
+  const MAX = 128 * 1024;
+  for (let off = 0; off < data.length || off === 0; off += MAX) {
+    const chunk = data.subarray(off, off + MAX);
+    const last = off + MAX >= data.length ? 1 : 0;
+    const bh = (chunk.length << 3) | last; // Block_Type 0 = raw
+    parts.push(Buffer.from([bh & 0xff, (bh >> 8) & 0xff, (bh >> 16) & 0xff]), chunk);
+    if (data.length === 0) break;
+  }
+  return Buffer.concat(parts);
+}
+
+/** Pushes through RegistryClient (any auth the registry asks for). */
+export async function pushWithClient(baseUrl: string, repo: string, tag: string, img: SynthImage, credentials?: BasicCredentials): Promise<void> {
+  const client = new RegistryClient({ baseUrl, ...(credentials ? { credentials } : {}) });
+  for (const l of img.layers) await client.pushBlob(repo, l.gz, { digest: l.digest });
+  await client.pushBlob(repo, img.config, { digest: img.configDigest });
+  await client.putManifest(repo, tag, img.manifest, 'application/vnd.oci.image.manifest.v1+json');
 }

@@ -1,0 +1,110 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EmbeddedRuntime } from '../../src/node/runtimes/embedded.js';
+import { embeddedRegistry, type StartedRegistry } from '../../src/registry/provider.js';
+import { pushWithClient, synthImage, type SynthImage } from './helpers/images.js';
+
+describe('the embedded runtime', () => {
+  let registry: StartedRegistry;
+  let base: SynthImage;
+  let sibling: SynthImage;
+  let wide: SynthImage;
+  let zstd: SynthImage;
+  const hostsToml = (): Record<string, string> => ({ [registry.host]: `server = "http://${registry.host}"\n` });
+  const start = (extra: Partial<Parameters<typeof EmbeddedRuntime.start>[0]> = {}) =>
+    EmbeddedRuntime.start({ label: 't', hostsToml: hostsToml(), ...extra });
+
+  beforeAll(async () => {
+    registry = await embeddedRegistry.start({});
+    base = synthImage([200_000, 50_000]);
+    sibling = synthImage([30_000], { shared: base.layers });
+    wide = synthImage([20_000, 20_000, 20_000, 20_000, 20_000, 20_000]);
+    zstd = synthImage([300_000, 10_000], { compression: 'zstd' });
+    await pushWithClient(registry.url, 'lib/base', 'v1', base);
+    await pushWithClient(registry.url, 'lib/sibling', 'v1', sibling);
+    await pushWithClient(registry.url, 'lib/wide', 'v1', wide);
+    await pushWithClient(registry.url, 'lib/zstd', 'v1', zstd);
+  });
+  afterAll(async () => registry?.[Symbol.asyncDispose]());
+
+  it('pulls an image and reports it as containerd\'s CRI does', async () => {
+    await using rt = await start();
+    const ref = await rt.pullImage(`${registry.host}/lib/base:v1`);
+    expect(ref).toBe(base.configDigest);
+    const status = await rt.imageStatus(`${registry.host}/lib/base:v1`);
+    expect(status).toEqual({
+      id: base.configDigest,
+      size: base.contentSize,
+      repoTags: [`${registry.host}/lib/base:v1`],
+      repoDigests: [`${registry.host}/lib/base@${base.manifestDigest}`],
+    });
+    expect(await rt.imageStatus(base.configDigest)).toEqual(status);
+    expect(await rt.imageStatus(`${registry.host}/lib/base@${base.manifestDigest}`)).toEqual(status);
+    expect(await rt.listImages()).toEqual([status]);
+    expect(rt.stats()).toMatchObject({ pulls: 1, failedPulls: 0 });
+  });
+
+  it('stores a layer shared by two images once and does not download it again', async () => {
+    await using rt = await start();
+    await rt.pullImage(`${registry.host}/lib/base:v1`);
+    registry.resetStats();
+    await rt.pullImage(`${registry.host}/lib/sibling:v1`);
+    // only the new layer and the new config
+    expect(registry.stats().blobGet).toBe(2);
+    const shared = base.layers.reduce((n, l) => n + l.gz.length, 0);
+    expect(rt.contentSize()).toBe(base.contentSize + sibling.contentSize - shared);
+  });
+
+  it('shares one download between concurrent pulls of the same blobs', async () => {
+    await using rt = await start();
+    registry.resetStats();
+    await Promise.all([rt.pullImage(`${registry.host}/lib/base:v1`), rt.pullImage(`${registry.host}/lib/base:v1`)]);
+    expect(registry.stats().blobGet).toBe(3);
+  });
+
+  it('never fetches more than max_concurrent_downloads blobs at once', async () => {
+    for (const limit of [1, 3]) {
+      let active = 0;
+      let peak = 0;
+      const slow: typeof fetch = async (input, init) => {
+        const isBlob = String(input).includes('/blobs/');
+        if (isBlob) peak = Math.max(peak, ++active);
+        try {
+          if (isBlob) await new Promise((r) => setTimeout(r, 30));
+          return await fetch(input, init);
+        } finally {
+          if (isBlob) active--;
+        }
+      };
+      await using rt = await start({ fetch: slow, maxConcurrentDownloads: limit });
+      await rt.pullImage(`${registry.host}/lib/wide:v1`);
+      expect(peak, `limit ${limit}`).toBe(limit);
+    }
+  });
+
+  it('decompresses zstd layers, in both layer store modes', async () => {
+    for (const layerStore of ['disk', 'stream'] as const) {
+      await using rt = await start({ layerStore });
+      expect(await rt.pullImage(`${registry.host}/lib/zstd:v1`)).toBe(zstd.configDigest);
+    }
+  });
+
+  it('removes an image and the content only it used', async () => {
+    await using rt = await start();
+    await rt.pullImage(`${registry.host}/lib/base:v1`);
+    await rt.pullImage(`${registry.host}/lib/sibling:v1`);
+    await rt.removeImage(`${registry.host}/lib/sibling:v1`);
+    expect(await rt.imageStatus(`${registry.host}/lib/sibling:v1`)).toBeUndefined();
+    expect(rt.contentSize()).toBe(base.contentSize);
+    await rt.removeImage(`${registry.host}/lib/absent:v1`);
+  });
+
+  it('fails a missing tag with containerd\'s NotFound message', async () => {
+    await using rt = await start();
+    const image = `${registry.host}/lib/base:nope`;
+    await expect(rt.pullImage(image)).rejects.toMatchObject({
+      code: 'RUNTIME_ERROR',
+      message: `rpc error: code = NotFound desc = failed to pull and unpack image "${image}": failed to resolve reference "${image}": ${image}: not found`,
+    });
+    expect(rt.stats()).toMatchObject({ pulls: 0, failedPulls: 1 });
+  });
+});
