@@ -1,16 +1,8 @@
 import bcrypt from 'bcryptjs';
 import { describe, expect, it } from 'vitest';
-import { isPullbenchError } from '../../src/errors.js';
+import { errorCodeOf } from '../cluster-drivers/error-code.js';
 import { planContainer } from '../../src/registry/providers/container.js';
 
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return isPullbenchError(err) ? err.code : 'not a PullbenchError';
-  }
-  return undefined;
-}
 
 describe('planContainer', () => {
   it('listens on 127.0.0.1 at the given port', () => {
@@ -41,9 +33,9 @@ describe('planContainer', () => {
   });
 
   it('rejects what distribution cannot do, all at once', () => {
-    expect(code(() => planContainer({ auth: 'token', rateLimit: { manifestGets: 1, windowMs: 1 } }, 1))).toBe('INVALID_ARGUMENT');
-    expect(code(() => planContainer({ auth: 'basic' }, 1))).toBe('INVALID_ARGUMENT');
-    expect(code(() => planContainer({ upstream: { url: 'not a url' } }, 1))).toBe('INVALID_ARGUMENT');
-    expect(code(() => planContainer({ users: [{ username: 'a:b', password: 'x' }] }, 1))).toBe('INVALID_ARGUMENT');
+    expect(errorCodeOf(() => planContainer({ auth: 'token', rateLimit: { manifestGets: 1, windowMs: 1 } }, 1))).toBe('INVALID_ARGUMENT');
+    expect(errorCodeOf(() => planContainer({ auth: 'basic' }, 1))).toBe('INVALID_ARGUMENT');
+    expect(errorCodeOf(() => planContainer({ upstream: { url: 'not a url' } }, 1))).toBe('INVALID_ARGUMENT');
+    expect(errorCodeOf(() => planContainer({ users: [{ username: 'a:b', password: 'x' }] }, 1))).toBe('INVALID_ARGUMENT');
   });
 });

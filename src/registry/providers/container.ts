@@ -1,6 +1,6 @@
 import { createServer } from 'node:net';
 import bcrypt from 'bcryptjs';
-import type { StartedTestContainer, WaitStrategy } from 'testcontainers';
+import type { BoundPorts, StartedTestContainer, WaitStrategy } from 'testcontainers';
 import { loadTestcontainers } from '../../docker/testcontainers.js';
 import { stringify as toYaml } from 'yaml';
 import { PullbenchError } from '../../errors.js';
@@ -18,6 +18,18 @@ export interface ContainerRegistryOptions {
    */
   dockerHost?: string;
   readyTimeoutMs?: number;
+  /**
+   * Run on this Docker network (e.g. `kind`) under these aliases instead of
+   * host networking; port 5000 is then published on 127.0.0.1 for the host.
+   */
+  network?: { name: string; aliases: string[] };
+}
+
+/** A container registry also says which container serves it (for `docker network connect`). */
+export interface StartedContainerRegistry extends StartedRegistry {
+  readonly containerId: string;
+  /** `http://<alias>:5000` when on a named network. */
+  readonly networkUrl?: string;
 }
 
 /** Where the image's config expects it; the upstream registry:2 image uses the same path. */
@@ -38,7 +50,7 @@ export interface ContainerPlan {
  * password) go into a copied config file, never into the environment, where
  * `docker inspect` would show them.
  */
-export function planContainer(spec: RegistrySpec, port: number): ContainerPlan {
+export function planContainer(spec: RegistrySpec, port: number, listen = `127.0.0.1:${port}`): ContainerPlan {
   const unsupported = [
     spec.auth === 'token' && 'auth: token (distribution needs an external token server)',
     spec.rateLimit && 'rateLimit',
@@ -52,7 +64,7 @@ export function planContainer(spec: RegistrySpec, port: number): ContainerPlan {
     });
   }
   const env: Record<string, string> = {
-    REGISTRY_HTTP_ADDR: `127.0.0.1:${port}`,
+    REGISTRY_HTTP_ADDR: listen,
     REGISTRY_STORAGE_DELETE_ENABLED: 'true',
     // A fixed secret per container keeps chunked uploads valid across requests.
     REGISTRY_HTTP_SECRET: `pullbench-${port}-${Date.now()}`,
@@ -106,12 +118,16 @@ function mirrorConfig(username: string, password: string): string {
 class RegistryV2Wait implements WaitStrategy {
   private timeoutMs = 60_000;
   private timeoutSet = false;
-  constructor(private readonly url: string) {}
+  constructor(private readonly url: (ports: BoundPorts) => string) {}
 
-  async waitUntilReady(container: { inspect(): Promise<{ State: { Running: boolean; ExitCode: number } }> }): Promise<void> {
+  async waitUntilReady(
+    container: { inspect(): Promise<{ State: { Running: boolean; ExitCode: number } }> },
+    ports: BoundPorts,
+  ): Promise<void> {
     const deadline = Date.now() + this.timeoutMs;
+    const url = this.url(ports);
     for (;;) {
-      const ok = await fetch(`${this.url}/v2/`, { signal: AbortSignal.timeout(2000) }).then(
+      const ok = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(2000) }).then(
         async (res) => {
           await res.arrayBuffer();
           return res.status === 200 || res.status === 401;
@@ -121,7 +137,7 @@ class RegistryV2Wait implements WaitStrategy {
       if (ok) return;
       const state = (await container.inspect()).State;
       if (!state.Running) throw new Error(`registry container exited (code ${state.ExitCode}) before /v2/ answered`);
-      if (Date.now() > deadline) throw new Error(`${this.url}/v2/ did not answer within ${this.timeoutMs} ms`);
+      if (Date.now() > deadline) throw new Error(`${url}/v2/ did not answer within ${this.timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -166,21 +182,28 @@ export function containerRegistry(opts: ContainerRegistryOptions = {}): Registry
   const image = opts.image ?? 'registry:2';
   return {
     name: 'container',
-    async start(spec: RegistrySpec): Promise<StartedRegistry> {
-      const port = spec.port ?? (await freePort());
-      const plan = planContainer(spec, port);
+    async start(spec: RegistrySpec): Promise<StartedContainerRegistry> {
+      const net = opts.network;
+      const port = net ? 5000 : (spec.port ?? (await freePort()));
+      const plan = net ? planContainer(spec, port, '0.0.0.0:5000') : planContainer(spec, port);
       const { GenericContainer } = await loadTestcontainers(opts.dockerHost);
-      const url = `http://127.0.0.1:${port}`;
       let container: StartedTestContainer | undefined;
       try {
-        container = await new GenericContainer(image)
-          .withNetworkMode('host')
+        const base = new GenericContainer(image)
           .withEnvironment(plan.env)
           .withCopyContentToContainer(plan.files)
           .withLabels({ 'io.pullbench.provider': 'container' })
-          .withWaitStrategy(new RegistryV2Wait(url))
-          .withStartupTimeout(opts.readyTimeoutMs ?? 60_000)
-          .start();
+          .withWaitStrategy(
+            new RegistryV2Wait((ports) => `http://127.0.0.1:${net ? String(ports.getBinding(5000)) : String(port)}`),
+          )
+          .withStartupTimeout(opts.readyTimeoutMs ?? 60_000);
+        const configured = net
+          ? base
+              .withNetworkMode(net.name)
+              .withNetworkAliases(...net.aliases)
+              .withExposedPorts(spec.port ? { container: 5000, host: spec.port } : 5000)
+          : base.withNetworkMode('host');
+        container = await configured.start();
       } catch (err) {
         throw new PullbenchError(
           'REGISTRY_START_FAILED',
@@ -204,10 +227,14 @@ export function containerRegistry(opts: ContainerRegistryOptions = {}): Registry
       } catch {
         /* images whose binary lives elsewhere still work; the version stays generic */
       }
+      const hostPort = net ? started.getMappedPort(5000) : port;
+      const url = `http://127.0.0.1:${hostPort}`;
       let stats = emptyStats(spec.upstream !== undefined);
       return {
         url,
-        host: `127.0.0.1:${port}`,
+        host: `127.0.0.1:${hostPort}`,
+        containerId: started.getId(),
+        ...(net ? { networkUrl: `http://${net.aliases[0] ?? started.getName().replace(/^\//, '')}:5000` } : {}),
         stats: () => ({ ...stats }),
         resetStats: () => {
           stats = emptyStats(spec.upstream !== undefined);
