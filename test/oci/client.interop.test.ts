@@ -7,7 +7,7 @@ import { digestOf } from '../../src/oci/digest.js';
 import { MediaType, type ImageManifest } from '../../src/oci/media-types.js';
 import { isPullbenchError } from '../../src/errors.js';
 import { describeWithTools } from '../helpers/interop.js';
-import { startDistribution, type StartedDistribution } from './helpers/distribution.js';
+import { distributionRegistry, type StartedRegistry } from '../../src/registry/provider.js';
 
 async function expectCode(p: Promise<unknown>, code: string): Promise<void> {
   const err = await p.then(
@@ -18,7 +18,7 @@ async function expectCode(p: Promise<unknown>, code: string): Promise<void> {
 }
 
 describeWithTools(['docker-registry'], 'RegistryClient against Debian docker-registry (distribution 2.8)', () => {
-  let registry: StartedDistribution;
+  let registry: StartedRegistry;
   let client: RegistryClient;
 
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
@@ -39,7 +39,7 @@ describeWithTools(['docker-registry'], 'RegistryClient against Debian docker-reg
   }
 
   beforeAll(async () => {
-    registry = await startDistribution();
+    registry = await distributionRegistry.start({});
     client = new RegistryClient({ baseUrl: registry.url });
   });
   afterAll(async () => {

@@ -10,18 +10,18 @@ import { loadBase, pushSynthImage } from '../../src/oci/synth.js';
 import { startContainerd } from '../../src/node/containerd/daemon.js';
 import { makeTempDir, type TempDir } from '../../src/util/temp.js';
 import { describeWithTools } from '../helpers/interop.js';
-import { startDistribution, type StartedDistribution } from './helpers/distribution.js';
+import { distributionRegistry, type StartedRegistry } from '../../src/registry/provider.js';
 
 const run = promisify(execFile);
 const bin = new URL('../../bin/dev.js', import.meta.url).pathname;
 
 describeWithTools(['docker-registry', 'skopeo'], 'synthesised images in Debian docker-registry, read by skopeo', () => {
-  let registry: StartedDistribution;
+  let registry: StartedRegistry;
   let client: RegistryClient;
   let tmp: TempDir;
 
   beforeAll(async () => {
-    registry = await startDistribution();
+    registry = await distributionRegistry.start({});
     client = new RegistryClient({ baseUrl: registry.url });
     tmp = await makeTempDir('pullbench-synth-interop-');
   });
@@ -117,7 +117,7 @@ describeWithTools(['docker-registry', 'skopeo'], 'synthesised images in Debian d
 
 describeWithTools(['docker-registry', 'containerd', 'ctr'], 'containerd pulls and unpacks a synthesised image', () => {
   it('unpacks the random file of every layer', async () => {
-    await using registry = await startDistribution();
+    await using registry = await distributionRegistry.start({});
     const client = new RegistryClient({ baseUrl: registry.url });
     await pushSynthImage(client, 'synth/ctr', 'v1', { layers: [123_456, 777] });
     await using containerd = await startContainerd({ label: 'synth-interop', snapshotter: 'native' });
