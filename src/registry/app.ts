@@ -16,6 +16,8 @@ import { emptyStats, toOpenMetrics, type PullRateLimiter, type RegistryStats } f
 export interface BlobSource {
   size: number;
   open(range?: ByteRange): Readable;
+  /** The whole blob when it is in memory. */
+  cached?(): Buffer | undefined;
 }
 
 /** Pull-through hooks (mirror mode): bring the local index up to date before serving. */
@@ -361,7 +363,7 @@ export class RegistryApp {
     let source: BlobSource | undefined;
     if (repo && (repo.blobs.has(route.digest) || repo.manifests.has(route.digest))) {
       const size = store.size(route.digest);
-      if (size !== undefined) source = { size, open: (range) => store.read(route.digest, range) };
+      if (size !== undefined) source = { size, open: (range) => store.read(route.digest, range), cached: () => store.cached(route.digest) };
     }
     if (!source && pullThrough) source = await pullThrough.blob(index.getOrCreate(route.name), route.digest);
     if (!source) throw new RegistryHttpError('BLOB_UNKNOWN', 'blob unknown to registry', { detail: { digest: route.digest } });
@@ -389,6 +391,11 @@ export class RegistryApp {
     res.once('finish', () => {
       this.stats.bytesServed += length;
     });
+    const inMemory = source.cached?.();
+    if (inMemory) {
+      res.end(range ? inMemory.subarray(range.start, range.end + 1) : inMemory);
+      return;
+    }
     await pipeline(source.open(range), res);
   }
 
