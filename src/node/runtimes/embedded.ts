@@ -228,14 +228,18 @@ export class EmbeddedRuntime implements Runtime {
     const config = manifest.config;
     const layers = manifest.layers;
     // containerd dispatches the config and every layer at once, bounded by max_concurrent_downloads.
-    await Promise.all([
-      this.fetchBlob(ref, config, via, false),
-      ...layers.map((l) => this.fetchBlob(ref, l, via, true)),
-    ]);
+    const fetches = layers.map((l) => this.fetchBlob(ref, l, via, true));
+    // containerd's unpacker applies layer i as soon as layers 0..i are fetched, one after another.
+    const unpackChain = (async () => {
+      if (!this.dir) return;
+      for (const [i, l] of layers.entries()) {
+        await fetches[i];
+        await this.unpack(l);
+      }
+    })();
+    await Promise.all([this.fetchBlob(ref, config, via, false), ...fetches, unpackChain]);
     content.push(config.digest, ...layers.map((l) => l.digest));
     size += config.size + layers.reduce((n, l) => n + l.size, 0);
-    // containerd 1.6 unpacks after the fetch, one layer after another.
-    if (this.dir) for (const l of layers) await this.unpack(l);
 
     const record: ImageRecord = {
       key: '',
