@@ -6,6 +6,11 @@ import { verifyCandidates, type Rejection, type VerifiedSignature, type VerifyOp
 /** The decision for one image, in cosign's terms. */
 export type ImageDecision = 'verified' | 'no-signatures' | 'no-matching-signature';
 
+/** At least one verified signature suffices; no candidates at all is its own outcome. */
+export function decisionOf(candidates: number, verified: number): ImageDecision {
+  return candidates === 0 ? 'no-signatures' : verified > 0 ? 'verified' : 'no-matching-signature';
+}
+
 export interface ImageVerification {
   image: string;
   digest: string;
@@ -35,7 +40,6 @@ export async function verifyImage(image: string, opts: VerifyImageOptions): Prom
     ...opts,
     ...(opts.repository === undefined ? {} : { repository: opts.repository }),
   });
-  const decision: ImageDecision =
-    candidates.length === 0 ? 'no-signatures' : outcome.verified.length > 0 ? 'verified' : 'no-matching-signature';
+  const decision = decisionOf(candidates.length, outcome.verified.length);
   return { image: `${ref.name}@${resolved.digest}`, digest: resolved.digest, decision, ...outcome };
 }

@@ -1,0 +1,73 @@
+import { readFile } from 'node:fs/promises';
+import { Args, Flags } from '@oclif/core';
+import { BaseCommand } from '../../cli/base-command.js';
+import { PullbenchError } from '../../errors.js';
+import { VerificationCache } from '../../supply-chain/cache.js';
+import { loadPolicyFiles } from '../../supply-chain/policy-files.js';
+import { verifyImages, type ImageDecisionRecord } from '../../supply-chain/policy.js';
+import { mergeTrust, trustFromPem, trustFromTrustedRootJson, type Trust } from '../../supply-chain/trust.js';
+import { imagesInManifests, type WorkloadImage } from '../../supply-chain/workloads.js';
+
+type Row = ImageDecisionRecord & { resource: string; source: string };
+
+export default class PolicyCheck extends BaseCommand {
+  static override summary = 'Evaluate the images of Kubernetes workloads against image policies (exit 7 on deny)';
+  static override examples = [
+    '<%= config.bin %> policy check deploy.yaml --policy policies/',
+    '<%= config.bin %> policy check k8s/*.yaml --policy policies/signed-by-release-key.yaml --insecure-ignore-tlog --json',
+  ];
+  static override strict = false;
+  static override args = { files: Args.string({ required: true, description: 'workload YAML files (multi-document)' }) };
+  static override flags = {
+    policy: Flags.string({ multiple: true, required: true, description: 'policy file or directory (ClusterImagePolicy, K8sAllowedRepos, K8sDisallowedTags, K8sImageDigests)' }),
+    'trusted-root': Flags.string({ description: 'sigstore trusted_root.json for keyless authorities' }),
+    'ca-roots': Flags.string({ description: 'PEM CA roots for keyless authorities (private PKI)' }),
+    'rekor-key': Flags.string({ description: 'Rekor public key (PEM)' }),
+    'insecure-ignore-tlog': Flags.boolean({ description: 'accept signatures without a verified Rekor entry' }),
+    'plain-http': Flags.boolean(),
+    'registry-user': Flags.string(),
+    'registry-password-env': Flags.string(),
+  };
+
+  async run(): Promise<{ decisions: Row[] }> {
+    const { argv, flags } = await this.parse(PolicyCheck);
+    const policies = await loadPolicyFiles(flags.policy);
+    const images: WorkloadImage[] = [];
+    for (const file of argv as string[]) {
+      const text = await readFile(file, 'utf8').catch((cause: unknown) => {
+        throw new PullbenchError('INVALID_ARGUMENT', `cannot read ${file}`, { cause });
+      });
+      images.push(...imagesInManifests(text, file));
+    }
+    const trusts: Trust[] = [];
+    if (flags['trusted-root']) trusts.push(trustFromTrustedRootJson(await readFile(flags['trusted-root'], 'utf8')));
+    if (flags['ca-roots'] || flags['rekor-key']) {
+      trusts.push(trustFromPem({
+        ...(flags['ca-roots'] ? { caRoots: await readFile(flags['ca-roots'], 'utf8') } : {}),
+        ...(flags['rekor-key'] ? { rekorKeys: [await readFile(flags['rekor-key'], 'utf8')] } : {}),
+      }));
+    }
+    const password = flags['registry-password-env'] ? process.env[flags['registry-password-env']] : undefined;
+    const cache = new VerificationCache({
+      access: { plainHttp: flags['plain-http'], ...(flags['registry-user'] ? { credentials: { username: flags['registry-user'], password: password ?? '' } } : {}) },
+    });
+    const records = await verifyImages(images.map((i) => i.image), policies, {
+      cache,
+      ...(trusts.length > 0 ? { trust: mergeTrust(...trusts) } : {}),
+      ignoreTlog: flags['insecure-ignore-tlog'],
+    });
+    const decisions: Row[] = records.map((r, i) => ({ ...r, resource: images[i]!.resource, source: images[i]!.source }));
+    if (!this.jsonEnabled()) this.log(renderDecisions(decisions));
+    const denied = decisions.filter((d) => d.decision === 'deny');
+    if (denied.length > 0) {
+      throw new PullbenchError('POLICY_DENIED', `${denied.length} of ${decisions.length} images denied`, { details: { decisions } });
+    }
+    return { decisions };
+  }
+}
+
+function renderDecisions(rows: Row[]): string {
+  return rows
+    .map((r) => [`${r.decision.toUpperCase().padEnd(5)} ${r.image}  ${r.resource}  (${r.source})`, ...r.rules.map((x) => `      ${x.result.padEnd(4)} ${x.rule}: ${x.reason}`)].join('\n'))
+    .join('\n');
+}
