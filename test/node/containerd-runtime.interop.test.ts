@@ -1,15 +1,15 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ContainerdRuntime } from '../../src/node/runtimes/containerd.js';
 import { describeWithTools } from '../helpers/interop.js';
-import { startDistribution, type TestRegistry } from './helpers/distribution.js';
+import { distributionRegistry, type StartedRegistry } from '../../src/registry/provider.js';
 import { pushImage, synthImage, type SynthImage } from './helpers/images.js';
 
 describeWithTools(['containerd', 'ctr', 'docker-registry'], 'the containerd runtime over CRI', () => {
-  let registry: TestRegistry;
+  let registry: StartedRegistry;
   let runtime: ContainerdRuntime;
   let img: SynthImage;
   beforeAll(async () => {
-    registry = await startDistribution();
+    registry = await distributionRegistry.start({});
     img = synthImage([200_000, 50_000]);
     await pushImage(registry.url, 'team/app', 'v1', img);
     runtime = await ContainerdRuntime.start({
