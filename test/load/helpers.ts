@@ -7,7 +7,7 @@ import { MediaType } from '../../src/oci/media-types.js';
 import { startProcess, type StartedProcess } from '../../src/util/process.js';
 import { makeTempDir, type TempDir } from '../../src/util/temp.js';
 import { findTool } from '../../src/util/tools.js';
-import { freePort } from '../oci/helpers/distribution.js';
+import { freePort } from '../../src/util/ports.js';
 
 /** Debian's docker-registry with its access log captured, to count what reached it. */
 export interface LoggedDistribution extends AsyncDisposable {
