@@ -1,0 +1,3 @@
+export { systemClock, ManualClock, seededRandom, type Clock } from './clock.js';
+export { Link, SharedUplink, type LinkSpec, type FaultSpec, type Direction, type FlowSink, type ShapedFlow } from './shaper.js';
+export { startShapedProxy, type StartedProxy, type ProxyStats, type ShapedProxyOptions } from './proxy.js';

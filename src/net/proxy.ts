@@ -1,0 +1,182 @@
+import { createConnection, createServer, type Socket } from 'node:net';
+import { PullbenchError } from '../errors.js';
+import { registerCleanup } from '../util/cleanup.js';
+import { seededRandom, type Clock } from './clock.js';
+import { Link, type LinkSpec, type SharedUplink, type ShapedFlow } from './shaper.js';
+
+export interface ProxyStats {
+  connections: number;
+  activeConnections: number;
+  /** Bytes delivered to the client (registry -> node). */
+  bytesDown: number;
+  /** Bytes delivered to the target (node -> registry). */
+  bytesUp: number;
+  resets: number;
+  stalls: number;
+}
+
+export interface StartedProxy extends AsyncDisposable {
+  /** `127.0.0.1:PORT`, for image references and hosts.toml. */
+  readonly host: string;
+  readonly port: number;
+  /** `http://127.0.0.1:PORT`. */
+  readonly url: string;
+  readonly link: Link;
+  stats(): ProxyStats;
+  close(): Promise<void>;
+}
+
+export interface ShapedProxyOptions {
+  /** `host:port` to forward to. */
+  target: string;
+  /** A spec (a link of its own) or a Link shared with other proxies of the same node. */
+  link: LinkSpec | Link;
+  /** The registry's egress, shared with other links (ignored when `link` is a Link: it has its own). */
+  uplink?: SharedUplink;
+  clock?: Clock;
+}
+
+/** Above this many queued bytes a direction stops reading its source (TCP backpressure). */
+const HIGH_WATER = 1024 * 1024;
+const LOW_WATER = 512 * 1024;
+const DEFAULT_FAULT_WINDOW = 256 * 1024;
+const DEFAULT_STALL_MS = 2000;
+
+function parseTarget(target: string): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(target);
+  const port = Number(m?.[2]);
+  if (m === null || !(port > 0 && port < 65536)) {
+    throw new PullbenchError('INVALID_ARGUMENT', `proxy target must be host:port, got ${JSON.stringify(target)}`);
+  }
+  return { host: (m[1] as string).replace(/^\[(.*)\]$/, '$1'), port };
+}
+
+/** Feeds a socket into a flow, pausing the socket while the flow is full. */
+function pump(from: Socket, flow: ShapedFlow): void {
+  from.on('data', (chunk: Buffer) => {
+    flow.write(chunk);
+    if (flow.queuedBytes > HIGH_WATER) {
+      from.pause();
+      flow.whenBelow(LOW_WATER, () => from.resume());
+    }
+  });
+  from.on('end', () => flow.end());
+}
+
+/**
+ * A TCP proxy on 127.0.0.1:0 that forwards to `target` through a shaped link,
+ * both directions: usable by our runtime and by a real containerd (point its
+ * hosts.toml or the image reference at `host`). No root, no netem.
+ */
+export async function startShapedProxy(opts: ShapedProxyOptions): Promise<StartedProxy> {
+  const target = parseTarget(opts.target);
+  const link = opts.link instanceof Link ? opts.link : new Link(opts.link, { uplink: opts.uplink, clock: opts.clock });
+  const faults = link.spec.faults ?? {};
+  const random = seededRandom(faults.seed ?? 1);
+  const stats: ProxyStats = { connections: 0, activeConnections: 0, bytesDown: 0, bytesUp: 0, resets: 0, stalls: 0 };
+  const sockets = new Set<Socket>();
+
+  const server = createServer({ noDelay: true }, (client) => {
+    stats.connections++;
+    stats.activeConnections++;
+    // Draw the same number of values per connection so that faults depend only on the seed and connection order.
+    const window = faults.resetWithinBytes ?? DEFAULT_FAULT_WINDOW;
+    const resetAt = random() < (faults.resetRate ?? 0) ? Math.floor(random() * window) : (random(), Infinity);
+    const stallAt = random() < (faults.stallRate ?? 0) ? Math.floor(random() * window) : (random(), Infinity);
+
+    const upstream = createConnection({ host: target.host, port: target.port, noDelay: true });
+    sockets.add(client);
+    sockets.add(upstream);
+    let closed = false;
+    let delivered = 0;
+    let stalled = false;
+
+    const down: ShapedFlow = link.openFlow('down', {
+      deliver: (chunk) => {
+        if (closed) return;
+        delivered += chunk.length;
+        stats.bytesDown += chunk.length;
+        client.write(chunk);
+        if (delivered >= resetAt) {
+          stats.resets++;
+          teardown(true);
+          return;
+        }
+        if (!stalled && delivered >= stallAt) {
+          stalled = true;
+          stats.stalls++;
+          down.stall(faults.stallMs ?? DEFAULT_STALL_MS);
+        }
+      },
+      end: () => client.end(),
+      writable: () => !client.writableNeedDrain,
+    });
+    const up: ShapedFlow = link.openFlow('up', {
+      deliver: (chunk) => {
+        if (closed) return;
+        stats.bytesUp += chunk.length;
+        upstream.write(chunk);
+      },
+      end: () => upstream.end(),
+      writable: () => !upstream.writableNeedDrain,
+    });
+    client.on('drain', () => down.resume());
+    upstream.on('drain', () => up.resume());
+    pump(client, up);
+    pump(upstream, down);
+
+    const teardown = (reset: boolean): void => {
+      if (closed) return;
+      closed = true;
+      stats.activeConnections--;
+      down.abort();
+      up.abort();
+      // An RST sent in the same tick as a write can reach the client as a clean FIN; let the write go first.
+      if (reset) setImmediate(() => client.resetAndDestroy());
+      else client.destroy();
+      upstream.destroy();
+    };
+    // An error on either side resets the connection; a clean close of both ends tears down.
+    client.on('error', () => teardown(true));
+    upstream.on('error', () => teardown(true));
+    let closes = 0;
+    const onClose = (s: Socket): void => {
+      sockets.delete(s);
+      if (++closes === 2 && !closed) {
+        closed = true;
+        stats.activeConnections--;
+        down.abort();
+        up.abort();
+      }
+    };
+    client.on('close', () => onClose(client));
+    upstream.on('close', () => onClose(upstream));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(new PullbenchError('INTERNAL', `shaped proxy could not listen: ${err.message}`, { cause: err })));
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as { port: number }).port;
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= new Promise<void>((resolve) => {
+      unregister();
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    });
+    return closing;
+  };
+  const unregister = registerCleanup(`shaped proxy 127.0.0.1:${port}`, close);
+
+  return {
+    host: `127.0.0.1:${port}`,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    link,
+    stats: () => ({ ...stats }),
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}

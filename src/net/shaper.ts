@@ -1,0 +1,507 @@
+import { PullbenchError } from '../errors.js';
+import { systemClock, type Clock } from './clock.js';
+
+/**
+ * The shaping engine. Every link direction is a serialising server: a chunk of
+ * B bytes occupies it for B/rate, and reaches the far end `latency` (+ jitter)
+ * after its last byte left, in order. A SharedUplink is a second server the
+ * downstream direction of its links also passes through; it serves its busy
+ * links round robin, a quantum at a time, so active links share it equally and
+ * a link limited by its own rate leaves the rest to the others.
+ *
+ * One timer per scheduler (per clock) drives every link and flow, set to the
+ * earliest moment anything can move; chunks are Buffer slices, never copied.
+ */
+
+export interface FaultSpec {
+  /** Probability that a connection is reset (RST) part-way through its response. */
+  resetRate?: number;
+  /** The reset happens after a uniform random number of downstream bytes below this (default 256 KiB). */
+  resetWithinBytes?: number;
+  /** Probability that a connection's downstream stalls once, part-way through. */
+  stallRate?: number;
+  /** How long a stall lasts (default 2000 ms). */
+  stallMs?: number;
+  /** Seed for the fault PRNG; the same seed gives the same faults for the same connection order. */
+  seed?: number;
+}
+
+export interface LinkSpec {
+  /** Bits per second, each direction (full duplex). */
+  bandwidthBps: number;
+  /** One-way delay, each direction. */
+  latencyMs: number;
+  /** Extra one-way delay, uniform in [0, jitterMs], never reordering data. */
+  jitterMs?: number;
+  faults?: FaultSpec;
+}
+
+export type Direction = 'down' | 'up';
+
+/** Bytes moved in one direction of one connection; the proxy feeds it and receives deliveries. */
+export interface FlowSink {
+  deliver(chunk: Buffer): void;
+  /** All data delivered and the sender finished. */
+  end(): void;
+  /** False while the receiver is applying backpressure. */
+  writable(): boolean;
+}
+
+/** Bytes a link direction sends at once before another flow gets a turn. */
+const QUANTUM = 16 * 1024;
+/** Work that can start within this many ms is started now, to coalesce wakeups. */
+const LOOKAHEAD_MS = 1;
+
+function validateSpec(spec: LinkSpec): void {
+  const bad: string[] = [];
+  if (!(spec.bandwidthBps > 0) || !Number.isFinite(spec.bandwidthBps)) bad.push('bandwidthBps must be a positive number');
+  if (!(spec.latencyMs >= 0)) bad.push('latencyMs must be >= 0');
+  if (spec.jitterMs !== undefined && !(spec.jitterMs >= 0)) bad.push('jitterMs must be >= 0');
+  const f = spec.faults;
+  for (const k of ['resetRate', 'stallRate'] as const) {
+    const v = f?.[k];
+    if (v !== undefined && !(v >= 0 && v <= 1)) bad.push(`faults.${k} must be between 0 and 1`);
+  }
+  if (bad.length > 0) throw new PullbenchError('INVALID_ARGUMENT', `invalid link: ${bad.join('; ')}`, { details: { problems: bad } });
+}
+
+/** One end-to-end serialising resource: a link direction or an uplink. */
+class Server {
+  busy = 0;
+  /** It still had work it could not start last pass, so its busy time is continuous. */
+  backlogged = false;
+  constructor(readonly bytesPerMs: number) {}
+
+  start(now: number): number {
+    return this.backlogged ? this.busy : Math.max(this.busy, now);
+  }
+}
+
+/** The registry's egress, shared fairly by the downstream direction of every link that names it. */
+export class SharedUplink {
+  /** @internal */
+  readonly server: Server;
+  /** @internal round robin of link directions with data waiting */
+  readonly active = new Set<LinkDirection>();
+
+  constructor(readonly bandwidthBps: number) {
+    if (!(bandwidthBps > 0)) throw new PullbenchError('INVALID_ARGUMENT', 'uplink bandwidthBps must be a positive number');
+    this.server = new Server(bandwidthBps / 8 / 1000);
+  }
+}
+
+/** @internal */
+export class Flow {
+  readonly queue: Buffer[] = [];
+  queued = 0;
+  ended = false;
+  finished = false;
+  /** Data reaches the sink in order: never before the previous chunk. */
+  lastDeliverAt = 0;
+  endScheduled = false;
+  stalledUntil = 0;
+  /** Called once the queue falls to `lowWater` bytes, so the proxy can resume its source. */
+  onLow: (() => void) | undefined;
+  lowWater = 0;
+  constructor(
+    readonly dir: LinkDirection,
+    readonly sink: FlowSink,
+  ) {}
+}
+
+/** @internal */
+export class LinkDirection {
+  readonly server: Server;
+  readonly flows = new Set<Flow>();
+  constructor(
+    readonly link: Link,
+    readonly uplink: SharedUplink | undefined,
+  ) {
+    this.server = new Server(link.spec.bandwidthBps / 8 / 1000);
+  }
+
+  /** The first flow with data it may send now, rotated to the back (round robin). */
+  nextFlow(now: number): Flow | undefined {
+    for (const flow of [...this.flows]) {
+      if (flow.queued > 0 && flow.stalledUntil <= now && flow.sink.writable()) {
+        this.flows.delete(flow);
+        this.flows.add(flow);
+        return flow;
+      }
+    }
+    return undefined;
+  }
+
+  /** Whether some flow could send right now (data, not stalled, receiver writable). */
+  nextFlowPeek(now: number): boolean {
+    for (const flow of this.flows) if (flow.queued > 0 && flow.stalledUntil <= now && flow.sink.writable()) return true;
+    return false;
+  }
+
+  hasData(): boolean {
+    for (const flow of this.flows) if (flow.queued > 0 || (flow.ended && !flow.finished)) return true;
+    return false;
+  }
+}
+
+/**
+ * A node's network link to a registry: bandwidth, latency and jitter in each
+ * direction; its downstream can also pass through a SharedUplink. Several
+ * proxies (one per registry) may share one Link.
+ */
+export class Link {
+  readonly spec: LinkSpec;
+  /** @internal */ readonly down: LinkDirection;
+  /** @internal */ readonly up: LinkDirection;
+  readonly scheduler: Scheduler;
+
+  constructor(spec: LinkSpec, opts: { uplink?: SharedUplink; clock?: Clock } = {}) {
+    validateSpec(spec);
+    this.spec = spec;
+    this.scheduler = Scheduler.for(opts.clock ?? systemClock);
+    this.down = new LinkDirection(this, opts.uplink);
+    this.up = new LinkDirection(this, undefined);
+  }
+
+  /** Opens one direction of one connection. */
+  openFlow(direction: Direction, sink: FlowSink): ShapedFlow {
+    const flow = new Flow(direction === 'down' ? this.down : this.up, sink);
+    flow.dir.flows.add(flow);
+    return new ShapedFlow(flow, this.scheduler);
+  }
+}
+
+/** The sending side of one direction of one connection. */
+export class ShapedFlow {
+  constructor(
+    private readonly flow: Flow,
+    private readonly scheduler: Scheduler,
+  ) {}
+
+  /** Bytes accepted but not yet transmitted; the proxy pauses its source above a threshold. */
+  get queuedBytes(): number {
+    return this.flow.queued;
+  }
+
+  write(chunk: Buffer): void {
+    if (this.flow.ended || chunk.length === 0) return;
+    this.flow.queue.push(chunk);
+    this.flow.queued += chunk.length;
+    this.scheduler.track(this.flow.dir);
+    this.scheduler.kick();
+  }
+
+  /** The sender finished; the sink's end() follows the last delivery. */
+  end(): void {
+    if (this.flow.ended) return;
+    this.flow.ended = true;
+    this.scheduler.track(this.flow.dir);
+    this.scheduler.kick();
+  }
+
+  /** Holds this flow's transmission until `now + ms` (a stall fault). */
+  stall(ms: number): void {
+    const until = this.scheduler.clock.now() + ms;
+    this.flow.stalledUntil = until;
+    this.flow.lastDeliverAt = Math.max(this.flow.lastDeliverAt, until);
+    this.scheduler.holdUntil(this.flow, until);
+    this.scheduler.track(this.flow.dir);
+    this.scheduler.kick();
+  }
+
+  /** Calls `fn` once, when no more than `lowWater` bytes are left queued. */
+  whenBelow(lowWater: number, fn: () => void): void {
+    this.flow.lowWater = lowWater;
+    this.flow.onLow = fn;
+  }
+
+  /** Drops everything queued and detaches (connection reset or closed). */
+  abort(): void {
+    this.flow.queue.length = 0;
+    this.flow.queued = 0;
+    this.flow.finished = true;
+    this.flow.dir.flows.delete(this.flow);
+    this.scheduler.forget(this.flow);
+  }
+
+  /** Call when the sink becomes writable again. */
+  resume(): void {
+    this.scheduler.track(this.flow.dir);
+    this.scheduler.kick();
+  }
+}
+
+interface Delivery {
+  at: number;
+  seq: number;
+  flow: Flow;
+  chunk: Buffer | undefined; // undefined = end of stream
+}
+
+/** A binary min-heap of deliveries by time, then by order of sending. */
+class DeliveryHeap {
+  private items: Delivery[] = [];
+  get size(): number {
+    return this.items.length;
+  }
+  peek(): Delivery | undefined {
+    return this.items[0];
+  }
+  private less(a: Delivery, b: Delivery): boolean {
+    return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+  }
+  push(d: Delivery): void {
+    const a = this.items;
+    a.push(d);
+    let i = a.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.less(a[i] as Delivery, a[p] as Delivery)) break;
+      [a[i], a[p]] = [a[p] as Delivery, a[i] as Delivery];
+      i = p;
+    }
+  }
+  pop(): Delivery | undefined {
+    const a = this.items;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length > 0 && last !== undefined) {
+      a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && this.less(a[l] as Delivery, a[m] as Delivery)) m = l;
+        if (r < a.length && this.less(a[r] as Delivery, a[m] as Delivery)) m = r;
+        if (m === i) break;
+        [a[i], a[m]] = [a[m] as Delivery, a[i] as Delivery];
+        i = m;
+      }
+    }
+    return top;
+  }
+  /** Holds a flow's pending deliveries until `until` (order kept: ties go by sequence). */
+  delayFlow(flow: Flow, until: number): void {
+    const all = this.items.map((d) => (d.flow === flow && d.at < until ? { ...d, at: until } : d));
+    this.items = [];
+    for (const d of all) this.push(d);
+  }
+
+  removeFlow(flow: Flow): void {
+    const kept = this.items.filter((d) => d.flow !== flow);
+    this.items = [];
+    for (const d of kept) this.push(d);
+  }
+}
+
+/** One per clock: the single timer and pass that move every flow of every link. */
+export class Scheduler {
+  private static readonly byClock = new WeakMap<Clock, Scheduler>();
+  static for(clock: Clock): Scheduler {
+    let s = Scheduler.byClock.get(clock);
+    if (s === undefined) {
+      s = new Scheduler(clock);
+      Scheduler.byClock.set(clock, s);
+    }
+    return s;
+  }
+
+  private readonly dirs = new Set<LinkDirection>();
+  private readonly heap = new DeliveryHeap();
+  private seq = 0;
+  private timer: unknown;
+  private timerAt = Infinity;
+  private kicked = false;
+  private readonly jitterRandom = Math.random;
+
+  private constructor(readonly clock: Clock) {}
+
+  /** Something changed: run a pass soon (coalesced into one per turn). */
+  kick(): void {
+    if (this.kicked) return;
+    this.kicked = true;
+    this.arm(this.clock.now());
+  }
+
+  holdUntil(flow: Flow, until: number): void {
+    this.heap.delayFlow(flow, until);
+  }
+
+  forget(flow: Flow): void {
+    this.heap.removeFlow(flow);
+  }
+
+  private arm(at: number): void {
+    if (at >= this.timerAt) return;
+    if (this.timer !== undefined) this.clock.clearTimer(this.timer);
+    this.timerAt = at;
+    this.timer = this.clock.setTimer(() => {
+      this.timer = undefined;
+      this.timerAt = Infinity;
+      this.kicked = false;
+      this.pass();
+    }, at - this.clock.now());
+  }
+
+  private pass(): void {
+    const now = this.clock.now();
+    const horizon = now + LOOKAHEAD_MS;
+    let wake = Infinity;
+    const uplinks = new Set<SharedUplink>();
+
+    for (const dir of this.activeDirections()) {
+      if (dir.uplink !== undefined) {
+        dir.uplink.active.add(dir);
+        uplinks.add(dir.uplink);
+        continue;
+      }
+      wake = Math.min(wake, this.serveAlone(dir, now, horizon));
+    }
+    for (const uplink of uplinks) wake = Math.min(wake, this.serveUplink(uplink, now, horizon));
+
+    // Deliver everything due, in time order.
+    for (let d = this.heap.peek(); d !== undefined && d.at <= now; d = this.heap.peek()) {
+      this.heap.pop();
+      if (d.flow.finished && d.chunk !== undefined) continue;
+      if (d.chunk === undefined) {
+        d.flow.finished = true;
+        d.flow.dir.flows.delete(d.flow);
+        d.flow.sink.end();
+      } else d.flow.sink.deliver(d.chunk);
+    }
+    const next = this.heap.peek();
+    if (next !== undefined) wake = Math.min(wake, next.at);
+    if (wake < Infinity) this.arm(Math.max(wake, now));
+  }
+
+  private activeDirections(): LinkDirection[] {
+    // Directions are registered lazily: a flow's direction joins when it has data.
+    const out: LinkDirection[] = [];
+    for (const dir of this.dirs) {
+      if (dir.hasData()) out.push(dir);
+      else {
+        this.dirs.delete(dir);
+        dir.server.backlogged = false;
+      }
+    }
+    return out;
+  }
+
+  /** Registers a direction as soon as one of its flows is written to. */
+  track(dir: LinkDirection): void {
+    this.dirs.add(dir);
+  }
+
+  /** Sends from a link direction with no uplink; returns when it next needs a pass. */
+  private serveAlone(dir: LinkDirection, now: number, horizon: number): number {
+    const s = dir.server;
+    for (;;) {
+      this.flushEnds(dir, now);
+      const start = s.start(now);
+      if (start > horizon) {
+        s.backlogged = dir.nextFlowPeek(now);
+        return s.backlogged ? start - LOOKAHEAD_MS : this.stallWake(dir);
+      }
+      const flow = dir.nextFlow(now);
+      if (flow === undefined) {
+        s.backlogged = false;
+        return this.stallWake(dir);
+      }
+      const bytes = this.take(flow);
+      s.busy = start + bytes.length / s.bytesPerMs;
+      this.schedule(flow, bytes, s.busy, now);
+    }
+  }
+
+  /** Round robin among an uplink's busy links, one quantum at a time. */
+  private serveUplink(uplink: SharedUplink, now: number, horizon: number): number {
+    const u = uplink.server;
+    let wake = Infinity;
+    let progress = true;
+    while (progress) {
+      progress = false;
+      for (const dir of uplink.active) {
+        this.flushEnds(dir, now);
+        const start = Math.max(u.start(now), dir.server.start(now));
+        if (u.start(now) > horizon) break;
+        if (start > horizon) {
+          dir.server.backlogged = dir.nextFlowPeek(now);
+          if (dir.server.backlogged) wake = Math.min(wake, start - LOOKAHEAD_MS);
+          continue;
+        }
+        const flow = dir.nextFlow(now);
+        if (flow === undefined) {
+          dir.server.backlogged = false;
+          uplink.active.delete(dir);
+          wake = Math.min(wake, this.stallWake(dir));
+          continue;
+        }
+        const bytes = this.take(flow);
+        u.busy = start + bytes.length / u.bytesPerMs;
+        dir.server.busy = start + bytes.length / dir.server.bytesPerMs;
+        this.schedule(flow, bytes, Math.max(u.busy, dir.server.busy), now);
+        progress = true;
+        // Rotate: this direction goes to the back of the uplink's round robin.
+        uplink.active.delete(dir);
+        uplink.active.add(dir);
+        break;
+      }
+    }
+    // Whatever still has data waits for the uplink or its own link, whichever frees later.
+    let waiting = false;
+    const uplinkStart = u.start(now);
+    for (const dir of uplink.active) {
+      if (!dir.nextFlowPeek(now)) continue;
+      waiting = true;
+      dir.server.backlogged = true;
+      wake = Math.min(wake, Math.max(uplinkStart, dir.server.start(now)) - LOOKAHEAD_MS);
+    }
+    u.backlogged = waiting && uplinkStart > horizon;
+    return wake;
+  }
+
+  private take(flow: Flow): Buffer {
+    const head = flow.queue[0] as Buffer;
+    let bytes: Buffer;
+    if (head.length <= QUANTUM) {
+      flow.queue.shift();
+      bytes = head;
+    } else {
+      bytes = head.subarray(0, QUANTUM);
+      flow.queue[0] = head.subarray(QUANTUM);
+    }
+    flow.queued -= bytes.length;
+    if (flow.onLow !== undefined && flow.queued <= flow.lowWater) {
+      const fn = flow.onLow;
+      flow.onLow = undefined;
+      fn();
+    }
+    return bytes;
+  }
+
+  private schedule(flow: Flow, chunk: Buffer | undefined, txEnd: number, now: number): void {
+    if (flow.finished) return;
+    const spec = flow.dir.link.spec;
+    const jitter = spec.jitterMs ? this.jitterRandom() * spec.jitterMs : 0;
+    const at = Math.max(flow.lastDeliverAt, txEnd + spec.latencyMs + jitter, now);
+    flow.lastDeliverAt = at;
+    this.heap.push({ at, seq: this.seq++, flow, chunk });
+  }
+
+  /** A sender that finished with nothing left queued: its end follows its last byte. */
+  private flushEnds(dir: LinkDirection, now: number): void {
+    for (const flow of dir.flows) {
+      if (flow.ended && flow.queued === 0 && !flow.finished && !flow.endScheduled) {
+        flow.endScheduled = true;
+        this.schedule(flow, undefined, now, now);
+      }
+    }
+  }
+
+  private stallWake(dir: LinkDirection): number {
+    let wake = Infinity;
+    for (const flow of dir.flows) if (flow.queued > 0 && flow.stalledUntil > 0) wake = Math.min(wake, flow.stalledUntil);
+    return wake;
+  }
+}
