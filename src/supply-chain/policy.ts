@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import { parseAllDocuments } from 'yaml';
 import { PullbenchError } from '../errors.js';
 import { parseReference, type ImageReference } from '../oci/reference.js';
@@ -181,13 +181,19 @@ export function globSubject(ref: ImageReference, digest?: string): string {
  * means `index.docker.io/library/*` and `*\/*` means `index.docker.io/*\/*`.
  */
 export function globMatch(glob: string, subject: string): boolean {
-  const g = glob === '*' ? 'index.docker.io/library/*' : glob === '*/*' ? 'index.docker.io/*/*' : glob;
-  const re = g
-    .split('**')
-    .map((part) => part.split('*').map((lit) => lit.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]+'))
-    .join('.+');
-  return new RegExp(`^${re}$`).test(subject);
+  let re = GLOBS.get(glob);
+  if (!re) {
+    const g = glob === '*' ? 'index.docker.io/library/*' : glob === '*/*' ? 'index.docker.io/*/*' : glob;
+    const source = g
+      .split('**')
+      .map((part) => part.split('*').map((lit) => lit.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]+'))
+      .join('.+');
+    re = new RegExp(`^${source}$`);
+    GLOBS.set(glob, re);
+  }
+  return re.test(subject);
 }
+const GLOBS = new Map<string, RegExp>();
 
 function normaliseRepoPrefix(prefix: string): string[] {
   const parts = prefix.replace(/\/+$/, '').split('/');
@@ -245,11 +251,28 @@ export interface EvaluateOptions {
   ignoreTlog?: boolean;
 }
 
+// Keys parsed and trust fingerprinted once per object: the hot path of cached decisions.
+const KEY_MEMO = new WeakMap<Authority, { key: KeyObject; id: string }>();
+const TRUST_MEMO = new WeakMap<Trust, string>();
+
+function trustKeyOf(opts: EvaluateOptions): string {
+  let fp = opts.trust ? TRUST_MEMO.get(opts.trust) : 'none';
+  if (fp === undefined) {
+    fp = trustFingerprint(opts.trust);
+    TRUST_MEMO.set(opts.trust!, fp);
+  }
+  return `${fp}|tlog:${!opts.ignoreTlog}`;
+}
+
 function authorityOptions(a: Authority, opts: EvaluateOptions): { options: VerifyOptions; key: string }[] {
   const base = { ignoreTlog: opts.ignoreTlog === true, ...(opts.trust ? { trust: opts.trust } : {}) };
   if (a.key) {
-    const key = readPublicKey(a.key.data);
-    return [{ options: { ...base, key }, key: `key:${createHash('sha256').update(a.key.data).digest('hex').slice(0, 16)}` }];
+    let memo = KEY_MEMO.get(a);
+    if (!memo) {
+      memo = { key: readPublicKey(a.key.data), id: `key:${createHash('sha256').update(a.key.data).digest('hex').slice(0, 16)}` };
+      KEY_MEMO.set(a, memo);
+    }
+    return [{ options: { ...base, key: memo.key }, key: memo.id }];
   }
   return (a.keyless?.identities ?? []).map((id) => {
     const identity: IdentityPolicy = {
@@ -266,7 +289,7 @@ async function evaluateAuthority(a: Authority, image: string, opts: EvaluateOpti
   if (a.static) return { ok: a.static.action === 'pass', reason: `static ${a.static.action}` };
   const reasons: string[] = [];
   for (const { options, key } of authorityOptions(a, opts)) {
-    const v = await opts.cache.verify(image, key, `${trustFingerprint(opts.trust)}|tlog:${!opts.ignoreTlog}`, options);
+    const v = await opts.cache.verify(image, key, trustKeyOf(opts), options);
     if (v.decision === 'verified') return { ok: true, reason: `signature verified (${v.verified[0]!.source})` };
     reasons.push(v.decision === 'no-signatures' ? 'no signatures' : v.rejected.map((r) => r.code).join(','));
   }
