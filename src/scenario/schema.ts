@@ -62,7 +62,7 @@ const link = s.object({
 const synth = s.object({
   layers: s.array(s.size(), { min: 1 }).describe('Layer sizes (uncompressed content is random, so compressed ~= size)'),
   platforms: s.array(s.string({ pattern: /^[a-z0-9]+\/[a-z0-9]+(\/[a-z0-9]+)?$/, patternHint: 'os/arch like linux/amd64' }), { min: 1, unique: true }).default(['linux/amd64']),
-  compression: s.enum(['gzip', 'zstd']).default('gzip'),
+  compression: s.enum(['gzip', 'none']).default('gzip'),
 });
 
 const image = s

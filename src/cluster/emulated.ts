@@ -1,0 +1,235 @@
+import { startShapedProxy, SharedUplink, type LinkSpec, type StartedProxy } from '../net/index.js';
+import type { Clock } from '../node/clock.js';
+import { EmulatedNode } from '../node/kubelet.js';
+import type { Runtime } from '../node/runtime.js';
+import { ContainerdRuntime } from '../node/runtimes/containerd.js';
+import { EmbeddedRuntime } from '../node/runtimes/embedded.js';
+import { Keyring, SECRET_TYPE_DOCKER_CONFIG_JSON, type BasicCredentials } from '../oci/credentials.js';
+import type { KubeletSection, LinkSection } from '../scenario/schema.js';
+import type { Cluster, PodCondition, PodCreate } from './cluster.js';
+import type { KubeEvent, PodObservation } from './events.js';
+
+/** A way from the nodes to a registry: its real address, and how fast the way is. */
+export interface Route {
+  /** host:port the traffic goes to. */
+  target: string;
+  /** No link: the nodes reach the target directly, unshaped. */
+  link?: LinkSection;
+}
+
+export interface EmulatedClusterOptions {
+  nodes: number;
+  runtime: 'embedded' | 'containerd';
+  kubelet: KubeletSection;
+  clock: Clock;
+  /** The registry host in image references (host:port). */
+  registryHost: string;
+  registry: Route;
+  /** With a mirror: nodes try it first (hosts.toml), then the registry. */
+  mirror?: Route;
+  /** Scenario pull secrets by name. */
+  pullSecrets: Map<string, BasicCredentials>;
+  /** Node name prefix, e.g. `arm1-node`. */
+  namePrefix?: string;
+}
+
+interface PodEntry {
+  create: PodCreate;
+  node: EmulatedNode;
+  observation: PodObservation;
+  condition: PodCondition;
+}
+
+function toLinkSpec(link: LinkSection): LinkSpec {
+  return { bandwidthBps: link.bandwidth, latencyMs: link.latency, ...(link.jitter ? { jitterMs: link.jitter } : {}) };
+}
+
+/**
+ * The `emulated` driver: N EmulatedNodes (kubelet semantics) over embedded or
+ * containerd runtimes, each reaching the registry and the mirror through a
+ * shaped TCP proxy of its own, the links that name a shared uplink sharing it.
+ * A fresh cluster has a cold cache.
+ */
+export class EmulatedCluster implements Cluster {
+  readonly driver = 'emulated';
+  readonly nodes: string[];
+  private readonly byName = new Map<string, EmulatedNode>();
+  private readonly runtimes: Runtime[] = [];
+  private readonly proxies: { kind: 'registry' | 'mirror'; proxy: StartedProxy }[] = [];
+  private readonly pods = new Map<string, PodEntry>();
+  private readonly listeners = new Set<() => void>();
+  private readonly recorded: KubeEvent[] = [];
+
+  private constructor(private readonly opts: EmulatedClusterOptions) {
+    this.nodes = Array.from({ length: opts.nodes }, (_, i) => `${opts.namePrefix ?? 'node'}-${i + 1}`);
+  }
+
+  static async start(opts: EmulatedClusterOptions): Promise<EmulatedCluster> {
+    const cluster = new EmulatedCluster(opts);
+    try {
+      await cluster.startNodes();
+    } catch (err) {
+      await cluster[Symbol.asyncDispose]();
+      throw err;
+    }
+    return cluster;
+  }
+
+  private async startNodes(): Promise<void> {
+    const { opts } = this;
+    const uplinks = {
+      registry: opts.registry.link?.sharedUplink ? new SharedUplink(opts.registry.link.sharedUplink) : undefined,
+      mirror: opts.mirror?.link?.sharedUplink ? new SharedUplink(opts.mirror.link.sharedUplink) : undefined,
+    };
+    const via = async (kind: 'registry' | 'mirror', route: Route, uplink: SharedUplink | undefined): Promise<string> => {
+      if (!route.link) return route.target;
+      const proxy = await startShapedProxy({ target: route.target, link: toLinkSpec(route.link), ...(uplink ? { uplink } : {}) });
+      this.proxies.push({ kind, proxy });
+      return proxy.host;
+    };
+    for (const name of this.nodes) {
+      const registryHost = await via('registry', opts.registry, uplinks.registry);
+      const mirrorHost = opts.mirror ? await via('mirror', opts.mirror, uplinks.mirror) : undefined;
+      const hostsToml = {
+        [opts.registryHost]: [
+          `server = "http://${registryHost}"`,
+          ...(mirrorHost ? [`[host."http://${mirrorHost}"]`, '  capabilities = ["pull", "resolve"]'] : []),
+          '',
+        ].join('\n'),
+      };
+      const runtime: Runtime =
+        opts.runtime === 'containerd'
+          ? await ContainerdRuntime.start({ label: name, hostsToml, maxConcurrentDownloads: opts.kubelet.maxConcurrentDownloads })
+          : await EmbeddedRuntime.start({ label: name, hostsToml, maxConcurrentDownloads: opts.kubelet.maxConcurrentDownloads, layerStore: 'stream' });
+      this.runtimes.push(runtime);
+      const k = opts.kubelet;
+      const node = new EmulatedNode({
+        name,
+        runtime,
+        clock: opts.clock,
+        serializeImagePulls: k.serializeImagePulls,
+        ...(k.maxParallelImagePulls !== undefined ? { maxParallelImagePulls: k.maxParallelImagePulls } : {}),
+        registryPullQPS: k.registryPullQPS,
+        registryBurst: k.registryBurst,
+        ensureSecretPulledImages: k.ensureSecretPulledImages,
+        sink: { emit: (e) => this.onEvent(e) },
+      });
+      this.byName.set(name, node);
+    }
+  }
+
+  createPod(pod: PodCreate): void {
+    const node = this.byName.get(pod.node);
+    if (!node) throw new Error(`no node ${pod.node}`);
+    const observation: PodObservation = {
+      uid: pod.uid, name: pod.name, namespace: pod.namespace, rollout: pod.rollout, image: pod.image, node: pod.node,
+      createdAt: this.opts.clock.now(), ...(pod.expectFailure ? { expectFailure: true } : {}),
+    };
+    this.pods.set(pod.uid, { create: pod, node, observation, condition: 'pending' });
+    this.onEvent({
+      type: 'Normal', reason: 'Scheduled', message: `Successfully assigned ${pod.namespace}/${pod.name} to ${pod.node}`,
+      involvedObject: { kind: 'Pod', namespace: pod.namespace, name: pod.name, uid: pod.uid },
+      source: { component: 'default-scheduler' }, timestamp: this.opts.clock.now(),
+    });
+    void node.runPod({
+      uid: pod.uid, name: pod.name, namespace: pod.namespace,
+      containers: [{ name: 'app', image: pod.image, imagePullPolicy: pod.imagePullPolicy }],
+      pullSecrets: this.keyringFor(pod.imagePullSecrets),
+    });
+  }
+
+  private keyringFor(names: string[]): Keyring {
+    const secrets = names.flatMap((name) => {
+      const cred = this.opts.pullSecrets.get(name);
+      if (!cred) return [];
+      const auths = { [this.opts.registryHost]: { username: cred.username, password: cred.password } };
+      return [{ metadata: { name }, type: SECRET_TYPE_DOCKER_CONFIG_JSON, stringData: { '.dockerconfigjson': JSON.stringify({ auths }) } }];
+    });
+    return Keyring.forPod({ secrets });
+  }
+
+  deletePod(uid: string): void {
+    const entry = this.pods.get(uid);
+    if (!entry || entry.observation.deletedAt !== undefined) return;
+    entry.node.deletePod(uid);
+    entry.observation.deletedAt = this.opts.clock.now();
+  }
+
+  condition(uid: string): PodCondition {
+    return this.pods.get(uid)?.condition ?? 'pending';
+  }
+
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async nodeImages(node: string): Promise<string[]> {
+    const index = this.nodes.indexOf(node);
+    const runtime = this.runtimes[index];
+    if (!runtime) return [];
+    return (await runtime.listImages()).flatMap((i) => i.repoTags);
+  }
+
+  /** Puts images on every node through the runtime, as a warm-up pull or an image-preloading DaemonSet would. */
+  async prepull(images: string[], auth?: BasicCredentials): Promise<void> {
+    await Promise.all(this.runtimes.map(async (runtime) => {
+      for (const image of images) await runtime.pullImage(image, auth);
+    }));
+  }
+
+  /** Bytes the nodes' shaped links carried down, by destination (unshaped routes are not counted). */
+  linkBytes(): { registry: number; mirror: number } {
+    const sum = { registry: 0, mirror: 0 };
+    for (const { kind, proxy } of this.proxies) sum[kind] += proxy.stats().bytesDown;
+    return sum;
+  }
+
+  events(): KubeEvent[] {
+    return [...this.recorded];
+  }
+
+  observations(): PodObservation[] {
+    return [...this.pods.values()].map((p) => ({ ...p.observation }));
+  }
+
+  versions(): Record<string, string> {
+    const containerd = this.runtimes.find((r): r is ContainerdRuntime => r instanceof ContainerdRuntime);
+    return { runtime: this.opts.runtime, ...(containerd ? { containerd: containerd.daemon.version } : {}) };
+  }
+
+  private onEvent(event: KubeEvent): void {
+    this.recorded.push(event);
+    const entry = this.pods.get(event.involvedObject.uid);
+    if (!entry || event.involvedObject.kind !== 'Pod') return;
+    const status = entry.node.status(entry.create.uid);
+    let condition: PodCondition = 'pending';
+    if (status?.phase === 'Running' || event.reason === 'Started') condition = 'ready';
+    else {
+      const waiting = status?.containers.find((c) => c.status.state === 'waiting' && c.status.reason !== 'ContainerCreating');
+      if (waiting && waiting.status.state === 'waiting') {
+        condition = 'failed';
+        entry.observation.waitingReason = waiting.status.reason;
+      } else if (event.reason === 'Failed' && event.message.startsWith('Error: ')) {
+        condition = 'failed';
+        entry.observation.waitingReason = event.message.slice('Error: '.length);
+      }
+    }
+    if (condition === 'ready') {
+      entry.observation.readyAt ??= event.timestamp;
+      delete entry.observation.waitingReason;
+    }
+    if (condition !== entry.condition) {
+      entry.condition = condition;
+      this.listeners.forEach((l) => l());
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    for (const uid of this.pods.keys()) this.deletePod(uid);
+    const errors: unknown[] = [];
+    for (const r of this.runtimes.splice(0)) await Promise.resolve(r[Symbol.asyncDispose]()).catch((e: unknown) => errors.push(e));
+    for (const { proxy } of this.proxies.splice(0)) await proxy.close().catch((e: unknown) => errors.push(e));
+    if (errors.length > 0) throw errors[0];
+  }
+}

@@ -1,0 +1,52 @@
+import { formatBytes, formatMs, type RunResults } from './results.js';
+
+/** The summary table printed at the end of `pullbench run`: one row per arm. */
+export function renderSummary(results: RunResults): string {
+  const header = ['arm', 'pods', 'pull p50', 'p95', 'max', 'incl. waiting p95', 'mean ± 95% CI', 'rollout', 'failed', 'registry', 'mirror', 'upstream pulls', '429s', 'hit ratio'];
+  const rows = results.arms.map(({ arm, aggregate: a }) => [
+    arm.name,
+    String(a.pods),
+    a.pull ? formatMs(a.pull.p50) : '-',
+    a.pull ? formatMs(a.pull.p95) : '-',
+    a.pull ? formatMs(a.pull.max) : '-',
+    a.pullWithWaiting ? formatMs(a.pullWithWaiting.p95) : '-',
+    a.pullMean ? `${formatMs(a.pullMean.mean)}${a.pullMean.ci95 !== undefined ? ` ± ${formatMs(a.pullMean.ci95)}` : ''}` : '-',
+    a.rolloutDuration ? formatMs(a.rolloutDuration.mean) : '-',
+    a.failures.total ? `${a.failures.total} (${Object.entries(a.failures.byReason).map(([r, n]) => `${r} ${n}`).join(', ')})` : '0',
+    formatBytes(a.bytes.registry),
+    formatBytes(a.bytes.mirror),
+    String(Math.round(a.upstreamPulls)),
+    String(Math.round(a.tooManyRequests)),
+    a.mirrorHitRatio === undefined ? '-' : `${(a.mirrorHitRatio * 100).toFixed(0)}%`,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const out = [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
+  if (results.thresholds.length > 0) {
+    out.push('', 'thresholds:');
+    for (const t of results.thresholds) out.push(`  ${t.passed ? 'pass' : 'FAIL'}  ${t.description}`);
+  }
+  const g = results.gate;
+  out.push('', `failure rate ${(g.failureRate * 100).toFixed(1)}% (max ${(g.max * 100).toFixed(1)}%): ${g.passed ? 'pass' : 'FAIL'}`);
+  return `${out.join('\n')}\n`;
+}
+
+function xmlEscape(s: string): string {
+  return s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!);
+}
+
+/** JUnit XML: one testcase per threshold (and arm), plus the failure-rate gate. */
+export function renderJunit(results: RunResults): string {
+  const cases = results.thresholds.map((t) => ({ name: t.description.replace(/ (<=|>) .*$/, ''), classname: `pullbench.${results.scenario.name}.${t.arm}`, failure: t.passed ? undefined : t.description }));
+  const g = results.gate;
+  cases.push({
+    name: 'failure rate',
+    classname: `pullbench.${results.scenario.name}`,
+    failure: g.passed ? undefined : `failure rate ${(g.failureRate * 100).toFixed(1)}% > ${(g.max * 100).toFixed(1)}%`,
+  });
+  const failures = cases.filter((c) => c.failure).length;
+  const body = cases
+    .map((c) => `    <testcase name="${xmlEscape(c.name)}" classname="${xmlEscape(c.classname)}">${c.failure ? `<failure message="${xmlEscape(c.failure)}"/>` : ''}</testcase>`)
+    .join('\n');
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites tests="${cases.length}" failures="${failures}">\n  <testsuite name="pullbench ${xmlEscape(results.scenario.name)}" tests="${cases.length}" failures="${failures}" timestamp="${results.startedAt}">\n${body}\n  </testsuite>\n</testsuites>\n`;
+}

@@ -1,0 +1,273 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { EmulatedCluster } from '../cluster/emulated.js';
+import { PullbenchError } from '../errors.js';
+import { buildTimelines } from '../measure/timeline.js';
+import { startShapedProxy, SharedUplink, type StartedProxy } from '../net/index.js';
+import { realClock } from '../node/clock.js';
+import { RegistryClient } from '../oci/client.js';
+import { importLayout } from '../oci/layout.js';
+import { parsePlatform } from '../oci/platform.js';
+import { loadBase, pushSynthImage } from '../oci/synth.js';
+import { embeddedRegistry, registryProvider, type RegistrySpec, type StartedRegistry } from '../registry/provider.js';
+import { runRollouts } from '../rollout/engine.js';
+import { redactScenario, redactValues, type LoadedScenario } from '../scenario/load.js';
+import { expandArms, type Arm } from '../scenario/matrix.js';
+import type { Scenario } from '../scenario/schema.js';
+import { registerCleanup } from '../util/cleanup.js';
+import { environmentInfo } from '../util/environment.js';
+import { renderJunit } from '../report/render.js';
+import { aggregateArm, evaluateThresholds, RESULTS_SCHEMA_VERSION, type ArmResult, type Repetition, type RunResults } from '../report/results.js';
+
+export interface RunOptions {
+  /** Progress lines (which arm, pods ready); the command decides whether to show them. */
+  onProgress?(message: string): void;
+  /** Write outputs (default true); tests may skip. */
+  writeOutputs?: boolean;
+  /** Override outputs.dir. */
+  outputDir?: string;
+}
+
+export interface RunOutcome {
+  results: RunResults;
+  /** Files written. */
+  files: string[];
+}
+
+const NAMESPACE = 'pullbench';
+
+/** Splits `demo/app:v1` into repository and tag. */
+function splitRef(ref: string): { repo: string; tag: string } {
+  const i = ref.lastIndexOf(':');
+  return { repo: ref.slice(0, i), tag: ref.slice(i + 1) };
+}
+
+function registrySpec(scenario: Scenario): RegistrySpec {
+  const r = scenario.registry;
+  return {
+    ...(r.auth ? { auth: r.auth.type, users: r.auth.users } : {}),
+    ...(r.rateLimit ? { rateLimit: { manifestGets: r.rateLimit.manifestGets, windowMs: r.rateLimit.window } } : {}),
+    ...(r.faults ? { faults: { errorRate: r.faults.errorRate, latencyMs: r.faults.latency } } : {}),
+  };
+}
+
+async function startRegistry(scenario: Scenario): Promise<StartedRegistry> {
+  const r = scenario.registry;
+  if (r.provider === 'container') {
+    throw new PullbenchError('DRIVER_UNAVAILABLE', 'registry provider "container" is not wired into `pullbench run` yet; use embedded, distribution or external');
+  }
+  return registryProvider(r.provider, r.url).start(registrySpec(scenario));
+}
+
+/** Pushes every image of the scenario; returns each image's bytes (manifest + config + layers of one platform). */
+async function seedImages(loaded: LoadedScenario, registry: StartedRegistry): Promise<Map<string, number>> {
+  const { scenario } = loaded;
+  const user = scenario.registry.auth?.users[0];
+  const client = new RegistryClient({ baseUrl: registry.url, ...(user ? { credentials: user } : {}) });
+  const sizes = new Map<string, number>();
+  for (const image of scenario.images) {
+    const { repo, tag } = splitRef(image.ref);
+    if (image.import) {
+      await importLayout(resolve(loaded.dir, image.import), client, repo, tag);
+      sizes.set(image.ref, 0);
+      continue;
+    }
+    const synth = image.synth!;
+    const base = image.from ? await loadBase(client, splitRef(image.from).repo, splitRef(image.from).tag) : undefined;
+    const pushed = await pushSynthImage(client, repo, tag, {
+      layers: synth.layers,
+      platforms: synth.platforms.map(parsePlatform),
+      compression: synth.compression,
+      seed: image.ref,
+      ...(base ? { base } : {}),
+    });
+    const first = pushed.images[0]!;
+    sizes.set(image.ref, first.manifest.size + first.config.size + first.layers.reduce((a, l) => a + l.size, 0));
+  }
+  return sizes;
+}
+
+function rolloutImages(scenario: Scenario): string[] {
+  return [...new Set(scenario.rollouts.flatMap((r) => [r.deployment?.image, r.daemonSet?.image, r.update?.image].filter((x): x is string => x !== undefined)))];
+}
+
+/**
+ * `pullbench run`: start the registry (and a mirror per arm that needs one),
+ * seed the images, run every arm `repeat` times on a fresh (cold) or
+ * deliberately warmed cluster, measure from the events, and tear it all down.
+ */
+export async function runScenario(loaded: LoadedScenario, options: RunOptions = {}): Promise<RunOutcome> {
+  const { scenario } = loaded;
+  if (scenario.cluster.driver !== 'emulated') {
+    throw new PullbenchError('DRIVER_UNAVAILABLE', `cluster driver "${scenario.cluster.driver}" is not available yet; use driver: emulated`);
+  }
+  const progress = options.onProgress ?? (() => undefined);
+  const startedAt = new Date();
+  const owned: AsyncDisposable[] = [];
+  const unregister = registerCleanup('pullbench run', async () => {
+    for (const d of owned.splice(0).reverse()) await Promise.resolve(d[Symbol.asyncDispose]()).catch(() => undefined);
+  });
+  try {
+    const registry = await startRegistry(scenario);
+    owned.push(registry);
+    progress(`registry ${registry.version()} at ${registry.url}; seeding ${scenario.images.length} image(s)`);
+    const sizes = await seedImages(loaded, registry);
+    const arms = expandArms(scenario);
+    const armResults: ArmResult[] = [];
+    const clusterVersions: Record<string, string> = {};
+    let mirrorVersion: string | undefined;
+    for (const arm of arms) {
+      const repetitions: Repetition[] = [];
+      for (let rep = 0; rep < scenario.repeat; rep++) {
+        progress(`arm ${arm.name} (${rep + 1}/${scenario.repeat})`);
+        const r = await runRepetition(loaded, arm, rep, registry, progress, (v, mv) => {
+          Object.assign(clusterVersions, v);
+          mirrorVersion ??= mv;
+        });
+        repetitions.push(r);
+      }
+      armResults.push({ arm, repetitions, aggregate: aggregateArm(repetitions, (image) => sizes.get(imageKey(image, registry.host)) ?? 0) });
+    }
+    const thresholds = evaluateThresholds(scenario, armResults);
+    const pods = armResults.flatMap((a) => a.repetitions.flatMap((r) => r.pods));
+    const unexpected = pods.filter((p) => (p.outcome !== 'ready') !== p.expectFailure).length;
+    const failureRate = pods.length ? unexpected / pods.length : 0;
+    const gate = { failureRate, max: scenario.failureRate.max, passed: failureRate <= scenario.failureRate.max };
+    const results: RunResults = redactValues(
+      {
+        schemaVersion: RESULTS_SCHEMA_VERSION,
+        kind: 'pullbench.results',
+        scenario: { name: scenario.metadata.name, file: loaded.file, spec: redactScenario(loaded) },
+        startedAt: startedAt.toISOString(),
+        finishedAt: new Date().toISOString(),
+        environment: { ...environmentInfo(), registry: registry.version(), ...(mirrorVersion ? { mirror: mirrorVersion } : {}), cluster: { driver: 'emulated', ...clusterVersions } },
+        arms: armResults,
+        thresholds,
+        gate,
+        passed: gate.passed && thresholds.every((t) => t.passed),
+      },
+      [...loaded.secretValues, ...(scenario.registry.auth?.users.map((u) => u.password) ?? []), ...scenario.pullSecrets.map((p) => p.password)],
+    );
+    const files = options.writeOutputs === false ? [] : await writeOutputs(results, scenario, options.outputDir);
+    return { results, files };
+  } finally {
+    for (const d of owned.splice(0).reverse()) await d[Symbol.asyncDispose]();
+    unregister();
+  }
+}
+
+// Pod images carry the registry host; sizes are keyed by scenario ref.
+function imageKey(image: string, registryHost: string): string {
+  return image.startsWith(`${registryHost}/`) ? image.slice(registryHost.length + 1) : image;
+}
+
+async function runRepetition(
+  loaded: LoadedScenario,
+  arm: Arm,
+  index: number,
+  registry: StartedRegistry,
+  progress: (m: string) => void,
+  versions: (cluster: Record<string, string>, mirror?: string) => void,
+): Promise<Repetition> {
+  const { scenario } = loaded;
+  const owned: AsyncDisposable[] = [];
+  try {
+    let mirror: StartedRegistry | undefined;
+    if (arm.topology === 'mirror') {
+      // The mirror reaches the registry over the upstream link, if one is declared.
+      let upstreamUrl = registry.url;
+      if (scenario.links.upstream) {
+        const l = scenario.links.upstream;
+        const proxy: StartedProxy = await startShapedProxy({
+          target: registry.host,
+          link: { bandwidthBps: l.bandwidth, latencyMs: l.latency, ...(l.jitter ? { jitterMs: l.jitter } : {}) },
+          ...(l.sharedUplink ? { uplink: new SharedUplink(l.sharedUplink) } : {}),
+        });
+        owned.push({ [Symbol.asyncDispose]: () => proxy.close() });
+        upstreamUrl = proxy.url;
+      }
+      const user = scenario.registry.auth?.users[0];
+      const provider = scenario.mirror!.provider === 'embedded' ? embeddedRegistry : registryProvider(scenario.mirror!.provider);
+      mirror = await provider.start({
+        upstream: { url: upstreamUrl, ...(user ? { credentials: user } : {}) },
+        ...(scenario.mirror!.faults ? { faults: { errorRate: scenario.mirror!.faults.errorRate, latencyMs: scenario.mirror!.faults.latency } } : {}),
+      });
+      owned.push(mirror);
+    }
+    const cluster = await EmulatedCluster.start({
+      nodes: scenario.cluster.nodes,
+      runtime: scenario.cluster.runtime,
+      kubelet: scenario.cluster.kubelet,
+      clock: realClock,
+      registryHost: registry.host,
+      registry: { target: registry.host, ...(scenario.links.registry && arm.topology !== 'pre-pulled' ? { link: scenario.links.registry } : {}) },
+      ...(mirror ? { mirror: { target: mirror.host, ...(scenario.links.mirror ? { link: scenario.links.mirror } : {}) } } : {}),
+      pullSecrets: new Map(scenario.pullSecrets.map((p) => [p.name, { username: p.username, password: p.password }])),
+      namePrefix: 'node',
+    });
+    owned.push(cluster);
+    versions(cluster.versions(), mirror?.version());
+    const images = rolloutImages(scenario).map((ref) => `${registry.host}/${ref}`);
+
+    let cacheVerified: boolean | undefined;
+    if (arm.cache === 'warm') {
+      progress(`  warming ${cluster.nodes.length} node(s) with ${images.length} image(s)`);
+      await cluster.prepull(images, scenario.registry.auth?.users[0]);
+      const missing: string[] = [];
+      for (const node of cluster.nodes) {
+        const present = new Set(await cluster.nodeImages(node));
+        for (const image of images) if (!present.has(image)) missing.push(`${node}: ${image}`);
+      }
+      if (missing.length > 0) {
+        throw new PullbenchError('RUN_INVALID', `arm ${arm.name} claims a warm cache but images are missing: ${missing.slice(0, 5).join(', ')}`, { details: { missing } });
+      }
+      cacheVerified = true;
+    }
+    registry.resetStats();
+    mirror?.resetStats();
+    const linkBefore = cluster.linkBytes();
+
+    const t0 = Date.now();
+    const steps = await runRollouts(scenario.rollouts, {
+      cluster,
+      clock: realClock,
+      namespace: NAMESPACE,
+      pullPolicy: arm.pullPolicy,
+      imageRef: (ref) => `${registry.host}/${ref}`,
+      onProgress: (step, ready, total) => progress(`  ${step}: ${ready}/${total} ready`),
+    });
+    const rolloutDurationMs = Date.now() - t0;
+    const linkAfter = cluster.linkBytes();
+    const pods = buildTimelines(cluster.events(), cluster.observations());
+    return {
+      index,
+      startedAt: t0,
+      rolloutDurationMs,
+      steps: steps.map((s) => ({ name: s.name, durationMs: s.durationMs, completed: s.completed, timedOut: s.timedOut })),
+      pods,
+      registry: registry.stats(),
+      ...(mirror ? { mirror: mirror.stats() } : {}),
+      linkBytes: { registry: linkAfter.registry - linkBefore.registry, mirror: linkAfter.mirror - linkBefore.mirror },
+      ...(cacheVerified !== undefined ? { cacheVerified } : {}),
+    };
+  } finally {
+    for (const d of owned.reverse()) await d[Symbol.asyncDispose]();
+  }
+}
+
+async function writeOutputs(results: RunResults, scenario: Scenario, override?: string): Promise<string[]> {
+  const dir = resolve(override ?? scenario.outputs.dir ?? join('reports', scenario.metadata.name));
+  await mkdir(dir, { recursive: true });
+  const files: string[] = [];
+  if (scenario.outputs.formats.includes('json')) {
+    const f = join(dir, 'results.json');
+    await writeFile(f, `${JSON.stringify(results, null, 2)}\n`);
+    files.push(f);
+  }
+  if (scenario.outputs.formats.includes('junit')) {
+    const f = join(dir, 'junit.xml');
+    await writeFile(f, renderJunit(results));
+    files.push(f);
+  }
+  return files;
+}
