@@ -187,3 +187,42 @@ export function coldCacheDaemonSet(spec: ColdCacheSpec): V1DaemonSet {
     },
   };
 }
+
+/** The label that carries pullbench's own pod id (the Cluster port names pods before the API server assigns a UID). */
+export const POD_ID_LABEL = 'pullbench.io/pod-id';
+
+/** A bare Pod bound to a node: pullbench's rollout engine plays the controller and the scheduler. */
+export function podManifest(p: {
+  id: string;
+  name: string;
+  namespace: string;
+  runId: string;
+  workload: string;
+  image: string;
+  pullPolicy: PullPolicy;
+  pullSecrets: string[];
+  node: string;
+  command?: string[];
+}): import('@kubernetes/client-node').V1Pod {
+  assertDnsLabel('pod', p.name);
+  if (!/^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/.test(p.id)) {
+    throw new PullbenchError('INVALID_ARGUMENT', `pod id ${JSON.stringify(p.id)} cannot be a label value`);
+  }
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: p.name,
+      namespace: p.namespace,
+      labels: { ...MANAGED_BY, [RUN_LABEL]: p.runId, [WORKLOAD_LABEL]: p.workload, [POD_ID_LABEL]: p.id },
+    },
+    spec: {
+      nodeName: p.node,
+      restartPolicy: 'Always',
+      terminationGracePeriodSeconds: 1,
+      tolerations: [{ operator: 'Exists' }],
+      ...(p.pullSecrets.length ? { imagePullSecrets: p.pullSecrets.map((name) => ({ name })) } : {}),
+      containers: [{ name: 'app', image: p.image, imagePullPolicy: p.pullPolicy, ...(p.command ? { command: p.command } : {}) }],
+    },
+  };
+}

@@ -1,0 +1,220 @@
+import { Watch, type V1Pod } from '@kubernetes/client-node';
+import type { Cluster, PodCondition, PodCreate } from '../cluster.js';
+import type { KubeEvent, PodObservation } from '../events.js';
+import { coldCacheDaemonSet, dockerConfigSecret, podManifest, POD_ID_LABEL, RUN_LABEL } from './manifests.js';
+import type { ClusterVersions } from './node-state.js';
+import { assertCoverage, timelineFromStatus } from './pod-status.js';
+import type { KubeSession } from './session.js';
+import type { StartedKubeCluster } from './started-cluster.js';
+
+export interface KubeClusterOptions {
+  namespace: string;
+  runId: string;
+  /** Scenario pull secrets by name, created as kubernetes.io/dockerconfigjson Secrets. */
+  pullSecrets?: Map<string, { registry: string; username: string; password: string }>;
+  /** Command for test images that have nothing to run. */
+  command?: string[];
+}
+
+interface Entry {
+  create: PodCreate;
+  realUid?: string;
+  pod?: V1Pod;
+  createError?: string;
+  deletedAt?: number;
+}
+
+const STUCK = new Set(['ImagePullBackOff', 'ErrImageNeverPull', 'InvalidImageName', 'CreateContainerConfigError', 'CreateFailed']);
+const PULL_DATA_REASONS = new Set(['Pulled', 'Failed', 'BackOff', 'ErrImageNeverPull']);
+
+/**
+ * The Cluster port on a real cluster (kind, k3s, kubeconfig): pods are real
+ * Pods bound to the chosen node, their kubelet events are watched and handed
+ * over as KubeEvents keyed by pullbench's pod ids, and observations come from
+ * the Pod objects, so the one parser measures real and emulated runs alike.
+ */
+export class KubeCluster implements Cluster {
+  readonly driver: string;
+  private readonly entries = new Map<string, Entry>();
+  private readonly byRealUid = new Map<string, string>();
+  private readonly collected: KubeEvent[] = [];
+  private readonly listeners = new Set<() => void>();
+  private podWatch?: AbortController;
+
+  private constructor(
+    private readonly kube: StartedKubeCluster,
+    private readonly session: KubeSession,
+    readonly nodes: readonly string[],
+    private readonly clusterVersions: ClusterVersions,
+    private readonly opts: KubeClusterOptions,
+  ) {
+    this.driver = kube.driver;
+  }
+
+  static async start(kube: StartedKubeCluster, opts: KubeClusterOptions): Promise<KubeCluster> {
+    const session = await kube.session(opts.namespace, opts.runId);
+    try {
+      for (const [name, cred] of opts.pullSecrets ?? []) {
+        await session.createSecret(dockerConfigSecret(name, opts.namespace, [cred]));
+      }
+      const all = await session.nodes();
+      const workers = all.filter((n) => !('node-role.kubernetes.io/control-plane' in (n.metadata?.labels ?? {})));
+      const names = (workers.length > 0 ? workers : all).map((n) => n.metadata?.name ?? '').filter((n) => n !== '');
+      const cluster = new KubeCluster(kube, session, names, await session.versions(), opts);
+      await cluster.watch();
+      return cluster;
+    } catch (err) {
+      await session.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async watch(): Promise<void> {
+    await this.session.watchEvents(
+      () => new Set(this.byRealUid.keys()),
+      (e) => {
+        const id = this.byRealUid.get(e.involvedObject.uid);
+        if (id) this.collected.push({ ...e, involvedObject: { ...e.involvedObject, uid: id } });
+      },
+    );
+    const w = new Watch(this.kube.kubeConfig);
+    this.podWatch = await w.watch(
+      `/api/v1/namespaces/${this.opts.namespace}/pods`,
+      { labelSelector: `${RUN_LABEL}=${this.opts.runId}` },
+      (_phase, pod: V1Pod) => this.onPod(pod),
+      () => undefined,
+    );
+  }
+
+  private onPod(pod: V1Pod): void {
+    const id = pod.metadata?.labels?.[POD_ID_LABEL];
+    const entry = id ? this.entries.get(id) : undefined;
+    if (!id || !entry) return;
+    entry.pod = pod;
+    if (pod.metadata?.uid) {
+      entry.realUid = pod.metadata.uid;
+      this.byRealUid.set(pod.metadata.uid, id);
+    }
+    for (const l of this.listeners) l();
+  }
+
+  createPod(pod: PodCreate): void {
+    const entry: Entry = { create: pod };
+    this.entries.set(pod.uid, entry);
+    const body = podManifest({
+      id: pod.uid,
+      name: pod.name,
+      namespace: this.opts.namespace,
+      runId: this.opts.runId,
+      workload: pod.rollout,
+      image: pod.image,
+      pullPolicy: pod.imagePullPolicy,
+      pullSecrets: pod.imagePullSecrets,
+      node: pod.node,
+      ...(this.opts.command ? { command: this.opts.command } : {}),
+    });
+    this.session.core.createNamespacedPod({ namespace: this.opts.namespace, body }).then(
+      (created) => this.onPod(created),
+      (err: unknown) => {
+        entry.createError = (err as Error).message;
+        for (const l of this.listeners) l();
+      },
+    );
+  }
+
+  deletePod(uid: string): void {
+    const entry = this.entries.get(uid);
+    if (!entry) return;
+    entry.deletedAt = Date.now();
+    void this.session.core.deleteNamespacedPod({ name: entry.create.name, namespace: this.opts.namespace, gracePeriodSeconds: 0 }).catch(() => undefined);
+  }
+
+  condition(uid: string): PodCondition {
+    const entry = this.entries.get(uid);
+    if (!entry) return 'pending';
+    if (entry.createError) return 'failed';
+    const t = entry.pod ? timelineFromStatus(entry.pod) : undefined;
+    if (t?.readyAt !== undefined) return 'ready';
+    return t?.failureReason && STUCK.has(t.failureReason) ? 'failed' : 'pending';
+  }
+
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async nodeImages(node: string): Promise<string[]> {
+    const n = await this.session.core.readNode({ name: node });
+    return (n.status?.images ?? []).flatMap((i) => i.names ?? []);
+  }
+
+  events(): KubeEvent[] {
+    return [...this.collected];
+  }
+
+  observations(): PodObservation[] {
+    return [...this.entries.values()].map((e) => {
+      const t = e.pod ? timelineFromStatus(e.pod) : undefined;
+      const waiting = e.createError ? 'CreateFailed' : t?.failureReason;
+      return {
+        uid: e.create.uid,
+        name: e.create.name,
+        namespace: this.opts.namespace,
+        rollout: e.create.rollout,
+        image: e.create.image,
+        node: t?.node ?? e.create.node,
+        createdAt: t?.createdAt ?? Date.now(),
+        ...(t?.readyAt !== undefined ? { readyAt: t.readyAt } : {}),
+        ...(e.deletedAt !== undefined ? { deletedAt: e.deletedAt } : {}),
+        ...(waiting ? { waitingReason: waiting } : {}),
+        ...(e.create.expectFailure ? { expectFailure: true } : {}),
+      };
+    });
+  }
+
+  /** RUN_INVALID when more than 10% of pods have neither a pull event nor a status that says how they ended. */
+  assertEnoughData(): void {
+    const withEvents = new Set(this.collected.filter((e) => PULL_DATA_REASONS.has(e.reason)).map((e) => e.involvedObject.uid));
+    for (const [id, e] of this.entries) {
+      const t = e.pod ? timelineFromStatus(e.pod) : undefined;
+      if (t && (t.failureReason || t.pullUpperBoundMs !== undefined)) withEvents.add(id);
+    }
+    assertCoverage([...this.entries.keys()], withEvents);
+  }
+
+  /** Removes the images from every node for real and waits until Node.status.images agrees. */
+  async makeCold(images: string[], helperImage = 'busybox:1.36', timeoutMs = 180_000): Promise<void> {
+    const ds = coldCacheDaemonSet({
+      namespace: this.opts.namespace,
+      runId: this.opts.runId,
+      images,
+      helperImage,
+      criSocket: this.kube.criSocket,
+      crictl: this.kube.crictl,
+    });
+    await this.session.createDaemonSet(ds);
+    try {
+      await this.session.waitDaemonSetReady(ds.metadata?.name ?? '', timeoutMs);
+    } finally {
+      await this.session.apps.deleteNamespacedDaemonSet({ name: ds.metadata?.name ?? '', namespace: this.opts.namespace }).catch(() => undefined);
+    }
+    await this.session.waitCold(images, timeoutMs);
+  }
+
+  versions(): Record<string, string> {
+    return {
+      kubernetes: this.clusterVersions.kubernetes,
+      containerRuntime: this.clusterVersions.containerRuntimes.join(', '),
+      kubelet: this.clusterVersions.kubelets.join(', '),
+    };
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.podWatch?.abort();
+    try {
+      await this.session.close();
+    } finally {
+      await this.kube[Symbol.asyncDispose]();
+    }
+  }
+}

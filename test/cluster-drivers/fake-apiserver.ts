@@ -1,0 +1,129 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+
+/**
+ * A tiny stand-in for kube-apiserver, for the unit seam of the real-cluster
+ * driver: namespaces, nodes, pods, events (list and watch) and /version. When a
+ * pod is created it plays the kubelet: Pulling, Pulled (the message given),
+ * Started, then the pod turns Ready. It proves wiring, not Kubernetes.
+ */
+export interface FakeApiServer extends AsyncDisposable {
+  url: string;
+  kubeconfig: string;
+  namespaces: Map<string, Record<string, unknown>>;
+  requests: string[];
+}
+
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+export async function startFakeApiServer(opts: { nodes: Obj[]; pulledMessage: (image: string) => string; gitVersion: string }): Promise<FakeApiServer> {
+  const namespaces = new Map<string, Obj>();
+  const events: Obj[] = [];
+  const pods = new Map<string, Obj>();
+  const watchers: Array<{ kind: 'events' | 'pods'; res: ServerResponse }> = [];
+  const requests: string[] = [];
+  let rv = 100;
+  const send = (res: ServerResponse, status: number, body: unknown): void => {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  };
+  const push = (kind: 'events' | 'pods', type: string, object: Obj): void => {
+    for (const w of watchers) if (w.kind === kind) w.res.write(JSON.stringify({ type, object }) + '\n');
+  };
+  const emit = (pod: Obj, reason: string, message: string, at: Date): void => {
+    const iso = at.toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const ev = {
+      metadata: { name: `${pod.metadata.name}.${rv}`, namespace: pod.metadata.namespace, uid: randomUUID(), resourceVersion: String(++rv) },
+      involvedObject: { kind: 'Pod', namespace: pod.metadata.namespace, name: pod.metadata.name, uid: pod.metadata.uid, fieldPath: 'spec.containers{app}' },
+      reason, message, type: 'Normal', source: { component: 'kubelet', host: pod.spec.nodeName },
+      firstTimestamp: iso, lastTimestamp: iso, count: 1, eventTime: null,
+    };
+    events.push(ev);
+    push('events', 'ADDED', ev);
+  };
+  const body = (req: IncomingMessage): Promise<Obj> =>
+    new Promise((resolve) => {
+      let s = '';
+      req.on('data', (c: Buffer) => (s += c.toString()));
+      req.on('end', () => resolve(s ? (JSON.parse(s) as Obj) : {}));
+    });
+
+  const server: Server = createServer((req, res) => {
+    void (async () => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      requests.push(`${req.method} ${url.pathname}`);
+      const p = url.pathname.split('/').filter(Boolean);
+      if (url.pathname === '/version') return send(res, 200, { major: '1', minor: '31', gitVersion: opts.gitVersion });
+      if (url.pathname === '/api/v1/nodes') return send(res, 200, { kind: 'NodeList', apiVersion: 'v1', metadata: {}, items: opts.nodes });
+      if (p[2] === 'nodes' && p[3]) return send(res, 200, opts.nodes.find((n) => n.metadata.name === p[3]) ?? {});
+      if (url.pathname === '/api/v1/namespaces' && req.method === 'POST') {
+        const ns = await body(req);
+        namespaces.set(ns.metadata.name, ns);
+        return send(res, 201, ns);
+      }
+      if (p[2] === 'namespaces' && p.length === 4) {
+        const ns = namespaces.get(p[3]!);
+        if (req.method === 'DELETE') {
+          namespaces.delete(p[3]!);
+          return send(res, 200, { kind: 'Status', status: 'Success' });
+        }
+        return ns ? send(res, 200, ns) : send(res, 404, { kind: 'Status', code: 404 });
+      }
+      if (p[4] === 'secrets' && req.method === 'POST') return send(res, 201, await body(req));
+      if (p[4] === 'events' || p[4] === 'pods') {
+        const kind = p[4];
+        if (url.searchParams.get('watch') === 'true') {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.flushHeaders();
+          watchers.push({ kind, res });
+          return;
+        }
+        if (kind === 'pods' && req.method === 'POST') {
+          const pod = await body(req);
+          pod.metadata.uid = randomUUID();
+          pod.metadata.creationTimestamp = new Date().toISOString();
+          pod.status = { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'True', lastTransitionTime: new Date().toISOString() }] };
+          pods.set(pod.metadata.name, pod);
+          send(res, 201, pod);
+          const image = pod.spec.containers[0].image as string;
+          setTimeout(() => emit(pod, 'Pulling', `Pulling image "${image}"`, new Date()), 10);
+          setTimeout(() => {
+            emit(pod, 'Pulled', opts.pulledMessage(image), new Date());
+            emit(pod, 'Started', 'Started container app', new Date());
+            pod.status = {
+              ...pod.status,
+              phase: 'Running',
+              conditions: [...pod.status.conditions, { type: 'Ready', status: 'True', lastTransitionTime: new Date().toISOString() }],
+              containerStatuses: [{ name: 'app', imageID: `${image}@sha256:00`, state: { running: { startedAt: new Date().toISOString() } } }],
+            };
+            push('pods', 'MODIFIED', pod);
+          }, 40);
+          return;
+        }
+        if (kind === 'events') return send(res, 200, { kind: 'EventList', apiVersion: 'v1', metadata: { resourceVersion: String(rv) }, items: events });
+        return send(res, 200, { kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: String(rv) }, items: [...pods.values()] });
+      }
+      send(res, 404, { kind: 'Status', code: 404, message: `fake apiserver: ${req.method} ${url.pathname}` });
+    })();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  const url = `http://127.0.0.1:${port}`;
+  const kubeconfig = [
+    'apiVersion: v1', 'kind: Config', 'current-context: fake',
+    'clusters:', '- name: fake', '  cluster:', `    server: ${url}`, '    insecure-skip-tls-verify: true',
+    'contexts:', '- name: fake', '  context:', '    cluster: fake', '    user: fake',
+    'users:', '- name: fake', '  user:', '    token: fake-token', '',
+  ].join('\n');
+  return {
+    url,
+    kubeconfig,
+    namespaces,
+    requests,
+    [Symbol.asyncDispose]: async () => {
+      for (const w of watchers) w.res.end();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
