@@ -196,7 +196,7 @@ export function createPullThrough(opts: PullThroughOptions): PullThrough {
               this.push(chunk);
               return;
             }
-            await Promise.race([wait, new Promise((r) => setTimeout(r, 100))]);
+            await Promise.race([wait, new Promise((r) => setTimeout(r, 20))]);
           }
         } catch (err) {
           this.destroy(err as Error);

@@ -77,7 +77,7 @@ for (const storage of ['filesystem', 'memory'] as const) {
       expect(mirror.stats()).toMatchObject({ blobGet: 10, upstreamBlobGet: 1, upstreamBytes: layer.length });
       const ranged = await fetch(`${mirror.url}/v2/big/blobs/${digestOf(layer)}`, { headers: { Range: 'bytes=100-199' } });
       expect(Buffer.from(await ranged.arrayBuffer()).equals(layer.subarray(100, 200))).toBe(true);
-    });
+    }, 120_000);
 
     it('answers 404 BLOB_UNKNOWN for a blob upstream does not have', async () => {
       const origin = await start({ storage: 'memory' });
