@@ -189,6 +189,7 @@ async function runRepetition(
       const user = scenario.registry.auth?.users[0];
       const provider = scenario.mirror!.provider === 'embedded' ? embeddedRegistry : registryProvider(scenario.mirror!.provider);
       mirror = await provider.start({
+        ...(scenario.mirror!.provider === 'embedded' ? { storage: 'memory' as const } : {}),
         upstream: { url: upstreamUrl, ...(user ? { credentials: user } : {}) },
         ...(scenario.mirror!.faults ? { faults: { errorRate: scenario.mirror!.faults.errorRate, latencyMs: scenario.mirror!.faults.latency } } : {}),
       });
