@@ -120,6 +120,7 @@ export async function startShapedProxy(opts: ShapedProxyOptions): Promise<Starte
       end: () => upstream.end(),
       writable: () => !upstream.writableNeedDrain,
     });
+    if (link.spec.handshake !== false && link.spec.latencyMs > 0) up.stall(2 * link.spec.latencyMs);
     client.on('drain', () => down.resume());
     upstream.on('drain', () => up.resume());
     pump(client, up);

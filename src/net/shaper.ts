@@ -33,6 +33,11 @@ export interface LinkSpec {
   latencyMs: number;
   /** Extra one-way delay, uniform in [0, jitterMs], never reordering data. */
   jitterMs?: number;
+  /**
+   * Charge each new connection TCP's handshake: its first bytes towards the target
+   * leave one round trip late (default true). Loopback connects at once otherwise.
+   */
+  handshake?: boolean;
   faults?: FaultSpec;
 }
 
