@@ -1,4 +1,5 @@
 import { Readable, pipeline } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { PullbenchError, type PullbenchErrorCode } from '../errors.js';
 import { basicAuthorization, mergeScopes, parseWwwAuthenticate, repositoryScope, tokenFromResponse } from './auth.js';
 import { Digester, digestOf, isDigest, parseDigest } from './digest.js';
@@ -228,6 +229,7 @@ export class RegistryClient {
 
     const chunked = opts.chunkSize !== undefined || size === undefined || size > MONOLITHIC_LIMIT || !digest;
     if (!chunked && digest) {
+      const streamError = Buffer.isBuffer(data) ? Promise.resolve(undefined) : finished(data).then(() => undefined, (err: unknown) => err);
       const res = await this.send({
         method: 'PUT',
         url: withQuery(location, 'digest', digest),
@@ -239,6 +241,10 @@ export class RegistryClient {
       });
       if (res.status !== 201) return this.fail(res, what, 'BLOB_UNKNOWN');
       await drain(res);
+      // A source that failed its own verification after its last byte went out still fails the push
+      // (bounded wait: a registry may answer before it has read everything).
+      const failed = await Promise.race([streamError, new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000).unref())]);
+      if (failed) throw pullbenchCause(failed) ?? new PullbenchError('REGISTRY_ERROR', `${what}: the blob source failed`, { cause: failed });
       return descriptorOf(digest, size as number);
     }
     return this.uploadChunks(repo, location, data, { digest, size, chunkSize: opts.chunkSize ?? DEFAULT_CHUNK }, what);
@@ -488,6 +494,9 @@ export class RegistryClient {
     try {
       return await this.fetchFn(url, { ...init, signal: controller.signal });
     } catch (err) {
+      // A request body that failed its own verification is that failure, not a network one.
+      const bodyError = pullbenchCause(err);
+      if (bodyError) throw bodyError;
       const timedOut = controller.signal.aborted;
       throw new PullbenchError(
         'REGISTRY_UNREACHABLE',
@@ -636,6 +645,13 @@ async function* chunksOf(data: Buffer | Readable, size: number): AsyncGenerator<
     }
   }
   if (pendingSize) yield Buffer.concat(pending);
+}
+
+function pullbenchCause(err: unknown): PullbenchError | undefined {
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof PullbenchError) return e;
+  }
+  return undefined;
 }
 
 function causeText(err: unknown): string {

@@ -3,7 +3,8 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { pipeline as pipelineAsync } from 'node:stream/promises';
+import { pipeline } from 'node:stream';
 import { PullbenchError, isPullbenchError } from '../errors.js';
 import type { RegistryClient } from './client.js';
 import { Digester, digestOf, parseDigest } from './digest.js';
@@ -62,7 +63,7 @@ export async function layoutSink(dir: string): Promise<LayoutSink> {
       const tmp = join(dir, 'blobs', 'sha256', `.tmp-${randomBytes(6).toString('hex')}`);
       const digester = new Digester();
       try {
-        await pipeline(
+        await pipelineAsync(
           body,
           async function* (source: AsyncIterable<Buffer>) {
             for await (const chunk of source) {
@@ -186,7 +187,8 @@ export async function importLayout(dir: string, client: RegistryClient, repo: st
       const path = blobPath(dir, blob.digest);
       const info = await stat(path).catch(() => undefined);
       if (!info) throw layoutError(dir, `missing blob ${blob.digest}`);
-      const body = createReadStream(path).pipe(new VerifyingStream(blob.digest, blob.size));
+      // pipeline, so that a skipped upload (the registry has the blob) also closes the file.
+      const body = pipeline(createReadStream(path), new VerifyingStream(blob.digest, blob.size), () => undefined);
       pushed.push({ ...(await client.pushBlob(repo, body, { digest: blob.digest, size: blob.size })), mediaType: blob.mediaType });
     }
     pushed.push(await client.putManifest(repo, reference, bytes, desc.mediaType ?? MediaType.OciManifest));

@@ -1,10 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { buffer } from 'node:stream/consumers';
 import { randomLayerTar, type SynthImage } from '../../src/oci/synth.js';
-import { writeLayout, REF_NAME } from '../../src/oci/layout.js';
+import { importLayout, writeLayout, REF_NAME } from '../../src/oci/layout.js';
+import { RegistryClient } from '../../src/oci/client.js';
+import { startFakeRegistry } from './helpers/fake-registry.js';
 import { digestOf } from '../../src/oci/digest.js';
 import { MediaType, type ImageIndex, type ImageManifest } from '../../src/oci/media-types.js';
 import { makeTempDir, type TempDir } from '../../src/util/temp.js';
@@ -140,5 +142,49 @@ describe('writeLayout', () => {
     const v1 = await writeLayout(await tempDir(), { layers: [10] }, 'v1');
     const err = await writeLayout(await tempDir(), { layers: [10], base: { images: [{ platform: v1.images[0]!.platform, layers: v1.images[0]!.layers }] } }, 'v2').catch((e: unknown) => e);
     expect(isPullbenchError(err, 'BLOB_UNKNOWN')).toBe(true);
+  });
+});
+
+describe('importLayout', () => {
+  it('refuses a directory that is not an OCI layout', async () => {
+    const err = await importLayout(await tempDir(), new RegistryClient({ baseUrl: 'http://127.0.0.1:1' }), 'app', 'v1').catch((e: unknown) => e);
+    expect(isPullbenchError(err, 'INVALID_IMAGE_LAYOUT')).toBe(true);
+  });
+
+  it('asks which image when the layout holds several and none is named', async () => {
+    const dir = await tempDir();
+    await writeLayout(dir, { layers: [10] }, 'a');
+    await writeLayout(dir, { layers: [20] }, 'b');
+    const err = await importLayout(dir, new RegistryClient({ baseUrl: 'http://127.0.0.1:1' }), 'app', 'v1').catch((e: unknown) => e);
+    expect(isPullbenchError(err, 'INVALID_IMAGE_LAYOUT')).toBe(true);
+  });
+
+  it('fails a tampered manifest before pushing anything', async () => {
+    const dir = await tempDir();
+    const image = await writeLayout(dir, { layers: [10] }, 'v1');
+    const path = join(dir, 'blobs', 'sha256', image.descriptor.digest.slice(7));
+    const bytes = await readFile(path);
+    bytes[bytes.length - 2]! ^= 1;
+    await writeFile(path, bytes);
+    const err = await importLayout(dir, new RegistryClient({ baseUrl: 'http://127.0.0.1:1' }), 'app', 'v1').catch((e: unknown) => e);
+    expect(isPullbenchError(err, 'DIGEST_MISMATCH')).toBe(true);
+  });
+
+  it('fails a tampered layer with DIGEST_MISMATCH while it uploads', async () => {
+    const dir = await tempDir();
+    const image = await writeLayout(dir, { layers: [100_000] }, 'v1');
+    const layer = image.images[0]!.layers[0]!;
+    const path = join(dir, 'blobs', 'sha256', layer.digest.slice(7));
+    const bytes = await readFile(path);
+    bytes[5000]! ^= 1;
+    await writeFile(path, bytes);
+    await using fake = await startFakeRegistry((req, res) => {
+      if (req.method === 'HEAD') return void res.writeHead(404).end();
+      if (req.method === 'POST') return void res.writeHead(202, { location: '/v2/app/blobs/uploads/1' }).end();
+      res.writeHead(201).end();
+    });
+    const err = await importLayout(dir, new RegistryClient({ baseUrl: fake.url }), 'app', 'v1').catch((e: unknown) => e);
+    expect(isPullbenchError(err, 'DIGEST_MISMATCH')).toBe(true);
+    expect(fake.requests.some((r) => r.method === 'PUT' && r.url.includes('/manifests/'))).toBe(false);
   });
 });
