@@ -1,0 +1,82 @@
+import { execFileSync } from 'node:child_process';
+import { expect, it } from 'vitest';
+import { startK3s, DEFAULT_K3S_IMAGE } from '../../src/cluster/drivers/k3s/driver.js';
+import { startKind } from '../../src/cluster/drivers/kind/driver.js';
+import { KubeCluster } from '../../src/cluster/kube/kube-cluster.js';
+import type { StartedKubeCluster } from '../../src/cluster/kube/started-cluster.js';
+import { buildTimelines } from '../../src/measure/timeline.js';
+import { findTool } from '../../src/util/tools.js';
+import { describeIf } from '../helpers/interop.js';
+
+function dockerImages(repo: string): string[] {
+  if (!findTool('docker')) return [];
+  try {
+    const out = execFileSync('docker', ['image', 'ls', '--format', '{{.Repository}}:{{.Tag}}', repo], { timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] });
+    return out.toString().split('\n').filter((s) => s.trim() !== '');
+  } catch {
+    return [];
+  }
+}
+
+const kindNodeImage = dockerImages('kindest/node')[0];
+const k3sImage = dockerImages('rancher/k3s').includes(DEFAULT_K3S_IMAGE) ? DEFAULT_K3S_IMAGE : dockerImages('rancher/k3s')[0];
+// These images come from Docker Hub, which this project's CI cannot reach: optional, never required.
+const NOT_REQUIRED = false;
+
+async function podOnEveryNode(kube: StartedKubeCluster, image: string): Promise<void> {
+  const cluster = await KubeCluster.start(kube, { namespace: `pullbench-it-${Date.now().toString(36)}`, runId: 'it' });
+  try {
+    expect(cluster.versions().kubernetes).toMatch(/^v1\./);
+    expect(cluster.versions().containerRuntime).toMatch(/^containerd:\/\//);
+    for (const [i, node] of cluster.nodes.entries()) {
+      cluster.createPod({ uid: `p${i}`, name: `pause-${i}`, namespace: '', rollout: 'pause', image, imagePullPolicy: 'IfNotPresent', imagePullSecrets: [], node });
+    }
+    await expect.poll(() => cluster.nodes.every((_, i) => cluster.condition(`p${i}`) === 'ready'), { timeout: 120_000, interval: 1000 }).toBe(true);
+    await expect.poll(() => buildTimelines(cluster.events(), cluster.observations()).every((t) => t.alreadyPresent || t.pullMs !== undefined), { timeout: 30_000 }).toBe(true);
+    cluster.assertEnoughData();
+  } finally {
+    await cluster[Symbol.asyncDispose]();
+  }
+}
+
+describeIf(
+  findTool('kind') !== undefined && kindNodeImage !== undefined,
+  'needs the kind CLI and a kindest/node image in the local Docker (both come from the internet; not available here)',
+  'the kind driver on a real kind cluster',
+  () => {
+    it('creates a cluster with hosts.toml routes, runs pods on every node and parses their kubelet events', async () => {
+      const kube = await startKind({
+        name: 'pullbench-it',
+        workers: 1,
+        ...(kindNodeImage ? { nodeImage: kindNodeImage } : {}),
+        routes: [{ host: 'registry.pullbench.test:5000', endpoint: 'http://pullbench-registry:5000' }],
+      });
+      try {
+        await podOnEveryNode(kube, 'registry.k8s.io/pause:3.10');
+      } finally {
+        await kube[Symbol.asyncDispose]();
+      }
+    }, 600_000);
+  },
+  NOT_REQUIRED,
+);
+
+describeIf(
+  k3sImage !== undefined,
+  'needs a reachable Docker daemon with a rancher/k3s image present (from Docker Hub; not available here)',
+  'the k3s driver on a real k3s server',
+  () => {
+    it('starts k3s with registries.yaml, runs a pod and parses its kubelet events', async () => {
+      const kube = await startK3s({
+        ...(k3sImage ? { image: k3sImage } : {}),
+        routes: [{ host: 'registry.pullbench.test:5000', endpoint: 'http://127.0.0.1:5000' }],
+      });
+      try {
+        await podOnEveryNode(kube, 'docker.io/rancher/mirrored-pause:3.6');
+      } finally {
+        await kube[Symbol.asyncDispose]();
+      }
+    }, 600_000);
+  },
+  NOT_REQUIRED,
+);
