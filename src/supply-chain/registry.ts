@@ -77,26 +77,37 @@ async function getJsonManifest(client: RegistryClient, repo: string, reference: 
  * attached as OCI 1.1 referrers first, then the layers of the legacy `.sig` tag.
  */
 export async function findSignatures(client: RegistryClient, repo: string, digest: string): Promise<Candidate[]> {
-  const candidates: Candidate[] = [];
+  // Both places are queried at once (one round trip less); bundles still come first.
+  const [bundles, legacy] = await Promise.all([referrerBundles(client, repo, digest), legacySignatures(client, repo, digest)]);
+  return [...bundles, ...legacy];
+}
+
+async function referrerBundles(client: RegistryClient, repo: string, digest: string): Promise<Candidate[]> {
   const referrers = await client.referrers(repo, digest, MediaType.SigstoreBundleV03);
-  for (const d of referrers.manifests) {
-    const manifest = await getJsonManifest(client, repo, d.digest);
-    const layer = manifest?.layers?.find((l) => l.mediaType === MediaType.SigstoreBundleV03);
-    if (!layer) continue;
-    const bytes = await readAll((await client.getBlob(repo, layer.digest)).body);
-    let bundle: unknown;
-    try {
-      bundle = JSON.parse(bytes.toString('utf8'));
-    } catch {
-      bundle = null;
-    }
-    candidates.push({ kind: 'bundle', source: `referrer ${d.digest}`, bundle });
-  }
+  return Promise.all(
+    referrers.manifests.map(async (d): Promise<Candidate> => {
+      const manifest = await getJsonManifest(client, repo, d.digest);
+      const layer = manifest?.layers?.find((l) => l.mediaType === MediaType.SigstoreBundleV03);
+      let bundle: unknown = null;
+      if (layer) {
+        try {
+          bundle = JSON.parse((await readAll((await client.getBlob(repo, layer.digest)).body)).toString('utf8'));
+        } catch (err) {
+          if (!(err instanceof SyntaxError)) throw err;
+        }
+      }
+      return { kind: 'bundle', source: `referrer ${d.digest}`, bundle };
+    }),
+  );
+}
+
+async function legacySignatures(client: RegistryClient, repo: string, digest: string): Promise<Candidate[]> {
   const tag = signatureTag(digest);
   const sig = await getJsonManifest(client, repo, tag);
-  for (const [i, layer] of (sig?.layers ?? []).entries()) {
-    const payload = await readAll((await client.getBlob(repo, layer.digest)).body);
-    candidates.push({ kind: 'legacy', source: `${tag} layer ${i}`, layer: { mediaType: layer.mediaType, payload, annotations: layer.annotations ?? {} } });
-  }
-  return candidates;
+  return Promise.all(
+    (sig?.layers ?? []).map(async (layer, i): Promise<Candidate> => {
+      const payload = await readAll((await client.getBlob(repo, layer.digest)).body);
+      return { kind: 'legacy', source: `${tag} layer ${i}`, layer: { mediaType: layer.mediaType, payload, annotations: layer.annotations ?? {} } };
+    }),
+  );
 }
