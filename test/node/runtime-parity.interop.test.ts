@@ -28,13 +28,14 @@ const runtimes: [string, Make][] = [
 describeWithTools(['containerd', 'ctr'], 'the embedded and the containerd runtime against the same registry', () => {
   let registry: StartedRegistry;
   const image = () => `${registry.host}/team/app:v1`;
+  const img = synthImage([300_000, 120_000, 40_000]);
   beforeAll(async () => {
     registry = await embeddedRegistry.start({ auth: 'token', users: [user] });
-    await pushWithClient(registry.url, 'team/app', 'v1', synthImage([300_000, 120_000, 40_000]), user);
+    await pushWithClient(registry.url, 'team/app', 'v1', img, user);
   });
   afterAll(async () => registry?.[Symbol.asyncDispose]());
 
-  async function sequence(make: Make, hostsToml: Record<string, string>): Promise<Record<string, Counts>> {
+  async function sequence(make: Make, hostsToml: Record<string, string>, events: string[]): Promise<Record<string, Counts>> {
     const runtime = await make(hostsToml);
     try {
       const node = new EmulatedNode({ name: 'n1', runtime, clock: realClock });
@@ -50,6 +51,8 @@ describeWithTools(['containerd', 'ctr'], 'the embedded and the containerd runtim
       await step('warm-always', 'Always');
       await runtime.removeImage(image());
       await step('cold-always', 'Always');
+      // The kubelet record is the same too, once pull durations are masked.
+      events.push(...node.events().map((e) => `${e.reason} ${e.message.replace(/in \S+ \(\S+ including waiting\)/, 'in T (T including waiting)')}`));
       return out;
     } finally {
       await runtime[Symbol.asyncDispose]();
@@ -58,8 +61,13 @@ describeWithTools(['containerd', 'ctr'], 'the embedded and the containerd runtim
 
   it('the registry sees the same request counts for Always and IfNotPresent, cold and warm', async () => {
     const hostsToml = { [registry.host]: `server = "http://${registry.host}"\n` };
-    const [embedded, containerd] = [await sequence(runtimes[0]![1], hostsToml), await sequence(runtimes[1]![1], hostsToml)];
+    const embeddedEvents: string[] = [];
+    const containerdEvents: string[] = [];
+    const embedded = await sequence(runtimes[0]![1], hostsToml, embeddedEvents);
+    const containerd = await sequence(runtimes[1]![1], hostsToml, containerdEvents);
     expect(embedded).toEqual(containerd);
+    expect(embeddedEvents).toEqual(containerdEvents);
+    expect(containerdEvents).toContain(`Pulled Successfully pulled image "${image()}" in T (T including waiting). Image size: ${img.contentSize} bytes.`);
     expect(containerd['warm-ifnotpresent']).toEqual({ manifestHead: 0, manifestGet: 0, blobGet: 0, blobHead: 0, token: 0 });
     expect(containerd['cold-always']!.blobGet).toBe(4);
   });
