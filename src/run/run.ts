@@ -120,13 +120,23 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
       const repetitions: Repetition[] = [];
       for (let rep = 0; rep < scenario.repeat; rep++) {
         progress(`arm ${arm.name} (${rep + 1}/${scenario.repeat})`);
-        const r = await runRepetition(loaded, arm, rep, registry, progress, (v, mv) => {
-          Object.assign(clusterVersions, v);
-          mirrorVersion ??= mv;
-        });
-        repetitions.push(r);
+        // A rate limit's window would carry over from one arm to the next: give each repetition a fresh registry.
+        let repRegistry = registry;
+        if (scenario.registry.rateLimit && (arm !== arms[0] || rep > 0)) {
+          repRegistry = await startRegistry(scenario);
+          await seedImages(loaded, repRegistry);
+        }
+        try {
+          const r = await runRepetition(loaded, arm, rep, repRegistry, progress, (v, mv) => {
+            Object.assign(clusterVersions, v);
+            mirrorVersion ??= mv;
+          });
+          repetitions.push(r);
+        } finally {
+          if (repRegistry !== registry) await repRegistry[Symbol.asyncDispose]();
+        }
       }
-      armResults.push({ arm, repetitions, aggregate: aggregateArm(repetitions, (image) => sizes.get(imageKey(image, registry.host)) ?? 0) });
+      armResults.push({ arm, repetitions, aggregate: aggregateArm(repetitions, (image) => sizes.get(imageKey(image)) ?? 0) });
     }
     const thresholds = evaluateThresholds(scenario, armResults);
     const pods = armResults.flatMap((a) => a.repetitions.flatMap((r) => r.pods));
@@ -156,9 +166,9 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
   }
 }
 
-// Pod images carry the registry host; sizes are keyed by scenario ref.
-function imageKey(image: string, registryHost: string): string {
-  return image.startsWith(`${registryHost}/`) ? image.slice(registryHost.length + 1) : image;
+// Pod images are `<registry host>/<scenario ref>`; sizes are keyed by scenario ref.
+function imageKey(image: string): string {
+  return image.slice(image.indexOf('/') + 1);
 }
 
 async function runRepetition(
