@@ -16,7 +16,22 @@ export interface FakeApiServer extends AsyncDisposable {
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-export async function startFakeApiServer(opts: { nodes: Obj[]; pulledMessage: (image: string) => string; gitVersion: string }): Promise<FakeApiServer> {
+/** What the fake kubelet records for a pod, in order; defaults to Pulling, Pulled (pulledMessage), Started. */
+export type KubeletScript = (image: string) => Array<{ type: 'Normal' | 'Warning'; reason: string; message: string }>;
+
+export async function startFakeApiServer(opts: {
+  nodes: Obj[];
+  pulledMessage?: (image: string) => string;
+  kubelet?: KubeletScript;
+  gitVersion: string;
+}): Promise<FakeApiServer> {
+  const script: KubeletScript =
+    opts.kubelet ??
+    ((image) => [
+      { type: 'Normal', reason: 'Pulling', message: `Pulling image "${image}"` },
+      { type: 'Normal', reason: 'Pulled', message: opts.pulledMessage?.(image) ?? `Successfully pulled image "${image}"` },
+      { type: 'Normal', reason: 'Started', message: 'Started container app' },
+    ]);
   const namespaces = new Map<string, Obj>();
   const events: Obj[] = [];
   const pods = new Map<string, Obj>();
@@ -30,12 +45,12 @@ export async function startFakeApiServer(opts: { nodes: Obj[]; pulledMessage: (i
   const push = (kind: 'events' | 'pods', type: string, object: Obj): void => {
     for (const w of watchers) if (w.kind === kind) w.res.write(JSON.stringify({ type, object }) + '\n');
   };
-  const emit = (pod: Obj, reason: string, message: string, at: Date): void => {
+  const emit = (pod: Obj, reason: string, message: string, at: Date, type = 'Normal'): void => {
     const iso = at.toISOString().replace(/\.\d{3}Z$/, 'Z');
     const ev = {
       metadata: { name: `${pod.metadata.name}.${rv}`, namespace: pod.metadata.namespace, uid: randomUUID(), resourceVersion: String(++rv) },
       involvedObject: { kind: 'Pod', namespace: pod.metadata.namespace, name: pod.metadata.name, uid: pod.metadata.uid, fieldPath: 'spec.containers{app}' },
-      reason, message, type: 'Normal', source: { component: 'kubelet', host: pod.spec.nodeName },
+      reason, message, type, source: { component: 'kubelet', host: pod.spec.nodeName },
       firstTimestamp: iso, lastTimestamp: iso, count: 1, eventTime: null,
     };
     events.push(ev);
@@ -86,10 +101,10 @@ export async function startFakeApiServer(opts: { nodes: Obj[]; pulledMessage: (i
           pods.set(pod.metadata.name, pod);
           send(res, 201, pod);
           const image = pod.spec.containers[0].image as string;
-          setTimeout(() => emit(pod, 'Pulling', `Pulling image "${image}"`, new Date()), 10);
+          const steps = script(image);
+          steps.forEach((step, i) => setTimeout(() => emit(pod, step.reason, step.message, new Date(), step.type), 10 + i * 5));
           setTimeout(() => {
-            emit(pod, 'Pulled', opts.pulledMessage(image), new Date());
-            emit(pod, 'Started', 'Started container app', new Date());
+            if (!steps.some((st) => st.reason === 'Started')) return;
             pod.status = {
               ...pod.status,
               phase: 'Running',
@@ -97,7 +112,7 @@ export async function startFakeApiServer(opts: { nodes: Obj[]; pulledMessage: (i
               containerStatuses: [{ name: 'app', imageID: `${image}@sha256:00`, state: { running: { startedAt: new Date().toISOString() } } }],
             };
             push('pods', 'MODIFIED', pod);
-          }, 40);
+          }, 20 + steps.length * 5);
           return;
         }
         if (kind === 'events') return send(res, 200, { kind: 'EventList', apiVersion: 'v1', metadata: { resourceVersion: String(rv) }, items: events });
