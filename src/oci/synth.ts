@@ -52,6 +52,17 @@ export interface BaseImage {
   images: { platform: PlatformSpec; layers: SynthLayer[] }[];
 }
 
+/** Progress, one event per layer stored (for a command's stderr). */
+export interface SynthProgress {
+  platform: PlatformSpec;
+  /** 1-based position among the platform's layers. */
+  layer: number;
+  of: number;
+  digest: string;
+  size: number;
+  shared: boolean;
+}
+
 /** Where a synthesised image goes: a registry repository or an OCI image layout. */
 export interface BlobSink {
   /** Stores a blob whose digest is not known in advance; returns its descriptor. */
@@ -158,7 +169,7 @@ function baseLayersFor(base: BaseImage | undefined, platform: PlatformSpec): Syn
  * re-uploaded) then new random layers, a config with their diff_ids and a manifest;
  * an OCI index over them when there is more than one platform, stored under `tag`.
  */
-export async function synthesizeImage(spec: SynthSpec, sink: BlobSink, tag?: string): Promise<SynthImage> {
+export async function synthesizeImage(spec: SynthSpec, sink: BlobSink, tag?: string, onLayer?: (p: SynthProgress) => void): Promise<SynthImage> {
   validateSpec(spec);
   const platforms = spec.platforms?.length ? spec.platforms : [{ os: 'linux', architecture: 'amd64' }];
   const compression = spec.compression ?? 'gzip';
@@ -168,7 +179,11 @@ export async function synthesizeImage(spec: SynthSpec, sink: BlobSink, tag?: str
   for (const wanted of platforms) {
     const platform = normalizePlatform(wanted);
     const layers = baseLayersFor(spec.base, platform);
-    for (const layer of layers) await sink.ensureBlob(layer, spec.base?.repo);
+    const of = layers.length + spec.layers.length;
+    for (const [i, layer] of layers.entries()) {
+      await sink.ensureBlob(layer, spec.base?.repo);
+      onLayer?.({ platform, layer: i + 1, of, digest: layer.digest, size: layer.size, shared: true });
+    }
     for (const size of spec.layers) {
       const position = layers.length;
       // The seed names the platform and the layer's position, so v2's new layers never equal v1's.
@@ -181,6 +196,7 @@ export async function synthesizeImage(spec: SynthSpec, sink: BlobSink, tag?: str
       const mediaType = compression === 'gzip' ? MediaType.OciLayerGzip : MediaType.OciLayerTar;
       const stored = await sink.putStream(body, mediaType);
       layers.push({ mediaType, digest: stored.digest, size: stored.size, diffId: hasher.digester.digest(), shared: false });
+      onLayer?.({ platform, layer: layers.length, of, digest: stored.digest, size: stored.size, shared: false });
     }
     const config = {
       created: CREATED,
@@ -239,8 +255,8 @@ export function registrySink(client: RegistryClient, repo: string): BlobSink {
 }
 
 /** Pushes a synthesised image to `repo:tag` on a registry. */
-export function pushSynthImage(client: RegistryClient, repo: string, tag: string, spec: SynthSpec): Promise<SynthImage> {
-  return synthesizeImage(spec, registrySink(client, repo), tag);
+export function pushSynthImage(client: RegistryClient, repo: string, tag: string, spec: SynthSpec, onLayer?: (p: SynthProgress) => void): Promise<SynthImage> {
+  return synthesizeImage(spec, registrySink(client, repo), tag, onLayer);
 }
 
 /**

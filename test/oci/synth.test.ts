@@ -3,8 +3,8 @@ import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { buffer } from 'node:stream/consumers';
-import { randomLayerTar, type SynthImage } from '../../src/oci/synth.js';
-import { importLayout, writeLayout, REF_NAME } from '../../src/oci/layout.js';
+import { randomLayerTar, synthesizeImage, type SynthImage } from '../../src/oci/synth.js';
+import { importLayout, layoutSink, writeLayout, REF_NAME } from '../../src/oci/layout.js';
 import { RegistryClient } from '../../src/oci/client.js';
 import { startFakeRegistry } from './helpers/fake-registry.js';
 import { digestOf } from '../../src/oci/digest.js';
@@ -186,5 +186,16 @@ describe('importLayout', () => {
     const err = await importLayout(dir, new RegistryClient({ baseUrl: fake.url }), 'app', 'v1').catch((e: unknown) => e);
     expect(isPullbenchError(err, 'DIGEST_MISMATCH')).toBe(true);
     expect(fake.requests.some((r) => r.method === 'PUT' && r.url.includes('/manifests/'))).toBe(false);
+  });
+});
+
+describe('progress', () => {
+  it('reports every layer once, shared ones first', async () => {
+    const dir = await tempDir();
+    const v1 = await writeLayout(dir, { layers: [100] }, 'v1');
+    const sink = await layoutSink(dir);
+    const events: string[] = [];
+    await synthesizeImage({ layers: [200, 300], base: { images: v1.images } }, sink, 'v2', (p) => events.push(`${p.layer}/${p.of} ${p.shared ? 'shared' : 'new'}`));
+    expect(events).toEqual(['1/3 shared', '2/3 new', '3/3 new']);
   });
 });

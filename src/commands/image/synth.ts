@@ -47,6 +47,8 @@ export default class ImageSynth extends BaseCommand {
       compression: flags.compression as 'gzip' | 'none',
       gzipLevel: flags['gzip-level'],
       base: base ? await loadBase(target.client, base.repo, base.tag) : undefined,
+    }, (p) => {
+      if (this.interactive) process.stderr.write(`  ${formatPlatform(p.platform)} layer ${p.layer}/${p.of} ${p.shared ? 'shared' : 'pushed'} ${formatBytes(p.size)}\n`);
     });
     this.log(`pushed ${target.reference} ${image.descriptor.digest}`);
     for (const img of image.images) {
