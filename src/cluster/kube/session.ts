@@ -186,7 +186,7 @@ export class KubeSession implements AsyncDisposable {
     await start();
   }
 
-  /** Deletes the namespace (and so everything pullbench created in it) and waits for it to go. */
+  /** Deletes the namespace (and so everything pullbench created in it) if it is this run's; the API server finishes the deletion in the background. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
