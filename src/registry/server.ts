@@ -105,7 +105,12 @@ export async function startRegistryServer(opts: RegistryServerOptions = {}): Pro
 
   if (opts.upstream) {
     const { createPullThrough } = await import('./mirror.js');
-    app.setPullThrough(createPullThrough({ upstream: opts.upstream, store, index, counters: app }));
+    try {
+      app.setPullThrough(createPullThrough({ upstream: opts.upstream, store, index, counters: app }));
+    } catch (err) {
+      await temp?.remove();
+      throw err;
+    }
   }
 
   const server: Server = createServer({ maxHeaderSize: MAX_HEADER_BYTES, keepAliveTimeout: 30_000 }, app.handle);
