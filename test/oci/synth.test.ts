@@ -67,6 +67,15 @@ describe('writeLayout', () => {
     expect(other.descriptor.digest).not.toBe(one.descriptor.digest);
   });
 
+  it('is pinned: uncompressed content and manifests do not change between versions of pullbench or Node', async () => {
+    const image = await writeLayout(await tempDir(), { layers: [1_000_000, 1000], seed: 'golden', compression: 'none' }, 'v1');
+    expect(image.images[0]!.layers.map((l) => l.diffId)).toEqual([
+      'sha256:f78beec937a50436c17d225791f732966c6580193c05daa4ea5e40b743b9af51',
+      'sha256:657830af1365dac2220c72c4e3a71e9be5b61cae5b910d7ab06d67a7a21ebd10',
+    ]);
+    expect(image.descriptor.digest).toBe('sha256:e063ba534009c97a95c74f7a8008d02b79599c506e94ce094e4a502f13e4f058');
+  });
+
   it('writes a valid OCI layout: config diff_ids match the uncompressed layers', async () => {
     const dir = await tempDir();
     const image = await writeLayout(dir, { layers: [300_000, 0], seed: 'x' }, 'v1');
