@@ -55,7 +55,7 @@ export interface FlowSink {
 /** Bytes a link direction sends at once before another flow gets a turn. */
 const QUANTUM = 16 * 1024;
 /** Work that can start within this many ms is started now, to coalesce wakeups. */
-const LOOKAHEAD_MS = 1;
+const LOOKAHEAD_MS = 2;
 
 function validateSpec(spec: LinkSpec): void {
   const bad: string[] = [];
@@ -423,13 +423,14 @@ export class Scheduler {
   private serveUplink(uplink: SharedUplink, now: number, horizon: number): number {
     const u = uplink.server;
     let wake = Infinity;
+    // Rounds over a snapshot: one quantum per ready link per round, served links move to the back.
     let progress = true;
-    while (progress) {
+    while (progress && u.start(now) <= horizon) {
       progress = false;
-      for (const dir of uplink.active) {
+      for (const dir of [...uplink.active]) {
+        if (u.start(now) > horizon) break;
         this.flushEnds(dir, now);
         const start = Math.max(u.start(now), dir.server.start(now));
-        if (u.start(now) > horizon) break;
         if (start > horizon) {
           dir.server.backlogged = dir.nextFlowPeek(now);
           if (dir.server.backlogged) wake = Math.min(wake, start - LOOKAHEAD_MS);
@@ -447,10 +448,8 @@ export class Scheduler {
         dir.server.busy = start + bytes.length / dir.server.bytesPerMs;
         this.schedule(flow, bytes, Math.max(u.busy, dir.server.busy), now);
         progress = true;
-        // Rotate: this direction goes to the back of the uplink's round robin.
         uplink.active.delete(dir);
         uplink.active.add(dir);
-        break;
       }
     }
     // Whatever still has data waits for the uplink or its own link, whichever frees later.
@@ -461,6 +460,8 @@ export class Scheduler {
       waiting = true;
       dir.server.backlogged = true;
       wake = Math.min(wake, Math.max(uplinkStart, dir.server.start(now)) - LOOKAHEAD_MS);
+      // Nothing can start before the uplink frees, so one waiting link is enough to know when to wake.
+      if (uplinkStart > horizon) break;
     }
     u.backlogged = waiting && uplinkStart > horizon;
     return wake;

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { isPullbenchError } from '../../src/errors.js';
 import { Link, ManualClock, SharedUplink, type LinkSpec } from '../../src/net/index.js';
@@ -132,6 +133,26 @@ describe('a shared uplink', () => {
     l1.openFlow('down', a.sink).write(Buffer.alloc(500_000));
     clock.advance(1000);
     expect(a.lastAt()).toBeCloseTo(500, 0);
+  });
+
+  it('shares fairly among hundreds of links, cheaply', () => {
+    const clock = new ManualClock();
+    const uplink = new SharedUplink(mbit(300)); // 37.5 bytes/ms per link when 1000 share it
+    const rx = Array.from({ length: 1000 }, () => {
+      const r = recorder(clock);
+      new Link({ bandwidthBps: mbit(100), latencyMs: 5 }, { clock, uplink }).openFlow('down', r.sink).write(Buffer.alloc(200_000));
+      return r;
+    });
+    const t0 = performance.now();
+    clock.advance(2000);
+    const wallMs = performance.now() - t0;
+    const got = rx.map((r) => r.received());
+    const total = got.reduce((a, b) => a + b, 0);
+    expect(total).toBeGreaterThan(0.97 * 37_500 * 1995);
+    // Round robin in 16 KiB quanta: every link within one quantum of the others.
+    expect(Math.max(...got) - Math.min(...got)).toBeLessThanOrEqual(16 * 1024);
+    // About 1 s here on an idle core; an accidental O(links²) pass would take minutes.
+    expect(wallMs).toBeLessThan(8000);
   });
 
   it('does not shape the upstream direction', () => {
