@@ -46,6 +46,8 @@ export interface EngineCounts {
   kindOk: number[];
   /** `${kind} ${status}` -> count, for non-2xx responses. */
   kindStatus: Map<string, number>;
+  /** CPU time (user + system) this process spent during the run. */
+  cpuMs: number;
 }
 
 /** Progress, emitted about once a second. */
@@ -108,6 +110,7 @@ export class LoadEngine extends EventEmitter<{ tick: [EngineTick] }> {
     // Kind of the response in flight per connection (pipelining is 1), set when its headers arrive.
     const inFlight = new WeakMap<object, number>();
     const started = Date.now();
+    const cpuBefore = process.cpuUsage();
     let sinceTick = 0;
     let bytesSinceTick = 0;
     let total = 0;
@@ -159,6 +162,7 @@ export class LoadEngine extends EventEmitter<{ tick: [EngineTick] }> {
       this.instance = undefined;
     }
 
+    const cpu = process.cpuUsage(cpuBefore);
     const non2xx: Record<string, number> = {};
     for (const [code, stat] of Object.entries(result.statusCodeStats ?? {})) {
       if (!code.startsWith('2')) non2xx[code] = (stat as { count: number }).count;
@@ -183,6 +187,7 @@ export class LoadEngine extends EventEmitter<{ tick: [EngineTick] }> {
       kindBytes,
       kindOk,
       kindStatus,
+      cpuMs: Math.round((cpu.user + cpu.system) / 1000),
     };
   }
 
@@ -206,30 +211,17 @@ export class LoadEngine extends EventEmitter<{ tick: [EngineTick] }> {
 function installParserHooks(client: ClientInternals, onKind: (kind: number) => void): void {
   const parser = client.parser;
   const { kOnHeadersComplete, kOnBody } = parser.constructor;
-  let onHeaders: ((info: unknown) => unknown) | undefined;
-  const wrapped = (info: unknown): boolean => {
-    onHeaders?.(info);
-    const req = client.pipelinedRequests.peek()?.req;
-    onKind(req?.kind ?? 0);
-    return req?.method === 'HEAD';
-  };
-  Object.defineProperty(parser, kOnHeadersComplete, {
-    configurable: true,
-    set(fn: (info: unknown) => unknown) {
-      onHeaders = fn;
-    },
-    get() {
-      return wrapped;
-    },
-  });
-  Object.defineProperty(parser, kOnBody, {
-    configurable: true,
-    set() {
-      /* autocannon's body collector is not needed: no body checks are configured */
-    },
-    get() {
-      return noop;
-    },
+  // setupClient runs before autocannon assigns its parser callbacks in the same
+  // constructor; the first response can only arrive in a later event-loop turn.
+  queueMicrotask(() => {
+    const onHeaders = parser[kOnHeadersComplete] as (info: unknown) => unknown;
+    parser[kOnHeadersComplete] = (info: unknown): boolean => {
+      onHeaders(info);
+      const req = client.pipelinedRequests.peek()?.req;
+      onKind(req?.kind ?? 0);
+      return req?.method === 'HEAD';
+    };
+    parser[kOnBody] = noop;
   });
 }
 

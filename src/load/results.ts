@@ -51,6 +51,7 @@ export function summarize(counts: EngineCounts, facts: RunFacts): LoadResult {
     tooManyRequests: counts.non2xx['429'] ?? 0,
     byKind,
     tokenRefreshes: facts.tokenRefreshes,
+    generatorCpuMs: counts.cpuMs,
   };
 }
 

@@ -84,6 +84,8 @@ export interface LoadResult {
   byKind: Partial<Record<RequestKind, KindResult>>;
   /** Bearer tokens fetched during the run (refreshes before expiry). */
   tokenRefreshes: number;
+  /** CPU time the load generator (this process) spent during the storm: when it nears durationSeconds x 1000, the generator, not the registry, was the limit. */
+  generatorCpuMs?: number;
   /** Things that went wrong besides the counted responses, e.g. a failed token refresh. */
   warnings?: string[];
 }

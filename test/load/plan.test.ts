@@ -146,6 +146,7 @@ describe('results', () => {
       ['manifestGet 429', 10],
       ['manifestGet 503', 5],
     ]),
+    cpuMs: 1200,
   };
 
   it('summarizes into the versioned shape, 429s counted separately', () => {
