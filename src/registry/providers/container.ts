@@ -6,7 +6,7 @@ import { stringify as toYaml } from 'yaml';
 import { PullbenchError } from '../../errors.js';
 import { registerCleanup } from '../../util/cleanup.js';
 import type { RegistryProvider, RegistrySpec, StartedRegistry } from '../provider.js';
-import { emptyStats } from '../stats.js';
+import { emptyStats, type RegistryStats } from '../stats.js';
 
 export interface ContainerRegistryOptions {
   /** Image to run; anything that behaves like `registry:2` (CNCF distribution). */
@@ -165,6 +165,39 @@ async function freePort(): Promise<number> {
   });
 }
 
+const FIELD = /(http\.request\.method|http\.request\.uri|http\.response\.status|http\.response\.written)=("[^"]*"|\S+)/g;
+
+/**
+ * Counts one line of distribution's log into `stats`: every request ends in a
+ * `response completed` line with method, URI, status and bytes written.
+ */
+export function countAccessLogLine(line: string, stats: RegistryStats): void {
+  if (!line.includes('response completed')) return;
+  const f: Record<string, string> = {};
+  for (const m of line.matchAll(FIELD)) f[m[1] ?? ''] = (m[2] ?? '').replace(/^"|"$/g, '');
+  const method = f['http.request.method'];
+  const path = (f['http.request.uri'] ?? '').split('?')[0] ?? '';
+  const status = Number(f['http.response.status']);
+  const written = Number(f['http.response.written'] ?? 0) || 0;
+  if (!method || !path.startsWith('/v2/')) return;
+  if (status === 429) stats.tooManyRequests++;
+  if (/\/blobs\/uploads\//.test(path)) {
+    stats.upload++;
+  } else if (/\/manifests\/[^/]+$/.test(path)) {
+    if (method === 'HEAD') stats.manifestHead++;
+    else if (method === 'GET') {
+      stats.manifestGet++;
+      stats.bytesServed += written;
+    }
+  } else if (/\/blobs\/[^/]+$/.test(path)) {
+    if (method === 'HEAD') stats.blobHead++;
+    else if (method === 'GET') {
+      stats.blobGet++;
+      stats.bytesServed += written;
+    }
+  }
+}
+
 function redactAll(text: string, secrets: string[]): string {
   return secrets.filter((s) => s.length > 0).reduce((acc, s) => acc.split(s).join('***'), text);
 }
@@ -174,7 +207,9 @@ function redactAll(text: string, secrets: string[]): string {
  * container started through testcontainers, with host networking on
  * 127.0.0.1, htpasswd auth, pull-through mode via REGISTRY_PROXY_REMOTEURL,
  * and the container stopped and removed on dispose, failure and Ctrl-C.
- * distribution keeps no request counters, so stats() stays at zero, and its
+ * Stats come from distribution's request log (read as the container writes
+ * it, so they can lag by a few milliseconds); upstream fetches of a mirror are
+ * not logged and stay at zero. Its
  * proxy sends upstream credentials to bearer-token realms only
  * (registry/proxy/proxyauth.go), so a mirror cannot log in to a Basic-auth upstream.
  */
@@ -212,10 +247,12 @@ export function containerRegistry(opts: ContainerRegistryOptions = {}): Registry
         );
       }
       const started = container;
+      let logsStream: { destroy(): void } | undefined;
       let stopping: Promise<void> | undefined;
       const stop = (): Promise<void> =>
         (stopping ??= (async () => {
           unregister();
+          logsStream?.destroy();
           await started.stop({ remove: true, removeVolumes: true, timeout: 5000 });
         })());
       const unregister = registerCleanup(`registry container ${image} :${port}`, stop);
@@ -230,6 +267,15 @@ export function containerRegistry(opts: ContainerRegistryOptions = {}): Registry
       const hostPort = net ? started.getMappedPort(5000) : port;
       const url = `http://127.0.0.1:${hostPort}`;
       let stats = emptyStats(spec.upstream !== undefined);
+      const logs = await started.logs();
+      logsStream = logs;
+      let partial = '';
+      logs.on('data', (chunk: Buffer | string) => {
+        const lines = (partial + chunk.toString()).split('\n');
+        partial = lines.pop() ?? '';
+        for (const line of lines) countAccessLogLine(line, stats);
+      });
+      logs.on('error', () => undefined);
       return {
         url,
         host: `127.0.0.1:${hostPort}`,
