@@ -42,7 +42,11 @@ interface UploadSession {
   name: string;
   upload: BlobUpload;
   busy: boolean;
+  touched: number;
 }
+
+/** Uploads idle this long are cancelled (and their temp files removed). */
+const UPLOAD_IDLE_MS = 60 * 60 * 1000;
 
 const JSON_TYPE = 'application/json';
 const API_VERSION = 'registry/2.0';
@@ -56,8 +60,21 @@ export class RegistryApp {
 
   private pullThrough: PullThrough | undefined;
 
+  private readonly sweeper: NodeJS.Timeout;
+
   constructor(private readonly opts: AppOptions) {
     this.stats = emptyStats(false);
+    this.sweeper = setInterval(() => this.sweepUploads(Date.now() - UPLOAD_IDLE_MS), 60_000).unref();
+  }
+
+  /** Cancels uploads not touched since `before` (ms since epoch). */
+  sweepUploads(before: number): void {
+    for (const [id, s] of this.uploads) {
+      if (!s.busy && s.touched < before) {
+        this.uploads.delete(id);
+        void s.upload.abort().catch(() => undefined);
+      }
+    }
   }
 
   /** Turns on mirror mode (before the server listens). */
@@ -86,6 +103,7 @@ export class RegistryApp {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.sweeper);
     await this.pullThrough?.close();
     await Promise.all([...this.uploads.values()].map((s) => s.upload.abort().catch(() => undefined)));
     this.uploads.clear();
@@ -459,7 +477,7 @@ export class RegistryApp {
       return this.blobCreated(res, name, digest);
     }
     req.resume();
-    this.uploads.set(upload.id, { name, upload, busy: false });
+    this.uploads.set(upload.id, { name, upload, busy: false, touched: Date.now() });
     this.uploadAccepted(res, 202, name, upload);
   }
 
@@ -483,6 +501,7 @@ export class RegistryApp {
     const session = this.uploads.get(route.id);
     if (!session || session.name !== route.name) throw new RegistryHttpError('BLOB_UPLOAD_UNKNOWN', 'blob upload unknown');
     const { upload } = session;
+    session.touched = Date.now();
     if (method === 'GET') return this.uploadAccepted(res, 204, route.name, upload);
     if (method === 'DELETE') {
       this.uploads.delete(route.id);

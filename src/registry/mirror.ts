@@ -48,6 +48,13 @@ function notFound(err: unknown): boolean {
   return isPullbenchError(err, 'MANIFEST_UNKNOWN') || isPullbenchError(err, 'BLOB_UNKNOWN') || (isPullbenchError(err) && err.details.status === 404);
 }
 
+/** Any other upstream failure (refused credentials, bad answers): 502, never a 500. */
+function upstreamFailed(err: unknown): RegistryHttpError {
+  if (err instanceof RegistryHttpError) return err;
+  const code = isPullbenchError(err) ? err.code : 'REGISTRY_ERROR';
+  return new RegistryHttpError('UNAVAILABLE', 'upstream registry request failed', { status: 502, detail: { upstream: code } });
+}
+
 function unavailable(): RegistryHttpError {
   return new RegistryHttpError('UNAVAILABLE', 'upstream registry unavailable and nothing cached');
 }
@@ -95,7 +102,7 @@ export function createPullThrough(opts: PullThroughOptions): PullThrough {
       } catch (err) {
         if (notFound(err)) return;
         if (upstreamDown(err)) throw unavailable();
-        throw err;
+        throw upstreamFailed(err);
       }
       await index.save(repo);
       return;
@@ -113,7 +120,7 @@ export function createPullThrough(opts: PullThroughOptions): PullThrough {
         repo.tags.delete(reference);
         return;
       }
-      throw err;
+      throw upstreamFailed(err);
     }
     if (cached === upstreamDigest && repo.manifests.has(cached)) return;
     if (!repo.manifests.has(upstreamDigest)) {
@@ -122,7 +129,7 @@ export function createPullThrough(opts: PullThroughOptions): PullThrough {
       } catch (err) {
         if (upstreamDown(err) && cached !== undefined) return;
         if (upstreamDown(err)) throw unavailable();
-        throw err;
+        throw upstreamFailed(err);
       }
     }
     repo.tags.set(reference, upstreamDigest);
@@ -213,7 +220,7 @@ export function createPullThrough(opts: PullThroughOptions): PullThrough {
       try {
         if (!(await client.headBlob(repo.name, digest))) return undefined;
       } catch (err) {
-        if (!upstreamDown(err)) throw err;
+        if (!upstreamDown(err)) throw upstreamFailed(err);
         return undefined;
       }
       repo.blobs.add(digest);
@@ -239,7 +246,7 @@ export function createPullThrough(opts: PullThroughOptions): PullThrough {
     } catch (err) {
       if (notFound(err)) return undefined;
       if (upstreamDown(err)) throw unavailable();
-      throw err;
+      throw upstreamFailed(err);
     }
     if (result.size < 0) {
       result.body.destroy();

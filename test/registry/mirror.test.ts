@@ -87,3 +87,26 @@ for (const storage of ['filesystem', 'memory'] as const) {
     });
   });
 }
+
+describe('a mirror of a registry with token auth', () => {
+  it('pulls upstream with its own credentials and counts upstream traffic', async () => {
+    const user = { username: 'mirror', password: 'pw-upstream' };
+    const origin = await start({ storage: 'memory', auth: 'token', users: [user] });
+    const image = makeImage([300]);
+    const tokenRes = await fetch(`${origin.url}/token?scope=repository:app:pull,push`, {
+      headers: { Authorization: `Basic ${Buffer.from(`${user.username}:${user.password}`).toString('base64')}` },
+    });
+    const { token } = (await tokenRes.json()) as { token: string };
+    await pushImage(origin.url, 'app', image, 'v1', { Authorization: `Bearer ${token}` });
+    const mirror = await start({ storage: 'memory', upstream: { url: origin.url, credentials: user } });
+    const m = await fetch(`${mirror.url}/v2/app/manifests/v1`, { headers: accept });
+    expect(m.status).toBe(200);
+    const blob = await fetch(`${mirror.url}/v2/app/blobs/${digestOf(image.layers[0]!)}`);
+    expect(Buffer.from(await blob.arrayBuffer()).equals(image.layers[0]!)).toBe(true);
+    const metrics = await (await fetch(`${mirror.url}/metrics`)).text();
+    expect(metrics).toContain('pullbench_registry_upstream_fetches_total{kind="blob"} 1');
+    const unauth = await start({ storage: 'memory', upstream: { url: origin.url } });
+    expect((await fetch(`${unauth.url}/v2/app/manifests/v1`, { headers: accept })).status).toBe(502);
+  });
+});
+
