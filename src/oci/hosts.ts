@@ -30,9 +30,19 @@ function fail(source: string, why: string): never {
   throw new PullbenchError('INVALID_HOSTS_TOML', `${source}: ${why}`, { details: { source, reason: why } });
 }
 
-/** containerd's defaults when there is no hosts.toml: `https://<host>`, registry-1.docker.io for docker.io. */
+/** docker.IsLocalhost: `localhost` or a loopback IP, with or without a port. */
+function isLocalhost(registryHost: string): boolean {
+  const host = registryHost.replace(/^\[([^\]]+)\](:\d+)?$/, '$1').replace(/^([^:]+):\d+$/, '$1');
+  return host === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(host) || host === '::1';
+}
+
+/**
+ * containerd's server when hosts.toml names none (config/hosts.go): registry-1.docker.io
+ * for docker.io, plain http for localhost and loopback addresses, else `https://<host>`.
+ */
 export function defaultServerUrl(registryHost: string): string {
   if (registryHost === 'docker.io') return DOCKER_HUB_SERVER;
+  if (isLocalhost(registryHost)) return `http://${registryHost}`;
   return `https://${registryHost}`;
 }
 

@@ -66,6 +66,10 @@ describe('parseHostsToml', () => {
   it('defaults the server to https://<host>, and registry-1.docker.io for docker.io', () => {
     expect(parseHostsToml('[host."http://m:1"]\n', 'quay.io').at(-1)?.url).toBe('https://quay.io/v2');
     expect(parseHostsToml('', 'docker.io').at(-1)?.url).toBe('https://registry-1.docker.io/v2');
+    expect(parseHostsToml('', '127.0.0.1:5000').at(-1)?.url).toBe('http://127.0.0.1:5000/v2');
+    expect(parseHostsToml('', 'localhost:5000').at(-1)?.url).toBe('http://localhost:5000/v2');
+    expect(parseHostsToml('', '[::1]:5000').at(-1)?.url).toBe('http://[::1]:5000/v2');
+    expect(parseHostsToml('', '10.0.0.1:5000').at(-1)?.url).toBe('https://10.0.0.1:5000/v2');
   });
 
   const bad: [string, string, number][] = [
