@@ -10,7 +10,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +18,7 @@ import type { LoadResult } from '../../src/load/index.js';
 import { RegistryClient } from '../../src/oci/client.js';
 import { MANIFEST_ACCEPT, MediaType } from '../../src/oci/media-types.js';
 import { runAllCleanups } from '../../src/util/cleanup.js';
+import { freePort } from '../../src/util/ports.js';
 import { startProcess } from '../../src/util/process.js';
 
 const exec = promisify(execFile);
@@ -36,17 +36,6 @@ const profilesArg = args.indexOf('--profiles');
 const PROFILES = profilesArg >= 0 ? (args[profilesArg + 1] ?? '').split(',') : ['manifest-get', 'blob-get', 'manifest-head'];
 const devJs = fileURLToPath(new URL('../../bin/dev.js', import.meta.url));
 const autocannonBin = fileURLToPath(new URL('../../node_modules/.bin/autocannon', import.meta.url));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function seed(url: string): Promise<string> {
   const client = new RegistryClient({ baseUrl: url });
