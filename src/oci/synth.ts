@@ -5,7 +5,7 @@ import { PullbenchError } from '../errors.js';
 import type { RegistryClient } from './client.js';
 import { Digester, digestOf } from './digest.js';
 import { MediaType, isIndexMediaType, type Descriptor, type ImageIndex, type ImageManifest } from './media-types.js';
-import { formatPlatform, normalizePlatform, selectPlatform, type PlatformSpec } from './platform.js';
+import { formatPlatform, normalizePlatform, platformRank, type PlatformSpec } from './platform.js';
 
 /** What to synthesise. Same spec and seed -> same digests (for one zlib version). */
 export interface SynthSpec {
@@ -155,13 +155,15 @@ function validateSpec(spec: SynthSpec): void {
 
 function baseLayersFor(base: BaseImage | undefined, platform: PlatformSpec): SynthLayer[] {
   if (!base) return [];
-  const index: ImageIndex = {
-    schemaVersion: 2,
-    manifests: base.images.map((img, i) => ({ mediaType: MediaType.OciManifest, digest: `sha256:${i.toString(16).padStart(64, '0')}`, size: 0, platform: img.platform })),
-  };
-  const chosen = selectPlatform(index, platform);
-  const exact = base.images.find((img) => platformKey(img.platform) === platformKey(platform));
-  return (exact ?? base.images[index.manifests.indexOf(chosen)]!).layers.map((l) => ({ ...l, shared: true }));
+  let best: { rank: number; layers: SynthLayer[] } | undefined;
+  for (const img of base.images) {
+    const rank = platformRank(platform, img.platform);
+    if (rank >= 0 && (!best || rank < best.rank)) best = { rank, layers: img.layers };
+  }
+  if (!best) {
+    throw new PullbenchError('PLATFORM_NOT_FOUND', `the base image has no layers for ${formatPlatform(platform)} (it has: ${base.images.map((i) => formatPlatform(i.platform)).join(', ')})`);
+  }
+  return best.layers.map((l) => ({ ...l, shared: true }));
 }
 
 /**

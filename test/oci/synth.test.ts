@@ -208,3 +208,12 @@ describe('progress', () => {
     expect(events).toEqual(['1/3 shared', '2/3 new', '3/3 new']);
   });
 });
+
+describe('bases for other platforms', () => {
+  it('refuses a base that has nothing for the platform asked for', async () => {
+    const dir = await tempDir();
+    const v1 = await writeLayout(dir, { layers: [10], platforms: [{ os: 'linux', architecture: 'arm64' }] }, 'v1');
+    const err = await writeLayout(dir, { layers: [10], base: { images: v1.images } }, 'v2').catch((e: unknown) => e);
+    expect(isPullbenchError(err, 'PLATFORM_NOT_FOUND')).toBe(true);
+  });
+});
