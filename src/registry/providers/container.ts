@@ -247,12 +247,15 @@ export function containerRegistry(opts: ContainerRegistryOptions = {}): Registry
         );
       }
       const started = container;
-      let logsStream: { destroy(): void } | undefined;
+      const logs = await started.logs().catch(async (err: unknown) => {
+        await started.stop({ remove: true, removeVolumes: true, timeout: 5000 });
+        throw new PullbenchError('REGISTRY_START_FAILED', `cannot follow the registry container's log: ${(err as Error).message}`);
+      });
       let stopping: Promise<void> | undefined;
       const stop = (): Promise<void> =>
         (stopping ??= (async () => {
           unregister();
-          logsStream?.destroy();
+          logs.destroy();
           await started.stop({ remove: true, removeVolumes: true, timeout: 5000 });
         })());
       const unregister = registerCleanup(`registry container ${image} :${port}`, stop);
@@ -267,8 +270,6 @@ export function containerRegistry(opts: ContainerRegistryOptions = {}): Registry
       const hostPort = net ? started.getMappedPort(5000) : port;
       const url = `http://127.0.0.1:${hostPort}`;
       let stats = emptyStats(spec.upstream !== undefined);
-      const logs = await started.logs();
-      logsStream = logs;
       let partial = '';
       logs.on('data', (chunk: Buffer | string) => {
         const lines = (partial + chunk.toString()).split('\n');
