@@ -15,8 +15,10 @@ export interface KindClusterConfig {
 
 /**
  * A kind cluster config that switches containerd to `config_path` (the
- * hosts.toml way kind's local-registry guide documents) and mounts the
- * generated certs.d directory into every node.
+ * hosts.toml way of kind's local-registry guide,
+ * https://kind.sigs.k8s.io/docs/user/local-registry; node images from kind
+ * v0.27 set it already) and mounts the generated certs.d directory into every
+ * node, where the guide writes it with `docker exec` after creation.
  */
 export function kindConfigYaml(cfg: KindClusterConfig): string {
   assertDnsLabel('kind cluster name', cfg.name);
