@@ -2,7 +2,7 @@ import type { RegistryClient } from '../oci/client.js';
 import { parseReference } from '../oci/reference.js';
 import { clientFor, findSignatures, resolveImage, type RegistryAccess, type ResolvedImage } from './registry.js';
 import { decisionOf, type ImageVerification } from './image.js';
-import { verifyCandidates, type Candidate, type VerifyOptions } from './verify.js';
+import { COSIGN_SIGN_PREDICATE, verifyCandidates, type Candidate, type VerifyOptions } from './verify.js';
 
 /** A TTL map with an injected clock; expired entries are dropped when read. */
 export class TtlCache<V> {
@@ -118,7 +118,7 @@ export class VerificationCache {
         this.candidates.set(repoKey, candidates, this.ttl);
       }
       this.stats.verifications++;
-      const outcome = verifyCandidates(candidates, resolved.digest, resolved.manifestBytes, opts);
+      const outcome = verifyCandidates(candidates, resolved.digest, resolved.manifestBytes, { predicateTypes: [COSIGN_SIGN_PREDICATE], ...opts });
       const decision = decisionOf(candidates.length, outcome.verified.length);
       const result: ImageVerification = { image: repoKey, digest: resolved.digest, decision, ...outcome };
       this.results.set(key, result, decision === 'verified' ? this.ttl : this.negativeTtl);

@@ -1,7 +1,7 @@
 import type { RegistryClient } from '../oci/client.js';
 import { parseReference } from '../oci/reference.js';
 import { clientFor, findSignatures, resolveImage, type RegistryAccess } from './registry.js';
-import { verifyCandidates, type Rejection, type VerifiedSignature, type VerifyOptions } from './verify.js';
+import { COSIGN_SIGN_PREDICATE, verifyCandidates, type Rejection, type VerifiedSignature, type VerifyOptions } from './verify.js';
 
 /** The decision for one image, in cosign's terms. */
 export type ImageDecision = 'verified' | 'no-signatures' | 'no-matching-signature';
@@ -37,6 +37,7 @@ export async function verifyImage(image: string, opts: VerifyImageOptions): Prom
   const resolved = await resolveImage(client, ref);
   const candidates = await findSignatures(client, ref.path, resolved.digest);
   const outcome = verifyCandidates(candidates, resolved.digest, resolved.manifestBytes, {
+    predicateTypes: [COSIGN_SIGN_PREDICATE],
     ...opts,
     ...(opts.repository === undefined ? {} : { repository: opts.repository }),
   });

@@ -6,7 +6,7 @@ import { MediaType, type Descriptor, type ImageManifest } from '../oci/media-typ
 import { isPullbenchError } from '../errors.js';
 import { hashesForKey, publicKeyPem } from './keys.js';
 import { resolveImage, signatureTag } from './registry.js';
-import { Annotation, SIMPLE_SIGNING_TYPE } from './verify.js';
+import { Annotation, COSIGN_SIGN_PREDICATE, SIMPLE_SIGNING_TYPE } from './verify.js';
 
 export type SignFormat = 'legacy' | 'bundle';
 
@@ -70,11 +70,11 @@ async function pushBytes(client: RegistryClient, repo: string, bytes: Buffer): P
 
 /** Signs an image in a registry: a `.sig` layer appended as cosign does, or a bundle referrer. */
 export async function signImage(client: RegistryClient, image: string, opts: SignOptions): Promise<SignResult> {
-  const { ref, digest, descriptor, manifestBytes } = await resolveImage(client, image);
+  const { ref, digest, descriptor } = await resolveImage(client, image);
   const repo = ref.path;
   const format = opts.format ?? 'legacy';
   if (format === 'bundle') {
-    const location = await pushBundle(client, repo, descriptor, manifestBytes, opts.key);
+    const location = await pushBundle(client, repo, ref.name, descriptor, opts.key);
     return { image: `${ref.name}@${digest}`, digest, format, location, manifestDigest: location };
   }
   const payload = simpleSigningPayload(ref.name, digest, opts.annotations);
@@ -105,15 +105,32 @@ export async function signImage(client: RegistryClient, image: string, opts: Sig
   return { image: `${ref.name}@${digest}`, digest, format, location: tag, manifestDigest: pushed.digest };
 }
 
-/** A Sigstore bundle v0.3 with a message signature over the image manifest bytes (its digest is the image digest). */
-export function messageSignatureBundle(manifestBytes: Buffer, key: KeyObject): unknown {
+const IN_TOTO = 'application/vnd.in-toto+json';
+
+/** DSSE pre-authentication encoding: what a DSSE signature covers. */
+function pae(payloadType: string, payload: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(`DSSEv1 ${payloadType.length} ${payloadType} ${payload.length} `), payload]);
+}
+
+/**
+ * A Sigstore bundle v0.3 as cosign 3 stores an image signature: a DSSE
+ * envelope over an in-toto statement whose subject is the image digest and
+ * whose predicate type is `https://sigstore.dev/cosign/sign/v1`; keyed, so the
+ * verification material is a public-key hint and there is no tlog entry.
+ */
+export function signatureBundle(name: string, digest: string, key: KeyObject): unknown {
+  const [alg, hex] = digest.split(':');
+  const statement = Buffer.from(
+    JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ name, digest: { [alg!]: hex } }], predicateType: COSIGN_SIGN_PREDICATE, predicate: {} }),
+  );
   const hint = createHash('sha256').update(publicKeyPem(key)).digest('base64');
   const json = {
     mediaType: MediaType.SigstoreBundleV03,
     verificationMaterial: { publicKey: { hint }, tlogEntries: [], timestampVerificationData: { rfc3161Timestamps: [] } },
-    messageSignature: {
-      messageDigest: { algorithm: 'SHA2_256', digest: createHash('sha256').update(manifestBytes).digest('base64') },
-      signature: signBytes(key, manifestBytes).toString('base64'),
+    dsseEnvelope: {
+      payload: statement.toString('base64'),
+      payloadType: IN_TOTO,
+      signatures: [{ sig: signBytes(key, pae(IN_TOTO, statement)).toString('base64'), keyid: '' }],
     },
   };
   bundleFromJSON(json);
@@ -122,8 +139,8 @@ export function messageSignatureBundle(manifestBytes: Buffer, key: KeyObject): u
 
 const EMPTY_CONFIG = Buffer.from('{}');
 
-async function pushBundle(client: RegistryClient, repo: string, subject: Descriptor, manifestBytes: Buffer, key: KeyObject): Promise<string> {
-  const bundleBytes = Buffer.from(JSON.stringify(messageSignatureBundle(manifestBytes, key)));
+async function pushBundle(client: RegistryClient, repo: string, name: string, subject: Descriptor, key: KeyObject): Promise<string> {
+  const bundleBytes = Buffer.from(JSON.stringify(signatureBundle(name, subject.digest, key)));
   const layer = await pushBytes(client, repo, bundleBytes);
   const config = await pushBytes(client, repo, EMPTY_CONFIG);
   const manifest = {
@@ -133,7 +150,11 @@ async function pushBundle(client: RegistryClient, repo: string, subject: Descrip
     config: { mediaType: MediaType.OciEmpty, size: config.size, digest: config.digest },
     layers: [{ mediaType: MediaType.SigstoreBundleV03, size: layer.size, digest: layer.digest }],
     subject: { mediaType: subject.mediaType, size: subject.size, digest: subject.digest },
-    annotations: { 'dev.sigstore.bundle.content': 'message-signature', 'dev.sigstore.bundle.predicateType': 'https://sigstore.dev/cosign/sign/v1' },
+    annotations: {
+      'dev.sigstore.bundle.content': 'dsse-envelope',
+      'dev.sigstore.bundle.predicateType': COSIGN_SIGN_PREDICATE,
+      'org.opencontainers.image.created': new Date().toISOString(),
+    },
   };
   const bytes = Buffer.from(JSON.stringify(manifest));
   const digest = digestOf(bytes);

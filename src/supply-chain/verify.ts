@@ -17,6 +17,8 @@ export const Annotation = {
 } as const;
 
 export const SIMPLE_SIGNING_TYPE = 'cosign container image signature';
+/** The predicate type cosign 3 gives image signatures stored as Sigstore bundles (DSSE in-toto statements). */
+export const COSIGN_SIGN_PREDICATE = 'https://sigstore.dev/cosign/sign/v1';
 const OID_ISSUER_V1 = '1.3.6.1.4.1.57264.1.1';
 const OID_ISSUER_V2 = '1.3.6.1.4.1.57264.1.8';
 
@@ -87,6 +89,8 @@ export interface VerifyOptions {
   annotations?: Record<string, string>;
   /** When set, the payload's docker-reference repository must equal this (cosign does not check this). */
   repository?: string;
+  /** DSSE bundles: accepted in-toto predicate types (image verification passes cosign's sign/v1 only). */
+  predicateTypes?: string[];
   /** Clock for certificate expiry when there is no trusted timestamp. */
   now?: () => Date;
 }
@@ -448,7 +452,10 @@ export function verifyBundleSignature(json: unknown, manifestDigest: string, man
     } catch {
       reject('PAYLOAD_INVALID', 'the DSSE payload is not JSON');
     }
-    const statement = payload as { subject?: { digest?: Record<string, string> }[]; predicate?: unknown };
+    const statement = payload as { subject?: { digest?: Record<string, string> }[]; predicateType?: string };
+    if (opts.predicateTypes && !opts.predicateTypes.includes(String(statement.predicateType))) {
+      reject('NOT_A_SIGNATURE', `predicate type ${JSON.stringify(statement.predicateType)} is not an image signature (${opts.predicateTypes.join(', ')})`);
+    }
     const [alg, hex] = manifestDigest.split(':');
     if (!statement.subject?.some((s) => s.digest?.[alg!] === hex)) reject('DIGEST_MISMATCH', `no in-toto subject has digest ${manifestDigest}`);
   } else {

@@ -150,6 +150,10 @@ describe('the cosign 3 Sigstore bundle (DSSE attestation) with the public-good t
     expect(code(() => verifyBundleSignature(bundle, digest, undefined, { identity: { identityRegexp: 'soyland', issuer: cody.issuer }, trust: trustedRoot }))).toBe('IDENTITY_MISMATCH');
   });
 
+  it('is an attestation, not an image signature, where only cosign sign/v1 statements count (NOT_A_SIGNATURE)', () => {
+    expect(code(() => verifyBundleSignature(bundle, digest, undefined, { identity: cody, trust: trustedRoot, predicateTypes: ['https://sigstore.dev/cosign/sign/v1'] }))).toBe('NOT_A_SIGNATURE');
+  });
+
   it('rejects another image digest (DIGEST_MISMATCH) and another trust root (CERT_CHAIN_INVALID)', () => {
     expect(code(() => verifyBundleSignature(bundle, `sha256:${'0'.repeat(64)}`, undefined, { identity: cody, trust: trustedRoot }))).toBe('DIGEST_MISMATCH');
     const other = trustFromPem({ caRoots: readFileSync(join(CI, 'pki_root_crts.pem'), 'utf8') });
