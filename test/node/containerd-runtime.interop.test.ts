@@ -2,7 +2,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ContainerdRuntime } from '../../src/node/runtimes/containerd.js';
 import { describeWithTools } from '../helpers/interop.js';
 import { distributionRegistry, type StartedRegistry } from '../../src/registry/provider.js';
-import { pushImage, synthImage, type SynthImage } from './helpers/images.js';
+import { createHash } from 'node:crypto';
+import { hostPlatform } from '../../src/oci/platform.js';
+import { pushIndex, pushImage, synthImage, type SynthImage } from './helpers/images.js';
 
 describeWithTools(['containerd', 'ctr', 'docker-registry'], 'the containerd runtime over CRI', () => {
   let registry: StartedRegistry;
@@ -42,6 +44,22 @@ describeWithTools(['containerd', 'ctr', 'docker-registry'], 'the containerd runt
 
   it('fails a pull of a missing tag with containerd\'s NotFound error', async () => {
     await expect(runtime.pullImage(`${registry.host}/team/app:nope`)).rejects.toMatchObject({ code: 'RUNTIME_ERROR' });
+  });
+
+  it('pulls the host platform from an index; size and repoDigests count the index, as the embedded runtime does', async () => {
+    const arch = hostPlatform().architecture;
+    const mine = synthImage([40_000], { architecture: arch });
+    const other = synthImage([40_000], { architecture: arch === 'arm64' ? 'amd64' : 'arm64' });
+    const index = await pushIndex(registry.url, 'team/multi', 'v1', [
+      { img: other, architecture: arch === 'arm64' ? 'amd64' : 'arm64' },
+      { img: mine, architecture: arch },
+    ]);
+    const indexDigest = `sha256:${createHash('sha256').update(index).digest('hex')}`;
+    expect(await runtime.pullImage(`${registry.host}/team/multi:v1`)).toBe(mine.configDigest);
+    expect(await runtime.imageStatus(`${registry.host}/team/multi:v1`)).toMatchObject({
+      repoDigests: [`${registry.host}/team/multi@${indexDigest}`],
+      size: index.length + mine.contentSize,
+    });
   });
 
   it('removes an image', async () => {

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedRuntime } from '../../src/node/runtimes/embedded.js';
 import { embeddedRegistry, type StartedRegistry } from '../../src/registry/provider.js';
-import { pushWithClient, synthImage, type SynthImage } from './helpers/images.js';
+import { createHash } from 'node:crypto';
+import { pushIndex, pushWithClient, synthImage, type SynthImage } from './helpers/images.js';
 
 describe('the embedded runtime', () => {
   let registry: StartedRegistry;
@@ -96,6 +97,24 @@ describe('the embedded runtime', () => {
     expect(await rt.imageStatus(`${registry.host}/lib/sibling:v1`)).toBeUndefined();
     expect(rt.contentSize()).toBe(base.contentSize);
     await rt.removeImage(`${registry.host}/lib/absent:v1`);
+  });
+
+  it('pulls only the host platform from an index and names the index in repoDigests', async () => {
+    const amd = synthImage([40_000], { architecture: 'amd64' });
+    const arm = synthImage([40_000], { architecture: 'arm64' });
+    const index = await pushIndex(registry.url, 'lib/multi', 'v1', [
+      { img: arm, architecture: 'arm64' },
+      { img: amd, architecture: 'amd64' },
+    ]);
+    const indexDigest = `sha256:${createHash('sha256').update(index).digest('hex')}`;
+    await using rt = await start({ platform: { os: 'linux', architecture: 'amd64' } });
+    registry.resetStats();
+    expect(await rt.pullImage(`${registry.host}/lib/multi:v1`)).toBe(amd.configDigest);
+    expect(registry.stats().blobGet).toBe(2);
+    expect(await rt.imageStatus(`${registry.host}/lib/multi:v1`)).toMatchObject({
+      repoDigests: [`${registry.host}/lib/multi@${indexDigest}`],
+      size: index.length + amd.contentSize,
+    });
   });
 
   it('fails a missing tag with containerd\'s NotFound message', async () => {

@@ -38,6 +38,7 @@ interface ImageRecord {
   key: string;
   name: string;
   tag?: string;
+  /** The resolved target (manifest, or index): what repoDigests name. */
   manifestDigest: string;
   configDigest: string;
   /** Every content digest the image holds (index, manifest, config, layers). */
@@ -89,7 +90,7 @@ export class EmbeddedRuntime implements Runtime {
   readonly name = 'embedded';
   private readonly content = new Map<string, Content>();
   private readonly inflight = new Map<string, Promise<void>>();
-  private readonly unpacked = new Set<string>();
+  private readonly unpacked = new Map<string, Promise<void>>();
   private readonly images = new Map<string, ImageRecord>();
   private readonly limiter: Semaphore;
   private readonly hosts = new Map<string, RegistryHost[]>();
@@ -244,7 +245,8 @@ export class EmbeddedRuntime implements Runtime {
     const record: ImageRecord = {
       key: '',
       name: ref.name,
-      manifestDigest: manifestDesc.digest,
+      // containerd's image target is what the reference resolved to (the index, for a multi-platform image).
+      manifestDigest: root.digest,
       configDigest: config.digest,
       content,
       size,
@@ -315,10 +317,15 @@ export class EmbeddedRuntime implements Runtime {
     await p;
   }
 
-  private async unpack(layer: Descriptor): Promise<void> {
-    if (this.unpacked.has(layer.digest)) return;
-    this.unpacked.add(layer.digest);
-    await pipeline(createReadStream(this.blobPath(layer.digest)), decompressor(layer.mediaType), discard());
+  // One unpack per layer: a second pull of the same layer waits for the first to finish.
+  private unpack(layer: Descriptor): Promise<void> {
+    let p = this.unpacked.get(layer.digest);
+    if (!p) {
+      p = pipeline(createReadStream(this.blobPath(layer.digest)), decompressor(layer.mediaType), discard());
+      p.catch(() => this.unpacked.delete(layer.digest));
+      this.unpacked.set(layer.digest, p);
+    }
+    return p;
   }
 
   private blobPath(digest: string): string {

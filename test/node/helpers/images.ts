@@ -48,7 +48,7 @@ export function tarWithFile(name: string, size: number): Buffer {
 }
 
 /** A linux/amd64 OCI image whose layers are real tar.gz files that containerd can unpack. */
-export function synthImage(layerSizes: number[], opts: { compression?: 'gzip' | 'zstd'; shared?: SynthLayer[] } = {}): SynthImage {
+export function synthImage(layerSizes: number[], opts: { compression?: 'gzip' | 'zstd'; shared?: SynthLayer[]; architecture?: string } = {}): SynthImage {
   const zstd = opts.compression === 'zstd';
   const fresh = layerSizes.map((size, i) => {
     const tar = tarWithFile(`layer${i}.bin`, size);
@@ -59,7 +59,7 @@ export function synthImage(layerSizes: number[], opts: { compression?: 'gzip' | 
   const layers = [...(opts.shared ?? []), ...fresh];
   const config = Buffer.from(
     JSON.stringify({
-      architecture: 'amd64',
+      architecture: opts.architecture ?? 'amd64',
       os: 'linux',
       config: {},
       rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
@@ -127,4 +127,28 @@ export async function pushWithClient(baseUrl: string, repo: string, tag: string,
   for (const l of img.layers) await client.pushBlob(repo, l.gz, { digest: l.digest });
   await client.pushBlob(repo, img.config, { digest: img.configDigest });
   await client.putManifest(repo, tag, img.manifest, 'application/vnd.oci.image.manifest.v1+json');
+}
+
+/** Pushes images by digest and an OCI index over them under `tag`; returns the index bytes. */
+export async function pushIndex(baseUrl: string, repo: string, tag: string, images: { img: SynthImage; architecture: string }[]): Promise<Buffer> {
+  const client = new RegistryClient({ baseUrl });
+  for (const { img } of images) {
+    for (const l of img.layers) await client.pushBlob(repo, l.gz, { digest: l.digest });
+    await client.pushBlob(repo, img.config, { digest: img.configDigest });
+    await client.putManifest(repo, img.manifestDigest, img.manifest, 'application/vnd.oci.image.manifest.v1+json');
+  }
+  const index = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: images.map(({ img, architecture }) => ({
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        digest: img.manifestDigest,
+        size: img.manifest.length,
+        platform: { os: 'linux', architecture },
+      })),
+    }),
+  );
+  await client.putManifest(repo, tag, index, 'application/vnd.oci.image.index.v1+json');
+  return index;
 }
