@@ -12,6 +12,7 @@ export interface FakeApiServer extends AsyncDisposable {
   kubeconfig: string;
   namespaces: Map<string, Record<string, unknown>>;
   requests: string[];
+  deletedDaemonSets: string[];
 }
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -35,6 +36,8 @@ export async function startFakeApiServer(opts: {
   const namespaces = new Map<string, Obj>();
   const events: Obj[] = [];
   const pods = new Map<string, Obj>();
+  const daemonSets = new Map<string, Obj>();
+  const deletedDaemonSets: string[] = [];
   const watchers: Array<{ kind: 'events' | 'pods'; res: ServerResponse }> = [];
   const requests: string[] = [];
   let rv = 100;
@@ -85,6 +88,27 @@ export async function startFakeApiServer(opts: {
         return ns ? send(res, 200, ns) : send(res, 404, { kind: 'Status', code: 404 });
       }
       if (p[4] === 'secrets' && req.method === 'POST') return send(res, 201, await body(req));
+      if (p[0] === 'apis' && p[1] === 'apps' && p[5] === 'daemonsets') {
+        if (req.method === 'POST') {
+          const ds = await body(req);
+          daemonSets.set(ds.metadata.name, ds);
+          // Play the DaemonSet's pods: each node runs the script's `crictl ... rmi <image>` a moment later.
+          const script = String(ds.spec.template.spec.containers[0].command[2] ?? '');
+          const removed = [...script.matchAll(/ rmi (\S+) /g)].map((m) => m[1]);
+          setTimeout(() => {
+            for (const n of opts.nodes) n.status.images = (n.status.images ?? []).filter((i: Obj) => !i.names.some((x: string) => removed.includes(x)));
+            ds.status = { desiredNumberScheduled: opts.nodes.length, numberReady: opts.nodes.length };
+          }, 30);
+          return send(res, 201, ds);
+        }
+        const ds = daemonSets.get(p[6] ?? '');
+        if (req.method === 'DELETE') {
+          daemonSets.delete(p[6] ?? '');
+          deletedDaemonSets.push(p[6] ?? '');
+          return send(res, 200, { kind: 'Status', status: 'Success' });
+        }
+        return ds ? send(res, 200, { ...ds, status: ds.status ?? { desiredNumberScheduled: opts.nodes.length, numberReady: 0 } }) : send(res, 404, { kind: 'Status', code: 404 });
+      }
       if (p[4] === 'events' || p[4] === 'pods') {
         const kind = p[4];
         if (url.searchParams.get('watch') === 'true') {
@@ -135,6 +159,7 @@ export async function startFakeApiServer(opts: {
     kubeconfig,
     namespaces,
     requests,
+    deletedDaemonSets,
     [Symbol.asyncDispose]: async () => {
       for (const w of watchers) w.res.end();
       server.closeAllConnections();

@@ -66,3 +66,22 @@ describe('the kubeconfig driver through the Cluster port (fake API server seam)'
     expect(() => connectKubeconfig({ kubeconfigPath: path, context: 'nope' })).toThrow(/not in the kubeconfig/);
   });
 });
+
+describe('making the cache cold on a real cluster (fake API server seam)', () => {
+  it('runs the crictl-rmi DaemonSet, removes it, and waits until Node.status.images no longer lists the images', async () => {
+    const img = 'registry.pullbench.test:5000/bench/app:v1';
+    await using api = await startFakeApiServer({ nodes: [node('w1'), node('w2')], gitVersion: 'v1.31.0' });
+    const path = join(dir, 'cold');
+    writeFileSync(path, api.kubeconfig);
+    const cluster = await KubeCluster.start(connectKubeconfig({ kubeconfigPath: path }), { namespace: 'pullbench-cold', runId: 'c' });
+    try {
+      expect(await cluster.nodeImages('w1')).toEqual([img]);
+      await cluster.makeCold([img], 'busybox:1.36', 20_000);
+      expect(await cluster.nodeImages('w1')).toEqual([]);
+      expect(await cluster.nodeImages('w2')).toEqual([]);
+      expect(api.deletedDaemonSets).toEqual(['pullbench-cold-cache']);
+    } finally {
+      await cluster[Symbol.asyncDispose]();
+    }
+  });
+});
