@@ -22,7 +22,7 @@ export default class Run extends BaseCommand {
     const { args, flags } = await this.parse(Run);
     const loaded = await loadScenario(args.scenario, { set: flags.set });
     const show = this.interactive && !this.jsonEnabled();
-    const { results, files } = await runScenario(loaded, {
+    const { results, files, notes } = await runScenario(loaded, {
       onProgress: show ? (m) => this.logToStderr(m) : undefined,
       ...(flags.output ? { outputDir: flags.output } : {}),
     });
@@ -30,14 +30,10 @@ export default class Run extends BaseCommand {
       this.log(renderSummary(results));
       for (const f of files) this.log(`wrote ${f}`);
     }
-    // Thresholds (3) are checked before the failure-rate gate (5); both leave results on disk first.
-    if (results.thresholds.some((t) => !t.passed)) this.exitWith(results, ExitCode.THRESHOLD_FAILED);
-    if (!results.gate.passed) this.exitWith(results, ExitCode.FAILURE_RATE);
+    for (const n of notes) this.logToStderr(`note: ${n}`);
+    // A failed threshold (3) wins over the failure-rate gate (5); results are printed and on disk either way.
+    if (results.thresholds.some((t) => !t.passed)) process.exitCode = ExitCode.THRESHOLD_FAILED;
+    else if (!results.gate.passed) process.exitCode = ExitCode.FAILURE_RATE;
     return results;
-  }
-
-  private exitWith(results: RunResults, code: number): never {
-    if (this.jsonEnabled()) this.logJson(results);
-    this.exit(code);
   }
 }

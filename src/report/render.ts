@@ -37,7 +37,7 @@ function xmlEscape(s: string): string {
 
 /** JUnit XML: one testcase per threshold (and arm), plus the failure-rate gate. */
 export function renderJunit(results: RunResults): string {
-  const cases = results.thresholds.map((t) => ({ name: t.description.replace(/ (<=|>) .*$/, ''), classname: `pullbench.${results.scenario.name}.${t.arm}`, failure: t.passed ? undefined : t.description }));
+  const cases = results.thresholds.map((t) => ({ name: t.name, classname: `pullbench.${results.scenario.name}.${t.arm}`, failure: t.passed ? undefined : t.description }));
   const g = results.gate;
   cases.push({
     name: 'failure rate',

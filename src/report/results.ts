@@ -57,6 +57,8 @@ export interface ThresholdResult {
   max: number;
   actual: number | undefined;
   passed: boolean;
+  /** Stable across runs, e.g. `IfNotPresent/mirror/cold pull p95 <= 5.00s` (JUnit testcase name). */
+  name: string;
   /** e.g. `IfNotPresent/mirror/cold pull p95 1.2s <= 5s` */
   description: string;
 }
@@ -164,6 +166,7 @@ export function evaluateThresholds(scenario: Pick<Scenario, 'thresholds'>, arms:
       out.push({
         arm: arm.arm.name, metric: t.metric, ...(t.metric === 'pull' || t.metric === 'pullWithWaiting' ? { percentile: pct } : {}),
         max: t.max, actual, passed,
+        name: `${arm.arm.name} ${label} <= ${formatValue(t.metric, t.max)}`,
         description: `${arm.arm.name} ${label} ${formatValue(t.metric, actual)} ${passed ? '<=' : '>'} ${formatValue(t.metric, t.max)}`,
       });
     }

@@ -32,6 +32,8 @@ export interface RunOutcome {
   results: RunResults;
   /** Files written. */
   files: string[];
+  /** Things the user should know (formats not written yet). */
+  notes: string[];
 }
 
 const NAMESPACE = 'pullbench';
@@ -159,7 +161,8 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
       [...loaded.secretValues, ...(scenario.registry.auth?.users.map((u) => u.password) ?? []), ...scenario.pullSecrets.map((p) => p.password)],
     );
     const files = options.writeOutputs === false ? [] : await writeOutputs(results, scenario, options.outputDir);
-    return { results, files };
+    const notes = scenario.outputs.formats.includes('html') ? ['outputs.formats html: the HTML report is not available yet; wrote json/junit only'] : [];
+    return { results, files, notes };
   } finally {
     for (const d of owned.splice(0).reverse()) await d[Symbol.asyncDispose]();
     unregister();

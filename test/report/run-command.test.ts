@@ -1,0 +1,72 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const exec = promisify(execFile);
+const dir = mkdtempSync(join(tmpdir(), 'pb-run-cmd-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const base = `apiVersion: pullbench.dev/v1alpha1
+kind: Scenario
+metadata: { name: cli }
+images:
+  - { ref: demo/app:v1, synth: { layers: [200kB] } }
+cluster: { nodes: 2 }
+rollouts:
+  - { name: app, deployment: { image: demo/app:v1, replicas: 2 }, timeout: 3s }
+`;
+
+async function pullbench(file: string, text: string, extra: string[] = []): Promise<{ code: number; stdout: string; stderr: string }> {
+  const path = join(dir, file);
+  writeFileSync(path, text);
+  try {
+    const { stdout, stderr } = await exec('./bin/dev.js', ['run', path, '-o', join(dir, file.replace('.yaml', '')), ...extra], { env: { ...process.env, CI: '1' } });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('pullbench run', { timeout: 120_000 }, () => {
+  it('prints the summary, writes results.json and junit.xml, exits 0', async () => {
+    const r = await pullbench('ok.yaml', `${base}outputs: { formats: [json, junit, html] }\n`);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('IfNotPresent/direct/cold');
+    expect(r.stderr).toContain('HTML report is not available yet');
+    const results = JSON.parse(readFileSync(join(dir, 'ok', 'results.json'), 'utf8'));
+    expect(results).toMatchObject({ schemaVersion: 1, kind: 'pullbench.results', passed: true });
+    expect(results.arms[0].repetitions[0].pods).toHaveLength(2);
+    expect(readFileSync(join(dir, 'ok', 'junit.xml'), 'utf8')).toContain('<testcase name="failure rate"');
+  });
+
+  it('exits 3 when a threshold fails, with the failing testcase in JUnit and results on stdout with --json', async () => {
+    const r = await pullbench('slow.yaml', `${base}thresholds: [{ metric: pull, percentile: 50, max: 1ms }]\noutputs: { formats: [json, junit] }\n`, ['--json']);
+    expect(r.code).toBe(3);
+    const results = JSON.parse(r.stdout);
+    expect(results.thresholds[0]).toMatchObject({ passed: false, metric: 'pull', percentile: 50 });
+    expect(readFileSync(join(dir, 'slow', 'junit.xml'), 'utf8')).toMatch(/<failure message="IfNotPresent\/direct\/cold pull p50 .* &gt; 1ms"/);
+  });
+
+  it('exits 5 when unexpected pod failures exceed the failure-rate gate', async () => {
+    const r = await pullbench('never.yaml', `${base}matrix: { pullPolicy: [Never] }\n`);
+    expect(r.code).toBe(5);
+    expect(r.stdout).toContain('ErrImageNeverPull 2');
+  });
+
+  it('exits 2 with file:line:column for a bad scenario, without a stack trace', async () => {
+    const r = await pullbench('bad.yaml', base.replace('nodes: 2', 'nodes: two'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/bad\.yaml:6:19: cluster\.nodes: expected an integer/);
+    expect(r.stderr).not.toMatch(/at .*\.ts:\d+/);
+  });
+
+  it('exits 8 for a cluster driver that is not available yet', async () => {
+    const r = await pullbench('kind.yaml', base.replace('nodes: 2', 'nodes: 2, driver: kind'));
+    expect(r.code).toBe(8);
+    expect(r.stderr).toContain('DRIVER_UNAVAILABLE');
+  });
+});
