@@ -92,6 +92,19 @@ describe('pullbench load against the embedded registry with token auth', () => {
   });
 });
 
+describe('pullbench load stopped from outside', () => {
+  it('an aborted storm ends early and reports what was sent', async () => {
+    await using server = await startRegistryServer({ storage: 'memory' });
+    await seedImage(server.url, 'app', 'v1', [1024]);
+    const load = await prepareLoad({ registry: server.url, image: 'app:v1', profile: 'manifest-head', connections: 2, durationSeconds: 60 });
+    const started = Date.now();
+    const result = await load.run({ signal: AbortSignal.timeout(800) });
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(result.requests.total).toBeGreaterThan(0);
+    expect(result.durationSeconds).toBeLessThan(10);
+  });
+});
+
 describe('pullbench load when the token expires during the storm', () => {
   it('refreshes the bearer token before expiry, so no request is refused', async () => {
     await using server = await startRegistryServer({ storage: 'memory', auth: 'token', users: [USER], tokenTtlSeconds: 2 });
