@@ -106,7 +106,7 @@ describe('pullbench sign / verify (cosign exit codes)', () => {
     }
   };
 
-  it('signs, then verifies (0), no signatures (10), missing tag (11), wrong key (12)', async () => {
+  it('signs, then verifies (0), no signatures (10), missing tag (11), wrong key (12), no certificate (13)', async () => {
     await pushSynthImage(client, 'cli', 'v1', { layers: [512], seed: 'cli' });
     const signed = await exitOf(['sign', `${registry.host}/cli:v1`, '--key', join(dir.path, 'one.key'), '--json']);
     expect(signed.code).toBe(0);
@@ -120,8 +120,10 @@ describe('pullbench sign / verify (cosign exit codes)', () => {
     const wrong = await exitOf(['verify', `${registry.host}/cli:v1`, '--key', join(dir.path, 'two.pub'), '--insecure-ignore-tlog', '--json']);
     expect(wrong.code).toBe(12);
     expect((JSON.parse(wrong.stdout) as { error: { details: { rejected: { code: string }[] } } }).error.details.rejected.map((r) => r.code)).toEqual(['SIGNATURE_INVALID']);
-    expect((await exitOf(['verify', `${registry.host}/cli:v1`, '--key', join(dir.path, 'one.pub')])).code).toBe(12);
-  }, 240_000);
+    const keyless = ['--certificate-identity', 'ci@example.com', '--certificate-oidc-issuer', 'https://issuer.example', '--insecure-ignore-tlog'];
+    const roots = ['--ca-roots', '/work/shared/vectors/cosign/containers-image/pki_root_crts.pem'];
+    expect((await exitOf(['verify', `${registry.host}/cli:v1`, ...keyless, ...roots])).code).toBe(13);
+  }, 300_000);
 });
 
 async function readBlob(repo: string, digest: string): Promise<Buffer> {
