@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import type { PodTimeline } from '../../src/measure/timeline.js';
+import { emptyStats } from '../../src/registry/stats.js';
+import { renderJunit, renderSummary } from '../../src/report/render.js';
+import { aggregateArm, evaluateThresholds, type ArmResult, type Repetition, type RunResults } from '../../src/report/results.js';
+
+const pod = (over: Partial<PodTimeline>): PodTimeline => ({
+  uid: 'u', name: 'p', rollout: 'app', image: 'reg:5000/demo/app:v1', createdAt: 0, alreadyPresent: false, pullErrors: 0, outcome: 'ready', expectFailure: false, ...over,
+});
+const rep = (index: number, pods: PodTimeline[], over: Partial<Repetition> = {}): Repetition => ({
+  index, startedAt: 0, rolloutDurationMs: 1000 + index * 100, steps: [], pods, registry: { ...emptyStats(false), manifestGet: 4, blobGet: 8, bytesServed: 8000 }, ...over,
+});
+
+describe('arm aggregates', () => {
+  const reps = [
+    rep(0, [pod({ pullMs: 100, pullWithWaitingMs: 150 }), pod({ pullMs: 300, pullWithWaitingMs: 300 }), pod({ alreadyPresent: true })]),
+    rep(1, [pod({ pullMs: 200 }), pod({ outcome: 'failed', failureReason: 'ErrImagePull' }), pod({ outcome: 'failed', failureReason: 'ImagePullBackOff', expectFailure: true })], {
+      mirror: { ...emptyStats(true), blobGet: 10, upstreamBlobGet: 2, bytesServed: 500 },
+    }),
+  ];
+  const a = aggregateArm(reps, () => 7000);
+
+  it('pools pull times over repetitions and averages per-repetition means with a CI', () => {
+    expect(a.pull).toMatchObject({ count: 3, p50: 200, max: 300 });
+    expect(a.pullWithWaiting).toMatchObject({ count: 3, max: 300, min: 150 });
+    expect(a.pullMean).toMatchObject({ n: 2, mean: 200 }); // (100+300)/2 and 200
+    expect(a.rolloutDuration).toMatchObject({ n: 2, mean: 1050 });
+  });
+
+  it('counts failures by reason, and only unexpected ones in the rate', () => {
+    expect(a.failures).toEqual({ total: 2, unexpected: 1, byReason: { ErrImagePull: 1, ImagePullBackOff: 1 }, rate: 1 / 6 });
+  });
+
+  it('attributes bytes to registry, mirror and node cache, and computes the mirror hit ratio', () => {
+    expect(a.bytes).toEqual({ registry: 8000, mirror: 250, nodeCache: 3500 });
+    expect(a.upstreamPulls).toBe(4);
+    expect(a.mirrorHitRatio).toBeCloseTo(0.8, 10);
+  });
+
+  it('evaluates thresholds per selected arm', () => {
+    const arm: ArmResult = { arm: { name: 'IfNotPresent/direct/cold', pullPolicy: 'IfNotPresent', topology: 'direct', cache: 'cold' }, repetitions: reps, aggregate: a };
+    const results = evaluateThresholds(
+      { thresholds: [{ arm: 'IfNotPresent', metric: 'pull', percentile: 50, max: 250 }, { arm: '*/mirror', metric: 'pull', max: 1 }, { arm: '*', metric: 'failureRate', max: 0.1 }] },
+      [arm],
+    );
+    expect(results.map((r) => [r.name, r.passed])).toEqual([
+      ['IfNotPresent/direct/cold pull p50 <= 250ms', true],
+      ['IfNotPresent/direct/cold failureRate <= 10.0%', false],
+    ]);
+    const run: RunResults = {
+      schemaVersion: 1, kind: 'pullbench.results', scenario: { name: 'unit', file: 'u.yaml', spec: {} }, startedAt: 'T', finishedAt: 'T',
+      environment: {} as RunResults['environment'], arms: [arm], thresholds: results, gate: { failureRate: 1 / 6, max: 0, passed: false }, passed: false,
+    };
+    const junit = renderJunit(run);
+    expect(junit).toContain('tests="3" failures="2"');
+    expect(junit).toContain('<testcase name="IfNotPresent/direct/cold pull p50 &lt;= 250ms"');
+    const table = renderSummary(run);
+    expect(table).toContain('ErrImagePull 1');
+    expect(table).toContain('FAIL  IfNotPresent/direct/cold failureRate 16.7% > 10.0%');
+  });
+});
