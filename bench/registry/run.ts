@@ -7,7 +7,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
-import { createServer } from 'node:net';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -16,6 +15,7 @@ import { promisify } from 'node:util';
 import { RegistryClient } from '../../src/oci/client.js';
 import { digestOf } from '../../src/oci/digest.js';
 import { MediaType } from '../../src/oci/media-types.js';
+import { freePort } from '../../src/registry/free-port.js';
 import { distributionRegistry } from '../../src/registry/provider.js';
 import { runAllCleanups } from '../../src/util/cleanup.js';
 import { startProcess } from '../../src/util/process.js';
@@ -38,17 +38,6 @@ interface Target {
   name: string;
   url: string;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 async function startEmbedded(): Promise<Target> {

@@ -2,12 +2,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { digestOf, parseDigest, isDigest } from '../oci/digest.js';
-import { MediaType, type Descriptor, type ImageIndex } from '../oci/media-types.js';
+import { MediaType, type ImageIndex } from '../oci/media-types.js';
 import { isPullbenchError } from '../errors.js';
 import { parseScopes, type Authenticator, type Principal } from './auth.js';
 import type { BlobStore, BlobUpload, ByteRange } from './blob-store.js';
 import { RegistryHttpError, sendError } from './http-error.js';
-import { parseManifest } from './manifest-validation.js';
+import { manifestRecord, parseManifest } from './manifest-validation.js';
 import type { Repository, RepositoryIndex } from './repositories.js';
 import { isRepositoryName, parseRoute, type Route } from './routes.js';
 import { emptyStats, toOpenMetrics, type PullRateLimiter, type RegistryStats } from './stats.js';
@@ -336,16 +336,7 @@ export class RegistryApp {
     }
     await store.put(digest, bytes);
     const target = index.getOrCreate(route.name);
-    const referrerDescriptor: Descriptor | undefined = parsed.subject
-      ? {
-          mediaType: parsed.mediaType,
-          digest,
-          size: bytes.length,
-          ...(parsed.artifactType ? { artifactType: parsed.artifactType } : {}),
-          ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
-        }
-      : undefined;
-    target.addManifest({ digest, mediaType: parsed.mediaType, bytes, subject: parsed.subject?.digest, referrerDescriptor });
+    target.addManifest(manifestRecord(digest, bytes, parsed));
     if (!route.isDigest) target.tags.set(route.reference, digest);
     await index.save(target);
     const headers: Record<string, string> = {

@@ -1,6 +1,7 @@
 import { isDigest } from '../oci/digest.js';
 import { MANIFEST_MEDIA_TYPES, MediaType, isIndexMediaType, type Descriptor } from '../oci/media-types.js';
 import { RegistryHttpError } from './http-error.js';
+import type { ManifestRecord } from './repositories.js';
 
 /** A manifest that parsed and whose shape is valid. */
 export interface ParsedManifest {
@@ -63,4 +64,18 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): P
   if (json.subject !== undefined) result.subject = descriptor(json.subject, 'subject');
   if (json.annotations && typeof json.annotations === 'object') result.annotations = json.annotations as Record<string, string>;
   return result;
+}
+
+/** The stored form of a manifest, with its referrers-API descriptor when it has a subject. */
+export function manifestRecord(digest: string, bytes: Buffer, parsed: ParsedManifest): ManifestRecord {
+  const { mediaType, subject, artifactType, annotations } = parsed;
+  return {
+    digest,
+    mediaType,
+    bytes,
+    subject: subject?.digest,
+    referrerDescriptor: subject
+      ? { mediaType, digest, size: bytes.length, ...(artifactType ? { artifactType } : {}), ...(annotations ? { annotations } : {}) }
+      : undefined,
+  };
 }

@@ -7,7 +7,7 @@ import type { BlobSource, PullThrough } from './app.js';
 import type { BasicCredentials } from './auth.js';
 import type { BlobStore, BlobUpload, ByteRange } from './blob-store.js';
 import { RegistryHttpError } from './http-error.js';
-import { parseManifest } from './manifest-validation.js';
+import { manifestRecord, parseManifest } from './manifest-validation.js';
 import type { Repository, RepositoryIndex } from './repositories.js';
 
 export interface PullThroughOptions {
@@ -81,15 +81,7 @@ export function createPullThrough(opts: PullThroughOptions): PullThrough {
     if (!repo.manifests.has(digest)) {
       const parsed = parseManifest(result.bytes, result.mediaType);
       await store.put(digest, result.bytes);
-      repo.addManifest({
-        digest,
-        mediaType: parsed.mediaType,
-        bytes: result.bytes,
-        subject: parsed.subject?.digest,
-        referrerDescriptor: parsed.subject
-          ? { mediaType: parsed.mediaType, digest, size: result.bytes.length, ...(parsed.artifactType ? { artifactType: parsed.artifactType } : {}) }
-          : undefined,
-      });
+      repo.addManifest(manifestRecord(digest, result.bytes, parsed));
     }
     return digest;
   }

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -12,6 +11,7 @@ import { startProcess } from '../util/process.js';
 import { makeTempDir } from '../util/temp.js';
 import { findTool } from '../util/tools.js';
 import type { BasicCredentials } from './auth.js';
+import { freePort } from './free-port.js';
 import { startRegistryServer, type RegistryServerOptions } from './server.js';
 import { emptyStats, type RegistryStats } from './stats.js';
 
@@ -76,17 +76,6 @@ export const embeddedRegistry: RegistryProvider = {
 };
 
 const execFileAsync = promisify(execFile);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * Debian's `docker-registry` (CNCF distribution 2.8) as a child process with a

@@ -6,6 +6,7 @@ import { makeTempDir, type TempDir } from '../util/temp.js';
 import { RegistryApp } from './app.js';
 import { Authenticator, type AuthMode, type BasicCredentials } from './auth.js';
 import { FilesystemBlobStore, MemoryBlobStore, type BlobStore } from './blob-store.js';
+import { manifestRecord, parseManifest } from './manifest-validation.js';
 import { RepositoryIndex } from './repositories.js';
 import { PullRateLimiter, type RegistryStats } from './stats.js';
 
@@ -75,18 +76,8 @@ export async function startRegistryServer(opts: RegistryServerOptions = {}): Pro
     await store.open();
     await index.load(async (digest, mediaType) => {
       if (store.size(digest) === undefined) return undefined;
-      const { parseManifest } = await import('./manifest-validation.js');
       const bytes = await store.readAll(digest);
-      const parsed = parseManifest(bytes, mediaType);
-      return {
-        digest,
-        mediaType,
-        bytes,
-        subject: parsed.subject?.digest,
-        referrerDescriptor: parsed.subject
-          ? { mediaType, digest, size: bytes.length, ...(parsed.artifactType ? { artifactType: parsed.artifactType } : {}), ...(parsed.annotations ? { annotations: parsed.annotations } : {}) }
-          : undefined,
-      };
+      return manifestRecord(digest, bytes, parseManifest(bytes, mediaType));
     });
   } catch (err) {
     await temp?.remove();
