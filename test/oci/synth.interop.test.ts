@@ -98,7 +98,7 @@ describeWithTools(['docker-registry', 'skopeo'], 'synthesised images in Debian d
     expect((await readdir(join(exported, 'blobs', 'sha256'))).sort()).toEqual((await readdir(join(dir, 'blobs', 'sha256'))).sort());
   });
 
-  it('pullbench image synth --json and image import work from the command line', async () => {
+  it('pullbench image synth --json, image import and image export work from the command line', async () => {
     const { stdout } = await run(bin, ['image', 'synth', 'cli/app:v1', '--registry', registry.url, '--layers', '10kB', '--count', '2', '--seed', 'cli', '--json']);
     const out = JSON.parse(stdout) as { reference: string; image: { descriptor: { digest: string }; images: { layers: unknown[] }[] } };
     expect(out.reference).toBe(`${registry.host}/cli/app:v1`);
@@ -109,6 +109,11 @@ describeWithTools(['docker-registry', 'skopeo'], 'synthesised images in Debian d
     await writeLayout(dir, { layers: [1000] }, 'one');
     const imported = await run(bin, ['image', 'import', dir, 'cli/imported:v9', '--registry', registry.url, '--name', 'one', '--json']);
     expect((JSON.parse(imported.stdout) as { reference: string }).reference).toBe(`${registry.host}/cli/imported:v9`);
+    const exportDir = join(tmp.path, 'cli-export');
+    const exported = await run(bin, ['image', 'export', 'cli/imported:v9', exportDir, '--registry', registry.url, '--json']);
+    const exportedDigest = (JSON.parse(exported.stdout) as { descriptor: { digest: string } }).descriptor.digest;
+    expect(exportedDigest).toBe((await client.resolve('cli/imported', 'v9')).digest);
+    expect(JSON.parse(await skopeo('inspect', `oci:${exportDir}:v9`)) as { Digest: string }).toMatchObject({ Digest: exportedDigest });
     const bad = await run(bin, ['image', 'import', join(tmp.path, 'nope'), 'cli/x:v1', '--registry', registry.url, '--json']).catch((e: { code: number; stdout: string }) => e);
     expect((bad as { code: number }).code).toBe(2);
     expect((JSON.parse((bad as { stdout: string }).stdout) as { error: { code: string } }).error.code).toBe('INVALID_IMAGE_LAYOUT');
