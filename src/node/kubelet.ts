@@ -89,8 +89,12 @@ export class EmulatedNode {
    * through kubelet's backoff) or it is deleted. Resolves when all containers run.
    */
   runPod(spec: PodSpec): Promise<void> {
-    if (this.pods.has(spec.uid)) throw new PullbenchError('INVALID_ARGUMENT', `pod ${spec.uid} already exists on ${this.name}`);
-    if (spec.containers.length === 0) throw new PullbenchError('INVALID_ARGUMENT', `pod ${spec.namespace}/${spec.name} has no containers`);
+    const problems = validatePod(spec, this.pods.has(spec.uid));
+    if (problems.length > 0) {
+      return Promise.reject(
+        new PullbenchError('INVALID_ARGUMENT', `invalid pod for ${this.name}: ${problems.join('; ')}`, { details: { problems } }),
+      );
+    }
     const containers = spec.containers.map<ContainerStatus>((c) => ({
       name: c.name,
       image: c.image,
@@ -186,4 +190,30 @@ export class EmulatedNode {
     this.recorded.push(event);
     this.opts.sink?.emit(event);
   }
+}
+
+const POLICIES = new Set(['Always', 'IfNotPresent', 'Never']);
+
+// Every problem at once, so a caller fixes them in one go.
+function validatePod(spec: PodSpec, duplicate: boolean): string[] {
+  const problems: string[] = [];
+  if (typeof spec.uid !== 'string' || spec.uid === '') problems.push('uid must be a non-empty string');
+  else if (duplicate) problems.push(`pod ${spec.uid} already exists`);
+  if (typeof spec.name !== 'string' || spec.name === '') problems.push('name must be a non-empty string');
+  if (typeof spec.namespace !== 'string' || spec.namespace === '') problems.push('namespace must be a non-empty string');
+  if (!Array.isArray(spec.containers) || spec.containers.length === 0) {
+    problems.push('containers must list at least one container');
+    return problems;
+  }
+  const names = new Set<string>();
+  spec.containers.forEach((c, i) => {
+    if (typeof c?.name !== 'string' || c.name === '') problems.push(`containers[${i}].name must be a non-empty string`);
+    else if (names.has(c.name)) problems.push(`containers[${i}].name ${JSON.stringify(c.name)} is used twice`);
+    else names.add(c.name);
+    if (typeof c?.image !== 'string' || c.image === '') problems.push(`containers[${i}].image must be a non-empty string`);
+    if (c?.imagePullPolicy !== undefined && !POLICIES.has(c.imagePullPolicy)) {
+      problems.push(`containers[${i}].imagePullPolicy must be Always, IfNotPresent or Never`);
+    }
+  });
+  return problems;
 }

@@ -90,6 +90,32 @@ describe('an emulated node running a pod', () => {
   });
 });
 
+describe('a pod spec that is wrong', () => {
+  it('is rejected with every problem listed, and nothing is pulled', async () => {
+    const { node, runtime } = setup();
+    const bad = {
+      uid: '',
+      name: 'x',
+      namespace: '',
+      containers: [
+        { name: 'a', image: 'nginx', imagePullPolicy: 'Sometimes' as never },
+        { name: 'a', image: '' },
+      ],
+    };
+    const err = await node.runPod(bad).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect((err as { details: { problems: string[] } }).details.problems).toHaveLength(5);
+    expect(runtime.calls).toHaveLength(0);
+  });
+
+  it('rejects a second pod with the same uid', async () => {
+    const { node, clock } = setup();
+    void node.runPod(pod('u1', 'registry.example/app:1'));
+    await expect(node.runPod(pod('u1', 'registry.example/app:1'))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await clock.advance(1000);
+  });
+});
+
 describe('when a pull keeps failing', () => {
   it('retries on the pod sync and backs off 10 s, doubling, with BackOff and ImagePullBackOff in between', async () => {
     const { clock, node, runtime } = setup({}, 0);
