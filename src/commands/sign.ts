@@ -1,10 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
-import { PullbenchError } from '../errors.js';
 import { parseReference } from '../oci/reference.js';
 import { readPrivateKey } from '../supply-chain/keys.js';
-import { parseAnnotations } from '../supply-chain/options.js';
+import { parseAnnotations, readText, registryCredentials } from '../supply-chain/options.js';
 import { resolvePassword } from '../supply-chain/password.js';
 import { clientFor } from '../supply-chain/registry.js';
 import { signImage, type SignFormat, type SignResult } from '../supply-chain/sign.js';
@@ -29,12 +27,8 @@ export default class Sign extends BaseCommand {
   async run(): Promise<SignResult> {
     const { args, flags } = await this.parse(Sign);
     const password = await resolvePassword({ passwordEnv: flags['password-env'], prompt: true });
-    const pem = await readFile(flags.key, 'utf8').catch((cause: unknown) => {
-      throw new PullbenchError('KEY_INVALID', `cannot read ${flags.key}`, { cause });
-    });
-    const key = await readPrivateKey(pem, password);
-    const regPassword = flags['registry-password-env'] ? process.env[flags['registry-password-env']] : undefined;
-    const credentials = flags['registry-user'] ? { username: flags['registry-user'], password: regPassword ?? '' } : undefined;
+    const key = await readPrivateKey(await readText(flags.key, 'key'), password);
+    const credentials = registryCredentials(flags['registry-user'], flags['registry-password-env']);
     const client = clientFor(parseReference(args.image), { ...(credentials ? { credentials } : {}), plainHttp: flags['plain-http'] });
     const result = await signImage(client, args.image, { key, annotations: parseAnnotations(flags.annotations), format: flags.format as SignFormat });
     this.logToStderr(`Pushing signature to: ${result.location}`);

@@ -4,7 +4,7 @@ import { ExitCode, exitCodeFor } from '../cli/exit-codes.js';
 import { PullbenchError, type PullbenchErrorCode } from '../errors.js';
 import { parseReference } from '../oci/reference.js';
 import { verifyImage, type ImageVerification } from '../supply-chain/image.js';
-import { loadVerifyOptions } from '../supply-chain/options.js';
+import { loadVerifyOptions, registryCredentials } from '../supply-chain/options.js';
 import { checklist } from '../supply-chain/render.js';
 
 export default class Verify extends BaseCommand {
@@ -55,8 +55,7 @@ export default class Verify extends BaseCommand {
       insecureIgnoreSct: flags['insecure-ignore-sct'],
       annotations: flags.annotations,
     });
-    const password = flags['registry-password-env'] ? process.env[flags['registry-password-env']] : undefined;
-    const credentials = flags['registry-user'] ? { username: flags['registry-user'], password: password ?? '' } : undefined;
+    const credentials = registryCredentials(flags['registry-user'], flags['registry-password-env']);
     const repository = flags['check-repository'] ? parseReference(args.image).name : undefined;
     this.notFound = true;
     const result = await verifyImage(args.image, { ...opts, ...(repository ? { repository } : {}), access: { ...(credentials ? { credentials } : {}), plainHttp: flags['plain-http'] } });

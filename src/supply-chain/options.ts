@@ -22,7 +22,8 @@ export interface VerifySettings {
   repository?: string;
 }
 
-async function read(path: string, what: string): Promise<string> {
+/** Reads a text file named on the command line; a missing file is INVALID_ARGUMENT, not a stack trace. */
+export async function readText(path: string, what: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (cause) {
@@ -50,14 +51,14 @@ export async function loadVerifyOptions(s: VerifySettings): Promise<VerifyOption
     throw new PullbenchError('INVALID_ARGUMENT', '--certificate-oidc-issuer or --certificate-oidc-issuer-regexp is required for keyless verification');
   }
   const parts: Trust[] = [];
-  if (s.trustedRoot) parts.push(trustFromTrustedRootJson(await read(s.trustedRoot, 'trusted root')));
+  if (s.trustedRoot) parts.push(trustFromTrustedRootJson(await readText(s.trustedRoot, 'trusted root')));
   if (s.caRoots || s.rekorKey || s.ctlogKey) {
     parts.push(
       trustFromPem({
-        ...(s.caRoots ? { caRoots: await read(s.caRoots, 'CA roots') } : {}),
-        ...(s.caIntermediates ? { caIntermediates: await read(s.caIntermediates, 'CA intermediates') } : {}),
-        ...(s.rekorKey ? { rekorKeys: [await read(s.rekorKey, 'Rekor public key')] } : {}),
-        ...(s.ctlogKey ? { ctlogKeys: [await read(s.ctlogKey, 'CT log public key')] } : {}),
+        ...(s.caRoots ? { caRoots: await readText(s.caRoots, 'CA roots') } : {}),
+        ...(s.caIntermediates ? { caIntermediates: await readText(s.caIntermediates, 'CA intermediates') } : {}),
+        ...(s.rekorKey ? { rekorKeys: [await readText(s.rekorKey, 'Rekor public key')] } : {}),
+        ...(s.ctlogKey ? { ctlogKeys: [await readText(s.ctlogKey, 'CT log public key')] } : {}),
       }),
     );
   }
@@ -69,7 +70,7 @@ export async function loadVerifyOptions(s: VerifySettings): Promise<VerifyOption
     annotations: parseAnnotations(s.annotations),
     ...(s.repository === undefined ? {} : { repository: s.repository }),
   };
-  if (s.key) opts.key = readPublicKey(await read(s.key, 'key'));
+  if (s.key) opts.key = readPublicKey(await readText(s.key, 'key'));
   if (keyless) {
     opts.identity = {
       ...(s.certificateIdentity === undefined ? {} : { identity: s.certificateIdentity }),
@@ -79,4 +80,12 @@ export async function loadVerifyOptions(s: VerifySettings): Promise<VerifyOption
     };
   }
   return opts;
+}
+
+/** Registry credentials from `--registry-user` and the variable named by `--registry-password-env`. */
+export function registryCredentials(user: string | undefined, passwordEnv: string | undefined): { username: string; password: string } | undefined {
+  if (!user) return undefined;
+  const password = passwordEnv === undefined ? '' : process.env[passwordEnv];
+  if (password === undefined) throw new PullbenchError('INVALID_ARGUMENT', `environment variable ${passwordEnv} is not set`);
+  return { username: user, password };
 }

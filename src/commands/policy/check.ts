@@ -1,8 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
 import { PullbenchError } from '../../errors.js';
 import { VerificationCache } from '../../supply-chain/cache.js';
+import { readText, registryCredentials } from '../../supply-chain/options.js';
 import { loadPolicyFiles } from '../../supply-chain/policy-files.js';
 import { verifyImages, type ImageDecisionRecord } from '../../supply-chain/policy.js';
 import { mergeTrust, trustFromPem, trustFromTrustedRootJson, type Trust } from '../../supply-chain/trust.js';
@@ -34,23 +34,18 @@ export default class PolicyCheck extends BaseCommand {
     const policies = await loadPolicyFiles(flags.policy);
     const images: WorkloadImage[] = [];
     for (const file of argv as string[]) {
-      const text = await readFile(file, 'utf8').catch((cause: unknown) => {
-        throw new PullbenchError('INVALID_ARGUMENT', `cannot read ${file}`, { cause });
-      });
-      images.push(...imagesInManifests(text, file));
+      images.push(...imagesInManifests(await readText(file, 'workload file'), file));
     }
     const trusts: Trust[] = [];
-    if (flags['trusted-root']) trusts.push(trustFromTrustedRootJson(await readFile(flags['trusted-root'], 'utf8')));
+    if (flags['trusted-root']) trusts.push(trustFromTrustedRootJson(await readText(flags['trusted-root'], 'trusted root')));
     if (flags['ca-roots'] || flags['rekor-key']) {
       trusts.push(trustFromPem({
-        ...(flags['ca-roots'] ? { caRoots: await readFile(flags['ca-roots'], 'utf8') } : {}),
-        ...(flags['rekor-key'] ? { rekorKeys: [await readFile(flags['rekor-key'], 'utf8')] } : {}),
+        ...(flags['ca-roots'] ? { caRoots: await readText(flags['ca-roots'], 'CA roots') } : {}),
+        ...(flags['rekor-key'] ? { rekorKeys: [await readText(flags['rekor-key'], 'Rekor key')] } : {}),
       }));
     }
-    const password = flags['registry-password-env'] ? process.env[flags['registry-password-env']] : undefined;
-    const cache = new VerificationCache({
-      access: { plainHttp: flags['plain-http'], ...(flags['registry-user'] ? { credentials: { username: flags['registry-user'], password: password ?? '' } } : {}) },
-    });
+    const credentials = registryCredentials(flags['registry-user'], flags['registry-password-env']);
+    const cache = new VerificationCache({ access: { plainHttp: flags['plain-http'], ...(credentials ? { credentials } : {}) } });
     const records = await verifyImages(images.map((i) => i.image), policies, {
       cache,
       ...(trusts.length > 0 ? { trust: mergeTrust(...trusts) } : {}),
