@@ -185,6 +185,7 @@ export class FilesystemBlobStore implements BlobStore {
   private readonly hot = new Map<string, Buffer>();
   private hotBytes = 0;
   private readonly filling = new Set<string>();
+  private fillingBytes = 0;
 
   /** `cacheBytes`: memory for hot blobs (0 turns the cache off); a blob over a quarter of it is never cached. */
   constructor(
@@ -202,8 +203,10 @@ export class FilesystemBlobStore implements BlobStore {
       return data;
     }
     const size = this.sizes.get(digest);
-    if (size !== undefined && size <= this.cacheBytes / 4 && !this.filling.has(digest)) {
+    // Bounded so that many cold blobs at once never read more than half the budget into memory.
+    if (size !== undefined && size <= this.cacheBytes / 4 && !this.filling.has(digest) && this.fillingBytes + size <= this.cacheBytes / 2) {
       this.filling.add(digest);
+      this.fillingBytes += size;
       readFile(this.pathOf(digest))
         .then((buf) => {
           if (!this.sizes.has(digest) || this.hot.has(digest)) return;
@@ -216,7 +219,10 @@ export class FilesystemBlobStore implements BlobStore {
           }
         })
         .catch(() => undefined)
-        .finally(() => this.filling.delete(digest));
+        .finally(() => {
+          this.filling.delete(digest);
+          this.fillingBytes -= size;
+        });
     }
     return undefined;
   }
