@@ -17,7 +17,7 @@ import type { Scenario } from '../scenario/schema.js';
 import { registerCleanup } from '../util/cleanup.js';
 import { environmentInfo } from '../util/environment.js';
 import { renderJunit } from '../report/render.js';
-import { aggregateArm, evaluateThresholds, RESULTS_SCHEMA_VERSION, type ArmResult, type Repetition, type RunResults } from '../report/results.js';
+import { aggregateArm, evaluateThresholds, formatBytes, RESULTS_SCHEMA_VERSION, type ArmResult, type Repetition, type RunResults } from '../report/results.js';
 
 export interface RunOptions {
   /** Progress lines (which arm, pods ready); the command decides whether to show them. */
@@ -241,6 +241,8 @@ async function runRepetition(
     mirror?.resetStats();
     const linkBefore = cluster.linkBytes();
 
+    let lastKey = '';
+    let lastAt = 0;
     const t0 = Date.now();
     const steps = await runRollouts(scenario.rollouts, {
       cluster,
@@ -248,7 +250,17 @@ async function runRepetition(
       namespace: NAMESPACE,
       pullPolicy: arm.pullPolicy,
       imageRef: (ref) => `${registry.host}/${ref}`,
-      onProgress: (step, ready, total) => progress(`  ${step}: ${ready}/${total} ready`),
+      onProgress: (step, ready, total) => {
+        // One line when readiness changes, else at most every 2 s with the bytes moving.
+        const now = Date.now();
+        const key = `${step}:${ready}/${total}`;
+        if (key === lastKey && now - lastAt < 2000) return;
+        lastKey = key;
+        lastAt = now;
+        const moved = cluster.linkBytes();
+        const bytes = moved.registry + moved.mirror - linkBefore.registry - linkBefore.mirror;
+        progress(`  ${step}: ${ready}/${total} ready, ${formatBytes(bytes)} over the links`);
+      },
     });
     const rolloutDurationMs = Date.now() - t0;
     const linkAfter = cluster.linkBytes();
