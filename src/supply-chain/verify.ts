@@ -5,6 +5,7 @@ import { toSignedEntity, Verifier, VerificationError, type Signer, type TrustMat
 import { verifySCTs } from '@sigstore/verify/dist/key/sct.js';
 import { PullbenchError } from '../errors.js';
 import { MediaType } from '../oci/media-types.js';
+import { parseReference } from '../oci/reference.js';
 import { hashesForKey } from './keys.js';
 import type { Trust } from './trust.js';
 
@@ -148,12 +149,16 @@ function b64(value: string): Buffer {
   return Buffer.from(value.replace(/\s+/g, ''), 'base64');
 }
 
-/** The repository of a docker-reference (drops `:tag` and `@digest`). */
+/** The normalised repository of a docker-reference (drops `:tag` and `@digest`; `index.docker.io` is `docker.io`). */
 export function repositoryOf(reference: string): string {
-  const noDigest = reference.split('@')[0]!;
-  const slash = noDigest.lastIndexOf('/');
-  const colon = noDigest.lastIndexOf(':');
-  return colon > slash ? noDigest.slice(0, colon) : noDigest;
+  try {
+    return parseReference(reference).name;
+  } catch {
+    const noDigest = reference.split('@')[0]!;
+    const slash = noDigest.lastIndexOf('/');
+    const colon = noDigest.lastIndexOf(':');
+    return colon > slash ? noDigest.slice(0, colon) : noDigest;
+  }
 }
 
 interface SimpleSigning {
@@ -175,7 +180,7 @@ function checkSimpleSigning(payload: Buffer, manifestDigest: string, opts: Verif
   checkAnnotations(doc.optional, opts);
   if (opts.repository !== undefined) {
     const ref = critical.identity?.['docker-reference'];
-    if (typeof ref !== 'string' || repositoryOf(ref) !== opts.repository) {
+    if (typeof ref !== 'string' || repositoryOf(ref) !== repositoryOf(opts.repository)) {
       reject('REPOSITORY_MISMATCH', `the payload names ${JSON.stringify(ref)}, expected repository ${opts.repository}`);
     }
   }

@@ -7,6 +7,7 @@ import { trustFromPem, trustFromTrustedRootJson } from '../../src/supply-chain/t
 import {
   digestManifest,
   parseDirSignature,
+  repositoryOf,
   verifyBundleSignature,
   verifyCandidates,
   type Candidate,
@@ -86,6 +87,7 @@ describe('the real cosign signatures in shared/vectors (containers-image dir: la
     expect(decide('dir-img-cosign-valid', { ...keyed, repository: 'docker.io/testing/manifest' }).decision).toBe('REPOSITORY_MISMATCH');
     expect(decide('dir-img-cosign-valid', { ...keyed, repository: '192.168.64.2:5000/cosign-signed-single-sample' }).decision).toBe('valid');
     expect(decide('dir-img-cosign-valid-with-tag', { ...keyed, repository: '192.168.64.2:5000/skopeo-signed' }).decision).toBe('valid');
+    expect(repositoryOf('index.docker.io/library/nginx:1.27')).toBe(repositoryOf('nginx'));
   });
 
   it('requires annotations given with -a', () => {
