@@ -46,6 +46,17 @@ describe('on a warm cluster', () => {
   });
 });
 
+describe('pre-pulled images', () => {
+  it('are on every node before the rollout, so IfNotPresent pulls nothing even over a declared slow link', async () => {
+    const r = await run(`cluster: { nodes: 2 }\nlinks: { registry: { bandwidth: 1Mbit, latency: 100ms } }\n${rollouts}matrix: { pullPolicy: [IfNotPresent], topology: [pre-pulled] }\n`);
+    const [arm] = r.arms;
+    expect(arm!.arm.name).toBe('IfNotPresent/pre-pulled/warm');
+    expect(arm!.repetitions[0]!.cacheVerified).toBe(true);
+    expect(arm!.aggregate.requests.registryBlobGet).toBe(0);
+    expect(arm!.aggregate.alreadyPresent).toBe(12);
+  });
+});
+
 describe('with a pull-through mirror', () => {
   const mirrorScenario = `mirror: { provider: embedded }\n${rollouts}matrix: { pullPolicy: [IfNotPresent], topology: [mirror] }\n`;
   // v1: config + 3 layers; v2: config + 1 new layer (the other three are v1's).
