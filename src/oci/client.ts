@@ -227,6 +227,22 @@ export class RegistryClient {
       location = await this.startUpload(repo, what);
     }
 
+    try {
+      return await this.upload(repo, location, data, { digest, size, chunkSize: opts.chunkSize }, what);
+    } catch (err) {
+      await this.cancelUpload(repo, location);
+      throw err;
+    }
+  }
+
+  private async upload(
+    repo: string,
+    location: string,
+    data: Buffer | Readable,
+    opts: { digest?: string; size?: number; chunkSize?: number },
+    what: string,
+  ): Promise<Descriptor> {
+    const { digest, size } = opts;
     const chunked = opts.chunkSize !== undefined || size === undefined || size > MONOLITHIC_LIMIT || !digest;
     if (!chunked && digest) {
       const streamError = Buffer.isBuffer(data) ? Promise.resolve(undefined) : finished(data).then(() => undefined, (err: unknown) => err);
@@ -250,6 +266,15 @@ export class RegistryClient {
     return this.uploadChunks(repo, location, data, { digest, size, chunkSize: opts.chunkSize ?? DEFAULT_CHUNK }, what);
   }
 
+  // Best effort: a failed upload should not leave its session open on the registry.
+  private async cancelUpload(repo: string, location: string): Promise<void> {
+    try {
+      await drain(await this.send({ method: 'DELETE', url: location, repo, actions: PUSH, what: `cancel upload to ${repo}` }));
+    } catch {
+      /* the original error matters more */
+    }
+  }
+
   /**
    * Cross-repository mount of a blob from `fromRepo`; true when the registry mounted it.
    * A registry that declines (202) gets its upload session cancelled.
@@ -257,10 +282,7 @@ export class RegistryClient {
   async mountBlob(repo: string, digest: string, fromRepo: string): Promise<boolean> {
     parseDigest(digest);
     const mount = await this.tryMount(repo, digest, fromRepo);
-    if (!mount.mounted) {
-      const res = await this.send({ method: 'DELETE', url: mount.location, repo, actions: PUSH, what: `cancel upload to ${repo}` });
-      await drain(res);
-    }
+    if (!mount.mounted) await this.cancelUpload(repo, mount.location);
     return mount.mounted;
   }
 

@@ -108,6 +108,18 @@ describe('RegistryClient blobs', () => {
     ]);
   });
 
+  it('cancels the upload session when an upload fails', async () => {
+    fake = await startFakeRegistry((req, res) => {
+      if (req.method === 'HEAD') return void res.writeHead(404).end();
+      if (req.method === 'POST') return void res.writeHead(202, { location: '/v2/app/blobs/uploads/u9' }).end();
+      if (req.method === 'PATCH') return json(res, 500, { errors: [{ code: 'UNKNOWN' }] });
+      res.writeHead(204).end();
+    });
+    const err = await caught(new RegistryClient({ baseUrl: fake.url }).pushBlob('app', Buffer.from('data'), { chunkSize: 2 }));
+    expect(err.code).toBe('REGISTRY_ERROR');
+    expect(fake.requests.map((r) => `${r.method} ${r.url}`).slice(-2)).toEqual(['PATCH /v2/app/blobs/uploads/u9', 'DELETE /v2/app/blobs/uploads/u9']);
+  });
+
   it('refuses to push a buffer that does not match the digest it is given', async () => {
     const client = new RegistryClient({ baseUrl: 'http://127.0.0.1:1' });
     expect((await caught(client.pushBlob('app', Buffer.from('a'), { digest: digestOf('b') }))).code).toBe('DIGEST_MISMATCH');
