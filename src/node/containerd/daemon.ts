@@ -96,7 +96,7 @@ export async function startContainerd(opts: ContainerdOptions): Promise<StartedC
     for (const [host, text] of Object.entries(opts.hostsToml ?? {})) {
       const hostDir = join(paths.certsDir, certsDirName(host));
       await mkdir(hostDir, { recursive: true });
-      await writeFile(join(hostDir, 'hosts.toml'), text);
+      await writeFile(join(hostDir, 'hosts.toml'), withHostTree(text));
     }
     const snapshotter = opts.snapshotter ?? (await probeSnapshotter(dir.path));
     const configPath = join(dir.path, 'config.toml');
@@ -147,6 +147,16 @@ export async function startContainerd(opts: ContainerdOptions): Promise<StartedC
       cause: err,
     });
   }
+}
+
+/**
+ * containerd 1.6/1.7 reject a hosts.toml without any `[host]` table ("invalid
+ * `host` tree", containerd/containerd#10027) and silently fall back to the
+ * default endpoint; an empty `[host]` table (k3s's workaround) makes them read
+ * the root fields (`server`, ...) as documented.
+ */
+export function withHostTree(text: string): string {
+  return /^\s*\[\s*host\s*[.\]]/m.test(text) ? text : `${text.replace(/\s*$/, '')}\n\n[host]\n`;
 }
 
 /** containerd maps `host:port` to a certs.d directory of the same name (docker.io stays docker.io). */
