@@ -54,4 +54,20 @@ describeWithTools(['containerd', 'ctr', 'skopeo'], 'containerd pulling from the 
       }
     });
   }
+
+  it('pulls through the embedded registry in mirror mode, each blob fetched upstream once', async () => {
+    await using origin = await startRegistryServer({ storage: 'memory' });
+    await using mirror = await startRegistryServer({ storage: 'filesystem', upstream: { url: origin.url } });
+    const layout = join(tmp.path, 'img-mirror');
+    await writeOciLayout(layout, 'v1', 3);
+    await run('skopeo', ['copy', '--dest-tls-verify=false', `oci:${layout}:v1`, `docker://${origin.host}/ctr/mirrored:v1`]);
+    origin.resetStats();
+    await containerd.ctr(['image', 'pull', '--plain-http', `${mirror.host}/ctr/mirrored:v1`]);
+    const { stdout } = await containerd.ctr(['image', 'ls']);
+    expect(stdout).toContain(`${mirror.host}/ctr/mirrored:v1`);
+    // config + 3 layers, each fetched upstream exactly once
+    expect(origin.stats().blobGet).toBe(4);
+    expect(mirror.stats().upstreamBlobGet).toBe(4);
+  });
 });
+
