@@ -167,7 +167,8 @@ export class RegistryClient {
 
   /**
    * Streams a blob. A whole-blob read is verified as it streams (DIGEST_MISMATCH,
-   * SIZE_MISMATCH at the end); a range read cannot be and is not.
+   * SIZE_MISMATCH at the end); a range read (206) cannot be and is not. A registry that
+   * ignores Range answers 200 with the whole blob, which is verified (check `size`).
    */
   async getBlob(repo: string, digest: string, opts: { range?: { start: number; end?: number } } = {}): Promise<BlobResult> {
     parseDigest(digest);
