@@ -2,7 +2,7 @@ import { PullbenchError } from '../errors.js';
 import { LoadEngine, type EngineTick } from './engine.js';
 import { planRequests, type ImageTarget } from './plan.js';
 import { summarize } from './results.js';
-import { discoverTarget, refreshToken, type DiscoveredTarget } from './target.js';
+import { discoverTarget, refreshDelayMs, refreshToken, type DiscoveredTarget, type TokenExpiry } from './target.js';
 import { LOAD_PROFILES, type LoadResult, type LoadSpec } from './types.js';
 
 export * from './types.js';
@@ -121,11 +121,11 @@ async function storm(spec: LoadSpec, discovered: DiscoveredTarget, opts: LoadOpt
   let refreshes = 0;
   let timer: NodeJS.Timeout | undefined;
   let refreshError: unknown;
-  // Bearer tokens expire: fetch a new one at 80% of its lifetime, for as long as the storm runs.
-  const schedule = (lifetimeSeconds: number): void => {
+  // Bearer tokens expire: fetch a new one ahead of expiry, for as long as the storm runs.
+  const schedule = (expiry: TokenExpiry): void => {
     timer = setTimeout(() => {
       refreshToken(discovered, opts.fetch)
-        .then(({ authorization, lifetimeSeconds: next }) => {
+        .then(({ authorization, expiry: next }) => {
           refreshes++;
           engine.setAuthorization(authorization);
           schedule(next);
@@ -133,11 +133,11 @@ async function storm(spec: LoadSpec, discovered: DiscoveredTarget, opts: LoadOpt
         .catch((err: unknown) => {
           refreshError = err;
         });
-    }, lifetimeSeconds * 800);
+    }, refreshDelayMs(expiry, Date.now()));
     timer.unref();
   };
-  if (discovered.auth === 'bearer' && spec.profile !== 'token' && discovered.tokenLifetimeSeconds !== undefined) {
-    schedule(discovered.tokenLifetimeSeconds);
+  if (discovered.auth === 'bearer' && spec.profile !== 'token' && discovered.tokenExpiry !== undefined) {
+    schedule(discovered.tokenExpiry);
   }
   const onAbort = (): void => engine.stop();
   if (opts.signal?.aborted) engine.stop();

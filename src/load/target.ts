@@ -15,15 +15,21 @@ export interface DiscoveredTarget {
   authorization?: string;
   /** Authorization header the client sent to the token endpoint (Basic), if any. */
   tokenAuthorization?: string;
-  /** Seconds the bearer token is valid for (the token's expires_in, 60 when absent). */
-  tokenLifetimeSeconds?: number;
+  /** When the bearer token expires (ms since epoch, this machine's clock). */
+  tokenExpiry?: TokenExpiry;
 }
 
 interface Observed {
   authorization?: string;
   tokenUrl?: URL;
   tokenAuthorization?: string;
-  expiresIn?: number;
+  expiry?: TokenExpiry;
+}
+
+/** When a token expires, and how long it lived (for the refresh margin). */
+export interface TokenExpiry {
+  expiresAt: number;
+  lifetimeMs: number;
 }
 
 /** The Docker token spec's default lifetime when expires_in is absent. */
@@ -85,7 +91,7 @@ export async function discoverTarget(opts: {
     auth,
     ...(observed.authorization ? { authorization: observed.authorization } : {}),
     ...(observed.tokenAuthorization ? { tokenAuthorization: observed.tokenAuthorization } : {}),
-    ...(auth === 'bearer' ? { tokenLifetimeSeconds: observed.expiresIn ?? DEFAULT_TOKEN_SECONDS } : {}),
+    ...(auth === 'bearer' && observed.expiry ? { tokenExpiry: observed.expiry } : {}),
   };
 }
 
@@ -93,7 +99,7 @@ export async function discoverTarget(opts: {
  * Fetches a fresh bearer token by replaying the token request the registry
  * client made during discovery; returns the new Authorization header and lifetime.
  */
-export async function refreshToken(discovered: DiscoveredTarget, fetchFn: typeof fetch = globalThis.fetch): Promise<{ authorization: string; lifetimeSeconds: number }> {
+export async function refreshToken(discovered: DiscoveredTarget, fetchFn: typeof fetch = globalThis.fetch): Promise<{ authorization: string; expiry: TokenExpiry }> {
   const url = discovered.target.tokenUrl;
   if (!url) throw new PullbenchError('INTERNAL', 'no token endpoint to refresh from');
   const headers: Record<string, string> = { 'user-agent': 'pullbench-load' };
@@ -110,8 +116,9 @@ export async function refreshToken(discovered: DiscoveredTarget, fetchFn: typeof
       details: { status: res.status },
     });
   }
-  const body = (await res.json().catch(() => undefined)) as { expires_in?: unknown } | undefined;
-  return { authorization: `Bearer ${tokenFromResponse(body)}`, lifetimeSeconds: lifetimeOf(body) ?? DEFAULT_TOKEN_SECONDS };
+  const receivedAt = Date.now();
+  const body = (await res.json().catch(() => undefined)) as unknown;
+  return { authorization: `Bearer ${tokenFromResponse(body)}`, expiry: tokenExpiry(body, receivedAt) };
 }
 
 /** `repo:tag`, `repo@digest`, or `host:port/repo:tag` naming this registry -> repository and reference. */
@@ -136,15 +143,29 @@ function observingFetch(base: typeof fetch, observed: Observed): typeof fetch {
       // Not a /v2/ path: the client's request to the token realm (with service and scope).
       observed.tokenUrl = url;
       observed.tokenAuthorization = authorization;
-      observed.expiresIn = lifetimeOf(await res.clone().json().catch(() => undefined));
+      observed.expiry = tokenExpiry(await res.clone().json().catch(() => undefined), Date.now());
     }
     return res;
   };
 }
 
-function lifetimeOf(body: unknown): number | undefined {
-  const value = (body as { expires_in?: unknown } | undefined)?.expires_in;
-  return typeof value === 'number' && value > 0 ? value : undefined;
+/**
+ * Expiry of a token response: `expires_in` (60 s when absent, as the Docker token
+ * spec says) counted from `issued_at` or from when it arrived, whichever is earlier
+ * (issued_at is often whole seconds; a server clock far off is ignored).
+ */
+export function tokenExpiry(body: unknown, receivedAt: number): TokenExpiry {
+  const b = (body ?? {}) as { expires_in?: unknown; issued_at?: unknown };
+  const lifetimeMs = (typeof b.expires_in === 'number' && b.expires_in > 0 ? b.expires_in : DEFAULT_TOKEN_SECONDS) * 1000;
+  const issued = typeof b.issued_at === 'string' ? Date.parse(b.issued_at) : Number.NaN;
+  const start = Number.isFinite(issued) && Math.abs(issued - receivedAt) < lifetimeMs ? Math.min(issued, receivedAt) : receivedAt;
+  return { expiresAt: start + lifetimeMs, lifetimeMs };
+}
+
+/** Milliseconds from `now` until a refresh: a margin of 20% of the lifetime, at least min(10 s, half of it). */
+export function refreshDelayMs(expiry: TokenExpiry, now: number): number {
+  const margin = Math.max(0.2 * expiry.lifetimeMs, Math.min(10_000, 0.5 * expiry.lifetimeMs));
+  return Math.max(0, expiry.expiresAt - margin - now);
 }
 
 function parseJson<T>(bytes: Buffer, what: string): T {

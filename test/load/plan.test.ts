@@ -3,7 +3,7 @@ import { isPullbenchError } from '../../src/errors.js';
 import { parseDuration, parseMix, planRequests, renderLoadResult, validateLoadSpec, type ImageTarget, type LoadResult } from '../../src/load/index.js';
 import { interleave, mixWeights } from '../../src/load/plan.js';
 import { summarize } from '../../src/load/results.js';
-import { splitImage } from '../../src/load/target.js';
+import { refreshDelayMs, splitImage, tokenExpiry } from '../../src/load/target.js';
 import { MANIFEST_ACCEPT } from '../../src/oci/media-types.js';
 
 const D = (c: string): string => `sha256:${c.repeat(64)}`;
@@ -164,5 +164,25 @@ describe('results', () => {
     expect(text).toContain('p99');
     expect(text).toContain('429×10');
     expect(text).toContain('429 too many requests 10');
+  });
+});
+
+describe('token expiry', () => {
+  const t0 = Date.parse('2026-01-01T00:00:10.900Z');
+
+  it('counts from issued_at when it is earlier (whole seconds) and plausible', () => {
+    expect(tokenExpiry({ expires_in: 2, issued_at: '2026-01-01T00:00:10Z' }, t0)).toEqual({ expiresAt: t0 - 900 + 2000, lifetimeMs: 2000 });
+    // A server clock an hour off is ignored.
+    expect(tokenExpiry({ expires_in: 60, issued_at: '2026-01-01T01:00:10Z' }, t0).expiresAt).toBe(t0 + 60_000);
+  });
+
+  it('defaults to 60 s, as the token spec says', () => {
+    expect(tokenExpiry({ token: 'x' }, t0)).toEqual({ expiresAt: t0 + 60_000, lifetimeMs: 60_000 });
+  });
+
+  it('refreshes with a margin: 12 s before a 60 s token expires, 1 s before a 2 s one', () => {
+    expect(refreshDelayMs({ expiresAt: t0 + 60_000, lifetimeMs: 60_000 }, t0)).toBe(48_000);
+    expect(refreshDelayMs({ expiresAt: t0 + 2000, lifetimeMs: 2000 }, t0)).toBe(1000);
+    expect(refreshDelayMs({ expiresAt: t0 - 5, lifetimeMs: 2000 }, t0)).toBe(0);
   });
 });
