@@ -9,7 +9,7 @@ import { RegistryClient } from '../oci/client.js';
 import { importLayout } from '../oci/layout.js';
 import { parsePlatform } from '../oci/platform.js';
 import { loadBase, pushSynthImage } from '../oci/synth.js';
-import { embeddedRegistry, registryProvider, type RegistrySpec, type StartedRegistry } from '../registry/provider.js';
+import { embeddedRegistry, registryProvider, type RegistryProvider, type RegistrySpec, type StartedRegistry } from '../registry/provider.js';
 import { runRollouts } from '../rollout/engine.js';
 import { redactScenario, redactValues, type LoadedScenario } from '../scenario/load.js';
 import { expandArms, type Arm } from '../scenario/matrix.js';
@@ -55,10 +55,16 @@ function registrySpec(scenario: Scenario): RegistrySpec {
 
 async function startRegistry(scenario: Scenario): Promise<StartedRegistry> {
   const r = scenario.registry;
-  if (r.provider === 'container') {
-    throw new PullbenchError('DRIVER_UNAVAILABLE', 'registry provider "container" is not wired into `pullbench run` yet; use embedded, distribution or external');
+  return (await providerFor(r.provider, r.image, r.url)).start(registrySpec(scenario));
+}
+
+// `container` runs registry:2 (or `image`) through testcontainers, loaded only when asked for; it needs a Docker daemon.
+async function providerFor(name: string, image?: string, url?: string): Promise<RegistryProvider> {
+  if (name === 'container') {
+    const { containerRegistry } = await import('../registry/providers/container.js');
+    return containerRegistry(image ? { image } : {});
   }
-  return registryProvider(r.provider, r.url).start(registrySpec(scenario));
+  return name === 'embedded' ? embeddedRegistry : registryProvider(name, url);
 }
 
 /** Pushes every image of the scenario; returns each image's bytes (manifest + config + layers of one platform). */
@@ -200,7 +206,7 @@ async function runRepetition(
         upstreamUrl = proxy.url;
       }
       const user = scenario.registry.auth?.users[0];
-      const provider = scenario.mirror!.provider === 'embedded' ? embeddedRegistry : registryProvider(scenario.mirror!.provider);
+      const provider = await providerFor(scenario.mirror!.provider, scenario.mirror!.image);
       mirror = await provider.start({
         ...(scenario.mirror!.provider === 'embedded' ? { storage: 'memory' as const } : {}),
         upstream: { url: upstreamUrl, ...(user ? { credentials: user } : {}) },
