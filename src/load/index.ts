@@ -105,7 +105,8 @@ export async function runLoad(spec: LoadSpec, opts: LoadOptions = {}): Promise<L
 
 async function storm(spec: LoadSpec, discovered: DiscoveredTarget, opts: LoadOptions): Promise<LoadResult> {
   const { origin, requests } = planRequests(spec.profile, discovered.target, spec.mix);
-  const connections = spec.connections ?? 10;
+  // autocannon opens no more connections than the overall rate.
+  const connections = Math.min(spec.connections ?? 10, spec.rate ?? Number.POSITIVE_INFINITY);
   const engine = new LoadEngine({
     origin,
     requests,

@@ -113,7 +113,9 @@ describe('pullbench load when the token expires during the storm', () => {
     const result = await load.run();
     expect(result.tokenRefreshes).toBeGreaterThanOrEqual(2);
     expect(result.non2xx).toEqual({});
+    // --rate 100 for 6.5 s holds the storm near 650 requests.
     expect(result.byKind.manifestHead?.ok).toBeGreaterThan(400);
+    expect(result.byKind.manifestHead?.ok).toBeLessThan(800);
     expect(result.warnings).toBeUndefined();
   });
 });
