@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { RegistryClient } from '../../src/oci/client.js';
 import { digestOf } from '../../src/oci/digest.js';
 import { MediaType } from '../../src/oci/media-types.js';
-import { freePort } from '../../src/registry/free-port.js';
+import { freePort } from '../../src/util/ports.js';
 import { distributionRegistry } from '../../src/registry/provider.js';
 import { runAllCleanups } from '../../src/util/cleanup.js';
 import { startProcess } from '../../src/util/process.js';

@@ -11,7 +11,7 @@ import { startProcess } from '../util/process.js';
 import { makeTempDir } from '../util/temp.js';
 import { findTool } from '../util/tools.js';
 import type { BasicCredentials } from './auth.js';
-import { freePort } from './free-port.js';
+import { freePort } from '../util/ports.js';
 import { startRegistryServer, type RegistryServerOptions } from './server.js';
 import { emptyStats, type RegistryStats } from './stats.js';
 
@@ -94,7 +94,8 @@ export const distributionRegistry: RegistryProvider = {
     }
     const dir = await makeTempDir('pullbench-distribution-');
     try {
-      const port = spec.port ?? (await freePort());
+      // Port 0 means any free port, as for the embedded registry.
+      const port = spec.port || (await freePort());
       const config: Record<string, unknown> = {
         version: 0.1,
         log: { level: 'error', accesslog: { disabled: true } },

@@ -6,7 +6,7 @@ import { ContainerdRuntime } from '../../src/node/runtimes/containerd.js';
 import { EmbeddedRuntime } from '../../src/node/runtimes/embedded.js';
 import { embeddedRegistry, type RegistryStats, type StartedRegistry } from '../../src/registry/provider.js';
 import { describeWithTools } from '../helpers/interop.js';
-import { freePort } from './helpers/ports.js';
+import { freePort } from '../../src/util/ports.js';
 import { pushWithClient, synthImage } from './helpers/images.js';
 
 const user = { username: 'alice', password: 'parity-pw' };

@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { freePort } from '../../util/ports.js';
 import bcrypt from 'bcryptjs';
 import type { BoundPorts, StartedTestContainer, WaitStrategy } from 'testcontainers';
 import { loadTestcontainers } from '../../docker/testcontainers.js';
@@ -154,17 +154,6 @@ class RegistryV2Wait implements WaitStrategy {
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 const FIELD = /(http\.request\.method|http\.request\.uri|http\.response\.status|http\.response\.written)=("[^"]*"|\S+)/g;
 
 /**
@@ -219,7 +208,7 @@ export function containerRegistry(opts: ContainerRegistryOptions = {}): Registry
     name: 'container',
     async start(spec: RegistrySpec): Promise<StartedContainerRegistry> {
       const net = opts.network;
-      const port = net ? 5000 : (spec.port ?? (await freePort()));
+      const port = net ? 5000 : (spec.port || (await freePort()));
       const plan = net ? planContainer(spec, port, '0.0.0.0:5000') : planContainer(spec, port);
       const { GenericContainer } = await loadTestcontainers(opts.dockerHost);
       let container: StartedTestContainer | undefined;
