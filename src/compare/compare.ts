@@ -1,0 +1,203 @@
+import { readFile } from 'node:fs/promises';
+import { PullbenchError } from '../errors.js';
+import { RESULTS_SCHEMA_VERSION, type ArmResult, type RunResults } from '../report/results.js';
+import { bootstrapDifference, pooled, seedOf } from './bootstrap.js';
+import { COMPARE_METRICS, METRICS, type CompareMetric, type MetricUnit, type Tolerances } from './metrics.js';
+
+export type Verdict = 'regressed' | 'improved' | 'unchanged' | 'not comparable';
+
+export interface MetricComparison {
+  arm: string;
+  metric: CompareMetric;
+  label: string;
+  unit: MetricUnit;
+  baseline?: number;
+  current?: number;
+  /** current - baseline. */
+  delta?: number;
+  /** delta / baseline (Infinity when the baseline is 0 and the current is not). */
+  relative?: number;
+  /** 95% bootstrap confidence interval of the difference. */
+  ci?: { low: number; high: number };
+  samples: { baseline: number; current: number };
+  /** Percent of the baseline (percentage points for failureRate). */
+  tolerance: number;
+  verdict: Verdict;
+  /** Why this verdict, in words. */
+  reason: string;
+}
+
+export interface Comparison {
+  kind: 'pullbench.comparison';
+  schemaVersion: 1;
+  scenario: { baseline: string; current: string };
+  baseline: { startedAt: string; file?: string };
+  current: { startedAt: string; file?: string };
+  /** Overall: regressed if any metric regressed, else not comparable if the runs cannot be compared, else improved/unchanged. */
+  verdict: Verdict;
+  /** Why the runs cannot be compared at all (empty when they can). */
+  reasons: string[];
+  /** Scenario fields that differ between the runs (`links.registry.bandwidth: 50000000 -> 12500000`). */
+  specChanges: string[];
+  metrics: MetricComparison[];
+  counts: Record<Verdict, number>;
+  resamples: number;
+}
+
+export interface CompareOptions {
+  tolerances?: Tolerances;
+  /** Bootstrap resamples (default 2000). */
+  resamples?: number;
+  files?: { baseline?: string; current?: string };
+}
+
+const nodeMajor = (v: string | undefined): string => (v ?? '').split('.')[0] ?? '';
+const get = (o: unknown, path: string[]): unknown => path.reduce<unknown>((x, k) => (x && typeof x === 'object' ? (x as Record<string, unknown>)[k] : undefined), o);
+
+/** Why two runs cannot be compared: different results schema, scenario or environment. Empty when they can. */
+export function incomparability(baseline: RunResults, current: RunResults): string[] {
+  const reasons: string[] = [];
+  if (baseline.schemaVersion !== current.schemaVersion) {
+    reasons.push(`results schemaVersion differs: ${String(baseline.schemaVersion)} vs ${String(current.schemaVersion)}`);
+    return reasons;
+  }
+  if (baseline.scenario.name !== current.scenario.name) reasons.push(`different scenarios: "${baseline.scenario.name}" vs "${current.scenario.name}"`);
+  const b = baseline.environment;
+  const c = current.environment;
+  const env: Array<[string, unknown, unknown]> = [
+    ['CPU count', b.cpus, c.cpus],
+    ['Node.js major version', nodeMajor(b.node), nodeMajor(c.node)],
+    ['platform', b.platform, c.platform],
+    ['architecture', b.arch, c.arch],
+    ['cluster driver', b.cluster.driver, c.cluster.driver],
+    ['node runtime', b.cluster.runtime, c.cluster.runtime],
+    ['registry provider', get(baseline.scenario.spec, ['registry', 'provider']), get(current.scenario.spec, ['registry', 'provider'])],
+  ];
+  for (const [what, x, y] of env) if (x !== y) reasons.push(`different ${what}: ${String(x)} vs ${String(y)}`);
+  const common = current.arms.filter((a) => baseline.arms.some((x) => x.arm.name === a.arm.name));
+  if (reasons.length === 0 && common.length === 0) reasons.push('no arm in common');
+  return reasons;
+}
+
+/** Leaf fields of two JSON values that differ, as `path: a -> b`. */
+export function specChanges(a: unknown, b: unknown, path = ''): string[] {
+  const isObj = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === 'object';
+  if (isObj(a) && isObj(b) && Array.isArray(a) === Array.isArray(b)) {
+    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
+    return keys.flatMap((k) => specChanges(a[k], b[k], Array.isArray(a) ? `${path}[${k}]` : path ? `${path}.${k}` : k));
+  }
+  return JSON.stringify(a) === JSON.stringify(b) ? [] : [`${path || '(root)'}: ${JSON.stringify(a) ?? 'absent'} -> ${JSON.stringify(b) ?? 'absent'}`];
+}
+
+function compareMetric(arm: string, metric: CompareMetric, base: ArmResult, cur: ArmResult, tolerance: number, resamples: number): MetricComparison {
+  const def = METRICS[metric];
+  const bs = pooled(def.samples(base));
+  const cs = pooled(def.samples(cur));
+  const row = { arm, metric, label: def.label, unit: def.unit, samples: { baseline: bs.length, current: cs.length }, tolerance };
+  if (bs.length === 0 && cs.length === 0) return { ...row, verdict: 'unchanged', reason: `no ${def.per === 'pod' ? 'pulls' : 'samples'} in either run` };
+  if (bs.length === 0 || cs.length === 0) {
+    return { ...row, verdict: 'not comparable', reason: `no ${def.per === 'pod' ? 'pulls' : 'samples'} in the ${bs.length === 0 ? 'baseline' : 'current run'}` };
+  }
+  const ci = bootstrapDifference(def.samples(base), def.samples(cur), def.statistic, { seed: seedOf(`${arm}|${metric}`), resamples });
+  const baseline = def.statistic(bs);
+  const current = def.statistic(cs);
+  const delta = ci.delta;
+  const relative = baseline === 0 ? (delta === 0 ? 0 : Math.sign(delta) * Infinity) : delta / Math.abs(baseline);
+  // failureRate is itself a share: its tolerance is in percentage points.
+  const change = def.unit === 'ratio' ? delta * 100 : relative * 100;
+  const full = { ...row, baseline, current, delta, relative, ci: { low: ci.low, high: ci.high } };
+  const changeText = def.unit === 'ratio' ? `${signed(change, 1)} pp` : Number.isFinite(change) ? `${signed(change, 1)}%` : `from 0 to ${current}`;
+  if (Math.abs(change) <= tolerance) return { ...full, verdict: 'unchanged', reason: `${changeText} is within the ${tolerance}${def.unit === 'ratio' ? ' pp' : '%'} tolerance` };
+  if (def.noisy && (bs.length < 2 || cs.length < 2)) {
+    return { ...full, verdict: 'unchanged', reason: `${changeText}, but one sample a side cannot tell it from noise (repeat >= 2 for this metric)` };
+  }
+  if (delta > 0 && ci.low > 0) return { ...full, verdict: 'regressed', reason: `${changeText}, 95% CI of the difference above 0` };
+  if (delta < 0 && ci.high < 0) return { ...full, verdict: 'improved', reason: `${changeText}, 95% CI of the difference below 0` };
+  return { ...full, verdict: 'unchanged', reason: `${changeText}, but the 95% CI of the difference includes 0 (noise)` };
+}
+
+function signed(x: number, digits: number): string {
+  return `${x >= 0 ? '+' : ''}${x.toFixed(digits)}`;
+}
+
+/**
+ * The regression gate, pure: for each arm in either run and each metric, the
+ * change and whether it is real given the noise (95% bootstrap CI of the
+ * difference of the statistic, seeded per arm and metric) and larger than
+ * the metric's tolerance.
+ */
+export function compareResults(baseline: RunResults, current: RunResults, options: CompareOptions = {}): Comparison {
+  const resamples = options.resamples ?? 2000;
+  const reasons = incomparability(baseline, current);
+  const metrics: MetricComparison[] = [];
+  if (reasons.length === 0) {
+    const names = [...new Set([...baseline.arms, ...current.arms].map((a) => a.arm.name))];
+    for (const name of names) {
+      const b = baseline.arms.find((a) => a.arm.name === name);
+      const c = current.arms.find((a) => a.arm.name === name);
+      for (const metric of COMPARE_METRICS) {
+        const tolerance = options.tolerances?.[metric] ?? METRICS[metric].tolerance;
+        if (b && c) {
+          metrics.push(compareMetric(name, metric, b, c, tolerance, resamples));
+        } else {
+          const def = METRICS[metric];
+          metrics.push({
+            arm: name, metric, label: def.label, unit: def.unit, samples: { baseline: 0, current: 0 }, tolerance,
+            verdict: 'not comparable', reason: `arm only in the ${b ? 'baseline' : 'current run'}`,
+          });
+        }
+      }
+    }
+  }
+  const counts: Record<Verdict, number> = { regressed: 0, improved: 0, unchanged: 0, 'not comparable': 0 };
+  for (const m of metrics) counts[m.verdict]++;
+  const verdict: Verdict = counts.regressed > 0 ? 'regressed' : reasons.length > 0 ? 'not comparable' : counts.improved > 0 ? 'improved' : 'unchanged';
+  return {
+    kind: 'pullbench.comparison',
+    schemaVersion: 1,
+    scenario: { baseline: baseline.scenario.name, current: current.scenario.name },
+    baseline: { startedAt: baseline.startedAt, ...(options.files?.baseline ? { file: options.files.baseline } : {}) },
+    current: { startedAt: current.startedAt, ...(options.files?.current ? { file: options.files.current } : {}) },
+    verdict,
+    reasons,
+    specChanges: reasons.length === 0 ? specChanges(baseline.scenario.spec, current.scenario.spec) : [],
+    metrics,
+    counts,
+    resamples,
+  };
+}
+
+/**
+ * Reads a results file written by `pullbench run`. Not JSON or not a results
+ * file: INVALID_ARGUMENT (another schemaVersion is left to compareResults,
+ * which says the runs are not comparable).
+ */
+export async function readResults(file: string): Promise<RunResults> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new PullbenchError('INVALID_ARGUMENT', `cannot read results file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err, details: { file } });
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    throw new PullbenchError('INVALID_ARGUMENT', `${file} is not JSON: ${(err as Error).message}`, { cause: err, details: { file } });
+  }
+  const problems: string[] = [];
+  const o = data as Partial<RunResults> | null;
+  if (!o || typeof o !== 'object') problems.push('not an object');
+  else {
+    if (o.kind !== 'pullbench.results') problems.push(`kind is ${JSON.stringify(o.kind)}, expected "pullbench.results"`);
+    if (typeof o.schemaVersion !== 'number') problems.push('schemaVersion missing');
+    // Shape checks only for the schema this build writes; an older or newer one is "not comparable", not malformed.
+    if (o.schemaVersion === RESULTS_SCHEMA_VERSION) {
+      if (!Array.isArray(o.arms)) problems.push('arms is not an array');
+      if (typeof o.scenario?.name !== 'string') problems.push('scenario.name missing');
+      if (!o.environment || typeof o.environment !== 'object') problems.push('environment missing');
+    }
+  }
+  if (problems.length > 0) throw new PullbenchError('INVALID_ARGUMENT', `${file} is not a pullbench results file: ${problems.join('; ')}`, { details: { file, problems } });
+  return data as RunResults;
+}

@@ -1,0 +1,110 @@
+import { formatBytes, formatMs } from '../report/results.js';
+import type { Comparison, MetricComparison } from './compare.js';
+import type { MetricUnit } from './metrics.js';
+
+/** A metric's value in its unit: `1.23s`, `2.5%`, `8.0 MB`, `20`. */
+export function formatValue(unit: MetricUnit, v: number | undefined): string {
+  if (v === undefined || Number.isNaN(v)) return '-';
+  switch (unit) {
+    case 'ms':
+      return v < 0 ? `-${formatMs(-v)}` : formatMs(v);
+    case 'ratio':
+      return `${(v * 100).toFixed(1)}%`;
+    case 'bytes':
+      return v < 0 ? `-${formatBytes(-v)}` : formatBytes(v);
+    case 'count':
+      return Number.isInteger(v) ? String(v) : v.toFixed(1);
+  }
+}
+
+function change(m: MetricComparison): string {
+  if (m.delta === undefined || m.relative === undefined) return '-';
+  if (m.unit === 'ratio') return `${m.delta >= 0 ? '+' : ''}${(m.delta * 100).toFixed(1)} pp`;
+  if (!Number.isFinite(m.relative)) return m.delta > 0 ? '+inf' : '-inf';
+  return `${m.relative >= 0 ? '+' : ''}${(m.relative * 100).toFixed(1)}%`;
+}
+
+function ci(m: MetricComparison): string {
+  if (!m.ci) return '-';
+  const f = (x: number): string => (m.unit === 'ratio' ? `${(x * 100).toFixed(1)}pp` : formatValue(m.unit, x));
+  return `[${f(m.ci.low)}, ${f(m.ci.high)}]`;
+}
+
+function cells(m: MetricComparison): string[] {
+  return [m.arm, m.label, formatValue(m.unit, m.baseline), formatValue(m.unit, m.current), change(m), ci(m), `${m.tolerance}${m.unit === 'ratio' ? 'pp' : '%'}`, m.verdict];
+}
+
+const HEADER = ['arm', 'metric', 'baseline', 'current', 'change', '95% CI of difference', 'tolerance', 'verdict'];
+
+function headline(c: Comparison): string {
+  if (c.reasons.length > 0 && c.metrics.length === 0) return `NOT COMPARABLE: ${c.reasons.join('; ')}`;
+  const n = c.counts;
+  return `${c.verdict.toUpperCase()}: ${n.regressed} regressed, ${n.improved} improved, ${n.unchanged} unchanged, ${n['not comparable']} not comparable`;
+}
+
+/** The comparison as an aligned text table with the verdict first. */
+export function renderComparisonTable(c: Comparison): string {
+  const out = [headline(c)];
+  if (c.metrics.length > 0) {
+    const rows = c.metrics.map(cells);
+    const widths = HEADER.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+    const line = (r: string[]): string => r.map((x, i) => (i < 2 || i === 7 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join('  ').trimEnd();
+    out.push('', line(HEADER), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line));
+  }
+  const notable = c.metrics.filter((m) => m.verdict !== 'unchanged');
+  if (notable.length > 0) out.push('', ...notable.map((m) => `${m.verdict === 'regressed' ? 'REGRESSED' : m.verdict}: ${m.arm} ${m.label}: ${m.reason}`));
+  if (c.specChanges.length > 0) out.push('', 'scenario changes between the runs:', ...c.specChanges.map((s) => `  ${s}`));
+  return `${out.join('\n')}\n`;
+}
+
+function xmlEscape(s: string): string {
+  return s.replace(/[<>&"']/g, (ch) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[ch]!);
+}
+
+/** JUnit XML: one testcase per arm and metric; a regression is a failure, a metric that cannot be compared is skipped. */
+export function renderComparisonJunit(c: Comparison): string {
+  const name = c.scenario.current;
+  const cases = c.metrics.map((m) => {
+    const body =
+      m.verdict === 'regressed'
+        ? `<failure message="${xmlEscape(`${m.label} ${change(m)}: ${m.reason}`)}"/>`
+        : m.verdict === 'not comparable'
+          ? `<skipped message="${xmlEscape(m.reason)}"/>`
+          : `<system-out>${xmlEscape(`${m.verdict}: ${formatValue(m.unit, m.baseline)} -> ${formatValue(m.unit, m.current)} (${m.reason})`)}</system-out>`;
+    return `    <testcase name="${xmlEscape(`${m.arm} ${m.label}`)}" classname="${xmlEscape(`pullbench.compare.${name}.${m.arm}`)}">${body}</testcase>`;
+  });
+  // Runs that cannot be compared at all are one failing testcase, so CI shows why.
+  if (c.reasons.length > 0) {
+    cases.push(`    <testcase name="comparable" classname="${xmlEscape(`pullbench.compare.${name}`)}"><failure message="${xmlEscape(`not comparable: ${c.reasons.join('; ')}`)}"/></testcase>`);
+  }
+  const failures = c.counts.regressed + (c.reasons.length > 0 ? 1 : 0);
+  const skipped = c.counts['not comparable'];
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites tests="${cases.length}" failures="${failures}" skipped="${skipped}">\n  <testsuite name="${xmlEscape(`pullbench compare ${name}`)}" tests="${cases.length}" failures="${failures}" skipped="${skipped}" timestamp="${xmlEscape(c.current.startedAt)}">\n${cases.join('\n')}\n  </testsuite>\n</testsuites>\n`;
+}
+
+const ICON: Record<string, string> = { regressed: '🔴 regressed', improved: '🟢 improved', unchanged: '⚪ unchanged', 'not comparable': '⚠️ not comparable' };
+
+function mdCell(s: string): string {
+  return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+
+/** Markdown for a CI job summary ($GITHUB_STEP_SUMMARY): verdict, the rows that changed, then every row folded. */
+export function renderComparisonMarkdown(c: Comparison): string {
+  const out = [`## pullbench compare: ${c.scenario.current} — ${ICON[c.verdict] ?? c.verdict}`, ''];
+  out.push(`Baseline ${c.baseline.file ? `\`${c.baseline.file}\` ` : ''}(${c.baseline.startedAt}) vs current ${c.current.file ? `\`${c.current.file}\` ` : ''}(${c.current.startedAt}).`, '');
+  if (c.reasons.length > 0) out.push('**Not comparable:**', ...c.reasons.map((r) => `- ${mdCell(r)}`), '');
+  if (c.metrics.length > 0) {
+    const n = c.counts;
+    out.push(`${n.regressed} regressed, ${n.improved} improved, ${n.unchanged} unchanged, ${n['not comparable']} not comparable (95% bootstrap CI of the difference, ${c.resamples} resamples).`, '');
+    const table = (rows: MetricComparison[]): string[] => [
+      `| ${HEADER.join(' | ')} |`,
+      `|${HEADER.map((_, i) => (i < 2 || i === 7 ? ' --- ' : ' ---: ')).join('|')}|`,
+      ...rows.map((m) => `| ${cells(m).map((x, i) => mdCell(i === 7 ? (ICON[x] ?? x) : x)).join(' | ')} |`),
+    ];
+    const changed = c.metrics.filter((m) => m.verdict !== 'unchanged');
+    if (changed.length > 0) out.push(...table(changed), '');
+    out.push('<details><summary>All metrics</summary>', '', ...table(c.metrics), '', '</details>', '');
+  }
+  if (c.specChanges.length > 0) out.push('Scenario changes between the runs:', ...c.specChanges.map((s) => `- \`${mdCell(s)}\``), '');
+  return `${out.join('\n')}`;
+}
