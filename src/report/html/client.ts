@@ -1,0 +1,109 @@
+/**
+ * The page's own script (plain ES2020, runs in the browser after Chart.js):
+ * draws every chart from the inline data and makes tables sortable. Charts
+ * are registered on `window.pullbenchCharts` by id so tests can count series.
+ */
+export const CLIENT_SCRIPT = String.raw`
+(function () {
+  'use strict';
+  var model = JSON.parse(document.getElementById('pb-data').textContent);
+  var css = getComputedStyle(document.documentElement);
+  var v = function (name) { return css.getPropertyValue(name).trim(); };
+  var palette = ['--c1', '--c2', '--c3', '--c4', '--c5', '--c6'].map(v);
+  var color = function (i) { return palette[i % palette.length]; };
+  Chart.defaults.color = v('--fg');
+  Chart.defaults.borderColor = v('--grid');
+  Chart.defaults.font.family = v('--font');
+  Chart.defaults.animation = false;
+  Chart.defaults.maintainAspectRatio = false;
+  var charts = {};
+  window.pullbenchCharts = charts;
+  var fmtMs = function (ms) { return ms < 1000 ? Math.round(ms) + ' ms' : (ms / 1000).toFixed(2) + ' s'; };
+  var fmtBytes = function (n) { var u = ['B', 'kB', 'MB', 'GB']; var i = 0; while (n >= 1000 && i < u.length - 1) { n /= 1000; i++; } return (i ? n.toFixed(1) : Math.round(n)) + ' ' + u[i]; };
+  function make(id, config) {
+    var canvas = document.getElementById(id);
+    if (!canvas) return;
+    charts[id] = new Chart(canvas, config);
+  }
+  var withPulls = model.arms.filter(function (a) { return a.box; });
+  var baseWithPulls = model.baselineArms.filter(function (a) { return a.box; });
+
+  // Box plot: whisker (min..max) and box (q1..q3) as floating bars, the true median as a point.
+  var boxArms = withPulls.map(function (a) { return { label: a.name, box: a.box }; })
+    .concat(baseWithPulls.map(function (a) { return { label: 'baseline: ' + a.name, box: a.box }; }));
+  make('chart-box', {
+    type: 'bar',
+    data: {
+      labels: boxArms.map(function (a) { return a.label; }),
+      datasets: [
+        { label: 'min-max', data: boxArms.map(function (a) { return [a.box.min, a.box.max]; }), backgroundColor: v('--muted'), barPercentage: 0.08, grouped: false, order: 3 },
+        { label: 'q1-q3', data: boxArms.map(function (a) { return [a.box.q1, a.box.q3]; }), backgroundColor: boxArms.map(function (a, i) { return color(i); }), barPercentage: 0.5, grouped: false, order: 2 },
+        { type: 'scatter', label: 'median', data: boxArms.map(function (a) { return { x: a.box.median, y: a.label }; }), pointStyle: 'line', pointRadius: 14, borderWidth: 3, borderColor: v('--fg'), order: 1 },
+      ],
+    },
+    options: { indexAxis: 'y', scales: { x: { title: { display: true, text: 'pull time (ms)' } }, y: { type: 'category' } },
+      plugins: { tooltip: { callbacks: { label: function (c) { var b = boxArms[c.dataIndex].box; return 'min ' + fmtMs(b.min) + ', q1 ' + fmtMs(b.q1) + ', median ' + fmtMs(b.median) + ', q3 ' + fmtMs(b.q3) + ', max ' + fmtMs(b.max) + ' (n=' + b.n + ')'; } } } } },
+  });
+
+  // CDF of pull times, one line per arm (baseline arms dashed).
+  var cdf = function (a, i, dashed) {
+    return { label: (dashed ? 'baseline: ' : '') + a.name, showLine: true, stepped: true, pointRadius: 0, borderColor: color(i), backgroundColor: color(i), borderDash: dashed ? [6, 4] : [],
+      data: a.pulls.map(function (x, k) { return { x: x, y: (k + 1) / a.pulls.length }; }) };
+  };
+  make('chart-cdf', {
+    type: 'scatter',
+    data: { datasets: withPulls.map(function (a, i) { return cdf(a, i, false); }).concat(baseWithPulls.map(function (a, i) { return cdf(a, i, true); })) },
+    options: { scales: { x: { title: { display: true, text: 'pull time (ms)' } }, y: { min: 0, max: 1, title: { display: true, text: 'share of pulls' } } } },
+  });
+
+  // Bytes by source, stacked per arm.
+  var sources = [['registry', 'registry'], ['mirror', 'mirror'], ['nodeCache', 'node cache']];
+  make('chart-bytes', {
+    type: 'bar',
+    data: { labels: model.arms.map(function (a) { return a.name; }),
+      datasets: sources.map(function (s, i) { return { label: s[1], data: model.arms.map(function (a) { return a.bytes[s[0]]; }), backgroundColor: color(i) }; }) },
+    options: { scales: { x: { stacked: true }, y: { stacked: true, title: { display: true, text: 'bytes per repetition' }, ticks: { callback: function (x) { return fmtBytes(x); } } } } },
+  });
+
+  // Requests that reached the upstream registry, and 429s.
+  var kinds = [['upstreamPulls', 'upstream manifest GETs'], ['registryBlobGet', 'registry blob GETs'], ['tooManyRequests', '429s']];
+  make('chart-requests', {
+    type: 'bar',
+    data: { labels: model.arms.map(function (a) { return a.name; }),
+      datasets: kinds.map(function (k, i) { return { label: k[1], data: model.arms.map(function (a) { return a.requests[k[0]]; }), backgroundColor: color(i + 3) }; }) },
+    options: { scales: { y: { title: { display: true, text: 'per repetition' } } } },
+  });
+
+  // Waterfall of the chosen arm (first repetition): waiting, pulling, starting per pod.
+  var select = document.getElementById('waterfall-arm');
+  function drawWaterfall() {
+    var arm = model.arms[Number(select.value)] || model.arms[0];
+    if (!arm) return;
+    if (charts['chart-waterfall']) charts['chart-waterfall'].destroy();
+    var rows = arm.waterfall;
+    var phase = function (key, label, i) { return { label: label, data: rows.map(function (r) { return r[key] || null; }), backgroundColor: color(i), grouped: false, barPercentage: 0.8 }; };
+    document.getElementById('waterfall-box').style.height = Math.max(160, rows.length * 18 + 80) + 'px';
+    make('chart-waterfall', {
+      type: 'bar',
+      data: { labels: rows.map(function (r) { return r.pod + ' @' + r.node; }), datasets: [phase('waiting', 'waiting', 5), phase('pulling', 'pulling', 0), phase('starting', 'starting', 2)] },
+      options: { indexAxis: 'y', scales: { x: { title: { display: true, text: 'ms since the first pod was created' } } } },
+    });
+  }
+  if (select) { select.addEventListener('change', drawWaterfall); drawWaterfall(); }
+
+  // Sortable tables: click a header; numbers sort by data-value.
+  document.querySelectorAll('table.sortable th').forEach(function (th, col) {
+    th.addEventListener('click', function () {
+      var table = th.closest('table');
+      var idx = Array.prototype.indexOf.call(th.parentNode.children, th);
+      var body = table.tBodies[0];
+      var asc = th.getAttribute('aria-sort') !== 'ascending';
+      table.querySelectorAll('th').forEach(function (h) { h.removeAttribute('aria-sort'); });
+      th.setAttribute('aria-sort', asc ? 'ascending' : 'descending');
+      var key = function (tr) { var td = tr.children[idx]; var d = td && td.getAttribute('data-value'); return d !== null && d !== undefined ? Number(d) : (td ? td.textContent : ''); };
+      Array.prototype.slice.call(body.rows).sort(function (a, b) { var x = key(a), y = key(b); var r = x < y ? -1 : x > y ? 1 : 0; return asc ? r : -r; })
+        .forEach(function (tr) { body.appendChild(tr); });
+    });
+  });
+})();
+`;

@@ -1,0 +1,177 @@
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { compareResults, formatValue, type Comparison } from '../../compare/index.js';
+import { formatBytes, formatMs, type ArmResult, type RunResults } from '../results.js';
+import { CLIENT_SCRIPT } from './client.js';
+import { rankArms, reportModel } from './model.js';
+
+export interface HtmlReportOptions {
+  /** A baseline run: shown beside the current one with a delta column and the comparison verdicts. */
+  baseline?: RunResults;
+  /** Chart.js UMD source; read from node_modules when absent. */
+  chartJs?: string;
+}
+
+/** Chart.js's UMD build, read from the installed package (it is inlined so the page opens offline). */
+export async function chartJsSource(): Promise<string> {
+  const main = createRequire(import.meta.url).resolve('chart.js');
+  return readFile(join(dirname(main), 'chart.umd.js'), 'utf8');
+}
+
+const esc = (s: string): string => s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&#39;' })[c]!);
+// JSON inside <script>: no "</script>" or "<!--" can close or confuse it.
+const inlineJson = (v: unknown): string => JSON.stringify(v).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+const num = (v: number | undefined, text: string): string => `<td data-value="${v ?? ''}">${esc(text)}</td>`;
+
+function headline(results: RunResults): string {
+  const ranked = rankArms(results).filter((a) => a.aggregate.pull);
+  if (ranked.length === 0) return '<p>No arm pulled an image: nothing to rank.</p>';
+  const [first, second] = ranked;
+  const last = ranked[ranked.length - 1]!;
+  const p50 = (a: ArmResult): number => a.aggregate.pull!.p50;
+  const ratio = (a: ArmResult): string => (p50(first!) > 0 ? `${(p50(a) / p50(first!)).toFixed(2)}x` : '-');
+  let text = `<strong>${esc(first!.arm.name)}</strong> is fastest: pull p50 ${esc(formatMs(p50(first!)))}`;
+  if (second) text += `, ${esc(ratio(second))} faster than the next (${esc(second.arm.name)}, ${esc(formatMs(p50(second)))})`;
+  if (last !== first && last !== second) text += ` and ${esc(ratio(last))} faster than the slowest (${esc(last.arm.name)}, ${esc(formatMs(p50(last)))})`;
+  return `<p class="headline" data-testid="headline">${text}.</p>`;
+}
+
+function headlineTable(results: RunResults, baseline?: RunResults): string {
+  const ranked = rankArms(results);
+  const fastest = ranked.find((a) => a.aggregate.pull)?.aggregate.pull?.p50;
+  const base = (name: string): ArmResult | undefined => baseline?.arms.find((a) => a.arm.name === name);
+  const head = ['arm', 'pods', 'pull p50', 'pull p95', 'incl. waiting p95', 'rollout', 'failed', 'from registry', 'upstream pulls', 'vs fastest'];
+  if (baseline) head.push('baseline p50', 'Δ p50');
+  const rows = ranked.map((arm) => {
+    const a = arm.aggregate;
+    const cells = [
+      `<td>${esc(arm.arm.name)}</td>`,
+      num(a.pods, String(a.pods)),
+      num(a.pull?.p50, a.pull ? formatMs(a.pull.p50) : '-'),
+      num(a.pull?.p95, a.pull ? formatMs(a.pull.p95) : '-'),
+      num(a.pullWithWaiting?.p95, a.pullWithWaiting ? formatMs(a.pullWithWaiting.p95) : '-'),
+      num(a.rolloutDuration?.mean, a.rolloutDuration ? formatMs(a.rolloutDuration.mean) : '-'),
+      num(a.failures.total, String(a.failures.total)),
+      num(a.bytes.registry, formatBytes(a.bytes.registry)),
+      num(a.upstreamPulls, String(Math.round(a.upstreamPulls))),
+      num(a.pull && fastest ? a.pull.p50 / fastest : undefined, a.pull && fastest ? `${(a.pull.p50 / fastest).toFixed(2)}x` : '-'),
+    ];
+    if (baseline) {
+      const b = base(arm.arm.name)?.aggregate.pull?.p50;
+      const d = b !== undefined && a.pull ? (a.pull.p50 - b) / b : undefined;
+      cells.push(num(b, b === undefined ? '-' : formatMs(b)), num(d, d === undefined ? '-' : `${d >= 0 ? '+' : ''}${(d * 100).toFixed(1)}%`));
+    }
+    return `<tr data-arm="${esc(arm.arm.name)}">${cells.join('')}</tr>`;
+  });
+  return table('headline-table', head, rows);
+}
+
+function table(id: string, head: string[], rows: string[]): string {
+  return `<div class="scroll"><table class="sortable" id="${id}"><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table></div>`;
+}
+
+function comparisonSection(c: Comparison): string {
+  if (c.reasons.length > 0) return `<section><h2>Against the baseline</h2><p class="bad">Not comparable: ${esc(c.reasons.join('; '))}</p></section>`;
+  const rows = c.metrics.map(
+    (m) =>
+      `<tr class="v-${m.verdict.replace(' ', '-')}"><td>${esc(m.arm)}</td><td>${esc(m.label)}</td>${num(m.baseline, formatValue(m.unit, m.baseline))}${num(m.current, formatValue(m.unit, m.current))}${num(m.relative, m.relative === undefined ? '-' : Number.isFinite(m.relative) ? `${m.relative >= 0 ? '+' : ''}${(m.relative * 100).toFixed(1)}%` : '∞')}<td>${esc(m.verdict)}</td><td>${esc(m.reason)}</td></tr>`,
+  );
+  const n = c.counts;
+  return `<section><h2>Against the baseline: ${esc(c.verdict)}</h2><p>${n.regressed} regressed, ${n.improved} improved, ${n.unchanged} unchanged, ${n['not comparable']} not comparable (95% bootstrap CI of the difference, tolerance per metric).</p>${table('comparison-table', ['arm', 'metric', 'baseline', 'current', 'Δ', 'verdict', 'why'], rows)}${c.specChanges.length ? `<p>Scenario changes: <code>${esc(c.specChanges.join('; '))}</code></p>` : ''}</section>`;
+}
+
+function failuresTable(results: RunResults): string {
+  const reasons = [...new Set(results.arms.flatMap((a) => Object.keys(a.aggregate.failures.byReason)))].sort();
+  if (reasons.length === 0) return '<p>No pod failed.</p>';
+  const rows = results.arms.map((a) => `<tr><td>${esc(a.arm.name)}</td>${reasons.map((r) => num(a.aggregate.failures.byReason[r] ?? 0, String(a.aggregate.failures.byReason[r] ?? 0))).join('')}${num(a.aggregate.failures.unexpected, String(a.aggregate.failures.unexpected))}</tr>`);
+  return table('failures-table', ['arm', ...reasons, 'unexpected'], rows);
+}
+
+function requestsTable(results: RunResults): string {
+  const rows = results.arms.map((arm) => {
+    const a = arm.aggregate;
+    return `<tr><td>${esc(arm.arm.name)}</td>${num(a.upstreamPulls, String(Math.round(a.upstreamPulls)))}${num(a.requests.registryManifestHead, String(Math.round(a.requests.registryManifestHead)))}${num(a.requests.registryBlobGet, String(Math.round(a.requests.registryBlobGet)))}${num(a.tooManyRequests, String(Math.round(a.tooManyRequests)))}${num(a.mirrorHitRatio, a.mirrorHitRatio === undefined ? '-' : `${(a.mirrorHitRatio * 100).toFixed(0)}%`)}</tr>`;
+  });
+  return table('requests-table', ['arm', 'upstream manifest GETs', 'manifest HEADs', 'blob GETs', '429s', 'mirror hit ratio'], rows);
+}
+
+function thresholdsTable(results: RunResults): string {
+  const rows = results.thresholds.map((t) => `<tr class="${t.passed ? 'ok' : 'bad'}"><td>${t.passed ? 'pass' : 'FAIL'}</td><td>${esc(t.description)}</td></tr>`);
+  const g = results.gate;
+  rows.push(`<tr class="${g.passed ? 'ok' : 'bad'}"><td>${g.passed ? 'pass' : 'FAIL'}</td><td>failure rate ${(g.failureRate * 100).toFixed(1)}% (max ${(g.max * 100).toFixed(1)}%)</td></tr>`);
+  return table('thresholds-table', ['result', 'threshold'], rows);
+}
+
+function environmentTable(results: RunResults): string {
+  const e = results.environment;
+  const rows: Array<[string, string]> = [
+    ['pullbench', e.pullbench], ['Node.js', e.node], ['platform', `${e.platform}/${e.arch}, kernel ${e.kernel}`], ['CPUs', `${e.cpus} x ${e.cpuModel}`],
+    ['memory', formatBytes(e.memoryBytes)], ['registry', e.registry], ...(e.mirror ? [['mirror', e.mirror] as [string, string]] : []),
+    ...Object.entries(e.cluster).map(([k, v]) => [`cluster ${k}`, v] as [string, string]),
+    ['started', results.startedAt], ['finished', results.finishedAt], ['scenario file', results.scenario.file],
+  ];
+  return `<table id="environment-table">${rows.map(([k, v]) => `<tr><th scope="row">${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</table>`;
+}
+
+const STYLE = `
+:root { --bg:#ffffff; --fg:#1f2328; --muted:#8c959f; --grid:#d0d7de; --card:#f6f8fa; --ok:#1a7f37; --bad:#cf222e; --font: system-ui, -apple-system, "Segoe UI", sans-serif;
+  --c1:#0969da; --c2:#bf8700; --c3:#1a7f37; --c4:#8250df; --c5:#cf222e; --c6:#57606a; color-scheme: light dark; }
+@media (prefers-color-scheme: dark) { :root { --bg:#0d1117; --fg:#e6edf3; --muted:#6e7681; --grid:#30363d; --card:#161b22; --ok:#3fb950; --bad:#f85149;
+  --c1:#58a6ff; --c2:#d29922; --c3:#3fb950; --c4:#bc8cff; --c5:#f85149; --c6:#8b949e; } }
+* { box-sizing: border-box; }
+body { margin: 0 auto; max-width: 1200px; padding: 1rem 1.5rem 3rem; background: var(--bg); color: var(--fg); font: 14px/1.5 var(--font); }
+h1 { font-size: 1.5rem; margin: .5rem 0; } h2 { font-size: 1.15rem; margin: 2rem 0 .5rem; border-bottom: 1px solid var(--grid); padding-bottom: .25rem; }
+.headline { font-size: 1.05rem; background: var(--card); padding: .75rem 1rem; border-radius: 6px; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
+th, td { padding: .3rem .6rem; border-bottom: 1px solid var(--grid); text-align: right; white-space: nowrap; }
+th:first-child, td:first-child, #environment-table th, #environment-table td { text-align: left; }
+table.sortable th { cursor: pointer; user-select: none; } table.sortable th[aria-sort=ascending]::after { content: " ▲"; } table.sortable th[aria-sort=descending]::after { content: " ▼"; }
+.ok td:first-child { color: var(--ok); } .bad, .bad td:first-child, .v-regressed td { color: var(--bad); } .v-improved td { color: var(--ok); }
+.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 1rem; }
+.chart { position: relative; height: 300px; background: var(--card); border-radius: 6px; padding: .5rem; }
+.status { display: inline-block; padding: 0 .5rem; border-radius: 4px; color: #fff; background: var(--ok); } .status.failed { background: var(--bad); }
+`;
+
+/**
+ * The run as one self-contained HTML page (styles, Chart.js, data and script
+ * inline; opens offline from a CI artifact). With a baseline: a delta column,
+ * baseline series beside the current ones and the comparison verdicts.
+ */
+export async function renderHtmlReport(results: RunResults, options: HtmlReportOptions = {}): Promise<string> {
+  const chartJs = options.chartJs ?? (await chartJsSource());
+  const { baseline } = options;
+  const comparison = baseline ? compareResults(baseline, results) : undefined;
+  const model = reportModel(results, comparison && comparison.reasons.length === 0 ? baseline : undefined);
+  const armOptions = results.arms.map((a, i) => `<option value="${i}">${esc(a.arm.name)}</option>`).join('');
+  const description = (results.scenario.spec as { metadata?: { description?: string } } | undefined)?.metadata?.description;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>pullbench: ${esc(results.scenario.name)}</title><style>${STYLE}</style></head>
+<body>
+<h1>pullbench: ${esc(results.scenario.name)} <span class="status${results.passed ? '' : ' failed'}">${results.passed ? 'passed' : 'failed'}</span></h1>
+${description ? `<p>${esc(description)}</p>` : ''}
+${headline(results)}
+${headlineTable(results, baseline)}
+${comparison ? comparisonSection(comparison) : ''}
+<h2>Pull latency</h2>
+<div class="grid"><div class="chart"><canvas id="chart-box" role="img" aria-label="pull time box plot per arm"></canvas></div><div class="chart"><canvas id="chart-cdf" role="img" aria-label="pull time CDF per arm"></canvas></div></div>
+<h2>Per-pod waterfall</h2>
+<label>arm <select id="waterfall-arm">${armOptions}</select></label> (first repetition)
+<div class="chart" id="waterfall-box"><canvas id="chart-waterfall" role="img" aria-label="per-pod waterfall"></canvas></div>
+<h2>Where the bytes came from, and what reached the upstream</h2>
+<div class="grid"><div class="chart"><canvas id="chart-bytes" role="img" aria-label="bytes by source"></canvas></div><div class="chart"><canvas id="chart-requests" role="img" aria-label="upstream requests and 429s"></canvas></div></div>
+${requestsTable(results)}
+<h2>Failures by reason</h2>
+${failuresTable(results)}
+<h2>Thresholds</h2>
+${thresholdsTable(results)}
+<h2>Environment</h2>
+${environmentTable(results)}
+<script type="application/json" id="pb-data">${inlineJson(model)}</script>
+<script>${chartJs.replace(/<\/script/gi, '<\\/script')}</script>
+<script>${CLIENT_SCRIPT}</script>
+</body></html>
+`;
+}
