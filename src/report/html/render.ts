@@ -126,7 +126,7 @@ h1 { font-size: 1.5rem; margin: .5rem 0; } h2 { font-size: 1.15rem; margin: 2rem
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
 th, td { padding: .3rem .6rem; border-bottom: 1px solid var(--grid); text-align: right; white-space: nowrap; }
-th:first-child, td:first-child, #environment-table th, #environment-table td { text-align: left; }
+th:first-child, td:first-child, #environment-table th, #environment-table td, #thresholds-table th, #thresholds-table td, #comparison-table td:last-child { text-align: left; }
 table.sortable th { cursor: pointer; user-select: none; } table.sortable th[aria-sort=ascending]::after { content: " ▲"; } table.sortable th[aria-sort=descending]::after { content: " ▼"; }
 .ok td:first-child { color: var(--ok); } .bad, .bad td:first-child, .v-regressed td { color: var(--bad); } .v-improved td { color: var(--ok); }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 1rem; }

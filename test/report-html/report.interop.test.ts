@@ -1,0 +1,89 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { renderHtmlReport } from '../../src/report/html/index.js';
+import { formatMs, type RunResults } from '../../src/report/results.js';
+import { runScenario } from '../../src/run/run.js';
+import { loadScenario } from '../../src/scenario/load.js';
+import { findTool } from '../../src/util/tools.js';
+import { describeWithTools } from '../helpers/interop.js';
+
+const ARTIFACTS = resolve('test-artifacts');
+
+describeWithTools(['chromium'], 'the HTML report of a real run in headless Chromium', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pb-report-'));
+  let browser: Browser;
+  let results: RunResults;
+  let file: string;
+
+  beforeAll(async () => {
+    // quickstart scaled down: 4 arms, 3 nodes, 4 replicas then the v2 update, 2 repetitions.
+    const loaded = await loadScenario('scenarios/quickstart.yaml', { set: ['cluster.nodes=3', 'rollouts[0].deployment.replicas=4', 'repeat=2'] });
+    results = (await runScenario(loaded, { writeOutputs: false })).results;
+    file = join(dir, 'report.html');
+    writeFileSync(file, await renderHtmlReport(results));
+    browser = await chromium.launch({
+      executablePath: findTool('chromium')!,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  for (const scheme of ['light', 'dark'] as const) {
+    it(`draws every chart with the right series and points, without console errors (${scheme})`, async () => {
+      const page = await browser.newPage({ viewport: { width: 1366, height: 800 }, colorScheme: scheme });
+      const errors: string[] = [];
+      page.on('console', (m) => void (m.type() === 'error' && errors.push(m.text())));
+      page.on('pageerror', (e) => errors.push(e.message));
+      // Offline: any request other than the file itself is a failure of self-containment.
+      const requests: string[] = [];
+      page.on('request', (r) => void (r.url().startsWith('file:') || requests.push(r.url())));
+      await page.goto(pathToFileURL(file).href);
+      const charts = await page.evaluate(() => {
+        const all = (window as unknown as { pullbenchCharts: Record<string, { data: { labels?: unknown[]; datasets: { data: unknown[] }[] }; canvas: HTMLCanvasElement }> }).pullbenchCharts;
+        return Object.fromEntries(
+          Object.entries(all).map(([id, c]) => [id, { labels: c.data.labels?.length ?? 0, series: c.data.datasets.map((d) => d.data.length), width: c.canvas.width, height: c.canvas.height }]),
+        );
+      });
+      expect(errors).toEqual([]);
+      expect(requests).toEqual([]);
+      const arms = results.arms.length;
+      const pulled = results.arms.filter((a) => a.aggregate.pull);
+      expect(charts['chart-box']).toMatchObject({ labels: pulled.length, series: [pulled.length, pulled.length, pulled.length] });
+      expect(charts['chart-cdf']!.series).toEqual(pulled.map((a) => a.aggregate.pull!.count));
+      expect(charts['chart-bytes']).toMatchObject({ labels: arms, series: [arms, arms, arms] });
+      expect(charts['chart-requests']).toMatchObject({ labels: arms, series: [arms, arms, arms] });
+      const pods = results.arms[0]!.repetitions[0]!.pods.length;
+      expect(charts['chart-waterfall']).toMatchObject({ labels: pods, series: [pods, pods, pods] });
+      for (const c of Object.values(charts)) expect(c.width * c.height).toBeGreaterThan(0);
+
+      // The headline table as the reader sees it matches the JSON.
+      const rows = await page.$$eval('#headline-table tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
+      const ranked = [...results.arms].sort((a, b) => a.aggregate.pull!.p50 - b.aggregate.pull!.p50);
+      expect(rows.map((r) => r[0])).toEqual(ranked.map((a) => a.arm.name));
+      expect(rows.map((r) => r[2])).toEqual(ranked.map((a) => formatMs(a.aggregate.pull!.p50)));
+      expect(rows.map((r) => r[1])).toEqual(ranked.map((a) => String(a.aggregate.pods)));
+
+      // Sorting by a header reorders rows.
+      await page.click('#headline-table th:nth-child(9)');
+      await page.click('#headline-table th:nth-child(1)');
+      const sorted = await page.$$eval('#headline-table tbody tr td:first-child', (tds) => tds.map((td) => td.textContent));
+      expect(sorted).toEqual([...sorted].sort());
+
+      // Choosing another arm redraws the waterfall with that arm's pods.
+      await page.selectOption('#waterfall-arm', String(arms - 1));
+      const redrawn = await page.evaluate(() => (window as unknown as { pullbenchCharts: Record<string, { data: { labels: unknown[] } }> }).pullbenchCharts['chart-waterfall']!.data.labels.length);
+      expect(redrawn).toBe(results.arms[arms - 1]!.repetitions[0]!.pods.length);
+
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: join(ARTIFACTS, `report-${scheme}.png`), fullPage: true });
+      await page.close();
+    });
+  }
+});
