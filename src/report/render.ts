@@ -1,4 +1,4 @@
-import { formatBytes, formatMs, type RunResults } from './results.js';
+import { formatBytes, formatMs, type RunResults, type SupplyChainResult } from './results.js';
 
 /** The summary table printed at the end of `pullbench run`: one row per arm. */
 export function renderSummary(results: RunResults): string {
@@ -26,9 +26,21 @@ export function renderSummary(results: RunResults): string {
     out.push('', 'thresholds:');
     for (const t of results.thresholds) out.push(`  ${t.passed ? 'pass' : 'FAIL'}  ${t.description}`);
   }
+  if (results.supplyChain) out.push('', ...supplyChainLines(results.supplyChain));
   const g = results.gate;
   out.push('', `failure rate ${(g.failureRate * 100).toFixed(1)}% (max ${(g.max * 100).toFixed(1)}%): ${g.passed ? 'pass' : 'FAIL'}`);
   return `${out.join('\n')}\n`;
+}
+
+function supplyChainLines(sc: SupplyChainResult): string[] {
+  const out = [`supply chain (verify mode ${sc.mode}${sc.signing ? `; signed ${sc.signing.images.length} image(s), ${sc.signing.format}, ${sc.signing.key} key ${sc.signing.keyId}` : ''}):`];
+  for (const i of sc.images) {
+    const verdict = i.admitted ? i.decision : 'DENIED';
+    out.push(`  ${verdict.padEnd(6)}  ${i.image}${i.signer ? `  signer ${i.signer}` : ''}${i.decision !== 'allow' ? `  ${i.reasons.join('; ')}` : ''}`);
+  }
+  const c = sc.cache;
+  out.push(`  cache: ${c.verifications} verification(s), ${c.hits} hit(s), ${c.resolves} resolve(s), ${c.signatureFetches} signature fetch(es)`);
+  return out;
 }
 
 function xmlEscape(s: string): string {
@@ -38,6 +50,14 @@ function xmlEscape(s: string): string {
 /** JUnit XML: one testcase per threshold (and arm), plus the failure-rate gate. */
 export function renderJunit(results: RunResults): string {
   const cases = results.thresholds.map((t) => ({ name: t.name, classname: `pullbench.${results.scenario.name}.${t.arm}`, failure: t.passed ? undefined : t.description }));
+  // One testcase per image decision: an unexpected denial fails it; a warning, or a denial its rollouts expect, does not.
+  for (const i of results.supplyChain?.images ?? []) {
+    cases.push({
+      name: `verify ${i.image}`,
+      classname: `pullbench.${results.scenario.name}.supply-chain`,
+      failure: i.decision === 'deny' && !i.expectDenial ? `${i.admitted ? 'denied (warn mode, rolled out)' : 'denied'}: ${i.reasons.join('; ')}` : undefined,
+    });
+  }
   const g = results.gate;
   cases.push({
     name: 'failure rate',

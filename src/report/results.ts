@@ -3,6 +3,9 @@ import { distribution, meanWithCi, percentileSorted, type Distribution, type Mea
 import type { RegistryStats } from '../registry/stats.js';
 import { armMatches, type Arm } from '../scenario/matrix.js';
 import type { Metric, Scenario } from '../scenario/schema.js';
+import type { CacheStats } from '../supply-chain/cache.js';
+import type { RuleResult } from '../supply-chain/policy.js';
+import type { SignFormat } from '../supply-chain/sign.js';
 import type { EnvironmentInfo } from '../util/environment.js';
 
 /** Bumped on any incompatible change of the results file. */
@@ -63,6 +66,34 @@ export interface ThresholdResult {
   description: string;
 }
 
+/** One verify-stage decision, per scenario image a rollout uses. */
+export interface SupplyChainImage {
+  /** The scenario ref, e.g. demo/app:v1. */
+  image: string;
+  digest?: string;
+  decision: 'allow' | 'deny' | 'warn';
+  /** Rolled out: allow, warn, or any decision under mode warn. */
+  admitted: boolean;
+  /** The reason of every rule that did not pass (or of the passing ones when all passed). */
+  reasons: string[];
+  rules: RuleResult[];
+  /** The authority whose signature check passed, e.g. `scenario-key/signing`. */
+  signer?: string;
+  /** Every rollout of this image has `expect: failure`: a denial is what the scenario wants. */
+  expectDenial: boolean;
+  /** Signed by this run's signing stage. */
+  signed?: { format: SignFormat; keyId: string };
+}
+
+/** The results file's `supplyChain` block. */
+export interface SupplyChainResult {
+  mode: 'enforce' | 'warn';
+  signing?: { format: SignFormat; key: 'given' | 'generated'; keyId: string; images: string[] };
+  images: SupplyChainImage[];
+  cache: CacheStats;
+  durationMs: number;
+}
+
 export interface RunResults {
   schemaVersion: typeof RESULTS_SCHEMA_VERSION;
   kind: 'pullbench.results';
@@ -73,6 +104,8 @@ export interface RunResults {
   arms: ArmResult[];
   thresholds: ThresholdResult[];
   gate: { failureRate: number; max: number; passed: boolean };
+  /** The signing and verify stages, when the scenario has them. */
+  supplyChain?: SupplyChainResult;
   passed: boolean;
 }
 

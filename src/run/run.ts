@@ -17,7 +17,8 @@ import type { Scenario } from '../scenario/schema.js';
 import { registerCleanup } from '../util/cleanup.js';
 import { environmentInfo } from '../util/environment.js';
 import { renderJunit } from '../report/render.js';
-import { aggregateArm, evaluateThresholds, formatBytes, RESULTS_SCHEMA_VERSION, type ArmResult, type Repetition, type RunResults } from '../report/results.js';
+import { aggregateArm, evaluateThresholds, formatBytes, RESULTS_SCHEMA_VERSION, type ArmResult, type Repetition, type RunResults, type SupplyChainResult } from '../report/results.js';
+import { admission, deniedPods, prepareSigner, rolloutImageRefs, signSeeded, verifyStage, type Admission } from './verify-stage.js';
 
 export interface RunOptions {
   /** Progress lines (which arm, pods ready); the command decides whether to show them. */
@@ -95,10 +96,6 @@ async function seedImages(loaded: LoadedScenario, registry: StartedRegistry): Pr
   return sizes;
 }
 
-function rolloutImages(scenario: Scenario): string[] {
-  return [...new Set(scenario.rollouts.flatMap((r) => [r.deployment?.image, r.daemonSet?.image, r.update?.image].filter((x): x is string => x !== undefined)))];
-}
-
 /**
  * `pullbench run`: start the registry (and a mirror per arm that needs one),
  * seed the images, run every arm `repeat` times on a fresh (cold) or
@@ -120,6 +117,19 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
     owned.push(registry);
     progress(`registry ${registry.version()} at ${registry.url}; seeding ${scenario.images.length} image(s)`);
     const sizes = await seedImages(loaded, registry);
+    // The supply-chain stages: sign what the scenario says, then admit or deny each rollout image.
+    const signer = await prepareSigner(loaded);
+    if (signer) {
+      owned.push(signer);
+      await signSeeded(scenario, registry, signer);
+    }
+    let supplyChain: SupplyChainResult | undefined;
+    let admitted: Admission | undefined;
+    if (scenario.verify) {
+      supplyChain = await verifyStage(loaded, registry, signer);
+      admitted = admission(scenario, supplyChain);
+      progress(`verify: ${supplyChain.images.map((i) => `${i.image} ${i.admitted ? i.decision : 'denied'}`).join(', ')}`);
+    }
     const arms = expandArms(scenario);
     const armResults: ArmResult[] = [];
     const clusterVersions: Record<string, string> = {};
@@ -133,12 +143,13 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
         if (scenario.registry.rateLimit && (arm !== arms[0] || rep > 0)) {
           repRegistry = await startRegistry(scenario);
           await seedImages(loaded, repRegistry);
+          if (signer) await signSeeded(scenario, repRegistry, signer);
         }
         try {
           const r = await runRepetition(loaded, arm, rep, repRegistry, progress, (v, mv) => {
             Object.assign(clusterVersions, v);
             mirrorVersion ??= mv;
-          });
+          }, admitted);
           repetitions.push(r);
         } finally {
           if (repRegistry !== registry) await repRegistry[Symbol.asyncDispose]();
@@ -162,6 +173,7 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
         arms: armResults,
         thresholds,
         gate,
+        ...(supplyChain ? { supplyChain } : {}),
         passed: gate.passed && thresholds.every((t) => t.passed),
       },
       [...loaded.secretValues, ...(scenario.registry.auth?.users.map((u) => u.password) ?? []), ...scenario.pullSecrets.map((p) => p.password)],
@@ -187,6 +199,7 @@ async function runRepetition(
   registry: StartedRegistry,
   progress: (m: string) => void,
   versions: (cluster: Record<string, string>, mirror?: string) => void,
+  admitted?: Admission,
 ): Promise<Repetition> {
   const { scenario } = loaded;
   const owned: AsyncDisposable[] = [];
@@ -227,7 +240,7 @@ async function runRepetition(
     });
     owned.push(cluster);
     versions(cluster.versions(), mirror?.version());
-    const images = rolloutImages(scenario).map((ref) => `${registry.host}/${ref}`);
+    const images = rolloutImageRefs(admitted?.rollouts ?? scenario.rollouts).map((ref) => `${registry.host}/${ref}`);
 
     let cacheVerified: boolean | undefined;
     if (arm.cache === 'warm') {
@@ -250,7 +263,7 @@ async function runRepetition(
     let lastKey = '';
     let lastAt = 0;
     const t0 = Date.now();
-    const steps = await runRollouts(scenario.rollouts, {
+    const steps = await runRollouts(admitted?.rollouts ?? scenario.rollouts, {
       cluster,
       clock: realClock,
       namespace: NAMESPACE,
@@ -270,7 +283,7 @@ async function runRepetition(
     });
     const rolloutDurationMs = Date.now() - t0;
     const linkAfter = cluster.linkBytes();
-    const pods = buildTimelines(cluster.events(), cluster.observations());
+    const pods = [...buildTimelines(cluster.events(), cluster.observations()), ...(admitted ? deniedPods(admitted, registry.host, t0) : [])];
     return {
       index,
       startedAt: t0,

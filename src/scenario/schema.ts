@@ -143,6 +143,30 @@ const rollout = s
     if (kinds !== 1) report([], 'a rollout needs exactly one of deployment, daemonSet, update');
   });
 
+const signing = s
+  .object({
+    key: s.string({ minLength: 1 }).optional().describe("A cosign.key (encrypted private key), relative to the scenario file; default: a fresh ECDSA P-256 pair in the run's temp dir"),
+    password: s.secret().optional().describe('Password of key, e.g. ${env:COSIGN_PASSWORD}'),
+    format: s.enum(['legacy', 'bundle']).default('legacy').describe('legacy: the .sig tag; bundle: a Sigstore bundle v0.3 referrer'),
+    images: s.array(s.string({ minLength: 1 }), { min: 1, unique: true }).default(['all']).describe('Refs of this scenario\'s images to sign, or [all]'),
+  })
+  .refine((g, report) => {
+    if (g.key && g.password === undefined) report(['password'], 'a given key needs its password');
+  })
+  .describe('Sign seeded images, cosign-compatibly, before the verify stage');
+
+const verify = s
+  .object({
+    policies: s.array(s.string({ minLength: 1 }), { unique: true }).default([]).describe('ClusterImagePolicy / Gatekeeper-style files or directories, relative to the scenario file'),
+    key: s.string({ minLength: 1 }).optional().describe('Require every image to be signed by this key: a cosign.pub path, or "signing" for the signing section\'s key'),
+    ignoreTlog: s.boolean().default(true).describe('Accept signatures without a transparency-log entry (keys signed offline)'),
+    mode: s.enum(['enforce', 'warn']).default('enforce').describe('enforce: denied images are not rolled out (AdmissionDenied); warn: recorded, rolled out anyway'),
+  })
+  .refine((v, report) => {
+    if (v.policies.length === 0 && v.key === undefined) report([], 'verify needs policies or a key');
+  })
+  .describe('Admission check of every rollout image between seeding and rollouts');
+
 const matrix = s.object({
   pullPolicy: s.array(s.enum(['Always', 'IfNotPresent', 'Never']), { min: 1, unique: true }).default(['IfNotPresent']),
   topology: s.array(s.enum(['direct', 'mirror', 'pre-pulled']), { min: 1, unique: true }).default(['direct']),
@@ -186,6 +210,8 @@ export const scenarioSchema = s
       runtime: 'embedded',
       kubelet: { serializeImagePulls: true, registryPullQPS: 5, registryBurst: 10, maxConcurrentDownloads: 3, ensureSecretPulledImages: false },
     }),
+    signing: signing.optional(),
+    verify: verify.optional(),
     rollouts: s.array(rollout, { min: 1 }),
     matrix: matrix.default({ pullPolicy: ['IfNotPresent'], topology: ['direct'], cache: ['cold'] }),
     repeat: s.int({ min: 1, max: 100 }).default(1),
@@ -217,6 +243,10 @@ export const scenarioSchema = s
       }
       if (r.deployment && r.deployment.maxSurge === 0 && r.deployment.maxUnavailable === 0) report(['rollouts', i, 'deployment'], 'maxSurge and maxUnavailable cannot both be 0');
     });
+    sc.signing?.images.forEach((ref, i) => {
+      if (ref !== 'all' && !refs.has(ref)) report(['signing', 'images', i], `unknown image "${ref}"; declare it under images`);
+    });
+    if (sc.verify?.key === 'signing' && !sc.signing) report(['verify', 'key'], 'key "signing" needs a signing section');
     if (sc.matrix.topology.includes('mirror') && !sc.mirror) report(['matrix', 'topology'], 'topology mirror needs a mirror section');
     sc.thresholds.forEach((t, i) => {
       if (t.percentile !== undefined && t.metric !== 'pull' && t.metric !== 'pullWithWaiting') report(['thresholds', i, 'percentile'], `percentile applies to pull and pullWithWaiting, not ${t.metric}`);
@@ -228,6 +258,8 @@ export type RegistrySection = Scenario['registry'];
 export type LinkSection = NonNullable<Scenario['links']['registry']>;
 export type ImageSection = Scenario['images'][number];
 export type RolloutSection = Scenario['rollouts'][number];
+export type SigningSection = NonNullable<Scenario['signing']>;
+export type VerifySection = NonNullable<Scenario['verify']>;
 export type ThresholdSection = Scenario['thresholds'][number];
 export type KubeletSection = Scenario['cluster']['kubelet'];
 export type PullPolicy = Scenario['matrix']['pullPolicy'][number];

@@ -1,0 +1,124 @@
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { renderJunit, renderSummary } from '../../src/report/render.js';
+import { embeddedRegistry, type StartedRegistry } from '../../src/registry/provider.js';
+import { runScenario } from '../../src/run/run.js';
+import { loadScenario, parseScenario, type ScenarioProblem } from '../../src/scenario/load.js';
+import { PullbenchError } from '../../src/errors.js';
+
+// The signed-rollout scenario, scaled down, against an embedded registry behind a
+// proxy that counts blob GETs per repository: the denied image must never be pulled.
+let registry: StartedRegistry;
+let proxy: Server;
+let proxyUrl: string;
+const blobGets = new Map<string, number>();
+
+beforeAll(async () => {
+  registry = await embeddedRegistry.start({});
+  const target = new URL(registry.url);
+  proxy = createServer((req, res) => {
+    const m = /^\/v2\/(.+)\/blobs\/sha256:/.exec(req.url ?? '');
+    if (m && req.method === 'GET') blobGets.set(m[1]!, (blobGets.get(m[1]!) ?? 0) + 1);
+    const up = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode ?? 502, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((ok) => proxy.listen(0, '127.0.0.1', ok));
+  proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  await new Promise((ok) => proxy?.close(ok));
+  await registry?.[Symbol.asyncDispose]();
+});
+
+const scaled = ['cluster.nodes=2', 'rollouts[0].deployment.replicas=2', 'rollouts[1].deployment.replicas=2', 'images[0].synth.layers=[300kB]', 'images[1].synth.layers=[300kB]'];
+
+async function run(set: string[] = []) {
+  const loaded = await loadScenario('scenarios/signed-rollout.yaml', { set: [...scaled, ...set] });
+  loaded.scenario.registry = { provider: 'external', url: proxyUrl };
+  blobGets.clear();
+  return (await runScenario(loaded, { writeOutputs: false })).results;
+}
+
+describe('scenario signed-rollout', () => {
+  it('admits the signed image, denies the unsigned one, and never pulls it', async () => {
+    const r = await run();
+    const sc = r.supplyChain!;
+    expect(sc.signing).toMatchObject({ key: 'generated', format: 'legacy', images: ['demo/signed:v1'] });
+    expect(sc.images.map((i) => [i.image, i.decision, i.admitted])).toEqual([
+      ['demo/signed:v1', 'allow', true],
+      ['demo/unsigned:v1', 'deny', false],
+    ]);
+    expect(sc.images[0]!.signer).toBe('scenario-key/signing');
+    expect(sc.images[1]!.reasons.join()).toContain('no signatures');
+    expect(sc.cache.verifications).toBe(2);
+
+    const pods = r.arms[0]!.repetitions[0]!.pods;
+    const denied = pods.filter((p) => p.rollout === 'unsigned');
+    expect(denied).toHaveLength(2);
+    expect(denied.every((p) => p.failureReason === 'AdmissionDenied' && p.expectFailure && p.pullStartedAt === undefined)).toBe(true);
+    expect(pods.filter((p) => p.rollout === 'signed' && p.outcome === 'ready')).toHaveLength(2);
+    // The proof: not one blob of the unsigned image left the registry; the signed one was pulled.
+    expect(blobGets.get('demo/unsigned') ?? 0).toBe(0);
+    expect(blobGets.get('demo/signed')).toBeGreaterThan(0);
+    // The denial was expected (expect: failure), so the gate and the JUnit case pass.
+    expect(r.gate).toMatchObject({ failureRate: 0, passed: true });
+    const junit = renderJunit(r);
+    expect(junit).toContain('<testcase name="verify demo/unsigned:v1" classname="pullbench.signed-rollout.supply-chain"></testcase>');
+    expect(renderSummary(r)).toMatch(/DENIED\s+demo\/unsigned:v1/);
+  });
+
+  it('counts an unexpected denial toward the failure-rate gate and fails its JUnit case', async () => {
+    const r = await run(['rollouts[1].expect=success']);
+    expect(r.gate.passed).toBe(false);
+    expect(r.gate.failureRate).toBe(0.5);
+    expect(renderJunit(r)).toMatch(/<testcase name="verify demo\/unsigned:v1"[^>]*><failure message="denied: /);
+  });
+
+  it('warn mode records the denial and rolls the image out; bundle signatures verify too', async () => {
+    const r = await run(['verify.mode=warn', 'rollouts[1].expect=success', 'signing.format=bundle']);
+    const unsigned = r.supplyChain!.images[1]!;
+    expect([unsigned.decision, unsigned.admitted]).toEqual(['deny', true]);
+    expect(r.supplyChain!.images[0]!.decision).toBe('allow');
+    expect(r.arms[0]!.repetitions[0]!.pods.every((p) => p.outcome === 'ready')).toBe(true);
+    expect(blobGets.get('demo/unsigned')).toBeGreaterThan(0);
+  });
+});
+
+describe('the signing and verify sections', () => {
+  const base = `apiVersion: pullbench.dev/v1alpha1
+kind: Scenario
+metadata: { name: s }
+images: [{ ref: demo/a:v1, synth: { layers: [1kB] } }]
+rollouts: [{ name: a, deployment: { image: demo/a:v1 } }]
+`;
+  function problems(extra: string): Record<string, string> {
+    try {
+      parseScenario(base + extra, 'x.yaml');
+    } catch (err) {
+      expect(err).toBeInstanceOf(PullbenchError);
+      expect((err as PullbenchError).code).toBe('SCENARIO_INVALID');
+      return Object.fromEntries(((err as PullbenchError).details.problems as ScenarioProblem[]).map((p) => [p.path, p.message]));
+    }
+    return {};
+  }
+
+  it('rejects an unknown image to sign, key "signing" without a signing section, a key without its password, an empty verify', () => {
+    expect(Object.keys(problems('signing: { images: [demo/nope:v1] }\n'))).toEqual(['signing.images[0]']);
+    expect(Object.keys(problems('verify: { key: signing }\n'))).toEqual(['verify.key']);
+    expect(Object.keys(problems('signing: { key: cosign.key }\n'))).toEqual(['signing.password']);
+    expect(Object.keys(problems('verify: { mode: warn }\n'))).toEqual(['verify']);
+  });
+
+  it('redacts the signing password from the results spec', () => {
+    const loaded = parseScenario(base + 'signing: { key: cosign.key, password: "${env:SIGN_PW}" }\n', 'x.yaml', { env: { SIGN_PW: 'hunter2-signing' } });
+    expect(loaded.scenario.signing!.password).toBe('hunter2-signing');
+    expect(loaded.secretValues).toContain('hunter2-signing');
+    expect(loaded.secretPaths.map((p) => p.join('.'))).toContain('signing.password');
+  });
+});
