@@ -46,7 +46,7 @@ describeWithTools(['chromium'], 'the HTML report of a real run in headless Chrom
       page.on('request', (r) => void (r.url().startsWith('file:') || requests.push(r.url())));
       await page.goto(pathToFileURL(file).href);
       const charts = await page.evaluate(() => {
-        const all = (window as unknown as { pullbenchCharts: Record<string, { data: { labels?: unknown[]; datasets: { data: unknown[] }[] }; canvas: HTMLCanvasElement }> }).pullbenchCharts;
+        const all = (globalThis as unknown as { pullbenchCharts: Record<string, { data: { labels?: unknown[]; datasets: { data: unknown[] }[] }; canvas: { width: number; height: number } }> }).pullbenchCharts;
         return Object.fromEntries(
           Object.entries(all).map(([id, c]) => [id, { labels: c.data.labels?.length ?? 0, series: c.data.datasets.map((d) => d.data.length), width: c.canvas.width, height: c.canvas.height }]),
         );
@@ -78,7 +78,7 @@ describeWithTools(['chromium'], 'the HTML report of a real run in headless Chrom
 
       // Choosing another arm redraws the waterfall with that arm's pods.
       await page.selectOption('#waterfall-arm', String(arms - 1));
-      const redrawn = await page.evaluate(() => (window as unknown as { pullbenchCharts: Record<string, { data: { labels: unknown[] } }> }).pullbenchCharts['chart-waterfall']!.data.labels.length);
+      const redrawn = await page.evaluate(() => (globalThis as unknown as { pullbenchCharts: Record<string, { data: { labels: unknown[] } }> }).pullbenchCharts['chart-waterfall']!.data.labels.length);
       expect(redrawn).toBe(results.arms[arms - 1]!.repetitions[0]!.pods.length);
 
       mkdirSync(ARTIFACTS, { recursive: true });
