@@ -1,4 +1,6 @@
+import { writeFile } from 'node:fs/promises';
 import { createServer, request, type Server } from 'node:http';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderJunit, renderSummary } from '../../src/report/render.js';
@@ -6,6 +8,8 @@ import { embeddedRegistry, type StartedRegistry } from '../../src/registry/provi
 import { runScenario } from '../../src/run/run.js';
 import { loadScenario, parseScenario, type ScenarioProblem } from '../../src/scenario/load.js';
 import { PullbenchError } from '../../src/errors.js';
+import { generateCosignKeyPair } from '../../src/supply-chain/keys.js';
+import { makeTempDir } from '../../src/util/temp.js';
 
 // The signed-rollout scenario, scaled down, against an embedded registry behind a
 // proxy that counts blob GETs per repository: the denied image must never be pulled.
@@ -87,6 +91,24 @@ describe('scenario signed-rollout', () => {
     expect(r.supplyChain!.images[0]!.decision).toBe('allow');
     expect(r.arms[0]!.repetitions[0]!.pods.every((p) => p.outcome === 'ready')).toBe(true);
     expect(blobGets.get('demo/unsigned')).toBeGreaterThan(0);
+  });
+
+  it('signs with a given key, verifies with its cosign.pub and policy files, and keeps the password out of the results', async () => {
+    await using dir = await makeTempDir();
+    const password = 'given-key-pw-8f3a';
+    const pair = await generateCosignKeyPair(password);
+    await writeFile(join(dir.path, 'cosign.key'), pair.privatePem);
+    await writeFile(join(dir.path, 'cosign.pub'), pair.publicPem);
+    // A warn-only rule: images must be pinned by digest (ours are tags), so the signed image is admitted with a warning.
+    await writeFile(join(dir.path, 'digests.yaml'), 'apiVersion: constraints.gatekeeper.sh/v1beta1\nkind: K8sImageDigests\nmetadata: { name: digests }\nspec: { enforcementAction: warn }\n');
+    const r = await run([`signing.key=${join(dir.path, 'cosign.key')}`, `signing.password=${password}`, `verify.key=${join(dir.path, 'cosign.pub')}`, `verify.policies=[${join(dir.path, 'digests.yaml')}]`]);
+    const sc = r.supplyChain!;
+    expect(sc.signing!.key).toBe('given');
+    expect(sc.images.map((i) => [i.decision, i.admitted])).toEqual([['warn', true], ['deny', false]]);
+    expect(sc.images[0]!.signer).toBe('scenario-key/key');
+    expect(sc.images[0]!.reasons.join()).toContain('not pinned by digest');
+    expect(JSON.stringify(r)).not.toContain(password);
+    expect(JSON.stringify(r)).not.toContain('PRIVATE KEY');
   });
 });
 
