@@ -138,9 +138,10 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
       const repetitions: Repetition[] = [];
       for (let rep = 0; rep < scenario.repeat; rep++) {
         progress(`arm ${arm.name} (${rep + 1}/${scenario.repeat})`);
-        // A rate limit's window would carry over from one arm to the next: give each repetition a fresh registry.
+        // A rate limit's window would carry over from one arm to the next (and from the verify stage's
+        // manifest GETs to the first): give each repetition a fresh registry.
         let repRegistry = registry;
-        if (scenario.registry.rateLimit && (arm !== arms[0] || rep > 0)) {
+        if (scenario.registry.rateLimit && (arm !== arms[0] || rep > 0 || scenario.verify)) {
           repRegistry = await startRegistry(scenario);
           await seedImages(loaded, repRegistry);
           if (signer) await signSeeded(scenario, repRegistry, signer);

@@ -112,6 +112,23 @@ describe('scenario signed-rollout', () => {
   });
 });
 
+describe('the verify stage with a rate-limited registry', () => {
+  it('does not spend the first arm\'s manifest budget on verification', async () => {
+    const set = ['cluster.nodes=8', 'registry.rateLimit.manifestGets=5', 'rollouts[0].timeout=3s'];
+    const direct = async (extra: string[]) => {
+      const r = (await runScenario(await loadScenario('scenarios/rate-limit-storm.yaml', { set: [...set, ...extra] }), { writeOutputs: false })).results;
+      return { failures: r.arms.find((a) => a.arm.topology === 'direct')!.aggregate.failures.total, decisions: r.supplyChain?.images.map((i) => i.decision) };
+    };
+    const plain = await direct([]);
+    const verified = await direct(['signing={format: legacy}', 'verify={key: signing}']);
+    expect(verified.decisions).toEqual(['allow']);
+    expect(plain.failures).toBeGreaterThan(0);
+    // Signing the fresh registry's image still spends its own manifest GETs (resolve, .sig lookup) in the window:
+    // at most one more failed pod here; the verify stage's requests (3 more before the fix) spend none.
+    expect(verified.failures).toBeLessThanOrEqual(plain.failures + 1);
+  });
+});
+
 describe('the signing and verify sections', () => {
   const base = `apiVersion: pullbench.dev/v1alpha1
 kind: Scenario
