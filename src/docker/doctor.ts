@@ -114,8 +114,15 @@ async function kubeconfigDriver(p: DoctorProbes, opts: DoctorOptions): Promise<C
   } else if (reasons.length === 0) {
     notes.push('kubectl not found: the API server was not contacted');
   }
-  return capability('kubeconfig', versions, reasons, notes);
+  return capability('kubeconfig', versions, reasons, [...notes, RUN_NEEDS.kubeconfig]);
 }
+
+// What `pullbench run` accepts with each real driver (checked by the scenario schema), so doctor and run agree.
+const RUN_NEEDS = {
+  kind: 'pullbench run: registry (and mirror) provider container, on the kind network',
+  k3s: 'pullbench run: registry (and mirror) provider container, cluster.nodes: 1',
+  kubeconfig: 'pullbench run: registry provider external at a URL the nodes reach; no mirror topology',
+} as const;
 
 /** Decides, from probes only, which drivers, registry providers and runtimes can run here, and why not. */
 export async function diagnose(p: DoctorProbes, opts: DoctorOptions = {}): Promise<DoctorReport> {
@@ -180,8 +187,8 @@ export async function diagnose(p: DoctorProbes, opts: DoctorOptions = {}): Promi
   return {
     drivers: [
       capability('emulated', {}, []),
-      capability('kind', kindVersions, kindReasons, kindNotes),
-      capability('k3s', dockerVersions, k3sReasons, k3sNotes),
+      capability('kind', kindVersions, kindReasons, [...kindNotes, RUN_NEEDS.kind]),
+      capability('k3s', dockerVersions, k3sReasons, [...k3sNotes, RUN_NEEDS.k3s]),
       await kubeconfigDriver(p, opts),
     ],
     registryProviders: [

@@ -15,6 +15,7 @@ import { redactScenario, redactValues, type LoadedScenario } from '../scenario/l
 import { expandArms, type Arm } from '../scenario/matrix.js';
 import type { Scenario } from '../scenario/schema.js';
 import { registerCleanup } from '../util/cleanup.js';
+import { containerNetwork, prepareNetwork, startRealRun, type RealRun, type RunCluster } from './real-cluster.js';
 import { environmentInfo } from '../util/environment.js';
 import { renderJunit } from '../report/render.js';
 import { aggregateArm, evaluateThresholds, formatBytes, RESULTS_SCHEMA_VERSION, type ArmResult, type Repetition, type RunResults, type SupplyChainResult } from '../report/results.js';
@@ -56,14 +57,15 @@ function registrySpec(scenario: Scenario): RegistrySpec {
 
 async function startRegistry(scenario: Scenario): Promise<StartedRegistry> {
   const r = scenario.registry;
-  return (await providerFor(r.provider, r.image, r.url)).start(registrySpec(scenario));
+  return (await providerFor(r.provider, r.image, r.url, containerNetwork(scenario, 'registry'))).start(registrySpec(scenario));
 }
 
 // `container` runs registry:2 (or `image`) through testcontainers, loaded only when asked for; it needs a Docker daemon.
-async function providerFor(name: string, image?: string, url?: string): Promise<RegistryProvider> {
+// With kind or k3s it joins the cluster's Docker network under an alias the nodes use.
+async function providerFor(name: string, image?: string, url?: string, network?: { name: string; aliases: string[] }): Promise<RegistryProvider> {
   if (name === 'container') {
     const { containerRegistry } = await import('../registry/providers/container.js');
-    return containerRegistry(image ? { image } : {});
+    return containerRegistry({ ...(image ? { image } : {}), ...(network ? { network } : {}) });
   }
   return name === 'embedded' ? embeddedRegistry : registryProvider(name, url);
 }
@@ -103,9 +105,6 @@ async function seedImages(loaded: LoadedScenario, registry: StartedRegistry): Pr
  */
 export async function runScenario(loaded: LoadedScenario, options: RunOptions = {}): Promise<RunOutcome> {
   const { scenario } = loaded;
-  if (scenario.cluster.driver !== 'emulated') {
-    throw new PullbenchError('DRIVER_UNAVAILABLE', `cluster driver "${scenario.cluster.driver}" is not available yet; use driver: emulated`);
-  }
   const progress = options.onProgress ?? (() => undefined);
   const startedAt = new Date();
   const owned: AsyncDisposable[] = [];
@@ -113,8 +112,15 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
     for (const d of owned.splice(0).reverse()) await Promise.resolve(d[Symbol.asyncDispose]()).catch(() => undefined);
   });
   try {
+    await prepareNetwork(scenario);
     const registry = await startRegistry(scenario);
     owned.push(registry);
+    // One real cluster for the whole run (kind is created once), a namespace of its own per repetition; before seeding, to fail fast.
+    const real = scenario.cluster.driver === 'emulated' ? undefined : await startRealRun(scenario, registry);
+    if (real) {
+      owned.push(real);
+      progress(`cluster ${scenario.cluster.driver} ready`);
+    }
     progress(`registry ${registry.version()} at ${registry.url}; seeding ${scenario.images.length} image(s)`);
     const sizes = await seedImages(loaded, registry);
     // The supply-chain stages: sign what the scenario says, then admit or deny each rollout image.
@@ -147,7 +153,7 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
           if (signer) await signSeeded(scenario, repRegistry, signer);
         }
         try {
-          const r = await runRepetition(loaded, arm, rep, repRegistry, progress, (v, mv) => {
+          const r = await runRepetition(loaded, arm, rep, repRegistry, progress, real, (v, mv) => {
             Object.assign(clusterVersions, v);
             mirrorVersion ??= mv;
           }, admitted);
@@ -170,7 +176,7 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
         scenario: { name: scenario.metadata.name, file: loaded.file, spec: redactScenario(loaded) },
         startedAt: startedAt.toISOString(),
         finishedAt: new Date().toISOString(),
-        environment: { ...environmentInfo(), registry: registry.version(), ...(mirrorVersion ? { mirror: mirrorVersion } : {}), cluster: { driver: 'emulated', ...clusterVersions } },
+        environment: { ...environmentInfo(), registry: registry.version(), ...(mirrorVersion ? { mirror: mirrorVersion } : {}), cluster: { driver: scenario.cluster.driver, ...clusterVersions } },
         arms: armResults,
         thresholds,
         gate,
@@ -199,6 +205,7 @@ async function runRepetition(
   index: number,
   registry: StartedRegistry,
   progress: (m: string) => void,
+  real: RealRun | undefined,
   versions: (cluster: Record<string, string>, mirror?: string) => void,
   admitted?: Admission,
 ): Promise<Repetition> {
@@ -220,15 +227,16 @@ async function runRepetition(
         upstreamUrl = proxy.url;
       }
       const user = scenario.registry.auth?.users[0];
-      const provider = await providerFor(scenario.mirror!.provider, scenario.mirror!.image);
+      const provider = await providerFor(scenario.mirror!.provider, scenario.mirror!.image, undefined, containerNetwork(scenario, 'mirror'));
       mirror = await provider.start({
         ...(scenario.mirror!.provider === 'embedded' ? { storage: 'memory' as const } : {}),
-        upstream: { url: upstreamUrl, ...(user ? { credentials: user } : {}) },
+        upstream: { url: real?.registryNetworkUrl ?? upstreamUrl, ...(user ? { credentials: user } : {}) },
         ...(scenario.mirror!.faults ? { faults: { errorRate: scenario.mirror!.faults.errorRate, latencyMs: scenario.mirror!.faults.latency } } : {}),
       });
       owned.push(mirror);
     }
-    const cluster = await EmulatedCluster.start({
+    const realCluster = real ? await real.open(arm, index) : undefined;
+    const cluster: RunCluster = realCluster ?? (await EmulatedCluster.start({
       nodes: scenario.cluster.nodes,
       runtime: scenario.cluster.runtime,
       kubelet: scenario.cluster.kubelet,
@@ -238,10 +246,12 @@ async function runRepetition(
       ...(mirror ? { mirror: { target: mirror.host, ...(scenario.links.mirror ? { link: scenario.links.mirror } : {}) } } : {}),
       pullSecrets: new Map(scenario.pullSecrets.map((p) => [p.name, { username: p.username, password: p.password }])),
       namePrefix: 'node',
-    });
+    }));
     owned.push(cluster);
     versions(cluster.versions(), mirror?.version());
-    const images = rolloutImageRefs(admitted?.rollouts ?? scenario.rollouts).map((ref) => `${registry.host}/${ref}`);
+    // Real nodes name the registry (or the mirror route) as they reach it on their network.
+    const imageHost = real?.imageHost(arm.topology) ?? registry.host;
+    const images = rolloutImageRefs(admitted?.rollouts ?? scenario.rollouts).map((ref) => `${imageHost}/${ref}`);
 
     let cacheVerified: boolean | undefined;
     if (arm.cache === 'warm') {
@@ -257,6 +267,11 @@ async function runRepetition(
       }
       cacheVerified = true;
     }
+    if (realCluster && arm.cache === 'cold') {
+      progress(`  emptying the image cache on ${cluster.nodes.length} node(s)`);
+      await realCluster.makeCold(images);
+      cacheVerified = true;
+    }
     registry.resetStats();
     mirror?.resetStats();
     const linkBefore = cluster.linkBytes();
@@ -269,7 +284,7 @@ async function runRepetition(
       clock: realClock,
       namespace: NAMESPACE,
       pullPolicy: arm.pullPolicy,
-      imageRef: (ref) => `${registry.host}/${ref}`,
+      imageRef: (ref) => `${imageHost}/${ref}`,
       onProgress: (step, ready, total) => {
         // One line when readiness changes, else at most every 2 s with the bytes moving.
         const now = Date.now();
@@ -283,8 +298,9 @@ async function runRepetition(
       },
     });
     const rolloutDurationMs = Date.now() - t0;
+    realCluster?.assertEnoughData();
     const linkAfter = cluster.linkBytes();
-    const pods = [...buildTimelines(cluster.events(), cluster.observations()), ...(admitted ? deniedPods(admitted, registry.host, t0) : [])];
+    const pods = [...buildTimelines(cluster.events(), cluster.observations()), ...(admitted ? deniedPods(admitted, imageHost, t0) : [])];
     return {
       index,
       startedAt: t0,

@@ -107,7 +107,25 @@ const cluster = s.object({
     maxConcurrentDownloads: 3,
     ensureSecretPulledImages: false,
   }),
-});
+  kubeconfig: s.string({ minLength: 1 }).optional().describe('For driver kubeconfig: the kubeconfig file (default $KUBECONFIG or ~/.kube/config)'),
+  context: s.string({ minLength: 1 }).optional().describe('For driver kubeconfig: the context (default the current one)'),
+  keep: s.boolean().optional().describe('For driver kind: keep the cluster after the run'),
+  nodeImage: s.string({ minLength: 1 }).optional().describe('For drivers kind (kindest/node) and k3s (rancher/k3s): the node image'),
+  coldCacheImage: s.string({ minLength: 1 }).optional().describe('For real drivers: the image of the cold-cache DaemonSet, which needs a shell (default busybox:1.36; crictl comes from the node)'),
+  namespacePrefix: name().optional().describe('For real drivers: prefix of the namespace pullbench creates per repetition (default pullbench)'),
+  command: s.array(s.string({ minLength: 1 }), { min: 1 }).optional().describe('For real drivers: what the pods run, e.g. [sleep, "3600"]; the image must contain it (synth-only images have nothing to run)'),
+})
+  .refine((c, report) => {
+    if (c.driver !== 'kubeconfig' && c.kubeconfig !== undefined) report(['kubeconfig'], 'kubeconfig is only for driver kubeconfig');
+    if (c.driver !== 'kubeconfig' && c.context !== undefined) report(['context'], 'context is only for driver kubeconfig');
+    if (c.driver !== 'kind' && c.keep !== undefined) report(['keep'], 'keep is only for driver kind');
+    if (c.driver !== 'kind' && c.driver !== 'k3s' && c.nodeImage !== undefined) report(['nodeImage'], 'nodeImage is only for drivers kind and k3s');
+    if (c.driver === 'emulated' && c.coldCacheImage !== undefined) report(['coldCacheImage'], 'coldCacheImage is only for drivers kind, k3s and kubeconfig');
+    if (c.driver === 'emulated' && c.command !== undefined) report(['command'], 'command is only for drivers kind, k3s and kubeconfig');
+    if (c.driver === 'emulated' && c.namespacePrefix !== undefined) report(['namespacePrefix'], 'namespacePrefix is only for drivers kind, k3s and kubeconfig');
+    if (c.driver !== 'emulated' && c.runtime !== 'embedded') report(['runtime'], 'runtime is for driver emulated; a real cluster runs its own containerd');
+    if (c.driver === 'k3s' && c.nodes !== 1) report(['nodes'], 'the k3s driver runs a single server node; set nodes: 1');
+  });
 
 const podTemplate = {
   image: s.string({ minLength: 1 }).describe('An image of this scenario, by ref'),
@@ -251,7 +269,23 @@ export const scenarioSchema = s
     sc.thresholds.forEach((t, i) => {
       if (t.percentile !== undefined && t.metric !== 'pull' && t.metric !== 'pullWithWaiting') report(['thresholds', i, 'percentile'], `percentile applies to pull and pullWithWaiting, not ${t.metric}`);
     });
-  });
+  })
+  .refine((sc, report) => checkRealClusterReach(sc, report));
+
+// Real clusters pull from where their nodes can reach: a registry in a container on kind's/k3s' network, or an external one.
+export function checkRealClusterReach(sc: Infer<typeof scenarioSchema>, report: (path: (string | number)[], message: string) => void): void {
+  const driver = sc.cluster.driver;
+  if (driver === 'emulated') return;
+  const links = Object.keys(sc.links).filter((k) => sc.links[k as keyof typeof sc.links] !== undefined);
+  if (links.length > 0) report(['links', links[0]!], `links shape emulated nodes only; remove links for driver ${driver}`);
+  if (driver === 'kubeconfig') {
+    if (sc.registry.provider !== 'external') report(['registry', 'provider'], 'driver kubeconfig needs registry provider external with a url the cluster nodes can reach (pullbench cannot route an existing cluster to a local registry)');
+    if (sc.matrix.topology.includes('mirror')) report(['matrix', 'topology'], 'topology mirror needs driver kind or k3s (pullbench cannot configure the containerd of an existing cluster); remove mirror from matrix.topology');
+    return;
+  }
+  if (sc.registry.provider !== 'container') report(['registry', 'provider'], `driver ${driver} needs registry provider container (started on the cluster's Docker network); set registry.provider: container`);
+  if (sc.mirror && sc.mirror.provider !== 'container') report(['mirror', 'provider'], `driver ${driver} needs mirror provider container; set mirror.provider: container`);
+}
 
 export type Scenario = Infer<typeof scenarioSchema>;
 export type RegistrySection = Scenario['registry'];

@@ -129,6 +129,9 @@ export async function startFakeApiServer(opts: {
           steps.forEach((step, i) => setTimeout(() => emit(pod, step.reason, step.message, new Date(), step.type), 10 + i * 5));
           setTimeout(() => {
             if (!steps.some((st) => st.reason === 'Started')) return;
+            // The kubelet then lists the image in Node.status.images.
+            const n = opts.nodes.find((x) => x.metadata.name === pod.spec.nodeName);
+            if (n && !(n.status.images ?? []).some((i: Obj) => i.names.includes(image))) n.status.images = [...(n.status.images ?? []), { names: [image], sizeBytes: 1 }];
             pod.status = {
               ...pod.status,
               phase: 'Running',

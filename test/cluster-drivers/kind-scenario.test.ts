@@ -9,5 +9,6 @@ describe('scenarios/kind-mirror.yaml', () => {
     expect(scenario.mirror?.provider).toBe('container');
     expect(scenario.matrix.topology).toEqual(['direct', 'mirror']);
     expect(scenario.matrix.cache).toEqual(['cold', 'warm']);
+    expect(scenario.cluster).toMatchObject({ nodeImage: 'kindest/node:v1.31.0', keep: false, coldCacheImage: 'busybox:1.36', namespacePrefix: 'pullbench' });
   });
 });

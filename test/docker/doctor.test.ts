@@ -69,7 +69,7 @@ describe('doctor decisions', () => {
     const ok = await diagnose(
       probes({ tools: ['kubectl'], files, env: { KUBECONFIG: '/k/config' }, answers: { 'kubectl version': { ok: true, stdout: '{"serverVersion": {"major":"1","gitVersion": "v1.31.0"}}' } } }),
     );
-    expect(find(ok.drivers, 'kubeconfig')).toMatchObject({ available: true, versions: { kubernetes: 'v1.31.0' }, notes: ['context kind-a'] });
+    expect(find(ok.drivers, 'kubeconfig')).toMatchObject({ available: true, versions: { kubernetes: 'v1.31.0' }, notes: ['context kind-a', expect.stringMatching(/pullbench run: registry provider external/)] });
     const missing = await diagnose(probes({ tools: [], files, env: { KUBECONFIG: '/k/config' } }), { context: 'staging' });
     expect(find(missing.drivers, 'kubeconfig').reasons[0]).toMatch(/context "staging" is not in the kubeconfig \(has: kind-a, prod\)/);
     const down = await diagnose(probes({ tools: ['kubectl'], files, env: { KUBECONFIG: '/k/config' } }));

@@ -64,8 +64,15 @@ describe('pullbench run', { timeout: 120_000 }, () => {
     expect(r.stderr).not.toMatch(/at .*\.ts:\d+/);
   });
 
-  it('exits 8 for a cluster driver that is not available yet', async () => {
+  it('exits 2 naming registry.provider when kind nodes could not reach the registry', async () => {
     const r = await pullbench('kind.yaml', base.replace('nodes: 2', 'nodes: 2, driver: kind'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/registry\.provider: .*set registry\.provider: container/);
+  });
+
+  it('exits 8 when the kubeconfig driver has no kubeconfig to use', async () => {
+    const scenario = `${base.replace('nodes: 2', `nodes: 2, driver: kubeconfig, kubeconfig: ${join(dir, 'missing-kubeconfig')}`)}registry: { provider: external, url: "http://127.0.0.1:9" }\n`;
+    const r = await pullbench('kubeconfig.yaml', scenario);
     expect(r.code).toBe(8);
     expect(r.stderr).toContain('DRIVER_UNAVAILABLE');
   });

@@ -1,5 +1,6 @@
 import { Watch, type V1Pod } from '@kubernetes/client-node';
 import type { Cluster, PodCondition, PodCreate } from '../cluster.js';
+import { PullbenchError } from '../../errors.js';
 import type { KubeEvent, PodObservation } from '../events.js';
 import { coldCacheDaemonSet, dockerConfigSecret, podManifest, POD_ID_LABEL, RUN_LABEL } from './manifests.js';
 import type { ClusterVersions } from './node-state.js';
@@ -74,7 +75,7 @@ export class KubeCluster implements Cluster {
       () => new Set(this.byRealUid.keys()),
       (e) => {
         const id = this.byRealUid.get(e.involvedObject.uid);
-        if (id) this.collected.push({ ...e, involvedObject: { ...e.involvedObject, uid: id } });
+        if (id && this.entries.has(id)) this.collected.push({ ...e, involvedObject: { ...e.involvedObject, uid: id } });
       },
     );
     const w = new Watch(this.kube.kubeConfig);
@@ -199,6 +200,53 @@ export class KubeCluster implements Cluster {
       await this.session.apps.deleteNamespacedDaemonSet({ name: ds.metadata?.name ?? '', namespace: this.opts.namespace }).catch(() => undefined);
     }
     await this.session.waitCold(images, timeoutMs);
+  }
+
+  /**
+   * Warms every node for real: one IfNotPresent pod per node and image, waited
+   * for and deleted, then Node.status.images must list the images everywhere.
+   * The warming pods and their events are not part of the measured record.
+   */
+  async prepull(images: string[], pullSecrets: string[] = [], timeoutMs = 300_000): Promise<void> {
+    const ids: string[] = [];
+    this.nodes.forEach((node, n) =>
+      images.forEach((image, i) => {
+        const id = `warm-${n}-${i}`;
+        ids.push(id);
+        this.createPod({ uid: id, name: `pullbench-warm-${n}-${i}`, namespace: this.opts.namespace, rollout: 'warm', image, imagePullPolicy: 'IfNotPresent', imagePullSecrets: pullSecrets, node });
+      }),
+    );
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => done(new PullbenchError('TIMEOUT', `warming pods not ready after ${timeoutMs} ms`)), timeoutMs);
+        const check = (): void => {
+          const failed = ids.find((id) => this.condition(id) === 'failed');
+          if (failed) done(new PullbenchError('RUN_INVALID', `warming pod ${failed} failed: ${this.observations().find((o) => o.uid === failed)?.waitingReason ?? 'unknown'}`));
+          else if (ids.every((id) => this.condition(id) === 'ready')) done();
+        };
+        const off = this.onChange(check);
+        const done = (err?: Error): void => {
+          clearTimeout(timer);
+          off();
+          if (err) reject(err);
+          else resolve();
+        };
+        check();
+      });
+      await this.session.waitWarm(images, timeoutMs, this.nodes);
+    } finally {
+      for (const id of ids) {
+        this.deletePod(id);
+        this.entries.delete(id);
+      }
+      const warm = new Set(ids);
+      this.collected.splice(0, this.collected.length, ...this.collected.filter((e) => !warm.has(e.involvedObject.uid)));
+    }
+  }
+
+  /** No shaped links on a real cluster (the scenario schema rejects `links` there). */
+  linkBytes(): { registry: number; mirror: number } {
+    return { registry: 0, mirror: 0 };
   }
 
   versions(): Record<string, string> {

@@ -14,6 +14,8 @@ export interface RealClusterOptions {
   context?: string;
   keep?: boolean;
   dockerHost?: string;
+  /** Docker network the k3s server joins (where the registry containers are). */
+  network?: string;
   name?: string;
   image?: string;
 }
@@ -41,7 +43,7 @@ export async function startRealCluster(o: RealClusterOptions): Promise<StartedKu
     case 'k3s': {
       if (o.nodes !== 1) throw new PullbenchError('INVALID_ARGUMENT', 'the k3s driver runs a single server node; set cluster.nodes: 1');
       const { startK3s } = await import('../drivers/k3s/driver.js');
-      return startK3s({ ...(o.image ? { image: o.image } : {}), ...(o.routes ? { routes: o.routes } : {}), ...(o.dockerHost ? { dockerHost: o.dockerHost } : {}) });
+      return startK3s({ ...(o.image ? { image: o.image } : {}), ...(o.routes ? { routes: o.routes } : {}), ...(o.dockerHost ? { dockerHost: o.dockerHost } : {}), ...(o.network ? { network: o.network } : {}) });
     }
     case 'kubeconfig': {
       const { connectKubeconfig } = await import('../drivers/kubeconfig/driver.js');

@@ -15,7 +15,7 @@ import { registerCleanup } from '../../util/cleanup.js';
 import type { KubeEvent } from '../events.js';
 import { fromCoreV1Event, PodEventFilter, type CoreV1EventLike } from './event-conversion.js';
 import { namespaceManifest, RUN_LABEL } from './manifests.js';
-import { assertCold, clusterVersions, type ClusterVersions } from './node-state.js';
+import { assertCold, cacheIsWarm, clusterVersions, type ClusterVersions } from './node-state.js';
 
 export interface KubeTarget {
   /** kubeconfig file; the default loading rules ($KUBECONFIG, ~/.kube/config) when absent. */
@@ -148,6 +148,16 @@ export class KubeSession implements AsyncDisposable {
       } catch (err) {
         if (Date.now() > deadline) throw err;
       }
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  }
+
+  /** Polls `Node.status.images` until every given node (default all) lists every image. */
+  async waitWarm(images: string[], timeoutMs: number, nodeNames?: readonly string[]): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const chosen = (nodes: V1Node[]): V1Node[] => (nodeNames ? nodes.filter((n) => nodeNames.includes(n.metadata?.name ?? '')) : nodes);
+    while (!cacheIsWarm(chosen(await this.nodes()), images)) {
+      if (Date.now() > deadline) throw new PullbenchError('RUN_INVALID', `Node.status.images does not list ${images.join(', ')} on every node after ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 2000));
     }
   }

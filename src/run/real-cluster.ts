@@ -1,0 +1,112 @@
+import { randomBytes } from 'node:crypto';
+import type { Cluster } from '../cluster/cluster.js';
+import type { BasicCredentials } from '../oci/client.js';
+import type { StartedRegistry } from '../registry/provider.js';
+import type { Arm } from '../scenario/matrix.js';
+import type { Scenario, Topology } from '../scenario/schema.js';
+
+/** Aliases of the registry and mirror containers on the cluster's Docker network. */
+const REGISTRY_ALIAS = 'pullbench-registry';
+const MIRROR_ALIAS = 'pullbench-mirror';
+// Pods of mirror arms name the registry by this host; only the nodes' containerd config knows it (mirror first, then the registry).
+const VIA_MIRROR_HOST = 'via-mirror.pullbench.test:5000';
+const DEFAULT_COLD_CACHE_IMAGE = 'busybox:1.36';
+
+/** What run.ts needs from a cluster beyond the Cluster port, emulated or real. */
+export interface RunCluster extends Cluster {
+  prepull(images: string[], auth?: BasicCredentials): Promise<void>;
+  linkBytes(): { registry: number; mirror: number };
+}
+
+/** One real cluster for the whole run; a fresh namespace (a KubeCluster) per repetition. */
+export interface RealRun extends AsyncDisposable {
+  /** The host pods name in image references for this topology. */
+  imageHost(topology: Topology): string;
+  /** Upstream URL a mirror container uses to reach the registry container. */
+  readonly registryNetworkUrl?: string;
+  open(arm: Arm, repetition: number): Promise<RealRunCluster>;
+}
+
+export interface RealRunCluster extends RunCluster {
+  /** Removes the images from every node for real and checks Node.status.images. */
+  makeCold(images: string[]): Promise<void>;
+  /** RUN_INVALID (exit 6) when more than 10% of pods lack pull data. */
+  assertEnoughData(): void;
+}
+
+/** The Docker network registry and mirror containers join for a real driver, or undefined (host networking). */
+export function containerNetwork(scenario: Scenario, role: 'registry' | 'mirror'): { name: string; aliases: string[] } | undefined {
+  const d = scenario.cluster.driver;
+  if (d !== 'kind' && d !== 'k3s') return undefined;
+  return { name: d === 'kind' ? 'kind' : 'pullbench', aliases: [role === 'registry' ? REGISTRY_ALIAS : MIRROR_ALIAS] };
+}
+
+/** Prepares the Docker network before the registry container starts (kind and k3s). */
+export async function prepareNetwork(scenario: Scenario): Promise<void> {
+  const net = containerNetwork(scenario, 'registry');
+  if (!net) return;
+  const { ensureDockerNetwork } = await import('../docker/network.js');
+  await ensureDockerNetwork(net.name);
+}
+
+/**
+ * Starts (kind, k3s) or connects to (kubeconfig) the scenario's cluster, with
+ * the nodes' containerd routed to the registry and mirror containers.
+ * @kubernetes/client-node is loaded only here, only for real drivers.
+ */
+export async function startRealRun(scenario: Scenario, registry: StartedRegistry): Promise<RealRun> {
+  const c = scenario.cluster;
+  const driver = c.driver as 'kind' | 'k3s' | 'kubeconfig';
+  const { startRealCluster } = await import('../cluster/kube/real-cluster.js');
+  const { KubeCluster } = await import('../cluster/kube/kube-cluster.js');
+  const net = containerNetwork(scenario, 'registry');
+  const registryHost = net ? `${REGISTRY_ALIAS}:5000` : registry.host;
+  const registryNetworkUrl = net ? `http://${REGISTRY_ALIAS}:5000` : undefined;
+  const routes = net
+    ? [
+        { host: registryHost, endpoint: registryNetworkUrl! },
+        ...(scenario.mirror ? [{ host: VIA_MIRROR_HOST, endpoint: registryNetworkUrl!, mirrors: [`http://${MIRROR_ALIAS}:5000`] }] : []),
+      ]
+    : undefined;
+  const kube = await startRealCluster({
+    driver,
+    nodes: c.nodes,
+    ...(routes ? { routes } : {}),
+    ...(c.kubeconfig ? { kubeconfig: c.kubeconfig } : {}),
+    ...(c.context ? { context: c.context } : {}),
+    ...(c.keep !== undefined ? { keep: c.keep } : {}),
+    ...(c.nodeImage ? { image: c.nodeImage } : {}),
+    ...(driver === 'k3s' && net ? { network: net.name } : {}),
+  });
+  const runId = randomBytes(3).toString('hex');
+  const prefix = c.namespacePrefix ?? 'pullbench';
+  // KubeCluster disposes the cluster it wraps; per repetition it gets a view whose dispose leaves the cluster running.
+  const view = { ...kube, [Symbol.asyncDispose]: async () => undefined };
+  return {
+    imageHost: (topology) => (topology === 'mirror' ? VIA_MIRROR_HOST : registryHost),
+    ...(registryNetworkUrl ? { registryNetworkUrl } : {}),
+    async open(arm, repetition) {
+      const index = armIndex(scenario, arm);
+      const host = arm.topology === 'mirror' ? VIA_MIRROR_HOST : registryHost;
+      const cluster = await KubeCluster.start(view, {
+        namespace: `${prefix}-${runId}-${index}-${repetition}`.slice(0, 63),
+        runId: `${runId}-${index}-${repetition}`,
+        pullSecrets: new Map(scenario.pullSecrets.map((p) => [p.name, { registry: host, username: p.username, password: p.password }])),
+        ...(c.command ? { command: c.command } : {}),
+      });
+      const secrets = scenario.pullSecrets.map((p) => p.name);
+      const prepull = cluster.prepull.bind(cluster);
+      const makeCold = cluster.makeCold.bind(cluster);
+      return Object.assign(cluster, {
+        prepull: (images: string[]) => prepull(images, secrets),
+        makeCold: (images: string[]) => makeCold(images, c.coldCacheImage ?? DEFAULT_COLD_CACHE_IMAGE),
+      });
+    },
+    [Symbol.asyncDispose]: () => kube[Symbol.asyncDispose](),
+  };
+}
+
+function armIndex(scenario: Scenario, arm: Arm): number {
+  const { pullPolicy, topology, cache } = scenario.matrix;
+  return (pullPolicy.indexOf(arm.pullPolicy) * topology.length + topology.indexOf(arm.topology)) * cache.length + cache.indexOf(arm.cache);
+}
