@@ -26,44 +26,50 @@ export interface DifferenceCi {
   resamples: number;
 }
 
-/** Samples as strata (e.g. one per rollout step): resampled within each stratum, pooled for the statistic. */
-export type Strata = readonly (readonly number[])[];
+/**
+ * Samples of one run: per repetition (a cluster: its pods shared the same
+ * moment of the machine), per stratum (e.g. rollout step: a v1 rollout and a
+ * v2 update pull different bytes), the values.
+ */
+export type Samples = readonly (readonly (readonly number[])[])[];
 
 const byValue = (x: number, y: number): number => x - y;
 
-/** All strata pooled and sorted. */
-export function pooled(strata: Strata): number[] {
-  return strata.flat().sort(byValue);
+/** Every value pooled and sorted. */
+export function pooled(samples: Samples): number[] {
+  return samples.flat(2).sort(byValue);
 }
 
-// One resample: each stratum keeps its size, so the mix of (say) first pulls and update pulls stays as observed.
-function resample(strata: Strata, random: () => number, out: number[]): number[] {
-  let k = 0;
-  for (const s of strata) for (let i = 0; i < s.length; i++) out[k++] = s[Math.floor(random() * s.length)]!;
+// Two-stage resample: repetitions with replacement, then values within each stratum of each picked repetition.
+function resample(samples: Samples, random: () => number): number[] {
+  const out: number[] = [];
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+  const reps = samples.length > 1 ? samples.map(() => pick(samples)) : samples;
+  for (const rep of reps) for (const s of rep) for (let i = 0; i < s.length; i++) out.push(pick(s));
   return out.sort(byValue);
 }
 
 /**
- * Stratified percentile bootstrap CI (95%) of statistic(current) -
- * statistic(baseline): both runs are resampled with replacement,
- * independently, within each stratum, `resamples` times. `statistic`
- * receives a sorted array.
+ * Percentile bootstrap CI (95%) of statistic(current) - statistic(baseline):
+ * both runs are resampled independently, `resamples` times, in two stages
+ * (repetitions, then values within each stratum), so the spread between
+ * repetitions counts as noise and the mix of strata stays as observed.
+ * `statistic` receives a sorted array.
  */
 export function bootstrapDifference(
-  baseline: Strata,
-  current: Strata,
+  baseline: Samples,
+  current: Samples,
   statistic: (sorted: readonly number[]) => number,
   options: { seed: number; resamples?: number },
 ): DifferenceCi {
   const resamples = options.resamples ?? 2000;
   const random = seededRandom(options.seed);
-  const b = baseline.filter((s) => s.length > 0);
-  const c = current.filter((s) => s.length > 0);
+  const nonEmpty = (x: Samples): Samples => x.map((rep) => rep.filter((s) => s.length > 0)).filter((rep) => rep.length > 0);
+  const b = nonEmpty(baseline);
+  const c = nonEmpty(current);
   const delta = statistic(pooled(c)) - statistic(pooled(b));
-  const bufB = new Array<number>(b.reduce((n, s) => n + s.length, 0));
-  const bufC = new Array<number>(c.reduce((n, s) => n + s.length, 0));
   const diffs = new Array<number>(resamples);
-  for (let r = 0; r < resamples; r++) diffs[r] = statistic(resample(c, random, bufC)) - statistic(resample(b, random, bufB));
+  for (let r = 0; r < resamples; r++) diffs[r] = statistic(resample(c, random)) - statistic(resample(b, random));
   diffs.sort(byValue);
   return { delta, low: percentileSorted(diffs, 2.5), high: percentileSorted(diffs, 97.5), resamples };
 }

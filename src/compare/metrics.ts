@@ -30,8 +30,8 @@ export interface MetricDefinition {
   tolerance: number;
   /** Timing metrics need two samples a side before a difference can be told from noise. */
   noisy: boolean;
-  /** Samples by stratum: one per rollout step for pod metrics (a v1 rollout and a v2 update pull different bytes). */
-  samples(arm: ArmResult): number[][];
+  /** Per repetition, per stratum (rollout step for pod metrics; a v1 rollout and a v2 update pull different bytes). */
+  samples(arm: ArmResult): number[][][];
 }
 
 const median = (s: readonly number[]): number => percentileSorted(s, 50);
@@ -40,32 +40,34 @@ const mean = (s: readonly number[]): number => (s.length ? s.reduce((a, b) => a 
 
 type Pod = ArmResult['repetitions'][number]['pods'][number];
 
-function byRollout(arm: ArmResult, value: (p: Pod) => number | undefined): number[][] {
-  const strata = new Map<string, number[]>();
-  for (const p of arm.repetitions.flatMap((r) => r.pods)) {
-    const v = value(p);
-    if (v === undefined) continue;
-    const list = strata.get(p.rollout);
-    if (list) list.push(v);
-    else strata.set(p.rollout, [v]);
-  }
-  return [...strata.values()];
+function byRollout(arm: ArmResult, value: (p: Pod) => number | undefined): number[][][] {
+  return arm.repetitions.map((rep) => {
+    const strata = new Map<string, number[]>();
+    for (const p of rep.pods) {
+      const v = value(p);
+      if (v === undefined) continue;
+      const list = strata.get(p.rollout);
+      if (list) list.push(v);
+      else strata.set(p.rollout, [v]);
+    }
+    return [...strata.values()];
+  });
 }
-const pullMs = (arm: ArmResult): number[][] => byRollout(arm, (p) => p.pullMs);
-const waitingMs = (arm: ArmResult): number[][] => byRollout(arm, (p) => (p.pullMs === undefined ? undefined : (p.pullWithWaitingMs ?? p.pullMs)));
-const perRepetition = (f: (r: ArmResult['repetitions'][number]) => number) => (arm: ArmResult): number[][] => [arm.repetitions.map(f)];
+const pullMs = (arm: ArmResult): number[][][] => byRollout(arm, (p) => p.pullMs);
+const waitingMs = (arm: ArmResult): number[][][] => byRollout(arm, (p) => (p.pullMs === undefined ? undefined : (p.pullWithWaitingMs ?? p.pullMs)));
+const perRepetition = (f: (r: ArmResult['repetitions'][number]) => number) => (arm: ArmResult): number[][][] => arm.repetitions.map((r) => [[f(r)]]);
 
 export const METRICS: Record<CompareMetric, MetricDefinition> = {
-  pullP50: { id: 'pullP50', label: 'pull p50', unit: 'ms', per: 'pod', statistic: median, tolerance: 15, noisy: true, samples: pullMs },
-  pullP95: { id: 'pullP95', label: 'pull p95', unit: 'ms', per: 'pod', statistic: p95, tolerance: 25, noisy: true, samples: pullMs },
+  pullP50: { id: 'pullP50', label: 'pull p50', unit: 'ms', per: 'pod', statistic: median, tolerance: 25, noisy: true, samples: pullMs },
+  pullP95: { id: 'pullP95', label: 'pull p95', unit: 'ms', per: 'pod', statistic: p95, tolerance: 35, noisy: true, samples: pullMs },
   pullWithWaitingP50: {
-    id: 'pullWithWaitingP50', label: 'pull incl. waiting p50', unit: 'ms', per: 'pod', statistic: median, tolerance: 15, noisy: true, samples: waitingMs,
+    id: 'pullWithWaitingP50', label: 'pull incl. waiting p50', unit: 'ms', per: 'pod', statistic: median, tolerance: 25, noisy: true, samples: waitingMs,
   },
   pullWithWaitingP95: {
-    id: 'pullWithWaitingP95', label: 'pull incl. waiting p95', unit: 'ms', per: 'pod', statistic: p95, tolerance: 25, noisy: true, samples: waitingMs,
+    id: 'pullWithWaitingP95', label: 'pull incl. waiting p95', unit: 'ms', per: 'pod', statistic: p95, tolerance: 35, noisy: true, samples: waitingMs,
   },
   rolloutDuration: {
-    id: 'rolloutDuration', label: 'rollout duration', unit: 'ms', per: 'repetition', statistic: mean, tolerance: 15, noisy: true,
+    id: 'rolloutDuration', label: 'rollout duration', unit: 'ms', per: 'repetition', statistic: mean, tolerance: 25, noisy: true,
     samples: perRepetition((r) => r.rolloutDurationMs),
   },
   failureRate: {
