@@ -35,6 +35,29 @@ describeWithTools(['chromium'], 'the HTML report of a real run in headless Chrom
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('with a baseline, draws the baseline series beside the current ones and shows the verdicts', async () => {
+    const withBaseline = join(dir, 'report-baseline.html');
+    writeFileSync(withBaseline, await renderHtmlReport(results, { baseline: results }));
+    const page = await browser.newPage({ viewport: { width: 1366, height: 800 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => void (m.type() === 'error' && errors.push(m.text())));
+    await page.goto(pathToFileURL(withBaseline).href);
+    const series = await page.evaluate(() => {
+      const all = (globalThis as unknown as { pullbenchCharts: Record<string, { data: { labels?: unknown[]; datasets: { label: string }[] } }> }).pullbenchCharts;
+      return { cdf: all['chart-cdf']!.data.datasets.map((d) => d.label), boxes: all['chart-box']!.data.labels!.length };
+    });
+    expect(errors).toEqual([]);
+    const pulled = results.arms.filter((a) => a.aggregate.pull).map((a) => a.arm.name);
+    expect(series.cdf).toEqual([...pulled, ...pulled.map((n) => `baseline: ${n}`)]);
+    expect(series.boxes).toBe(2 * pulled.length);
+    expect(await page.textContent('#comparison-table')).toContain('unchanged');
+    expect(await page.$$eval('#headline-table th', (ths) => ths.map((th) => th.textContent))).toContain('Δ p50');
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'report-baseline.png'), fullPage: true });
+    await page.close();
+  });
+
   for (const scheme of ['light', 'dark'] as const) {
     it(`draws every chart with the right series and points, without console errors (${scheme})`, async () => {
       const page = await browser.newPage({ viewport: { width: 1366, height: 800 }, colorScheme: scheme });
