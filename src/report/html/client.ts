@@ -86,7 +86,7 @@ export const CLIENT_SCRIPT = String.raw`
     make('chart-waterfall', {
       type: 'bar',
       data: { labels: rows.map(function (r) { return r.pod + ' @' + r.node; }), datasets: [phase('waiting', 'waiting', 5), phase('pulling', 'pulling', 0), phase('starting', 'starting', 2)] },
-      options: { indexAxis: 'y', scales: { x: { title: { display: true, text: 'ms since the first pod was created' } } } },
+      options: { indexAxis: 'y', scales: { x: { title: { display: true, text: 'ms since the first pod was created' } }, y: { ticks: { autoSkip: false } } } },
     });
   }
   if (select) { select.addEventListener('change', drawWaterfall); drawWaterfall(); }
