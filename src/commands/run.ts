@@ -1,5 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
+import { compareResults, readResults, renderComparisonTable } from '../compare/index.js';
+import { PullbenchError } from '../errors.js';
 import { ExitCode } from '../cli/exit-codes.js';
 import { renderSummary } from '../report/render.js';
 import type { RunResults } from '../report/results.js';
@@ -11,29 +13,43 @@ export default class Run extends BaseCommand {
   static override examples = [
     '<%= config.bin %> run scenarios/quickstart.yaml',
     '<%= config.bin %> run scenarios/quickstart.yaml --set cluster.nodes=3 --set repeat=1 --json',
+    '<%= config.bin %> run scenarios/quickstart.yaml --baseline reports/last-good/results.json',
   ];
   static override args = { scenario: Args.string({ description: 'scenario YAML file', required: true }) };
   static override flags = {
     set: Flags.string({ description: 'override a field: path=value (repeatable)', multiple: true, default: [] }),
     output: Flags.string({ char: 'o', description: 'directory for results (overrides outputs.dir)' }),
+    baseline: Flags.string({ description: 'results.json of an earlier run: compare at the end (exit 4 on a regression)' }),
   };
 
   async run(): Promise<RunResults> {
     const { args, flags } = await this.parse(Run);
     const loaded = await loadScenario(args.scenario, { set: flags.set });
+    // Read before the run so that a missing or malformed baseline fails in seconds, not after it.
+    const baseline = flags.baseline ? await readResults(flags.baseline) : undefined;
     const show = this.interactive && !this.jsonEnabled();
     const { results, files, notes } = await runScenario(loaded, {
       onProgress: show ? (m) => this.logToStderr(m) : undefined,
       ...(flags.output ? { outputDir: flags.output } : {}),
+      ...(baseline ? { baseline } : {}),
     });
     if (!this.jsonEnabled()) {
       this.log(renderSummary(results));
       for (const f of files) this.log(`wrote ${f}`);
     }
     for (const n of notes) this.logToStderr(`note: ${n}`);
-    // A failed threshold (3) wins over the failure-rate gate (5); results are printed and on disk either way.
+    const comparison = baseline && flags.baseline ? compareResults(baseline, results, { files: { baseline: flags.baseline } }) : undefined;
+    if (comparison && !this.jsonEnabled()) this.log(renderComparisonTable(comparison));
+    if (comparison && comparison.reasons.length > 0) {
+      throw new PullbenchError('NOT_COMPARABLE', `not comparable with ${flags.baseline}: ${comparison.reasons.join('; ')}`, {
+        details: { reasons: comparison.reasons },
+      });
+    }
+    // A failed threshold (3) wins over the failure-rate gate (5), which wins over a regression (4);
+    // results are printed and on disk either way.
     if (results.thresholds.some((t) => !t.passed)) process.exitCode = ExitCode.THRESHOLD_FAILED;
     else if (!results.gate.passed) process.exitCode = ExitCode.FAILURE_RATE;
+    else if (comparison?.verdict === 'regressed') process.exitCode = ExitCode.REGRESSION;
     return results;
   }
 }

@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { EmulatedCluster } from '../cluster/emulated.js';
 import { PullbenchError } from '../errors.js';
+import { renderHtmlReport } from '../report/html/index.js';
 import { buildTimelines } from '../measure/timeline.js';
 import { startShapedProxy, SharedUplink, type StartedProxy } from '../net/index.js';
 import { realClock } from '../node/clock.js';
@@ -28,6 +29,8 @@ export interface RunOptions {
   writeOutputs?: boolean;
   /** Override outputs.dir. */
   outputDir?: string;
+  /** Earlier results to show beside this run in the HTML report. */
+  baseline?: RunResults;
 }
 
 export interface RunOutcome {
@@ -185,9 +188,8 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
       },
       [...loaded.secretValues, ...(scenario.registry.auth?.users.map((u) => u.password) ?? []), ...scenario.pullSecrets.map((p) => p.password)],
     );
-    const files = options.writeOutputs === false ? [] : await writeOutputs(results, scenario, options.outputDir);
-    const notes = scenario.outputs.formats.includes('html') ? ['outputs.formats html: the HTML report is not available yet; wrote json/junit only'] : [];
-    return { results, files, notes };
+    const files = options.writeOutputs === false ? [] : await writeOutputs(results, scenario, options.outputDir, options.baseline);
+    return { results, files, notes: [] };
   } finally {
     for (const d of owned.splice(0).reverse()) await d[Symbol.asyncDispose]();
     unregister();
@@ -317,7 +319,7 @@ async function runRepetition(
   }
 }
 
-async function writeOutputs(results: RunResults, scenario: Scenario, override?: string): Promise<string[]> {
+async function writeOutputs(results: RunResults, scenario: Scenario, override?: string, baseline?: RunResults): Promise<string[]> {
   const dir = resolve(override ?? scenario.outputs.dir ?? join('reports', scenario.metadata.name));
   await mkdir(dir, { recursive: true });
   const files: string[] = [];
@@ -329,6 +331,11 @@ async function writeOutputs(results: RunResults, scenario: Scenario, override?: 
   if (scenario.outputs.formats.includes('junit')) {
     const f = join(dir, 'junit.xml');
     await writeFile(f, renderJunit(results));
+    files.push(f);
+  }
+  if (scenario.outputs.formats.includes('html')) {
+    const f = join(dir, 'report.html');
+    await writeFile(f, await renderHtmlReport(results, baseline ? { baseline } : {}));
     files.push(f);
   }
   return files;

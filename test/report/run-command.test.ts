@@ -32,11 +32,14 @@ async function pullbench(file: string, text: string, extra: string[] = []): Prom
 }
 
 describe('pullbench run', { timeout: 120_000 }, () => {
-  it('prints the summary, writes results.json and junit.xml, exits 0', async () => {
+  it('prints the summary, writes results.json, junit.xml and report.html, exits 0', async () => {
     const r = await pullbench('ok.yaml', `${base}outputs: { formats: [json, junit, html] }\n`);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('IfNotPresent/direct/cold');
-    expect(r.stderr).toContain('HTML report is not available yet');
+    expect(r.stdout).toContain(join(dir, 'ok', 'report.html'));
+    const html = readFileSync(join(dir, 'ok', 'report.html'), 'utf8');
+    expect(html).toMatch(/^<!doctype html>/i);
+    expect(html).not.toMatch(/<script[^>]+src=/i);
     const results = JSON.parse(readFileSync(join(dir, 'ok', 'results.json'), 'utf8'));
     expect(results).toMatchObject({ schemaVersion: 1, kind: 'pullbench.results', passed: true });
     expect(results.arms[0].repetitions[0].pods).toHaveLength(2);
@@ -75,5 +78,27 @@ describe('pullbench run', { timeout: 120_000 }, () => {
     const r = await pullbench('kubeconfig.yaml', scenario);
     expect(r.code).toBe(8);
     expect(r.stderr).toContain('DRIVER_UNAVAILABLE');
+  });
+
+  describe('with --baseline', () => {
+    it('fails in seconds with exit 2 when the baseline file is missing, before running anything', async () => {
+      const r = await pullbench('nobase.yaml', base, ['--baseline', join(dir, 'nope.json')]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('INVALID_ARGUMENT');
+      expect(r.stdout).not.toContain('IfNotPresent/direct/cold');
+    });
+
+    it('prints the comparison against an earlier run of the same scenario, and exits 0 or 4 by its verdict', async () => {
+      const r = await pullbench('again.yaml', base, ['--baseline', join(dir, 'ok', 'results.json')]);
+      expect(r.stdout).toMatch(/IfNotPresent\/direct\/cold\s+pull p50/);
+      expect(r.code).toBe(/REGRESSED/.test(r.stdout) ? 4 : 0);
+    });
+
+    it('exits 6 when the baseline is of another scenario, saying why', async () => {
+      const r = await pullbench('other.yaml', base.replace('name: cli', 'name: other'), ['--baseline', join(dir, 'ok', 'results.json')]);
+      expect(r.code).toBe(6);
+      expect(r.stderr).toContain('NOT_COMPARABLE');
+      expect(r.stderr).toContain('different scenarios');
+    });
   });
 });
