@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { VECTORS } from './helpers/vectors.js';
 import { promisify } from 'node:util';
 import { createPublicKey, sign, verify } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -16,7 +17,7 @@ import {
   SIGSTORE_KEY_LABEL,
 } from '../../src/supply-chain/keys.js';
 
-const VECTORS = '/work/shared/vectors/cosign/policy-controller';
+const POLICY_CONTROLLER = join(VECTORS, 'policy-controller');
 const run = promisify(execFile);
 const bin = new URL('../../bin/dev.js', import.meta.url).pathname;
 
@@ -31,14 +32,14 @@ async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
 
 describe('cosign key files', () => {
   it('decrypts the real cosign key (ENCRYPTED COSIGN PRIVATE KEY, empty password) to the key in cosign.pub', async () => {
-    const pem = await readFile(join(VECTORS, 'cosign.key'), 'utf8');
+    const pem = await readFile(join(POLICY_CONTROLLER, 'cosign.key'), 'utf8');
     expect(pemDecode(pem).label).toBe(COSIGN_KEY_LABEL);
     const key = await readPrivateKey(pem, '');
-    expect(publicKeyPem(key)).toBe(await readFile(join(VECTORS, 'cosign.pub'), 'utf8'));
+    expect(publicKeyPem(key)).toBe(await readFile(join(POLICY_CONTROLLER, 'cosign.pub'), 'utf8'));
   });
 
   it('rejects a wrong password with KEY_PASSWORD_WRONG', async () => {
-    const pem = await readFile(join(VECTORS, 'cosign.key'), 'utf8');
+    const pem = await readFile(join(POLICY_CONTROLLER, 'cosign.key'), 'utf8');
     expect(await codeOf(readPrivateKey(pem, 'not-the-password'))).toBe('KEY_PASSWORD_WRONG');
   });
 

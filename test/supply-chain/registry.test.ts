@@ -13,6 +13,7 @@ import { signatureTag } from '../../src/supply-chain/registry.js';
 import { signImage } from '../../src/supply-chain/sign.js';
 import { Annotation } from '../../src/supply-chain/verify.js';
 import { makeTempDir, type TempDir } from '../../src/util/temp.js';
+import { VECTORS } from './helpers/vectors.js';
 
 const run = promisify(execFile);
 const bin = new URL('../../bin/dev.js', import.meta.url).pathname;
@@ -121,7 +122,7 @@ describe('pullbench sign / verify (cosign exit codes)', () => {
     expect(wrong.code).toBe(12);
     expect((JSON.parse(wrong.stdout) as { error: { details: { rejected: { code: string }[] } } }).error.details.rejected.map((r) => r.code)).toEqual(['SIGNATURE_INVALID']);
     const keyless = ['--certificate-identity', 'ci@example.com', '--certificate-oidc-issuer', 'https://issuer.example', '--insecure-ignore-tlog'];
-    const roots = ['--ca-roots', '/work/shared/vectors/cosign/containers-image/pki_root_crts.pem'];
+    const roots = ['--ca-roots', join(VECTORS, 'containers-image', 'pki_root_crts.pem')];
     expect((await exitOf(['verify', `${registry.host}/cli:v1`, ...keyless, ...roots])).code).toBe(13);
   }, 300_000);
 });

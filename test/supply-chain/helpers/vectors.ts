@@ -1,8 +1,24 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createPublicKey } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 
-export const VECTORS = '/work/shared/vectors/cosign';
+/**
+ * The shared cosign vectors live in `shared/` beside the repository (as CI lays
+ * it out); PULLBENCH_VECTORS overrides, and /work/shared is the developers' copy.
+ */
+function findVectors(): string {
+  const candidates = [
+    process.env.PULLBENCH_VECTORS,
+    fileURLToPath(new URL('../../../../shared/vectors/cosign', import.meta.url)),
+    '/work/shared/vectors/cosign',
+  ].filter((c): c is string => Boolean(c));
+  const found = candidates.find((c) => existsSync(join(c, 'README.md')));
+  if (!found) throw new Error(`cosign vectors not found; looked in ${candidates.join(', ')} (set PULLBENCH_VECTORS)`);
+  return found;
+}
+
+export const VECTORS = findVectors();
 export const CI = join(VECTORS, 'containers-image');
 
 /**
