@@ -68,7 +68,7 @@ export type Candidate =
   | { kind: 'legacy'; source: string; layer: CosignSignatureLayer }
   | { kind: 'bundle'; source: string; bundle: unknown };
 
-/** Certificate identity policy; exact values compare with ===, regexps are anchored. */
+/** Certificate identity policy; exact values compare with ===, regexps match anywhere as cosign's do. */
 export interface IdentityPolicy {
   identity?: string;
   identityRegexp?: string;
@@ -120,7 +120,11 @@ export interface VerificationOutcome {
   rejected: Rejection[];
 }
 
-/** Compiles a cosign-style `-regexp` flag as an anchored, RE2-compatible JS regexp. */
+/**
+ * Compiles a cosign-style `-regexp` flag as an RE2-compatible JS regexp that, like
+ * cosign's `regexp.Compile(...).MatchString(san)` (pkg/cosign/verify.go,
+ * CheckCertificatePolicy), matches anywhere unless the pattern itself says `^...$`.
+ */
 export function compileIdentityRegexp(pattern: string): RegExp {
   // RE2 (Go) has no lookaround or backreferences; refuse them instead of silently widening what matches.
   if (/\(\?<?[=!]|\\[1-9]|\\k</.test(pattern)) {
@@ -135,7 +139,7 @@ export function compileIdentityRegexp(pattern: string): RegExp {
     body = body.slice(inline[0].length);
   }
   try {
-    return new RegExp(`^(?:${body})$`, flags);
+    return new RegExp(body, flags);
   } catch (cause) {
     throw new PullbenchError('INVALID_ARGUMENT', `invalid regexp ${JSON.stringify(pattern)}`, { cause });
   }

@@ -28,10 +28,12 @@ describe('keyed verification for every key type cosign supports', () => {
 });
 
 describe('identity regexps', () => {
-  it('anchors, maps Go inline flags, and refuses what RE2 cannot do', () => {
-    expect(compileIdentityRegexp('a.c').test('xabcx')).toBe(false);
+  it('matches anywhere as Go\'s MatchString does, anchors only with ^...$, maps Go inline flags, and refuses what RE2 cannot do', () => {
+    expect(compileIdentityRegexp('a.c').test('xabcx')).toBe(true);
+    expect(compileIdentityRegexp('^a.c$').test('xabcx')).toBe(false);
+    expect(compileIdentityRegexp('^a.c$').test('abc')).toBe(true);
     expect(compileIdentityRegexp('(?i)CI@EXAMPLE\\.COM').test('ci@example.com')).toBe(true);
-    expect(compileIdentityRegexp('a|b').test('ab')).toBe(false);
+    expect(compileIdentityRegexp('^(?:a|b)$').test('ab')).toBe(false);
     expect(() => compileIdentityRegexp('(?=x)x')).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
     expect(() => compileIdentityRegexp('(a)\\1')).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
   });

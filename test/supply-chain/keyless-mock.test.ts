@@ -113,7 +113,8 @@ describe('keyless signatures against a mock Fulcio, CT log and Rekor (offline)',
   it('rejects another identity, and a mere prefix of it: IDENTITY_MISMATCH', async () => {
     const { layer } = await w.signed();
     expect(codeOf(layer, { ...opts, identity: { identity: 'https://github.com/acme/other/.github/workflows/release.yml@refs/heads/main', issuer: ISSUER } })).toBe('IDENTITY_MISMATCH');
-    expect(codeOf(layer, { ...opts, identity: { identityRegexp: 'https://github\\.com/acme/', issuer: ISSUER } })).toBe('IDENTITY_MISMATCH');
+    expect(codeOf(layer, { ...opts, identity: { identityRegexp: '^https://github\\.com/acme/$', issuer: ISSUER } })).toBe('IDENTITY_MISMATCH');
+    expect(codeOf(layer, { ...opts, identity: { identityRegexp: 'github\\.com/acme/', issuer: ISSUER } })).toBe('valid');
     expect(codeOf(layer, { ...opts, identity: { identityRegexp: 'https://github\\.com/acme/.*', issuer: ISSUER } })).toBe('valid');
     expect(codeOf(layer, { ...opts, identity: { identity: IDENTITY, issuer: 'https://accounts.google.com' } })).toBe('ISSUER_MISMATCH');
   });

@@ -105,12 +105,15 @@ describe('the real cosign signatures in shared/vectors (containers-image dir: la
     it.each([
       [{ identity: 'mitr@redhat.co', issuer: mitr.issuer }, 'IDENTITY_MISMATCH'],
       [{ identity: 'itr@redhat.com', issuer: mitr.issuer }, 'IDENTITY_MISMATCH'],
-      [{ identityRegexp: 'mitr@redhat', issuer: mitr.issuer }, 'IDENTITY_MISMATCH'],
+      [{ identityRegexp: 'mitr@redhat', issuer: mitr.issuer }, 'valid'],
+      [{ identityRegexp: '^mitr@redhat$', issuer: mitr.issuer }, 'IDENTITY_MISMATCH'],
+      [{ identityRegexp: '^someone@redhat\\.com$', issuer: mitr.issuer }, 'IDENTITY_MISMATCH'],
       [{ identityRegexp: '.*@redhat\\.com', issuer: mitr.issuer }, 'valid'],
       [{ identity: mitr.identity, issuer: 'https://github.com/login' }, 'ISSUER_MISMATCH'],
       [{ identity: mitr.identity, issuerRegexp: 'https://github\\.com/.*' }, 'valid'],
-      [{ identity: mitr.identity, issuerRegexp: 'github' }, 'ISSUER_MISMATCH'],
-    ])('matches identities exactly and regexps anchored: %j -> %s', (identity, expected) => {
+      [{ identity: mitr.identity, issuerRegexp: 'github' }, 'valid'],
+      [{ identity: mitr.identity, issuerRegexp: '^github$' }, 'ISSUER_MISMATCH'],
+    ])('matches identities exactly, and regexps as Go\'s MatchString (anchored only by ^...$): %j -> %s', (identity, expected) => {
       expect(decide('dir-img-cosign-fulcio-rekor-valid', { identity, trust: fulcioTrust }).decision).toBe(expected);
     });
 
@@ -149,7 +152,7 @@ describe('the cosign 3 Sigstore bundle (DSSE attestation) with the public-good t
 
   it('does not inherit sigstore-js unanchored matching: a substring identity is rejected', () => {
     expect(code(() => verifyBundleSignature(bundle, digest, undefined, { identity: { identity: 'soyland.com', issuer: cody.issuer }, trust: trustedRoot }))).toBe('IDENTITY_MISMATCH');
-    expect(code(() => verifyBundleSignature(bundle, digest, undefined, { identity: { identityRegexp: 'soyland', issuer: cody.issuer }, trust: trustedRoot }))).toBe('IDENTITY_MISMATCH');
+    expect(code(() => verifyBundleSignature(bundle, digest, undefined, { identity: { identityRegexp: '^soyland$', issuer: cody.issuer }, trust: trustedRoot }))).toBe('IDENTITY_MISMATCH');
   });
 
   it('is an attestation, not an image signature, where only cosign sign/v1 statements count (NOT_A_SIGNATURE)', () => {
