@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -183,8 +183,12 @@ describe('arm patterns', () => {
 describe('loading from disk', () => {
   it('resolves the scenario directory for relative paths', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pb-scn-'));
-    writeFileSync(join(dir, 's.yaml'), MINIMAL);
-    const loaded = await loadScenario(join(dir, 's.yaml'));
-    expect(loaded.dir).toBe(dir);
+    try {
+      writeFileSync(join(dir, 's.yaml'), MINIMAL);
+      const loaded = await loadScenario(join(dir, 's.yaml'));
+      expect(loaded.dir).toBe(dir);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
