@@ -20,20 +20,15 @@ import { MANIFEST_ACCEPT, MediaType } from '../../src/oci/media-types.js';
 import { runAllCleanups } from '../../src/util/cleanup.js';
 import { freePort } from '../../src/util/ports.js';
 import { startProcess } from '../../src/util/process.js';
+import { listOption, numberOption } from '../options.js';
 
 const exec = promisify(execFile);
-const args = process.argv.slice(2);
-const opt = (name: string, dflt: number): number => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-};
-const SECONDS = opt('seconds', 8);
-const CONNECTIONS = opt('connections', 32);
-const ROUNDS = opt('rounds', 4);
-const BLOB_KB = opt('blob-kb', 256);
+const SECONDS = numberOption('seconds', 8);
+const CONNECTIONS = numberOption('connections', 32);
+const ROUNDS = numberOption('rounds', 4);
+const BLOB_KB = numberOption('blob-kb', 256);
 const UA = 'pullbench-load';
-const profilesArg = args.indexOf('--profiles');
-const PROFILES = profilesArg >= 0 ? (args[profilesArg + 1] ?? '').split(',') : ['manifest-get', 'blob-get', 'manifest-head'];
+const PROFILES = listOption('profiles', ['manifest-get', 'blob-get', 'manifest-head']);
 const devJs = fileURLToPath(new URL('../../bin/dev.js', import.meta.url));
 const autocannonBin = fileURLToPath(new URL('../../node_modules/.bin/autocannon', import.meta.url));
 

@@ -20,19 +20,15 @@ import { distributionRegistry } from '../../src/registry/provider.js';
 import { runAllCleanups } from '../../src/util/cleanup.js';
 import { startProcess } from '../../src/util/process.js';
 import { findTool } from '../../src/util/tools.js';
+import { numberOption } from '../options.js';
 
 const execFileAsync = promisify(execFile);
 
-const args = process.argv.slice(2);
-const opt = (name: string, dflt: number): number => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-};
-const SECONDS = opt('seconds', 8);
-const CONNECTIONS = opt('connections', 32);
-const BLOB_MB = opt('blob-mb', 100);
-const BLOB_CONNECTIONS = opt('blob-connections', 4);
-const ROUNDS = opt('rounds', 3);
+const SECONDS = numberOption('seconds', 8);
+const CONNECTIONS = numberOption('connections', 32);
+const BLOB_MB = numberOption('blob-mb', 100);
+const BLOB_CONNECTIONS = numberOption('blob-connections', 4);
+const ROUNDS = numberOption('rounds', 3);
 
 interface Target {
   name: string;
