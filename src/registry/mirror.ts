@@ -23,6 +23,9 @@ export interface PullThroughOptions {
 class InflightBlob extends EventEmitter {
   committed = false;
   error: Error | undefined;
+  /** Settles when the background fetch has committed or cleaned up its upload. */
+  done: Promise<void> = Promise.resolve();
+  abortFetch: () => void = () => undefined;
   constructor(
     readonly size: number,
     readonly upload: BlobUpload,
@@ -140,7 +143,12 @@ export function createPullThrough(opts: PullThroughOptions): PullThrough {
     });
     // Tell followers after each chunk has been handed to the file.
     progress.on('data', () => setImmediate(() => inflight.emit('progress')));
-    void (async () => {
+    inflight.abortFetch = () => {
+      const closing = new Error('registry closing');
+      body.destroy(closing);
+      progress.destroy(closing);
+    };
+    inflight.done = (async () => {
       try {
         await upload.append(body.pipe(progress), Number.MAX_SAFE_INTEGER);
         await upload.commit(digest, size >= 0 ? size : undefined);
@@ -259,7 +267,11 @@ export function createPullThrough(opts: PullThroughOptions): PullThrough {
     },
     blob,
     async close() {
-      for (const f of blobFetches.values()) await f.upload.abort().catch(() => undefined);
+      // Stop every background fill and wait for it to finish its file work, so the
+      // storage directory can be removed without a write landing in it meanwhile.
+      const fills = [...blobFetches.values()];
+      for (const f of fills) f.abortFetch();
+      await Promise.allSettled([...fills.map((f) => f.done), ...manifestFetches.values()]);
     },
   };
 }

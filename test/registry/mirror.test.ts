@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { digestOf } from '../../src/oci/digest.js';
 import { MediaType } from '../../src/oci/media-types.js';
@@ -110,3 +113,40 @@ describe('a mirror of a registry with token auth', () => {
   });
 });
 
+
+describe('closing a filesystem mirror while it fills from upstream', () => {
+  it('stops the fill, waits for its file work and removes its storage', async () => {
+    const blob = randomBytes(4 * 1024 * 1024);
+    const digest = digestOf(blob);
+    // An upstream that sends half of a blob and then stalls, as a slow or hung registry does.
+    const stalled: import('node:http').ServerResponse[] = [];
+    let upstreamClosed = false;
+    const upstream = createServer((req, res) => {
+      if (req.url === `/v2/app/blobs/${digest}` && req.method === 'GET') {
+        res.writeHead(200, { 'Content-Length': String(blob.length), 'Content-Type': 'application/octet-stream', 'Docker-Content-Digest': digest });
+        res.write(blob.subarray(0, blob.length / 2));
+        res.on('close', () => (upstreamClosed = true));
+        stalled.push(res);
+        return;
+      }
+      res.writeHead(req.url === '/v2/' ? 200 : 404, { 'Content-Type': 'application/json' }).end('{}');
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    try {
+      const mirror = await startRegistryServer({ storage: 'filesystem', upstream: { url: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` } });
+      const response = await fetch(`${mirror.url}/v2/app/blobs/${digest}`);
+      expect(response.status).toBe(200);
+      const reader = response.body!.getReader();
+      expect((await reader.read()).done).toBe(false);
+      await mirror.close();
+      expect(existsSync(mirror.rootDir!)).toBe(false);
+      // The fill was stopped, not left running against a directory that is gone.
+      await new Promise((r) => setTimeout(r, 50));
+      expect(upstreamClosed).toBe(true);
+      await reader.cancel().catch(() => undefined);
+    } finally {
+      for (const res of stalled) res.destroy();
+      await new Promise<void>((resolve) => upstream.close(() => resolve()));
+    }
+  });
+});
