@@ -1,3 +1,4 @@
+import { LOAD_PROFILES } from '../load/types.js';
 import { s, type Infer } from './schema-builder.js';
 
 /**
@@ -185,6 +186,30 @@ const verify = s
   })
   .describe('Admission check of every rollout image between seeding and rollouts');
 
+const mixWeight = () => s.int({ min: 0, max: 10_000 }).optional();
+
+const storm = s
+  .object({
+    name: name().optional().describe('Names the storm in results (default storm-1, storm-2, ...)'),
+    profile: s.enum(LOAD_PROFILES).describe('The request pattern, as `pullbench load --profile`'),
+    target: s.enum(['registry', 'mirror']).default('registry').describe("registry: the scenario's registry; mirror: the arm's mirror (arms without one run no such storm)"),
+    connections: s.int({ min: 1, max: 10_000 }).default(10).describe('Concurrent connections, shared by the images (at least one each)'),
+    rate: s.int({ min: 1, max: 1_000_000 }).optional().describe('Requests per second across all connections (default: as fast as possible)'),
+    duration: s.union(s.literal('rollout'), s.duration(), '"rollout" or a duration like 30s').default('rollout').describe('rollout: until the rollout ends; a duration: that long, or until the rollout ends if sooner'),
+    startBefore: s.duration().default(1000).describe('The storm starts this long before each rollout'),
+    images: s.array(s.string({ minLength: 1 }), { min: 1, unique: true }).optional().describe('Scenario image refs to hammer (default: every image the rollouts use)'),
+    user: s.string({ minLength: 1 }).optional().describe('A registry.auth user to authenticate as (default the first); its password is never printed'),
+    mix: s
+      .object({ manifestHead: mixWeight(), manifestGet: mixWeight(), blobGet: mixWeight(), token: mixWeight() })
+      .optional()
+      .describe('Weights for profile mix (blobGet defaults to the image\'s blob count)'),
+    timeout: s.duration().default(10_000).describe('A request slower than this counts as an error'),
+  })
+  .refine((l, report) => {
+    if (l.mix && l.profile !== 'mix') report(['mix'], 'mix is only for profile mix');
+  })
+  .describe('A registry storm (`pullbench load`) that runs beside each arm\'s rollout');
+
 const matrix = s.object({
   pullPolicy: s.array(s.enum(['Always', 'IfNotPresent', 'Never']), { min: 1, unique: true }).default(['IfNotPresent']),
   topology: s.array(s.enum(['direct', 'mirror', 'pre-pulled']), { min: 1, unique: true }).default(['direct']),
@@ -231,6 +256,7 @@ export const scenarioSchema = s
     signing: signing.optional(),
     verify: verify.optional(),
     rollouts: s.array(rollout, { min: 1 }),
+    load: s.array(storm, { min: 1 }).optional().describe('Registry storms that run while each arm rolls out'),
     matrix: matrix.default({ pullPolicy: ['IfNotPresent'], topology: ['direct'], cache: ['cold'] }),
     repeat: s.int({ min: 1, max: 100 }).default(1),
     failureRate: s.object({ max: s.percent() }).default({ max: 0 }).describe('Gate: unexpected pod failures above this fail the run (exit 5)'),
@@ -270,7 +296,25 @@ export const scenarioSchema = s
       if (t.percentile !== undefined && t.metric !== 'pull' && t.metric !== 'pullWithWaiting') report(['thresholds', i, 'percentile'], `percentile applies to pull and pullWithWaiting, not ${t.metric}`);
     });
   })
+  .refine((sc, report) => checkLoadStage(sc, report))
   .refine((sc, report) => checkRealClusterReach(sc, report));
+
+// Storms name this scenario's images, users and mirror.
+function checkLoadStage(sc: Infer<typeof scenarioSchema>, report: (path: (string | number)[], message: string) => void): void {
+  const refs = new Set(sc.images.map((i) => i.ref));
+  const names = new Set<string>();
+  sc.load?.forEach((l, i) => {
+    const named = l.name ?? `storm-${i + 1}`;
+    if (names.has(named)) report(['load', i, 'name'], `duplicate storm name "${named}"`);
+    names.add(named);
+    l.images?.forEach((ref, j) => {
+      if (!refs.has(ref)) report(['load', i, 'images', j], `unknown image "${ref}"; declare it under images`);
+    });
+    if (l.target === 'mirror' && !sc.mirror) report(['load', i, 'target'], 'target mirror needs a mirror section');
+    if (l.user !== undefined && !sc.registry.auth?.users.some((u) => u.username === l.user)) report(['load', i, 'user'], `unknown user "${l.user}"; declare it under registry.auth.users`);
+    if (l.profile === 'token' && (l.target === 'mirror' || sc.registry.auth?.type !== 'token')) report(['load', i, 'profile'], 'profile token needs target registry with registry.auth.type token');
+  });
+}
 
 // Real clusters pull from where their nodes can reach: a registry in a container on kind's/k3s' network, or an external one.
 export function checkRealClusterReach(sc: Infer<typeof scenarioSchema>, report: (path: (string | number)[], message: string) => void): void {
@@ -294,6 +338,7 @@ export type ImageSection = Scenario['images'][number];
 export type RolloutSection = Scenario['rollouts'][number];
 export type SigningSection = NonNullable<Scenario['signing']>;
 export type VerifySection = NonNullable<Scenario['verify']>;
+export type LoadSection = NonNullable<Scenario['load']>[number];
 export type ThresholdSection = Scenario['thresholds'][number];
 export type KubeletSection = Scenario['cluster']['kubelet'];
 export type PullPolicy = Scenario['matrix']['pullPolicy'][number];
