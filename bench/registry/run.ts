@@ -2,6 +2,8 @@
  * Embedded registry vs Debian's docker-registry (distribution 2.8), same machine,
  * same run: manifest HEAD and GET rate and 100 MB blob GET throughput, with
  * autocannon. Each registry runs in its own process; autocannon runs here.
+ * docker-registry logs at info level, the level its shipped configs (Debian's
+ * and registry:2's) leave it at; pullbench reads that log for its counters.
  *
  *   npx tsx bench/registry/run.ts [--seconds 8] [--connections 32]
  */

@@ -13,7 +13,7 @@ import { findTool } from '../util/tools.js';
 import type { BasicCredentials } from './auth.js';
 import { freePort } from '../util/ports.js';
 import { startRegistryServer, type RegistryServerOptions } from './server.js';
-import { emptyStats, type RegistryStats } from './stats.js';
+import { countAccessLogLine, emptyStats, type RegistryStats } from './stats.js';
 
 export type { BasicCredentials } from './auth.js';
 export type { RegistryStats } from './stats.js';
@@ -81,8 +81,11 @@ const execFileAsync = promisify(execFile);
  * Debian's `docker-registry` (CNCF distribution 2.8) as a child process with a
  * generated config.yml: filesystem storage in a temp dir, htpasswd (bcrypt)
  * auth when users are given, `proxy.remoteurl` for mirror mode. It has no
- * request counters of its own, so stats() is all zeros; it supports neither
- * token auth (it needs an external token server), rate limits nor faults.
+ * request counters of its own: stats() counts the `response completed` lines
+ * of its log (info level, its default). Upstream fetches of a proxy are not
+ * logged, so those stay zero. Lines are read as the process writes them, so
+ * counts can lag a response by a few milliseconds. It supports neither token auth (it needs an
+ * external token server), rate limits nor faults.
  */
 export const distributionRegistry: RegistryProvider = {
   name: 'distribution',
@@ -98,7 +101,7 @@ export const distributionRegistry: RegistryProvider = {
       const port = spec.port || (await freePort());
       const config: Record<string, unknown> = {
         version: 0.1,
-        log: { level: 'error', accesslog: { disabled: true } },
+        log: { level: 'info', accesslog: { disabled: true } },
         storage: { filesystem: { rootdirectory: spec.rootDir ?? join(dir.path, 'data') }, delete: { enabled: true } },
         http: { addr: `127.0.0.1:${port}`, secret: randomBytes(16).toString('hex') },
       };
@@ -122,7 +125,9 @@ export const distributionRegistry: RegistryProvider = {
       const configPath = join(dir.path, 'config.yml');
       await writeFile(configPath, toYaml(config), { mode: 0o600 });
       const url = `http://127.0.0.1:${port}`;
+      let stats = emptyStats(spec.upstream !== undefined);
       const proc = await startProcess({
+        onLine: (line) => countAccessLogLine(line, stats),
         label: `docker-registry :${port}`,
         command: binary,
         args: ['serve', configPath],
@@ -135,7 +140,6 @@ export const distributionRegistry: RegistryProvider = {
       });
       const { stdout } = await execFileAsync(binary, ['--version']);
       const version = `distribution ${/\s(v?\d+\.\d+\.\d+)/.exec(stdout)?.[1] ?? stdout.trim()}`;
-      let stats = emptyStats(spec.upstream !== undefined);
       return {
         url,
         host: `127.0.0.1:${port}`,

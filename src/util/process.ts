@@ -16,6 +16,8 @@ export interface ProcessSpec {
   stopGraceMs?: number;
   /** Strings to replace with *** in captured logs and error messages. */
   redact?: string[];
+  /** Called with each complete line of stdout and stderr (not redacted), e.g. to count requests from a log. */
+  onLine?: (line: string) => void;
 }
 
 export interface StartedProcess extends AsyncDisposable {
@@ -56,6 +58,17 @@ export async function startProcess(spec: ProcessSpec): Promise<StartedProcess> {
   }
   child.stdout?.on('data', append);
   child.stderr?.on('data', append);
+  if (spec.onLine) {
+    const onLine = spec.onLine;
+    for (const stream of [child.stdout, child.stderr]) {
+      let partial = '';
+      stream?.on('data', (chunk: Buffer) => {
+        const lines = (partial + chunk.toString('utf8')).split('\n');
+        partial = lines.pop() ?? '';
+        for (const line of lines) onLine(line);
+      });
+    }
+  }
 
   let exitCode: number | null = null;
   let exitSignal: NodeJS.Signals | null = null;

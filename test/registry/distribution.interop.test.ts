@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { distributionRegistry, embeddedRegistry } from '../../src/registry/provider.js';
 import { makeTempDir, type TempDir } from '../../src/util/temp.js';
 import { describeWithTools } from '../helpers/interop.js';
@@ -34,9 +34,14 @@ describeWithTools(['docker-registry', 'skopeo'], "Debian's docker-registry and t
     await writeOciLayout(src, 'v1');
     await run('skopeo', ['copy', '--dest-tls-verify=false', `oci:${src}:v1`, `docker://${origin.host}/library/app:v1`]);
     origin.resetStats();
+    proxy.resetStats();
     await run('skopeo', ['copy', '--src-tls-verify=false', `docker://${proxy.host}/library/app:v1`, `oci:${out}:v1`]);
     await sameBlobs(src, out);
     expect(origin.stats().blobGet).toBeGreaterThanOrEqual(3);
+    // Counted from docker-registry's own log: what it served to skopeo.
+    await vi.waitFor(() => expect(proxy.stats().blobGet).toBe(3), { timeout: 5000 });
+    expect(proxy.stats().manifestGet).toBeGreaterThanOrEqual(1);
+    expect(proxy.stats().bytesServed).toBeGreaterThan(0);
   });
 
   it('the distribution provider with htpasswd users round-trips an image', async () => {

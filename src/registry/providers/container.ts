@@ -6,7 +6,9 @@ import { stringify as toYaml } from 'yaml';
 import { PullbenchError } from '../../errors.js';
 import { registerCleanup } from '../../util/cleanup.js';
 import type { RegistryProvider, RegistrySpec, StartedRegistry } from '../provider.js';
-import { emptyStats, type RegistryStats } from '../stats.js';
+import { countAccessLogLine, emptyStats } from '../stats.js';
+
+export { countAccessLogLine };
 
 export interface ContainerRegistryOptions {
   /** Image to run; anything that behaves like `registry:2` (CNCF distribution). */
@@ -151,39 +153,6 @@ class RegistryV2Wait implements WaitStrategy {
   }
   getStartupTimeout(): number {
     return this.timeoutMs;
-  }
-}
-
-const FIELD = /(http\.request\.method|http\.request\.uri|http\.response\.status|http\.response\.written)=("[^"]*"|\S+)/g;
-
-/**
- * Counts one line of distribution's log into `stats`: every request ends in a
- * `response completed` line with method, URI, status and bytes written.
- */
-export function countAccessLogLine(line: string, stats: RegistryStats): void {
-  if (!line.includes('response completed')) return;
-  const f: Record<string, string> = {};
-  for (const m of line.matchAll(FIELD)) f[m[1] ?? ''] = (m[2] ?? '').replace(/^"|"$/g, '');
-  const method = f['http.request.method'];
-  const path = (f['http.request.uri'] ?? '').split('?')[0] ?? '';
-  const status = Number(f['http.response.status']);
-  const written = Number(f['http.response.written'] ?? 0) || 0;
-  if (!method || !path.startsWith('/v2/')) return;
-  if (status === 429) stats.tooManyRequests++;
-  if (/\/blobs\/uploads\//.test(path)) {
-    stats.upload++;
-  } else if (/\/manifests\/[^/]+$/.test(path)) {
-    if (method === 'HEAD') stats.manifestHead++;
-    else if (method === 'GET') {
-      stats.manifestGet++;
-      stats.bytesServed += written;
-    }
-  } else if (/\/blobs\/[^/]+$/.test(path)) {
-    if (method === 'HEAD') stats.blobHead++;
-    else if (method === 'GET') {
-      stats.blobGet++;
-      stats.bytesServed += written;
-    }
   }
 }
 
