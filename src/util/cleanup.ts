@@ -48,7 +48,8 @@ function installSignalHandlers(): void {
       process.exit(130);
     }
     shuttingDown = true;
-    process.stderr.write(`\n${signal}: cleaning up (press Ctrl-C again to force)\n`);
+    // Nothing of ours to stop: leave quietly (test runners end idle workers this way).
+    if (disposers.size > 0) process.stderr.write(`\n${signal}: cleaning up (press Ctrl-C again to force)\n`);
     void runAllCleanups().finally(() => process.exit(130));
   };
   process.on('SIGINT', onSignal);
