@@ -1,6 +1,7 @@
 import { Readable, pipeline } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { PullbenchError, type PullbenchErrorCode } from '../errors.js';
+import { HttpPool, fetchTransport, type HttpRequest, type HttpResponse, type HttpTransport } from '../net/http-pool.js';
 import { basicAuthorization, mergeScopes, parseWwwAuthenticate, repositoryScope, tokenFromResponse } from './auth.js';
 import { Digester, digestOf, isDigest, parseDigest } from './digest.js';
 import { MANIFEST_ACCEPT, MediaType, type Descriptor, type ImageIndex } from './media-types.js';
@@ -16,9 +17,27 @@ export interface ClientOptions {
   baseUrl: string;
   /** Used for Basic auth, and for the Bearer token request. */
   credentials?: BasicCredentials;
-  /** Injectable (link shaping, tests). */
+  /** Injectable (link shaping, tests); its bodies cross WHATWG streams, so it is slower than the default pool. */
   fetch?: typeof fetch;
+  /**
+   * Sends the requests (takes precedence over `fetch`); share one `HttpPool` between
+   * clients to share connections. Default: a keep-alive pool of the client's own,
+   * closed by `close()`.
+   */
+  transport?: HttpTransport;
   userAgent?: string;
+  /**
+   * Path the distribution API lives under, default `/v2`. A hosts.toml host with
+   * `override_path = true` gives its own (containerd joins it with `<repo>/manifests/...`).
+   */
+  apiPath?: string;
+  /**
+   * Sent as `?ns=<namespace>` on every API request, as containerd does when the host is a
+   * mirror of another registry (the image's registry host, e.g. `docker.io`).
+   */
+  namespace?: string;
+  /** Extra headers on every request (hosts.toml `[header]`). */
+  headers?: Record<string, string>;
   /** Time to wait for response headers (not for a whole blob), default 30 s. */
   timeoutMs?: number;
 }
@@ -78,9 +97,14 @@ interface RequestSpec {
  */
 export class RegistryClient {
   readonly baseUrl: string;
-  private readonly fetchFn: typeof fetch;
+  private readonly transport: HttpTransport;
+  /** The pool the client made for itself (no `fetch` or `transport` given), closed with the client. */
+  private readonly ownPool: HttpPool | undefined;
   private readonly credentials: BasicCredentials | undefined;
   private readonly userAgent: string;
+  private readonly apiPath: string;
+  private readonly namespace: string | undefined;
+  private readonly extraHeaders: Record<string, string>;
   private readonly timeoutMs: number;
   /** Authorization header per scope key (Bearer tokens), or for every scope (Basic). */
   private readonly authCache = new Map<string, string>();
@@ -100,10 +124,24 @@ export class RegistryClient {
       throw new PullbenchError('INVALID_ARGUMENT', 'put registry credentials in the credentials option, not in the URL');
     }
     this.baseUrl = url.origin;
-    this.fetchFn = opts.fetch ?? globalThis.fetch;
+    if (opts.transport) this.transport = opts.transport;
+    else if (opts.fetch) this.transport = fetchTransport(opts.fetch);
+    else this.transport = this.ownPool = new HttpPool();
     this.credentials = opts.credentials;
     this.userAgent = opts.userAgent ?? 'pullbench';
+    this.apiPath = `/${(opts.apiPath ?? '/v2').replace(/^\/+|\/+$/g, '')}`.replace(/^\/$/, '');
+    this.namespace = opts.namespace;
+    this.extraHeaders = opts.headers ?? {};
     this.timeoutMs = opts.timeoutMs ?? 30_000;
+  }
+
+  /** Closes the connections of the client's own pool (a given transport or fetch is the caller's to close). */
+  async close(): Promise<void> {
+    await this.ownPool?.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 
   /** Tag (or digest) -> descriptor, by HEAD; GET when HEAD is refused (405) or lacks Docker-Content-Digest. */
@@ -179,7 +217,7 @@ export class RegistryClient {
     if (res.status !== 200 && res.status !== 206) return this.fail(res, what, 'BLOB_UNKNOWN');
     const lengthHeader = res.headers.get('content-length');
     const size = lengthHeader === null ? -1 : Number(lengthHeader);
-    const source = res.body ? Readable.fromWeb(res.body as import('node:stream/web').ReadableStream) : Readable.from([]);
+    const source = res.body;
     if (opts.range && res.status === 206) return { size, body: source };
     const verifier = new VerifyingStream(digest, size >= 0 ? size : undefined);
     const body = pipeline(source, verifier, () => {
@@ -388,7 +426,7 @@ export class RegistryClient {
     return this.locationOf(res, what);
   }
 
-  private async locationOf(res: Response, what: string): Promise<string> {
+  private async locationOf(res: HttpResponse, what: string): Promise<string> {
     await drain(res);
     const location = res.headers.get('location');
     if (!location) throw new PullbenchError('REGISTRY_ERROR', `${what}: the registry gave no upload Location`, { details: { status: res.status } });
@@ -442,7 +480,7 @@ export class RegistryClient {
   }
 
   // One request with the cached authorization; on 401, answer the challenge and retry once.
-  private async send(spec: RequestSpec): Promise<Response> {
+  private async send(spec: RequestSpec): Promise<HttpResponse> {
     const scopes = mergeScopes(repositoryScope(spec.repo, spec.actions), ...(spec.extraScopes ?? []));
     const key = scopes.join(' ');
     const cached = this.basicHeader ?? this.authCache.get(key);
@@ -498,24 +536,26 @@ export class RegistryClient {
     return `Bearer ${tokenFromResponse(await readJson(res, 'token response'))}`;
   }
 
-  private rawFetch(spec: RequestSpec, authorization: string | undefined): Promise<Response> {
-    const headers: Record<string, string> = { 'user-agent': this.userAgent, ...spec.headers };
+  private rawFetch(spec: RequestSpec, authorization: string | undefined): Promise<HttpResponse> {
+    const headers: Record<string, string> = { 'user-agent': this.userAgent, ...this.extraHeaders, ...spec.headers };
     if (authorization) headers.authorization = authorization;
-    const url = /^https?:\/\//.test(spec.url) ? spec.url : this.baseUrl + spec.url;
-    const init: RequestInit & { duplex?: 'half' } = { method: spec.method, headers };
-    if (spec.body !== undefined) {
-      init.body = Buffer.isBuffer(spec.body) ? spec.body : (Readable.toWeb(spec.body) as unknown as ReadableStream);
-      if (!Buffer.isBuffer(spec.body)) init.duplex = 'half';
-    }
-    return this.withTimeout(url, init, spec.what);
+    const url = /^https?:\/\//.test(spec.url) ? spec.url : this.apiUrl(spec.url);
+    return this.withTimeout(url, { method: spec.method, headers, ...(spec.body === undefined ? {} : { body: spec.body }) }, spec.what);
+  }
+
+  // Paths are written `/v2/...`; the host's API path replaces `/v2`, and a mirror gets `ns` (containerd's addNamespace).
+  private apiUrl(path: string): string {
+    const url = new URL(this.baseUrl + this.apiPath + path.replace(/^\/v2(?=\/|$)/, ''));
+    if (this.namespace !== undefined) url.searchParams.append('ns', this.namespace);
+    return url.toString();
   }
 
   // The timeout covers waiting for response headers; a body streams for as long as it takes.
-  private async withTimeout(url: string, init: RequestInit, what: string): Promise<Response> {
+  private async withTimeout(url: string, init: Omit<HttpRequest, 'signal'>, what: string): Promise<HttpResponse> {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), this.timeoutMs);
     try {
-      return await this.fetchFn(url, { ...init, signal: controller.signal });
+      return await this.transport.request(url, { ...init, signal: controller.signal });
     } catch (err) {
       // A request body that failed its own verification is that failure, not a network one.
       const bodyError = pullbenchCause(err);
@@ -531,8 +571,8 @@ export class RegistryClient {
     }
   }
 
-  private async fail(res: Response, what: string, notFound: PullbenchErrorCode): Promise<never> {
-    const text = res.body ? (await readLimited(res, ERROR_BODY_LIMIT, what, true)).toString('utf8') : '';
+  private async fail(res: HttpResponse, what: string, notFound: PullbenchErrorCode): Promise<never> {
+    const text = (await readLimited(res, ERROR_BODY_LIMIT, what, true)).toString('utf8');
     let registryCode: string | undefined;
     let registryMessage: string | undefined;
     try {
@@ -572,7 +612,7 @@ function descriptorOf(digest: string, size: number): Descriptor {
 }
 
 // Content-Type without parameters; falls back to the manifest's own mediaType field.
-function contentType(res: Response, bytes?: Buffer): string {
+function contentType(res: HttpResponse, bytes?: Buffer): string {
   const header = (res.headers.get('content-type') ?? '').split(';')[0]!.trim();
   if (header && header !== 'application/json' && header !== 'text/plain') return header;
   if (bytes) {
@@ -593,7 +633,7 @@ function withQuery(location: string, key: string, value: string): string {
 }
 
 /** The `rel="next"` target of a Link header, as a path or URL. */
-export function nextLink(res: Response): string | undefined {
+export function nextLink(res: { headers: { get(name: string): string | null } }): string | undefined {
   const link = res.headers.get('link');
   if (!link) return undefined;
   for (const part of link.split(',')) {
@@ -603,30 +643,33 @@ export function nextLink(res: Response): string | undefined {
   return undefined;
 }
 
-async function drain(res: Response): Promise<void> {
+/** Small leftovers (error bodies, empty answers) are read so the connection can be reused; big ones cost it. */
+async function drain(res: HttpResponse): Promise<void> {
+  const length = Number(res.headers.get('content-length') ?? NaN);
+  if (!(length <= ERROR_BODY_LIMIT) || res.body.destroyed) {
+    res.body.destroy();
+    return;
+  }
+  res.body.resume();
   try {
-    await res.body?.cancel();
+    await finished(res.body);
   } catch {
-    /* already consumed */
+    /* the connection is gone; nothing to give back */
   }
 }
 
-async function readLimited(res: Response, limit: number, what: string, truncate = false): Promise<Buffer> {
+async function readLimited(res: HttpResponse, limit: number, what: string, truncate = false): Promise<Buffer> {
   const parts: Buffer[] = [];
   let total = 0;
-  if (!res.body) return Buffer.alloc(0);
-  const reader = res.body.getReader();
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
+    for await (const value of res.body as AsyncIterable<Buffer>) {
       total += value.byteLength;
       if (total > limit) {
-        await reader.cancel();
+        res.body.destroy();
         if (truncate) break;
         throw new PullbenchError('INVALID_MANIFEST', `${what}: larger than ${limit} bytes`, { details: { limit } });
       }
-      parts.push(Buffer.from(value));
+      parts.push(value);
     }
   } catch (err) {
     if (err instanceof PullbenchError) throw err;
@@ -635,7 +678,7 @@ async function readLimited(res: Response, limit: number, what: string, truncate 
   return Buffer.concat(parts);
 }
 
-async function readJson(res: Response, what: string): Promise<unknown> {
+async function readJson(res: HttpResponse, what: string): Promise<unknown> {
   const bytes = await readLimited(res, MANIFEST_LIMIT, what);
   try {
     return JSON.parse(bytes.toString('utf8'));

@@ -94,7 +94,8 @@ export interface MirrorResponse {
   host: RegistryHost;
 }
 
-function isProxy(hostUrl: string, registry: string): boolean {
+/** containerd's isProxy: a host other than the image's registry (registry-1.docker.io counts as docker.io). */
+export function isProxy(hostUrl: string, registry: string): boolean {
   const host = new URL(hostUrl).host;
   return registry !== host && !(registry === 'docker.io' && host === 'registry-1.docker.io');
 }

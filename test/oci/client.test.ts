@@ -263,3 +263,21 @@ describe('RegistryClient referrers and tags', () => {
     expect(await new RegistryClient({ baseUrl: fake.url }).listTags('app', { pageSize: 2 })).toEqual(['a', 'b', 'c']);
   });
 });
+
+describe('RegistryClient for a hosts.toml mirror', () => {
+  it('puts the API under apiPath and sends ?ns= on every request', async () => {
+    fake = await startFakeRegistry((req, res) => {
+      if (req.method === 'HEAD') return void res.writeHead(405).end();
+      res.writeHead(200, { 'content-type': MediaType.OciManifest }).end(manifest);
+    });
+    const client = new RegistryClient({ baseUrl: fake.url, apiPath: '/cache/docker/', namespace: 'docker.io' });
+    await client.resolve('library/nginx', 'latest');
+    await client.listTags('library/nginx').catch(() => undefined);
+    expect(fake.requests.map((r) => r.url)).toEqual([
+      '/cache/docker/library/nginx/manifests/latest?ns=docker.io',
+      '/cache/docker/library/nginx/manifests/latest?ns=docker.io',
+      '/cache/docker/library/nginx/tags/list?ns=docker.io',
+    ]);
+    await client.close();
+  });
+});

@@ -9,7 +9,8 @@ import { PullbenchError, isPullbenchError } from '../../errors.js';
 import { RegistryClient } from '../../oci/client.js';
 import { parseHostsToml, type HostCapability, type RegistryHost } from '../../oci/hosts.js';
 import { MANIFEST_ACCEPT, MediaType, isIndexMediaType, type Descriptor, type ImageIndex } from '../../oci/media-types.js';
-import { withMirrors } from '../../oci/mirror-fetch.js';
+import { isProxy, withMirrors } from '../../oci/mirror-fetch.js';
+import { HttpPool, fetchTransport, type HttpTransport } from '../../net/http-pool.js';
 import { hostPlatform, selectPlatform, type PlatformSpec } from '../../oci/platform.js';
 import { parseReference, type ImageReference } from '../../oci/reference.js';
 import { makeTempDir, type TempDir } from '../../util/temp.js';
@@ -95,16 +96,23 @@ export class EmbeddedRuntime implements Runtime {
   private readonly limiter: Semaphore;
   private readonly hosts = new Map<string, RegistryHost[]>();
   private readonly counters = { pulls: 0, failedPulls: 0, bytesDownloaded: 0, requests: 0 };
-  private readonly countingFetch: typeof fetch;
+  /** Set when a fetch was injected; else each pull phase gets keep-alive pools of its own. */
+  private readonly injected: HttpTransport | undefined;
   private dir: TempDir | undefined;
 
   private constructor(private readonly opts: EmbeddedRuntimeOptions) {
     this.limiter = new Semaphore(opts.maxConcurrentDownloads ?? 3);
     for (const [host, text] of Object.entries(opts.hostsToml ?? {})) this.hosts.set(host, parseHostsToml(text, host));
-    const inner = opts.fetch ?? globalThis.fetch;
-    this.countingFetch = (input, init) => {
-      this.counters.requests++;
-      return inner(input, init);
+    this.injected = opts.fetch ? fetchTransport(opts.fetch) : undefined;
+  }
+
+  // Every request is counted, whichever transport sends it.
+  private counted(transport: HttpTransport): HttpTransport {
+    return {
+      request: (url, req) => {
+        this.counters.requests++;
+        return transport.request(url, req);
+      },
     };
   }
 
@@ -176,18 +184,48 @@ export class EmbeddedRuntime implements Runtime {
   }
 
   private async pull(ref: ImageReference, auth?: PullAuth): Promise<string> {
+    const pools: HttpPool[] = [];
+    try {
+      return await this.pullWith(ref, pools, auth);
+    } finally {
+      // Nothing stays open after a pull (containerd's idle connections would linger 30 s, then close).
+      await Promise.all(pools.map((p) => p.close()));
+    }
+  }
+
+  private async pullWith(ref: ImageReference, pools: HttpPool[], auth?: PullAuth): Promise<string> {
     const hosts = this.hostsFor(ref.domain);
-    // containerd's CRI builds registry hosts (and so a fresh authorizer) once for Resolve and once
-    // for the Fetcher: the registry sees one token for the resolve and one for the content fetches.
+    // containerd's CRI builds registry hosts (and so a fresh authorizer and a fresh http.Transport)
+    // once for Resolve and once for the Fetcher: the registry sees one token, and one connection,
+    // for the resolve, and others for the content fetches.
     const phase = (): (<T>(capability: HostCapability, fn: (c: RegistryClient) => Promise<T>) => Promise<T>) => {
       const clients = new Map<string, RegistryClient>();
+      const transports = new Map<boolean, HttpTransport>();
+      const transportFor = (skipVerify: boolean): HttpTransport => {
+        let t = transports.get(skipVerify);
+        if (!t) {
+          if (this.injected) t = this.injected;
+          else {
+            const pool = new HttpPool({ insecureSkipVerify: skipVerify });
+            pools.push(pool);
+            t = pool;
+          }
+          t = this.counted(t);
+          transports.set(skipVerify, t);
+        }
+        return t;
+      };
       const client = (host: RegistryHost): RegistryClient => {
         let c = clients.get(host.url);
         if (!c) {
+          const url = new URL(host.url);
           c = new RegistryClient({
-            baseUrl: new URL(host.url).origin,
-            fetch: this.countingFetch,
+            baseUrl: url.origin,
+            apiPath: url.pathname,
+            transport: transportFor(host.skipVerify === true),
             userAgent: 'containerd/pullbench-embedded',
+            ...(isProxy(host.url, ref.domain) ? { namespace: ref.domain } : {}),
+            ...(host.headers ? { headers: host.headers } : {}),
             ...(auth ? { credentials: auth } : {}),
           });
           clients.set(host.url, c);

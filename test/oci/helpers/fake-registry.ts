@@ -11,6 +11,8 @@ export interface SeenRequest {
 export interface FakeRegistry extends AsyncDisposable {
   readonly url: string;
   readonly requests: SeenRequest[];
+  /** TCP connections accepted so far. */
+  readonly connections: number;
   handle: (req: IncomingMessage, res: ServerResponse, body: Buffer) => void;
 }
 
@@ -25,8 +27,11 @@ export async function startFakeRegistry(handle: FakeRegistry['handle']): Promise
       fake.handle(req, res, Buffer.concat(parts));
     });
   });
+  let connections = 0;
+  server.on('connection', () => connections++);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
+  Object.defineProperty(fake, 'connections', { get: () => connections });
   return Object.assign(fake, {
     url: `http://127.0.0.1:${port}`,
     requests,

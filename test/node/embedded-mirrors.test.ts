@@ -1,0 +1,98 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer, request, type Server } from 'node:http';
+import { EmbeddedRuntime } from '../../src/node/runtimes/embedded.js';
+import { embeddedRegistry, type StartedRegistry } from '../../src/registry/provider.js';
+import { pushWithClient, synthImage } from './helpers/images.js';
+
+interface Seen {
+  path: string;
+  ns: string | null;
+  header: string | undefined;
+}
+
+// A mirror in front of the registry that records each request and serves it from `/v2` after `prefix`.
+async function startMirror(upstream: string, prefix: string): Promise<{ url: string; seen: Seen[]; close(): Promise<void> }> {
+  const seen: Seen[] = [];
+  const server: Server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://mirror');
+    seen.push({ path: url.pathname, ns: url.searchParams.get('ns'), header: req.headers['x-mirror-key'] as string | undefined });
+    if (!url.pathname.startsWith(`${prefix}/`)) return void res.writeHead(404, { 'content-length': 0 }).end();
+    const path = `/v2/${url.pathname.slice(prefix.length + 1)}`;
+    const out = request(`${upstream}${path}`, { method: req.method, headers: { accept: req.headers.accept ?? '*/*' } }, (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      up.pipe(res);
+    });
+    out.on('error', () => res.writeHead(502).end());
+    out.end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    seen,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+describe('the embedded runtime behind a hosts.toml mirror', () => {
+  let registry: StartedRegistry;
+  const img = synthImage([50_000, 20_000]);
+
+  beforeAll(async () => {
+    registry = await embeddedRegistry.start({});
+    await pushWithClient(registry.url, 'lib/app', 'v1', img);
+  });
+  afterAll(async () => registry?.[Symbol.asyncDispose]());
+
+  it('asks the mirror with ?ns=<the image registry> on every request, as containerd does', async () => {
+    const mirror = await startMirror(registry.url, '/v2');
+    try {
+      const hostsToml = `server = "http://${registry.host}"\n[host."${mirror.url}"]\n  capabilities = ["pull", "resolve"]\n  [host."${mirror.url}".header]\n    x-mirror-key = "k1"\n`;
+      await using rt = await EmbeddedRuntime.start({ label: 'ns', hostsToml: { [registry.host]: hostsToml } });
+      registry.resetStats();
+      await rt.pullImage(`${registry.host}/lib/app:v1`);
+      expect(mirror.seen.map((s) => s.path)).toEqual([
+        '/v2/lib/app/manifests/v1',
+        `/v2/lib/app/manifests/${img.manifestDigest}`,
+        ...new Array(3).fill(expect.stringMatching(/^\/v2\/lib\/app\/blobs\/sha256:/)),
+      ]);
+      expect(mirror.seen.every((s) => s.ns === registry.host && s.header === 'k1')).toBe(true);
+      // Only the mirror was asked.
+      expect(registry.stats().manifestHead + registry.stats().manifestGet).toBe(2);
+    } finally {
+      await mirror.close();
+    }
+  });
+
+  it('joins the repository to the mirror path itself under override_path, without /v2', async () => {
+    const mirror = await startMirror(registry.url, '/registry/cache');
+    try {
+      const hostsToml = `[host."${mirror.url}/registry/cache"]\n  capabilities = ["pull", "resolve"]\n  override_path = true\n`;
+      await using rt = await EmbeddedRuntime.start({ label: 'override', hostsToml: { [registry.host]: hostsToml } });
+      expect(await rt.pullImage(`${registry.host}/lib/app:v1`)).toBe(img.configDigest);
+      expect(mirror.seen.length).toBe(5);
+      for (const s of mirror.seen) {
+        expect(s.path).toMatch(/^\/registry\/cache\/lib\/app\/(manifests|blobs)\//);
+        expect(s.ns).toBe(registry.host);
+      }
+    } finally {
+      await mirror.close();
+    }
+  });
+
+  it('sends no ns to the registry the image names', async () => {
+    const direct = await startMirror(registry.url, '/v2');
+    try {
+      const host = new URL(direct.url).host;
+      await using rt = await EmbeddedRuntime.start({ label: 'direct', hostsToml: { [host]: `server = "${direct.url}"\n` } });
+      await rt.pullImage(`${host}/lib/app:v1`);
+      expect(direct.seen).toHaveLength(5);
+      expect(direct.seen.every((s) => s.ns === null)).toBe(true);
+    } finally {
+      await direct.close();
+    }
+  });
+});
