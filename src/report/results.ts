@@ -1,4 +1,5 @@
 import type { PodTimeline } from '../measure/timeline.js';
+import { aggregateUsage, type ProcessUsage, type UsageAggregate } from '../measure/usage.js';
 import { distribution, meanWithCi, percentileSorted, type Distribution, type MeanWithCi } from '../measure/stats.js';
 import type { RegistryStats } from '../registry/stats.js';
 import { armMatches, type Arm } from '../scenario/matrix.js';
@@ -25,6 +26,8 @@ export interface Repetition {
   linkBytes?: { registry: number; mirror: number };
   /** Warm arms: every node held every image before the rollout (checked, not assumed). */
   cacheVerified?: boolean;
+  /** Emulated clusters: what the pullbench process spent during the rollout (CPU, memory, event loop), and its share per node. */
+  usage?: ProcessUsage;
 }
 
 export interface ArmResult {
@@ -51,6 +54,8 @@ export interface ArmAggregate {
   tooManyRequests: number;
   /** Share of blob requests the mirror served from its cache. */
   mirrorHitRatio?: number;
+  /** Emulated clusters: process CPU and memory during the rollouts, per node (see src/measure/usage.ts for what is measured). */
+  usage?: UsageAggregate;
 }
 
 export interface ThresholdResult {
@@ -106,6 +111,8 @@ export interface RunResults {
   gate: { failureRate: number; max: number; passed: boolean };
   /** The signing and verify stages, when the scenario has them. */
   supplyChain?: SupplyChainResult;
+  /** scale.bytes: layers and link bandwidths were scaled by this factor; byte counts in this file are as measured (scaled). */
+  scale?: { bytes: number; byteCounts: 'measured' };
   passed: boolean;
 }
 
@@ -152,6 +159,8 @@ export function aggregateArm(repetitions: Repetition[], imageBytes: (image: stri
   if (pullWithWaiting) aggregate.pullWithWaiting = pullWithWaiting;
   if (pullMean) aggregate.pullMean = pullMean;
   if (rolloutDuration) aggregate.rolloutDuration = rolloutDuration;
+  const usage = aggregateUsage(repetitions.flatMap((r) => (r.usage ? [r.usage] : [])));
+  if (usage) aggregate.usage = usage;
   if (repetitions.some((r) => r.mirror) && mirrorBlobGets > 0) aggregate.mirrorHitRatio = Math.max(0, 1 - mirrorUpstreamBlobGets / mirrorBlobGets);
   return aggregate;
 }

@@ -1,6 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { scaleScenario } from '../cluster/byte-scale.js';
 import { EmulatedCluster } from '../cluster/emulated.js';
+import { UsageSampler } from '../measure/usage.js';
 import { PullbenchError } from '../errors.js';
 import { renderHtmlReport } from '../report/html/index.js';
 import { buildTimelines } from '../measure/timeline.js';
@@ -106,7 +108,9 @@ async function seedImages(loaded: LoadedScenario, registry: StartedRegistry): Pr
  * seed the images, run every arm `repeat` times on a fresh (cold) or
  * deliberately warmed cluster, measure from the events, and tear it all down.
  */
-export async function runScenario(loaded: LoadedScenario, options: RunOptions = {}): Promise<RunOutcome> {
+export async function runScenario(given: LoadedScenario, options: RunOptions = {}): Promise<RunOutcome> {
+  // scale.bytes: the run sees smaller layers over proportionally slower links; the results keep the spec as written.
+  const loaded: LoadedScenario = { ...given, scenario: scaleScenario(given.scenario) };
   const { scenario } = loaded;
   const progress = options.onProgress ?? (() => undefined);
   const startedAt = new Date();
@@ -176,13 +180,14 @@ export async function runScenario(loaded: LoadedScenario, options: RunOptions = 
       {
         schemaVersion: RESULTS_SCHEMA_VERSION,
         kind: 'pullbench.results',
-        scenario: { name: scenario.metadata.name, file: loaded.file, spec: redactScenario(loaded) },
+        scenario: { name: scenario.metadata.name, file: loaded.file, spec: redactScenario(given) },
         startedAt: startedAt.toISOString(),
         finishedAt: new Date().toISOString(),
         environment: { ...environmentInfo(), registry: registry.version(), ...(mirrorVersion ? { mirror: mirrorVersion } : {}), cluster: { driver: scenario.cluster.driver, ...clusterVersions } },
         arms: armResults,
         thresholds,
         gate,
+        ...(scenario.scale && scenario.scale.bytes !== 1 ? { scale: { bytes: scenario.scale.bytes, byteCounts: 'measured' as const } } : {}),
         ...(supplyChain ? { supplyChain } : {}),
         passed: gate.passed && thresholds.every((t) => t.passed),
       },
@@ -238,6 +243,9 @@ async function runRepetition(
       owned.push(mirror);
     }
     const realCluster = real ? await real.open(arm, index) : undefined;
+    // Emulated nodes live in this process: sample it, from a baseline before the nodes start.
+    const sampler = realCluster ? undefined : UsageSampler.start();
+    if (sampler) owned.push(sampler);
     const cluster: RunCluster = realCluster ?? (await EmulatedCluster.start({
       nodes: scenario.cluster.nodes,
       runtime: scenario.cluster.runtime,
@@ -281,6 +289,7 @@ async function runRepetition(
     let lastKey = '';
     let lastAt = 0;
     const t0 = Date.now();
+    sampler?.begin();
     const steps = await runRollouts(admitted?.rollouts ?? scenario.rollouts, {
       cluster,
       clock: realClock,
@@ -300,6 +309,7 @@ async function runRepetition(
       },
     });
     const rolloutDurationMs = Date.now() - t0;
+    const usage = sampler?.stop(cluster.nodes.length);
     realCluster?.assertEnoughData();
     const linkAfter = cluster.linkBytes();
     const pods = [...buildTimelines(cluster.events(), cluster.observations()), ...(admitted ? deniedPods(admitted, imageHost, t0) : [])];
@@ -313,6 +323,7 @@ async function runRepetition(
       ...(mirror ? { mirror: mirror.stats() } : {}),
       linkBytes: { registry: linkAfter.registry - linkBefore.registry, mirror: linkAfter.mirror - linkBefore.mirror },
       ...(cacheVerified !== undefined ? { cacheVerified } : {}),
+      ...(usage ? { usage } : {}),
     };
   } finally {
     for (const d of owned.reverse()) await d[Symbol.asyncDispose]();

@@ -179,6 +179,10 @@ const verify = s
     policies: s.array(s.string({ minLength: 1 }), { unique: true }).default([]).describe('ClusterImagePolicy / Gatekeeper-style files or directories, relative to the scenario file'),
     key: s.string({ minLength: 1 }).optional().describe('Require every image to be signed by this key: a cosign.pub path, or "signing" for the signing section\'s key'),
     ignoreTlog: s.boolean().default(true).describe('Accept signatures without a transparency-log entry (keys signed offline)'),
+    trustedRoot: s.string({ minLength: 1 }).optional().describe('sigstore trusted_root.json (Fulcio, Rekor, CT logs) for keyless authorities, relative to the scenario file; verification stays offline'),
+    caRoots: s.string({ minLength: 1 }).optional().describe('PEM roots of a private CA for keyless authorities (as cosign --ca-roots), relative to the scenario file'),
+    rekorKey: s.string({ minLength: 1 }).optional().describe('Rekor public key (PEM) that signed the transparency-log entries, relative to the scenario file'),
+    ctlogKey: s.string({ minLength: 1 }).optional().describe('CT log public key (PEM) for the certificates\' SCTs, relative to the scenario file'),
     mode: s.enum(['enforce', 'warn']).default('enforce').describe('enforce: denied images are not rolled out (AdmissionDenied); warn: recorded, rolled out anyway'),
   })
   .refine((v, report) => {
@@ -209,6 +213,14 @@ const storm = s
     if (l.mix && l.profile !== 'mix') report(['mix'], 'mix is only for profile mix');
   })
   .describe('A registry storm (`pullbench load`) that runs beside each arm\'s rollout');
+
+const scale = s
+  .object({
+    bytes: s
+      .number({ min: 0.001, max: 1 })
+      .describe('Factor on every synthesised layer size and every link bandwidth (node links, shared uplinks, mirror and upstream links), e.g. 0.1: pull times stay representative while the CPU moves this fraction of the bytes'),
+  })
+  .describe('Scale the emulation down: fewer bytes at proportionally slower links (emulated driver, synth images)');
 
 const matrix = s.object({
   pullPolicy: s.array(s.enum(['Always', 'IfNotPresent', 'Never']), { min: 1, unique: true }).default(['IfNotPresent']),
@@ -247,6 +259,7 @@ export const scenarioSchema = s
       .default({}),
     images: s.array(image, { min: 1 }),
     pullSecrets: s.array(pullSecret).default([]),
+    scale: scale.optional(),
     cluster: cluster.default({
       driver: 'emulated',
       nodes: 3,
@@ -291,6 +304,10 @@ export const scenarioSchema = s
       if (ref !== 'all' && !refs.has(ref)) report(['signing', 'images', i], `unknown image "${ref}"; declare it under images`);
     });
     if (sc.verify?.key === 'signing' && !sc.signing) report(['verify', 'key'], 'key "signing" needs a signing section');
+    if (sc.scale && sc.cluster.driver !== 'emulated') report(['scale'], `scale shrinks emulated links and synthesised layers; remove it for driver ${sc.cluster.driver}`);
+    if (sc.scale && sc.scale.bytes < 1) sc.images.forEach((img, i) => {
+      if (img.import) report(['images', i, 'import'], 'scale.bytes below 1 needs synth images (an imported layout keeps its sizes)');
+    });
     if (sc.matrix.topology.includes('mirror') && !sc.mirror) report(['matrix', 'topology'], 'topology mirror needs a mirror section');
     sc.thresholds.forEach((t, i) => {
       if (t.percentile !== undefined && t.metric !== 'pull' && t.metric !== 'pullWithWaiting') report(['thresholds', i, 'percentile'], `percentile applies to pull and pullWithWaiting, not ${t.metric}`);
@@ -341,6 +358,7 @@ export type VerifySection = NonNullable<Scenario['verify']>;
 export type LoadSection = NonNullable<Scenario['load']>[number];
 export type ThresholdSection = Scenario['thresholds'][number];
 export type KubeletSection = Scenario['cluster']['kubelet'];
+export type ScaleSection = NonNullable<Scenario['scale']>;
 export type PullPolicy = Scenario['matrix']['pullPolicy'][number];
 export type Topology = Scenario['matrix']['topology'][number];
 export type CacheState = Scenario['matrix']['cache'][number];

@@ -1,0 +1,175 @@
+import { readdirSync } from 'node:fs';
+import { monitorEventLoopDelay, performance, type EventLoopUtilization, type IntervalHistogram } from 'node:perf_hooks';
+
+/**
+ * What the pullbench process spent while emulated nodes ran a rollout. In-process
+ * nodes share one process (and its registry, proxies and link shaping), so the
+ * per-node figures are the process's figures divided by the node count: an upper
+ * bound on what one emulated node costs, not a per-node measurement.
+ */
+export interface ProcessUsage {
+  /** The window measured: from the first pod created to the last step settled. */
+  durationMs: number;
+  nodes: number;
+  cpu: {
+    userMs: number;
+    systemMs: number;
+    /** user + system, every thread of the process (zlib and crypto run on the libuv pool). */
+    totalMs: number;
+    /** totalMs / durationMs: 1.0 is one core busy for the whole window. */
+    cores: number;
+  };
+  memory: {
+    /** RSS just before the cluster started (registry seeded, no nodes yet). */
+    rssBaselineBytes: number;
+    rssPeakBytes: number;
+    heapUsedBaselineBytes: number;
+    heapUsedPeakBytes: number;
+  };
+  eventLoop: {
+    /** Share of the window the main thread was busy (performance.eventLoopUtilization). */
+    utilization: number;
+    /** How late the loop ran a 10 ms timer: the wait any callback (a socket read, a kubelet event) saw. */
+    delayP50Ms: number;
+    delayP99Ms: number;
+    delayMaxMs: number;
+  };
+  /** Open file descriptors at the peak (sockets included); Linux only. */
+  openFdsPeak?: number;
+  perNode: {
+    /** cpu.totalMs / nodes. */
+    cpuMs: number;
+    /** (rssPeakBytes - rssBaselineBytes) / nodes. */
+    rssBytes: number;
+    /** (heapUsedPeakBytes - heapUsedBaselineBytes) / nodes. */
+    heapBytes: number;
+    method: 'process-share';
+  };
+  /** Samples taken (every intervalMs) for the peaks. */
+  samples: number;
+}
+
+function openFds(): number | undefined {
+  try {
+    return readdirSync('/proc/self/fd').length;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The histogram's timer period: it records the time between ticks, so the delay is what exceeds it. */
+const RESOLUTION_MS = 10;
+const lateMs = (x: number): number => Math.max(0, Math.round((x / 1e6 - RESOLUTION_MS) * 100) / 100);
+
+/**
+ * Samples the process while a rollout runs: `start()` before the cluster starts
+ * takes the memory baseline, `begin()` at the first pod opens the CPU and
+ * event-loop window, `stop(nodes)` closes it. Sampling is a timer every
+ * `intervalMs` (default 250 ms) reading numbers the runtime already keeps.
+ */
+export class UsageSampler implements AsyncDisposable {
+  private readonly baseline = process.memoryUsage();
+  private peakRss = this.baseline.rss;
+  private peakHeap = this.baseline.heapUsed;
+  private peakFds = openFds();
+  private samples = 0;
+  private readonly timer: NodeJS.Timeout;
+  private window: { t0: number; cpu: NodeJS.CpuUsage; elu: EventLoopUtilization; delay: IntervalHistogram } | undefined;
+
+  private constructor(intervalMs: number) {
+    this.timer = setInterval(() => this.sample(), intervalMs);
+    this.timer.unref();
+  }
+
+  static start(opts: { intervalMs?: number } = {}): UsageSampler {
+    return new UsageSampler(opts.intervalMs ?? 250);
+  }
+
+  /** Opens the measured window (CPU time, event-loop utilisation and delay). */
+  begin(): void {
+    const delay = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
+    delay.enable();
+    this.window = { t0: performance.now(), cpu: process.cpuUsage(), elu: performance.eventLoopUtilization(), delay };
+  }
+
+  /** Closes the window; without begin(), the window is since start(). */
+  stop(nodes: number): ProcessUsage {
+    clearInterval(this.timer);
+    this.sample();
+    const w = this.window;
+    const durationMs = w ? performance.now() - w.t0 : 0;
+    const cpu = process.cpuUsage(w?.cpu);
+    const elu = w ? performance.eventLoopUtilization(w.elu) : undefined;
+    w?.delay.disable();
+    const totalMs = (cpu.user + cpu.system) / 1000;
+    const perNode = Math.max(1, nodes);
+    const usage: ProcessUsage = {
+      durationMs: Math.round(durationMs),
+      nodes,
+      cpu: { userMs: Math.round(cpu.user / 1000), systemMs: Math.round(cpu.system / 1000), totalMs: Math.round(totalMs), cores: durationMs > 0 ? totalMs / durationMs : 0 },
+      memory: { rssBaselineBytes: this.baseline.rss, rssPeakBytes: this.peakRss, heapUsedBaselineBytes: this.baseline.heapUsed, heapUsedPeakBytes: this.peakHeap },
+      eventLoop: {
+        utilization: elu?.utilization ?? 0,
+        // In nanoseconds; an empty histogram has no meaningful percentiles.
+        delayP50Ms: w && w.delay.count > 0 ? lateMs(w.delay.percentile(50)) : 0,
+        delayP99Ms: w && w.delay.count > 0 ? lateMs(w.delay.percentile(99)) : 0,
+        delayMaxMs: w && w.delay.count > 0 ? lateMs(w.delay.max) : 0,
+      },
+      perNode: {
+        cpuMs: totalMs / perNode,
+        rssBytes: Math.max(0, this.peakRss - this.baseline.rss) / perNode,
+        heapBytes: Math.max(0, this.peakHeap - this.baseline.heapUsed) / perNode,
+        method: 'process-share',
+      },
+      samples: this.samples,
+    };
+    if (this.peakFds !== undefined) usage.openFdsPeak = this.peakFds;
+    return usage;
+  }
+
+  /** Stops sampling without a result (a repetition that failed). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    clearInterval(this.timer);
+    this.window?.delay.disable();
+  }
+
+  private sample(): void {
+    const m = process.memoryUsage();
+    this.samples++;
+    if (m.rss > this.peakRss) this.peakRss = m.rss;
+    if (m.heapUsed > this.peakHeap) this.peakHeap = m.heapUsed;
+    const fds = openFds();
+    if (fds !== undefined && (this.peakFds === undefined || fds > this.peakFds)) this.peakFds = fds;
+  }
+}
+
+/** An arm's usage over its repetitions: means, except the peaks, which are the highest seen. */
+export interface UsageAggregate {
+  nodes: number;
+  /** Process CPU time per node during the rollout (mean over repetitions). */
+  cpuPerNodeMs: number;
+  /** Cores the process kept busy during the rollout (mean). */
+  cpuCores: number;
+  /** RSS growth from before the cluster started to the peak, per node (mean). */
+  rssPerNodeBytes: number;
+  rssPeakBytes: number;
+  eventLoopUtilization: number;
+  eventLoopDelayP99Ms: number;
+  openFdsPeak?: number;
+}
+
+export function aggregateUsage(usages: readonly ProcessUsage[]): UsageAggregate | undefined {
+  if (usages.length === 0) return undefined;
+  const mean = (f: (u: ProcessUsage) => number): number => usages.reduce((a, u) => a + f(u), 0) / usages.length;
+  const fds = usages.flatMap((u) => (u.openFdsPeak === undefined ? [] : [u.openFdsPeak]));
+  return {
+    nodes: Math.max(...usages.map((u) => u.nodes)),
+    cpuPerNodeMs: mean((u) => u.perNode.cpuMs),
+    cpuCores: mean((u) => u.cpu.cores),
+    rssPerNodeBytes: mean((u) => u.perNode.rssBytes),
+    rssPeakBytes: Math.max(...usages.map((u) => u.memory.rssPeakBytes)),
+    eventLoopUtilization: mean((u) => u.eventLoop.utilization),
+    eventLoopDelayP99Ms: Math.max(...usages.map((u) => u.eventLoop.delayP99Ms)),
+    ...(fds.length > 0 ? { openFdsPeak: Math.max(...fds) } : {}),
+  };
+}
