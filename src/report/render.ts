@@ -1,3 +1,4 @@
+import { renderStorms } from '../load/stage.js';
 import { formatBytes, formatMs, type RunResults, type SupplyChainResult } from './results.js';
 
 /** The summary table printed at the end of `pullbench run`: one row per arm. */
@@ -27,6 +28,8 @@ export function renderSummary(results: RunResults): string {
     for (const t of results.thresholds) out.push(`  ${t.passed ? 'pass' : 'FAIL'}  ${t.description}`);
   }
   if (results.supplyChain) out.push('', ...supplyChainLines(results.supplyChain));
+  const storms = renderStorms(results.arms);
+  if (storms.length > 0) out.push('', ...storms);
   const g = results.gate;
   out.push('', `failure rate ${(g.failureRate * 100).toFixed(1)}% (max ${(g.max * 100).toFixed(1)}%): ${g.passed ? 'pass' : 'FAIL'}`);
   return `${out.join('\n')}\n`;

@@ -1,0 +1,124 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PullbenchError } from '../errors.js';
+import { prepareLoad, type LoadCredentials, type LoadResult, type PreparedLoad } from '../load/index.js';
+import type { StormRun } from '../load/stage.js';
+import type { StartedRegistry } from '../registry/provider.js';
+import type { LoadSection, RolloutSection, Scenario } from '../scenario/schema.js';
+import { registerCleanup } from '../util/cleanup.js';
+import { rolloutImageRefs } from './verify-stage.js';
+
+/** What a repetition's storms can hit. */
+export interface LoadStageTargets {
+  registry: StartedRegistry;
+  /** The arm's mirror; storms with target mirror are skipped on arms without one. */
+  mirror?: StartedRegistry;
+}
+
+interface PlannedStorm {
+  storm: string;
+  target: 'registry' | 'mirror';
+  image: string;
+  startBeforeMs: number;
+  prepared: PreparedLoad;
+}
+
+// A storm "for the whole rollout" is bounded by pullbench load's longest duration and stopped when the rollout ends.
+const WHOLE_ROLLOUT_SECONDS = 3600;
+
+/** `total` shared by `n` as evenly as whole numbers allow, at least 1 each. */
+export function share(total: number, n: number, i: number): number {
+  return Math.max(1, Math.floor(total / n) + (i < total % n ? 1 : 0));
+}
+
+function credentialsFor(scenario: Scenario, l: LoadSection): LoadCredentials | undefined {
+  const users = scenario.registry.auth?.users ?? [];
+  const user = l.user === undefined ? users[0] : users.find((u) => u.username === l.user);
+  return user ? { username: user.username, password: user.password } : undefined;
+}
+
+/**
+ * The scenario's `load:` stage for one repetition: storms (pullbench load)
+ * against the registry or the arm's mirror, started before the rollout and
+ * stopped when it ends. Prepare before resetting registry stats (discovery
+ * sends a few requests), start right before the rollout, stop right after.
+ * Disposing stops every storm (also on Ctrl-C, through the cleanup registry).
+ */
+export class LoadStage implements AsyncDisposable {
+  private readonly abort = new AbortController();
+  private runs: Array<Promise<LoadResult>> = [];
+  private readonly unregister: () => void;
+
+  private constructor(private readonly storms: PlannedStorm[]) {
+    this.unregister = registerCleanup('load stage', () => this[Symbol.asyncDispose]());
+  }
+
+  /** Resolves every storm's image on its target; undefined when the scenario has no storm for this arm. */
+  static async prepare(scenario: Scenario, targets: LoadStageTargets, rollouts: RolloutSection[] = scenario.rollouts): Promise<LoadStage | undefined> {
+    const planned: PlannedStorm[] = [];
+    const sections = scenario.load ?? [];
+    for (const [i, l] of sections.entries()) {
+      const target = l.target === 'mirror' ? targets.mirror : targets.registry;
+      if (!target) continue;
+      const images = l.images ?? rolloutImageRefs(rollouts);
+      const credentials = l.target === 'registry' ? credentialsFor(scenario, l) : undefined;
+      for (const [j, image] of images.entries()) {
+        const platform = scenario.images.find((x) => x.ref === image)?.synth?.platforms[0];
+        const rate = l.rate === undefined ? undefined : share(l.rate, images.length, j);
+        const prepared = await prepareLoad({
+          registry: target.url,
+          image,
+          profile: l.profile,
+          connections: share(l.connections, images.length, j),
+          durationSeconds: l.duration === 'rollout' ? WHOLE_ROLLOUT_SECONDS : Math.min(WHOLE_ROLLOUT_SECONDS, l.duration / 1000),
+          ...(rate !== undefined ? { rate } : {}),
+          ...(credentials ? { credentials } : {}),
+          ...(platform ? { platform } : {}),
+          ...(l.mix ? { mix: l.mix } : {}),
+          timeoutSeconds: l.timeout / 1000,
+        }).catch((cause: unknown) => {
+          throw new PullbenchError('RUN_INVALID', `load[${i}] (${l.name ?? `storm-${i + 1}`}): cannot storm ${image} on the ${l.target}: ${cause instanceof PullbenchError ? cause.message : 'unexpected error'}`, { cause });
+        });
+        planned.push({ storm: l.name ?? `storm-${i + 1}`, target: l.target, image, startBeforeMs: l.startBefore, prepared });
+      }
+    }
+    return planned.length > 0 ? new LoadStage(planned) : undefined;
+  }
+
+  /** `manifest-get x4 on the registry (demo/app:v1)`, for progress lines. */
+  describe(): string {
+    return this.storms.map((s) => `${s.storm} ${s.prepared.spec.profile} x${s.prepared.spec.connections} on the ${s.target} (${s.image})`).join(', ');
+  }
+
+  /** Starts the storms, each its startBefore ahead of the rollout; resolves when the rollout should begin. */
+  async start(): Promise<void> {
+    const lead = Math.max(...this.storms.map((s) => s.startBeforeMs));
+    const signal = this.abort.signal;
+    this.runs = this.storms.map(async (s) => {
+      // An aborted wait still runs the storm, with an aborted signal: it stops at once and reports zero requests.
+      if (lead > s.startBeforeMs) await sleep(lead - s.startBeforeMs, undefined, { signal }).catch(() => undefined);
+      return s.prepared.run({ signal });
+    });
+    // Keep a storm's failure for stop(), never as an unhandled rejection meanwhile.
+    for (const r of this.runs) r.catch(() => undefined);
+    await sleep(lead, undefined, { signal }).catch(() => undefined);
+  }
+
+  /** Stops every storm (the rollout ended) and returns what each sent and measured. */
+  async stop(): Promise<StormRun[]> {
+    this.abort.abort();
+    const settled = await Promise.allSettled(this.runs);
+    this.unregister();
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    return settled.map((r, i) => {
+      const s = this.storms[i]!;
+      return { storm: s.storm, target: s.target, image: s.image, result: (r as PromiseFulfilledResult<LoadResult>).value };
+    });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.abort.abort();
+    await Promise.allSettled(this.runs);
+    this.unregister();
+  }
+}
