@@ -1,3 +1,4 @@
+import { aggregateStorms, type StormAggregate, type StormRun } from '../load/stage.js';
 import type { PodTimeline } from '../measure/timeline.js';
 import { aggregateUsage, type ProcessUsage, type UsageAggregate } from '../measure/usage.js';
 import { distribution, meanWithCi, percentileSorted, type Distribution, type MeanWithCi } from '../measure/stats.js';
@@ -28,6 +29,8 @@ export interface Repetition {
   cacheVerified?: boolean;
   /** Emulated clusters: what the pullbench process spent during the rollout (CPU, memory, event loop), and its share per node. */
   usage?: ProcessUsage;
+  /** The scenario's load: stage: what each storm sent beside the rollout (registry/mirror stats above include it). */
+  load?: StormRun[];
 }
 
 export interface ArmResult {
@@ -56,6 +59,8 @@ export interface ArmAggregate {
   mirrorHitRatio?: number;
   /** Emulated clusters: process CPU and memory during the rollouts, per node (see src/measure/usage.ts for what is measured). */
   usage?: UsageAggregate;
+  /** The load: stage, one row per storm and image, when the arm ran storms. */
+  load?: StormAggregate[];
 }
 
 export interface ThresholdResult {
@@ -161,6 +166,7 @@ export function aggregateArm(repetitions: Repetition[], imageBytes: (image: stri
   if (rolloutDuration) aggregate.rolloutDuration = rolloutDuration;
   const usage = aggregateUsage(repetitions.flatMap((r) => (r.usage ? [r.usage] : [])));
   if (usage) aggregate.usage = usage;
+  if (repetitions.some((r) => r.load)) aggregate.load = aggregateStorms(repetitions);
   if (repetitions.some((r) => r.mirror) && mirrorBlobGets > 0) aggregate.mirrorHitRatio = Math.max(0, 1 - mirrorUpstreamBlobGets / mirrorBlobGets);
   return aggregate;
 }

@@ -22,6 +22,7 @@ import { containerNetwork, prepareNetwork, startRealRun, type RealRun, type RunC
 import { environmentInfo } from '../util/environment.js';
 import { renderJunit } from '../report/render.js';
 import { aggregateArm, evaluateThresholds, formatBytes, RESULTS_SCHEMA_VERSION, type ArmResult, type Repetition, type RunResults, type SupplyChainResult } from '../report/results.js';
+import { LoadStage } from './load-stage.js';
 import { admission, deniedPods, prepareSigner, rolloutImageRefs, signSeeded, verifyStage, type Admission } from './verify-stage.js';
 
 export interface RunOptions {
@@ -282,12 +283,19 @@ async function runRepetition(
       await realCluster.makeCold(images);
       cacheVerified = true;
     }
+    // The load: stage finds its images before the stats reset, so the counts below are the rollout's and the storms'.
+    const storms = await LoadStage.prepare(scenario, { registry, ...(mirror ? { mirror } : {}) }, admitted?.rollouts ?? scenario.rollouts);
+    if (storms) owned.push(storms);
     registry.resetStats();
     mirror?.resetStats();
     const linkBefore = cluster.linkBytes();
 
     let lastKey = '';
     let lastAt = 0;
+    if (storms) {
+      progress(`  load: ${storms.describe()}`);
+      await storms.start();
+    }
     const t0 = Date.now();
     sampler?.begin();
     const steps = await runRollouts(admitted?.rollouts ?? scenario.rollouts, {
@@ -310,6 +318,7 @@ async function runRepetition(
     });
     const rolloutDurationMs = Date.now() - t0;
     const usage = sampler?.stop(cluster.nodes.length);
+    const load = await storms?.stop();
     realCluster?.assertEnoughData();
     const linkAfter = cluster.linkBytes();
     const pods = [...buildTimelines(cluster.events(), cluster.observations()), ...(admitted ? deniedPods(admitted, imageHost, t0) : [])];
@@ -324,6 +333,7 @@ async function runRepetition(
       linkBytes: { registry: linkAfter.registry - linkBefore.registry, mirror: linkAfter.mirror - linkBefore.mirror },
       ...(cacheVerified !== undefined ? { cacheVerified } : {}),
       ...(usage ? { usage } : {}),
+      ...(load ? { load } : {}),
     };
   } finally {
     for (const d of owned.reverse()) await d[Symbol.asyncDispose]();
