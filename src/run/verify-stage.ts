@@ -10,6 +10,7 @@ import type { LoadedScenario } from '../scenario/load.js';
 import type { RolloutSection, Scenario } from '../scenario/schema.js';
 import { VerificationCache } from '../supply-chain/cache.js';
 import { generateCosignKeyPair, publicKeyPem, readPrivateKey } from '../supply-chain/keys.js';
+import { loadTrust } from '../supply-chain/options.js';
 import { loadPolicyFiles } from '../supply-chain/policy-files.js';
 import { emptyPolicySet, verifyImages, type PolicySet } from '../supply-chain/policy.js';
 import { signImage } from '../supply-chain/sign.js';
@@ -109,7 +110,14 @@ export async function verifyStage(loaded: LoadedScenario, registry: StartedRegis
   const policies = await policiesOf(loaded, signer);
   const cache = new VerificationCache({ client: clientOf(scenario, registry) });
   const refs = rolloutImageRefs(scenario.rollouts);
-  const decisions = await verifyImages(refs.map((r) => `${registry.host}/${r}`), policies, { cache, ignoreTlog: v.ignoreTlog });
+  // Trust files are named relative to the scenario file, like keys and policies.
+  const files = Object.entries({ trustedRoot: v.trustedRoot, caRoots: v.caRoots, rekorKey: v.rekorKey, ctlogKey: v.ctlogKey }).filter((e): e is [string, string] => e[1] !== undefined);
+  const trust = await loadTrust(Object.fromEntries(files.map(([k, p]) => [k, resolve(loaded.dir, p)])));
+  const keyless = policies.imagePolicies.flatMap((p) => p.authorities.filter((a) => a.keyless).map((a) => `${p.name}/${a.name}`));
+  if (keyless.length > 0 && !trust) {
+    throw new PullbenchError('INVALID_ARGUMENT', `verify: keyless authorities (${keyless.join(', ')}) need verify.trustedRoot or verify.caRoots: keyless verification works offline only`);
+  }
+  const decisions = await verifyImages(refs.map((r) => `${registry.host}/${r}`), policies, { cache, ignoreTlog: v.ignoreTlog, ...(trust ? { trust } : {}) });
   const signed = new Set(signer ? imagesToSign(scenario) : []);
   const format = scenario.signing?.format ?? 'legacy';
   const images = decisions.map((d, i): SupplyChainImage => {

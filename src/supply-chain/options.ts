@@ -42,14 +42,8 @@ export function parseAnnotations(pairs: string[] = []): Record<string, string> {
   return out;
 }
 
-/** Reads the key and trust files named in `s` into VerifyOptions; checks cosign's flag rules. */
-export async function loadVerifyOptions(s: VerifySettings): Promise<VerifyOptions> {
-  const keyless = [s.certificateIdentity, s.certificateIdentityRegexp, s.certificateOidcIssuer, s.certificateOidcIssuerRegexp].some((v) => v !== undefined);
-  if (s.key && keyless) throw new PullbenchError('INVALID_ARGUMENT', 'give either --key or certificate identities, not both');
-  if (!s.key && !keyless) throw new PullbenchError('INVALID_ARGUMENT', 'give --key, or --certificate-identity[-regexp] with --certificate-oidc-issuer[-regexp]');
-  if (keyless && !s.caRoots && s.certificateOidcIssuer === undefined && s.certificateOidcIssuerRegexp === undefined) {
-    throw new PullbenchError('INVALID_ARGUMENT', '--certificate-oidc-issuer or --certificate-oidc-issuer-regexp is required for keyless verification');
-  }
+/** The trust roots named in `s` (a trusted root and/or loose PEM files), merged; undefined when none is named. */
+export async function loadTrust(s: Pick<VerifySettings, 'trustedRoot' | 'caRoots' | 'caIntermediates' | 'rekorKey' | 'ctlogKey'>): Promise<Trust | undefined> {
   const parts: Trust[] = [];
   if (s.trustedRoot) parts.push(trustFromTrustedRootJson(await readText(s.trustedRoot, 'trusted root')));
   if (s.caRoots || s.rekorKey || s.ctlogKey) {
@@ -62,9 +56,21 @@ export async function loadVerifyOptions(s: VerifySettings): Promise<VerifyOption
       }),
     );
   }
-  if (keyless && parts.length === 0) throw new PullbenchError('INVALID_ARGUMENT', 'keyless verification works offline only: give --trusted-root or --ca-roots');
+  return parts.length > 0 ? mergeTrust(...parts) : undefined;
+}
+
+/** Reads the key and trust files named in `s` into VerifyOptions; checks cosign's flag rules. */
+export async function loadVerifyOptions(s: VerifySettings): Promise<VerifyOptions> {
+  const keyless = [s.certificateIdentity, s.certificateIdentityRegexp, s.certificateOidcIssuer, s.certificateOidcIssuerRegexp].some((v) => v !== undefined);
+  if (s.key && keyless) throw new PullbenchError('INVALID_ARGUMENT', 'give either --key or certificate identities, not both');
+  if (!s.key && !keyless) throw new PullbenchError('INVALID_ARGUMENT', 'give --key, or --certificate-identity[-regexp] with --certificate-oidc-issuer[-regexp]');
+  if (keyless && !s.caRoots && s.certificateOidcIssuer === undefined && s.certificateOidcIssuerRegexp === undefined) {
+    throw new PullbenchError('INVALID_ARGUMENT', '--certificate-oidc-issuer or --certificate-oidc-issuer-regexp is required for keyless verification');
+  }
+  const trust = await loadTrust(s);
+  if (keyless && !trust) throw new PullbenchError('INVALID_ARGUMENT', 'keyless verification works offline only: give --trusted-root or --ca-roots');
   const opts: VerifyOptions = {
-    ...(parts.length > 0 ? { trust: mergeTrust(...parts) } : {}),
+    ...(trust ? { trust } : {}),
     ignoreTlog: s.insecureIgnoreTlog === true,
     ignoreSct: s.insecureIgnoreSct === true,
     annotations: parseAnnotations(s.annotations),

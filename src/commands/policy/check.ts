@@ -2,10 +2,9 @@ import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
 import { PullbenchError } from '../../errors.js';
 import { VerificationCache } from '../../supply-chain/cache.js';
-import { readText, registryCredentials } from '../../supply-chain/options.js';
+import { loadTrust, readText, registryCredentials } from '../../supply-chain/options.js';
 import { loadPolicyFiles } from '../../supply-chain/policy-files.js';
 import { verifyImages, type ImageDecisionRecord } from '../../supply-chain/policy.js';
-import { mergeTrust, trustFromPem, trustFromTrustedRootJson, type Trust } from '../../supply-chain/trust.js';
 import { imagesInManifests, type WorkloadImage } from '../../supply-chain/workloads.js';
 
 type Row = ImageDecisionRecord & { resource: string; source: string };
@@ -36,19 +35,16 @@ export default class PolicyCheck extends BaseCommand {
     for (const file of argv as string[]) {
       images.push(...imagesInManifests(await readText(file, 'workload file'), file));
     }
-    const trusts: Trust[] = [];
-    if (flags['trusted-root']) trusts.push(trustFromTrustedRootJson(await readText(flags['trusted-root'], 'trusted root')));
-    if (flags['ca-roots'] || flags['rekor-key']) {
-      trusts.push(trustFromPem({
-        ...(flags['ca-roots'] ? { caRoots: await readText(flags['ca-roots'], 'CA roots') } : {}),
-        ...(flags['rekor-key'] ? { rekorKeys: [await readText(flags['rekor-key'], 'Rekor key')] } : {}),
-      }));
-    }
+    const trust = await loadTrust({
+      ...(flags['trusted-root'] ? { trustedRoot: flags['trusted-root'] } : {}),
+      ...(flags['ca-roots'] ? { caRoots: flags['ca-roots'] } : {}),
+      ...(flags['rekor-key'] ? { rekorKey: flags['rekor-key'] } : {}),
+    });
     const credentials = registryCredentials(flags['registry-user'], flags['registry-password-env']);
     const cache = new VerificationCache({ access: { plainHttp: flags['plain-http'], ...(credentials ? { credentials } : {}) } });
     const records = await verifyImages(images.map((i) => i.image), policies, {
       cache,
-      ...(trusts.length > 0 ? { trust: mergeTrust(...trusts) } : {}),
+      ...(trust ? { trust } : {}),
       ignoreTlog: flags['insecure-ignore-tlog'],
     });
     const decisions: Row[] = records.map((r, i) => ({ ...r, resource: images[i]!.resource, source: images[i]!.source }));

@@ -1,0 +1,75 @@
+import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { initializeCA, initializeCTLog, initializeTLog } from '@sigstore/mock';
+import { MediaType } from '../../../src/oci/media-types.js';
+import { simpleSigningPayload } from '../../../src/supply-chain/sign.js';
+import { trustFromPem, type Trust } from '../../../src/supply-chain/trust.js';
+import { Annotation, type CosignSignatureLayer } from '../../../src/supply-chain/verify.js';
+
+// Offline keyless flows with @sigstore/mock's CA (Fulcio), CT log and transparency log (Rekor).
+export const IDENTITY = 'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main';
+export const ISSUER = 'https://token.actions.githubusercontent.com';
+export const DIGEST = `sha256:${'ab'.repeat(32)}`;
+
+const ecKeys = (): { publicKey: KeyObject; privateKey: KeyObject } => generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const pem = (der: ArrayBufferView, label: string): string =>
+  `-----BEGIN ${label}-----\n${Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END ${label}-----\n`;
+
+export interface World {
+  trust: Trust;
+  /** The same trust as PEM texts, as a user would keep them in files. */
+  pems: { caRoots: string; rekorKey: string; ctlogKey: string };
+  /** A keyless signature for `digest` (default DIGEST) of `reference`, made now, logged in Rekor. */
+  signed(reference?: string, digest?: string): Promise<{ layer: CosignSignatureLayer; signer: KeyObject }>;
+}
+
+/** A mock Fulcio, CT log and Rekor (@sigstore/mock) for offline keyless flows. */
+export async function world(): Promise<World> {
+  const ctKeys = ecKeys();
+  const caKeys = ecKeys();
+  const tlogKeys = ecKeys();
+  const trustWith = async (at: Date) => {
+    const ctLog = await initializeCTLog(ctKeys, at);
+    const ca = await initializeCA(caKeys, ctLog, at);
+    const tlog = await initializeTLog('https://rekor.mock', tlogKeys, at);
+    return { ca, tlog, ctLog };
+  };
+  const now = await trustWith(new Date());
+  const pems = { caRoots: pem(now.ca.rootCertificate, 'CERTIFICATE'), rekorKey: pem(now.tlog.publicKey, 'PUBLIC KEY'), ctlogKey: pem(now.ctLog.publicKey, 'PUBLIC KEY') };
+  const trust = trustFromPem({ caRoots: pems.caRoots, rekorKeys: [pems.rekorKey], ctlogKeys: [pems.ctlogKey] });
+  return {
+    trust,
+    pems,
+    async signed(reference = 'registry.example/acme/app', digest = DIGEST) {
+      const { ca, tlog } = await trustWith(new Date());
+      const signer = ecKeys();
+      const certDer = await ca.issueCertificate({
+        publicKey: signer.publicKey.export({ format: 'der', type: 'spki' }),
+        subjectAltName: IDENTITY,
+        extensions: [{ oid: '1.3.6.1.4.1.57264.1.8', value: ISSUER }],
+      });
+      const certPem = pem(certDer, 'CERTIFICATE');
+      const payload = simpleSigningPayload(reference, digest);
+      const signature = sign('sha256', payload, signer.privateKey).toString('base64');
+      const entries = await tlog.log({
+        apiVersion: '0.0.1',
+        kind: 'hashedrekord',
+        spec: {
+          data: { hash: { algorithm: 'sha256', value: createHash('sha256').update(payload).digest('hex') } },
+          signature: { content: signature, publicKey: { content: Buffer.from(certPem).toString('base64') } },
+        },
+      });
+      const entry = Object.values(entries)[0] as { body: string; integratedTime: number; logIndex: number; logID: string; verification: { signedEntryTimestamp: string } };
+      const bundle = {
+        SignedEntryTimestamp: entry.verification.signedEntryTimestamp,
+        Payload: { body: entry.body, integratedTime: entry.integratedTime, logIndex: entry.logIndex, logID: entry.logID },
+      };
+      const layer: CosignSignatureLayer = {
+        mediaType: MediaType.CosignSimpleSigning,
+        payload,
+        annotations: { [Annotation.signature]: signature, [Annotation.certificate]: certPem, [Annotation.bundle]: JSON.stringify(bundle) },
+      };
+      return { layer, signer: signer.privateKey };
+    },
+  };
+}
+
