@@ -1,4 +1,5 @@
 import { renderStorms } from '../load/stage.js';
+import { scaleNote, usageLines } from './html/emulation.js';
 import { formatBytes, formatMs, type RunResults, type SupplyChainResult } from './results.js';
 
 /** The summary table printed at the end of `pullbench run`: one row per arm. */
@@ -30,6 +31,10 @@ export function renderSummary(results: RunResults): string {
   if (results.supplyChain) out.push('', ...supplyChainLines(results.supplyChain));
   const storms = renderStorms(results.arms);
   if (storms.length > 0) out.push('', ...storms);
+  const usage = usageLines(results);
+  if (usage.length > 0) out.push('', ...usage);
+  const scaled = scaleNote(results);
+  if (scaled) out.push('', scaled);
   const g = results.gate;
   out.push('', `failure rate ${(g.failureRate * 100).toFixed(1)}% (max ${(g.max * 100).toFixed(1)}%): ${g.passed ? 'pass' : 'FAIL'}`);
   return `${out.join('\n')}\n`;

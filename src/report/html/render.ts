@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { compareResults, formatValue, type Comparison } from '../../compare/index.js';
 import { formatBytes, formatMs, type ArmResult, type RunResults } from '../results.js';
 import { CLIENT_SCRIPT } from './client.js';
+import { EMULATION_HEAD, EMULATION_NOTE, emulationCells, scaleNote } from './emulation.js';
 import { rankArms, reportModel } from './model.js';
 
 export interface HtmlReportOptions {
@@ -103,6 +104,15 @@ function thresholdsTable(results: RunResults): string {
   return table('thresholds-table', ['result', 'threshold'], rows);
 }
 
+// Emulated runs: what the process spent on the nodes (per node), and whether bytes were scaled.
+function emulationSection(results: RunResults): string {
+  const rows = results.arms.flatMap(({ arm, aggregate: { usage } }) =>
+    usage ? [`<tr><td>${esc(arm.name)}</td>${emulationCells(usage).map(([v, text]) => num(v, text)).join('')}</tr>`] : [],
+  );
+  if (rows.length === 0) return '';
+  return `<h2>Emulation cost</h2><p>${esc(EMULATION_NOTE)}</p>${table('emulation-table', EMULATION_HEAD, rows)}`;
+}
+
 function environmentTable(results: RunResults): string {
   const e = results.environment;
   const rows: Array<[string, string]> = [
@@ -152,6 +162,7 @@ export async function renderHtmlReport(results: RunResults, options: HtmlReportO
 <body>
 <h1>pullbench: ${esc(results.scenario.name)} <span class="status${results.passed ? '' : ' failed'}">${results.passed ? 'passed' : 'failed'}</span></h1>
 ${description ? `<p>${esc(description)}</p>` : ''}
+${scaleNote(results) ? `<p class="headline" id="scale-note">${esc(scaleNote(results)!)}</p>` : ''}
 ${headline(results)}
 ${headlineTable(results, baseline)}
 ${comparison ? comparisonSection(comparison) : ''}
@@ -167,6 +178,7 @@ ${requestsTable(results)}
 ${failuresTable(results)}
 <h2>Thresholds</h2>
 ${thresholdsTable(results)}
+${emulationSection(results)}
 <h2>Environment</h2>
 ${environmentTable(results)}
 <script type="application/json" id="pb-data">${inlineJson(model)}</script>

@@ -1,0 +1,41 @@
+import type { UsageAggregate } from '../../measure/usage.js';
+import { formatBytes, formatMs, type RunResults } from '../results.js';
+
+/** A cell: the value to sort by and the text shown. */
+export type Cell = [number | undefined, string];
+
+/** One sentence saying the run was byte-scaled and how to read its byte counts, or undefined. */
+export function scaleNote(results: Pick<RunResults, 'scale'>): string | undefined {
+  const f = results.scale?.bytes;
+  if (f === undefined || f === 1) return undefined;
+  return `Scaled run: layer sizes and link bandwidths x${f}, so pull times are representative of the full sizes while byte counts are as measured (multiply by ${+(1 / f).toPrecision(4)} for the modelled sizes).`;
+}
+
+export const EMULATION_HEAD = ['arm', 'nodes', 'CPU per node', 'cores busy', 'RSS growth per node', 'peak RSS', 'event loop busy', 'loop delay p99', 'open fds peak'];
+
+/** The emulation-cost cells of an arm (emulated clusters only). */
+export function emulationCells(u: UsageAggregate): Cell[] {
+  return [
+    [u.nodes, String(u.nodes)],
+    [u.cpuPerNodeMs, formatMs(u.cpuPerNodeMs)],
+    [u.cpuCores, u.cpuCores.toFixed(2)],
+    [u.rssPerNodeBytes, formatBytes(u.rssPerNodeBytes)],
+    [u.rssPeakBytes, formatBytes(u.rssPeakBytes)],
+    [u.eventLoopUtilization, `${(u.eventLoopUtilization * 100).toFixed(0)}%`],
+    [u.eventLoopDelayP99Ms, formatMs(u.eventLoopDelayP99Ms)],
+    [u.openFdsPeak, u.openFdsPeak === undefined ? '-' : String(u.openFdsPeak)],
+  ];
+}
+
+/** What the per-node figures mean: the process's, shared out (nodes, registry and shaping share one process). */
+export const EMULATION_NOTE =
+  'Emulated nodes share the pullbench process with the registry, the mirror and the link shaping, so per-node figures are the process\'s CPU time during the rollout and its RSS growth from before the nodes started, divided by the node count: an upper bound on one emulated node, not a per-node measurement.';
+
+/** One summary line per arm with usage, e.g. `emulation IfNotPresent/direct/cold: 200 nodes, 42ms CPU/node, ...`. */
+export function usageLines(results: Pick<RunResults, 'arms'>): string[] {
+  return results.arms.flatMap(({ arm, aggregate: { usage: u } }) =>
+    u
+      ? [`emulation ${arm.name}: ${u.nodes} nodes, CPU ${formatMs(u.cpuPerNodeMs)}/node (${u.cpuCores.toFixed(2)} cores busy), RSS +${formatBytes(u.rssPerNodeBytes)}/node (peak ${formatBytes(u.rssPeakBytes)}), event loop ${(u.eventLoopUtilization * 100).toFixed(0)}% busy, delay p99 ${formatMs(u.eventLoopDelayP99Ms)}`]
+      : [],
+  );
+}
