@@ -74,22 +74,29 @@ export function aggregateStorms(repetitions: ReadonlyArray<{ load?: StormRun[] }
   });
 }
 
-/** The cells of a storm row as the summary and the HTML report show them (arm first). */
+/** The columns of a storm row in the summary and the HTML report. */
 export const STORM_COLUMNS = ['arm', 'storm', 'profile', 'target', 'image', 'requests', 'req/s', 'p50', 'p90', 'p99', 'errors', '429s', 'non-2xx'] as const;
 
-/** One storm row as display strings, in STORM_COLUMNS order. Pure. */
-export function stormCells(arm: string, s: StormAggregate): string[] {
-  const ms = (v: number): string => `${round(v, 1)}ms`;
-  const count = (v: number): string => String(Math.round(v));
-  return [arm, s.storm, s.profile, s.target, s.image, count(s.requests), String(s.perSecond), ms(s.latencyMs.p50), ms(s.latencyMs.p90), ms(s.latencyMs.p99), count(s.errors), count(s.tooManyRequests), count(s.non2xx)];
+/** One storm row as [sort value, text] cells, in STORM_COLUMNS order after the arm. Pure. */
+export function stormCells(s: StormAggregate): Array<[number | undefined, string]> {
+  const ms = (v: number): [number, string] => [v, `${round(v, 1)}ms`];
+  const count = (v: number): [number, string] => [v, String(Math.round(v))];
+  return [
+    [undefined, s.storm], [undefined, s.profile], [undefined, s.target], [undefined, s.image],
+    count(s.requests), [s.perSecond, String(s.perSecond)], ms(s.latencyMs.p50), ms(s.latencyMs.p90), ms(s.latencyMs.p99),
+    count(s.errors), count(s.tooManyRequests), count(s.non2xx),
+  ];
 }
+
+/** How to read the storm rows. */
+export const STORM_NOTE = "storms beside each rollout, per repetition averaged; the registry's and mirror's request counts include the storms' requests";
 
 /** The `load:` stage lines of the `pullbench run` summary; empty when no arm ran a storm. Pure. */
 export function renderStorms(arms: ReadonlyArray<{ arm: { name: string }; aggregate: { load?: StormAggregate[] } }>): string[] {
-  const rows = arms.flatMap((a) => (a.aggregate.load ?? []).map((s) => stormCells(a.arm.name, s)));
+  const rows = arms.flatMap((a) => (a.aggregate.load ?? []).map((s) => [a.arm.name, ...stormCells(s).map(([, text]) => text)]));
   if (rows.length === 0) return [];
   const head = [...STORM_COLUMNS];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i < 5 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  return ['load stage (storms beside the rollout; per repetition, averaged; the registry counts above include them):', line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
+  return [`load stage (${STORM_NOTE}):`, line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
 }

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { compareResults, formatValue, type Comparison } from '../../compare/index.js';
 import { formatBytes, formatMs, type ArmResult, type RunResults } from '../results.js';
+import { STORM_COLUMNS, STORM_NOTE, stormCells } from '../../load/stage.js';
 import { CLIENT_SCRIPT } from './client.js';
 import { EMULATION_HEAD, EMULATION_NOTE, emulationCells, scaleNote } from './emulation.js';
 import { rankArms, reportModel } from './model.js';
@@ -113,6 +114,15 @@ function emulationSection(results: RunResults): string {
   return `<h2>Emulation cost</h2><p>${esc(EMULATION_NOTE)}</p>${table('emulation-table', EMULATION_HEAD, rows)}`;
 }
 
+// The load: stage: what each storm sent and measured beside the rollout.
+function stormSection(results: RunResults): string {
+  const rows = results.arms.flatMap(({ arm, aggregate: { load } }) =>
+    (load ?? []).map((s) => `<tr data-arm="${esc(arm.name)}"><td>${esc(arm.name)}</td>${stormCells(s).map(([v, text]) => (v === undefined ? `<td>${esc(text)}</td>` : num(v, text))).join('')}</tr>`),
+  );
+  if (rows.length === 0) return '';
+  return `<h2>Registry storms (load stage)</h2><p>${esc(STORM_NOTE)}.</p>${table('load-table', [...STORM_COLUMNS], rows)}`;
+}
+
 function environmentTable(results: RunResults): string {
   const e = results.environment;
   const rows: Array<[string, string]> = [
@@ -174,6 +184,7 @@ ${comparison ? comparisonSection(comparison) : ''}
 <h2>Where the bytes came from, and what reached the upstream</h2>
 <div class="grid"><div class="chart"><canvas id="chart-bytes" role="img" aria-label="bytes by source"></canvas></div><div class="chart"><canvas id="chart-requests" role="img" aria-label="upstream requests and 429s"></canvas></div></div>
 ${requestsTable(results)}
+${stormSection(results)}
 <h2>Failures by reason</h2>
 ${failuresTable(results)}
 <h2>Thresholds</h2>
