@@ -1,15 +1,21 @@
 import { createCipheriv, createHash } from 'node:crypto';
 import { Readable, Transform, pipeline, type TransformCallback } from 'node:stream';
-import { createGzip } from 'node:zlib';
+import { createGzip, gzipSync } from 'node:zlib';
 import { PullbenchError } from '../errors.js';
 import type { RegistryClient } from './client.js';
 import { Digester, digestOf } from './digest.js';
 import { MediaType, isIndexMediaType, type Descriptor, type ImageIndex, type ImageManifest } from './media-types.js';
+import { PAUSE_PATH, pauseBinary } from './pause-binary.js';
 import { formatPlatform, normalizePlatform, platformRank, type PlatformSpec } from './platform.js';
 
-/** What to synthesise. Same spec and seed -> same digests (for one zlib version). */
+/**
+ * What to synthesise. Same spec and seed -> same digests (for one zlib version).
+ * Every linux/amd64 and linux/arm64 image is also runnable: on top of the `layers`
+ * sits one small entrypoint layer (`/pause`, a ~200-byte static executable that
+ * waits for SIGTERM and exits 0), the same for every image of that platform.
+ */
 export interface SynthSpec {
-  /** Size in bytes of the random file in each new layer (the blob is a little larger: tar + gzip framing). */
+  /** Size in bytes of the random file in each new layer (the blob is a little larger: tar + gzip framing). Not counting the entrypoint layer. */
   layers: number[];
   /** One manifest per platform, each with its own layers; more than one -> an OCI image index. Default linux/amd64. */
   platforms?: PlatformSpec[];
@@ -29,10 +35,14 @@ export interface SynthSpec {
 export interface SynthLayer extends Descriptor {
   diffId: string;
   shared: boolean;
+  /** The small layer holding the image's `/pause` entrypoint (not one of the spec's `layers`). */
+  entrypoint?: boolean;
 }
 
 export interface SynthPlatformImage {
   platform: PlatformSpec;
+  /** `['/pause']` when the image can run (linux/amd64, linux/arm64); absent otherwise. */
+  entrypoint?: string[];
   /** The manifest's descriptor (with `platform`). */
   manifest: Descriptor;
   config: Descriptor;
@@ -81,15 +91,15 @@ const ZEROS = Buffer.alloc(KEYSTREAM_CHUNK);
 /** Fixed, so that configs (and so digests) do not depend on when they were made. */
 const CREATED = '2024-01-01T00:00:00Z';
 
-/** A USTAR header for a regular file or directory (mtime 0, root-owned). */
-function tarHeader(name: string, size: number, type: 'file' | 'dir'): Buffer {
+/** A USTAR header for a regular file, executable or directory (mtime 0, root-owned). */
+function tarHeader(name: string, size: number, type: 'file' | 'exec' | 'dir'): Buffer {
   if (Buffer.byteLength(name) > 100) throw new PullbenchError('INTERNAL', `tar entry name too long: ${name}`);
   const h = Buffer.alloc(TAR_BLOCK);
   const octal = (value: number, offset: number, length: number): void => {
     h.write(value.toString(8).padStart(length - 1, '0') + '\0', offset, length, 'ascii');
   };
   h.write(name, 0, 100, 'utf8');
-  octal(type === 'dir' ? 0o755 : 0o644, 100, 8);
+  octal(type === 'file' ? 0o644 : 0o755, 100, 8);
   octal(0, 108, 8);
   octal(0, 116, 8);
   octal(size, 124, 12);
@@ -124,6 +134,32 @@ export function randomLayerTar(seedMaterial: string, fileName: string, size: num
     yield Buffer.alloc(pad + 2 * TAR_BLOCK);
   }
   return Readable.from(generate(), { objectMode: false });
+}
+
+/** The entrypoint layer of a platform, uncompressed and gzipped; undefined where no executable exists. */
+interface EntrypointLayer {
+  tar: Buffer;
+  gzip: Buffer;
+  diffId: string;
+}
+const entrypointLayers = new Map<string, EntrypointLayer | undefined>();
+
+function entrypointLayer(platform: PlatformSpec): EntrypointLayer | undefined {
+  if (platform.os !== 'linux') return undefined;
+  const key = platform.architecture;
+  if (!entrypointLayers.has(key)) {
+    const bin = pauseBinary(key);
+    let layer: EntrypointLayer | undefined;
+    if (bin) {
+      const name = PAUSE_PATH.slice(1);
+      const pad = (TAR_BLOCK - (bin.length % TAR_BLOCK)) % TAR_BLOCK;
+      const tar = Buffer.concat([tarHeader(name, bin.length, 'exec'), bin, Buffer.alloc(pad + 2 * TAR_BLOCK)]);
+      // A fixed level, not the spec's: the layer is then the same blob in every image of the platform.
+      layer = { tar, gzip: gzipSync(tar, { level: 9 }), diffId: digestOf(tar) };
+    }
+    entrypointLayers.set(key, layer);
+  }
+  return entrypointLayers.get(key);
 }
 
 /** Passes bytes through, hashing them (the diff_id of an uncompressed layer). */
@@ -168,7 +204,8 @@ function baseLayersFor(base: BaseImage | undefined, platform: PlatformSpec): Syn
 
 /**
  * Synthesises a test image into a sink: per platform, the base's layers (shared, not
- * re-uploaded) then new random layers, a config with their diff_ids and a manifest;
+ * re-uploaded), new random layers, the entrypoint layer (unless the base has it),
+ * a config with their diff_ids and the `/pause` Entrypoint, and a manifest;
  * an OCI index over them when there is more than one platform, stored under `tag`.
  */
 export async function synthesizeImage(spec: SynthSpec, sink: BlobSink, tag?: string, onLayer?: (p: SynthProgress) => void): Promise<SynthImage> {
@@ -180,14 +217,18 @@ export async function synthesizeImage(spec: SynthSpec, sink: BlobSink, tag?: str
 
   for (const wanted of platforms) {
     const platform = normalizePlatform(wanted);
-    const layers = baseLayersFor(spec.base, platform);
-    const of = layers.length + spec.layers.length;
+    const entry = entrypointLayer(platform);
+    const layers = baseLayersFor(spec.base, platform).map((l) => (entry && l.diffId === entry.diffId ? { ...l, entrypoint: true } : l));
+    // A base synthesised by pullbench holds the entrypoint layer already; otherwise it goes on top of the new layers.
+    const addEntrypoint = entry !== undefined && !layers.some((l) => l.entrypoint);
+    const of = layers.length + (addEntrypoint ? 1 : 0) + spec.layers.length;
     for (const [i, layer] of layers.entries()) {
       await sink.ensureBlob(layer, spec.base?.repo);
       onLayer?.({ platform, layer: i + 1, of, digest: layer.digest, size: layer.size, shared: true });
     }
     for (const size of spec.layers) {
-      const position = layers.length;
+      // Counted without an inherited entrypoint layer, so the random layers are the same bytes as without it.
+      const position = layers.filter((l) => !l.entrypoint).length;
       // The seed names the platform and the layer's position, so v2's new layers never equal v1's.
       const tar = randomLayerTar(`${seed}\0${platformKey(platform)}\0${position}`, `layer-${position}.bin`, size);
       const hasher = new HashingPassThrough();
@@ -200,14 +241,26 @@ export async function synthesizeImage(spec: SynthSpec, sink: BlobSink, tag?: str
       layers.push({ mediaType, digest: stored.digest, size: stored.size, diffId: hasher.digester.digest(), shared: false });
       onLayer?.({ platform, layer: layers.length, of, digest: stored.digest, size: stored.size, shared: false });
     }
+    // On top, so the random layers keep their positions in the manifest.
+    if (entry && addEntrypoint) {
+      const mediaType = compression === 'gzip' ? MediaType.OciLayerGzip : MediaType.OciLayerTar;
+      const stored = await sink.putBytes(compression === 'gzip' ? entry.gzip : entry.tar, mediaType);
+      layers.push({ mediaType, digest: stored.digest, size: stored.size, diffId: entry.diffId, shared: false, entrypoint: true });
+      onLayer?.({ platform, layer: layers.length, of, digest: stored.digest, size: stored.size, shared: false });
+    }
+    const entrypoint = layers.some((l) => l.entrypoint) ? [PAUSE_PATH] : undefined;
     const config = {
       created: CREATED,
       architecture: platform.architecture,
       os: platform.os,
       ...(platform.variant ? { variant: platform.variant } : {}),
-      config: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Labels: { 'dev.pullbench.seed': seed, ...spec.labels } },
+      config: {
+        Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+        ...(entrypoint ? { Entrypoint: entrypoint } : {}),
+        Labels: { 'dev.pullbench.seed': seed, ...spec.labels },
+      },
       rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
-      history: layers.map((l) => ({ created: CREATED, created_by: `pullbench image synth (${l.shared ? 'base' : 'new'} layer)` })),
+      history: layers.map((l) => ({ created: CREATED, created_by: `pullbench image synth (${l.entrypoint ? `${PAUSE_PATH} entrypoint` : l.shared ? 'base' : 'new'} layer)` })),
     };
     const configDesc = await sink.putBytes(Buffer.from(JSON.stringify(config)), MediaType.OciConfig);
     const manifest: ImageManifest = {
@@ -221,6 +274,7 @@ export async function synthesizeImage(spec: SynthSpec, sink: BlobSink, tag?: str
     const stored = await sink.putManifest(manifestBytes, MediaType.OciManifest, single ? tag : undefined);
     images.push({
       platform,
+      ...(entrypoint ? { entrypoint } : {}),
       manifest: { mediaType: MediaType.OciManifest, digest: stored.digest, size: stored.size, platform },
       config: { mediaType: MediaType.OciConfig, digest: configDesc.digest, size: configDesc.size },
       layers,

@@ -71,8 +71,9 @@ describeWithTools(['docker-registry', 'skopeo'], 'synthesised images in Debian d
     const base = await loadBase(client, 'synth/base', 'v1');
     const v2 = await pushSynthImage(client, 'synth/app2', 'v2', { layers: [10_000], seed: 'pair', base });
     const digests = v2.images[0]!.layers.map((l) => l.digest);
-    expect(digests.slice(0, 2)).toEqual(v1.images[0]!.layers.map((l) => l.digest));
-    expect(digests).toHaveLength(3);
+    // v1's two layers and its /pause entrypoint layer, then the new one.
+    expect(digests.slice(0, 3)).toEqual(v1.images[0]!.layers.map((l) => l.digest));
+    expect(digests).toHaveLength(4);
     for (const d of digests) expect(await client.headBlob('synth/app2', d)).toBeDefined();
     const info = JSON.parse(await skopeo('inspect', '--tls-verify=false', `docker://${registry.host}/synth/app2:v2`)) as { Layers: string[] };
     expect(info.Layers).toEqual(digests);
@@ -102,7 +103,7 @@ describeWithTools(['docker-registry', 'skopeo'], 'synthesised images in Debian d
     const { stdout } = await run(bin, ['image', 'synth', 'cli/app:v1', '--registry', registry.url, '--layers', '10kB', '--count', '2', '--seed', 'cli', '--json']);
     const out = JSON.parse(stdout) as { reference: string; image: { descriptor: { digest: string }; images: { layers: unknown[] }[] } };
     expect(out.reference).toBe(`${registry.host}/cli/app:v1`);
-    expect(out.image.images[0]!.layers).toHaveLength(2);
+    expect(out.image.images[0]!.layers).toHaveLength(3); // two of 10kB and the /pause entrypoint layer
     expect((await client.resolve('cli/app', 'v1')).digest).toBe(out.image.descriptor.digest);
 
     const dir = join(tmp.path, 'cli-layout');

@@ -11,6 +11,7 @@ import { digestOf } from '../../src/oci/digest.js';
 import { MediaType, type ImageIndex, type ImageManifest } from '../../src/oci/media-types.js';
 import { makeTempDir, type TempDir } from '../../src/util/temp.js';
 import { isPullbenchError } from '../../src/errors.js';
+import { pauseBinary } from '../../src/oci/pause-binary.js';
 
 const dirs: TempDir[] = [];
 async function tempDir(): Promise<string> {
@@ -70,10 +71,12 @@ describe('writeLayout', () => {
   it('is pinned: uncompressed content and manifests do not change between versions of pullbench or Node', async () => {
     const image = await writeLayout(await tempDir(), { layers: [1_000_000, 1000], seed: 'golden', compression: 'none' }, 'v1');
     expect(image.images[0]!.layers.map((l) => l.diffId)).toEqual([
+      // the random layers (the same bytes as before the entrypoint layer existed), then the /pause entrypoint layer
       'sha256:f78beec937a50436c17d225791f732966c6580193c05daa4ea5e40b743b9af51',
       'sha256:657830af1365dac2220c72c4e3a71e9be5b61cae5b910d7ab06d67a7a21ebd10',
+      'sha256:669ac6b343d4d5a0db6d3b2f78956a742b28d63ce6e2694468108304deef04b4',
     ]);
-    expect(image.descriptor.digest).toBe('sha256:e063ba534009c97a95c74f7a8008d02b79599c506e94ce094e4a502f13e4f058');
+    expect(image.descriptor.digest).toBe('sha256:3cca27c2b617dc28738f25d531625aaaf7c67168d0e7683b9caf21ab9bb038c3');
   });
 
   it('writes a valid OCI layout: config diff_ids match the uncompressed layers', async () => {
@@ -86,26 +89,39 @@ describe('writeLayout', () => {
     expect(digestOf(manifestBytes)).toBe(image.descriptor.digest);
     const manifest = JSON.parse(manifestBytes.toString()) as ImageManifest;
     expect(manifest.mediaType).toBe(MediaType.OciManifest);
-    expect(manifest.layers.map((l) => l.mediaType)).toEqual([MediaType.OciLayerGzip, MediaType.OciLayerGzip]);
-    const config = JSON.parse((await blob(dir, manifest.config.digest)).toString()) as { os: string; architecture: string; rootfs: { diff_ids: string[] } };
-    expect(config).toMatchObject({ os: 'linux', architecture: 'amd64' });
+    expect(manifest.layers.map((l) => l.mediaType)).toEqual([MediaType.OciLayerGzip, MediaType.OciLayerGzip, MediaType.OciLayerGzip]);
+    const config = JSON.parse((await blob(dir, manifest.config.digest)).toString()) as {
+      os: string;
+      architecture: string;
+      config: { Entrypoint: string[] };
+      rootfs: { diff_ids: string[] };
+    };
+    expect(config).toMatchObject({ os: 'linux', architecture: 'amd64', config: { Entrypoint: ['/pause'] } });
+    const tars: Buffer[] = [];
     for (const [i, layer] of manifest.layers.entries()) {
       const gz = await blob(dir, layer.digest);
       expect(gz.length).toBe(layer.size);
       const tar = gunzipSync(gz);
       expect(digestOf(tar)).toBe(config.rootfs.diff_ids[i]);
-      expect(tarEntries(tar)[1]).toMatchObject({ name: `pullbench/layer-${i}.bin`, size: i === 0 ? 300_000 : 0 });
+      tars.push(tar);
     }
+    expect(tarEntries(tars[0]!)[1]).toMatchObject({ name: 'pullbench/layer-0.bin', size: 300_000 });
+    expect(tarEntries(tars[1]!)[1]).toMatchObject({ name: 'pullbench/layer-1.bin', size: 0 });
+    expect(tarEntries(tars[2]!)).toEqual([{ name: 'pause', type: '0', size: pauseBinary('amd64')!.length }]);
+    expect(tars[2]!.subarray(100, 107).toString('ascii')).toBe('0000755'); // executable
     expect(manifest.layers[0]!.size).toBeGreaterThan(300_000); // incompressible
+    expect(manifest.layers[2]!.size).toBeLessThan(400); // the entrypoint layer is small
     expect((await readdir(join(dir, 'blobs', 'sha256'))).filter((f) => f.startsWith('.tmp'))).toEqual([]);
   });
 
   it('writes uncompressed layers with compression none (digest = diff_id)', async () => {
     const dir = await tempDir();
     const image = await writeLayout(dir, { layers: [5000], compression: 'none' }, 'plain');
-    const layer = image.images[0]!.layers[0]!;
-    expect(layer.mediaType).toBe(MediaType.OciLayerTar);
-    expect(layer.digest).toBe(layer.diffId);
+    expect(image.images[0]!.layers).toHaveLength(2);
+    for (const layer of image.images[0]!.layers) {
+      expect(layer.mediaType).toBe(MediaType.OciLayerTar);
+      expect(layer.digest).toBe(layer.diffId);
+    }
   });
 
   it('makes an OCI index with one manifest and its own layers per platform', async () => {
@@ -134,9 +150,12 @@ describe('writeLayout', () => {
     const v2 = await writeLayout(dir, { layers: [2000], seed: 1, base }, 'v2');
     const l1 = v1.images[0]!.layers;
     const l2 = v2.images[0]!.layers;
-    expect(l2.slice(0, 2).map((l) => l.digest)).toEqual(l1.map((l) => l.digest));
-    expect(l2.map((l) => l.shared)).toEqual([true, true, false]);
-    expect(l1.map((l) => l.digest)).not.toContain(l2[2]!.digest);
+    // v1's entrypoint layer is v2's too: it is not added a second time.
+    expect(l2.slice(0, 3).map((l) => l.digest)).toEqual(l1.map((l) => l.digest));
+    expect(l2.map((l) => l.shared)).toEqual([true, true, true, false]);
+    expect(l2.map((l) => l.entrypoint === true)).toEqual([false, false, true, false]);
+    expect(v2.images[0]!.entrypoint).toEqual(['/pause']);
+    expect(l1.map((l) => l.digest)).not.toContain(l2[3]!.digest);
     const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as ImageIndex;
     expect(index.manifests.map((m) => m.annotations?.[REF_NAME])).toEqual(['v1', 'v2']);
   });
@@ -205,7 +224,7 @@ describe('progress', () => {
     const sink = await layoutSink(dir);
     const events: string[] = [];
     await synthesizeImage({ layers: [200, 300], base: { images: v1.images } }, sink, 'v2', (p) => events.push(`${p.layer}/${p.of} ${p.shared ? 'shared' : 'new'}`));
-    expect(events).toEqual(['1/3 shared', '2/3 new', '3/3 new']);
+    expect(events).toEqual(['1/4 shared', '2/4 shared', '3/4 new', '4/4 new']); // v1's layer and its entrypoint layer, then two new
   });
 });
 
@@ -215,5 +234,67 @@ describe('bases for other platforms', () => {
     const v1 = await writeLayout(dir, { layers: [10], platforms: [{ os: 'linux', architecture: 'arm64' }] }, 'v1');
     const err = await writeLayout(dir, { layers: [10], base: { images: v1.images } }, 'v2').catch((e: unknown) => e);
     expect(isPullbenchError(err, 'PLATFORM_NOT_FOUND')).toBe(true);
+  });
+});
+
+describe('the entrypoint layer', () => {
+  type Config = { architecture: string; config: { Entrypoint?: string[] }; history: { created_by: string }[] };
+  const configOf = async (dir: string, image: SynthImage, i: number): Promise<Config> =>
+    JSON.parse((await blob(dir, image.images[i]!.config.digest)).toString()) as Config;
+
+  it('holds each platform its own executable, the same blob for every image whatever the seed', async () => {
+    const dir = await tempDir();
+    const platforms = [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64' }];
+    const a = await writeLayout(dir, { layers: [1000], seed: 'a', platforms }, 'a');
+    const b = await writeLayout(dir, { layers: [1000], seed: 'b', platforms }, 'b');
+    for (const [i, arch] of ['amd64', 'arm64'].entries()) {
+      const top = a.images[i]!.layers[1]!;
+      expect(top.entrypoint).toBe(true);
+      expect(b.images[i]!.layers[1]!.digest).toBe(top.digest);
+      expect(b.images[i]!.layers[0]!.digest).not.toBe(a.images[i]!.layers[0]!.digest);
+      const tar = gunzipSync(await blob(dir, top.digest));
+      expect(tar.subarray(512, 512 + pauseBinary(arch)!.length).equals(pauseBinary(arch)!)).toBe(true);
+      expect(await configOf(dir, a, i)).toMatchObject({ architecture: arch, config: { Entrypoint: ['/pause'] } });
+      expect((await configOf(dir, a, i)).history[1]!.created_by).toContain('/pause entrypoint');
+    }
+    expect(a.images[0]!.layers[1]!.digest).not.toBe(a.images[1]!.layers[1]!.digest);
+  });
+
+  it('is left out where no executable exists (linux/arm/v7), and the image has no Entrypoint', async () => {
+    const dir = await tempDir();
+    const image = await writeLayout(dir, { layers: [1000], platforms: [{ os: 'linux', architecture: 'arm', variant: 'v7' }] }, 'arm');
+    expect(image.images[0]!.layers).toHaveLength(1);
+    expect(image.images[0]!.entrypoint).toBeUndefined();
+    expect((await configOf(dir, image, 0)).config.Entrypoint).toBeUndefined();
+  });
+
+  it('goes on top of the new layers when the base lacks it', async () => {
+    const dir = await tempDir();
+    const foreign = await writeLayout(dir, { layers: [500], platforms: [{ os: 'linux', architecture: 'arm', variant: 'v7' }] }, 'foreign');
+    // The same layer, presented as an amd64 base from elsewhere.
+    const base = { images: [{ platform: { os: 'linux', architecture: 'amd64' }, layers: foreign.images[0]!.layers }] };
+    const image = await writeLayout(dir, { layers: [700], base }, 'app');
+    expect(image.images[0]!.layers.map((l) => (l.entrypoint ? 'entrypoint' : l.shared ? 'base' : 'new'))).toEqual(['base', 'new', 'entrypoint']);
+    expect(image.images[0]!.entrypoint).toEqual(['/pause']);
+  });
+});
+
+describe('the pause executable', () => {
+  it('is a static ELF64 executable for amd64 and arm64 whose entry point lies inside its one segment', () => {
+    for (const [arch, machine] of [['amd64', 0x3e], ['arm64', 0xb7]] as const) {
+      const elf = pauseBinary(arch)!;
+      expect(elf.subarray(0, 4).toString('latin1')).toBe('\x7fELF');
+      expect(elf.readUInt16LE(16)).toBe(2); // ET_EXEC
+      expect(elf.readUInt16LE(18)).toBe(machine);
+      expect(elf.readUInt32LE(64)).toBe(1); // PT_LOAD
+      const vaddr = Number(elf.readBigUInt64LE(64 + 16));
+      const filesz = Number(elf.readBigUInt64LE(64 + 32));
+      const entry = Number(elf.readBigUInt64LE(24));
+      expect(filesz).toBe(elf.length);
+      expect(entry).toBeGreaterThanOrEqual(vaddr + 120);
+      expect(entry).toBeLessThan(vaddr + filesz);
+      expect(elf.length).toBeLessThan(256);
+    }
+    expect(pauseBinary('s390x')).toBeUndefined();
   });
 });

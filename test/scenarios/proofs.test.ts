@@ -59,8 +59,8 @@ describe('pre-pulled images', () => {
 
 describe('with a pull-through mirror', () => {
   const mirrorScenario = `mirror: { provider: embedded }\n${rollouts}matrix: { pullPolicy: [IfNotPresent], topology: [mirror] }\n`;
-  // v1: config + 3 layers; v2: config + 1 new layer (the other three are v1's).
-  const distinctBlobs = 6;
+  // v1: config + 3 layers + the /pause entrypoint layer; v2: config + 1 new layer (the other four are v1's).
+  const distinctBlobs = 7;
 
   it.each([2, 5])('the upstream serves each blob once with %i nodes', async (nodes) => {
     const r = await run(`cluster: { nodes: ${nodes} }\n${mirrorScenario}`);
