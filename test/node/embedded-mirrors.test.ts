@@ -10,8 +10,9 @@ interface Seen {
   header: string | undefined;
 }
 
-// A mirror in front of the registry that records each request and serves it from `/v2` after `prefix`.
-async function startMirror(upstream: string, prefix: string): Promise<{ url: string; seen: Seen[]; close(): Promise<void> }> {
+// A mirror in front of the registry that records each request and serves it from `/v2` after `prefix`
+// (with `tamper`, it flips one byte in the middle of every blob).
+async function startMirror(upstream: string, prefix: string, tamper = false): Promise<{ url: string; seen: Seen[]; close(): Promise<void> }> {
   const seen: Seen[] = [];
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://mirror');
@@ -20,7 +21,14 @@ async function startMirror(upstream: string, prefix: string): Promise<{ url: str
     const path = `/v2/${url.pathname.slice(prefix.length + 1)}`;
     const out = request(`${upstream}${path}`, { method: req.method, headers: { accept: req.headers.accept ?? '*/*' } }, (up) => {
       res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
+      if (!tamper || !path.includes('/blobs/')) return void up.pipe(res);
+      const parts: Buffer[] = [];
+      up.on('data', (c: Buffer) => parts.push(c));
+      up.on('end', () => {
+        const body = Buffer.concat(parts);
+        body[body.length >> 1]! ^= 1;
+        res.end(body);
+      });
     });
     out.on('error', () => res.writeHead(502).end());
     out.end();
@@ -78,6 +86,27 @@ describe('the embedded runtime behind a hosts.toml mirror', () => {
         expect(s.path).toMatch(/^\/registry\/cache\/lib\/app\/(manifests|blobs)\//);
         expect(s.ns).toBe(registry.host);
       }
+    } finally {
+      await mirror.close();
+    }
+  });
+
+  it('fails the pull when a mirror serves a tampered layer, stores nothing, and does not try the next host', async () => {
+    const mirror = await startMirror(registry.url, '/v2', true);
+    try {
+      const hostsToml = `server = "http://${registry.host}"\n[host."${mirror.url}"]\n  capabilities = ["pull", "resolve"]\n`;
+      await using rt = await EmbeddedRuntime.start({ label: 'tamper', hostsToml: { [registry.host]: hostsToml } });
+      registry.resetStats();
+      const err = await rt.pullImage(`${registry.host}/lib/app:v1`).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'RUNTIME_ERROR', details: { code: 'DIGEST_MISMATCH' } });
+      expect(await rt.listImages()).toEqual([]);
+      // The manifest is kept (as in containerd's content store); no blob (config or layer) is.
+      expect(rt.contentSize()).toBe(img.manifest.length);
+      // containerd's fetcher falls back only while opening a blob; a bad body is the pull's failure.
+      // (the registry's blob GETs are the mirror's own, none came from the runtime directly).
+      const viaMirror = mirror.seen.filter((r) => r.path.includes('/blobs/')).length;
+      expect(viaMirror).toBe(3);
+      expect(registry.stats().blobGet).toBe(viaMirror);
     } finally {
       await mirror.close();
     }
