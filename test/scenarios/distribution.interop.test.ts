@@ -25,7 +25,7 @@ matrix: { topology: [direct, mirror] }
     expect(results.environment.mirror).toMatch(/distribution/);
     expect(direct.aggregate.failures.total).toBe(0);
     expect(mirror.aggregate.failures.total).toBe(0);
-    expect(direct.aggregate.requests.registryBlobGet).toBe(9); // 3 nodes x (config + 2 layers)
+    expect(direct.aggregate.requests.registryBlobGet).toBe(12); // 3 nodes x (config + 2 layers + the /pause entrypoint layer)
     // distribution 2.8's proxy goes upstream again for concurrent misses (measured 14 GETs for 9 node requests here);
     // the embedded mirror fetches each blob exactly once (test/scenarios/proofs.test.ts).
     expect(mirror.aggregate.requests.registryBlobGet).toBeGreaterThanOrEqual(3);

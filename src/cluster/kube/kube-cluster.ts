@@ -4,7 +4,7 @@ import { PullbenchError } from '../../errors.js';
 import type { KubeEvent, PodObservation } from '../events.js';
 import { coldCacheDaemonSet, dockerConfigSecret, podManifest, POD_ID_LABEL, RUN_LABEL } from './manifests.js';
 import type { ClusterVersions } from './node-state.js';
-import { assertCoverage, timelineFromStatus } from './pod-status.js';
+import { assertCoverage, podConditionOf, timelineFromStatus } from './pod-status.js';
 import type { KubeSession } from './session.js';
 import type { StartedKubeCluster } from './started-cluster.js';
 
@@ -13,7 +13,7 @@ export interface KubeClusterOptions {
   runId: string;
   /** Scenario pull secrets by name, created as kubernetes.io/dockerconfigjson Secrets. */
   pullSecrets?: Map<string, { registry: string; username: string; password: string }>;
-  /** Command for test images that have nothing to run. */
+  /** Overrides the image's entrypoint; synthesised images need none (they run `/pause` until SIGTERM). */
   command?: string[];
 }
 
@@ -25,7 +25,6 @@ interface Entry {
   deletedAt?: number;
 }
 
-const STUCK = new Set(['ImagePullBackOff', 'ErrImageNeverPull', 'InvalidImageName', 'CreateContainerConfigError', 'CreateFailed']);
 const PULL_DATA_REASONS = new Set(['Pulled', 'Failed', 'BackOff', 'ErrImageNeverPull']);
 
 /**
@@ -132,11 +131,7 @@ export class KubeCluster implements Cluster {
 
   condition(uid: string): PodCondition {
     const entry = this.entries.get(uid);
-    if (!entry) return 'pending';
-    if (entry.createError) return 'failed';
-    const t = entry.pod ? timelineFromStatus(entry.pod) : undefined;
-    if (t?.readyAt !== undefined) return 'ready';
-    return t?.failureReason && STUCK.has(t.failureReason) ? 'failed' : 'pending';
+    return entry ? podConditionOf(entry.pod, entry.createError) : 'pending';
   }
 
   onChange(listener: () => void): () => void {

@@ -53,7 +53,7 @@ export interface WorkloadSpec {
   image: string;
   pullPolicy: PullPolicy;
   pullSecrets?: string[];
-  /** Test images may have no entrypoint worth running; pullbench measures the pull, then the start. */
+  /** Overrides the image's entrypoint; absent, the pod runs the image's own (a synthesised image's `/pause`). */
   command?: string[];
   nodeSelector?: Record<string, string>;
 }

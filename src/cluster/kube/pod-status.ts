@@ -1,4 +1,5 @@
 import { PullbenchError } from '../../errors.js';
+import type { PodCondition } from '../cluster.js';
 import type { WireTime } from './event-conversion.js';
 
 /** The fields of a Pod that the container-status fallback reads. */
@@ -71,6 +72,35 @@ export function timelineFromStatus(pod: PodLike): PodStatusTimeline {
     ...(failure ? { failureReason: failure } : {}),
     ...(scheduledAt !== undefined && started !== undefined ? { pullUpperBoundMs: started - scheduledAt } : {}),
   };
+}
+
+/**
+ * Waiting reasons after which a pod will not become Ready without someone
+ * changing something: the image cannot be had, or the container cannot be
+ * created or keeps exiting (e.g. a `command` the image does not contain).
+ * ErrImagePull and ContainerCreating are left pending: the kubelet retries them.
+ */
+export const STUCK_REASONS: ReadonlySet<string> = new Set([
+  'ImagePullBackOff',
+  'ErrImageNeverPull',
+  'InvalidImageName',
+  'CreateContainerConfigError',
+  'CreateContainerError',
+  'RunContainerError',
+  'CrashLoopBackOff',
+  'CreateFailed',
+]);
+
+/**
+ * A pod's condition for the rollout engine: ready once the Ready condition is
+ * True (no probe: the container runs, e.g. a synthesised image's `/pause`),
+ * failed when it is stuck (STUCK_REASONS) or could not be created.
+ */
+export function podConditionOf(pod: PodLike | undefined, createError?: string): PodCondition {
+  if (createError) return 'failed';
+  const t = pod ? timelineFromStatus(pod) : undefined;
+  if (t?.readyAt !== undefined) return 'ready';
+  return t?.failureReason && STUCK_REASONS.has(t.failureReason) ? 'failed' : 'pending';
 }
 
 /** Share of pods (0..1) allowed to lack pull data before a run is invalid. */
