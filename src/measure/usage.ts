@@ -101,12 +101,12 @@ export class UsageSampler implements AsyncDisposable {
     const cpu = process.cpuUsage(w?.cpu);
     const elu = w ? performance.eventLoopUtilization(w.elu) : undefined;
     w?.delay.disable();
-    const totalMs = (cpu.user + cpu.system) / 1000;
+    const totalMs = Math.round((cpu.user + cpu.system) / 1000);
     const perNode = Math.max(1, nodes);
     const usage: ProcessUsage = {
       durationMs: Math.round(durationMs),
       nodes,
-      cpu: { userMs: Math.round(cpu.user / 1000), systemMs: Math.round(cpu.system / 1000), totalMs: Math.round(totalMs), cores: durationMs > 0 ? totalMs / durationMs : 0 },
+      cpu: { userMs: Math.round(cpu.user / 1000), systemMs: Math.round(cpu.system / 1000), totalMs, cores: durationMs > 0 ? totalMs / durationMs : 0 },
       memory: { rssBaselineBytes: this.baseline.rss, rssPeakBytes: this.peakRss, heapUsedBaselineBytes: this.baseline.heapUsed, heapUsedPeakBytes: this.peakHeap },
       eventLoop: {
         utilization: elu?.utilization ?? 0,

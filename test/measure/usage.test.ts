@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { aggregateUsage, UsageSampler, type ProcessUsage } from '../../src/measure/usage.js';
+
+const busy = (ms: number): void => {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    /* spin: CPU time and a blocked event loop */
+  }
+};
+const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('sampling the process during a rollout', () => {
+  it('counts CPU time and event-loop delay in the window, and shares them out per node', async () => {
+    await using sampler = UsageSampler.start({ intervalMs: 20 });
+    sampler.begin();
+    await tick(30);
+    // On a shared machine a 150 ms spin may get less CPU than 150 ms: compare with what it got.
+    const before = process.cpuUsage();
+    busy(150);
+    const spent = process.cpuUsage(before);
+    await tick(60);
+    const u = sampler.stop(10);
+    expect(u.durationMs).toBeGreaterThanOrEqual(200);
+    expect(u.cpu.totalMs).toBeGreaterThanOrEqual(Math.floor((spent.user + spent.system) / 1000));
+    expect(u.perNode.cpuMs).toBeCloseTo(u.cpu.totalMs / 10, 5);
+    expect(u.cpu.cores).toBeCloseTo(u.cpu.totalMs / u.durationMs, 1);
+    // The spin held the loop for 150 ms: the 10 ms timer ran at least ~130 ms late once.
+    expect(u.eventLoop.delayMaxMs).toBeGreaterThanOrEqual(120);
+    expect(u.eventLoop.utilization).toBeGreaterThan(0.4);
+    expect(u.samples).toBeGreaterThan(0);
+    expect(u.perNode.method).toBe('process-share');
+  });
+
+  it('takes the memory peak against the baseline before the nodes started', async () => {
+    await using sampler = UsageSampler.start({ intervalMs: 10 });
+    sampler.begin();
+    const held = Buffer.alloc(64 * 1024 * 1024, 1);
+    await tick(50);
+    const u = sampler.stop(4);
+    expect(held.length).toBe(64 * 1024 * 1024);
+    expect(u.memory.rssPeakBytes - u.memory.rssBaselineBytes).toBeGreaterThanOrEqual(60 * 1024 * 1024);
+    expect(u.perNode.rssBytes).toBeCloseTo((u.memory.rssPeakBytes - u.memory.rssBaselineBytes) / 4, 0);
+    if (process.platform === 'linux') expect(u.openFdsPeak).toBeGreaterThan(0);
+  });
+});
+
+describe('an arm over its repetitions', () => {
+  const usage = (cpuMs: number, rssPeak: number, delayP99: number): ProcessUsage => ({
+    durationMs: 1000, nodes: 10,
+    cpu: { userMs: cpuMs, systemMs: 0, totalMs: cpuMs, cores: cpuMs / 1000 },
+    memory: { rssBaselineBytes: 100, rssPeakBytes: rssPeak, heapUsedBaselineBytes: 0, heapUsedPeakBytes: 0 },
+    eventLoop: { utilization: 0.5, delayP50Ms: 1, delayP99Ms: delayP99, delayMaxMs: delayP99 },
+    perNode: { cpuMs: cpuMs / 10, rssBytes: (rssPeak - 100) / 10, heapBytes: 0, method: 'process-share' },
+    samples: 4,
+  });
+
+  it('averages the per-node figures and keeps the highest peaks', () => {
+    const a = aggregateUsage([usage(1000, 1100, 5), usage(3000, 2100, 50)])!;
+    expect(a.cpuPerNodeMs).toBe(200);
+    expect(a.rssPerNodeBytes).toBe(150);
+    expect(a.rssPeakBytes).toBe(2100);
+    expect(a.eventLoopDelayP99Ms).toBe(50);
+    expect(a.cpuCores).toBe(2);
+  });
+
+  it('has no aggregate without usage (real clusters)', () => {
+    expect(aggregateUsage([])).toBeUndefined();
+  });
+});
