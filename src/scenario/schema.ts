@@ -114,7 +114,7 @@ const cluster = s.object({
   nodeImage: s.string({ minLength: 1 }).optional().describe('For drivers kind (kindest/node) and k3s (rancher/k3s): the node image'),
   coldCacheImage: s.string({ minLength: 1 }).optional().describe('For real drivers: the image of the cold-cache DaemonSet, which needs a shell (default busybox:1.36; crictl comes from the node)'),
   namespacePrefix: name().optional().describe('For real drivers: prefix of the namespace pullbench creates per repetition (default pullbench)'),
-  command: s.array(s.string({ minLength: 1 }), { min: 1 }).optional().describe('For real drivers: what the pods run, e.g. [sleep, "3600"]; the image must contain it (synth-only images have nothing to run)'),
+  command: s.array(s.string({ minLength: 1 }), { min: 1 }).optional().describe('For real drivers: overrides the image entrypoint, e.g. [sleep, "3600"]; the image must contain it. Default: the image\'s own (synthesised images run /pause, which waits for SIGTERM)'),
 })
   .refine((c, report) => {
     if (c.driver !== 'kubeconfig' && c.kubeconfig !== undefined) report(['kubeconfig'], 'kubeconfig is only for driver kubeconfig');
