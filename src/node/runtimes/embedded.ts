@@ -2,7 +2,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { createGunzip } from 'node:zlib';
 import { Decompress } from 'fzstd';
@@ -326,14 +326,13 @@ export class EmbeddedRuntime implements Runtime {
             const tmp = `${this.blobPath(desc.digest)}.partial-${process.pid}-${Math.random().toString(36).slice(2)}`;
             // The verified bytes go to the content store and, at the same time, through the decompressor;
             // a digest mismatch fails both, and the partial file is removed.
-            const unpacked = pipeline(blob.body, decompressor(desc.mediaType), discard());
             try {
-              await Promise.all([pipeline(blob.body, createWriteStream(tmp, { highWaterMark: WRITE_HIGH_WATER })), unpacked]);
+              await pipeline(blob.body, teeTo(createWriteStream(tmp, { highWaterMark: WRITE_HIGH_WATER })), decompressor(desc.mediaType), discard());
               await rename(tmp, this.blobPath(desc.digest));
             } finally {
               await rm(tmp, { force: true });
             }
-            this.unpacked.set(desc.digest, unpacked);
+            this.unpacked.set(desc.digest, Promise.resolve());
             this.content.set(desc.digest, { size: n });
           } else {
             await pipeline(blob.body, decompressor(desc.mediaType), discard());
@@ -441,6 +440,27 @@ function zstdStream(): Transform {
   });
   const d = new Decompress((chunk) => out.push(Buffer.from(chunk)));
   return out;
+}
+
+/** Passes chunks on while writing them to `file` (waiting when it is full); ends with the file flushed and closed. */
+function teeTo(file: Writable): Transform {
+  const tee = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      if (file.write(chunk)) cb(null, chunk);
+      else file.once('drain', () => cb(null, chunk));
+    },
+    flush(cb) {
+      finished(file).then(() => cb(), (err: Error) => cb(err));
+      file.end();
+    },
+    destroy(err, cb) {
+      file.destroy();
+      cb(err);
+    },
+  });
+  // A failed write (disk full) fails the pull instead of waiting for a drain that never comes.
+  file.on('error', (err) => tee.destroy(err));
+  return tee;
 }
 
 function discard(): Writable {
