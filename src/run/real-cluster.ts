@@ -41,12 +41,17 @@ export function containerNetwork(scenario: Scenario, role: 'registry' | 'mirror'
   return { name: d === 'kind' ? 'kind' : 'pullbench', aliases: [role === 'registry' ? REGISTRY_ALIAS : MIRROR_ALIAS] };
 }
 
-/** Prepares the Docker network before the registry container starts (kind and k3s). */
-export async function prepareNetwork(scenario: Scenario): Promise<void> {
+/**
+ * Prepares the Docker network before the registry container starts (kind and
+ * k3s). Dispose it after the cluster and the containers on it: a network this
+ * call created is removed again (kind's `kind` network too, unless a kept
+ * cluster still uses it); one that existed before stays.
+ */
+export async function prepareNetwork(scenario: Scenario): Promise<AsyncDisposable> {
   const net = containerNetwork(scenario, 'registry');
-  if (!net) return;
-  const { ensureDockerNetwork } = await import('../docker/network.js');
-  await ensureDockerNetwork(net.name);
+  if (!net) return { [Symbol.asyncDispose]: async () => undefined };
+  const { ensureDockerNetwork, KIND_NETWORK_OPTIONS } = await import('../docker/network.js');
+  return ensureDockerNetwork(net.name, net.name === 'kind' ? { driverOptions: KIND_NETWORK_OPTIONS } : {});
 }
 
 /**

@@ -7,7 +7,7 @@ import { PullbenchError } from '../errors.js';
 import { renderHtmlReport } from '../report/html/index.js';
 import { buildTimelines } from '../measure/timeline.js';
 import { startShapedProxy, SharedUplink, type StartedProxy } from '../net/index.js';
-import { realClock } from '../node/clock.js';
+import { realClock } from '../net/clock.js';
 import { RegistryClient } from '../oci/client.js';
 import { importLayout } from '../oci/layout.js';
 import { parsePlatform } from '../oci/platform.js';
@@ -120,7 +120,8 @@ export async function runScenario(given: LoadedScenario, options: RunOptions = {
     for (const d of owned.splice(0).reverse()) await Promise.resolve(d[Symbol.asyncDispose]()).catch(() => undefined);
   });
   try {
-    await prepareNetwork(scenario);
+    // Owned first, so disposed last: after the cluster and the registry containers on the network.
+    owned.push(await prepareNetwork(scenario));
     const registry = await startRegistry(scenario);
     owned.push(registry);
     // One real cluster for the whole run (kind is created once), a namespace of its own per repetition; before seeding, to fail fast.
