@@ -1,5 +1,5 @@
 import { startShapedProxy, SharedUplink, type LinkSpec, type StartedProxy } from '../net/index.js';
-import type { Clock } from '../node/clock.js';
+import type { Clock } from '../net/clock.js';
 import { EmulatedNode } from '../node/kubelet.js';
 import type { Runtime } from '../node/runtime.js';
 import { ContainerdRuntime } from '../node/runtimes/containerd.js';

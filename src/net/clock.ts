@@ -1,14 +1,24 @@
 import { performance } from 'node:perf_hooks';
 
-/** Time for the shaper: milliseconds (fractional) and one-shot timers. Tests pass a manual clock. */
+/**
+ * Time for every part of an emulated node (kubelet, runtime, links), passed in
+ * rather than read from globals, so the same logic runs on wall time or on a
+ * virtual clock for very large emulated clusters.
+ */
 export interface Clock {
+  /** Milliseconds since the epoch, fractional, never going backwards on one clock. */
   now(): number;
+  /** Resolves after `ms` (a task waiting: kubelet backoff, QPS refill). */
+  sleep(ms: number): Promise<void>;
+  /** Calls `fn` once after `ms` (a callback: a link's next delivery); returns a handle for clearTimer. */
   setTimer(fn: () => void, ms: number): unknown;
   clearTimer(handle: unknown): void;
 }
 
+/** Wall time: monotonic high-resolution milliseconds on the epoch scale, and Node's timers. */
 export const systemClock: Clock = {
-  now: () => performance.now(),
+  now: () => performance.timeOrigin + performance.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms))),
   // setTimeout(0) waits at least 1 ms; work due now runs on the next turn instead.
   setTimer: (fn, ms) => {
     if (ms < 0.5) return { immediate: setImmediate(fn) };
@@ -23,19 +33,37 @@ export const systemClock: Clock = {
   },
 };
 
-/** A clock that only moves when told to; timers run in time order as it advances. */
+/** The same wall clock under the name the kubelet code has used. */
+export const realClock: Clock = systemClock;
+
+interface Timer {
+  at: number;
+  seq: number;
+  fn: () => void;
+}
+
+/**
+ * A clock that only moves when told to. Timers and sleepers share one queue and
+ * run in time order (ties in the order they were set). `advance` lets each woken
+ * task run its microtasks before the next timer fires; `advanceSync` is for
+ * callback-only code (links) that needs no turn of the event loop.
+ */
 export class ManualClock implements Clock {
-  private time = 0;
+  private current: number;
   private seq = 0;
-  private timers = new Map<number, { at: number; fn: () => void }>();
+  private readonly timers = new Map<number, Timer>();
+
+  constructor(start = 0) {
+    this.current = start;
+  }
 
   now(): number {
-    return this.time;
+    return this.current;
   }
 
   setTimer(fn: () => void, ms: number): unknown {
     const id = ++this.seq;
-    this.timers.set(id, { at: this.time + Math.max(0, ms), fn });
+    this.timers.set(id, { at: this.current + Math.max(0, ms), seq: id, fn });
     return id;
   }
 
@@ -43,19 +71,57 @@ export class ManualClock implements Clock {
     this.timers.delete(handle as number);
   }
 
-  /** Advances to `now() + ms`, running every timer due on the way. */
-  advance(ms: number): void {
-    const end = this.time + ms;
-    for (;;) {
-      let next: [number, { at: number; fn: () => void }] | undefined;
-      for (const entry of this.timers) if (entry[1].at <= end && (next === undefined || entry[1].at < next[1].at)) next = entry;
-      if (next === undefined) break;
-      this.timers.delete(next[0]);
-      this.time = Math.max(this.time, next[1].at);
-      next[1].fn();
-    }
-    this.time = end;
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.setTimer(resolve, ms);
+    });
   }
+
+  /** Timers (and sleepers) waiting. */
+  pending(): number {
+    return this.timers.size;
+  }
+
+  /** Advances to `now() + ms`, waking sleepers and firing timers in time order, each woken task running first. */
+  async advance(ms: number): Promise<void> {
+    const target = this.current + ms;
+    for (;;) {
+      await flushMicrotasks();
+      if (!this.fireNext(target)) break;
+    }
+    this.current = target;
+    await flushMicrotasks();
+  }
+
+  /** Advances to `now() + ms`, firing every timer due on the way, synchronously. */
+  advanceSync(ms: number): void {
+    const target = this.current + ms;
+    while (this.fireNext(target)) {
+      /* fire the next one */
+    }
+    this.current = target;
+  }
+
+  private fireNext(target: number): boolean {
+    let next: Timer | undefined;
+    let nextId = 0;
+    for (const [id, t] of this.timers) {
+      if (t.at <= target && (next === undefined || t.at < next.at || (t.at === next.at && t.seq < next.seq))) {
+        next = t;
+        nextId = id;
+      }
+    }
+    if (next === undefined) return false;
+    this.timers.delete(nextId);
+    this.current = Math.max(this.current, next.at);
+    next.fn();
+    return true;
+  }
+}
+
+async function flushMicrotasks(): Promise<void> {
+  for (let i = 0; i < 20; i++) await Promise.resolve();
+  await new Promise<void>((resolve) => setImmediate(resolve));
 }
 
 /** mulberry32: a small seeded PRNG so that fault injection is reproducible. */

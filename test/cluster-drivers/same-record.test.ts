@@ -7,7 +7,7 @@ import { connectKubeconfig } from '../../src/cluster/drivers/kubeconfig/driver.j
 import { EmulatedCluster } from '../../src/cluster/emulated.js';
 import { KubeCluster } from '../../src/cluster/kube/kube-cluster.js';
 import { buildTimelines, type PodTimeline } from '../../src/measure/timeline.js';
-import { realClock } from '../../src/node/clock.js';
+import { realClock } from '../../src/net/clock.js';
 import { RegistryClient } from '../../src/oci/client.js';
 import { pushSynthImage } from '../../src/oci/synth.js';
 import { embeddedRegistry } from '../../src/registry/provider.js';

@@ -31,7 +31,7 @@ describe('a shaped link (manual clock)', () => {
     const flow = link.openFlow('down', rx.sink);
     flow.write(Buffer.alloc(100_000));
     flow.end();
-    clock.advance(1000);
+    clock.advanceSync(1000);
     expect(rx.received()).toBe(100_000);
     // First 16 KiB quantum leaves after 16.384 ms and arrives 20 ms later; the last byte at 100 + 20 ms.
     expect(rx.firstAt()).toBeCloseTo(16.384 + 20, 3);
@@ -46,7 +46,7 @@ describe('a shaped link (manual clock)', () => {
     const up = recorder(clock);
     link.openFlow('down', down.sink).write(Buffer.alloc(50_000));
     link.openFlow('up', up.sink).write(Buffer.alloc(50_000));
-    clock.advance(1000);
+    clock.advanceSync(1000);
     expect(down.lastAt()).toBeCloseTo(55, 3);
     expect(up.lastAt()).toBeCloseTo(55, 3);
   });
@@ -58,7 +58,7 @@ describe('a shaped link (manual clock)', () => {
     const b = recorder(clock);
     link.openFlow('down', a.sink).write(Buffer.alloc(1_000_000));
     link.openFlow('down', b.sink).write(Buffer.alloc(1_000_000));
-    clock.advance(500);
+    clock.advanceSync(500);
     expect(a.received() + b.received()).toBeGreaterThan(480_000);
     expect(Math.abs(a.received() - b.received())).toBeLessThanOrEqual(16 * 1024);
   });
@@ -69,7 +69,7 @@ describe('a shaped link (manual clock)', () => {
     const rx = recorder(clock);
     const flow = link.openFlow('down', rx.sink);
     for (let i = 0; i < 50; i++) flow.write(Buffer.alloc(4096, i));
-    clock.advance(1000);
+    clock.advanceSync(1000);
     expect(rx.received()).toBe(50 * 4096);
     const times = rx.arrivals.map((a) => a.at);
     expect(times).toEqual([...times].sort((x, y) => x - y));
@@ -104,7 +104,7 @@ describe('a shared uplink', () => {
     const b = recorder(clock);
     l1.openFlow('down', a.sink).write(Buffer.alloc(2_000_000));
     l2.openFlow('down', b.sink).write(Buffer.alloc(2_000_000));
-    clock.advance(1001);
+    clock.advanceSync(1001);
     expect(a.received() + b.received()).toBeGreaterThan(0.97 * 1_000_000);
     expect(a.received() / b.received()).toBeGreaterThan(0.95);
     expect(a.received() / b.received()).toBeLessThan(1.05);
@@ -119,7 +119,7 @@ describe('a shared uplink', () => {
     const f = recorder(clock);
     slow.openFlow('down', s.sink).write(Buffer.alloc(2_000_000));
     fast.openFlow('down', f.sink).write(Buffer.alloc(2_000_000));
-    clock.advance(1000);
+    clock.advanceSync(1000);
     expect(s.received() / 1000).toBeCloseTo(250, -1); // 2 Mbit/s = 250 bytes/ms
     expect(f.received() / 1000).toBeGreaterThan(700); // the rest of 1000 bytes/ms
   });
@@ -131,7 +131,7 @@ describe('a shared uplink', () => {
     new Link({ bandwidthBps: mbit(100), latencyMs: 0 }, { clock, uplink });
     const a = recorder(clock);
     l1.openFlow('down', a.sink).write(Buffer.alloc(500_000));
-    clock.advance(1000);
+    clock.advanceSync(1000);
     expect(a.lastAt()).toBeCloseTo(500, 0);
   });
 
@@ -144,7 +144,7 @@ describe('a shared uplink', () => {
       return r;
     });
     const t0 = performance.now();
-    clock.advance(2000);
+    clock.advanceSync(2000);
     const wallMs = performance.now() - t0;
     const got = rx.map((r) => r.received());
     const total = got.reduce((a, b) => a + b, 0);
@@ -161,7 +161,7 @@ describe('a shared uplink', () => {
     const link = new Link({ bandwidthBps: mbit(8), latencyMs: 0 }, { clock, uplink });
     const up = recorder(clock);
     link.openFlow('up', up.sink).write(Buffer.alloc(100_000));
-    clock.advance(1000);
+    clock.advanceSync(1000);
     expect(up.lastAt()).toBeCloseTo(100, 3);
   });
 });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ContainerWaitingReason, EventType } from '../../cluster/events.js';
 import { PullbenchError, isPullbenchError } from '../../errors.js';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../net/clock.js';
 import type { PullAuth, Runtime, SandboxConfig } from '../runtime.js';
 import { Backoff } from './backoff.js';
 import { formatGoDuration } from './duration.js';

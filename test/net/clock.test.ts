@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { ManualClock, realClock, systemClock } from '../../src/net/clock.js';
+import { ManualClock as NodeManualClock, realClock as nodeRealClock } from '../../src/node/clock.js';
+
+describe('the one Clock', () => {
+  it('is the same module under its old kubelet import path', () => {
+    expect(NodeManualClock).toBe(ManualClock);
+    expect(nodeRealClock).toBe(systemClock);
+    expect(realClock).toBe(systemClock);
+  });
+
+  it('reads wall time on the epoch scale, never going backwards', () => {
+    const a = systemClock.now();
+    const b = systemClock.now();
+    expect(Math.abs(a - Date.now())).toBeLessThan(1000);
+    expect(b).toBeGreaterThanOrEqual(a);
+  });
+
+  it('wakes sleepers and fires link timers from one queue, in time order', async () => {
+    const clock = new ManualClock(1_000);
+    const seen: string[] = [];
+    const task = (async () => {
+      await clock.sleep(30);
+      seen.push(`task woke at ${clock.now()}`);
+      // A woken task schedules more before the next timer fires.
+      await clock.sleep(5);
+      seen.push(`task woke at ${clock.now()}`);
+    })();
+    clock.setTimer(() => seen.push(`timer at ${clock.now()}`), 10);
+    clock.setTimer(() => seen.push(`timer at ${clock.now()}`), 34);
+    const cancelled = clock.setTimer(() => seen.push('cancelled'), 20);
+    clock.clearTimer(cancelled);
+    expect(clock.pending()).toBe(3);
+    await clock.advance(100);
+    await task;
+    expect(seen).toEqual(['timer at 1010', 'task woke at 1030', 'timer at 1034', 'task woke at 1035']);
+    expect(clock.now()).toBe(1_100);
+    expect(clock.pending()).toBe(0);
+  });
+
+  it('fires callback timers synchronously with advanceSync, ties in the order they were set', () => {
+    const clock = new ManualClock();
+    const seen: number[] = [];
+    clock.setTimer(() => seen.push(2), 5);
+    clock.setTimer(() => seen.push(1), 5);
+    clock.setTimer(() => clock.setTimer(() => seen.push(3), 0), 5);
+    clock.advanceSync(4);
+    expect(seen).toEqual([]);
+    clock.advanceSync(1);
+    expect(seen).toEqual([2, 1, 3]);
+    expect(clock.now()).toBe(5);
+  });
+});
