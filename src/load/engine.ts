@@ -81,6 +81,7 @@ export class LoadEngine extends EventEmitter<{ tick: [EngineTick] }> {
   private instance: autocannon.Instance | undefined;
   private authorization: string | undefined;
   private stopped = false;
+  private stoppedAt: number | undefined;
 
   constructor(private readonly opts: EngineOptions) {
     super();
@@ -98,6 +99,9 @@ export class LoadEngine extends EventEmitter<{ tick: [EngineTick] }> {
   /** Ends the run early; `run()` still resolves with what was counted. */
   stop(): void {
     this.stopped = true;
+    this.stoppedAt ??= Date.now();
+    // autocannon notices stop() only at its next one-second sample; closing the connections ends the traffic now.
+    for (const client of this.clients) (client as unknown as { destroy(): void }).destroy();
     this.instance?.stop();
   }
 
@@ -167,10 +171,12 @@ export class LoadEngine extends EventEmitter<{ tick: [EngineTick] }> {
     for (const [code, stat] of Object.entries(result.statusCodeStats ?? {})) {
       if (!code.startsWith('2')) non2xx[code] = (stat as { count: number }).count;
     }
+    // Stopped early: the run ended when the connections closed, not at autocannon's next sample.
+    const finish = this.stoppedAt !== undefined ? Math.max(new Date(result.start).getTime(), Math.min(this.stoppedAt, new Date(result.finish).getTime())) : new Date(result.finish).getTime();
     return {
       startedAt: new Date(result.start),
-      finishedAt: new Date(result.finish),
-      durationSeconds: result.duration,
+      finishedAt: new Date(finish),
+      durationSeconds: this.stoppedAt !== undefined ? Math.round((finish - new Date(result.start).getTime()) / 10) / 100 : result.duration,
       totalRequests: result.requests.total,
       totalBytes: result.throughput.total,
       errors: result.errors,

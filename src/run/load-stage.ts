@@ -19,11 +19,14 @@ interface PlannedStorm {
   target: 'registry' | 'mirror';
   image: string;
   startBeforeMs: number;
+  /** Undefined: until the rollout ends. */
+  durationMs: number | undefined;
   prepared: PreparedLoad;
 }
 
-// A storm "for the whole rollout" is bounded by pullbench load's longest duration and stopped when the rollout ends.
-const WHOLE_ROLLOUT_SECONDS = 3600;
+// Every storm is bounded by pullbench load's longest duration; the stage stops it sooner (autocannon's
+// own duration is whole seconds, a timer here keeps `duration: 500ms` to 500 ms).
+const LONGEST_SECONDS = 3600;
 
 /** `total` shared by `n` as evenly as whole numbers allow, at least 1 each. */
 export function share(total: number, n: number, i: number): number {
@@ -69,7 +72,7 @@ export class LoadStage implements AsyncDisposable {
           image,
           profile: l.profile,
           connections: share(l.connections, images.length, j),
-          durationSeconds: l.duration === 'rollout' ? WHOLE_ROLLOUT_SECONDS : Math.min(WHOLE_ROLLOUT_SECONDS, l.duration / 1000),
+          durationSeconds: LONGEST_SECONDS,
           ...(rate !== undefined ? { rate } : {}),
           ...(credentials ? { credentials } : {}),
           ...(platform ? { platform } : {}),
@@ -78,7 +81,7 @@ export class LoadStage implements AsyncDisposable {
         }).catch((cause: unknown) => {
           throw new PullbenchError('RUN_INVALID', `load[${i}] (${l.name ?? `storm-${i + 1}`}): cannot storm ${image} on the ${l.target}: ${cause instanceof PullbenchError ? cause.message : 'unexpected error'}`, { cause });
         });
-        planned.push({ storm: l.name ?? `storm-${i + 1}`, target: l.target, image, startBeforeMs: l.startBefore, prepared });
+        planned.push({ storm: l.name ?? `storm-${i + 1}`, target: l.target, image, startBeforeMs: l.startBefore, durationMs: l.duration === 'rollout' ? undefined : l.duration, prepared });
       }
     }
     return planned.length > 0 ? new LoadStage(planned) : undefined;
@@ -96,7 +99,7 @@ export class LoadStage implements AsyncDisposable {
     this.runs = this.storms.map(async (s) => {
       // An aborted wait still runs the storm, with an aborted signal: it stops at once and reports zero requests.
       if (lead > s.startBeforeMs) await sleep(lead - s.startBeforeMs, undefined, { signal }).catch(() => undefined);
-      return s.prepared.run({ signal });
+      return s.prepared.run({ signal: s.durationMs === undefined ? signal : AbortSignal.any([signal, AbortSignal.timeout(s.durationMs)]) });
     });
     // Keep a storm's failure for stop(), never as an unhandled rejection meanwhile.
     for (const r of this.runs) r.catch(() => undefined);
