@@ -34,7 +34,7 @@ export interface ProcessUsage {
     delayP99Ms: number;
     delayMaxMs: number;
   };
-  /** Open file descriptors at the peak (sockets included); Linux only. */
+  /** Open file descriptors at the peak (sockets included), counted every 8th sample; Linux only. */
   openFdsPeak?: number;
   perNode: {
     /** cpu.totalMs / nodes. */
@@ -56,6 +56,8 @@ function openFds(): number | undefined {
     return undefined;
   }
 }
+
+const FD_EVERY = 8;
 
 /** The histogram's timer period: it records the time between ticks, so the delay is what exceeds it. */
 const RESOLUTION_MS = 10;
@@ -135,9 +137,10 @@ export class UsageSampler implements AsyncDisposable {
 
   private sample(): void {
     const m = process.memoryUsage();
-    this.samples++;
     if (m.rss > this.peakRss) this.peakRss = m.rss;
     if (m.heapUsed > this.peakHeap) this.peakHeap = m.heapUsed;
+    // Listing /proc/self/fd costs ~5 ms per 3,000 fds (4% of a 400-node run at every sample): every 8th sample.
+    if (this.samples++ % FD_EVERY !== 0) return;
     const fds = openFds();
     if (fds !== undefined && (this.peakFds === undefined || fds > this.peakFds)) this.peakFds = fds;
   }
