@@ -1,6 +1,6 @@
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { kindConfigYaml } from '../../src/cluster/drivers/kind/config.js';
+import { connectSteps, kindConfigYaml, nodeRegistrySteps } from '../../src/cluster/drivers/kind/config.js';
 import { errorCodeOf } from './error-code.js';
 import {
   coldCacheDaemonSet,
@@ -15,12 +15,12 @@ import { hostsToml, registriesYaml } from '../../src/cluster/kube/registry-route
 
 
 describe('kind cluster config', () => {
-  const yaml = kindConfigYaml({ name: 'pullbench', workers: 2, certsDir: '/tmp/pbkind-x/certs.d', nodeImage: 'kindest/node:v1.31.0' });
+  const yaml = kindConfigYaml({ name: 'pullbench', workers: 2, nodeImage: 'kindest/node:v1.31.0' });
   const cfg = parse(yaml) as {
     kind: string;
     apiVersion: string;
     containerdConfigPatches: string[];
-    nodes: Array<{ role: string; image: string; extraMounts: Array<{ hostPath: string; containerPath: string }> }>;
+    nodes: Array<{ role: string; image: string; extraMounts?: unknown }>;
   };
 
   it('switches containerd to hosts.toml via config_path', () => {
@@ -29,16 +29,51 @@ describe('kind cluster config', () => {
     expect(cfg.containerdConfigPatches).toEqual(['[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/etc/containerd/certs.d"']);
   });
 
-  it('mounts the generated certs.d on every node', () => {
+  it('makes a control plane and the workers from the node image, mounting nothing from the host (hosts.toml is written into the nodes)', () => {
     expect(cfg.nodes.map((n) => n.role)).toEqual(['control-plane', 'worker', 'worker']);
     for (const n of cfg.nodes) {
       expect(n.image).toBe('kindest/node:v1.31.0');
-      expect(n.extraMounts).toEqual([{ hostPath: '/tmp/pbkind-x/certs.d', containerPath: '/etc/containerd/certs.d', readOnly: true }]);
+      expect(n.extraMounts).toBeUndefined();
     }
   });
 
   it('rejects a cluster name kind cannot use', () => {
-    expect(errorCodeOf(() => kindConfigYaml({ name: 'Bad_Name', workers: 0, certsDir: '/x' }))).toBe('INVALID_ARGUMENT');
+    expect(errorCodeOf(() => kindConfigYaml({ name: 'Bad_Name', workers: 0 }))).toBe('INVALID_ARGUMENT');
+  });
+});
+
+describe("kind's local-registry steps after the cluster exists", () => {
+  const routes = [
+    { host: 'pullbench-registry:5000', endpoint: 'http://pullbench-registry:5000' },
+    { host: 'via-mirror.pullbench.test:5000', endpoint: 'http://pullbench-registry:5000', mirrors: ['http://pullbench-mirror:5000'] },
+  ];
+
+  it('writes certs.d/<host>/hosts.toml into every node with docker exec, pointing at names on the kind network', () => {
+    const steps = nodeRegistrySteps(['pb-control-plane', 'pb-worker'], routes);
+    expect(steps.map((s) => s.args.join(' '))).toEqual([
+      'exec pb-control-plane mkdir -p /etc/containerd/certs.d/pullbench-registry:5000',
+      'exec -i pb-control-plane cp /dev/stdin /etc/containerd/certs.d/pullbench-registry:5000/hosts.toml',
+      'exec pb-control-plane mkdir -p /etc/containerd/certs.d/via-mirror.pullbench.test:5000',
+      'exec -i pb-control-plane cp /dev/stdin /etc/containerd/certs.d/via-mirror.pullbench.test:5000/hosts.toml',
+      'exec pb-worker mkdir -p /etc/containerd/certs.d/pullbench-registry:5000',
+      'exec -i pb-worker cp /dev/stdin /etc/containerd/certs.d/pullbench-registry:5000/hosts.toml',
+      'exec pb-worker mkdir -p /etc/containerd/certs.d/via-mirror.pullbench.test:5000',
+      'exec -i pb-worker cp /dev/stdin /etc/containerd/certs.d/via-mirror.pullbench.test:5000/hosts.toml',
+    ]);
+    const mirrorToml = steps[3]!.input!;
+    expect(parseHostsToml(mirrorToml, 'via-mirror.pullbench.test:5000').map((h) => h.url)).toEqual([
+      'http://pullbench-mirror:5000/v2',
+      'http://pullbench-registry:5000/v2',
+    ]);
+    // Never localhost or 127.0.0.1: inside a node that is the node itself.
+    for (const s of steps) expect(s.input ?? '').not.toMatch(/localhost|127\.0\.0\.1/);
+  });
+
+  it('connects containers to the kind network by name', () => {
+    expect(connectSteps(['pb-registry', 'pb-mirror'])).toEqual([
+      { args: ['network', 'connect', 'kind', 'pb-registry'] },
+      { args: ['network', 'connect', 'kind', 'pb-mirror'] },
+    ]);
   });
 });
 
@@ -49,6 +84,12 @@ describe('registry routes', () => {
     expect(hostsToml(route)).toBe(
       ['server = "http://pullbench-registry:5000"', '', '[host."http://pullbench-mirror:5000"]', '  capabilities = ["pull", "resolve"]', ''].join('\n'),
     );
+  });
+
+  it('gives a route without a mirror a host table of its own (containerd 1.6/1.7 ignore a hosts.toml without one)', () => {
+    const direct = { host: 'pullbench-registry:5000', endpoint: 'http://pullbench-registry:5000' };
+    expect(hostsToml(direct)).toBe(['server = "http://pullbench-registry:5000"', '', '[host."http://pullbench-registry:5000"]', '  capabilities = ["pull", "resolve"]', ''].join('\n'));
+    expect(parseHostsToml(hostsToml(direct), direct.host).map((h) => h.url)[0]).toBe('http://pullbench-registry:5000/v2');
   });
 
   it('writes hosts.toml that the containerd hosts.toml reader orders mirror first, then the registry', () => {

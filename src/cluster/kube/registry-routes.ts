@@ -36,13 +36,18 @@ const q = (s: string): string => JSON.stringify(s);
 
 /**
  * containerd's `certs.d/<host>/hosts.toml`: mirrors as `[host."..."]`
- * entries tried in order, then `server` (the registry itself).
+ * entries tried in order, then `server` (the registry itself). Without a
+ * mirror the registry gets a `[host."..."]` entry of its own, as in kind's
+ * local-registry guide: containerd 1.6/1.7 (kindest/node v1.31 ships 1.7.18)
+ * reject a hosts.toml without any host table ("invalid `host` tree",
+ * containerd/containerd#10027) and fall back to https://<host>.
  */
 export function hostsToml(route: RegistryRoute): string {
   check(route);
   const lines = [`server = ${q(route.endpoint)}`, ''];
-  for (const m of route.mirrors ?? []) {
-    lines.push(`[host.${q(m)}]`, '  capabilities = ["pull", "resolve"]', '');
+  const hosts = route.mirrors?.length ? route.mirrors : [route.endpoint];
+  for (const h of hosts) {
+    lines.push(`[host.${q(h)}]`, '  capabilities = ["pull", "resolve"]', '');
   }
   return lines.join('\n');
 }

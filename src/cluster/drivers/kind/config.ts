@@ -1,32 +1,25 @@
 import { stringify as toYaml } from 'yaml';
 import { assertDnsLabel } from '../../kube/manifests.js';
+import { certsDirName, hostsToml, type RegistryRoute } from '../../kube/registry-routes.js';
 
-/** Where the kind nodes read containerd's registry host configuration. */
+/** Where the kind nodes' containerd reads registry host configuration (`config_path`). */
 export const NODE_CERTS_DIR = '/etc/containerd/certs.d';
 
 export interface KindClusterConfig {
   name: string;
   workers: number;
-  /** Host directory holding `<host>/hosts.toml`, mounted on every node at /etc/containerd/certs.d. */
-  certsDir: string;
   /** kindest/node image, e.g. `kindest/node:v1.31.0`; kind's default when absent. */
   nodeImage?: string;
 }
 
 /**
- * A kind cluster config that switches containerd to `config_path` (the
- * hosts.toml way of kind's local-registry guide,
- * https://kind.sigs.k8s.io/docs/user/local-registry; node images from kind
- * v0.27 set it already) and mounts the generated certs.d directory into every
- * node, where the guide writes it with `docker exec` after creation.
+ * A kind cluster config that switches containerd to `config_path` (step 2 of
+ * kind's local-registry guide, https://kind.sigs.k8s.io/docs/user/local-registry;
+ * node images from kind v0.27 set it already, older ones need the patch).
  */
 export function kindConfigYaml(cfg: KindClusterConfig): string {
   assertDnsLabel('kind cluster name', cfg.name);
-  const node = (role: 'control-plane' | 'worker'): Record<string, unknown> => ({
-    role,
-    ...(cfg.nodeImage ? { image: cfg.nodeImage } : {}),
-    extraMounts: [{ hostPath: cfg.certsDir, containerPath: NODE_CERTS_DIR, readOnly: true }],
-  });
+  const node = (role: 'control-plane' | 'worker'): Record<string, unknown> => ({ role, ...(cfg.nodeImage ? { image: cfg.nodeImage } : {}) });
   return toYaml({
     kind: 'Cluster',
     apiVersion: 'kind.x-k8s.io/v1alpha4',
@@ -34,4 +27,38 @@ export function kindConfigYaml(cfg: KindClusterConfig): string {
     containerdConfigPatches: [`[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "${NODE_CERTS_DIR}"`],
     nodes: [node('control-plane'), ...Array.from({ length: cfg.workers }, () => node('worker'))],
   });
+}
+
+/** One `docker` invocation; `input` goes to its stdin. */
+export interface DockerStep {
+  args: string[];
+  input?: string;
+}
+
+/**
+ * Step 3 of kind's guide: write `certs.d/<host>/hosts.toml` into every node
+ * with `docker exec`, after the cluster exists. containerd reads hosts.toml
+ * at each pull, so no restart is needed. The endpoints are names on the
+ * `kind` network (e.g. `http://pullbench-registry:5000`), which the nodes
+ * resolve through Docker's DNS; `localhost` would be the node itself.
+ */
+export function nodeRegistrySteps(nodes: string[], routes: RegistryRoute[]): DockerStep[] {
+  const steps: DockerStep[] = [];
+  for (const node of nodes) {
+    for (const route of routes) {
+      const dir = `${NODE_CERTS_DIR}/${certsDirName(route.host)}`;
+      steps.push({ args: ['exec', node, 'mkdir', '-p', dir] });
+      steps.push({ args: ['exec', '-i', node, 'cp', '/dev/stdin', `${dir}/hosts.toml`], input: hostsToml(route) });
+    }
+  }
+  return steps;
+}
+
+/**
+ * Step 4: `docker network connect kind <container>` for containers not on the
+ * network yet (pullbench's registry and mirror containers usually join it at
+ * creation, under their aliases; this is for containers started elsewhere).
+ */
+export function connectSteps(containers: string[], network = 'kind'): DockerStep[] {
+  return containers.map((c) => ({ args: ['network', 'connect', network, c] }));
 }

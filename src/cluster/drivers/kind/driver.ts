@@ -1,15 +1,15 @@
 import { execFile } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PullbenchError } from '../../../errors.js';
 import { registerCleanup } from '../../../util/cleanup.js';
 import { makeTempDir } from '../../../util/temp.js';
 import { findTool } from '../../../util/tools.js';
-import { certsDirName, hostsToml, type RegistryRoute } from '../../kube/registry-routes.js';
+import type { RegistryRoute } from '../../kube/registry-routes.js';
 import { loadKubeConfig } from '../../kube/session.js';
 import { sessionOpener, type StartedKubeCluster } from '../../kube/started-cluster.js';
-import { kindConfigYaml } from './config.js';
+import { connectSteps, kindConfigYaml, nodeRegistrySteps, type DockerStep } from './config.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -27,7 +27,15 @@ export interface KindDriverOptions {
   createTimeoutMs?: number;
 }
 
-/** Creates a kind cluster whose containerd reads hosts.toml for the scenario's registry and mirror. */
+/**
+ * Creates a kind cluster the way kind's local-registry guide does: containerd
+ * switched to config_path, then hosts.toml for the scenario's registry and
+ * mirror written into every node, then the registry containers connected to
+ * the `kind` network (where they are not already). On dispose, failure and
+ * Ctrl-C the cluster is deleted (unless `keep`), which takes the nodes'
+ * hosts.toml with it; the registry containers and the network are their
+ * owners' to remove.
+ */
 export async function startKind(opts: KindDriverOptions): Promise<StartedKubeCluster> {
   const kind = findTool('kind');
   const docker = findTool('docker');
@@ -37,16 +45,16 @@ export async function startKind(opts: KindDriverOptions): Promise<StartedKubeClu
   const env = { ...process.env, ...(opts.dockerHost ? { DOCKER_HOST: opts.dockerHost } : {}) };
   const run = (bin: string, args: string[], timeout = 120_000): Promise<{ stdout: string; stderr: string }> =>
     execFileAsync(bin, args, { env, timeout, maxBuffer: 16 * 1024 * 1024 });
+  const dockerStep = (step: DockerStep): Promise<{ stdout: string; stderr: string }> => {
+    const p = execFileAsync(docker, step.args, { env, timeout: 60_000 });
+    if (step.input !== undefined) p.child.stdin?.end(step.input);
+    return p;
+  };
 
+  // Only the config file lives here, for `kind create`; the nodes keep nothing from it.
   const dir = await makeTempDir('pbkind-');
-  const certsDir = join(dir.path, 'certs.d');
-  await mkdir(certsDir);
-  for (const route of opts.routes ?? []) {
-    await mkdir(join(certsDir, certsDirName(route.host)), { recursive: true });
-    await writeFile(join(certsDir, certsDirName(route.host), 'hosts.toml'), hostsToml(route));
-  }
   const configPath = join(dir.path, 'kind.yaml');
-  await writeFile(configPath, kindConfigYaml({ name: opts.name, workers: opts.workers ?? 1, certsDir, nodeImage: opts.nodeImage }));
+  await writeFile(configPath, kindConfigYaml({ name: opts.name, workers: opts.workers ?? 1, nodeImage: opts.nodeImage }));
 
   let created = false;
   const teardown = async (): Promise<void> => {
@@ -54,16 +62,18 @@ export async function startKind(opts: KindDriverOptions): Promise<StartedKubeClu
     try {
       if (created && !opts.keep) await run(kind, ['delete', 'cluster', '--name', opts.name]);
     } finally {
-      // With keep, the nodes still mount certs.d from here; leave it for them.
-      if (!opts.keep) await dir.remove();
+      await dir.remove();
     }
   };
   const unregister = registerCleanup(`kind cluster ${opts.name}`, teardown);
   try {
     created = true;
     await run(kind, ['create', 'cluster', '--config', configPath, '--wait', '120s'], opts.createTimeoutMs ?? 600_000);
-    for (const c of opts.connectContainers ?? []) {
-      await run(docker, ['network', 'connect', 'kind', c]).catch((err: { stderr?: string }) => {
+    const nodes = (await run(kind, ['get', 'nodes', '--name', opts.name])).stdout.split('\n').map((s) => s.trim()).filter(Boolean);
+    for (const step of nodeRegistrySteps(nodes, opts.routes ?? [])) await dockerStep(step);
+    for (const step of connectSteps(opts.connectContainers ?? [])) {
+      await dockerStep(step).catch((err: { stderr?: string }) => {
+        // Already on the network (joined at creation): that is the goal.
         if (!String(err.stderr).includes('already exists')) throw err;
       });
     }
