@@ -2,7 +2,7 @@
  * Fidelity benchmark: pull latency of the same images by the embedded runtime
  * and by a real containerd, from the same registry, in the same run.
  *
- *   npx tsx bench/fidelity/run.ts [--quick] [--repeat N] [--registry distribution|embedded] [--json out.json]
+ *   npx tsx bench/fidelity/run.ts [--quick] [--cases name,...] [--repeat N] [--registry distribution|embedded] [--json out.json]
  *
  * Every pull is cold (the image and its content are removed between pulls);
  * runtimes alternate so drift on a shared machine hits both alike. Reports the
@@ -84,12 +84,20 @@ async function main(): Promise<void> {
       quick: { type: 'boolean', default: false },
       repeat: { type: 'string', default: '3' },
       registry: { type: 'string', default: 'distribution' },
+      cases: { type: 'string' },
       json: { type: 'string' },
     },
   });
   const repeat = Number(values.repeat);
   if (!Number.isInteger(repeat) || repeat < 1) throw new Error('--repeat must be a positive integer');
-  const cases = values.quick ? QUICK : FULL;
+  let cases = values.quick ? QUICK : FULL;
+  if (values.cases !== undefined) {
+    const wanted = values.cases.split(',');
+    const all = [...FULL, ...QUICK];
+    const unknown = wanted.filter((w) => !all.some((c) => c.name === w));
+    if (unknown.length > 0) throw new Error(`unknown case ${unknown.join(', ')}; known: ${[...new Set(all.map((c) => c.name))].join(', ')}`);
+    cases = wanted.map((w) => all.find((c) => c.name === w)!);
+  }
   const provider = values.registry === 'embedded' ? embeddedRegistry : distributionRegistry;
 
   const registry: StartedRegistry = await provider.start({ storage: 'filesystem' });

@@ -28,9 +28,10 @@ export interface EmbeddedRuntimeOptions {
   maxConcurrentDownloads?: number;
   platform?: PlatformSpec;
   /**
-   * Where layer blobs go: `disk` (default) writes them to a per-node content
-   * store and unpacks after all downloads, as containerd 1.6 does; `stream`
-   * decompresses while downloading and keeps no layer bytes (for many nodes).
+   * Where layer blobs go: `disk` (default) writes each to a per-node content
+   * store and its unpacked bytes to a snapshot file (containerd's content store
+   * and snapshotter), decompressing as it downloads; `stream` decompresses
+   * while downloading and keeps no layer bytes (for many nodes).
    */
   layerStore?: 'disk' | 'stream';
 }
@@ -122,6 +123,7 @@ export class EmbeddedRuntime implements Runtime {
     if ((opts.layerStore ?? 'disk') === 'disk') {
       rt.dir = await makeTempDir('pbemb-');
       await mkdir(join(rt.dir.path, 'blobs'), { recursive: true });
+      await mkdir(join(rt.dir.path, 'snapshots'), { recursive: true });
     }
     return rt;
   }
@@ -159,7 +161,7 @@ export class EmbeddedRuntime implements Runtime {
       if (live.has(digest)) continue;
       this.content.delete(digest);
       this.unpacked.delete(digest);
-      if (this.dir) await rm(this.blobPath(digest), { force: true });
+      if (this.dir) await Promise.all([rm(this.blobPath(digest), { force: true }), rm(this.snapshotPath(digest), { force: true })]);
     }
   }
 
@@ -324,11 +326,19 @@ export class EmbeddedRuntime implements Runtime {
             this.content.set(desc.digest, { size: bytes.length, bytes });
           } else if (this.dir) {
             const tmp = `${this.blobPath(desc.digest)}.partial-${process.pid}-${Math.random().toString(36).slice(2)}`;
-            // The verified bytes go to the content store and, at the same time, through the decompressor;
-            // a digest mismatch fails both, and the partial file is removed.
+            // The verified bytes go to the content store and, at the same time, through the decompressor to
+            // the snapshot; a digest mismatch fails both, and neither file is kept.
             try {
-              await pipeline(blob.body, teeTo(createWriteStream(tmp, { highWaterMark: WRITE_HIGH_WATER })), decompressor(desc.mediaType), discard());
+              await pipeline(
+                blob.body,
+                teeTo(createWriteStream(tmp, { highWaterMark: WRITE_HIGH_WATER })),
+                decompressor(desc.mediaType),
+                createWriteStream(this.snapshotPath(desc.digest), { highWaterMark: WRITE_HIGH_WATER }),
+              );
               await rename(tmp, this.blobPath(desc.digest));
+            } catch (err) {
+              await rm(this.snapshotPath(desc.digest), { force: true });
+              throw err;
             } finally {
               await rm(tmp, { force: true });
             }
@@ -358,11 +368,17 @@ export class EmbeddedRuntime implements Runtime {
   private unpack(layer: Descriptor): Promise<void> {
     let p = this.unpacked.get(layer.digest);
     if (!p) {
-      p = pipeline(createReadStream(this.blobPath(layer.digest)), decompressor(layer.mediaType), discard());
+      p = pipeline(createReadStream(this.blobPath(layer.digest)), decompressor(layer.mediaType), createWriteStream(this.snapshotPath(layer.digest)));
       p.catch(() => this.unpacked.delete(layer.digest));
       this.unpacked.set(layer.digest, p);
     }
     return p;
+  }
+
+  // The layer's unpacked bytes, written as containerd's snapshotter writes the files it extracts (one tar here: its
+  // disk cost, not the per-file work of a real extraction).
+  private snapshotPath(digest: string): string {
+    return join(this.dir!.path, 'snapshots', digest.replace(':', '-'));
   }
 
   private blobPath(digest: string): string {
