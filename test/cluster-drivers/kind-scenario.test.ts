@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { writeLayout } from '../../src/oci/layout.js';
+import { parsePlatform } from '../../src/oci/platform.js';
 import { loadScenario } from '../../src/scenario/load.js';
+import { makeTempDir } from '../../src/util/temp.js';
 
 describe('scenarios/kind-mirror.yaml', () => {
   it('loads against the scenario schema: kind driver, registry and mirror in containers', async () => {
@@ -10,5 +13,19 @@ describe('scenarios/kind-mirror.yaml', () => {
     expect(scenario.matrix.topology).toEqual(['direct', 'mirror']);
     expect(scenario.matrix.cache).toEqual(['cold', 'warm']);
     expect(scenario.cluster).toMatchObject({ nodeImage: 'kindest/node:v1.31.0', keep: false, coldCacheImage: 'busybox:1.36', namespacePrefix: 'pullbench' });
+  });
+
+  it('synthesises an image whose every platform (amd64 and arm64 nodes) runs /pause, so DaemonSet pods become Ready', async () => {
+    const { scenario } = await loadScenario('scenarios/kind-mirror.yaml');
+    const synth = scenario.images[0]!.synth!;
+    expect(synth.platforms).toEqual(['linux/amd64', 'linux/arm64']);
+    await using dir = await makeTempDir('pb-kind-scenario-');
+    // The scenario's platforms and layer count, with small layers.
+    const image = await writeLayout(dir.path, { layers: synth.layers.map(() => 100), platforms: synth.platforms.map(parsePlatform) }, 'v1');
+    for (const img of image.images) {
+      expect(img.entrypoint).toEqual(['/pause']);
+      expect(img.layers.filter((l) => l.entrypoint)).toHaveLength(1);
+      expect(img.layers).toHaveLength(synth.layers.length + 1);
+    }
   });
 });
