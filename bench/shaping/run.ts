@@ -16,7 +16,9 @@
  * Each puller is also timed over an unshaped proxy (same process, same code path):
  * on a busy machine that baseline shows how much of the gap is CPU, not the link.
  * The table also shows the connections a pull opened: each costs a handshake
- * round trip, and more than one on the critical path is the puller's doing.
+ * round trip; keep-alive pools (src/net/http-pool.ts) put one on the client's
+ * critical path, two on the embedded runtime's (a transport for the resolve and
+ * one for the fetches, as containerd's CRI has).
  *
  * Two pullers: `client` (RegistryClient, containerd's order, layers 3 at a time,
  * digests verified, bytes discarded) and `embedded` (the node's embedded runtime,
@@ -66,7 +68,7 @@ const median = (xs: number[]): number => {
 
 /** containerd's order: resolve (HEAD), manifest, config, then layers `concurrency` at a time. */
 async function clientPull(baseUrl: string, repo: string, tag: string, concurrency = 3): Promise<void> {
-  const client = new RegistryClient({ baseUrl });
+  await using client = new RegistryClient({ baseUrl });
   const desc = await client.resolve(repo, tag);
   const manifest = JSON.parse((await client.getManifest(repo, desc.digest)).bytes.toString('utf8')) as ImageManifest;
   const drain = async (digest: string): Promise<void> => {
@@ -105,7 +107,8 @@ async function main(): Promise<void> {
   await using registry = await embeddedRegistry.start({ storage: 'memory' });
   const rows: Row[] = [];
   for (const c of cases) {
-    await pushSynthImage(new RegistryClient({ baseUrl: registry.url }), `bench/${c.name}`, 'v1', { layers: c.layers, seed: c.name });
+    await using pusher = new RegistryClient({ baseUrl: registry.url });
+    await pushSynthImage(pusher, `bench/${c.name}`, 'v1', { layers: c.layers, seed: c.name });
     for (const puller of ['client', 'embedded'] as const) {
       const measured: number[] = [];
       const unshaped: number[] = [];

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createServer, request, type Server } from 'node:http';
 import { EmbeddedRuntime } from '../../src/node/runtimes/embedded.js';
 import { embeddedRegistry, type StartedRegistry } from '../../src/registry/provider.js';
@@ -12,7 +12,11 @@ interface Seen {
 
 // A mirror in front of the registry that records each request and serves it from `/v2` after `prefix`
 // (with `tamper`, it flips one byte in the middle of every blob).
-async function startMirror(upstream: string, prefix: string, tamper = false): Promise<{ url: string; seen: Seen[]; close(): Promise<void> }> {
+async function startMirror(
+  upstream: string,
+  prefix: string,
+  tamper = false,
+): Promise<{ url: string; seen: Seen[]; connections: { opened: number; open: number }; close(): Promise<void> }> {
   const seen: Seen[] = [];
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://mirror');
@@ -33,10 +37,17 @@ async function startMirror(upstream: string, prefix: string, tamper = false): Pr
     out.on('error', () => res.writeHead(502).end());
     out.end();
   });
+  const connections = { opened: 0, open: 0 };
+  server.on('connection', (socket) => {
+    connections.opened++;
+    connections.open++;
+    socket.on('close', () => connections.open--);
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
     seen,
+    connections,
     close: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();
@@ -112,7 +123,7 @@ describe('the embedded runtime behind a hosts.toml mirror', () => {
     }
   });
 
-  it('sends no ns to the registry the image names', async () => {
+  it('sends no ns to the registry the image names, and leaves no connection open after the pull', async () => {
     const direct = await startMirror(registry.url, '/v2');
     try {
       const host = new URL(direct.url).host;
@@ -120,6 +131,10 @@ describe('the embedded runtime behind a hosts.toml mirror', () => {
       await rt.pullImage(`${host}/lib/app:v1`);
       expect(direct.seen).toHaveLength(5);
       expect(direct.seen.every((s) => s.ns === null)).toBe(true);
+      // One connection for the resolve, one for the manifest then the config, two more for the layers in
+      // parallel (containerd: a transport per phase); all closed once the pull is done.
+      expect(direct.connections.opened).toBeLessThanOrEqual(4);
+      await vi.waitFor(() => expect(direct.connections.open).toBe(0));
     } finally {
       await direct.close();
     }
