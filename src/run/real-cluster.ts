@@ -4,6 +4,7 @@ import type { BasicCredentials } from '../oci/client.js';
 import type { StartedRegistry } from '../registry/provider.js';
 import type { Arm } from '../scenario/matrix.js';
 import type { Scenario, Topology } from '../scenario/schema.js';
+import { kindNetworkName } from '../cluster/drivers/kind/config.js';
 
 /** Aliases of the registry and mirror containers on the cluster's Docker network. */
 const REGISTRY_ALIAS = 'pullbench-registry';
@@ -38,7 +39,7 @@ export interface RealRunCluster extends RunCluster {
 export function containerNetwork(scenario: Scenario, role: 'registry' | 'mirror'): { name: string; aliases: string[] } | undefined {
   const d = scenario.cluster.driver;
   if (d !== 'kind' && d !== 'k3s') return undefined;
-  return { name: d === 'kind' ? 'kind' : 'pullbench', aliases: [role === 'registry' ? REGISTRY_ALIAS : MIRROR_ALIAS] };
+  return { name: d === 'kind' ? kindNetworkName() : 'pullbench', aliases: [role === 'registry' ? REGISTRY_ALIAS : MIRROR_ALIAS] };
 }
 
 /**
@@ -51,7 +52,7 @@ export async function prepareNetwork(scenario: Scenario): Promise<AsyncDisposabl
   const net = containerNetwork(scenario, 'registry');
   if (!net) return { [Symbol.asyncDispose]: async () => undefined };
   const { ensureDockerNetwork, KIND_NETWORK_OPTIONS } = await import('../docker/network.js');
-  return ensureDockerNetwork(net.name, net.name === 'kind' ? { driverOptions: KIND_NETWORK_OPTIONS } : {});
+  return ensureDockerNetwork(net.name, scenario.cluster.driver === 'kind' ? { driverOptions: KIND_NETWORK_OPTIONS } : {});
 }
 
 /**

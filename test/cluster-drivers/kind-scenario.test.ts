@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { kindNetworkName } from '../../src/cluster/drivers/kind/config.js';
 import { writeLayout } from '../../src/oci/layout.js';
+import { containerNetwork } from '../../src/run/real-cluster.js';
 import { parsePlatform } from '../../src/oci/platform.js';
 import { loadScenario } from '../../src/scenario/load.js';
 import { makeTempDir } from '../../src/util/temp.js';
@@ -27,5 +29,14 @@ describe('scenarios/kind-mirror.yaml', () => {
       expect(img.layers.filter((l) => l.entrypoint)).toHaveLength(1);
       expect(img.layers).toHaveLength(synth.layers.length + 1);
     }
+  });
+
+  it("puts the registry and mirror containers on kind's network under the names hosts.toml uses", async () => {
+    const { scenario } = await loadScenario('scenarios/kind-mirror.yaml');
+    expect(containerNetwork(scenario, 'registry')).toEqual({ name: 'kind', aliases: ['pullbench-registry'] });
+    expect(containerNetwork(scenario, 'mirror')).toEqual({ name: 'kind', aliases: ['pullbench-mirror'] });
+    // kind's own override of its network name is followed.
+    expect(kindNetworkName({ KIND_EXPERIMENTAL_DOCKER_NETWORK: 'ci-net' })).toBe('ci-net');
+    expect(kindNetworkName({})).toBe('kind');
   });
 });

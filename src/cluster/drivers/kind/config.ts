@@ -2,6 +2,11 @@ import { stringify as toYaml } from 'yaml';
 import { assertDnsLabel } from '../../kube/manifests.js';
 import { certsDirName, hostsToml, type RegistryRoute } from '../../kube/registry-routes.js';
 
+/** The Docker network kind puts its nodes on: `kind`, or what KIND_EXPERIMENTAL_DOCKER_NETWORK names. */
+export function kindNetworkName(env: NodeJS.ProcessEnv = process.env): string {
+  return env.KIND_EXPERIMENTAL_DOCKER_NETWORK || 'kind';
+}
+
 /** Where the kind nodes' containerd reads registry host configuration (`config_path`). */
 export const NODE_CERTS_DIR = '/etc/containerd/certs.d';
 
@@ -55,10 +60,10 @@ export function nodeRegistrySteps(nodes: string[], routes: RegistryRoute[]): Doc
 }
 
 /**
- * Step 4: `docker network connect kind <container>` for containers not on the
+ * Step 4: `docker network connect kind <container>` (kind's network) for containers not on the
  * network yet (pullbench's registry and mirror containers usually join it at
  * creation, under their aliases; this is for containers started elsewhere).
  */
-export function connectSteps(containers: string[], network = 'kind'): DockerStep[] {
+export function connectSteps(containers: string[], network = kindNetworkName()): DockerStep[] {
   return containers.map((c) => ({ args: ['network', 'connect', network, c] }));
 }
