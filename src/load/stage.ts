@@ -1,3 +1,4 @@
+import type { RegistryStats } from '../registry/stats.js';
 import type { LoadProfile, LoadResult } from './types.js';
 
 /** One storm of the scenario's `load:` stage against one image, in one repetition of an arm. */
@@ -74,6 +75,26 @@ export function aggregateStorms(repetitions: ReadonlyArray<{ load?: StormRun[] }
   });
 }
 
+/** Requests the registry and mirror served per repetition (averaged), split by who sent them. */
+export interface RequestShare {
+  served: number;
+  /** What the storms counted themselves. */
+  storms: number;
+  /** The rest: the rollout's (and the mirror's upstream fetches), plus at most the storms' in-flight requests when they stopped. */
+  rollout: number;
+}
+
+const served = (s: RegistryStats | undefined): number => (s ? s.manifestHead + s.manifestGet + s.blobGet + s.blobHead + s.token : 0);
+
+/** Splits what the servers counted into the storms' requests and the rollout's; undefined without storms. Pure. */
+export function requestShare(repetitions: ReadonlyArray<{ registry: RegistryStats; mirror?: RegistryStats; load?: StormRun[] }>): RequestShare | undefined {
+  const reps = repetitions.filter((r) => r.load && r.load.length > 0);
+  if (reps.length === 0) return undefined;
+  const total = mean(reps.map((r) => served(r.registry) + served(r.mirror)));
+  const storms = mean(reps.map((r) => r.load!.reduce((a, l) => a + l.result.requests.total, 0)));
+  return { served: total, storms, rollout: Math.max(0, total - storms) };
+}
+
 /** The columns of a storm row in the summary and the HTML report. */
 export const STORM_COLUMNS = ['arm', 'storm', 'profile', 'target', 'image', 'requests', 'req/s', 'p50', 'p90', 'p99', 'errors', '429s', 'non-2xx'] as const;
 
@@ -92,11 +113,17 @@ export function stormCells(s: StormAggregate): Array<[number | undefined, string
 export const STORM_NOTE = "storms beside each rollout, per repetition averaged; the registry's and mirror's request counts include the storms' requests";
 
 /** The `load:` stage lines of the `pullbench run` summary; empty when no arm ran a storm. Pure. */
-export function renderStorms(arms: ReadonlyArray<{ arm: { name: string }; aggregate: { load?: StormAggregate[] } }>): string[] {
+export function renderStorms(
+  arms: ReadonlyArray<{ arm: { name: string }; aggregate: { load?: StormAggregate[] }; repetitions: ReadonlyArray<{ registry: RegistryStats; mirror?: RegistryStats; load?: StormRun[] }> }>,
+): string[] {
   const rows = arms.flatMap((a) => (a.aggregate.load ?? []).map((s) => [a.arm.name, ...stormCells(s).map(([, text]) => text)]));
   if (rows.length === 0) return [];
+  const shares = arms.flatMap((a) => {
+    const share = requestShare(a.repetitions);
+    return share ? [`  ${a.arm.name}: registry and mirror served ${Math.round(share.served)} requests per repetition: storms ${Math.round(share.storms)}, rollout ${Math.round(share.rollout)}`] : [];
+  });
   const head = [...STORM_COLUMNS];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i < 5 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  return [`load stage (${STORM_NOTE}):`, line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
+  return [`load stage (${STORM_NOTE}):`, line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line), ...shares];
 }

@@ -61,6 +61,14 @@ load:
     const sorted = await page.$$eval('#load-table tbody tr td:nth-child(6)', (tds) => tds.map((td) => Number(td.textContent)));
     const ascending = [...sorted].sort((a, b) => a - b);
     expect([ascending, [...ascending].reverse()]).toContainEqual(sorted);
+    // The chart: per arm with storms, the rollout's requests beside each storm's.
+    const chart = await page.evaluate(() => {
+      const c = (globalThis as unknown as { pullbenchCharts: Record<string, { data: { labels: string[]; datasets: { label: string; data: number[] }[] }; canvas: { width: number } }> }).pullbenchCharts['chart-load']!;
+      return { labels: c.data.labels, series: c.data.datasets.map((d) => [d.label, d.data.length]), width: c.canvas.width };
+    });
+    expect(chart.labels).toEqual(results.arms.map((a) => a.arm.name));
+    expect(chart.series).toEqual([['rollout', 2], ['storm heads (demo/app:v1)', 2], ['storm cache (demo/app:v1)', 2]]);
+    expect(chart.width).toBeGreaterThan(0);
     expect(errors).toEqual([]);
     await page.close();
   });

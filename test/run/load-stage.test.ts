@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { compareResults } from '../../src/compare/index.js';
 import { isPullbenchError, type PullbenchError } from '../../src/errors.js';
-import { aggregateStorms, renderStorms } from '../../src/load/stage.js';
+import { aggregateStorms, renderStorms, requestShare } from '../../src/load/stage.js';
 import { renderHtmlReport } from '../../src/report/html/index.js';
 import { renderSummary } from '../../src/report/render.js';
 import type { RunResults } from '../../src/report/results.js';
@@ -94,12 +94,20 @@ describe('a rollout under a registry storm', { timeout: 180_000 }, () => {
     expect(extra).toBeGreaterThanOrEqual(0);
     expect(extra).toBeLessThanOrEqual(16);
     expect(rep.registry.manifestGet).toBe(calm.arms[0]!.repetitions[0]!.registry.manifestGet);
+    // The same split over every kind, as the summary and the report's chart show it.
+    const c = calm.arms[0]!.repetitions[0]!.registry;
+    const share = requestShare(arm.repetitions)!;
+    expect(share.storms).toBe(storm.result.requests.total);
+    expect(share.rollout - (c.manifestHead + c.manifestGet + c.blobGet + c.blobHead + c.token)).toBeGreaterThanOrEqual(0);
+    expect(share.rollout - (c.manifestHead + c.manifestGet + c.blobGet + c.blobHead + c.token)).toBeLessThanOrEqual(16);
+    expect(requestShare(calm.arms[0]!.repetitions)).toBeUndefined();
 
     const row = arm.aggregate.load![0]!;
     expect(row).toMatchObject({ storm: 'blobs', profile: 'blob-get', connections: 16, runs: 1, requests: storm.result.requests.total, errors: 0 });
     const summary = renderSummary(stormy);
     expect(summary).toContain('load stage');
     expect(summary).toMatch(/Always\/direct\/cold\s+blobs\s+blob-get\s+registry\s+demo\/app:v2/);
+    expect(summary).toContain(`storms ${storm.result.requests.total}, rollout ${Math.round(share.rollout)}`);
   });
 
   it('shows the storm in the HTML report, and compare takes results with and without one', async () => {

@@ -74,6 +74,19 @@ export const CLIENT_SCRIPT = String.raw`
     options: { scales: { y: { title: { display: true, text: 'per repetition' } } } },
   });
 
+  // Load stage: what the registry and mirror served per arm, the rollout's share beside each storm's (log scale: storms dwarf rollouts).
+  var loaded = model.arms.filter(function (a) { return a.load; });
+  var stormNames = [];
+  loaded.forEach(function (a) { a.load.storms.forEach(function (s) { if (stormNames.indexOf(s.name) < 0) stormNames.push(s.name); }); });
+  var stormCount = function (a, name) { var s = a.load.storms.filter(function (x) { return x.name === name; })[0]; return s ? s.requests : 0; };
+  make('chart-load', {
+    type: 'bar',
+    data: { labels: loaded.map(function (a) { return a.name; }),
+      datasets: [{ label: 'rollout', data: loaded.map(function (a) { return a.load.rollout; }), backgroundColor: color(0) }]
+        .concat(stormNames.map(function (n, i) { return { label: 'storm ' + n, data: loaded.map(function (a) { return stormCount(a, n); }), backgroundColor: color(i + 1) }; })) },
+    options: { indexAxis: 'y', scales: { x: { type: 'logarithmic', title: { display: true, text: 'requests served per repetition (log)' } } } },
+  });
+
   // Waterfall of the chosen arm (first repetition): waiting, pulling, starting per pod.
   var select = document.getElementById('waterfall-arm');
   function drawWaterfall() {

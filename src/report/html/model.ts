@@ -1,4 +1,5 @@
 import type { Comparison } from '../../compare/index.js';
+import { requestShare } from '../../load/stage.js';
 import { percentileSorted } from '../../measure/stats.js';
 import type { ArmResult, RunResults } from '../results.js';
 
@@ -31,6 +32,8 @@ export interface ChartArm {
   bytes: { registry: number; mirror: number; nodeCache: number };
   requests: { upstreamPulls: number; registryBlobGet: number; mirrorManifestGet: number; mirrorBlobGet: number; tooManyRequests: number };
   waterfall: WaterfallRow[];
+  /** The load stage: requests the servers counted per repetition, the rollout's and each storm's. */
+  load?: { rollout: number; storms: Array<{ name: string; requests: number }> };
 }
 
 export interface ReportModel {
@@ -67,6 +70,12 @@ function waterfall(arm: ArmResult): WaterfallRow[] {
   });
 }
 
+function loadShare(arm: ArmResult): Pick<ChartArm, 'load'> {
+  const share = requestShare(arm.repetitions);
+  if (!share || !arm.aggregate.load) return {};
+  return { load: { rollout: share.rollout, storms: arm.aggregate.load.map((s) => ({ name: `${s.storm} (${s.image})`, requests: s.requests })) } };
+}
+
 export function chartArm(arm: ArmResult): ChartArm {
   const pulls = arm.repetitions.flatMap((r) => r.pods).flatMap((p) => (p.pullMs === undefined ? [] : [p.pullMs])).sort((a, b) => a - b);
   const a = arm.aggregate;
@@ -84,6 +93,7 @@ export function chartArm(arm: ArmResult): ChartArm {
       tooManyRequests: a.tooManyRequests,
     },
     waterfall: waterfall(arm),
+    ...loadShare(arm),
   };
 }
 

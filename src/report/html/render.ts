@@ -120,7 +120,7 @@ function stormSection(results: RunResults): string {
     (load ?? []).map((s) => `<tr data-arm="${esc(arm.name)}"><td>${esc(arm.name)}</td>${stormCells(s).map(([v, text]) => (v === undefined ? `<td>${esc(text)}</td>` : num(v, text))).join('')}</tr>`),
   );
   if (rows.length === 0) return '';
-  return `<h2>Registry storms (load stage)</h2><p>${esc(STORM_NOTE)}.</p>${table('load-table', [...STORM_COLUMNS], rows)}`;
+  return `<h2>Registry storms (load stage)</h2><p>${esc(STORM_NOTE.charAt(0).toUpperCase() + STORM_NOTE.slice(1))}.</p><div class="chart"><canvas id="chart-load" role="img" aria-label="requests served: rollout and storms"></canvas></div>${table('load-table', [...STORM_COLUMNS], rows)}`;
 }
 
 function environmentTable(results: RunResults): string {
@@ -147,6 +147,7 @@ h1 { font-size: 1.5rem; margin: .5rem 0; } h2 { font-size: 1.15rem; margin: 2rem
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
 th, td { padding: .3rem .6rem; border-bottom: 1px solid var(--grid); text-align: right; white-space: nowrap; }
 th:first-child, td:first-child, #environment-table th, #environment-table td, #thresholds-table th, #thresholds-table td, #comparison-table td:last-child { text-align: left; }
+#load-table th:nth-child(-n+5), #load-table td:nth-child(-n+5) { text-align: left; }
 table.sortable th { cursor: pointer; user-select: none; } table.sortable th[aria-sort=ascending]::after { content: " ▲"; } table.sortable th[aria-sort=descending]::after { content: " ▼"; }
 .ok td:first-child { color: var(--ok); } .bad, .bad td:first-child, .v-regressed td { color: var(--bad); } .v-improved td { color: var(--ok); }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 1rem; }
