@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { scaleScenario, scaleSize } from '../../src/cluster/byte-scale.js';
 import { isPullbenchError } from '../../src/errors.js';
+import type { ArmAggregate, RunResults } from '../../src/report/results.js';
 import { runScenario } from '../../src/run/run.js';
 import { parseScenario } from '../../src/scenario/load.js';
 
@@ -56,10 +57,10 @@ describe('scale.bytes', () => {
     // (33 ms at the scaled uplink's 0.5 MB/s): well inside 15%, which leaves room for a busy machine.
     it('pulls take about as long as unscaled while the registry sends a tenth of the bytes', async () => {
       // Alternating, best of two each: another process on this machine can slow one run, never speed it up.
-      const runs = [];
+      const runs: RunResults[] = [];
       for (const extra of ['', 'scale: { bytes: 0.1 }', '', 'scale: { bytes: 0.1 }']) runs.push((await runScenario(parse(yaml(extra)), { writeOutputs: false })).results);
       const [full, scaled] = [runs[0]!, runs[1]!];
-      const best = (i: number, f: (a: NonNullable<typeof full.arms[0]>['aggregate']) => number): number => Math.min(f(runs[i]!.arms[0]!.aggregate), f(runs[i + 2]!.arms[0]!.aggregate));
+      const best = (i: number, f: (a: ArmAggregate) => number): number => Math.min(f(runs[i]!.arms[0]!.aggregate), f(runs[i + 2]!.arms[0]!.aggregate));
       for (const r of runs) expect(r.arms[0]!.aggregate.failures.total).toBe(0);
       const p50 = { full: best(0, (a) => a.pull!.p50), scaled: best(1, (a) => a.pull!.p50) };
       const max = { full: best(0, (a) => a.pull!.max), scaled: best(1, (a) => a.pull!.max) };
