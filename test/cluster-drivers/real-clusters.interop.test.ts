@@ -5,6 +5,8 @@ import { startKind } from '../../src/cluster/drivers/kind/driver.js';
 import { KubeCluster } from '../../src/cluster/kube/kube-cluster.js';
 import type { StartedKubeCluster } from '../../src/cluster/kube/started-cluster.js';
 import { buildTimelines } from '../../src/measure/timeline.js';
+import { runScenario } from '../../src/run/run.js';
+import { loadScenario } from '../../src/scenario/load.js';
 import { findTool } from '../../src/util/tools.js';
 import { describeIf } from '../helpers/interop.js';
 
@@ -57,6 +59,19 @@ describeIf(
         await kube[Symbol.asyncDispose]();
       }
     }, 600_000);
+
+    // The whole path: kind network, registry and mirror containers (registry:2 from Docker Hub), the synthesised
+    // image pushed and run by its /pause entrypoint, every arm's pods Ready on real nodes.
+    it('runs scenarios/kind-mirror.yaml scaled down: every pod becomes Ready and the run passes', async () => {
+      const loaded = await loadScenario('scenarios/kind-mirror.yaml', {
+        set: ['cluster.nodes=1', 'repeat=1', 'images[0].synth.layers=[1MB]', `cluster.nodeImage=${kindNodeImage ?? 'kindest/node:v1.31.0'}`],
+      });
+      const { results } = await runScenario(loaded, { writeOutputs: false });
+      const pods = results.arms.flatMap((a) => a.repetitions.flatMap((r) => r.pods));
+      expect(pods.length).toBeGreaterThan(0);
+      expect(pods.filter((p) => p.outcome !== 'ready')).toEqual([]);
+      expect(results.passed).toBe(true);
+    }, 1_800_000);
   },
   NOT_REQUIRED,
 );
