@@ -37,6 +37,9 @@ const QUICK: Case[] = [
   { name: 'mid-50mb-4l', totalBytes: 50 * MB, layers: 4 },
 ];
 
+/** Not in the default runs: a tiny image shows each runtime's fixed cost per pull. */
+const EXTRA: Case[] = [{ name: 'tiny-1mb-1l', totalBytes: 1 * MB, layers: 1 }];
+
 export interface FidelityRow {
   image: string;
   bytes: number;
@@ -93,7 +96,7 @@ async function main(): Promise<void> {
   let cases = values.quick ? QUICK : FULL;
   if (values.cases !== undefined) {
     const wanted = values.cases.split(',');
-    const all = [...FULL, ...QUICK];
+    const all = [...FULL, ...QUICK, ...EXTRA];
     const unknown = wanted.filter((w) => !all.some((c) => c.name === w));
     if (unknown.length > 0) throw new Error(`unknown case ${unknown.join(', ')}; known: ${[...new Set(all.map((c) => c.name))].join(', ')}`);
     cases = wanted.map((w) => all.find((c) => c.name === w)!);

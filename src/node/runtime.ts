@@ -34,6 +34,8 @@ export interface RuntimeStats {
   bytesDownloaded?: number;
   /** HTTP requests made to registries (only where the runtime can observe it). */
   requests?: number;
+  /** Synced metadata transactions (the embedded runtime's stand-in for containerd's bbolt commits). */
+  metadataCommits?: number;
 }
 
 export interface Runtime extends AsyncDisposable {

@@ -117,6 +117,20 @@ describe('the embedded runtime', () => {
     });
   });
 
+  it('commits metadata as containerd 1.6 syncs bbolt: 15 + 9 per layer cold, 14 for a pull of an image it has', async () => {
+    await using rt = await start();
+    await rt.pullImage(`${registry.host}/lib/base:v1`);
+    expect(rt.stats().metadataCommits).toBe(15 + 9 * base.layers.length);
+    await rt.pullImage(`${registry.host}/lib/base:v1`);
+    expect(rt.stats().metadataCommits).toBe(15 + 9 * base.layers.length + 14);
+    // Only the sibling's own layer is new.
+    await rt.pullImage(`${registry.host}/lib/sibling:v1`);
+    expect(rt.stats().metadataCommits).toBe(15 + 9 * base.layers.length + 14 + 15 + 9);
+    await using streaming = await start({ layerStore: 'stream' });
+    await streaming.pullImage(`${registry.host}/lib/base:v1`);
+    expect(streaming.stats().metadataCommits).toBe(0);
+  });
+
   it('fails a missing tag with containerd\'s NotFound message', async () => {
     await using rt = await start();
     const image = `${registry.host}/lib/base:nope`;
