@@ -43,6 +43,23 @@ describeWithTools(['dockerd', 'docker'], 'a synthesised image runs under Docker 
     expect(await state()).toMatchObject({ Running: false, ExitCode: 0 });
     expect(stopMs).toBeLessThan(3000);
   });
+
+  it('runs the host platform of an amd64+arm64 index (the kind-mirror.yaml image shape)', async () => {
+    const hostArch = process.arch === 'arm64' ? 'arm64' : 'amd64';
+    await pushSynthImage(new RegistryClient({ baseUrl: registry.url }), 'synth/multi', 'v1', {
+      layers: [20_000],
+      platforms: [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64' }],
+      seed: 'runnable-multi',
+    });
+    const multi = `${registry.host}/synth/multi:v1`;
+    await dockerd.docker(['run', '-d', '--network', 'host', '--name', 'pause-multi', multi]);
+    await sleep(1000);
+    const inspect = async (format: string): Promise<string> => (await dockerd.docker(['inspect', '--format', format, 'pause-multi'])).stdout.trim();
+    expect(await inspect('{{.State.Running}}')).toBe('true');
+    expect((await dockerd.docker(['image', 'inspect', '--format', '{{.Architecture}}', multi])).stdout.trim()).toBe(hostArch);
+    await dockerd.docker(['stop', '-t', '10', 'pause-multi']);
+    expect(await inspect('{{.State.ExitCode}}')).toBe('0');
+  });
 });
 
 describeWithTools(['containerd', 'ctr', 'runc'], 'a synthesised image runs under containerd + runc (ctr run)', () => {
