@@ -11,7 +11,7 @@
  * hundreds of nodes on one machine); the search is reported against its budget.
  *
  *   npx tsx bench/scale/run.ts [--nodes 200] [--start 100] [--max 1000] [--bisect 2]
- *                              [--budget 60] [--bytes 0.1] [--skip-fixed 1] [--skip-search 1]
+ *                              [--budget 60] [--bytes 0.1] [--workers N] [--skip-fixed] [--skip-search]
  *
  * Quick check: --nodes 20 --start 20 --max 40 --bisect 1. Full size takes about 10 minutes.
  */
@@ -29,6 +29,8 @@ const MAX = numberOption('max', 1000);
 const BISECT = numberOption('bisect', 2);
 const BUDGET_S = numberOption('budget', 60);
 const BYTES = numberOption('bytes', 0.1);
+// Worker threads for the nodes' runtimes (PULLBENCH_EMULATION_WORKERS); absent: none.
+const WORKERS = process.argv.includes('--workers') ? numberOption('workers', 1) : 0;
 const SKIP_FIXED = process.argv.includes('--skip-fixed');
 const SKIP_SEARCH = process.argv.includes('--skip-search');
 const devJs = fileURLToPath(new URL('../../bin/dev.js', import.meta.url));
@@ -60,7 +62,8 @@ async function trial(nodes: number, killAfterS: number): Promise<Trial> {
   try {
     const args = ['--import', 'tsx', devJs, 'run', scenario, '--json', '-o', out, '--set', `cluster.nodes=${nodes}`, '--set', `scale.bytes=${BYTES}`, '--set', 'outputs.formats=[json]'];
     const stdout = await new Promise<string>((resolve, reject) => {
-      execFile(process.execPath, args, { maxBuffer: 1 << 30, timeout: killAfterS * 1000, killSignal: 'SIGINT' }, (err, so, se) => {
+      const env = { ...process.env, PULLBENCH_EMULATION_WORKERS: String(WORKERS) };
+      execFile(process.execPath, args, { env, maxBuffer: 1 << 30, timeout: killAfterS * 1000, killSignal: 'SIGINT' }, (err, so, se) => {
         // Exit codes 3/5 (threshold, failure rate) still print results.
         if (err && !so.trim().startsWith('{')) reject(new Error(`${err.message}\n${se.slice(-2000)}`));
         else resolve(so);
@@ -98,7 +101,7 @@ const within = (t: Trial): boolean => t.completed && (t.rolloutS ?? Infinity) <=
 // Generous: node start and seeding come before the rollout, and a failing size should still report.
 const killAfter = (nodes: number): number => BUDGET_S * 3 + 30 + nodes / 10;
 
-console.log(`pullbench bench/scale: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}, Node ${process.version}, bytes x${BYTES}`);
+console.log(`pullbench bench/scale: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}, Node ${process.version}, bytes x${BYTES}, runtime workers ${WORKERS}`);
 console.log('figures are absolute (no real peer); peak RSS is sampled every 250 ms by the run itself\n');
 
 if (!SKIP_FIXED) {

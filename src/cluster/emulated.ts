@@ -8,6 +8,7 @@ import { Keyring, SECRET_TYPE_DOCKER_CONFIG_JSON, type BasicCredentials } from '
 import type { KubeletSection, LinkSection } from '../scenario/schema.js';
 import type { Cluster, PodCondition, PodCreate } from './cluster.js';
 import type { KubeEvent, PodObservation } from './events.js';
+import { emulationWorkers, RuntimeWorkers } from './worker-runtimes.js';
 
 /** A way from the nodes to a registry: its real address, and how fast the way is. */
 export interface Route {
@@ -31,6 +32,8 @@ export interface EmulatedClusterOptions {
   pullSecrets: Map<string, BasicCredentials>;
   /** Node name prefix, e.g. `arm1-node`. */
   namePrefix?: string;
+  /** Worker threads for the embedded runtimes (0: all in this thread); default PULLBENCH_EMULATION_WORKERS, see emulationWorkers(). */
+  workers?: number;
 }
 
 interface PodEntry {
@@ -59,6 +62,7 @@ export class EmulatedCluster implements Cluster {
   private readonly pods = new Map<string, PodEntry>();
   private readonly listeners = new Set<() => void>();
   private readonly recorded: KubeEvent[] = [];
+  private pool: RuntimeWorkers | undefined;
 
   private constructor(private readonly opts: EmulatedClusterOptions) {
     this.nodes = Array.from({ length: opts.nodes }, (_, i) => `${opts.namePrefix ?? 'node'}-${i + 1}`);
@@ -87,6 +91,8 @@ export class EmulatedCluster implements Cluster {
       this.proxies.push({ kind, proxy });
       return proxy.host;
     };
+    const workers = opts.runtime === 'embedded' ? (opts.workers ?? emulationWorkers()) : 0;
+    if (workers > 0) this.pool = new RuntimeWorkers(workers);
     for (const name of this.nodes) {
       const registryHost = await via('registry', opts.registry, uplinks.registry);
       const mirrorHost = opts.mirror ? await via('mirror', opts.mirror, uplinks.mirror) : undefined;
@@ -100,7 +106,7 @@ export class EmulatedCluster implements Cluster {
       const runtime: Runtime =
         opts.runtime === 'containerd'
           ? await ContainerdRuntime.start({ label: name, hostsToml, maxConcurrentDownloads: opts.kubelet.maxConcurrentDownloads })
-          : await EmbeddedRuntime.start({ label: name, hostsToml, maxConcurrentDownloads: opts.kubelet.maxConcurrentDownloads, layerStore: 'stream' });
+          : await (this.pool ?? EmbeddedRuntime).start({ label: name, hostsToml, maxConcurrentDownloads: opts.kubelet.maxConcurrentDownloads, layerStore: 'stream' });
       this.runtimes.push(runtime);
       const k = opts.kubelet;
       const node = new EmulatedNode({
@@ -230,6 +236,8 @@ export class EmulatedCluster implements Cluster {
     const errors: unknown[] = [];
     for (const r of this.runtimes.splice(0)) await Promise.resolve(r[Symbol.asyncDispose]()).catch((e: unknown) => errors.push(e));
     for (const { proxy } of this.proxies.splice(0)) await proxy.close().catch((e: unknown) => errors.push(e));
+    await this.pool?.[Symbol.asyncDispose]().catch((e: unknown) => errors.push(e));
+    this.pool = undefined;
     if (errors.length > 0) throw errors[0];
   }
 }

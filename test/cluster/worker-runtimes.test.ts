@@ -1,0 +1,48 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { emulationWorkers } from '../../src/cluster/worker-runtimes.js';
+import { isPullbenchError } from '../../src/errors.js';
+import { runScenario } from '../../src/run/run.js';
+import { loadScenario } from '../../src/scenario/load.js';
+
+describe('how many worker threads carry the embedded runtimes', () => {
+  it('none unless PULLBENCH_EMULATION_WORKERS asks for them', () => {
+    expect(emulationWorkers({})).toBe(0);
+    expect(emulationWorkers({ PULLBENCH_EMULATION_WORKERS: '' })).toBe(0);
+    expect(emulationWorkers({ PULLBENCH_EMULATION_WORKERS: '2' })).toBe(2);
+  });
+
+  it('refuses a value that is not a whole number', () => {
+    let code: string | undefined;
+    try {
+      emulationWorkers({ PULLBENCH_EMULATION_WORKERS: 'two' });
+    } catch (err) {
+      if (isPullbenchError(err)) code = err.code;
+    }
+    expect(code).toBe('INVALID_ARGUMENT');
+  });
+});
+
+describe('when the nodes\' runtimes run in worker threads', () => {
+  const saved = process.env.PULLBENCH_EMULATION_WORKERS;
+  afterEach(() => {
+    if (saved === undefined) delete process.env.PULLBENCH_EMULATION_WORKERS;
+    else process.env.PULLBENCH_EMULATION_WORKERS = saved;
+  });
+
+  it('pulls with the pod\'s credentials, and a pull error reaches kubelet as on the main thread', async () => {
+    process.env.PULLBENCH_EMULATION_WORKERS = '2';
+    const env = { ...process.env, PULLBENCH_REGISTRY_PASSWORD: 's3cret-for-tests' };
+    const loaded = await loadScenario('scenarios/private-registry.yaml', { env, set: ['cluster.nodes=3', 'rollouts[0].deployment.replicas=3', 'rollouts[1].timeout=3s'] });
+    const { results } = await runScenario(loaded, { writeOutputs: false });
+    const rep = results.arms[0]!.repetitions[0]!;
+    const app = rep.pods.filter((p) => p.rollout === 'app');
+    expect(app).toHaveLength(3);
+    expect(app.every((p) => p.outcome === 'ready' && p.pullMs !== undefined)).toBe(true);
+    const intruder = rep.pods.find((p) => p.rollout === 'intruder')!;
+    expect(intruder.outcome).toBe('failed');
+    expect(['ErrImagePull', 'ImagePullBackOff']).toContain(intruder.failureReason);
+    expect(rep.registry.blobGet).toBeGreaterThan(0);
+    expect(results.gate.passed).toBe(true);
+    expect(JSON.stringify(results)).not.toContain('s3cret-for-tests');
+  }, 60_000);
+});
