@@ -483,10 +483,10 @@ export class EmbeddedRuntime implements Runtime {
 }
 
 /**
- * containerd 1.6.20 (overlayfs) syncs its metadata databases 30 + 18 x layers times (fdatasync) in a cold CRI
- * PullImage and 28 times in a pull of an image it has (strace -f -e fdatasync on the daemon, 1/2/4/8 layers:
- * 48/66/102/174 cold, 28 warm): bbolt syncs twice per transaction, so 14 per pull, one more when content was
- * new, and 9 per layer fetched and unpacked. Their cost is most of containerd's fixed time per pull.
+ * containerd 1.6.20 (overlayfs) syncs its metadata databases about 30 + 18 x layers times (fdatasync) in a cold
+ * CRI PullImage and about 28 times in a pull of an image it has (bench/fidelity/containerd-syncs.ts, strace on the
+ * daemon, 1/2/4/8 layers: 48-49/66/102/174 cold, 26-28 warm): bbolt syncs twice per transaction, so 14 per pull,
+ * one more when content was new, and 9 per layer fetched and unpacked.
  */
 const META_TX_PER_PULL = 14;
 const META_TX_PER_NEW_LAYER = 9;
