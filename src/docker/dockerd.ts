@@ -70,12 +70,15 @@ export async function startDockerd(opts: DockerdOptions = {}): Promise<StartedDo
   let proc: StartedProcess | undefined;
   const teardown = async (): Promise<void> => {
     unregister();
+    let networks: string[] = [];
     try {
       if (proc && !proc.exited()) {
         await removeAllContainers(dockerRaw);
+        networks = await removeCustomNetworks(dockerRaw);
       }
       await proc?.stop();
     } finally {
+      await deleteBridges(networks);
       await unmountBelow(dir.path);
       await dir.remove();
     }
@@ -131,6 +134,25 @@ async function removeAllContainers(docker: (args: string[]) => Promise<{ stdout:
     if (ids.length > 0) await docker(['rm', '-f', '-v', ...ids]);
   } catch {
     /* the daemon is going away anyway; mounts are handled below */
+  }
+}
+
+// A user-defined bridge network is a Linux bridge `br-<id12>` on the host, and it outlives a daemon stopped with the network
+// still defined (its data root is deleted, so no later daemon would remove it): remove the networks first.
+async function removeCustomNetworks(docker: (args: string[]) => Promise<{ stdout: string }>): Promise<string[]> {
+  try {
+    const ids = (await docker(['network', 'ls', '--no-trunc', '--filter', 'type=custom', '-q'])).stdout.split('\n').filter((s) => s.trim() !== '');
+    for (const id of ids) await docker(['network', 'rm', id]).catch(() => undefined);
+    return ids;
+  } catch {
+    return [];
+  }
+}
+
+// The safety net for a network `docker network rm` refused: its bridge device, by the name dockerd gives it.
+async function deleteBridges(networkIds: string[]): Promise<void> {
+  for (const id of networkIds) {
+    await execFileAsync('ip', ['link', 'del', `br-${id.slice(0, 12)}`]).catch(() => undefined);
   }
 }
 

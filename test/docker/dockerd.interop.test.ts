@@ -31,12 +31,17 @@ describeWithTools(['dockerd', 'docker', 'docker-registry'], 'a private dockerd a
     expect((await buildLocalRegistryImage(dockerd)).reused).toBe(true);
   });
 
-  it('leaves no mounts and no directory behind after stop', async () => {
+  it('leaves no mounts, no directory and no network bridge behind after stop', async () => {
     const other = await startDockerd({ label: 'test-dockerd-2' });
     const base = other.socket.replace(/\/d\.sock$/, '');
     await other.docker(['version']);
+    // A network left defined: its Linux bridge would outlive the daemon.
+    const id = (await other.docker(['network', 'create', 'left-behind'])).stdout.trim();
+    const bridge = `/sys/class/net/br-${id.slice(0, 12)}`;
+    expect(existsSync(bridge)).toBe(true);
     await other.stop();
     expect(existsSync(base)).toBe(false);
     expect(readFileSync('/proc/self/mounts', 'utf8')).not.toContain(base);
+    expect(existsSync(bridge)).toBe(false);
   });
 });
