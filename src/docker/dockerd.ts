@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -26,13 +27,21 @@ export interface StartedDockerd extends AsyncDisposable {
 export interface DockerdOptions {
   label?: string;
   readyTimeoutMs?: number;
+  /**
+   * Give the daemon a default bridge of its own (a uniquely named Linux bridge
+   * on a free 10.213.x.0/24, deleted on stop), for containers that start on the
+   * default network and join another one, as testcontainers does for network
+   * aliases. Without it (the default) the daemon has no bridge at all.
+   */
+  defaultBridge?: boolean;
 }
 
 const MAX_SOCKET_PATH = 107;
 
 /**
- * Starts Debian's dockerd isolated in a short temp dir, without a bridge or
- * iptables rules (containers use host networking on 127.0.0.1). On stop,
+ * Starts Debian's dockerd isolated in a short temp dir, without iptables rules
+ * and without a default bridge unless asked (containers use host networking on
+ * 127.0.0.1, or networks of their own). On stop,
  * failure or Ctrl-C: containers are removed, the daemon (and the containerd it
  * spawned) stopped, its mounts unmounted and its directories deleted.
  */
@@ -52,6 +61,7 @@ export async function startDockerd(opts: DockerdOptions = {}): Promise<StartedDo
     throw new PullbenchError('RUNTIME_START_FAILED', `socket path too long for a unix socket: ${socket}`);
   }
   const host = `unix://${socket}`;
+  let bridge: string | undefined;
   const dockerRaw = async (
     args: string[],
     o: { input?: Buffer | string; timeoutMs?: number } = {},
@@ -79,6 +89,7 @@ export async function startDockerd(opts: DockerdOptions = {}): Promise<StartedDo
       await proc?.stop();
     } finally {
       await deleteBridges(networks);
+      if (bridge) await execFileAsync('ip', ['link', 'del', bridge]).catch(() => undefined);
       await unmountBelow(dir.path);
       await dir.remove();
     }
@@ -86,6 +97,7 @@ export async function startDockerd(opts: DockerdOptions = {}): Promise<StartedDo
   const unregister = registerCleanup(label, teardown);
 
   try {
+    if (opts.defaultBridge) bridge = await createBridge(`pbdk${randomBytes(4).toString('hex')}`);
     proc = await startProcess({
       label,
       command: dockerdBin,
@@ -94,7 +106,7 @@ export async function startDockerd(opts: DockerdOptions = {}): Promise<StartedDo
         '--exec-root', join(dir.path, 'x'),
         '-H', host,
         '--pidfile', join(dir.path, 'd.pid'),
-        '--bridge=none',
+        `--bridge=${bridge ?? 'none'}`,
         '--iptables=false',
         '--ip6tables=false',
       ],
@@ -126,6 +138,23 @@ export async function startDockerd(opts: DockerdOptions = {}): Promise<StartedDo
     if (err instanceof PullbenchError && err.code === 'TOOL_MISSING') throw err;
     throw new PullbenchError('RUNTIME_START_FAILED', `${label} did not start: ${(err as Error).message}`, { cause: err });
   }
+}
+
+// A bridge on a random free 10.213.x.0/24 (not routed on this host; random so that daemons starting together differ).
+async function createBridge(name: string): Promise<string> {
+  const routes = (await execFileAsync('ip', ['-4', 'route', 'show'])).stdout;
+  const candidates = Array.from({ length: 254 }, (_, i) => i + 1).filter((x) => !routes.includes(`10.213.${x}.`));
+  const free = candidates[randomBytes(1)[0]! % Math.max(candidates.length, 1)];
+  if (free === undefined) throw new PullbenchError('RUNTIME_START_FAILED', 'no free 10.213.x.0/24 for a private docker bridge');
+  await execFileAsync('ip', ['link', 'add', 'name', name, 'type', 'bridge']);
+  try {
+    await execFileAsync('ip', ['addr', 'add', `10.213.${free}.1/24`, 'dev', name]);
+    await execFileAsync('ip', ['link', 'set', name, 'up']);
+  } catch (err) {
+    await execFileAsync('ip', ['link', 'del', name]).catch(() => undefined);
+    throw err;
+  }
+  return name;
 }
 
 async function removeAllContainers(docker: (args: string[]) => Promise<{ stdout: string }>): Promise<void> {
