@@ -4,6 +4,8 @@ import { ensureDockerNetwork, KIND_NETWORK_OPTIONS, type DockerCli } from '../..
 import { RegistryClient } from '../../src/oci/client.js';
 import { pushSynthImage } from '../../src/oci/synth.js';
 import { embeddedRegistry, type StartedRegistry } from '../../src/registry/provider.js';
+import { prepareNetwork } from '../../src/run/real-cluster.js';
+import { parseScenario } from '../../src/scenario/load.js';
 import { describeWithTools } from '../helpers/interop.js';
 
 describeWithTools(['dockerd', 'docker'], 'the run network on a private dockerd', () => {
@@ -25,6 +27,33 @@ describeWithTools(['dockerd', 'docker'], 'the run network on a private dockerd',
       expect(await networks()).toContain('pullbench');
     }
     expect(await networks()).not.toContain('pullbench');
+  });
+
+  it("a k3s run's network: prepareNetwork creates `pullbench` before the containers and removes it when disposed", async () => {
+    const { scenario } = parseScenario(
+      [
+        'apiVersion: pullbench.dev/v1alpha1',
+        'kind: Scenario',
+        'metadata: { name: k3s-net }',
+        'images: [{ ref: bench/app:v1, synth: { layers: [1MB] } }]',
+        'rollouts: [{ name: app, daemonSet: { image: bench/app:v1 } }]',
+        'registry: { provider: container }',
+        'cluster: { driver: k3s, nodes: 1 }',
+      ].join('\n'),
+      'k3s.yaml',
+    );
+    // prepareNetwork runs the docker CLI as pullbench run does: against DOCKER_HOST.
+    const saved = process.env.DOCKER_HOST;
+    process.env.DOCKER_HOST = dockerd.host;
+    try {
+      const net = await prepareNetwork(scenario);
+      expect(await networks()).toContain('pullbench');
+      await net[Symbol.asyncDispose]();
+      expect(await networks()).not.toContain('pullbench');
+    } finally {
+      if (saved === undefined) delete process.env.DOCKER_HOST;
+      else process.env.DOCKER_HOST = saved;
+    }
   });
 
   it('leaves a network that was there before', async () => {
