@@ -20,8 +20,9 @@ describe('scenarios/rollout-under-storm.yaml', { timeout: 120_000 }, () => {
       expect(heads!.requests.total).toBeGreaterThan(20);
       expect(blobs!.requests.total).toBeGreaterThan(5);
       expect(heads!.errors + blobs!.errors).toBe(0);
-      // The steady storm keeps to its rate (100/s here), autocannon's per-second buckets overshoot a little on a short run.
-      expect(heads!.requests.perSecond).toBeLessThanOrEqual(125);
+      // The steady storm keeps to its rate (100/s here): autocannon hands out each second's
+      // allowance at the start of that second, so a run can finish up to one second's worth ahead.
+      expect(heads!.requests.total).toBeLessThanOrEqual(100 * (Math.ceil(heads!.durationSeconds) + 1));
       expect(rep.registry.manifestHead).toBeGreaterThanOrEqual(heads!.byKind.manifestHead!.requests);
       expect(rep.registry.blobGet).toBeGreaterThanOrEqual(blobs!.byKind.blobGet!.requests);
     }
