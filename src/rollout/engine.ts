@@ -52,6 +52,11 @@ interface Workload {
   created: number;
 }
 
+/** How often, at most, a controller syncs a step of this many pods; changes in between are handled together. */
+export function syncIntervalMs(pods: number): number {
+  return pods < 200 ? 0 : Math.max(10, pods / 100);
+}
+
 /** Runs the scenario's rollout steps in order, as the Deployment and DaemonSet controllers would. */
 export async function runRollouts(steps: readonly RolloutSection[], opts: RolloutOptions): Promise<StepResult[]> {
   const scheduler = new SpreadScheduler(opts.cluster.nodes);
@@ -139,7 +144,13 @@ async function runStep(step: RolloutSection, w: Workload, scheduler: SpreadSched
   };
 
   let timedOut = false;
+  let lastSync = -Infinity;
   for (;;) {
+    // Every sync is a pass over the step's pods; one per readiness change made a large step O(pods²). A sync every
+    // pods/100 ms bounds the passes by the step's duration instead; small steps sync at once, their timing exact.
+    const wait = lastSync + syncIntervalMs(w.replicas) - clock.now();
+    if (wait > 0) await clock.sleep(wait);
+    lastSync = clock.now();
     while (sync()) {
       /* keep syncing until the controller has nothing to do */
     }
