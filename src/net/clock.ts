@@ -42,16 +42,24 @@ interface Timer {
   fn: () => void;
 }
 
+// Earlier first; among equal times, the one set first.
+function before(a: Timer, b: Timer): boolean {
+  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+}
+
 /**
- * A clock that only moves when told to. Timers and sleepers share one queue and
- * run in time order (ties in the order they were set). `advance` lets each woken
- * task run its microtasks before the next timer fires; `advanceSync` is for
+ * A clock that only moves when told to. Timers and sleepers share one queue (a
+ * binary heap, so a virtual cluster with many thousands of sleepers stays cheap)
+ * and run in time order, ties in the order they were set. `advance` lets each
+ * woken task run its microtasks before the next timer fires; `advanceSync` is for
  * callback-only code (links) that needs no turn of the event loop.
  */
 export class ManualClock implements Clock {
   private current: number;
   private seq = 0;
-  private readonly timers = new Map<number, Timer>();
+  private readonly heap: Timer[] = [];
+  /** Timers set and neither fired nor cleared, by id (the heap drops cleared ones lazily). */
+  private readonly live = new Map<number, Timer>();
 
   constructor(start = 0) {
     this.current = start;
@@ -62,13 +70,14 @@ export class ManualClock implements Clock {
   }
 
   setTimer(fn: () => void, ms: number): unknown {
-    const id = ++this.seq;
-    this.timers.set(id, { at: this.current + Math.max(0, ms), seq: id, fn });
-    return id;
+    const timer: Timer = { at: this.current + Math.max(0, ms), seq: ++this.seq, fn };
+    this.live.set(timer.seq, timer);
+    this.push(timer);
+    return timer.seq;
   }
 
   clearTimer(handle: unknown): void {
-    this.timers.delete(handle as number);
+    this.live.delete(handle as number);
   }
 
   sleep(ms: number): Promise<void> {
@@ -79,7 +88,7 @@ export class ManualClock implements Clock {
 
   /** Timers (and sleepers) waiting. */
   pending(): number {
-    return this.timers.size;
+    return this.live.size;
   }
 
   /** Advances to `now() + ms`, waking sleepers and firing timers in time order, each woken task running first. */
@@ -103,19 +112,43 @@ export class ManualClock implements Clock {
   }
 
   private fireNext(target: number): boolean {
-    let next: Timer | undefined;
-    let nextId = 0;
-    for (const [id, t] of this.timers) {
-      if (t.at <= target && (next === undefined || t.at < next.at || (t.at === next.at && t.seq < next.seq))) {
-        next = t;
-        nextId = id;
-      }
+    for (;;) {
+      const next = this.heap[0];
+      if (next === undefined || next.at > target) return false;
+      this.pop();
+      if (!this.live.delete(next.seq)) continue;
+      this.current = Math.max(this.current, next.at);
+      next.fn();
+      return true;
     }
-    if (next === undefined) return false;
-    this.timers.delete(nextId);
-    this.current = Math.max(this.current, next.at);
-    next.fn();
-    return true;
+  }
+
+  private push(timer: Timer): void {
+    const h = this.heap;
+    h.push(timer);
+    for (let i = h.length - 1; i > 0; ) {
+      const parent = (i - 1) >> 1;
+      if (!before(h[i]!, h[parent]!)) break;
+      [h[i], h[parent]] = [h[parent]!, h[i]!];
+      i = parent;
+    }
+  }
+
+  private pop(): void {
+    const h = this.heap;
+    const last = h.pop()!;
+    if (h.length === 0) return;
+    h[0] = last;
+    for (let i = 0; ; ) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let min = i;
+      if (l < h.length && before(h[l]!, h[min]!)) min = l;
+      if (r < h.length && before(h[r]!, h[min]!)) min = r;
+      if (min === i) break;
+      [h[i], h[min]] = [h[min]!, h[i]!];
+      i = min;
+    }
   }
 }
 
