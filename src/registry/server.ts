@@ -11,6 +11,9 @@ import { RepositoryIndex } from './repositories.js';
 import { PullRateLimiter, type RegistryStats } from './stats.js';
 
 /** Options of the embedded registry server. */
+/** Pending connections the kernel queues for us (capped by net.core.somaxconn, 4096 by default since Linux 5.4). */
+export const LISTEN_BACKLOG = 4096;
+
 export interface RegistryServerOptions {
   host?: string;
   /** 0 (default) picks a free port. */
@@ -114,7 +117,9 @@ export async function startRegistryServer(opts: RegistryServerOptions = {}): Pro
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(opts.port ?? 0, host, () => {
+      // A rollout of hundreds of nodes connects all at once: Node's default backlog (511)
+      // made the kernel drop SYNs, and pulls then timed TCP's retry delay, not the registry.
+      server.listen({ port: opts.port ?? 0, host, backlog: LISTEN_BACKLOG }, () => {
         server.off('error', reject);
         resolve();
       });

@@ -1,11 +1,14 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digestOf } from '../../src/oci/digest.js';
 import { MediaType } from '../../src/oci/media-types.js';
-import { startRegistryServer, type RunningRegistryServer } from '../../src/registry/server.js';
+import { LISTEN_BACKLOG, startRegistryServer, type RunningRegistryServer } from '../../src/registry/server.js';
 import { errorCode, makeImage, pushImage } from './helpers.js';
 
 /** GET with the path sent exactly as written (fetch would normalise `..`). */
@@ -298,5 +301,20 @@ describe('when requests are malformed', () => {
       await res.arrayBuffer();
     }
     expect((await fetch(`${reg.url}/v2/ok/manifests/v1`, { method: 'HEAD' })).status).toBe(200);
+  });
+});
+
+describe('listening socket', () => {
+  it('asks the kernel for a backlog of LISTEN_BACKLOG (capped by somaxconn), not Node default 511', async () => {
+    const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim());
+    const server = await startRegistryServer({ storage: 'memory' });
+    try {
+      // For a listening socket, ss reports the accept-queue limit in the Send-Q column.
+      const { stdout } = await promisify(execFile)('ss', ['-Hltn', `sport = :${server.port}`]);
+      const sendQ = Number(stdout.trim().split(/\s+/)[2]);
+      expect(sendQ).toBe(Math.min(LISTEN_BACKLOG, somaxconn));
+    } finally {
+      await server.close();
+    }
   });
 });
