@@ -272,6 +272,8 @@ export function createPullThrough(opts: PullThroughOptions): PullThrough {
       const fills = [...blobFetches.values()];
       for (const f of fills) f.abortFetch();
       await Promise.allSettled([...fills.map((f) => f.done), ...manifestFetches.values()]);
+      // Its kept-alive upstream connections; a client passed in belongs to the caller.
+      if (!opts.client) await client.close();
     },
   };
 }

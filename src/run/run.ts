@@ -80,7 +80,7 @@ async function providerFor(name: string, image?: string, url?: string, network?:
 async function seedImages(loaded: LoadedScenario, registry: StartedRegistry): Promise<Map<string, number>> {
   const { scenario } = loaded;
   const user = scenario.registry.auth?.users[0];
-  const client = new RegistryClient({ baseUrl: registry.url, ...(user ? { credentials: user } : {}) });
+  await using client = new RegistryClient({ baseUrl: registry.url, ...(user ? { credentials: user } : {}) });
   const sizes = new Map<string, number>();
   for (const image of scenario.images) {
     const { repo, tag } = splitRef(image.ref);

@@ -74,7 +74,7 @@ export function imagesToSign(scenario: Scenario): string[] {
 
 /** Signs the selected seeded images in `registry` with the run's key. */
 export async function signSeeded(scenario: Scenario, registry: StartedRegistry, signer: RunSigner): Promise<void> {
-  const client = clientOf(scenario, registry);
+  await using client = clientOf(scenario, registry);
   const format = scenario.signing?.format ?? 'legacy';
   for (const ref of imagesToSign(scenario)) await signImage(client, `${registry.host}/${ref}`, { key: signer.key, format });
 }
@@ -108,7 +108,8 @@ export async function verifyStage(loaded: LoadedScenario, registry: StartedRegis
   const v = scenario.verify!;
   const t0 = Date.now();
   const policies = await policiesOf(loaded, signer);
-  const cache = new VerificationCache({ client: clientOf(scenario, registry) });
+  await using client = clientOf(scenario, registry);
+  const cache = new VerificationCache({ client });
   const refs = rolloutImageRefs(scenario.rollouts);
   // Trust files are named relative to the scenario file, like keys and policies.
   const files = Object.entries({ trustedRoot: v.trustedRoot, caRoots: v.caRoots, rekorKey: v.rekorKey, ctlogKey: v.ctlogKey }).filter((e): e is [string, string] => e[1] !== undefined);

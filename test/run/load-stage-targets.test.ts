@@ -23,7 +23,7 @@ mirror: { provider: embedded }
 links: { registry: { bandwidth: 8Mbit, latency: 5ms } }
 pullSecrets: [{ name: reg, username: ci, password: "${PASSWORD}" }]
 images:
-  - { ref: demo/app:v1, synth: { layers: [1MB] } }
+  - { ref: demo/app:v1, synth: { layers: [3MB] } }
 cluster: { nodes: 2 }
 rollouts:
   - { name: app, deployment: { image: demo/app:v1, replicas: 2, imagePullSecrets: [reg] }, timeout: 60s }
@@ -45,9 +45,10 @@ load:
     expect(tokens.byKind.token!.requests).toBeGreaterThan(10);
     expect(tokens.byKind.token!.ok).toBe(tokens.byKind.token!.requests);
     expect(dRep.registry.token).toBeGreaterThanOrEqual(tokens.byKind.token!.requests);
-    // 500ms from 300ms before the rollout: it ended on its own, before the rollout did.
-    expect(dRep.rolloutDurationMs).toBeGreaterThan(1000);
-    expect(tokens.durationSeconds).toBeLessThan(0.8);
+    // 500ms from 300ms before the rollout (3 MB at 8 Mbit/s: 3 s or more): it ended on its own,
+    // well before the rollout did. (A busy machine stops it late, so no tighter bound on its length.)
+    expect(dRep.rolloutDurationMs).toBeGreaterThan(3000);
+    expect(tokens.durationSeconds).toBeLessThan(dRep.rolloutDurationMs / 1000 - 1);
     expect(Date.parse(tokens.startedAt)).toBeLessThanOrEqual(dRep.startedAt - 200);
     expect(Date.parse(tokens.finishedAt)).toBeLessThan(dRep.startedAt + dRep.rolloutDurationMs);
 
