@@ -36,6 +36,8 @@ class InflightBlob extends EventEmitter {
 }
 
 const FOLLOW_CHUNK = 1 << 20;
+/** How long close() waits for upstream work it cannot abort. */
+const CLOSE_WAIT_MS = 5000;
 
 /** True when upstream could not answer (down, or 5xx), as opposed to "not found". */
 function upstreamDown(err: unknown): boolean {
@@ -271,9 +273,13 @@ export function createPullThrough(opts: PullThroughOptions): PullThrough {
       // storage directory can be removed without a write landing in it meanwhile.
       const fills = [...blobFetches.values()];
       for (const f of fills) f.abortFetch();
-      await Promise.allSettled([...fills.map((f) => f.done), ...manifestFetches.values()]);
-      // Its kept-alive upstream connections; a client passed in belongs to the caller.
+      // Closing our own client ends manifest fetches whose upstream stalled mid-body; a
+      // client passed in belongs to the caller, so its fetches get a bounded wait instead.
       if (!opts.client) await client.close();
+      const settled = Promise.allSettled([...fills.map((f) => f.done), ...manifestFetches.values()]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([settled, new Promise<void>((r) => (timer = setTimeout(r, CLOSE_WAIT_MS)))]);
+      clearTimeout(timer);
     },
   };
 }

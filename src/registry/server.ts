@@ -10,10 +10,10 @@ import { manifestRecord, parseManifest } from './manifest-validation.js';
 import { RepositoryIndex } from './repositories.js';
 import { PullRateLimiter, type RegistryStats } from './stats.js';
 
-/** Options of the embedded registry server. */
 /** Pending connections the kernel queues for us (capped by net.core.somaxconn, 4096 by default since Linux 5.4). */
 export const LISTEN_BACKLOG = 4096;
 
+/** Options of the embedded registry server. */
 export interface RegistryServerOptions {
   host?: string;
   /** 0 (default) picks a free port. */

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { digestOf } from '../../src/oci/digest.js';
 import { MediaType } from '../../src/oci/media-types.js';
 import { startRegistryServer, type RunningRegistryServer } from '../../src/registry/server.js';
@@ -144,6 +144,38 @@ describe('closing a filesystem mirror while it fills from upstream', () => {
       await new Promise((r) => setTimeout(r, 50));
       expect(upstreamClosed).toBe(true);
       await reader.cancel().catch(() => undefined);
+    } finally {
+      for (const res of stalled) res.destroy();
+      await new Promise<void>((resolve) => upstream.close(() => resolve()));
+    }
+  });
+});
+
+describe('closing a mirror while an upstream manifest body stalls', () => {
+  it('ends the upstream fetch instead of waiting for it', async () => {
+    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: {}, layers: [] }));
+    const digest = digestOf(manifest);
+    const stalled: import('node:http').ServerResponse[] = [];
+    const upstream = createServer((req, res) => {
+      if (req.url === '/v2/app/manifests/v1' || req.url === `/v2/app/manifests/${digest}`) {
+        res.writeHead(200, { 'Content-Type': MediaType.OciManifest, 'Content-Length': String(manifest.length), 'Docker-Content-Digest': digest });
+        if (req.method === 'HEAD') return void res.end();
+        res.write(manifest.subarray(0, 10));
+        stalled.push(res);
+        return;
+      }
+      res.writeHead(req.url === '/v2/' ? 200 : 404, { 'Content-Type': 'application/json' }).end('{}');
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    try {
+      const mirror = await startRegistryServer({ storage: 'memory', upstream: { url: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` } });
+      const pending = fetch(`${mirror.url}/v2/app/manifests/v1`, { headers: accept }).catch(() => undefined);
+      await vi.waitFor(() => expect(stalled).toHaveLength(1));
+      const t0 = Date.now();
+      await mirror.close();
+      // Well before the bounded wait for fetches it cannot abort (5 s).
+      expect(Date.now() - t0).toBeLessThan(4000);
+      await pending;
     } finally {
       for (const res of stalled) res.destroy();
       await new Promise<void>((resolve) => upstream.close(() => resolve()));
