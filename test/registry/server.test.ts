@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digestOf } from '../../src/oci/digest.js';
 import { MediaType } from '../../src/oci/media-types.js';
 import { LISTEN_BACKLOG, startRegistryServer, type RunningRegistryServer } from '../../src/registry/server.js';
+import { findTool } from '../../src/util/tools.js';
 import { errorCode, makeImage, pushImage } from './helpers.js';
 
 /** GET with the path sent exactly as written (fetch would normalise `..`). */
@@ -305,8 +306,9 @@ describe('when requests are malformed', () => {
 });
 
 describe('listening socket', () => {
-  it('asks the kernel for a backlog of LISTEN_BACKLOG (capped by somaxconn), not Node default 511', async () => {
-    const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim());
+  const somaxconn = existsSync('/proc/sys/net/core/somaxconn') ? Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim()) : 0;
+  // Where the kernel caps the backlog at 511 or below, ours and Node's default look the same.
+  it.skipIf(somaxconn <= 511 || !findTool('ss'))('asks the kernel for a backlog of LISTEN_BACKLOG (capped by somaxconn), not Node default 511', async () => {
     const server = await startRegistryServer({ storage: 'memory' });
     try {
       // For a listening socket, ss reports the accept-queue limit in the Send-Q column.

@@ -28,7 +28,9 @@ describeWithTools(['docker-registry'], 'the load stage against Debian\'s docker-
     // docker-registry logged every HEAD: the storm's, plus the rollout's (as many as without a storm), plus at most the in-flight ones.
     const rolloutHeads = calm.repetitions[0]!.registry.manifestHead;
     const extra = rep.registry.manifestHead - storm.byKind.manifestHead!.requests - rolloutHeads;
-    expect(extra).toBeGreaterThanOrEqual(0);
+    // Give or take the storm's 4 connections: in flight when it stopped, or logged by
+    // docker-registry a few milliseconds after the repetition read its counts.
+    expect(extra).toBeGreaterThanOrEqual(-4);
     expect(extra).toBeLessThanOrEqual(4);
     expect(requestShare(stormy.repetitions)!.storms).toBe(storm.requests.total);
   });

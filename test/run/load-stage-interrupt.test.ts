@@ -34,8 +34,13 @@ load:
     mkdirSync(childTmp);
     const child = spawn('./bin/dev.js', ['run', scenario, '-o', join(dir, 'out')], { env: { ...process.env, TMPDIR: childTmp, CI: '1' }, stdio: 'ignore' });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    for (let i = 0; i < 600 && registry.stats().manifestHead < 100; i++) await sleep(100);
-    expect(registry.stats().manifestHead).toBeGreaterThanOrEqual(100);
+    try {
+      for (let i = 0; i < 600 && registry.stats().manifestHead < 100; i++) await sleep(100);
+      expect(registry.stats().manifestHead).toBeGreaterThanOrEqual(100);
+    } catch (err) {
+      child.kill('SIGKILL');
+      throw err;
+    }
     child.kill('SIGINT');
     const t0 = Date.now();
     expect(await exited).toBe(130);

@@ -86,7 +86,8 @@ describe('a rollout under a registry storm', { timeout: 180_000 }, () => {
     expect(Date.parse(storm.result.startedAt)).toBeLessThan(rep.startedAt - 500);
     expect(Date.parse(storm.result.finishedAt)).toBeGreaterThanOrEqual(rep.startedAt + rep.rolloutDurationMs - 50);
     // The rollout's pulls are really affected.
-    expect(arm.aggregate.pull!.p50).toBeGreaterThan(3 * calm.arms[0]!.aggregate.pull!.p50);
+    // (10-25x measured; 2x leaves room for a busy CI machine slowing the calm run too.)
+    expect(arm.aggregate.pull!.p50).toBeGreaterThan(2 * calm.arms[0]!.aggregate.pull!.p50);
     // Registry totals = the storm's own count + the rollout's (as many as without a storm),
     // give or take the requests in flight when the storm stopped.
     const rolloutBlobGets = calm.arms[0]!.repetitions[0]!.registry.blobGet;
