@@ -1,5 +1,5 @@
 // Worker thread entry: hosts the embedded runtimes of a share of the emulated nodes (see worker-runtimes.ts).
-import { parentPort } from 'node:worker_threads';
+import { parentPort, threadId } from 'node:worker_threads';
 import { isPullbenchError } from '../errors.js';
 import { EmbeddedRuntime, type EmbeddedRuntimeOptions } from '../node/runtimes/embedded.js';
 import type { WorkerReply, WorkerRequest } from './worker-runtimes.js';
@@ -10,7 +10,8 @@ const port = parentPort!;
 async function handle(req: WorkerRequest): Promise<unknown> {
   if (req.op === 'start') {
     runtimes.set(req.id, await EmbeddedRuntime.start(req.args[0] as EmbeddedRuntimeOptions));
-    return undefined;
+    // The thread hosting the runtime, so the pool (and its tests) can tell it left the main thread.
+    return threadId;
   }
   const rt = runtimes.get(req.id);
   if (!rt) throw new Error(`no runtime ${req.id} in this worker`);

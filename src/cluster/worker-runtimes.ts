@@ -89,7 +89,7 @@ export class RuntimeWorkers implements AsyncDisposable {
   async start(opts: EmbeddedRuntimeOptions): Promise<Runtime> {
     const id = this.next++;
     const rt = new WorkerRuntime(this.workers[id % this.workers.length]!, id);
-    await rt.call('start', [opts]);
+    rt.threadId = (await rt.call('start', [opts])) as number;
     return rt;
   }
 
@@ -100,6 +100,8 @@ export class RuntimeWorkers implements AsyncDisposable {
 
 class WorkerRuntime implements Runtime {
   readonly name = 'embedded';
+  /** The worker thread hosting this runtime (its worker_threads threadId), known once started. */
+  threadId: number | undefined;
   private last: RuntimeStats = { pulls: 0, failedPulls: 0, bytesDownloaded: 0, requests: 0 };
   constructor(
     private readonly worker: PooledWorker,

@@ -1,5 +1,6 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { emulationWorkers } from '../../src/cluster/worker-runtimes.js';
+import { threadId } from 'node:worker_threads';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { emulationWorkers, RuntimeWorkers } from '../../src/cluster/worker-runtimes.js';
 import { isPullbenchError } from '../../src/errors.js';
 import { runScenario } from '../../src/run/run.js';
 import { loadScenario } from '../../src/scenario/load.js';
@@ -25,12 +26,14 @@ describe('how many worker threads carry the embedded runtimes', () => {
 describe('when the nodes\' runtimes run in worker threads', () => {
   const saved = process.env.PULLBENCH_EMULATION_WORKERS;
   afterEach(() => {
+    vi.restoreAllMocks();
     if (saved === undefined) delete process.env.PULLBENCH_EMULATION_WORKERS;
     else process.env.PULLBENCH_EMULATION_WORKERS = saved;
   });
 
   it('pulls with the pod\'s credentials, and a pull error reaches kubelet as on the main thread', async () => {
     process.env.PULLBENCH_EMULATION_WORKERS = '2';
+    const started = vi.spyOn(RuntimeWorkers.prototype, 'start');
     const env = { ...process.env, PULLBENCH_REGISTRY_PASSWORD: 's3cret-for-tests' };
     const loaded = await loadScenario('scenarios/private-registry.yaml', { env, set: ['cluster.nodes=3', 'rollouts[0].deployment.replicas=3', 'rollouts[1].timeout=3s'] });
     const { results } = await runScenario(loaded, { writeOutputs: false });
@@ -44,5 +47,11 @@ describe('when the nodes\' runtimes run in worker threads', () => {
     expect(rep.registry.blobGet).toBeGreaterThan(0);
     expect(results.gate.passed).toBe(true);
     expect(JSON.stringify(results)).not.toContain('s3cret-for-tests');
+    // Every node's runtime was started in a worker: the thread hosting it is not this one, and two workers share the three.
+    const runtimes = await Promise.all(started.mock.results.map((r) => r.value as ReturnType<RuntimeWorkers['start']>));
+    expect(runtimes).toHaveLength(3);
+    const hosts = runtimes.map((rt) => (rt as { threadId?: number }).threadId);
+    expect(hosts.every((id) => typeof id === 'number' && id !== threadId)).toBe(true);
+    expect(new Set(hosts).size).toBe(2);
   }, 60_000);
 });
