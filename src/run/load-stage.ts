@@ -28,9 +28,9 @@ interface PlannedStorm {
 // own duration is whole seconds, a timer here keeps `duration: 500ms` to 500 ms).
 const LONGEST_SECONDS = 3600;
 
-/** `total` shared by `n` as evenly as whole numbers allow, at least 1 each. */
+/** The i-th of `n` whole shares of `total`, as even as whole numbers allow (the first `total % n` get one more): they sum to `total`, so some are 0 when total < n. */
 export function share(total: number, n: number, i: number): number {
-  return Math.max(1, Math.floor(total / n) + (i < total % n ? 1 : 0));
+  return Math.floor(total / n) + (i < total % n ? 1 : 0);
 }
 
 function credentialsFor(scenario: Scenario, l: LoadSection): LoadCredentials | undefined {
@@ -67,11 +67,13 @@ export class LoadStage implements AsyncDisposable {
       for (const [j, image] of images.entries()) {
         const platform = scenario.images.find((x) => x.ref === image)?.synth?.platforms[0];
         const rate = l.rate === undefined ? undefined : share(l.rate, images.length, j);
+        // A rate below the number of images: 1 req/s for the first `rate` images and no storm for the rest, so the total is the rate asked.
+        if (rate === 0) continue;
         const prepared = await prepareLoad({
           registry: target.url,
           image,
           profile: l.profile,
-          connections: share(l.connections, images.length, j),
+          connections: Math.max(1, share(l.connections, images.length, j)),
           durationSeconds: LONGEST_SECONDS,
           ...(rate !== undefined ? { rate } : {}),
           ...(credentials ? { credentials } : {}),

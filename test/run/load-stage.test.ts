@@ -1,11 +1,16 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { compareResults } from '../../src/compare/index.js';
 import { isPullbenchError, type PullbenchError } from '../../src/errors.js';
 import { aggregateStorms, renderStorms, requestShare } from '../../src/load/stage.js';
+import { RegistryClient } from '../../src/oci/client.js';
+import { parsePlatform } from '../../src/oci/platform.js';
+import { pushSynthImage } from '../../src/oci/synth.js';
+import { embeddedRegistry } from '../../src/registry/provider.js';
 import { renderHtmlReport } from '../../src/report/html/index.js';
 import { renderSummary } from '../../src/report/render.js';
 import type { RunResults } from '../../src/report/results.js';
-import { share } from '../../src/run/load-stage.js';
+import { LoadStage, share } from '../../src/run/load-stage.js';
 import { runScenario } from '../../src/run/run.js';
 import { parseScenario, type ScenarioProblem } from '../../src/scenario/load.js';
 
@@ -55,9 +60,35 @@ describe('the load: section of a scenario', () => {
 });
 
 describe('sharing a storm between its images', () => {
-  it('splits connections and rate as evenly as whole numbers allow, at least one each', () => {
+  it('splits connections and rate as evenly as whole numbers allow, summing to the total', () => {
     expect([0, 1, 2].map((i) => share(10, 3, i))).toEqual([4, 3, 3]);
-    expect([0, 1].map((i) => share(1, 2, i))).toEqual([1, 1]);
+    expect([0, 1, 2].map((i) => share(2, 3, i))).toEqual([1, 1, 0]);
+  });
+
+  it('sends the rate asked when it is below the number of images: the images beyond it get no storm', { timeout: 60_000 }, async () => {
+    await using registry = await embeddedRegistry.start({ storage: 'memory' });
+    const client = new RegistryClient({ baseUrl: registry.url });
+    const refs = ['demo/a:v1', 'demo/b:v1', 'demo/c:v1'];
+    for (const ref of refs) {
+      const [repo, tag] = ref.split(':') as [string, string];
+      await pushSynthImage(client, repo, tag, { layers: [4096], platforms: [parsePlatform('linux/amd64')], compression: 'gzip', seed: ref });
+    }
+    await client.close();
+    const images = refs.map((ref) => `  - { ref: ${ref}, synth: { layers: [4kB] } }`).join('\n');
+    const { scenario } = parseScenario(
+      `${HEADER}images:\n${images}\nrollouts: [{ name: app, deployment: { image: demo/a:v1 } }]\nload: [{ profile: manifest-head, rate: 2, startBefore: 0s, images: [${refs.join(', ')}] }]\n`,
+      'rate.yaml',
+    );
+    await using stage = (await LoadStage.prepare(scenario, { registry }))!;
+    await stage.start();
+    await sleep(1500);
+    const runs = await stage.stop();
+    expect(runs.map((r) => r.image)).toEqual(['demo/a:v1', 'demo/b:v1']);
+    expect(runs.reduce((sum, r) => sum + (r.result.rate ?? 0), 0)).toBe(2);
+    // autocannon releases a second's allowance up front: at most rate x (seconds + 1) in all.
+    const sent = runs.reduce((sum, r) => sum + r.result.requests.total, 0);
+    expect(sent).toBeGreaterThan(0);
+    expect(sent).toBeLessThanOrEqual(2 * (Math.max(...runs.map((r) => r.result.durationSeconds)) + 1));
   });
 });
 
