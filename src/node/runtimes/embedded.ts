@@ -14,6 +14,7 @@ import { isProxy, withMirrors } from '../../oci/mirror-fetch.js';
 import { HttpPool, fetchTransport, type HttpTransport } from '../../net/http-pool.js';
 import { hostPlatform, selectPlatform, type PlatformSpec } from '../../oci/platform.js';
 import { parseReference, type ImageReference } from '../../oci/reference.js';
+import { coalesce } from '../../util/coalesce.js';
 import { makeTempDir, type TempDir } from '../../util/temp.js';
 import type { ImageInfo, PullAuth, Runtime, RuntimeStats } from '../runtime.js';
 
@@ -351,6 +352,7 @@ export class EmbeddedRuntime implements Runtime {
                 blob.body,
                 // Synced before the rename, as containerd's content store commits a blob (content/local/writer.go).
                 teeTo(createWriteStream(tmp, { highWaterMark: WRITE_HIGH_WATER, flush: true })),
+                coalesce(),
                 decompressor(desc.mediaType),
                 createWriteStream(this.snapshotPath(desc.digest), { highWaterMark: WRITE_HIGH_WATER }),
               );
@@ -364,7 +366,7 @@ export class EmbeddedRuntime implements Runtime {
             this.unpacked.set(desc.digest, Promise.resolve());
             this.content.set(desc.digest, { size: n });
           } else {
-            await pipeline(blob.body, decompressor(desc.mediaType), discard());
+            await pipeline(blob.body, coalesce(), decompressor(desc.mediaType), discard());
             this.content.set(desc.digest, { size: n });
           }
         })(),
