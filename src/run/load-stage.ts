@@ -2,6 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PullbenchError } from '../errors.js';
 import { prepareLoad, type LoadCredentials, type LoadResult, type PreparedLoad } from '../load/index.js';
 import type { StormRun } from '../load/stage.js';
+import { RegistryClient } from '../oci/client.js';
+import { MANIFEST_ACCEPT } from '../oci/media-types.js';
 import type { StartedRegistry } from '../registry/provider.js';
 import type { LoadSection, RolloutSection, Scenario } from '../scenario/schema.js';
 import { registerCleanup } from '../util/cleanup.js';
@@ -33,6 +35,22 @@ export function share(total: number, n: number, i: number): number {
   return Math.floor(total / n) + (i < total % n ? 1 : 0);
 }
 
+/**
+ * A fetch for a mirror storm's discovery that answers its manifest GETs from the
+ * upstream registry (with the scenario user's credentials): resolving through the
+ * mirror would cache the manifest there before the arm's cold rollout.
+ */
+function discoverUpstream(mirrorUrl: string, upstream: RegistryClient): typeof fetch {
+  const mirror = new URL(mirrorUrl).origin;
+  return async (input, init) => {
+    const url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
+    const m = /^\/v2\/(.+)\/manifests\/([^/]+)$/.exec(url.pathname);
+    if (url.origin !== mirror || !m || (init?.method ?? 'GET') !== 'GET') return fetch(input, init);
+    const found = await upstream.getManifest(m[1]!, decodeURIComponent(m[2]!), new Headers(init?.headers).get('accept') ?? MANIFEST_ACCEPT);
+    return new Response(new Uint8Array(found.bytes), { status: 200, headers: { 'content-type': found.mediaType, 'docker-content-digest': found.descriptor.digest } });
+  };
+}
+
 function credentialsFor(scenario: Scenario, l: LoadSection): LoadCredentials | undefined {
   const users = scenario.registry.auth?.users ?? [];
   const user = l.user === undefined ? users[0] : users.find((u) => u.username === l.user);
@@ -55,36 +73,42 @@ export class LoadStage implements AsyncDisposable {
     this.unregister = registerCleanup('load stage', () => this[Symbol.asyncDispose]());
   }
 
-  /** Resolves every storm's image on its target; undefined when the scenario has no storm for this arm. */
+  /** Resolves every storm's image (a mirror storm's on the upstream registry); undefined when the scenario has no storm for this arm. */
   static async prepare(scenario: Scenario, targets: LoadStageTargets, rollouts: RolloutSection[] = scenario.rollouts): Promise<LoadStage | undefined> {
     const planned: PlannedStorm[] = [];
     const sections = scenario.load ?? [];
-    for (const [i, l] of sections.entries()) {
-      const target = l.target === 'mirror' ? targets.mirror : targets.registry;
-      if (!target) continue;
-      const images = l.images ?? rolloutImageRefs(rollouts);
-      const credentials = l.target === 'registry' ? credentialsFor(scenario, l) : undefined;
-      for (const [j, image] of images.entries()) {
-        const platform = scenario.images.find((x) => x.ref === image)?.synth?.platforms[0];
-        const rate = l.rate === undefined ? undefined : share(l.rate, images.length, j);
-        // A rate below the number of images: 1 req/s for the first `rate` images and no storm for the rest, so the total is the rate asked.
-        if (rate === 0) continue;
-        const prepared = await prepareLoad({
-          registry: target.url,
-          image,
-          profile: l.profile,
-          connections: Math.max(1, share(l.connections, images.length, j)),
-          durationSeconds: LONGEST_SECONDS,
-          ...(rate !== undefined ? { rate } : {}),
-          ...(credentials ? { credentials } : {}),
-          ...(platform ? { platform } : {}),
-          ...(l.mix ? { mix: l.mix } : {}),
-          timeoutSeconds: l.timeout / 1000,
-        }).catch((cause: unknown) => {
-          throw new PullbenchError('RUN_INVALID', `load[${i}] (${l.name ?? `storm-${i + 1}`}): cannot storm ${image} on the ${l.target}: ${cause instanceof PullbenchError ? cause.message : 'unexpected error'}`, { cause });
-        });
-        planned.push({ storm: l.name ?? `storm-${i + 1}`, target: l.target, image, startBeforeMs: l.startBefore, durationMs: l.duration === 'rollout' ? undefined : l.duration, prepared });
+    const upstream = new RegistryClient({ baseUrl: targets.registry.url, ...(scenario.registry.auth?.users[0] ? { credentials: scenario.registry.auth.users[0] } : {}), userAgent: 'pullbench-load' });
+    try {
+      for (const [i, l] of sections.entries()) {
+        const target = l.target === 'mirror' ? targets.mirror : targets.registry;
+        if (!target) continue;
+        const images = l.images ?? rolloutImageRefs(rollouts);
+        const credentials = l.target === 'registry' ? credentialsFor(scenario, l) : undefined;
+        const discovery = l.target === 'mirror' ? { fetch: discoverUpstream(target.url, upstream) } : {};
+        for (const [j, image] of images.entries()) {
+          const platform = scenario.images.find((x) => x.ref === image)?.synth?.platforms[0];
+          const rate = l.rate === undefined ? undefined : share(l.rate, images.length, j);
+          // A rate below the number of images: 1 req/s for the first `rate` images and no storm for the rest, so the total is the rate asked.
+          if (rate === 0) continue;
+          const prepared = await prepareLoad({
+            registry: target.url,
+            image,
+            profile: l.profile,
+            connections: Math.max(1, share(l.connections, images.length, j)),
+            durationSeconds: LONGEST_SECONDS,
+            ...(rate !== undefined ? { rate } : {}),
+            ...(credentials ? { credentials } : {}),
+            ...(platform ? { platform } : {}),
+            ...(l.mix ? { mix: l.mix } : {}),
+            timeoutSeconds: l.timeout / 1000,
+          }, discovery).catch((cause: unknown) => {
+            throw new PullbenchError('RUN_INVALID', `load[${i}] (${l.name ?? `storm-${i + 1}`}): cannot storm ${image} on the ${l.target}: ${cause instanceof PullbenchError ? cause.message : 'unexpected error'}`, { cause });
+          });
+          planned.push({ storm: l.name ?? `storm-${i + 1}`, target: l.target, image, startBeforeMs: l.startBefore, durationMs: l.duration === 'rollout' ? undefined : l.duration, prepared });
+        }
       }
+    } finally {
+      await upstream.close();
     }
     return planned.length > 0 ? new LoadStage(planned) : undefined;
   }

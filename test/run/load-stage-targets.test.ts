@@ -87,3 +87,36 @@ describe('disposing the load stage', { timeout: 60_000 }, () => {
     expect(registry.stats().manifestHead).toBe(after);
   });
 });
+
+describe('preparing a storm on the mirror', { timeout: 60_000 }, () => {
+  it('finds the image on the upstream registry, so the mirror\'s cache is not primed before the rollout', async () => {
+    const users = [{ username: 'ci', password: PASSWORD }];
+    await using upstream = await embeddedRegistry.start({ storage: 'memory', auth: 'basic', users });
+    await using mirror = await embeddedRegistry.start({ storage: 'memory', upstream: { url: upstream.url, credentials: users[0]! } });
+    const pusher = new RegistryClient({ baseUrl: upstream.url, credentials: users[0]! });
+    await pushSynthImage(pusher, 'demo/app', 'v1', { layers: [64_000], platforms: [parsePlatform('linux/amd64')], compression: 'gzip', seed: 'prime' });
+    await pusher.close();
+    const { scenario } = parseScenario(
+      `apiVersion: pullbench.dev/v1alpha1\nkind: Scenario\nmetadata: { name: p }\nregistry: { auth: { users: [{ username: ci, password: "${PASSWORD}" }] } }\nmirror: { provider: embedded }\nimages: [{ ref: demo/app:v1, synth: { layers: [64kB] } }]\nrollouts: [{ name: app, deployment: { image: demo/app:v1 } }]\nload: [{ profile: manifest-get, target: mirror, connections: 2, startBefore: 0s }]\n`,
+      'p.yaml',
+    );
+    mirror.resetStats();
+    await using stage = (await LoadStage.prepare(scenario, { registry: upstream, mirror }))!;
+    expect(mirror.stats().manifestGet + mirror.stats().manifestHead).toBe(0);
+    // A cold mirror asked for the tag must fetch the manifest from upstream: it did not have it yet.
+    upstream.resetStats();
+    const node = new RegistryClient({ baseUrl: mirror.url });
+    await node.getManifest('demo/app', 'v1');
+    await node.close();
+    expect(upstream.stats().manifestGet).toBe(1);
+    // The storm itself still hammers the mirror, anonymously.
+    await stage.start();
+    await sleep(500);
+    const [run] = await stage.stop();
+    expect(run).toMatchObject({ target: 'mirror', image: 'demo/app:v1' });
+    expect(run!.result.auth).toBe('none');
+    expect(run!.result.target).toBe(mirror.url);
+    expect(run!.result.byKind.manifestGet!.ok).toBeGreaterThan(5);
+    expect(mirror.stats().manifestGet).toBeGreaterThanOrEqual(run!.result.byKind.manifestGet!.ok);
+  });
+});
