@@ -54,7 +54,11 @@ export interface CompareOptions {
 const nodeMajor = (v: string | undefined): string => (v ?? '').split('.')[0] ?? '';
 const get = (o: unknown, path: string[]): unknown => path.reduce<unknown>((x, k) => (x && typeof x === 'object' ? (x as Record<string, unknown>)[k] : undefined), o);
 
-/** Why two runs cannot be compared: different results schema, scenario or environment. Empty when they can. */
+// scale.bytes as the run recorded it (results from before the results field: the spec's), 1 when unscaled.
+const byteScale = (r: RunResults): number => r.scale?.bytes ?? (get(r.scenario.spec, ['scale', 'bytes']) as number | undefined) ?? 1;
+const scaleText = (f: number): string => (f === 1 ? '1 (unscaled)' : String(f));
+
+/** Why two runs cannot be compared: different results schema, scenario, environment or byte scale. Empty when they can. */
 export function incomparability(baseline: RunResults, current: RunResults): string[] {
   const reasons: string[] = [];
   if (baseline.schemaVersion !== current.schemaVersion) {
@@ -74,6 +78,8 @@ export function incomparability(baseline: RunResults, current: RunResults): stri
     ['registry provider', get(baseline.scenario.spec, ['registry', 'provider']), get(current.scenario.spec, ['registry', 'provider'])],
   ];
   for (const [what, x, y] of env) if (x !== y) reasons.push(`different ${what}: ${String(x)} vs ${String(y)}`);
+  const [bs, cs] = [byteScale(baseline), byteScale(current)];
+  if (bs !== cs) reasons.push(`different byte scales (scale.bytes): ${scaleText(bs)} vs ${scaleText(cs)}; their byte counts measure different layer sizes`);
   const common = current.arms.filter((a) => baseline.arms.some((x) => x.arm.name === a.arm.name));
   if (reasons.length === 0 && common.length === 0) reasons.push('no arm in common');
   return reasons;

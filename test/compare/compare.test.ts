@@ -22,6 +22,13 @@ function slower(r: RunResults, arm: string, factor: number): RunResults {
   return r;
 }
 
+// What a run with `scale: { bytes }` records: the factor in the results and in the scenario spec.
+function scaleBytes(r: RunResults, bytes: number): RunResults {
+  r.scale = { bytes, byteCounts: 'measured' };
+  (r.scenario.spec as { scale?: { bytes: number } }).scale = { bytes };
+  return r;
+}
+
 describe('bootstrapDifference', () => {
   const median = (s: readonly number[]): number => (s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2);
 
@@ -119,6 +126,7 @@ describe('compareResults', () => {
     ['another Node major', (r: RunResults) => void (r.environment.node = '99.0.0'), /Node.js major version/],
     ['another node runtime', (r: RunResults) => void (r.environment.cluster.runtime = 'containerd'), /different node runtime: embedded vs containerd/],
     ['another results schema', (r: RunResults) => void ((r as { schemaVersion: number }).schemaVersion = 2), /schemaVersion differs: 1 vs 2/],
+    ['a byte-scaled run against an unscaled one', (r: RunResults) => scaleBytes(r, 0.1), /different byte scales \(scale\.bytes\): 1 \(unscaled\) vs 0\.1/],
   ])('refuses %s as not comparable, saying why', (_, change, reason) => {
     const cur = copy();
     change(cur);
@@ -126,6 +134,12 @@ describe('compareResults', () => {
     expect(c.verdict).toBe('not comparable');
     expect(c.metrics).toEqual([]);
     expect(c.reasons.join('\n')).toMatch(reason);
+  });
+
+  it('compares two runs at the same byte scale, without listing scale as a scenario change', () => {
+    const c = compareResults(scaleBytes(copy(), 0.1), scaleBytes(copy(), 0.1), { resamples: 200 });
+    expect(c.reasons).toEqual([]);
+    expect(c.specChanges).toEqual([]);
   });
 
   it('lists scenario fields that changed between comparable runs', () => {
