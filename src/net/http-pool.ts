@@ -1,6 +1,6 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type ClientRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { Readable, pipeline } from 'node:stream';
+import { Readable, pipeline, type Duplex } from 'node:stream';
 
 /** The part of an HTTP response the registry client reads. `headers.get` matches the fetch API's. */
 export interface HttpResponse {
@@ -34,6 +34,11 @@ export interface HttpPoolOptions {
   highWaterMark?: number;
   /** TLS: accept any certificate (hosts.toml `skip_verify`). */
   insecureSkipVerify?: boolean;
+  /**
+   * Opens plain-HTTP connections in place of a TCP connect: a stream for the
+   * target (a shaped link: `ShapedRoutes.connect`), or undefined to connect directly.
+   */
+  connect?: (target: { host: string; port: number }) => Duplex | undefined;
 }
 
 export interface HttpPoolStats {
@@ -74,9 +79,12 @@ export class HttpPool implements HttpTransport, AsyncDisposable {
     this.https = new HttpsAgent({ ...common, ...(opts.insecureSkipVerify ? { rejectUnauthorized: false } : {}) });
     for (const agent of [this.http, this.https]) {
       const create = agent.createConnection.bind(agent) as (...args: unknown[]) => unknown;
+      const connect = agent === this.http ? opts.connect : undefined;
       (agent as unknown as { createConnection: (...args: unknown[]) => unknown }).createConnection = (...args: unknown[]) => {
         this.counters.connections++;
-        return create(...args);
+        const target = args[0] as { host?: string; port?: number | string };
+        const shaped = connect?.({ host: target.host ?? 'localhost', port: Number(target.port ?? 80) });
+        return shaped ?? create(...args);
       };
     }
   }

@@ -75,23 +75,76 @@ class Server {
   busy = 0;
   /** It still had work it could not start last pass, so its busy time is continuous. */
   backlogged = false;
-  constructor(readonly bytesPerMs: number) {}
+  /** Mutable for an uplink shared across threads, whose share here follows the links active here. */
+  constructor(public bytesPerMs: number) {}
 
   start(now: number): number {
     return this.backlogged ? this.busy : Math.max(this.busy, now);
   }
 }
 
-/** The registry's egress, shared fairly by the downstream direction of every link that names it. */
+/**
+ * One uplink seen from several threads (the emulated nodes' runtimes in worker
+ * threads): `counts` holds, per thread (`slot`), how many of its links are sending
+ * through the uplink right now.
+ */
+export interface UplinkShares {
+  /** An Int32Array's buffer, one slot per thread. */
+  counts: SharedArrayBuffer;
+  slot: number;
+}
+
+/**
+ * The registry's egress, shared fairly by the downstream direction of every link
+ * that names it. With `shares`, one uplink spans threads: each thread's copy
+ * serves its own links at the part of the bandwidth its share of the busy links
+ * earns (its active links / all threads' active links), so every busy link gets
+ * about bandwidth / busy links wherever it runs. That is exact while the busy links
+ * are all held back by the uplink; a link slower than its fair share leaves its
+ * unused part to the links of its own thread only.
+ */
 export class SharedUplink {
   /** @internal */
   readonly server: Server;
   /** @internal round robin of link directions with data waiting */
   readonly active = new Set<LinkDirection>();
+  private readonly counts: Int32Array | undefined;
+  private readonly slot: number;
+  private published = -1;
 
-  constructor(readonly bandwidthBps: number) {
+  constructor(
+    readonly bandwidthBps: number,
+    shares?: UplinkShares,
+  ) {
     if (!(bandwidthBps > 0)) throw new PullbenchError('INVALID_ARGUMENT', 'uplink bandwidthBps must be a positive number');
     this.server = new Server(bandwidthBps / 8 / 1000);
+    if (shares !== undefined) {
+      this.counts = new Int32Array(shares.counts);
+      if (!(Number.isInteger(shares.slot) && shares.slot >= 0 && shares.slot < this.counts.length)) {
+        throw new PullbenchError('INVALID_ARGUMENT', `uplink share slot ${shares.slot} is outside 0-${this.counts.length - 1}`);
+      }
+    }
+    this.slot = shares?.slot ?? 0;
+  }
+
+  /** @internal Whether other threads serve links through this uplink too. */
+  get spansThreads(): boolean {
+    return this.counts !== undefined;
+  }
+
+  /** @internal Tells the other threads how many links send here, and takes this thread's part of the bandwidth. */
+  rebalance(): void {
+    const counts = this.counts;
+    if (counts === undefined) return;
+    const mine = this.active.size;
+    if (mine !== this.published) {
+      Atomics.store(counts, this.slot, mine);
+      this.published = mine;
+    }
+    let all = 0;
+    for (let i = 0; i < counts.length; i++) all += Atomics.load(counts, i);
+    const full = this.bandwidthBps / 8 / 1000;
+    this.server.bytesPerMs = all > 0 && mine > 0 ? (full * mine) / Math.max(all, mine) : full;
   }
 }
 
@@ -313,6 +366,8 @@ export class Scheduler {
   }
 
   private readonly dirs = new Set<LinkDirection>();
+  /** Thread-spanning uplinks this scheduler has served, until it has published that it uses them no more. */
+  private readonly spanning = new Set<SharedUplink>();
   private readonly heap = new DeliveryHeap();
   private seq = 0;
   private timer: unknown;
@@ -364,6 +419,14 @@ export class Scheduler {
       wake = Math.min(wake, this.serveAlone(dir, now, horizon));
     }
     for (const uplink of uplinks) wake = Math.min(wake, this.serveUplink(uplink, now, horizon));
+    // A thread-spanning uplink none of whose links here has data: let the other threads have it all.
+    for (const uplink of this.spanning) {
+      if (uplinks.has(uplink)) continue;
+      for (const dir of uplink.active) if (!dir.hasData()) uplink.active.delete(dir);
+      uplink.rebalance();
+      if (uplink.active.size === 0) this.spanning.delete(uplink);
+    }
+    for (const uplink of uplinks) if (uplink.spansThreads) this.spanning.add(uplink);
 
     // Deliver everything due, in time order.
     for (let d = this.heap.peek(); d !== undefined && d.at <= now; d = this.heap.peek()) {
@@ -422,6 +485,7 @@ export class Scheduler {
   /** Round robin among an uplink's busy links, one quantum at a time. */
   private serveUplink(uplink: SharedUplink, now: number, horizon: number): number {
     const u = uplink.server;
+    uplink.rebalance();
     let wake = Infinity;
     // Rounds over a snapshot: one quantum per ready link per round, served links move to the back.
     let progress = true;
