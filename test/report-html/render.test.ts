@@ -60,6 +60,21 @@ describe('the HTML report', () => {
     expect(dataOf(html).baselineArms).toHaveLength(fixture.arms.length);
   });
 
+  it('labels the byte chart and the byte column as scaled when the run was byte-scaled, and not otherwise', async () => {
+    const plain = await renderHtmlReport(fixture);
+    expect(dataOf(plain).bytesChart).toEqual({ axis: 'bytes per repetition' });
+    expect(plain).toContain('aria-label="bytes by source"');
+    expect(plain).toContain('<th>from registry</th>');
+
+    const scaled = copy();
+    scaled.scale = { bytes: 0.1, byteCounts: 'measured' };
+    const html = await renderHtmlReport(scaled);
+    expect(dataOf(html).bytesChart).toEqual({ axis: 'bytes per repetition (scaled x0.1)', title: 'Bytes as measured at scale.bytes 0.1: x10 for the modelled sizes' });
+    expect(html).toContain('aria-label="bytes by source (scaled x0.1)"');
+    expect(html).toContain('<h2>Where the bytes came from (scaled x0.1), and what reached the upstream</h2>');
+    expect(html).toContain('<th>from registry (scaled x0.1)</th>');
+  });
+
   it('with a baseline of another scenario: says why they cannot be compared, draws no baseline series', async () => {
     const other = copy();
     other.scenario.name = 'other';

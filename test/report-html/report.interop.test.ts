@@ -58,6 +58,23 @@ describeWithTools(['chromium'], 'the HTML report of a real run in headless Chrom
     await page.close();
   });
 
+  it('labels the byte chart as scaled in a byte-scaled run\'s report, and not in an unscaled one', async () => {
+    const scaledFile = join(dir, 'report-scaled.html');
+    writeFileSync(scaledFile, await renderHtmlReport({ ...results, scale: { bytes: 0.25, byteCounts: 'measured' } }));
+    const labels = async (url: string): Promise<{ axis: string; title: string; shown: boolean }> => {
+      const page = await browser.newPage({ viewport: { width: 1366, height: 800 } });
+      await page.goto(url);
+      const got = await page.evaluate(() => {
+        const c = (globalThis as unknown as { pullbenchCharts: Record<string, { options: { scales: { y: { title: { text: string } } }; plugins: { title: { display: boolean; text: string } } } }> }).pullbenchCharts['chart-bytes']!;
+        return { axis: c.options.scales.y.title.text, title: c.options.plugins.title.text, shown: c.options.plugins.title.display };
+      });
+      await page.close();
+      return got;
+    };
+    expect(await labels(pathToFileURL(scaledFile).href)).toEqual({ axis: 'bytes per repetition (scaled x0.25)', title: 'Bytes as measured at scale.bytes 0.25: x4 for the modelled sizes', shown: true });
+    expect(await labels(pathToFileURL(file).href)).toMatchObject({ axis: 'bytes per repetition', shown: false });
+  });
+
   for (const scheme of ['light', 'dark'] as const) {
     it(`draws every chart with the right series and points, without console errors (${scheme})`, async () => {
       const page = await browser.newPage({ viewport: { width: 1366, height: 800 }, colorScheme: scheme });

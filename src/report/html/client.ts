@@ -62,7 +62,8 @@ export const CLIENT_SCRIPT = String.raw`
     type: 'bar',
     data: { labels: model.arms.map(function (a) { return a.name; }),
       datasets: sources.map(function (s, i) { return { label: s[1], data: model.arms.map(function (a) { return a.bytes[s[0]]; }), backgroundColor: color(i) }; }) },
-    options: { scales: { x: { stacked: true }, y: { stacked: true, title: { display: true, text: 'bytes per repetition' }, ticks: { callback: function (x) { return fmtBytes(x); } } } } },
+    options: { scales: { x: { stacked: true }, y: { stacked: true, title: { display: true, text: model.bytesChart.axis }, ticks: { callback: function (x) { return fmtBytes(x); } } } },
+      plugins: { title: { display: Boolean(model.bytesChart.title), text: model.bytesChart.title || '' } } },
   });
 
   // Requests that reached the upstream registry, and 429s.

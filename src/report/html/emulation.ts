@@ -11,6 +11,19 @@ export function scaleNote(results: Pick<RunResults, 'scale'>): string | undefine
   return `Scaled run: layer sizes and link bandwidths x${f}, so pull times are representative of the full sizes while byte counts are as measured (multiply by ${+(1 / f).toPrecision(4)} for the modelled sizes).`;
 }
 
+/** `scaled x0.1` beside a byte-scaled run's byte figures (charts, columns), or undefined. */
+export function scaleLabel(results: Pick<RunResults, 'scale'>): string | undefined {
+  const f = results.scale?.bytes;
+  return f === undefined || f === 1 ? undefined : `scaled x${f}`;
+}
+
+/** The byte chart's axis title, and for a byte-scaled run a chart title saying how to read it. */
+export function bytesChartLabels(results: Pick<RunResults, 'scale'>): { axis: string; title?: string } {
+  const f = results.scale?.bytes;
+  if (f === undefined || f === 1) return { axis: 'bytes per repetition' };
+  return { axis: `bytes per repetition (${scaleLabel(results)!})`, title: `Bytes as measured at scale.bytes ${f}: x${+(1 / f).toPrecision(4)} for the modelled sizes` };
+}
+
 export const EMULATION_HEAD = ['arm', 'nodes', 'CPU per node', 'cores busy', 'RSS growth per node', 'peak RSS', 'event loop busy', 'loop delay p99', 'open fds peak'];
 
 /** The emulation-cost cells of an arm (emulated clusters only). */

@@ -2,6 +2,7 @@ import type { Comparison } from '../../compare/index.js';
 import { requestShare } from '../../load/stage.js';
 import { percentileSorted } from '../../measure/stats.js';
 import type { ArmResult, RunResults } from '../results.js';
+import { bytesChartLabels } from './emulation.js';
 
 /** Five numbers of a box plot, computed from the samples (true median, type-7 quartiles). */
 export interface Box {
@@ -40,6 +41,8 @@ export interface ReportModel {
   title: string;
   arms: ChartArm[];
   baselineArms: ChartArm[];
+  /** The byte chart's axis title, and its chart title when the run was byte-scaled. */
+  bytesChart: { axis: string; title?: string };
 }
 
 function box(sorted: number[]): Box | undefined {
@@ -98,7 +101,7 @@ export function chartArm(arm: ArmResult): ChartArm {
 }
 
 export function reportModel(results: RunResults, baseline?: RunResults): ReportModel {
-  return { title: results.scenario.name, arms: results.arms.map(chartArm), baselineArms: baseline ? baseline.arms.map(chartArm) : [] };
+  return { title: results.scenario.name, arms: results.arms.map(chartArm), baselineArms: baseline ? baseline.arms.map(chartArm) : [], bytesChart: bytesChartLabels(results) };
 }
 
 /** Arms ranked by pull p50 (arms without pulls last), for the headline. */

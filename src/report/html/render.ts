@@ -5,7 +5,7 @@ import { compareResults, formatValue, type Comparison } from '../../compare/inde
 import { formatBytes, formatMs, type ArmResult, type RunResults } from '../results.js';
 import { STORM_COLUMNS, STORM_NOTE, stormCells } from '../../load/stage.js';
 import { CLIENT_SCRIPT } from './client.js';
-import { EMULATION_HEAD, EMULATION_NOTE, emulationCells, scaleNote } from './emulation.js';
+import { EMULATION_HEAD, EMULATION_NOTE, emulationCells, scaleLabel, scaleNote } from './emulation.js';
 import { rankArms, reportModel } from './model.js';
 
 export interface HtmlReportOptions {
@@ -43,7 +43,8 @@ function headlineTable(results: RunResults, baseline?: RunResults): string {
   const ranked = rankArms(results);
   const fastest = ranked.find((a) => a.aggregate.pull)?.aggregate.pull?.p50;
   const base = (name: string): ArmResult | undefined => baseline?.arms.find((a) => a.arm.name === name);
-  const head = ['arm', 'pods', 'pull p50', 'pull p95', 'incl. waiting p95', 'rollout', 'failed', 'from registry', 'upstream pulls', 'vs fastest'];
+  const scaled = scaleLabel(results);
+  const head = ['arm', 'pods', 'pull p50', 'pull p95', 'incl. waiting p95', 'rollout', 'failed', scaled ? `from registry (${scaled})` : 'from registry', 'upstream pulls', 'vs fastest'];
   if (baseline) head.push('baseline p50', 'Δ p50');
   const rows = ranked.map((arm) => {
     const a = arm.aggregate;
@@ -167,6 +168,7 @@ export async function renderHtmlReport(results: RunResults, options: HtmlReportO
   const model = reportModel(results, comparison && comparison.reasons.length === 0 ? baseline : undefined);
   const armOptions = results.arms.map((a, i) => `<option value="${i}">${esc(a.arm.name)}</option>`).join('');
   const description = (results.scenario.spec as { metadata?: { description?: string } } | undefined)?.metadata?.description;
+  const scaled = scaleLabel(results) ? ` (${scaleLabel(results)!})` : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>pullbench: ${esc(results.scenario.name)}</title><style>${STYLE}</style></head>
@@ -182,8 +184,8 @@ ${comparison ? comparisonSection(comparison) : ''}
 <h2>Per-pod waterfall</h2>
 <label>arm <select id="waterfall-arm">${armOptions}</select></label> (first repetition)
 <div class="chart" id="waterfall-box"><canvas id="chart-waterfall" role="img" aria-label="per-pod waterfall"></canvas></div>
-<h2>Where the bytes came from, and what reached the upstream</h2>
-<div class="grid"><div class="chart"><canvas id="chart-bytes" role="img" aria-label="bytes by source"></canvas></div><div class="chart"><canvas id="chart-requests" role="img" aria-label="upstream requests and 429s"></canvas></div></div>
+<h2>Where the bytes came from${scaled}, and what reached the upstream</h2>
+<div class="grid"><div class="chart"><canvas id="chart-bytes" role="img" aria-label="bytes by source${scaled}"></canvas></div><div class="chart"><canvas id="chart-requests" role="img" aria-label="upstream requests and 429s"></canvas></div></div>
 ${requestsTable(results)}
 ${stormSection(results)}
 <h2>Failures by reason</h2>
