@@ -5,7 +5,8 @@ import { monitorEventLoopDelay, performance, type EventLoopUtilization, type Int
  * What the pullbench process spent while emulated nodes ran a rollout. In-process
  * nodes share one process (and its registry, proxies and link shaping), so the
  * per-node figures are the process's figures divided by the node count: an upper
- * bound on what one emulated node costs, not a per-node measurement.
+ * bound on what one emulated node costs, not a per-node measurement. With `load:`
+ * storms the process also ran their generator (see loadStorms).
  */
 export interface ProcessUsage {
   /** The window measured: from the first pod created to the last step settled. */
@@ -47,6 +48,14 @@ export interface ProcessUsage {
   };
   /** Samples taken (every intervalMs) for the peaks. */
   samples: number;
+  /**
+   * Storms of the scenario's `load:` stage that ran in this process during the window
+   * (absent: none). cpu, eventLoop and perNode then include the load generator's work,
+   * and an embedded registry's serving of the storms: one process's CPU time cannot be
+   * split by who spent it, and a storm's `generatorCpuMs` is this same process's CPU
+   * over the storm (its window encloses this one), so it cannot be subtracted either.
+   */
+  loadStorms?: number;
 }
 
 function openFds(): number | undefined {
@@ -94,8 +103,8 @@ export class UsageSampler implements AsyncDisposable {
     this.window = { t0: performance.now(), cpu: process.cpuUsage(), elu: performance.eventLoopUtilization(), delay };
   }
 
-  /** Closes the window; without begin(), the window is since start(). */
-  stop(nodes: number): ProcessUsage {
+  /** Closes the window; without begin(), the window is since start(). `loadStorms`: storms that ran in this process meanwhile. */
+  stop(nodes: number, opts: { loadStorms?: number } = {}): ProcessUsage {
     clearInterval(this.timer);
     this.sample();
     const w = this.window;
@@ -126,6 +135,7 @@ export class UsageSampler implements AsyncDisposable {
       samples: this.samples,
     };
     if (this.peakFds !== undefined) usage.openFdsPeak = this.peakFds;
+    if (opts.loadStorms) usage.loadStorms = opts.loadStorms;
     return usage;
   }
 
@@ -159,12 +169,15 @@ export interface UsageAggregate {
   eventLoopUtilization: number;
   eventLoopDelayP99Ms: number;
   openFdsPeak?: number;
+  /** The most load storms any repetition ran in the process (see ProcessUsage.loadStorms): the figures above include their generator. */
+  loadStorms?: number;
 }
 
 export function aggregateUsage(usages: readonly ProcessUsage[]): UsageAggregate | undefined {
   if (usages.length === 0) return undefined;
   const mean = (f: (u: ProcessUsage) => number): number => usages.reduce((a, u) => a + f(u), 0) / usages.length;
   const fds = usages.flatMap((u) => (u.openFdsPeak === undefined ? [] : [u.openFdsPeak]));
+  const storms = Math.max(0, ...usages.map((u) => u.loadStorms ?? 0));
   return {
     nodes: Math.max(...usages.map((u) => u.nodes)),
     cpuPerNodeMs: mean((u) => u.perNode.cpuMs),
@@ -174,5 +187,6 @@ export function aggregateUsage(usages: readonly ProcessUsage[]): UsageAggregate 
     eventLoopUtilization: mean((u) => u.eventLoop.utilization),
     eventLoopDelayP99Ms: Math.max(...usages.map((u) => u.eventLoop.delayP99Ms)),
     ...(fds.length > 0 ? { openFdsPeak: Math.max(...fds) } : {}),
+    ...(storms > 0 ? { loadStorms: storms } : {}),
   };
 }

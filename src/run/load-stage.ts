@@ -113,6 +113,11 @@ export class LoadStage implements AsyncDisposable {
     return planned.length > 0 ? new LoadStage(planned) : undefined;
   }
 
+  /** Storms planned: one per storm and image. */
+  get size(): number {
+    return this.storms.length;
+  }
+
   /** `manifest-get x4 on the registry (demo/app:v1)`, for progress lines. */
   describe(): string {
     return this.storms.map((s) => `${s.storm} ${s.prepared.spec.profile} x${s.prepared.spec.connections} on the ${s.target} (${s.image})`).join(', ');

@@ -318,7 +318,7 @@ async function runRepetition(
       },
     });
     const rolloutDurationMs = Date.now() - t0;
-    const usage = sampler?.stop(cluster.nodes.length);
+    const usage = sampler?.stop(cluster.nodes.length, { loadStorms: storms?.size ?? 0 });
     const load = await storms?.stop();
     realCluster?.assertEnoughData();
     const linkAfter = cluster.linkBytes();

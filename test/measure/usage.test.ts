@@ -42,6 +42,18 @@ describe('sampling the process during a rollout', () => {
     expect(u.perNode.rssBytes).toBeCloseTo((u.memory.rssPeakBytes - u.memory.rssBaselineBytes) / 4, 0);
     if (process.platform === 'linux') expect(u.openFdsPeak).toBeGreaterThan(0);
   });
+
+  it('says when load storms ran in the process during the window, and not otherwise', () => {
+    const quiet = UsageSampler.start();
+    quiet.begin();
+    expect(quiet.stop(4).loadStorms).toBeUndefined();
+    const stormy = UsageSampler.start();
+    stormy.begin();
+    const u = stormy.stop(4, { loadStorms: 2 });
+    expect(u.loadStorms).toBe(2);
+    // The CPU is still the whole process's: nothing is subtracted.
+    expect(u.perNode.cpuMs).toBeCloseTo(u.cpu.totalMs / 4, 5);
+  });
 });
 
 describe('an arm over its repetitions', () => {
@@ -61,6 +73,11 @@ describe('an arm over its repetitions', () => {
     expect(a.rssPeakBytes).toBe(2100);
     expect(a.eventLoopDelayP99Ms).toBe(50);
     expect(a.cpuCores).toBe(2);
+  });
+
+  it('carries the load storms that shared the process into the arm', () => {
+    expect(aggregateUsage([usage(1000, 1100, 5), usage(1000, 1100, 5)])!.loadStorms).toBeUndefined();
+    expect(aggregateUsage([usage(1000, 1100, 5), { ...usage(1000, 1100, 5), loadStorms: 3 }])!.loadStorms).toBe(3);
   });
 
   it('has no aggregate without usage (real clusters)', () => {

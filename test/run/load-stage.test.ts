@@ -101,6 +101,7 @@ describe('a rollout under a registry storm', { timeout: 180_000 }, () => {
     expect(calm.arms[0]!.aggregate.failures.total).toBe(0);
     expect(calm.arms[0]!.aggregate.load).toBeUndefined();
     expect(calm.arms[0]!.repetitions[0]!.load).toBeUndefined();
+    expect(calm.arms[0]!.repetitions[0]!.usage!.loadStorms).toBeUndefined();
     expect(renderSummary(calm)).not.toContain('load stage');
   });
 
@@ -113,6 +114,12 @@ describe('a rollout under a registry storm', { timeout: 180_000 }, () => {
     expect(storm).toMatchObject({ storm: 'blobs', target: 'registry', image: 'demo/app:v2' });
     expect(storm.result.requests.total).toBeGreaterThan(50);
     expect(storm.result.errors).toBe(0);
+    // The emulation cost says the storm's generator shared the process: its CPU cannot be told apart.
+    expect(rep.usage!.loadStorms).toBe(1);
+    expect(arm.aggregate.usage!.loadStorms).toBe(1);
+    // generatorCpuMs is the whole process's CPU over the storm, whose window encloses the usage window:
+    // subtracting it would leave nothing (hence the flag above, not a subtraction).
+    expect(storm.result.generatorCpuMs).toBeGreaterThanOrEqual(rep.usage!.cpu.totalMs - 1);
     // The storm ran from before the rollout to its end.
     expect(Date.parse(storm.result.startedAt)).toBeLessThan(rep.startedAt - 500);
     expect(Date.parse(storm.result.finishedAt)).toBeGreaterThanOrEqual(rep.startedAt + rep.rolloutDurationMs - 50);
@@ -138,6 +145,7 @@ describe('a rollout under a registry storm', { timeout: 180_000 }, () => {
     expect(row).toMatchObject({ storm: 'blobs', profile: 'blob-get', connections: 16, runs: 1, requests: storm.result.requests.total, errors: 0 });
     const summary = renderSummary(stormy);
     expect(summary).toContain('load stage');
+    expect(summary).toMatch(/emulation Always\/direct\/cold: .*\(\d+\.\d\d cores busy; includes the load generator of 1 storm\)/);
     expect(summary).toMatch(/Always\/direct\/cold\s+blobs\s+blob-get\s+registry\s+demo\/app:v2/);
     expect(summary).toContain(`storms ${storm.result.requests.total}, rollout ${Math.round(share.rollout)}`);
   });

@@ -26,11 +26,14 @@ export function bytesChartLabels(results: Pick<RunResults, 'scale'>): { axis: st
 
 export const EMULATION_HEAD = ['arm', 'nodes', 'CPU per node', 'cores busy', 'RSS growth per node', 'peak RSS', 'event loop busy', 'loop delay p99', 'open fds peak'];
 
+// A load: storm's generator ran in the same process: its CPU is in these figures and cannot be told apart.
+const withLoad = (u: UsageAggregate, sep: string): string => (u.loadStorms ? `${sep} includes the load generator of ${u.loadStorms} storm${u.loadStorms > 1 ? 's' : ''}` : '');
+
 /** The emulation-cost cells of an arm (emulated clusters only). */
 export function emulationCells(u: UsageAggregate): Cell[] {
   return [
     [u.nodes, String(u.nodes)],
-    [u.cpuPerNodeMs, formatMs(u.cpuPerNodeMs)],
+    [u.cpuPerNodeMs, `${formatMs(u.cpuPerNodeMs)}${withLoad(u, ',')}`],
     [u.cpuCores, u.cpuCores.toFixed(2)],
     [u.rssPerNodeBytes, formatBytes(u.rssPerNodeBytes)],
     [u.rssPeakBytes, formatBytes(u.rssPeakBytes)],
@@ -42,13 +45,13 @@ export function emulationCells(u: UsageAggregate): Cell[] {
 
 /** What the per-node figures mean: the process's, shared out (nodes, registry and shaping share one process). */
 export const EMULATION_NOTE =
-  'Emulated nodes share the pullbench process with the registry, the mirror and the link shaping, so per-node figures are the process\'s CPU time during the rollout and its RSS growth from before the nodes started, divided by the node count: an upper bound on one emulated node, not a per-node measurement.';
+  'Emulated nodes share the pullbench process with the registry, the mirror and the link shaping (and the load generator of any load: storm, marked on its arm), so per-node figures are the process\'s CPU time during the rollout and its RSS growth from before the nodes started, divided by the node count: an upper bound on one emulated node, not a per-node measurement.';
 
 /** One summary line per arm with usage, e.g. `emulation IfNotPresent/direct/cold: 200 nodes, 42ms CPU/node, ...`. */
 export function usageLines(results: Pick<RunResults, 'arms'>): string[] {
   return results.arms.flatMap(({ arm, aggregate: { usage: u } }) =>
     u
-      ? [`emulation ${arm.name}: ${u.nodes} nodes, CPU ${formatMs(u.cpuPerNodeMs)}/node (${u.cpuCores.toFixed(2)} cores busy), RSS +${formatBytes(u.rssPerNodeBytes)}/node (peak ${formatBytes(u.rssPeakBytes)}), event loop ${(u.eventLoopUtilization * 100).toFixed(0)}% busy, delay p99 ${formatMs(u.eventLoopDelayP99Ms)}`]
+      ? [`emulation ${arm.name}: ${u.nodes} nodes, CPU ${formatMs(u.cpuPerNodeMs)}/node (${u.cpuCores.toFixed(2)} cores busy${withLoad(u, ';')}), RSS +${formatBytes(u.rssPerNodeBytes)}/node (peak ${formatBytes(u.rssPeakBytes)}), event loop ${(u.eventLoopUtilization * 100).toFixed(0)}% busy, delay p99 ${formatMs(u.eventLoopDelayP99Ms)}`]
       : [],
   );
 }
