@@ -53,7 +53,7 @@ export interface ProcessUsage {
    * (absent: none). cpu, eventLoop and perNode then include the load generator's work,
    * and an embedded registry's serving of the storms: one process's CPU time cannot be
    * split by who spent it, and a storm's `generatorCpuMs` is this same process's CPU
-   * over the storm (its window encloses this one), so it cannot be subtracted either.
+   * over the storm (a storm lasting the rollout encloses this window), so it cannot be subtracted either.
    */
   loadStorms?: number;
 }
