@@ -1,4 +1,5 @@
-import { startShapedProxy, SharedUplink, type LinkSpec, type StartedProxy } from '../net/index.js';
+import { randomUUID } from 'node:crypto';
+import { startShapedProxy, SharedUplink, type LinkSpec, type ShapedRouteSpec, type StartedProxy } from '../net/index.js';
 import type { Clock } from '../net/clock.js';
 import { EmulatedNode } from '../node/kubelet.js';
 import type { Runtime } from '../node/runtime.js';
@@ -49,8 +50,10 @@ function toLinkSpec(link: LinkSection): LinkSpec {
 
 /**
  * The `emulated` driver: N EmulatedNodes (kubelet semantics) over embedded or
- * containerd runtimes, each reaching the registry and the mirror through a
- * shaped TCP proxy of its own, the links that name a shared uplink sharing it.
+ * containerd runtimes, each reaching the registry and the mirror over shaped
+ * links of its own, the links that name a shared uplink sharing it. An embedded
+ * runtime shapes its own connections (`ShapedRoutes`, in whichever thread it runs);
+ * a containerd gets a shaped TCP proxy per route, as it cannot be handed a socket.
  * A fresh cluster has a cold cache.
  */
 export class EmulatedCluster implements Cluster {
@@ -93,9 +96,24 @@ export class EmulatedCluster implements Cluster {
     };
     const workers = opts.runtime === 'embedded' ? (opts.workers ?? emulationWorkers()) : 0;
     if (workers > 0) this.pool = new RuntimeWorkers(workers);
+    // Embedded runtimes: the links as data, applied by each runtime to its own connections. A shared uplink is one
+    // per thread (keyed per cluster), its threads' shares counted in one array: one slot per worker.
+    const clusterKey = randomUUID();
+    const counts = { registry: new SharedArrayBuffer(4 * Math.max(workers, 1)), mirror: new SharedArrayBuffer(4 * Math.max(workers, 1)) };
+    const routesFor = (worker: number | undefined): ShapedRouteSpec[] =>
+      (['registry', 'mirror'] as const).flatMap((kind) => {
+        const route = kind === 'registry' ? opts.registry : opts.mirror;
+        if (!route?.link) return [];
+        const shared = route.link.sharedUplink;
+        const uplink = shared
+          ? { key: `${clusterKey}:${kind}`, bandwidthBps: shared, ...(worker !== undefined ? { shares: { counts: counts[kind], slot: worker } } : {}) }
+          : undefined;
+        return [{ name: kind, target: route.target, link: toLinkSpec(route.link), ...(uplink ? { uplink } : {}) }];
+      });
     for (const name of this.nodes) {
-      const registryHost = await via('registry', opts.registry, uplinks.registry);
-      const mirrorHost = opts.mirror ? await via('mirror', opts.mirror, uplinks.mirror) : undefined;
+      const selfShaped = opts.runtime === 'embedded';
+      const registryHost = selfShaped ? opts.registry.target : await via('registry', opts.registry, uplinks.registry);
+      const mirrorHost = opts.mirror ? (selfShaped ? opts.mirror.target : await via('mirror', opts.mirror, uplinks.mirror)) : undefined;
       const hostsToml = {
         [opts.registryHost]: [
           `server = "http://${registryHost}"`,
@@ -103,10 +121,13 @@ export class EmulatedCluster implements Cluster {
           '',
         ].join('\n'),
       };
+      const embedded = { label: name, hostsToml, maxConcurrentDownloads: opts.kubelet.maxConcurrentDownloads, layerStore: 'stream' as const };
       const runtime: Runtime =
         opts.runtime === 'containerd'
           ? await ContainerdRuntime.start({ label: name, hostsToml, maxConcurrentDownloads: opts.kubelet.maxConcurrentDownloads })
-          : await (this.pool ?? EmbeddedRuntime).start({ label: name, hostsToml, maxConcurrentDownloads: opts.kubelet.maxConcurrentDownloads, layerStore: 'stream' });
+          : this.pool
+            ? await this.pool.start((worker) => ({ ...embedded, routes: routesFor(worker) }))
+            : await EmbeddedRuntime.start({ ...embedded, routes: routesFor(undefined) });
       this.runtimes.push(runtime);
       const k = opts.kubelet;
       const node = new EmulatedNode({
@@ -188,6 +209,11 @@ export class EmulatedCluster implements Cluster {
   linkBytes(): { registry: number; mirror: number } {
     const sum = { registry: 0, mirror: 0 };
     for (const { kind, proxy } of this.proxies) sum[kind] += proxy.stats().bytesDown;
+    for (const runtime of this.runtimes) {
+      const links = runtime.stats().linkBytesDown;
+      sum.registry += links?.registry ?? 0;
+      sum.mirror += links?.mirror ?? 0;
+    }
     return sum;
   }
 

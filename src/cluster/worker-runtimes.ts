@@ -85,11 +85,20 @@ export class RuntimeWorkers implements AsyncDisposable {
     this.workers = Array.from({ length: count }, () => new PooledWorker());
   }
 
-  /** An EmbeddedRuntime in a worker thread, behind the Runtime port. */
-  async start(opts: EmbeddedRuntimeOptions): Promise<Runtime> {
+  /** Worker threads in the pool: the slots of an uplink shared across them. */
+  get size(): number {
+    return this.workers.length;
+  }
+
+  /**
+   * An EmbeddedRuntime in a worker thread, behind the Runtime port. Options may
+   * depend on which worker (0 to size - 1) gets the runtime: its uplink share slot.
+   */
+  async start(opts: EmbeddedRuntimeOptions | ((worker: number) => EmbeddedRuntimeOptions)): Promise<Runtime> {
     const id = this.next++;
-    const rt = new WorkerRuntime(this.workers[id % this.workers.length]!, id);
-    rt.threadId = (await rt.call('start', [opts])) as number;
+    const worker = id % this.workers.length;
+    const rt = new WorkerRuntime(this.workers[worker]!, id);
+    rt.threadId = (await rt.call('start', [typeof opts === 'function' ? opts(worker) : opts])) as number;
     return rt;
   }
 

@@ -36,6 +36,8 @@ export interface RuntimeStats {
   requests?: number;
   /** Synced metadata transactions (the embedded runtime's stand-in for containerd's bbolt commits). */
   metadataCommits?: number;
+  /** Bytes its shaped links carried down, by route name (a runtime that shapes its own connections). */
+  linkBytesDown?: Record<string, number>;
 }
 
 export interface Runtime extends AsyncDisposable {

@@ -12,6 +12,7 @@ import { parseHostsToml, type HostCapability, type RegistryHost } from '../../oc
 import { MANIFEST_ACCEPT, MediaType, isIndexMediaType, type Descriptor, type ImageIndex } from '../../oci/media-types.js';
 import { isProxy, withMirrors } from '../../oci/mirror-fetch.js';
 import { HttpPool, fetchTransport, type HttpTransport } from '../../net/http-pool.js';
+import { ShapedRoutes, type ShapedRouteSpec } from '../../net/shaped-socket.js';
 import { hostPlatform, selectPlatform, type PlatformSpec } from '../../oci/platform.js';
 import { parseReference, type ImageReference } from '../../oci/reference.js';
 import { coalesce } from '../../util/coalesce.js';
@@ -35,6 +36,11 @@ export interface EmbeddedRuntimeOptions {
    * while downloading and keeps no layer bytes (for many nodes).
    */
   layerStore?: 'disk' | 'stream';
+  /**
+   * Links this node's connections cross, applied in this thread to direct
+   * connections (`ShapedRoutes`): the emulated nodes' links without a proxy.
+   */
+  routes?: ShapedRouteSpec[];
 }
 
 interface ImageRecord {
@@ -101,6 +107,7 @@ export class EmbeddedRuntime implements Runtime {
   private readonly counters = { pulls: 0, failedPulls: 0, bytesDownloaded: 0, requests: 0, metadataCommits: 0 };
   /** Set when a fetch was injected; else each pull phase gets keep-alive pools of its own. */
   private readonly injected: HttpTransport | undefined;
+  private readonly routes: ShapedRoutes | undefined;
   private dir: TempDir | undefined;
   /** containerd's metadata stores (bbolt) stand-in: appended and synced, one transaction at a time. */
   private journal: FileHandle | undefined;
@@ -111,6 +118,7 @@ export class EmbeddedRuntime implements Runtime {
     this.limiter = new Semaphore(opts.maxConcurrentDownloads ?? 3);
     for (const [host, text] of Object.entries(opts.hostsToml ?? {})) this.hosts.set(host, parseHostsToml(text, host));
     this.injected = opts.fetch ? fetchTransport(opts.fetch) : undefined;
+    this.routes = opts.routes && opts.routes.length > 0 ? new ShapedRoutes(opts.routes) : undefined;
   }
 
   // Every request is counted, whichever transport sends it.
@@ -182,7 +190,9 @@ export class EmbeddedRuntime implements Runtime {
   }
 
   stats(): RuntimeStats {
-    return { ...this.counters };
+    if (this.routes === undefined) return { ...this.counters };
+    const links = Object.fromEntries(Object.entries(this.routes.stats()).map(([name, s]) => [name, s.bytesDown]));
+    return { ...this.counters, linkBytesDown: links };
   }
 
   /** Bytes held in the content store (each blob once). */
@@ -193,6 +203,7 @@ export class EmbeddedRuntime implements Runtime {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
+    this.routes?.close();
     await this.journalTail.catch(() => undefined);
     await this.journal?.close();
     await this.dir?.remove();
@@ -221,7 +232,7 @@ export class EmbeddedRuntime implements Runtime {
         if (!t) {
           if (this.injected) t = this.injected;
           else {
-            const pool = new HttpPool({ insecureSkipVerify: skipVerify });
+            const pool = new HttpPool({ insecureSkipVerify: skipVerify, ...(this.routes ? { connect: this.routes.connect } : {}) });
             pools.push(pool);
             t = pool;
           }
