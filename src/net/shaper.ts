@@ -253,7 +253,7 @@ export class ShapedFlow {
   end(): void {
     if (this.flow.ended) return;
     this.flow.ended = true;
-    this.scheduler.track(this.flow.dir);
+    this.scheduler.track(this.flow.dir, true);
     this.scheduler.kick();
   }
 
@@ -263,7 +263,7 @@ export class ShapedFlow {
     this.flow.stalledUntil = until;
     this.flow.lastDeliverAt = Math.max(this.flow.lastDeliverAt, until);
     this.scheduler.holdUntil(this.flow, until);
-    this.scheduler.track(this.flow.dir);
+    this.scheduler.track(this.flow.dir, true);
     this.scheduler.kick();
   }
 
@@ -284,7 +284,7 @@ export class ShapedFlow {
 
   /** Call when the sink becomes writable again. */
   resume(): void {
-    this.scheduler.track(this.flow.dir);
+    this.scheduler.track(this.flow.dir, true);
     this.scheduler.kick();
   }
 }
@@ -294,6 +294,11 @@ interface Delivery {
   seq: number;
   flow: Flow;
   chunk: Buffer | undefined; // undefined = end of stream
+}
+
+/** Whether `b` is the bytes right after `a` in the same memory. */
+function adjacent(a: Buffer, b: Buffer): boolean {
+  return a.buffer === b.buffer && a.byteOffset + a.length === b.byteOffset;
 }
 
 /** A binary min-heap of deliveries by time, then by order of sending. */
@@ -373,6 +378,14 @@ export class Scheduler {
   private timer: unknown;
   private timerAt = Infinity;
   private kicked = false;
+  /**
+   * Whether the next pass must serve the links (something may be able to send now that could
+   * not before); else a pass only delivers what is due until `serveAt`, the earliest moment the
+   * last serving pass said a link could send. Serving visits every busy link; with hundreds of
+   * them and a pass per event-loop turn that scan was most of the shaper's cost.
+   */
+  private mustServe = false;
+  private serveAt = Infinity;
   private readonly jitterRandom = Math.random;
 
   private constructor(readonly clock: Clock) {}
@@ -406,6 +419,17 @@ export class Scheduler {
 
   private pass(): void {
     const now = this.clock.now();
+    let wake = now >= this.serveAt || this.mustServe ? this.serve(now) : this.serveAt;
+    // Deliver everything due, in time order.
+    this.deliverDue(now);
+    const next = this.heap.peek();
+    if (next !== undefined) wake = Math.min(wake, next.at);
+    if (wake < Infinity) this.arm(Math.max(wake, now));
+  }
+
+  /** Starts what the links can send before the horizon; returns when serving is next needed. */
+  private serve(now: number): number {
+    this.mustServe = false;
     const horizon = now + LOOKAHEAD_MS;
     let wake = Infinity;
     const uplinks = new Set<SharedUplink>();
@@ -427,20 +451,44 @@ export class Scheduler {
       if (uplink.active.size === 0) this.spanning.delete(uplink);
     }
     for (const uplink of uplinks) if (uplink.spansThreads) this.spanning.add(uplink);
+    // Cross-thread shares move with the other threads' links: look again soon while any is in use.
+    if (this.spanning.size > 0) wake = Math.min(wake, now + LOOKAHEAD_MS);
+    this.serveAt = wake;
+    return wake;
+  }
 
-    // Deliver everything due, in time order.
+  /**
+   * Hands over every delivery due by `now`, each flow's in order. A flow's chunks that are due
+   * together and adjacent in one buffer (the quanta of one socket read) go as one: one write or
+   * push, one parse, instead of one per 16 KiB quantum.
+   */
+  private deliverDue(now: number): void {
+    let batch: Delivery[] | undefined;
     for (let d = this.heap.peek(); d !== undefined && d.at <= now; d = this.heap.peek()) {
       this.heap.pop();
-      if (d.flow.finished && d.chunk !== undefined) continue;
-      if (d.chunk === undefined) {
-        d.flow.finished = true;
-        d.flow.dir.flows.delete(d.flow);
-        d.flow.sink.end();
-      } else d.flow.sink.deliver(d.chunk);
+      (batch ??= []).push(d);
     }
-    const next = this.heap.peek();
-    if (next !== undefined) wake = Math.min(wake, next.at);
-    if (wake < Infinity) this.arm(Math.max(wake, now));
+    if (batch === undefined) return;
+    for (let i = 0; i < batch.length; i++) {
+      const d = batch[i] as Delivery;
+      const flow = d.flow;
+      if (d.chunk === undefined) {
+        if (flow.finished) continue;
+        flow.finished = true;
+        flow.dir.flows.delete(flow);
+        flow.sink.end();
+        continue;
+      }
+      let chunk = d.chunk;
+      // Merge the following deliveries of the same flow while they continue this chunk's bytes.
+      for (let j = i + 1; j < batch.length; j++) {
+        const e = batch[j] as Delivery;
+        if (e.flow !== flow || e.chunk === undefined || !adjacent(chunk, e.chunk)) break;
+        chunk = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length + e.chunk.length);
+        i = j;
+      }
+      if (!flow.finished) flow.sink.deliver(chunk);
+    }
   }
 
   private activeDirections(): LinkDirection[] {
@@ -456,9 +504,15 @@ export class Scheduler {
     return out;
   }
 
-  /** Registers a direction as soon as one of its flows is written to. */
-  track(dir: LinkDirection): void {
+  /**
+   * Registers a direction as soon as one of its flows is written to. More data for a link already
+   * known to be busy past the horizon changes nothing before its turn; anything else (`changed`:
+   * an end, a stall, a receiver ready again) needs a serving pass.
+   */
+  track(dir: LinkDirection, changed = false): void {
     this.dirs.add(dir);
+    const busy = dir.server.backlogged || (dir.uplink?.server.backlogged ?? false);
+    if (changed || !busy) this.mustServe = true;
   }
 
   /** Sends from a link direction with no uplink; returns when it next needs a pass. */
@@ -524,8 +578,11 @@ export class Scheduler {
       waiting = true;
       dir.server.backlogged = true;
       wake = Math.min(wake, Math.max(uplinkStart, dir.server.start(now)) - LOOKAHEAD_MS);
-      // Nothing can start before the uplink frees, so one waiting link is enough to know when to wake.
-      if (uplinkStart > horizon) break;
+      // Nothing can start before the uplink frees: wake then (some link may be free by then), without visiting every link.
+      if (uplinkStart > horizon) {
+        wake = Math.min(wake, uplinkStart - LOOKAHEAD_MS);
+        break;
+      }
     }
     u.backlogged = waiting && uplinkStart > horizon;
     return wake;

@@ -76,6 +76,24 @@ describe('a shaped link (manual clock)', () => {
     expect(times[0]).toBeGreaterThanOrEqual(10);
   });
 
+  it('hands quanta due together to the receiver as one chunk when they are adjacent bytes, never merging separate writes', () => {
+    const clock = new ManualClock();
+    const link = new Link({ bandwidthBps: 1e12, latencyMs: 5 }, { clock });
+    const rx = recorder(clock);
+    const flow = link.openFlow('down', rx.sink);
+    const read = Buffer.alloc(64 * 1024, 1); // one socket read: four 16 KiB quanta
+    const other = Buffer.alloc(20 * 1024, 2);
+    flow.write(read);
+    flow.write(other);
+    // Sent at once, then held: the six quanta all fall due at the end of the stall, as late timers make them do.
+    clock.advanceSync(1);
+    flow.stall(50);
+    clock.advanceSync(100);
+    expect(rx.received()).toBe(84 * 1024);
+    // The four quanta of the first write arrive as one 64 KiB chunk; the second write's two quanta as one more.
+    expect(rx.arrivals.map((a) => a.bytes)).toEqual([64 * 1024, 20 * 1024]);
+  });
+
   it('rejects a bad link spec with INVALID_ARGUMENT', () => {
     const bad: LinkSpec[] = [
       { bandwidthBps: 0, latencyMs: 1 },
