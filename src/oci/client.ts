@@ -1,4 +1,4 @@
-import { Readable, pipeline } from 'node:stream';
+import { Readable, type Transform } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { PullbenchError, type PullbenchErrorCode } from '../errors.js';
 import { HttpPool, fetchTransport, type HttpRequest, type HttpResponse, type HttpTransport } from '../net/http-pool.js';
@@ -220,10 +220,7 @@ export class RegistryClient {
     const source = res.body;
     if (opts.range && res.status === 206) return { size, body: source };
     const verifier = new VerifyingStream(digest, size >= 0 ? size : undefined);
-    const body = pipeline(source, verifier, () => {
-      /* errors reach the consumer through `verifier` */
-    });
-    return { size, body };
+    return { size, body: pipeInto(source, verifier) };
   }
 
   /**
@@ -732,4 +729,23 @@ function redactUrl(url: string): string {
   } catch {
     return '(invalid url)';
   }
+}
+
+/**
+ * `source.pipe(verifier)` with failures passed both ways: a source error or early
+ * close fails the verifier (so its consumer sees it), and a verifier given up on
+ * releases the source. As stream.pipeline does for two streams, without the
+ * AbortController (and DOMException, stack and all) it makes and aborts per call:
+ * ~3% of a worker's time in a 300-node rollout.
+ */
+function pipeInto(source: Readable, verifier: Transform): Transform {
+  source.on('error', (err) => verifier.destroy(err));
+  source.on('close', () => {
+    if (!source.readableEnded && !verifier.destroyed) verifier.destroy(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+  });
+  verifier.on('close', () => {
+    if (!source.destroyed && !source.readableEnded) source.destroy();
+  });
+  source.pipe(verifier);
+  return verifier;
 }

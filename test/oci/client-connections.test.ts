@@ -120,3 +120,32 @@ describe('RegistryClient connections', () => {
     }
   });
 });
+
+describe('a blob body and its connection', () => {
+  it('fails the body when the registry hangs up part-way, instead of ending it short or hanging', async () => {
+    fake = await startFakeRegistry((req, res) => {
+      res.writeHead(200, { 'content-length': blob.length });
+      res.write(blob.subarray(0, 50_000), () => res.socket?.destroy());
+    });
+    await using client = new RegistryClient({ baseUrl: fake.url });
+    const { body } = await client.getBlob('app', blobDigest);
+    const err = await buffer(body).then(() => undefined, (e: NodeJS.ErrnoException) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(['ECONNRESET', 'ERR_STREAM_PREMATURE_CLOSE', 'SIZE_MISMATCH']).toContain(err?.code);
+  });
+
+  it('gives the connection up when the consumer destroys the body', async () => {
+    let closed = false;
+    fake = await startFakeRegistry((req, res) => {
+      res.socket?.on('close', () => (closed = true));
+      res.writeHead(200, { 'content-length': 50_000_000 });
+      res.write(blob);
+    });
+    await using client = new RegistryClient({ baseUrl: fake.url });
+    const { body } = await client.getBlob('app', blobDigest);
+    await new Promise<void>((r) => body.once('data', () => r()));
+    body.destroy();
+    for (let i = 0; i < 100 && !closed; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(closed).toBe(true);
+  });
+});
