@@ -29,8 +29,8 @@ const MAX = numberOption('max', 1000);
 const BISECT = numberOption('bisect', 2);
 const BUDGET_S = numberOption('budget', 60);
 const BYTES = numberOption('bytes', 0.1);
-// Worker threads for the nodes' runtimes (PULLBENCH_EMULATION_WORKERS); absent: none.
-const WORKERS = process.argv.includes('--workers') ? numberOption('workers', 1) : 0;
+// Worker threads for the nodes' runtimes (PULLBENCH_EMULATION_WORKERS); absent: pullbench's automatic choice.
+const WORKERS = process.argv.includes('--workers') ? numberOption('workers', 1) : undefined;
 const SKIP_FIXED = process.argv.includes('--skip-fixed');
 const SKIP_SEARCH = process.argv.includes('--skip-search');
 const devJs = fileURLToPath(new URL('../../bin/dev.js', import.meta.url));
@@ -62,7 +62,9 @@ async function trial(nodes: number, killAfterS: number): Promise<Trial> {
   try {
     const args = ['--import', 'tsx', devJs, 'run', scenario, '--json', '-o', out, '--set', `cluster.nodes=${nodes}`, '--set', `scale.bytes=${BYTES}`, '--set', 'outputs.formats=[json]'];
     const stdout = await new Promise<string>((resolve, reject) => {
-      const env = { ...process.env, PULLBENCH_EMULATION_WORKERS: String(WORKERS) };
+      const env = { ...process.env };
+      if (WORKERS === undefined) delete env.PULLBENCH_EMULATION_WORKERS;
+      else env.PULLBENCH_EMULATION_WORKERS = String(WORKERS);
       execFile(process.execPath, args, { env, maxBuffer: 1 << 30, timeout: killAfterS * 1000, killSignal: 'SIGINT' }, (err, so, se) => {
         // Exit codes 3/5 (threshold, failure rate) still print results.
         if (err && !so.trim().startsWith('{')) reject(new Error(`${err.message}\n${se.slice(-2000)}`));
@@ -101,7 +103,7 @@ const within = (t: Trial): boolean => t.completed && (t.rolloutS ?? Infinity) <=
 // Generous: node start and seeding come before the rollout, and a failing size should still report.
 const killAfter = (nodes: number): number => BUDGET_S * 3 + 30 + nodes / 10;
 
-console.log(`pullbench bench/scale: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}, Node ${process.version}, bytes x${BYTES}, runtime workers ${WORKERS}`);
+console.log(`pullbench bench/scale: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}, Node ${process.version}, bytes x${BYTES}, runtime workers ${WORKERS ?? 'auto (from 100 nodes one per core, at most 4)'}`);
 console.log('figures are absolute (no real peer); peak RSS is sampled every 250 ms by the run itself\n');
 
 if (!SKIP_FIXED) {

@@ -33,7 +33,7 @@ export interface EmulatedClusterOptions {
   pullSecrets: Map<string, BasicCredentials>;
   /** Node name prefix, e.g. `arm1-node`. */
   namePrefix?: string;
-  /** Worker threads for the embedded runtimes (0: all in this thread); default PULLBENCH_EMULATION_WORKERS, see emulationWorkers(). */
+  /** Worker threads for the embedded runtimes (0: all in this thread); default PULLBENCH_EMULATION_WORKERS or automatic by node count, see emulationWorkers(). */
   workers?: number;
 }
 
@@ -94,7 +94,7 @@ export class EmulatedCluster implements Cluster {
       this.proxies.push({ kind, proxy });
       return proxy.host;
     };
-    const workers = opts.runtime === 'embedded' ? (opts.workers ?? emulationWorkers()) : 0;
+    const workers = opts.runtime === 'embedded' ? (opts.workers ?? emulationWorkers(process.env, opts.nodes)) : 0;
     if (workers > 0) this.pool = new RuntimeWorkers(workers);
     // Embedded runtimes: the links as data, applied by each runtime to its own connections. A shared uplink is one
     // per thread (keyed per cluster), its threads' shares counted in one array: one slot per worker.

@@ -6,10 +6,17 @@ import { runScenario } from '../../src/run/run.js';
 import { loadScenario } from '../../src/scenario/load.js';
 
 describe('how many worker threads carry the embedded runtimes', () => {
-  it('none unless PULLBENCH_EMULATION_WORKERS asks for them', () => {
-    expect(emulationWorkers({})).toBe(0);
-    expect(emulationWorkers({ PULLBENCH_EMULATION_WORKERS: '' })).toBe(0);
-    expect(emulationWorkers({ PULLBENCH_EMULATION_WORKERS: '2' })).toBe(2);
+  it('by default none below 100 nodes, from 100 nodes one per core up to 4', () => {
+    expect(emulationWorkers({}, 10, 2)).toBe(0);
+    expect(emulationWorkers({ PULLBENCH_EMULATION_WORKERS: '' }, 99, 2)).toBe(0);
+    expect(emulationWorkers({}, 100, 2)).toBe(2);
+    expect(emulationWorkers({}, 1000, 1)).toBe(1);
+    expect(emulationWorkers({}, 1000, 16)).toBe(4);
+  });
+
+  it('as many as PULLBENCH_EMULATION_WORKERS says, whatever the node count', () => {
+    expect(emulationWorkers({ PULLBENCH_EMULATION_WORKERS: '2' }, 5, 2)).toBe(2);
+    expect(emulationWorkers({ PULLBENCH_EMULATION_WORKERS: '0' }, 1000, 2)).toBe(0);
   });
 
   it('refuses a value that is not a whole number', () => {
