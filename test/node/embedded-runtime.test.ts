@@ -1,8 +1,32 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EmbeddedRuntime } from '../../src/node/runtimes/embedded.js';
+import { EmbeddedRuntime, LayerSink } from '../../src/node/runtimes/embedded.js';
 import { embeddedRegistry, type StartedRegistry } from '../../src/registry/provider.js';
 import { createHash } from 'node:crypto';
-import { pushIndex, pushWithClient, synthImage, type SynthImage } from './helpers/images.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip, gzipSync } from 'node:zlib';
+import { makeTempDir } from '../../src/util/temp.js';
+import { pushIndex, pushWithClient, synthImage, tarWithFile, type SynthImage } from './helpers/images.js';
+
+const sha256 = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+// The same image with other diff_ids in its config (and so another config and manifest digest).
+function withDiffIds(img: SynthImage, diffIds: string[]): SynthImage {
+  const config = Buffer.from(JSON.stringify({ ...JSON.parse(img.config.toString()), rootfs: { type: 'layers', diff_ids: diffIds } }));
+  const manifest = JSON.parse(img.manifest.toString()) as { config: { digest: string; size: number } };
+  manifest.config = { ...manifest.config, digest: sha256(config), size: config.length };
+  const manifestBytes = Buffer.from(JSON.stringify(manifest));
+  return {
+    ...img,
+    config,
+    configDigest: sha256(config),
+    manifest: manifestBytes,
+    manifestDigest: sha256(manifestBytes),
+    contentSize: img.contentSize - img.config.length - img.manifest.length + config.length + manifestBytes.length,
+  };
+}
 
 describe('the embedded runtime', () => {
   let registry: StartedRegistry;
@@ -131,6 +155,22 @@ describe('the embedded runtime', () => {
     expect(streaming.stats().metadataCommits).toBe(0);
   });
 
+  it('fails a layer whose unpacked digest is not its diff_id, as containerd\'s unpacker does, and keeps none of it', async () => {
+    const liar = withDiffIds(base, [base.layers[0]!.diffId, base.layers[0]!.diffId]);
+    await pushWithClient(registry.url, 'lib/liar', 'v1', liar);
+    await using rt = await start();
+    const err = await rt.pullImage(`${registry.host}/lib/liar:v1`).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'RUNTIME_ERROR', details: { code: 'DIGEST_MISMATCH', layer: base.layers[1]!.digest } });
+    expect((err as Error).message).toContain(`wrong diff id calculated on extraction "${base.layers[1]!.diffId}"`);
+    expect(await rt.listImages()).toEqual([]);
+    // The manifest, config and first layer stay in the content store, as in containerd's; the bad layer does not.
+    expect(rt.contentSize()).toBe(liar.contentSize - base.layers[1]!.gz.length);
+    // Pulled again, the layer is fetched again (and fails again), not taken from the store.
+    registry.resetStats();
+    await expect(rt.pullImage(`${registry.host}/lib/liar:v1`)).rejects.toMatchObject({ details: { code: 'DIGEST_MISMATCH' } });
+    expect(registry.stats().blobGet).toBe(1);
+  });
+
   it('fails a missing tag with containerd\'s NotFound message', async () => {
     await using rt = await start();
     const image = `${registry.host}/lib/base:nope`;
@@ -139,5 +179,32 @@ describe('the embedded runtime', () => {
       message: `rpc error: code = NotFound desc = failed to pull and unpack image "${image}": failed to resolve reference "${image}": ${image}: not found`,
     });
     expect(rt.stats()).toMatchObject({ pulls: 0, failedPulls: 1 });
+  });
+});
+
+describe('the disk store\'s layer sink', () => {
+  it('writes the blob and its unpacked bytes byte for byte, across many stages and odd chunk sizes', async () => {
+    await using dir = await makeTempDir('pbsink-');
+    const tar = tarWithFile('big.bin', 3 * 1024 * 1024 + 12_345);
+    const gz = gzipSync(tar, { level: 1 });
+    const chunks: Buffer[] = [];
+    for (let at = 0, i = 0; at < gz.length; i++) {
+      const n = [1, 65_536, 700_001, 13][i % 4]!;
+      chunks.push(gz.subarray(at, at + n));
+      at += n;
+    }
+    const sink = await LayerSink.open(join(dir.path, 'blob'), join(dir.path, 'snapshot'), createGunzip());
+    await pipeline(Readable.from(chunks), sink);
+    expect((await readFile(join(dir.path, 'blob'))).equals(gz)).toBe(true);
+    expect((await readFile(join(dir.path, 'snapshot'))).equals(tar)).toBe(true);
+    expect(sink.diffId()).toBe(sha256(tar));
+  });
+
+  it('fails on a corrupt layer instead of writing a short snapshot', async () => {
+    await using dir = await makeTempDir('pbsink-');
+    const gz = gzipSync(tarWithFile('x.bin', 2 * 1024 * 1024), { level: 1 });
+    const corrupt = Buffer.concat([gz.subarray(0, 1024 * 1024), Buffer.alloc(4096, 0xff), gz.subarray(1024 * 1024 + 4096)]);
+    const sink = await LayerSink.open(join(dir.path, 'blob'), join(dir.path, 'snapshot'), createGunzip());
+    await expect(pipeline(Readable.from([corrupt]), sink)).rejects.toThrow();
   });
 });

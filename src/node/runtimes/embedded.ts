@@ -8,6 +8,7 @@ import { createGunzip } from 'node:zlib';
 import { Decompress } from 'fzstd';
 import { PullbenchError, isPullbenchError } from '../../errors.js';
 import { RegistryClient } from '../../oci/client.js';
+import { Digester } from '../../oci/digest.js';
 import { parseHostsToml, type HostCapability, type RegistryHost } from '../../oci/hosts.js';
 import { MANIFEST_ACCEPT, MediaType, isIndexMediaType, type Descriptor, type ImageIndex } from '../../oci/media-types.js';
 import { isProxy, withMirrors } from '../../oci/mirror-fetch.js';
@@ -60,6 +61,8 @@ interface Content {
   size: number;
   /** Bytes kept for manifests, indexes and configs; layers live on disk or nowhere. */
   bytes?: Buffer;
+  /** A layer's uncompressed digest, computed as it was unpacked (disk store). */
+  diffId?: string;
 }
 
 // Counting semaphore for containerd's max_concurrent_downloads.
@@ -175,12 +178,14 @@ export class EmbeddedRuntime implements Runtime {
     if (!rec) return;
     for (const [key, r] of this.images) if (r.configDigest === rec.configDigest) this.images.delete(key);
     const live = new Set([...this.images.values()].flatMap((r) => r.content));
-    for (const digest of this.content.keys()) {
-      if (live.has(digest)) continue;
-      this.content.delete(digest);
-      this.unpacked.delete(digest);
-      if (this.dir) await Promise.all([rm(this.blobPath(digest), { force: true }), rm(this.snapshotPath(digest), { force: true })]);
-    }
+    for (const digest of this.content.keys()) if (!live.has(digest)) await this.forget(digest);
+  }
+
+  // Drops a blob from the content store, with its unpacked snapshot.
+  private async forget(digest: string): Promise<void> {
+    this.content.delete(digest);
+    this.unpacked.delete(digest);
+    if (this.dir) await Promise.all([rm(this.blobPath(digest), { force: true }), rm(this.snapshotPath(digest), { force: true })]);
   }
 
   async listImages(): Promise<ImageInfo[]> {
@@ -297,17 +302,29 @@ export class EmbeddedRuntime implements Runtime {
     const layers = manifest.layers;
     // containerd dispatches the config and every layer at once, bounded by max_concurrent_downloads.
     const fetches = layers.map((l) => this.fetchBlob(ref, l, via, true));
-    // containerd's unpacker applies layer i once layers 0..i are fetched, one after another; a layer here is
-    // decompressed as it downloads (in the zlib thread pool, beside the download), so applying it is waiting for that.
+    const configFetch = this.fetchBlob(ref, config, via, false);
+    // containerd's unpacker applies layer i once layers 0..i are fetched, one after another, and checks what it
+    // extracted against the config's diff_ids; a layer here is decompressed (and its diff id computed) as it downloads,
+    // in the zlib thread pool beside the download, so applying it is waiting for that.
     const unpackChain = (async () => {
       if (!this.dir) return;
+      await configFetch;
+      const diffIds = diffIdsOf(this.content.get(config.digest)!.bytes!, layers.length);
       for (const [i, l] of layers.entries()) {
         const fetched = await fetches[i];
         await this.unpack(l);
-        if (fetched) await this.commitMetadata(`layer ${l.digest}`, META_TX_PER_NEW_LAYER);
+        if (!fetched) continue;
+        const actual = this.content.get(l.digest)?.diffId;
+        if (actual !== undefined && actual !== diffIds[i]) {
+          await this.forget(l.digest);
+          throw new PullbenchError('DIGEST_MISMATCH', `wrong diff id calculated on extraction "${actual}"`, {
+            details: { layer: l.digest, expected: diffIds[i], actual },
+          });
+        }
+        await this.commitMetadata(`layer ${l.digest}`, META_TX_PER_NEW_LAYER);
       }
     })();
-    await Promise.all([this.fetchBlob(ref, config, via, false), ...fetches, unpackChain]);
+    await Promise.all([configFetch, ...fetches, unpackChain]);
     // The image record, leases and CRI's own bookkeeping: one transaction more when anything was new.
     await this.commitMetadata(`image ${ref.toString()}`, META_TX_PER_PULL + (fresh ? 1 : 0));
     content.push(config.digest, ...layers.map((l) => l.digest));
@@ -348,6 +365,8 @@ export class EmbeddedRuntime implements Runtime {
             n += chunk.length;
             this.counters.bytesDownloaded += chunk.length;
           });
+          // Held until its pipeline is built (the disk store opens its files first), so no chunk goes by unwritten.
+          blob.body.pause();
           if (!isLayer) {
             const chunks: Buffer[] = [];
             await pipeline(blob.body, collect(chunks));
@@ -358,15 +377,11 @@ export class EmbeddedRuntime implements Runtime {
             const tmp = `${this.blobPath(desc.digest)}.partial-${process.pid}-${Math.random().toString(36).slice(2)}`;
             // The verified bytes go to the content store and, at the same time, through the decompressor to
             // the snapshot; a digest mismatch fails both, and neither file is kept.
+            let diffId: string;
             try {
-              await pipeline(
-                blob.body,
-                // Synced before the rename, as containerd's content store commits a blob (content/local/writer.go).
-                teeTo(createWriteStream(tmp, { highWaterMark: WRITE_HIGH_WATER, flush: true })),
-                coalesce(),
-                decompressor(desc.mediaType),
-                createWriteStream(this.snapshotPath(desc.digest), { highWaterMark: WRITE_HIGH_WATER }),
-              );
+              const sink = await LayerSink.open(tmp, this.snapshotPath(desc.digest), decompressor(desc.mediaType));
+              await pipeline(blob.body, sink);
+              diffId = sink.diffId();
               await rename(tmp, this.blobPath(desc.digest));
             } catch (err) {
               await rm(this.snapshotPath(desc.digest), { force: true });
@@ -375,7 +390,7 @@ export class EmbeddedRuntime implements Runtime {
               await rm(tmp, { force: true });
             }
             this.unpacked.set(desc.digest, Promise.resolve());
-            this.content.set(desc.digest, { size: n });
+            this.content.set(desc.digest, { size: n, diffId });
           } else {
             await pipeline(blob.body, coalesce(), decompressor(desc.mediaType), discard());
             this.content.set(desc.digest, { size: n });
@@ -508,12 +523,16 @@ const JOURNAL_PAGES = 64;
 
 /** zlib's output chunk (default 16 KiB): bigger chunks mean far fewer thread-pool round trips per layer. */
 const INFLATE_CHUNK = 256 * 1024;
-const WRITE_HIGH_WATER = 1024 * 1024;
+/** The disk store's write size: a layer goes to its blob file and its decompressor in runs of this many bytes. */
+const STAGE_BYTES = 1024 * 1024;
+/** Unpacked bytes waiting for the snapshot file before the decompressor is paused. */
+const SNAPSHOT_BACKLOG = 4 * 1024 * 1024;
 
 function decompressor(mediaType: string): Transform {
   if (mediaType.endsWith('+zstd')) return zstdStream();
   if (mediaType.endsWith('gzip')) return createGunzip({ chunkSize: INFLATE_CHUNK });
-  return new Transform({ transform: (chunk, _enc, cb) => cb(null, chunk) });
+  // A copy, not the chunk itself: the disk store reuses its input buffers once a chunk is consumed.
+  return new Transform({ transform: (chunk: Buffer, _enc, cb) => cb(null, Buffer.from(chunk)) });
 }
 
 // Node's own zstd (22.15+, native, in the thread pool like gzip) where there is one, else fzstd in JavaScript.
@@ -542,25 +561,144 @@ function zstdStream(): Transform {
   return out;
 }
 
-/** Passes chunks on while writing them to `file` (waiting when it is full); ends with the file flushed and closed. */
-function teeTo(file: Writable): Transform {
-  const tee = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      if (file.write(chunk)) cb(null, chunk);
-      else file.once('drain', () => cb(null, chunk));
-    },
-    flush(cb) {
-      finished(file).then(() => cb(), (err: Error) => cb(err));
-      file.end();
-    },
-    destroy(err, cb) {
-      file.destroy();
-      cb(err);
-    },
-  });
-  // A failed write (disk full) fails the pull instead of waiting for a drain that never comes.
-  file.on('error', (err) => tee.destroy(err));
-  return tee;
+/**
+ * The disk store's sink for one layer's verified bytes: they are written to the
+ * content-store file (synced at the end, before the caller renames it, as
+ * containerd's content writer commits) and fed to the decompressor, whose output
+ * goes to the snapshot file and into the layer's diff id. The bytes are gathered
+ * into two reused 1 MiB stages, so each costs one file write and one zlib job
+ * and no allocation; a stage is filled again once both are done with it.
+ */
+export class LayerSink extends Writable {
+  private readonly stages = [Buffer.allocUnsafe(STAGE_BYTES), Buffer.allocUnsafe(STAGE_BYTES)];
+  /** Settles when the blob write and the decompressor are done with the stage. */
+  private readonly inUse: (Promise<void> | undefined)[] = [undefined, undefined];
+  private stage = 0;
+  private filled = 0;
+  private blobAt = 0;
+  private snapshotAt = 0;
+  private readonly backlog: Buffer[] = [];
+  private backlogBytes = 0;
+  private snapshotWrites: Promise<void> | undefined;
+  private readonly digester = new Digester('sha256');
+
+  private constructor(
+    private readonly blob: FileHandle,
+    private readonly snapshot: FileHandle,
+    private readonly inflater: Transform,
+  ) {
+    super({ highWaterMark: STAGE_BYTES });
+    inflater.on('data', (chunk: Buffer) => this.unpacked(chunk));
+    inflater.on('error', (err) => this.destroy(err));
+  }
+
+  /** Opens (creates or truncates) both files; `inflater` is the layer's decompressor. */
+  static async open(blobPath: string, snapshotPath: string, inflater: Transform): Promise<LayerSink> {
+    const blob = await open(blobPath, 'w');
+    try {
+      return new LayerSink(blob, await open(snapshotPath, 'w'), inflater);
+    } catch (err) {
+      await blob.close();
+      throw err;
+    }
+  }
+
+  /** The uncompressed content's digest, once the sink has finished. */
+  diffId(): string {
+    return this.digester.digest();
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    let from = 0;
+    const fill = (): void => {
+      while (from < chunk.length) {
+        const copied = chunk.copy(this.stages[this.stage]!, this.filled, from);
+        from += copied;
+        this.filled += copied;
+        if (this.filled < STAGE_BYTES) continue;
+        this.dispatch(STAGE_BYTES);
+        const busy = this.inUse[this.stage];
+        if (busy) {
+          busy.then(fill, cb);
+          return;
+        }
+      }
+      cb();
+    };
+    fill();
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    if (this.filled > 0) this.dispatch(this.filled);
+    (async () => {
+      await Promise.all(this.inUse);
+      this.inflater.end();
+      await finished(this.inflater);
+      while (this.snapshotWrites) await this.snapshotWrites;
+      await this.blob.sync();
+      await Promise.all([this.blob.close(), this.snapshot.close()]);
+    })().then(() => cb(), cb);
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.inflater.destroy();
+    // Closing a handle twice (after _final) rejects; either way it is closed.
+    Promise.allSettled([this.blob.close(), this.snapshot.close()]).then(() => cb(err));
+  }
+
+  // Hands the current stage to the blob file and the decompressor, and moves to the other stage.
+  private dispatch(length: number): void {
+    const bytes = this.stages[this.stage]!.subarray(0, length);
+    const at = this.blobAt;
+    this.blobAt += length;
+    const busy = Promise.all([
+      writeFully(this.blob, [bytes], at),
+      new Promise<void>((resolve, reject) => this.inflater.write(bytes, (err) => (err ? reject(err) : resolve()))),
+    ]).then(() => undefined);
+    // A failure reaches the pipeline through destroy(), whether or not a write is waiting for this stage.
+    busy.catch((err: Error) => this.destroy(err));
+    this.inUse[this.stage] = busy;
+    this.stage ^= 1;
+    this.filled = 0;
+  }
+
+  private unpacked(chunk: Buffer): void {
+    this.digester.update(chunk);
+    this.backlog.push(chunk);
+    this.backlogBytes += chunk.length;
+    if (this.backlogBytes >= SNAPSHOT_BACKLOG) this.inflater.pause();
+    this.snapshotWrites ??= this.writeSnapshot().catch((err: Error) => {
+      this.destroy(err);
+    });
+  }
+
+  // Writes what the decompressor has produced, all of it in one writev, until none is left.
+  private async writeSnapshot(): Promise<void> {
+    while (this.backlog.length > 0) {
+      const chunks = this.backlog.splice(0);
+      const at = this.snapshotAt;
+      this.snapshotAt += this.backlogBytes;
+      this.backlogBytes = 0;
+      if (this.inflater.isPaused()) this.inflater.resume();
+      await writeFully(this.snapshot, chunks, at);
+    }
+    this.snapshotWrites = undefined;
+  }
+}
+
+// A positional writev that goes on after a short write.
+async function writeFully(fh: FileHandle, chunks: Buffer[], at: number): Promise<void> {
+  let left = chunks;
+  let position = at;
+  for (;;) {
+    const total = left.reduce((n, c) => n + c.length, 0);
+    const { bytesWritten } = left.length === 1 ? await fh.write(left[0]!, 0, total, position) : await fh.writev(left, position);
+    if (bytesWritten >= total) return;
+    position += bytesWritten;
+    let skip = bytesWritten;
+    while (skip >= left[0]!.length) skip -= left.shift()!.length;
+    left = [left[0]!.subarray(skip), ...left.slice(1)];
+  }
 }
 
 function discard(): Writable {
@@ -582,6 +720,15 @@ function parseJson<T>(bytes: Buffer, what: string): T {
   } catch (err) {
     throw new PullbenchError('INVALID_MANIFEST', `${what} is not valid JSON`, { cause: err });
   }
+}
+
+// The config's rootfs.diff_ids, one per layer, as containerd's unpacker requires.
+function diffIdsOf(config: Buffer, layers: number): string[] {
+  const diffIds = parseJson<{ rootfs?: { diff_ids?: unknown } }>(config, 'image config').rootfs?.diff_ids;
+  if (!Array.isArray(diffIds) || diffIds.length !== layers || !diffIds.every((d) => typeof d === 'string')) {
+    throw new PullbenchError('INVALID_MANIFEST', `image config has ${Array.isArray(diffIds) ? diffIds.length : 'no'} diff_ids for ${layers} layers`);
+  }
+  return diffIds as string[];
 }
 
 function mediaTypeOf(bytes: Buffer): string | undefined {
