@@ -2,13 +2,15 @@
  * Fidelity benchmark: pull latency of the same images by the embedded runtime
  * and by a real containerd, from the same registry, in the same run.
  *
- *   npx tsx bench/fidelity/run.ts [--quick] [--cases name,...] [--repeat N] [--registry distribution|embedded] [--json out.json]
+ *   npx tsx bench/fidelity/run.ts [--quick] [--cases name,...] [--repeat N] [--settle-ms N] [--registry distribution|embedded] [--json out.json]
  *
- * Every pull is cold (the image and its content are removed between pulls);
- * runtimes alternate so drift on a shared machine hits both alike. Reports the
- * median per image and the ratio embedded / containerd (target: within 10%).
+ * Every pull is cold (the image and its content are removed between pulls) and
+ * starts after the same settle (`sync`, then a pause: see settle.ts); runtimes
+ * alternate so drift on a shared machine hits both alike. Reports the median,
+ * the spread and the CPU time per pull of each runtime, and the ratio of the
+ * medians embedded / containerd (target: within 10%).
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { Runtime } from '../../src/node/runtime.js';
 import { ContainerdRuntime } from '../../src/node/runtimes/containerd.js';
@@ -16,8 +18,10 @@ import { EmbeddedRuntime } from '../../src/node/runtimes/embedded.js';
 import { distributionRegistry, embeddedRegistry, type StartedRegistry } from '../../src/registry/provider.js';
 import { environmentInfo } from '../../src/util/environment.js';
 import { pushWithClient, synthImage } from '../../test/node/helpers/images.js';
+import { settle } from './settle.js';
 
 const MB = 1024 * 1024;
+let settleMs = 3000;
 
 interface Case {
   name: string;
@@ -46,6 +50,9 @@ export interface FidelityRow {
   layers: number;
   embeddedMs: number[];
   containerdMs: number[];
+  /** CPU time (user + system) of the pulling process per pull: this process, or the containerd daemon. */
+  embeddedCpuMs: number[];
+  containerdCpuMs: number[];
   embeddedMedianMs: number;
   containerdMedianMs: number;
   /** embedded median / containerd median */
@@ -58,24 +65,46 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-async function timedColdPull(rt: Runtime, image: string): Promise<number> {
+interface Timed {
+  ms: number;
+  cpuMs: number;
+}
+
+// utime + stime of a process from /proc/PID/stat, in ms (clock ticks of 10 ms).
+async function processCpuMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+async function timedColdPull(rt: Runtime, image: string, cpuMs: () => Promise<number>, settled: boolean): Promise<Timed> {
   await rt.removeImage(image);
+  if (settled) await settle(settleMs);
+  const c0 = await cpuMs();
   const t0 = performance.now();
   await rt.pullImage(image);
   const ms = performance.now() - t0;
+  const cpu = (await cpuMs()) - c0;
   await rt.removeImage(image);
-  return ms;
+  return { ms, cpuMs: cpu };
 }
+
+const ownCpuMs = (): Promise<number> => {
+  const u = process.cpuUsage();
+  return Promise.resolve((u.user + u.system) / 1000);
+};
+
+const spread = (xs: number[]): string => `${Math.round(Math.min(...xs))}-${Math.round(Math.max(...xs))}`;
 
 /** Renders the rows as a Markdown table (pure; used for the README and stdout). */
 export function renderTable(rows: FidelityRow[]): string {
   const lines = [
-    '| image | size | layers | embedded (median ms) | containerd (median ms) | ratio |',
-    '|---|---:|---:|---:|---:|---:|',
+    '| image | size | layers | embedded median ms (min-max) | containerd median ms (min-max) | CPU ms per pull, embedded / containerd | ratio |',
+    '|---|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of rows) {
     lines.push(
-      `| ${r.image} | ${(r.bytes / MB).toFixed(0)} MB | ${r.layers} | ${r.embeddedMedianMs.toFixed(0)} | ${r.containerdMedianMs.toFixed(0)} | ${r.ratio.toFixed(2)} |`,
+      `| ${r.image} | ${(r.bytes / MB).toFixed(0)} MB | ${r.layers} | ${r.embeddedMedianMs.toFixed(0)} (${spread(r.embeddedMs)}) | ${r.containerdMedianMs.toFixed(0)} (${spread(r.containerdMs)}) | ${median(r.embeddedCpuMs).toFixed(0)} / ${median(r.containerdCpuMs).toFixed(0)} | ${r.ratio.toFixed(2)} |`,
     );
   }
   return lines.join('\n');
@@ -86,6 +115,7 @@ async function main(): Promise<void> {
     options: {
       quick: { type: 'boolean', default: false },
       repeat: { type: 'string', default: '3' },
+      'settle-ms': { type: 'string', default: '3000' },
       registry: { type: 'string', default: 'distribution' },
       cases: { type: 'string' },
       json: { type: 'string' },
@@ -93,6 +123,8 @@ async function main(): Promise<void> {
   });
   const repeat = Number(values.repeat);
   if (!Number.isInteger(repeat) || repeat < 1) throw new Error('--repeat must be a positive integer');
+  settleMs = Number(values['settle-ms']);
+  if (!Number.isFinite(settleMs) || settleMs < 0) throw new Error('--settle-ms must be a number of milliseconds');
   let cases = values.quick ? QUICK : FULL;
   if (values.cases !== undefined) {
     const wanted = values.cases.split(',');
@@ -119,31 +151,45 @@ async function main(): Promise<void> {
       const img = synthImage(Array.from({ length: c.layers }, () => per));
       await pushWithClient(registry.url, `fidelity/${c.name}`, 'v1', img);
       const image = `${registry.host}/fidelity/${c.name}:v1`;
-      // one untimed warm-up pull each (connection setup, page cache)
-      await timedColdPull(embedded, image);
-      await timedColdPull(containerd, image);
-      const e: number[] = [];
-      const k: number[] = [];
+      const containerdCpuMs = (): Promise<number> => processCpuMs(containerd.daemon.pid);
+      // one untimed warm-up pull each (connection setup, the registry's page cache)
+      await timedColdPull(embedded, image, ownCpuMs, false);
+      await timedColdPull(containerd, image, containerdCpuMs, false);
+      const e: Timed[] = [];
+      const k: Timed[] = [];
       for (let i = 0; i < repeat; i++) {
-        const order: [Runtime, number[]][] = i % 2 === 0 ? [[embedded, e], [containerd, k]] : [[containerd, k], [embedded, e]];
-        for (const [rt, out] of order) out.push(await timedColdPull(rt, image));
+        const order: [Runtime, Timed[], () => Promise<number>][] =
+          i % 2 === 0
+            ? [
+                [embedded, e, ownCpuMs],
+                [containerd, k, containerdCpuMs],
+              ]
+            : [
+                [containerd, k, containerdCpuMs],
+                [embedded, e, ownCpuMs],
+              ];
+        for (const [rt, out, cpu] of order) out.push(await timedColdPull(rt, image, cpu, true));
       }
       const row: FidelityRow = {
         image: c.name,
         bytes: img.contentSize,
         layers: c.layers,
-        embeddedMs: e.map(Math.round),
-        containerdMs: k.map(Math.round),
-        embeddedMedianMs: median(e),
-        containerdMedianMs: median(k),
-        ratio: median(e) / median(k),
+        embeddedMs: e.map((t) => Math.round(t.ms)),
+        containerdMs: k.map((t) => Math.round(t.ms)),
+        embeddedCpuMs: e.map((t) => Math.round(t.cpuMs)),
+        containerdCpuMs: k.map((t) => Math.round(t.cpuMs)),
+        embeddedMedianMs: median(e.map((t) => t.ms)),
+        containerdMedianMs: median(k.map((t) => t.ms)),
+        ratio: median(e.map((t) => t.ms)) / median(k.map((t) => t.ms)),
       };
       rows.push(row);
-      console.error(`${c.name}: embedded ${row.embeddedMedianMs.toFixed(0)} ms, containerd ${row.containerdMedianMs.toFixed(0)} ms, ratio ${row.ratio.toFixed(2)}`);
+      console.error(
+        `${c.name}: embedded ${row.embeddedMs.join(' ')} ms (CPU ${row.embeddedCpuMs.join(' ')}), containerd ${row.containerdMs.join(' ')} ms (CPU ${row.containerdCpuMs.join(' ')}), ratio ${row.ratio.toFixed(2)}`,
+      );
     }
     console.log(renderTable(rows));
     if (values.json) {
-      await writeFile(values.json, JSON.stringify({ environment: environmentInfo(), registry: registry.version(), repeat, rows }, null, 2));
+      await writeFile(values.json, JSON.stringify({ environment: environmentInfo(), registry: registry.version(), repeat, settleMs, rows }, null, 2));
     }
   } finally {
     for (const rt of runtimes.reverse()) await rt[Symbol.asyncDispose]();
