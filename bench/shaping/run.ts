@@ -20,9 +20,11 @@
  * critical path, two on the embedded runtime's (a transport for the resolve and
  * one for the fetches, as containerd's CRI has).
  *
- * Two pullers: `client` (RegistryClient, containerd's order, layers 3 at a time,
- * digests verified, bytes discarded) and `embedded` (the node's embedded runtime,
- * which also decompresses and unpacks, so CPU shows up in its figure).
+ * Three pullers: `client` (RegistryClient, containerd's order, layers 3 at a time,
+ * digests verified, bytes discarded), `embedded` (the node's embedded runtime,
+ * which also decompresses and unpacks, so CPU shows up in its figure) through the
+ * proxy, and `embedded-routes`: the same runtime shaping its own connections to the
+ * registry (ShapedRoutes, no proxy), as emulated nodes do.
  */
 import { writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
@@ -41,6 +43,8 @@ const MB = 1024 * 1024;
 /** Sequential round trips on a pull's critical path (see the header). */
 const ROUND_TRIPS = 5;
 
+type Puller = 'client' | 'embedded' | 'embedded-routes';
+
 interface Case {
   name: string;
   layers: number[];
@@ -48,7 +52,7 @@ interface Case {
 
 interface Row {
   image: string;
-  puller: 'client' | 'embedded';
+  puller: Puller;
   bytesOnLink: number;
   idealMs: number;
   measuredMs: number[];
@@ -109,7 +113,7 @@ async function main(): Promise<void> {
   for (const c of cases) {
     await using pusher = new RegistryClient({ baseUrl: registry.url });
     await pushSynthImage(pusher, `bench/${c.name}`, 'v1', { layers: c.layers, seed: c.name });
-    for (const puller of ['client', 'embedded'] as const) {
+    for (const puller of ['client', 'embedded', 'embedded-routes'] as const) {
       const measured: number[] = [];
       const unshaped: number[] = [];
       let bytesOnLink = 0;
@@ -119,25 +123,33 @@ async function main(): Promise<void> {
       for (let i = 0; i <= 2 * repeat; i++) {
         const shaped = i % 2 === 1 || i === 0;
         const link = shaped ? { bandwidthBps: bps, latencyMs } : { bandwidthBps: 1e12, latencyMs: 0 };
-        const proxy: StartedProxy = await startShapedProxy({ target: registry.host, link });
-        const image = `${proxy.host}/bench/${c.name}:v1`;
+        const routes = puller === 'embedded-routes';
+        const proxy: StartedProxy | undefined = routes ? undefined : await startShapedProxy({ target: registry.host, link });
+        const host = proxy?.host ?? registry.host;
+        const image = `${host}/bench/${c.name}:v1`;
         const runtime =
-          puller === 'embedded'
-            ? await EmbeddedRuntime.start({ label: 'shaping', hostsToml: { [proxy.host]: `server = "${proxy.url}"\n` }, layerStore: 'stream' })
-            : undefined;
+          puller === 'client'
+            ? undefined
+            : await EmbeddedRuntime.start({
+                label: 'shaping',
+                hostsToml: { [host]: `server = "http://${host}"\n` },
+                layerStore: 'stream',
+                ...(routes ? { routes: [{ name: 'registry', target: registry.host, link }] } : {}),
+              });
         try {
           const t0 = performance.now();
           if (runtime) await runtime.pullImage(image);
-          else await clientPull(proxy.url, `bench/${c.name}`, 'v1');
+          else await clientPull(`http://${host}`, `bench/${c.name}`, 'v1');
           const ms = performance.now() - t0;
           if (i > 0) (shaped ? measured : unshaped).push(ms);
           if (shaped) {
-            bytesOnLink = proxy.stats().bytesDown;
-            connections = proxy.stats().connections;
+            // The runtime's own links count bytes only: its connections show as -1.
+            bytesOnLink = proxy?.stats().bytesDown ?? runtime?.stats().linkBytesDown?.registry ?? 0;
+            connections = proxy?.stats().connections ?? -1;
           }
         } finally {
           await runtime?.[Symbol.asyncDispose]();
-          await proxy.close();
+          await proxy?.close();
         }
       }
       const idealMs = (bytesOnLink * 8 * 1000) / bps + ROUND_TRIPS * 2 * latencyMs;
@@ -161,7 +173,7 @@ async function main(): Promise<void> {
   console.log('|---|---|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
     console.log(
-      `| ${r.image} | ${r.puller} | ${(r.bytesOnLink / MB).toFixed(1)} MiB | ${r.connections} | ${r.idealMs.toFixed(0)} | ${r.medianMs.toFixed(0)} | ${r.ratio.toFixed(3)} | ${r.unshapedMs.toFixed(0)} |`,
+      `| ${r.image} | ${r.puller} | ${(r.bytesOnLink / MB).toFixed(1)} MiB | ${r.connections < 0 ? '-' : r.connections} | ${r.idealMs.toFixed(0)} | ${r.medianMs.toFixed(0)} | ${r.ratio.toFixed(3)} | ${r.unshapedMs.toFixed(0)} |`,
     );
   }
   if (values.json) await writeFile(values.json, JSON.stringify({ environment: environmentInfo(), bps, latencyMs, repeat, rows }, null, 2));
