@@ -379,7 +379,7 @@ export class EmbeddedRuntime implements Runtime {
             // the snapshot; a digest mismatch fails both, and neither file is kept.
             let diffId: string;
             try {
-              const sink = await LayerSink.open(tmp, this.snapshotPath(desc.digest), decompressor(desc.mediaType));
+              const sink = await LayerSink.open(tmp, this.snapshotPath(desc.digest), decompressor(desc.mediaType, STAGE_BYTES));
               await pipeline(blob.body, sink);
               diffId = sink.diffId();
               await rename(tmp, this.blobPath(desc.digest));
@@ -528,17 +528,17 @@ const STAGE_BYTES = 1024 * 1024;
 /** Unpacked bytes waiting for the snapshot file before the decompressor is paused. */
 const SNAPSHOT_BACKLOG = 4 * 1024 * 1024;
 
-function decompressor(mediaType: string): Transform {
-  if (mediaType.endsWith('+zstd')) return zstdStream();
-  if (mediaType.endsWith('gzip')) return createGunzip({ chunkSize: INFLATE_CHUNK });
+function decompressor(mediaType: string, chunkSize = INFLATE_CHUNK): Transform {
+  if (mediaType.endsWith('+zstd')) return zstdStream(chunkSize);
+  if (mediaType.endsWith('gzip')) return createGunzip({ chunkSize });
   // A copy, not the chunk itself: the disk store reuses its input buffers once a chunk is consumed.
   return new Transform({ transform: (chunk: Buffer, _enc, cb) => cb(null, Buffer.from(chunk)) });
 }
 
 // Node's own zstd (22.15+, native, in the thread pool like gzip) where there is one, else fzstd in JavaScript.
-function zstdStream(): Transform {
+function zstdStream(chunkSize: number): Transform {
   const native = (zlib as { createZstdDecompress?: (opts?: { chunkSize?: number }) => Transform }).createZstdDecompress;
-  if (native) return native({ chunkSize: INFLATE_CHUNK });
+  if (native) return native({ chunkSize });
   const out = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       try {
