@@ -40,6 +40,13 @@ export interface ShapedProxyOptions {
 const HIGH_WATER = 1024 * 1024;
 const LOW_WATER = 512 * 1024;
 const DEFAULT_FAULT_WINDOW = 256 * 1024;
+/**
+ * A receiving socket counts as ready while less than this is waiting in its write
+ * buffer (a TCP send buffer's worth), not only once Node's 16 KiB high-water mark
+ * drains: a 64 KiB quantum always passes that mark, and a link skipped for it loses
+ * its turn to the others sharing an uplink.
+ */
+const SINK_BUFFER = 256 * 1024;
 const DEFAULT_STALL_MS = 2000;
 
 function parseTarget(target: string): { host: string; port: number } {
@@ -109,7 +116,7 @@ export async function startShapedProxy(opts: ShapedProxyOptions): Promise<Starte
         }
       },
       end: () => client.end(),
-      writable: () => !client.writableNeedDrain,
+      writable: () => client.writableLength < SINK_BUFFER,
     });
     const up: ShapedFlow = link.openFlow('up', {
       deliver: (chunk) => {
@@ -118,7 +125,7 @@ export async function startShapedProxy(opts: ShapedProxyOptions): Promise<Starte
         upstream.write(chunk);
       },
       end: () => upstream.end(),
-      writable: () => !upstream.writableNeedDrain,
+      writable: () => upstream.writableLength < SINK_BUFFER,
     });
     if (link.spec.handshake !== false && link.spec.latencyMs > 0) up.stall(2 * link.spec.latencyMs);
     client.on('drain', () => down.resume());

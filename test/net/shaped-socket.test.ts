@@ -127,17 +127,18 @@ describe('an uplink shared across threads', () => {
   // Two copies of one uplink, as two worker threads hold them, over one shared count array.
   it('gives every busy link about the same share, whichever copy serves it', () => {
     const clock = new ManualClock();
-    const counts = new SharedArrayBuffer(2 * 4);
-    const a = new SharedUplink(mbit(8), { counts, slot: 0 });
-    const b = new SharedUplink(mbit(8), { counts, slot: 1 });
     const got = Array.from({ length: 4 }, () => ({ n: 0 }));
-    // Three links on copy a, one on copy b: each should get a quarter of 1000 bytes/ms.
-    [a, a, a, b].forEach((uplink, i) => new Link({ bandwidthBps: mbit(100), latencyMs: 0 }, { clock, uplink }).openFlow('down', sink(got[i]!)).write(Buffer.alloc(2_000_000)));
+    // An 80 Mbit/s uplink (10,000 bytes/ms); three links on copy a, one on copy b: each should get a quarter.
+    const counts = new SharedArrayBuffer(2 * 4);
+    const fa = new SharedUplink(mbit(80), { counts, slot: 0 });
+    const fb = new SharedUplink(mbit(80), { counts, slot: 1 });
+    const payload = Buffer.alloc(5_000_000);
+    [fa, fa, fa, fb].forEach((uplink, i) => new Link({ bandwidthBps: mbit(100), latencyMs: 0 }, { clock, uplink }).openFlow('down', sink(got[i]!)).write(payload));
     clock.advanceSync(1000);
     const total = got.reduce((n, g) => n + g.n, 0);
-    expect(total).toBeGreaterThan(0.93 * 1_000_000);
-    expect(total).toBeLessThan(1.07 * 1_000_000);
-    for (const g of got) expect(g.n / 250_000).toBeCloseTo(1, 1);
+    expect(total).toBeGreaterThan(0.93 * 10_000_000);
+    expect(total).toBeLessThan(1.07 * 10_000_000);
+    for (const g of got) expect(g.n / 2_500_000).toBeCloseTo(1, 1);
   });
 
   it('gives the whole uplink to one copy once the other has nothing to send', () => {

@@ -81,17 +81,28 @@ describe('a shaped link (manual clock)', () => {
     const link = new Link({ bandwidthBps: 1e12, latencyMs: 5 }, { clock });
     const rx = recorder(clock);
     const flow = link.openFlow('down', rx.sink);
-    const read = Buffer.alloc(64 * 1024, 1); // one socket read: four 16 KiB quanta
-    const other = Buffer.alloc(20 * 1024, 2);
+    const read = Buffer.alloc(256 * 1024, 1); // one large write: four 64 KiB quanta on this fast link
+    const other = Buffer.alloc(80 * 1024, 2);
     flow.write(read);
     flow.write(other);
     // Sent at once, then held: the six quanta all fall due at the end of the stall, as late timers make them do.
     clock.advanceSync(1);
     flow.stall(50);
     clock.advanceSync(100);
-    expect(rx.received()).toBe(84 * 1024);
-    // The four quanta of the first write arrive as one 64 KiB chunk; the second write's two quanta as one more.
-    expect(rx.arrivals.map((a) => a.bytes)).toEqual([64 * 1024, 20 * 1024]);
+    expect(rx.received()).toBe(336 * 1024);
+    // The four quanta of the first write arrive as one 256 KiB chunk; the second write's two quanta as one more.
+    expect(rx.arrivals.map((a) => a.bytes)).toEqual([256 * 1024, 80 * 1024]);
+  });
+
+  it('sends 16 KiB quanta on slow links, 64 KiB on fast ones', () => {
+    for (const [bps, quantum] of [[mbit(2), 16 * 1024], [mbit(8), 16 * 1024], [mbit(20), 40_000], [mbit(100), 64 * 1024], [mbit(10_000), 64 * 1024]] as const) {
+      const clock = new ManualClock();
+      const rx = recorder(clock);
+      const flow = new Link({ bandwidthBps: bps, latencyMs: 0 }, { clock }).openFlow('down', rx.sink);
+      flow.write(Buffer.alloc(1_000_000));
+      clock.advanceSync(10_000);
+      expect(rx.arrivals[0]!.bytes).toBe(quantum);
+    }
   });
 
   it('rejects a bad link spec with INVALID_ARGUMENT', () => {
@@ -156,19 +167,20 @@ describe('a shared uplink', () => {
   it('shares fairly among hundreds of links, cheaply', () => {
     const clock = new ManualClock();
     const uplink = new SharedUplink(mbit(300)); // 37.5 bytes/ms per link when 1000 share it
+    const payload = Buffer.alloc(400_000); // one buffer: flows keep slices, never copies
     const rx = Array.from({ length: 1000 }, () => {
       const r = recorder(clock);
-      new Link({ bandwidthBps: mbit(100), latencyMs: 5 }, { clock, uplink }).openFlow('down', r.sink).write(Buffer.alloc(200_000));
+      new Link({ bandwidthBps: mbit(100), latencyMs: 5 }, { clock, uplink }).openFlow('down', r.sink).write(payload);
       return r;
     });
     const t0 = performance.now();
-    clock.advanceSync(2000);
+    clock.advanceSync(8000);
     const wallMs = performance.now() - t0;
     const got = rx.map((r) => r.received());
     const total = got.reduce((a, b) => a + b, 0);
-    expect(total).toBeGreaterThan(0.97 * 37_500 * 1995);
-    // Round robin in 16 KiB quanta: every link within one quantum of the others.
-    expect(Math.max(...got) - Math.min(...got)).toBeLessThanOrEqual(16 * 1024);
+    expect(total).toBeGreaterThan(0.97 * 37_500 * 7995);
+    // Round robin, a quantum at a time (64 KiB on 100 Mbit/s links): every link within one quantum of the others (~300 kB each).
+    expect(Math.max(...got) - Math.min(...got)).toBeLessThanOrEqual(64 * 1024);
     // About 1 s here on an idle core; an accidental O(links²) pass would take minutes.
     expect(wallMs).toBeLessThan(8000);
   });
