@@ -67,7 +67,7 @@ function quantumFor(bytesPerMs: number): number {
   return Math.min(QUANTUM_MAX, Math.max(QUANTUM_MIN, Math.floor(bytesPerMs * QUANTUM_MS)));
 }
 /** Work that can start within this many ms is started now, to coalesce wakeups. */
-const LOOKAHEAD_MS = 2;
+const LOOKAHEAD_MS = 4;
 
 function validateSpec(spec: LinkSpec): void {
   const bad: string[] = [];
