@@ -193,11 +193,16 @@ describe('the disk store\'s layer sink', () => {
       chunks.push(gz.subarray(at, at + n));
       at += n;
     }
-    const sink = await LayerSink.open(join(dir.path, 'blob'), join(dir.path, 'snapshot'), createGunzip());
-    await pipeline(Readable.from(chunks), sink);
-    expect((await readFile(join(dir.path, 'blob'))).equals(gz)).toBe(true);
-    expect((await readFile(join(dir.path, 'snapshot'))).equals(tar)).toBe(true);
-    expect(sink.diffId()).toBe(sha256(tar));
+    // Twice over the same spare stages: the second layer reuses the first one's, and is written as faithfully.
+    const spares: Buffer[] = [];
+    for (const name of ['first', 'second']) {
+      const sink = await LayerSink.open(join(dir.path, `${name}.blob`), join(dir.path, `${name}.snapshot`), createGunzip(), spares);
+      await pipeline(Readable.from(chunks), sink);
+      expect(spares).toHaveLength(2);
+      expect((await readFile(join(dir.path, `${name}.blob`))).equals(gz)).toBe(true);
+      expect((await readFile(join(dir.path, `${name}.snapshot`))).equals(tar)).toBe(true);
+      expect(sink.diffId()).toBe(sha256(tar));
+    }
   });
 
   it('fails on a corrupt layer instead of writing a short snapshot', async () => {

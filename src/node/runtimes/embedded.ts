@@ -106,6 +106,8 @@ export class EmbeddedRuntime implements Runtime {
   private readonly unpacked = new Map<string, Promise<void>>();
   private readonly images = new Map<string, ImageRecord>();
   private readonly limiter: Semaphore;
+  /** The disk store's 1 MiB layer stages, kept between layers. */
+  private readonly spareStages: Buffer[] = [];
   private readonly hosts = new Map<string, RegistryHost[]>();
   private readonly counters = { pulls: 0, failedPulls: 0, bytesDownloaded: 0, requests: 0, metadataCommits: 0 };
   /** Set when a fetch was injected; else each pull phase gets keep-alive pools of its own. */
@@ -379,7 +381,7 @@ export class EmbeddedRuntime implements Runtime {
             // the snapshot; a digest mismatch fails both, and neither file is kept.
             let diffId: string;
             try {
-              const sink = await LayerSink.open(tmp, this.snapshotPath(desc.digest), decompressor(desc.mediaType, STAGE_BYTES));
+              const sink = await LayerSink.open(tmp, this.snapshotPath(desc.digest), decompressor(desc.mediaType, STAGE_BYTES), this.spareStages);
               await pipeline(blob.body, sink);
               diffId = sink.diffId();
               await rename(tmp, this.blobPath(desc.digest));
@@ -525,6 +527,8 @@ const JOURNAL_PAGES = 64;
 const INFLATE_CHUNK = 256 * 1024;
 /** The disk store's write size: a layer goes to its blob file and its decompressor in runs of this many bytes. */
 const STAGE_BYTES = 1024 * 1024;
+/** Stages a runtime keeps between layers: enough for max_concurrent_downloads (3) layers at once. */
+const MAX_SPARE_STAGES = 6;
 /** Unpacked bytes waiting for the snapshot file before the decompressor is paused. */
 const SNAPSHOT_BACKLOG = 4 * 1024 * 1024;
 
@@ -570,7 +574,7 @@ function zstdStream(chunkSize: number): Transform {
  * and no allocation; a stage is filled again once both are done with it.
  */
 export class LayerSink extends Writable {
-  private readonly stages = [Buffer.allocUnsafe(STAGE_BYTES), Buffer.allocUnsafe(STAGE_BYTES)];
+  private readonly stages: Buffer[];
   /** Settles when the blob write and the decompressor are done with the stage. */
   private readonly inUse: (Promise<void> | undefined)[] = [undefined, undefined];
   private stage = 0;
@@ -586,17 +590,23 @@ export class LayerSink extends Writable {
     private readonly blob: FileHandle,
     private readonly snapshot: FileHandle,
     private readonly inflater: Transform,
+    private readonly spares: Buffer[],
   ) {
     super({ highWaterMark: STAGE_BYTES });
+    this.stages = [spares.pop() ?? Buffer.allocUnsafe(STAGE_BYTES), spares.pop() ?? Buffer.allocUnsafe(STAGE_BYTES)];
     inflater.on('data', (chunk: Buffer) => this.unpacked(chunk));
     inflater.on('error', (err) => this.destroy(err));
   }
 
-  /** Opens (creates or truncates) both files; `inflater` is the layer's decompressor. */
-  static async open(blobPath: string, snapshotPath: string, inflater: Transform): Promise<LayerSink> {
+  /**
+   * Opens (creates or truncates) both files; `inflater` is the layer's decompressor. Stages are taken from
+   * `spares` and given back once the sink has finished (containerd's content.Copy pools its 1 MiB buffers
+   * alike): a pull does not fault in fresh memory for every layer.
+   */
+  static async open(blobPath: string, snapshotPath: string, inflater: Transform, spares: Buffer[] = []): Promise<LayerSink> {
     const blob = await open(blobPath, 'w');
     try {
-      return new LayerSink(blob, await open(snapshotPath, 'w'), inflater);
+      return new LayerSink(blob, await open(snapshotPath, 'w'), inflater, spares);
     } catch (err) {
       await blob.close();
       throw err;
@@ -637,6 +647,8 @@ export class LayerSink extends Writable {
       while (this.snapshotWrites) await this.snapshotWrites;
       await this.blob.sync();
       await Promise.all([this.blob.close(), this.snapshot.close()]);
+      // Nothing holds the stages now (a failed sink keeps its own: a write may still be reading one).
+      if (this.spares.length < MAX_SPARE_STAGES) this.spares.push(...this.stages);
     })().then(() => cb(), cb);
   }
 
