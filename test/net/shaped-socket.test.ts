@@ -104,6 +104,15 @@ describe('shaped routes (a link without a proxy)', () => {
     expect(shaped.stats().registry).toMatchObject({ connections: 1, resets: 1, activeConnections: 0 });
   });
 
+  it('reports a target that is down as the connection error a direct connection gives', async () => {
+    const server = await bulkServer(10);
+    const target = server.target;
+    await new Promise((r) => servers.pop()!.close(r));
+    const { pool, shaped } = setup([{ name: 'mirror', target, link: { bandwidthBps: 1e9, latencyMs: 5 } }]);
+    await expect(pool.request(`http://${target}/v2/`, { method: 'GET', headers: {} })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    expect(shaped.stats().mirror).toMatchObject({ connections: 1, activeConnections: 0 });
+  });
+
   it('refuses a target that is not host:port', () => {
     expect(() => new ShapedRoutes([{ name: 'r', target: 'nohost', link: { bandwidthBps: 1e6, latencyMs: 0 } }])).toThrow(/host:port/);
   });
