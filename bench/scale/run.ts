@@ -103,7 +103,7 @@ const within = (t: Trial): boolean => t.completed && (t.rolloutS ?? Infinity) <=
 // Generous: node start and seeding come before the rollout, and a failing size should still report.
 const killAfter = (nodes: number): number => BUDGET_S * 3 + 30 + nodes / 10;
 
-console.log(`pullbench bench/scale: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}, Node ${process.version}, bytes x${BYTES}, runtime workers ${WORKERS ?? 'auto (from 100 nodes one per core, at most 4)'}`);
+console.log(`pullbench bench/scale: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}, Node ${process.version}, bytes x${BYTES}, runtime workers ${WORKERS ?? 'auto (from 100 nodes: one per core up to 4, one per 250 nodes up to 8)'}`);
 console.log('figures are absolute (no real peer); peak RSS is sampled every 250 ms by the run itself\n');
 
 if (!SKIP_FIXED) {

@@ -21,20 +21,28 @@ export type WorkerReply =
 
 /** From this many nodes on, the runtimes go to worker threads unless told otherwise. */
 export const AUTO_WORKERS_FROM_NODES = 100;
-const AUTO_WORKERS_MAX = 4;
+/** Nodes per worker at most, by default: a worker's costs grow faster than its node count. */
+const AUTO_NODES_PER_WORKER = 250;
+const AUTO_WORKERS_MAX = 8;
 
 /**
  * How many worker threads carry the embedded runtimes: `PULLBENCH_EMULATION_WORKERS`
  * if set (0: every runtime on the main thread), else automatic: none below 100 nodes,
- * from 100 nodes one per core (at most 4). With workers, the client side of each pull
+ * from 100 nodes one per core (at most 4), and more for big clusters so that no worker
+ * carries more than 250 nodes (at most 8). With workers, the client side of each pull
  * (HTTP, shaping its link, digest verification, decompression) leaves the thread that
- * runs kubelets, the rollout and the registry. Measured on 2 cores (bench/scale):
- * 300 nodes 34.4 s on the main thread, 20.0 s with two workers; 100 nodes 9.0 s and
- * 8.5 s; below that a worker's start-up (about 1 s to warm up) is not worth it.
+ * runs kubelets, the rollout and the registry. Measured on 2 cores (bench/scale,
+ * scale-200 at x0.1): 300 nodes 34.4 s on the main thread, 20.0 s with two workers;
+ * 100 nodes 9.0 s and 8.5 s, below that a worker's start-up (about 1 s to warm up) is
+ * not worth it; 1,000 nodes 61-67 s with two workers, 52.0 s with four, as a worker's
+ * cost per node grows with its node count (its heap, its links' scheduling).
  */
 export function emulationWorkers(env: NodeJS.ProcessEnv = process.env, nodes = 0, cores = availableParallelism()): number {
   const given = env.PULLBENCH_EMULATION_WORKERS;
-  if (given === undefined || given === '') return nodes >= AUTO_WORKERS_FROM_NODES ? Math.max(1, Math.min(cores, AUTO_WORKERS_MAX)) : 0;
+  if (given === undefined || given === '') {
+    if (nodes < AUTO_WORKERS_FROM_NODES) return 0;
+    return Math.min(AUTO_WORKERS_MAX, Math.max(1, Math.min(cores, 4), Math.ceil(nodes / AUTO_NODES_PER_WORKER)));
+  }
   const n = Number(given);
   if (!Number.isInteger(n) || n < 0 || n > 64) throw new PullbenchError('INVALID_ARGUMENT', `PULLBENCH_EMULATION_WORKERS must be a whole number from 0 to 64, got ${JSON.stringify(given)}`);
   return n;

@@ -6,12 +6,16 @@ import { runScenario } from '../../src/run/run.js';
 import { loadScenario } from '../../src/scenario/load.js';
 
 describe('how many worker threads carry the embedded runtimes', () => {
-  it('by default none below 100 nodes, from 100 nodes one per core up to 4', () => {
+  it('by default none below 100 nodes, from 100 nodes one per core up to 4, and one per 250 nodes up to 8', () => {
     expect(emulationWorkers({}, 10, 2)).toBe(0);
     expect(emulationWorkers({ PULLBENCH_EMULATION_WORKERS: '' }, 99, 2)).toBe(0);
     expect(emulationWorkers({}, 100, 2)).toBe(2);
-    expect(emulationWorkers({}, 1000, 1)).toBe(1);
+    expect(emulationWorkers({}, 100, 1)).toBe(1);
+    expect(emulationWorkers({}, 500, 2)).toBe(2);
+    expect(emulationWorkers({}, 750, 2)).toBe(3);
+    expect(emulationWorkers({}, 1000, 2)).toBe(4);
     expect(emulationWorkers({}, 1000, 16)).toBe(4);
+    expect(emulationWorkers({}, 5000, 16)).toBe(8);
   });
 
   it('as many as PULLBENCH_EMULATION_WORKERS says, whatever the node count', () => {
