@@ -205,6 +205,18 @@ describe('the disk store\'s layer sink', () => {
     }
   });
 
+  it('fails, and does not hang, when a file write fails (a full disk)', async () => {
+    await using dir = await makeTempDir('pbsink-');
+    const gz = gzipSync(tarWithFile('x.bin', 3 * 1024 * 1024), { level: 1 });
+    for (const [blob, snapshot] of [
+      ['/dev/full', join(dir.path, 'snapshot')],
+      [join(dir.path, 'blob'), '/dev/full'],
+    ] as const) {
+      const sink = await LayerSink.open(blob, snapshot, createGunzip());
+      await expect(pipeline(Readable.from([gz]), sink)).rejects.toMatchObject({ code: expect.stringMatching(/^E/) });
+    }
+  });
+
   it('fails on a corrupt layer instead of writing a short snapshot', async () => {
     await using dir = await makeTempDir('pbsink-');
     const gz = gzipSync(tarWithFile('x.bin', 2 * 1024 * 1024), { level: 1 });

@@ -686,15 +686,19 @@ export class LayerSink extends Writable {
 
   // Writes what the decompressor has produced, all of it in one writev, until none is left.
   private async writeSnapshot(): Promise<void> {
-    while (this.backlog.length > 0) {
-      const chunks = this.backlog.splice(0);
-      const at = this.snapshotAt;
-      this.snapshotAt += this.backlogBytes;
-      this.backlogBytes = 0;
-      if (this.inflater.isPaused()) this.inflater.resume();
-      await writeFully(this.snapshot, chunks, at);
+    try {
+      while (this.backlog.length > 0) {
+        const chunks = this.backlog.splice(0);
+        const at = this.snapshotAt;
+        this.snapshotAt += this.backlogBytes;
+        this.backlogBytes = 0;
+        if (this.inflater.isPaused()) this.inflater.resume();
+        await writeFully(this.snapshot, chunks, at);
+      }
+    } finally {
+      // Also after a failed write, so that _final does not wait for it forever.
+      this.snapshotWrites = undefined;
     }
-    this.snapshotWrites = undefined;
   }
 }
 
