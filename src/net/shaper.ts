@@ -385,7 +385,10 @@ export class Scheduler {
     return s;
   }
 
+  /** Link directions of their own (no uplink) that may have data. */
   private readonly dirs = new Set<LinkDirection>();
+  /** Uplinks whose round robin may have links with data. */
+  private readonly uplinks = new Set<SharedUplink>();
   /** Thread-spanning uplinks this scheduler has served, until it has published that it uses them no more. */
   private readonly spanning = new Set<SharedUplink>();
   private readonly heap = new DeliveryHeap();
@@ -456,15 +459,17 @@ export class Scheduler {
     let wake = Infinity;
     const uplinks = new Set<SharedUplink>();
 
-    for (const dir of this.activeDirections()) {
-      if (dir.uplink !== undefined) {
-        dir.uplink.active.add(dir);
-        uplinks.add(dir.uplink);
+    // Links of their own are visited every serving pass; links through an uplink wait in its
+    // round robin (`active`, joined when written to), so a pass visits only the few it can serve.
+    for (const dir of this.activeDirections()) wake = Math.min(wake, this.serveAlone(dir, now, horizon));
+    for (const uplink of this.uplinks) {
+      if (uplink.active.size === 0) {
+        this.uplinks.delete(uplink);
         continue;
       }
-      wake = Math.min(wake, this.serveAlone(dir, now, horizon));
+      uplinks.add(uplink);
+      wake = Math.min(wake, this.serveUplink(uplink, now, horizon));
     }
-    for (const uplink of uplinks) wake = Math.min(wake, this.serveUplink(uplink, now, horizon));
     // A thread-spanning uplink none of whose links here has data: let the other threads have it all.
     for (const uplink of this.spanning) {
       if (uplinks.has(uplink)) continue;
@@ -540,14 +545,20 @@ export class Scheduler {
   }
 
   /**
-   * Registers a direction as soon as one of its flows is written to. More data for a link already
-   * known to be busy past the horizon changes nothing before its turn; anything else (`changed`:
-   * an end, a stall, a receiver ready again) needs a serving pass.
+   * Registers a direction as soon as one of its flows is written to. More data for a link booked
+   * past the horizon needs a serving pass only when it frees; anything else (`changed`: an end, a
+   * stall, a receiver ready again) needs one now.
    */
   track(dir: LinkDirection, changed = false): void {
-    this.dirs.add(dir);
-    const busy = dir.server.backlogged || (dir.uplink?.server.backlogged ?? false);
-    if (changed || !busy) this.mustServe = true;
+    if (dir.uplink === undefined) this.dirs.add(dir);
+    else {
+      dir.uplink.active.add(dir);
+      this.uplinks.add(dir.uplink);
+    }
+    // Busy: its link (or its uplink) is booked past the horizon; serve no later than it frees.
+    const until = Math.max(dir.server.busy, dir.uplink?.server.busy ?? 0);
+    if (changed || until <= this.clock.now() + LOOKAHEAD_MS) this.mustServe = true;
+    else this.serveAt = Math.min(this.serveAt, until - LOOKAHEAD_MS);
   }
 
   /** Sends from a link direction with no uplink; returns when it next needs a pass. */
@@ -579,12 +590,14 @@ export class Scheduler {
     const u = uplink.server;
     uplink.rebalance();
     let wake = Infinity;
-    // Rounds over a snapshot: one quantum per ready link per round, served links move to the back.
+    // Rounds: one quantum per ready link per round, served links move to the back (a round visits as many
+    // links as there were at its start, so a link moved to the back waits for the next round).
     let progress = true;
     while (progress && u.start(now) <= horizon) {
       progress = false;
-      for (const dir of [...uplink.active]) {
-        if (u.start(now) > horizon) break;
+      let round = uplink.active.size;
+      for (const dir of uplink.active) {
+        if (round-- <= 0 || u.start(now) > horizon) break;
         this.flushEnds(dir, now);
         const start = Math.max(u.start(now), dir.server.start(now));
         if (start > horizon) {
@@ -595,7 +608,8 @@ export class Scheduler {
         const flow = dir.nextFlow(now);
         if (flow === undefined) {
           dir.server.backlogged = false;
-          uplink.active.delete(dir);
+          // Stalled, or its receiver not ready: it stays in the round (a resume or the stall's end wakes it).
+          if (!dir.hasData()) uplink.active.delete(dir);
           wake = Math.min(wake, this.stallWake(dir));
           continue;
         }
