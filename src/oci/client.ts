@@ -740,6 +740,9 @@ function redactUrl(url: string): string {
  */
 function pipeInto(source: Readable, verifier: Transform): Transform {
   source.on('error', (err) => verifier.destroy(err));
+  // As pipeline's own listener did: an error after the consumer has gone (it gave up on the body, a
+  // mirror closed mid-fill) must not become an uncaught exception. Consumers still see it on their side.
+  verifier.on('error', () => undefined);
   source.on('close', () => {
     if (!source.readableEnded && !verifier.destroyed) verifier.destroy(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
   });

@@ -117,11 +117,12 @@ describe('with token auth', () => {
 
 describe('when a token has expired', () => {
   it('refuses it with 401', async () => {
-    await using reg = await startRegistryServer({ storage: 'memory', auth: 'token', users: [alice], tokenTtlSeconds: 1 });
+    // Expiry is checked in whole seconds: a 2 s token is good for at least 1 s, so the first use cannot race it.
+    await using reg = await startRegistryServer({ storage: 'memory', auth: 'token', users: [alice], tokenTtlSeconds: 2 });
     const res = await fetch(`${reg.url}/token?service=pullbench-registry&scope=repository:a:pull`, { headers: { Authorization: basic(alice) } });
     const { token } = (await res.json()) as { token: string };
     expect((await fetch(`${reg.url}/v2/a/tags/list`, { headers: { Authorization: `Bearer ${token}` } })).status).toBe(404);
-    await new Promise((r) => setTimeout(r, 2100));
+    await new Promise((r) => setTimeout(r, 3100));
     const expired = await fetch(`${reg.url}/v2/a/tags/list`, { headers: { Authorization: `Bearer ${token}` } });
     expect(expired.status).toBe(401);
   });
