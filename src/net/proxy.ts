@@ -49,11 +49,12 @@ const DEFAULT_FAULT_WINDOW = 256 * 1024;
 const SINK_BUFFER = 256 * 1024;
 const DEFAULT_STALL_MS = 2000;
 
-function parseTarget(target: string): { host: string; port: number } {
+/** `host:port` (IPv6 in brackets) as connect() takes it; `what` names it in the error. */
+export function parseTarget(target: string, what = 'proxy target'): { host: string; port: number } {
   const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(target);
   const port = Number(m?.[2]);
   if (m === null || !(port > 0 && port < 65536)) {
-    throw new PullbenchError('INVALID_ARGUMENT', `proxy target must be host:port, got ${JSON.stringify(target)}`);
+    throw new PullbenchError('INVALID_ARGUMENT', `${what} must be host:port, got ${JSON.stringify(target)}`);
   }
   return { host: (m[1] as string).replace(/^\[(.*)\]$/, '$1'), port };
 }

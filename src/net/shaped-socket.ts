@@ -1,8 +1,7 @@
 import { createConnection, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import { PullbenchError } from '../errors.js';
 import { seededRandom, systemClock, type Clock } from './clock.js';
-import type { ProxyStats } from './proxy.js';
+import { parseTarget, type ProxyStats } from './proxy.js';
 import { Link, SharedUplink, type LinkSpec, type ShapedFlow, type UplinkShares } from './shaper.js';
 
 /** Above this many queued bytes a direction stops reading its source (as the proxy does). */
@@ -46,15 +45,6 @@ function releaseUplink(key: string): void {
   if (entry !== undefined && --entry.users === 0) uplinks.delete(key);
 }
 
-function parseTarget(target: string): { host: string; port: number } {
-  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(target);
-  const port = Number(m?.[2]);
-  if (m === null || !(port > 0 && port < 65536)) {
-    throw new PullbenchError('INVALID_ARGUMENT', `route target must be host:port, got ${JSON.stringify(target)}`);
-  }
-  return { host: (m[1] as string).replace(/^\[(.*)\]$/, '$1'), port };
-}
-
 interface Route {
   spec: ShapedRouteSpec;
   host: string;
@@ -80,7 +70,7 @@ export class ShapedRoutes {
   constructor(specs: ShapedRouteSpec[], opts: { clock?: Clock } = {}) {
     const clock = opts.clock ?? systemClock;
     this.routes = specs.map((spec) => {
-      const { host, port } = parseTarget(spec.target);
+      const { host, port } = parseTarget(spec.target, 'route target');
       const uplink = spec.uplink ? acquireUplink(spec.uplink) : undefined;
       return {
         spec, host, port,
