@@ -399,8 +399,8 @@ export class Scheduler {
   /**
    * Whether the next pass must serve the links (something may be able to send now that could
    * not before); else a pass only delivers what is due until `serveAt`, the earliest moment the
-   * last serving pass said a link could send. Serving visits every busy link; with hundreds of
-   * them and a pass per event-loop turn that scan was most of the shaper's cost.
+   * last serving pass said a link could send. With hundreds of busy links, serving on every
+   * event-loop turn was most of the shaper's cost.
    */
   private mustServe = false;
   private serveAt = Infinity;
@@ -478,6 +478,7 @@ export class Scheduler {
       if (uplink.active.size === 0) this.spanning.delete(uplink);
     }
     for (const uplink of uplinks) if (uplink.spansThreads) this.spanning.add(uplink);
+    // A sender that finished with nothing left queued: its end follows its last byte.
     for (const flow of this.endings) {
       if (flow.finished || flow.endScheduled) this.endings.delete(flow);
       else if (flow.queued === 0) {
@@ -565,7 +566,6 @@ export class Scheduler {
   private serveAlone(dir: LinkDirection, now: number, horizon: number): number {
     const s = dir.server;
     for (;;) {
-      this.flushEnds(dir, now);
       const start = s.start(now);
       if (start > horizon) {
         s.backlogged = dir.nextFlowPeek(now);
@@ -598,7 +598,6 @@ export class Scheduler {
       let round = uplink.active.size;
       for (const dir of uplink.active) {
         if (round-- <= 0 || u.start(now) > horizon) break;
-        this.flushEnds(dir, now);
         const start = Math.max(u.start(now), dir.server.start(now));
         if (start > horizon) {
           dir.server.backlogged = dir.nextFlowPeek(now);
@@ -682,15 +681,6 @@ export class Scheduler {
     this.heap.push({ at, seq: this.seq++, flow, chunk });
   }
 
-  /** A sender that finished with nothing left queued: its end follows its last byte. */
-  private flushEnds(dir: LinkDirection, now: number): void {
-    for (const flow of dir.flows) {
-      if (flow.ended && flow.queued === 0 && !flow.finished && !flow.endScheduled) {
-        flow.endScheduled = true;
-        this.schedule(flow, undefined, now, now);
-      }
-    }
-  }
 
   private stallWake(dir: LinkDirection): number {
     let wake = Infinity;
