@@ -11,11 +11,11 @@ interface Seen {
 }
 
 // A mirror in front of the registry that records each request and serves it from `/v2` after `prefix`
-// (with `tamper`, it flips one byte in the middle of every blob).
+// (it flips one byte in the middle of every blob whose path `tamper` picks).
 async function startMirror(
   upstream: string,
   prefix: string,
-  tamper = false,
+  tamper: (path: string) => boolean = () => false,
 ): Promise<{ url: string; seen: Seen[]; connections: { opened: number; open: number }; close(): Promise<void> }> {
   const seen: Seen[] = [];
   const server: Server = createServer((req, res) => {
@@ -25,7 +25,7 @@ async function startMirror(
     const path = `/v2/${url.pathname.slice(prefix.length + 1)}`;
     const out = request(`${upstream}${path}`, { method: req.method, headers: { accept: req.headers.accept ?? '*/*' } }, (up) => {
       res.writeHead(up.statusCode ?? 502, up.headers);
-      if (!tamper || !path.includes('/blobs/')) return void up.pipe(res);
+      if (!tamper(path)) return void up.pipe(res);
       const parts: Buffer[] = [];
       up.on('data', (c: Buffer) => parts.push(c));
       up.on('end', () => {
@@ -103,7 +103,7 @@ describe('the embedded runtime behind a hosts.toml mirror', () => {
   });
 
   it('fails the pull when a mirror serves a tampered layer, stores nothing, and does not try the next host', async () => {
-    const mirror = await startMirror(registry.url, '/v2', true);
+    const mirror = await startMirror(registry.url, '/v2', (path) => path.includes('/blobs/') && !path.endsWith(img.configDigest));
     try {
       const hostsToml = `server = "http://${registry.host}"\n[host."${mirror.url}"]\n  capabilities = ["pull", "resolve"]\n`;
       await using rt = await EmbeddedRuntime.start({ label: 'tamper', hostsToml: { [registry.host]: hostsToml } });
@@ -111,10 +111,11 @@ describe('the embedded runtime behind a hosts.toml mirror', () => {
       const err = await rt.pullImage(`${registry.host}/lib/app:v1`).catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 'RUNTIME_ERROR', details: { code: 'DIGEST_MISMATCH' } });
       expect(await rt.listImages()).toEqual([]);
-      // The manifest is kept (as in containerd's content store); no blob (config or layer) is.
-      expect(rt.contentSize()).toBe(img.manifest.length);
+      // The manifest and the config are kept (as in containerd's content store); no layer is.
+      expect(rt.contentSize()).toBe(img.manifest.length + img.config.length);
       // containerd's fetcher falls back only while opening a blob; a bad body is the pull's failure.
-      // (the registry's blob GETs are the mirror's own, none came from the runtime directly).
+      // (the registry's blob GETs are the mirror's own, none came from the runtime directly:
+      // the config, then both layers at once).
       const viaMirror = mirror.seen.filter((r) => r.path.includes('/blobs/')).length;
       expect(viaMirror).toBe(3);
       expect(registry.stats().blobGet).toBe(viaMirror);

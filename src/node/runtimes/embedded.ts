@@ -1,4 +1,3 @@
-import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, Writable } from 'node:stream';
@@ -32,9 +31,9 @@ export interface EmbeddedRuntimeOptions {
   platform?: PlatformSpec;
   /**
    * Where layer blobs go: `disk` (default) writes each to a per-node content
-   * store and its unpacked bytes to a snapshot file (containerd's content store
-   * and snapshotter), decompressing as it downloads; `stream` decompresses
-   * while downloading and keeps no layer bytes (for many nodes).
+   * store, then applies it from there to a snapshot file, layer after layer,
+   * as containerd 1.6's unpacker does; `stream` decompresses while
+   * downloading and keeps no layer bytes (for many nodes).
    */
   layerStore?: 'disk' | 'stream';
   /**
@@ -61,8 +60,6 @@ interface Content {
   size: number;
   /** Bytes kept for manifests, indexes and configs; layers live on disk or nowhere. */
   bytes?: Buffer;
-  /** A layer's uncompressed digest, computed as it was unpacked (disk store). */
-  diffId?: string;
 }
 
 // Counting semaphore for containerd's max_concurrent_downloads.
@@ -103,7 +100,7 @@ export class EmbeddedRuntime implements Runtime {
   readonly name = 'embedded';
   private readonly content = new Map<string, Content>();
   private readonly inflight = new Map<string, Promise<void>>();
-  private readonly unpacked = new Map<string, Promise<void>>();
+  private readonly unpacked = new Map<string, Promise<string>>();
   private readonly images = new Map<string, ImageRecord>();
   private readonly limiter: Semaphore;
   /** The disk store's 1 MiB layer stages, kept between layers. */
@@ -302,31 +299,35 @@ export class EmbeddedRuntime implements Runtime {
     }
     const config = manifest.config;
     const layers = manifest.layers;
-    // containerd dispatches the config and every layer at once, bounded by max_concurrent_downloads.
+    for (const l of layers) {
+      if (!LAYER_TYPES.has(l.mediaType)) throw new PullbenchError('INVALID_MANIFEST', `unsupported layer media type ${l.mediaType}`);
+    }
+    // containerd 1.6's unpacker holds a manifest's layers back until its config is fetched (the config names their
+    // diff ids), then fetches them max_concurrent_downloads at a time and applies each, in order, once it is fetched
+    // and the one below it applied (unpacker.go: unpack, fetch). The stream store keeps no layer to apply: it
+    // decompresses each as it downloads.
+    await this.fetchBlob(ref, config, via, false);
+    const diffIds = this.dir ? diffIdsOf(this.content.get(config.digest)!.bytes!, layers.length) : [];
     const fetches = layers.map((l) => this.fetchBlob(ref, l, via, true));
-    const configFetch = this.fetchBlob(ref, config, via, false);
-    // containerd's unpacker applies layer i once layers 0..i are fetched, one after another, and checks what it
-    // extracted against the config's diff_ids; a layer here is decompressed (and its diff id computed) as it downloads,
-    // in the zlib thread pool beside the download, so applying it is waiting for that.
-    const unpackChain = (async () => {
-      if (!this.dir) return;
-      await configFetch;
-      const diffIds = diffIdsOf(this.content.get(config.digest)!.bytes!, layers.length);
+    try {
       for (const [i, l] of layers.entries()) {
-        const fetched = await fetches[i];
-        await this.unpack(l);
-        if (!fetched) continue;
-        const actual = this.content.get(l.digest)?.diffId;
-        if (actual !== undefined && actual !== diffIds[i]) {
-          await this.forget(l.digest);
+        const fresh = await fetches[i]!;
+        if (!this.dir) continue;
+        const actual = await this.unpack(l);
+        if (actual !== diffIds[i]) {
+          await Promise.allSettled(fetches);
+          // A layer this pull fetched is not kept; one another image holds stays with it.
+          if (fresh) await this.forget(l.digest);
           throw new PullbenchError('DIGEST_MISMATCH', `wrong diff id calculated on extraction "${actual}"`, {
             details: { layer: l.digest, expected: diffIds[i], actual },
           });
         }
-        await this.commitMetadata(`layer ${l.digest}`, META_TX_PER_NEW_LAYER);
+        if (fresh) await this.commitMetadata(`layer ${l.digest}`, META_TX_PER_NEW_LAYER);
       }
-    })();
-    await Promise.all([configFetch, ...fetches, unpackChain]);
+    } finally {
+      // Nothing of a failed pull is left running: its other fetches end (and store what verified) first.
+      await Promise.allSettled(fetches);
+    }
     // The image record, leases and CRI's own bookkeeping: one transaction more when anything was new.
     await this.commitMetadata(`image ${ref.toString()}`, META_TX_PER_PULL + (fresh ? 1 : 0));
     content.push(config.digest, ...layers.map((l) => l.digest));
@@ -353,9 +354,6 @@ export class EmbeddedRuntime implements Runtime {
     via: <T>(capability: HostCapability, fn: (c: RegistryClient) => Promise<T>) => Promise<T>,
     isLayer: boolean,
   ): Promise<boolean> {
-    if (isLayer && !LAYER_TYPES.has(desc.mediaType)) {
-      throw new PullbenchError('INVALID_MANIFEST', `unsupported layer media type ${desc.mediaType}`);
-    }
     return this.fetchOnce(desc.digest, () =>
       this.limiter.use(() =>
         (async () => {
@@ -377,22 +375,14 @@ export class EmbeddedRuntime implements Runtime {
             this.content.set(desc.digest, { size: bytes.length, bytes });
           } else if (this.dir) {
             const tmp = `${this.blobPath(desc.digest)}.partial-${process.pid}-${Math.random().toString(36).slice(2)}`;
-            // The verified bytes go to the content store and, at the same time, through the decompressor to
-            // the snapshot; a digest mismatch fails both, and neither file is kept.
-            let diffId: string;
+            // The verified bytes go to the content store, committed (synced, renamed) only when the digest matched.
             try {
-              const sink = await LayerSink.open(tmp, this.snapshotPath(desc.digest), decompressor(desc.mediaType, STAGE_BYTES), this.spareStages);
-              await pipeline(blob.body, sink);
-              diffId = sink.diffId();
+              await pipeline(blob.body, await BlobSink.open(tmp, this.spareStages));
               await rename(tmp, this.blobPath(desc.digest));
-            } catch (err) {
-              await rm(this.snapshotPath(desc.digest), { force: true });
-              throw err;
             } finally {
               await rm(tmp, { force: true });
             }
-            this.unpacked.set(desc.digest, Promise.resolve());
-            this.content.set(desc.digest, { size: n, diffId });
+            this.content.set(desc.digest, { size: n });
           } else {
             await pipeline(blob.body, coalesce(), decompressor(desc.mediaType), discard());
             this.content.set(desc.digest, { size: n });
@@ -454,12 +444,18 @@ export class EmbeddedRuntime implements Runtime {
     return next;
   }
 
-  // One unpack per layer: a second pull of the same layer waits for the first to finish.
-  private unpack(layer: Descriptor): Promise<void> {
+  // One apply per layer: a second pull of the same layer waits for the first, and gets its diff id. A failed apply
+  // keeps no snapshot, and the next pull applies the layer again.
+  private unpack(layer: Descriptor): Promise<string> {
     let p = this.unpacked.get(layer.digest);
     if (!p) {
-      p = pipeline(createReadStream(this.blobPath(layer.digest)), decompressor(layer.mediaType), createWriteStream(this.snapshotPath(layer.digest)));
-      p.catch(() => this.unpacked.delete(layer.digest));
+      const snapshot = this.snapshotPath(layer.digest);
+      p = applyLayer(this.blobPath(layer.digest), snapshot, decompressor(layer.mediaType, STAGE_BYTES), this.spareStages);
+      const applied = p;
+      applied.catch(async () => {
+        await rm(snapshot, { force: true });
+        if (this.unpacked.get(layer.digest) === applied) this.unpacked.delete(layer.digest);
+      });
       this.unpacked.set(layer.digest, p);
     }
     return p;
@@ -566,56 +562,35 @@ function zstdStream(chunkSize: number): Transform {
 }
 
 /**
- * The disk store's sink for one layer's verified bytes: they are written to the
- * content-store file (synced at the end, before the caller renames it, as
- * containerd's content writer commits) and fed to the decompressor, whose output
- * goes to the snapshot file and into the layer's diff id. The bytes are gathered
- * into two reused 1 MiB stages, so each costs one file write and one zlib job
- * and no allocation; a stage is filled again once both are done with it.
+ * The disk store's sink for one layer's verified bytes on their way to the
+ * content store: gathered into two reused 1 MiB stages, each written to the
+ * blob file with one positional write, no allocation; a stage is filled again
+ * once its write is done. The file is synced at the end, before the caller
+ * renames it, as containerd's content writer commits.
  */
-export class LayerSink extends Writable {
+export class BlobSink extends Writable {
   private readonly stages: Buffer[];
-  /** Settles when the blob write and the decompressor are done with the stage. */
+  /** Settles when the blob write is done with the stage. */
   private readonly inUse: (Promise<void> | undefined)[] = [undefined, undefined];
   private stage = 0;
   private filled = 0;
   private blobAt = 0;
-  private snapshotAt = 0;
-  private readonly backlog: Buffer[] = [];
-  private backlogBytes = 0;
-  private snapshotWrites: Promise<void> | undefined;
-  private readonly digester = new Digester('sha256');
 
   private constructor(
     private readonly blob: FileHandle,
-    private readonly snapshot: FileHandle,
-    private readonly inflater: Transform,
     private readonly spares: Buffer[],
   ) {
     super({ highWaterMark: STAGE_BYTES });
-    this.stages = [spares.pop() ?? Buffer.allocUnsafe(STAGE_BYTES), spares.pop() ?? Buffer.allocUnsafe(STAGE_BYTES)];
-    inflater.on('data', (chunk: Buffer) => this.unpacked(chunk));
-    inflater.on('error', (err) => this.destroy(err));
+    this.stages = takeStages(spares);
   }
 
   /**
-   * Opens (creates or truncates) both files; `inflater` is the layer's decompressor. Stages are taken from
-   * `spares` and given back once the sink has finished (containerd's content.Copy pools its 1 MiB buffers
-   * alike): a pull does not fault in fresh memory for every layer.
+   * Opens (creates or truncates) the blob file. Stages are taken from `spares` and given back once the sink
+   * has finished (containerd's content.Copy pools its 1 MiB buffers alike): a pull does not fault in fresh
+   * memory for every layer.
    */
-  static async open(blobPath: string, snapshotPath: string, inflater: Transform, spares: Buffer[] = []): Promise<LayerSink> {
-    const blob = await open(blobPath, 'w');
-    try {
-      return new LayerSink(blob, await open(snapshotPath, 'w'), inflater, spares);
-    } catch (err) {
-      await blob.close();
-      throw err;
-    }
-  }
-
-  /** The uncompressed content's digest, once the sink has finished. */
-  diffId(): string {
-    return this.digester.digest();
+  static async open(blobPath: string, spares: Buffer[] = []): Promise<BlobSink> {
+    return new BlobSink(await open(blobPath, 'w'), spares);
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
@@ -642,36 +617,110 @@ export class LayerSink extends Writable {
     if (this.filled > 0) this.dispatch(this.filled);
     (async () => {
       await Promise.all(this.inUse);
-      this.inflater.end();
-      await finished(this.inflater);
-      while (this.snapshotWrites) await this.snapshotWrites;
       await this.blob.sync();
-      await Promise.all([this.blob.close(), this.snapshot.close()]);
+      await this.blob.close();
       // Nothing holds the stages now (a failed sink keeps its own: a write may still be reading one).
-      if (this.spares.length < MAX_SPARE_STAGES) this.spares.push(...this.stages);
+      giveStages(this.spares, this.stages);
     })().then(() => cb(), cb);
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    this.inflater.destroy();
     // Closing a handle twice (after _final) rejects; either way it is closed.
-    Promise.allSettled([this.blob.close(), this.snapshot.close()]).then(() => cb(err));
+    this.blob.close().then(
+      () => cb(err),
+      () => cb(err),
+    );
   }
 
-  // Hands the current stage to the blob file and the decompressor, and moves to the other stage.
+  // Hands the current stage to the blob file, and moves to the other stage.
   private dispatch(length: number): void {
     const bytes = this.stages[this.stage]!.subarray(0, length);
     const at = this.blobAt;
     this.blobAt += length;
-    const busy = Promise.all([
-      writeFully(this.blob, [bytes], at),
-      new Promise<void>((resolve, reject) => this.inflater.write(bytes, (err) => (err ? reject(err) : resolve()))),
-    ]).then(() => undefined);
+    const busy = writeFully(this.blob, [bytes], at);
     // A failure reaches the pipeline through destroy(), whether or not a write is waiting for this stage.
     busy.catch((err: Error) => this.destroy(err));
     this.inUse[this.stage] = busy;
     this.stage ^= 1;
     this.filled = 0;
+  }
+}
+
+/**
+ * Applies a stored layer as containerd's applier does (`apply.Apply` reading
+ * the blob from the content store, decompressing it, hashing the uncompressed
+ * stream for the diff id and writing what it extracts): the blob is read back
+ * in 1 MiB runs into two reused stages, each one zlib job, and the
+ * decompressor's output goes to the snapshot file in writev batches. Resolves
+ * to the diff id; a corrupt layer or a failed write rejects, and the caller
+ * drops the snapshot.
+ */
+export async function applyLayer(blobPath: string, snapshotPath: string, inflater: Transform, spares: Buffer[] = []): Promise<string> {
+  const blob = await open(blobPath, 'r');
+  let snapshot: FileHandle | undefined;
+  try {
+    snapshot = await open(snapshotPath, 'w');
+    const out = new SnapshotWriter(snapshot, inflater);
+    const stages = takeStages(spares);
+    const inUse: (Promise<void> | undefined)[] = [undefined, undefined];
+    // A decompressor that fails may never call back a write it had taken: its error ends the waits.
+    const broken = new Promise<never>((_resolve, reject) => inflater.once('error', reject));
+    broken.catch(() => undefined);
+    try {
+      for (let at = 0, i = 0; ; i ^= 1) {
+        await Promise.race([inUse[i], broken]);
+        const { bytesRead } = await blob.read(stages[i]!, 0, STAGE_BYTES, at);
+        if (bytesRead === 0) break;
+        at += bytesRead;
+        const written = new Promise<void>((resolve, reject) => inflater.write(stages[i]!.subarray(0, bytesRead), (err) => (err ? reject(err) : resolve())));
+        written.catch(() => undefined);
+        inUse[i] = written;
+      }
+      await Promise.race([Promise.all(inUse), broken]);
+      inflater.end();
+      await out.finish();
+    } catch (err) {
+      inflater.destroy();
+      await out.settled();
+      throw err;
+    }
+    giveStages(spares, stages);
+    return out.diffId();
+  } finally {
+    await Promise.allSettled([blob.close(), snapshot?.close()]);
+  }
+}
+
+/** A decompressor's output on its way to a snapshot file, digested as it goes (the layer's diff id). */
+class SnapshotWriter {
+  private at = 0;
+  private readonly backlog: Buffer[] = [];
+  private backlogBytes = 0;
+  private writes: Promise<void> | undefined;
+  private failure: Error | undefined;
+  private readonly digester = new Digester('sha256');
+
+  constructor(
+    private readonly snapshot: FileHandle,
+    private readonly inflater: Transform,
+  ) {
+    inflater.on('data', (chunk: Buffer) => this.unpacked(chunk));
+  }
+
+  diffId(): string {
+    return this.digester.digest();
+  }
+
+  /** Resolves once the decompressor has ended and all of its output is written; rejects on either's failure. */
+  async finish(): Promise<void> {
+    await finished(this.inflater);
+    await this.settled();
+    if (this.failure) throw this.failure;
+  }
+
+  /** Resolves once no write is under way. */
+  async settled(): Promise<void> {
+    while (this.writes) await this.writes;
   }
 
   private unpacked(chunk: Buffer): void {
@@ -679,27 +728,36 @@ export class LayerSink extends Writable {
     this.backlog.push(chunk);
     this.backlogBytes += chunk.length;
     if (this.backlogBytes >= SNAPSHOT_BACKLOG) this.inflater.pause();
-    this.snapshotWrites ??= this.writeSnapshot().catch((err: Error) => {
-      this.destroy(err);
+    this.writes ??= this.write().catch((err: Error) => {
+      this.failure ??= err;
+      this.inflater.destroy(err);
     });
   }
 
   // Writes what the decompressor has produced, all of it in one writev, until none is left.
-  private async writeSnapshot(): Promise<void> {
+  private async write(): Promise<void> {
     try {
       while (this.backlog.length > 0) {
         const chunks = this.backlog.splice(0);
-        const at = this.snapshotAt;
-        this.snapshotAt += this.backlogBytes;
+        const at = this.at;
+        this.at += this.backlogBytes;
         this.backlogBytes = 0;
         if (this.inflater.isPaused()) this.inflater.resume();
         await writeFully(this.snapshot, chunks, at);
       }
     } finally {
-      // Also after a failed write, so that _final does not wait for it forever.
-      this.snapshotWrites = undefined;
+      // Also after a failed write, so that finish() does not wait for it forever.
+      this.writes = undefined;
     }
   }
+}
+
+function takeStages(spares: Buffer[]): Buffer[] {
+  return [spares.pop() ?? Buffer.allocUnsafe(STAGE_BYTES), spares.pop() ?? Buffer.allocUnsafe(STAGE_BYTES)];
+}
+
+function giveStages(spares: Buffer[], stages: Buffer[]): void {
+  if (spares.length < MAX_SPARE_STAGES) spares.push(...stages);
 }
 
 // A positional writev that goes on after a short write.
