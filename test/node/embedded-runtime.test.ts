@@ -171,6 +171,25 @@ describe('the embedded runtime', () => {
     expect(registry.stats().blobGet).toBe(1);
   });
 
+  it('fails an image whose diff_ids do not match a layer another image holds, and keeps that layer for it', async () => {
+    const liar = withDiffIds(base, [base.layers[0]!.diffId, base.layers[0]!.diffId]);
+    await pushWithClient(registry.url, 'lib/liar2', 'v1', liar);
+    await using rt = await start();
+    await rt.pullImage(`${registry.host}/lib/base:v1`);
+    registry.resetStats();
+    await expect(rt.pullImage(`${registry.host}/lib/liar2:v1`)).rejects.toMatchObject({
+      details: { code: 'DIGEST_MISMATCH', layer: base.layers[1]!.digest },
+    });
+    // No layer was fetched (both were in the store), and both stay for the image that holds them.
+    expect(registry.stats().blobGet).toBe(1);
+    expect(rt.contentSize()).toBe(base.contentSize + liar.config.length + liar.manifest.length);
+    expect((await rt.listImages()).map((i) => i.id)).toEqual([base.configDigest]);
+    // The image that holds them pulls again from the store, its layers applied and matching.
+    registry.resetStats();
+    expect(await rt.pullImage(`${registry.host}/lib/base:v1`)).toBe(base.configDigest);
+    expect(registry.stats().blobGet).toBe(0);
+  });
+
   it('fails a missing tag with containerd\'s NotFound message', async () => {
     await using rt = await start();
     const image = `${registry.host}/lib/base:nope`;
