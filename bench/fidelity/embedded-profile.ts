@@ -14,9 +14,11 @@ import { parseArgs } from 'node:util';
 import { EmbeddedRuntime } from '../../src/node/runtimes/embedded.js';
 import { distributionRegistry } from '../../src/registry/provider.js';
 import { pushWithClient, synthImage } from '../../test/node/helpers/images.js';
-import { settle } from './settle.js';
+import { withThreadpool } from '../threadpool.js';
+import { settle, syncAll } from './settle.js';
 
 const MB = 1024 * 1024;
+await withThreadpool();
 
 const { values } = parseArgs({
   options: {
@@ -32,6 +34,8 @@ const img = synthImage(Array.from({ length: layers }, () => Math.floor((Number(v
 await using registry = await distributionRegistry.start({ storage: 'filesystem' });
 await pushWithClient(registry.url, 'profile/img', 'v1', img);
 const image = `${registry.host}/profile/img:v1`;
+// Every process this one starts is started before the first pull (see syncAll).
+await syncAll();
 const profiler = new Session();
 profiler.connect();
 await profiler.post('Profiler.enable');
