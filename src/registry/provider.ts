@@ -13,7 +13,7 @@ import { findTool } from '../util/tools.js';
 import type { BasicCredentials } from './auth.js';
 import { freePort } from '../util/ports.js';
 import { startRegistryServer, type RegistryServerOptions } from './server.js';
-import { countAccessLogLine, emptyStats, type RegistryStats } from './stats.js';
+import { AccessLogMarker, countAccessLogLine, emptyStats, type RegistryStats } from './stats.js';
 
 export type { BasicCredentials } from './auth.js';
 export type { RegistryStats } from './stats.js';
@@ -26,6 +26,12 @@ export interface StartedRegistry extends AsyncDisposable {
   readonly host: string;
   /** Since start (or since resetStats()). */
   stats(): RegistryStats;
+  /**
+   * Resolves once every response sent so far is in stats(), for registries
+   * counted from their log, which lags their responses; absent where counts
+   * are taken as responses are sent.
+   */
+  statsCaughtUp?(): Promise<void>;
   resetStats(): void;
   /** e.g. "pullbench-embedded 0.1.0", "distribution 2.8.2" */
   version(): string;
@@ -126,8 +132,12 @@ export const distributionRegistry: RegistryProvider = {
       await writeFile(configPath, toYaml(config), { mode: 0o600 });
       const url = `http://127.0.0.1:${port}`;
       let stats = emptyStats(spec.upstream !== undefined);
+      const marker = new AccessLogMarker(url, users[0]);
       const proc = await startProcess({
-        onLine: (line) => countAccessLogLine(line, stats),
+        onLine: (line) => {
+          countAccessLogLine(line, stats);
+          marker.seen(line);
+        },
         label: `docker-registry :${port}`,
         command: binary,
         args: ['serve', configPath],
@@ -144,6 +154,7 @@ export const distributionRegistry: RegistryProvider = {
         url,
         host: `127.0.0.1:${port}`,
         stats: () => ({ ...stats }),
+        statsCaughtUp: () => marker.caughtUp(),
         resetStats: () => {
           stats = emptyStats(spec.upstream !== undefined);
         },

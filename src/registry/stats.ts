@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+
 /** Requests and bytes, by kind, since start or the last reset. */
 export interface RegistryStats {
   manifestHead: number;
@@ -135,6 +137,56 @@ export function countAccessLogLine(line: string, stats: RegistryStats): void {
     else if (method === 'GET') {
       stats.blobGet++;
       stats.bytesServed += written;
+    }
+  }
+}
+
+/**
+ * Lets a registry counted from its log (docker-registry, as a process or a
+ * container) wait for its log to catch up. distribution writes a request's
+ * `response completed` line after the response, so a client can have its
+ * answer, and a rollout can end, before the line is read: counts read at once
+ * came up short by a few requests (a 4-pod rollout counted 2 manifest HEADs
+ * out of 4). `caughtUp()` sends one marked `GET /v2/` (counted as no kind)
+ * after everything that was to be counted, and resolves when its line has
+ * been read, lines being written in order of completion; or after
+ * `timeoutMs`, leaving the counts as they are, when the registry does not
+ * answer or logs nothing for it.
+ */
+export class AccessLogMarker {
+  private readonly waiting = new Map<string, () => void>();
+
+  constructor(
+    private readonly url: string,
+    private readonly basic?: { username: string; password: string },
+  ) {}
+
+  /** Call with every log line. */
+  seen(line: string): void {
+    for (const [mark, done] of this.waiting) {
+      if (line.includes(mark)) {
+        this.waiting.delete(mark);
+        done();
+      }
+    }
+  }
+
+  async caughtUp(timeoutMs = 2000): Promise<void> {
+    const mark = `pullbench-mark=${randomBytes(8).toString('hex')}`;
+    const seen = new Promise<void>((resolve) => this.waiting.set(mark, resolve));
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const headers: Record<string, string> = this.basic
+        ? { authorization: `Basic ${Buffer.from(`${this.basic.username}:${this.basic.password}`).toString('base64')}` }
+        : {};
+      const res = await fetch(`${this.url}/v2/?${mark}`, { headers, signal: AbortSignal.timeout(timeoutMs) });
+      await res.arrayBuffer();
+      await Promise.race([seen, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    } catch {
+      // Not answered: nothing to wait for, and the counts stay as read.
+    } finally {
+      clearTimeout(timer);
+      this.waiting.delete(mark);
     }
   }
 }

@@ -322,6 +322,8 @@ async function runRepetition(
     const load = await storms?.stop();
     realCluster?.assertEnoughData();
     const linkAfter = cluster.linkBytes();
+    // Registries counted from their log: every response of the rollout and the storms counted before the read.
+    await Promise.all([registry.statsCaughtUp?.(), mirror?.statsCaughtUp?.()]);
     const pods = [...buildTimelines(cluster.events(), cluster.observations()), ...(admitted ? deniedPods(admitted, imageHost, t0) : [])];
     return {
       index,

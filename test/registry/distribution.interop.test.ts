@@ -57,6 +57,31 @@ describeWithTools(['docker-registry', 'skopeo'], "Debian's docker-registry and t
     await sameBlobs(src, out);
   });
 
+  it('counts from its log every response sent before statsCaughtUp(), without auth and with htpasswd users', async () => {
+    const user = { username: 'dave', password: 'pw-counted' };
+    for (const users of [[], [user]]) {
+      await using dist = await distributionRegistry.start({ users });
+      const authorization = users.length ? `Basic ${Buffer.from('dave:pw-counted').toString('base64')}` : undefined;
+      for (let round = 0; round < 3; round++) {
+        dist.resetStats();
+        // 40 HEADs at once, each answered (404, no such image) before the read.
+        const statuses = await Promise.all(
+          Array.from({ length: 40 }, async () => {
+            const res = await fetch(`${dist.url}/v2/none/manifests/v${round}`, { method: 'HEAD', headers: authorization ? { authorization } : {} });
+            return res.status;
+          }),
+        );
+        expect(new Set(statuses)).toEqual(new Set([404]));
+        const t0 = performance.now();
+        await dist.statsCaughtUp!();
+        // Caught up on the marked request's log line, not on the 2 s give-up.
+        expect(performance.now() - t0).toBeLessThan(1500);
+        // The marked GET /v2/ is counted as no kind.
+        expect(dist.stats()).toMatchObject({ manifestHead: 40, manifestGet: 0, blobGet: 0, blobHead: 0 });
+      }
+    }
+  });
+
   it('the embedded registry in mirror mode serves a pull from docker-registry', async () => {
     await using origin = await distributionRegistry.start({});
     await using mirror = await embeddedRegistry.start({ storage: 'filesystem', upstream: { url: origin.url } });
