@@ -682,7 +682,9 @@ export async function applyLayer(blobPath: string, snapshotPath: string, inflate
     } catch (err) {
       inflater.destroy();
       await out.settled();
-      throw err;
+      // The first failure is the cause: a snapshot write that failed destroys the decompressor, and a write to it
+      // that was under way then fails with ERR_STREAM_DESTROYED, which can come first (Node 24).
+      throw out.failed() ?? err;
     }
     giveStages(spares, stages);
     return out.diffId();
@@ -709,6 +711,11 @@ class SnapshotWriter {
 
   diffId(): string {
     return this.digester.digest();
+  }
+
+  /** The snapshot write's failure, if one failed. */
+  failed(): Error | undefined {
+    return this.failure;
   }
 
   /** Resolves once the decompressor has ended and all of its output is written; rejects on either's failure. */
