@@ -12,6 +12,7 @@
  * set from inside an ES module, and the bench runs itself again with it set.
  */
 import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
 
 export const BENCH_THREADPOOL_SIZE = 16;
 
@@ -19,8 +20,10 @@ export const BENCH_THREADPOOL_SIZE = 16;
  * Returns when this process already runs with UV_THREADPOOL_SIZE set (by the
  * caller's environment, or by this function's re-run); otherwise runs this
  * same script again with it set to BENCH_THREADPOOL_SIZE and exits with that
- * run's status. Ctrl-C reaches the re-run directly (same process group); a
- * SIGTERM to this process is passed on.
+ * run's status. Ctrl-C at a terminal reaches the re-run directly (same
+ * process group), so this process ignores SIGINT rather than pass on a second
+ * one; a SIGTERM to this process is passed on. (A SIGINT sent to this
+ * process's pid alone is therefore ignored: stop it with SIGTERM.)
  */
 export async function withThreadpool(): Promise<void> {
   if (process.env.UV_THREADPOOL_SIZE !== undefined) return;
@@ -30,8 +33,9 @@ export async function withThreadpool(): Promise<void> {
   });
   process.on('SIGINT', () => undefined);
   process.on('SIGTERM', () => child.kill('SIGTERM'));
+  // A run ended by a signal exits as a shell reports it: 128 + the signal's number.
   const code = await new Promise<number>((resolve) =>
-    child.on('exit', (status, signal) => resolve(status ?? (signal === 'SIGINT' ? 130 : 1))),
+    child.on('exit', (status, signal) => resolve(status ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0))),
   );
   process.exit(code);
 }

@@ -36,6 +36,8 @@ export async function syncAll(): Promise<void> {
 
 function startSyncer(): Syncer {
   const child = spawn('sh', ['-c', 'while read -r _; do sync; echo synced; done'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  // A helper that has gone fails the next sync with "the sync helper exited", not with an EPIPE event.
+  child.stdin.on('error', () => undefined);
   // It must not keep the bench alive once the bench is done; it ends when its stdin closes with this process.
   child.unref();
   for (const pipe of [child.stdin, child.stdout]) (pipe as unknown as Socket).unref();

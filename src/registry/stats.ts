@@ -148,10 +148,10 @@ export function countAccessLogLine(line: string, stats: RegistryStats): void {
  * answer, and a rollout can end, before the line is read: counts read at once
  * came up short by a few requests (a 4-pod rollout counted 2 manifest HEADs
  * out of 4). `caughtUp()` sends one marked `GET /v2/` (counted as no kind)
- * after everything that was to be counted, and resolves when its line has
- * been read, lines being written in order of completion; or after
- * `timeoutMs`, leaving the counts as they are, when the registry does not
- * answer or logs nothing for it.
+ * after everything that was to be counted, and resolves when its
+ * `response completed` line has been read, lines being written in order of
+ * completion; or after `timeoutMs` in all, leaving the counts as they are,
+ * when the registry does not answer or logs nothing for it.
  */
 export class AccessLogMarker {
   private readonly waiting = new Map<string, () => void>();
@@ -163,7 +163,9 @@ export class AccessLogMarker {
 
   /** Call with every log line. */
   seen(line: string): void {
+    if (this.waiting.size === 0 || !line.includes('response completed')) return;
     for (const [mark, done] of this.waiting) {
+      // Its `response completed` line: with auth, distribution logs an `authorized request` line for it first.
       if (line.includes(mark)) {
         this.waiting.delete(mark);
         done();
@@ -171,9 +173,11 @@ export class AccessLogMarker {
     }
   }
 
+  /** Resolves when the marked request's line is in, or after `timeoutMs` in all. */
   async caughtUp(timeoutMs = 2000): Promise<void> {
     const mark = `pullbench-mark=${randomBytes(8).toString('hex')}`;
     const seen = new Promise<void>((resolve) => this.waiting.set(mark, resolve));
+    const deadline = Date.now() + timeoutMs;
     let timer: NodeJS.Timeout | undefined;
     try {
       const headers: Record<string, string> = this.basic
@@ -181,7 +185,8 @@ export class AccessLogMarker {
         : {};
       const res = await fetch(`${this.url}/v2/?${mark}`, { headers, signal: AbortSignal.timeout(timeoutMs) });
       await res.arrayBuffer();
-      await Promise.race([seen, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+      const left = Math.max(0, deadline - Date.now());
+      await Promise.race([seen, new Promise<void>((resolve) => (timer = setTimeout(resolve, left)))]);
     } catch {
       // Not answered: nothing to wait for, and the counts stay as read.
     } finally {

@@ -287,6 +287,8 @@ async function runRepetition(
     // The load: stage finds its images before the stats reset, so the counts below are the rollout's and the storms'.
     const storms = await LoadStage.prepare(scenario, { registry, ...(mirror ? { mirror } : {}) }, admitted?.rollouts ?? scenario.rollouts);
     if (storms) owned.push(storms);
+    // What came before (pre-pulls, the storms' lookups) counted before the reset, not after it.
+    await Promise.all([registry.statsCaughtUp?.(), mirror?.statsCaughtUp?.()]);
     registry.resetStats();
     mirror?.resetStats();
     const linkBefore = cluster.linkBytes();

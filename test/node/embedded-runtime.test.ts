@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BlobSink, EmbeddedRuntime, applyLayer } from '../../src/node/runtimes/embedded.js';
 import { embeddedRegistry, type StartedRegistry } from '../../src/registry/provider.js';
 import { createHash } from 'node:crypto';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -188,6 +190,45 @@ describe('the embedded runtime', () => {
     registry.resetStats();
     expect(await rt.pullImage(`${registry.host}/lib/base:v1`)).toBe(base.configDigest);
     expect(registry.stats().blobGet).toBe(0);
+  });
+
+  it('fails when a later layer fails while an earlier one is still downloading, with no unhandled rejection', async () => {
+    // In front of the registry: the first layer answers after 300 ms, the second is missing at once.
+    const slow = base.layers[0]!.digest;
+    const missing = base.layers[1]!.digest;
+    const front = createServer((req, res) => {
+      const path = req.url ?? '/';
+      const blob = new URL(path, 'http://front').pathname;
+      if (blob.endsWith(missing)) return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}');
+      const forward = (): void => {
+        const out = request(`${registry.url}${path}`, { method: req.method, headers: { accept: req.headers.accept ?? '*/*' } }, (up) => {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.pipe(res);
+        });
+        out.on('error', () => res.writeHead(502).end());
+        out.end();
+      };
+      if (blob.endsWith(slow)) setTimeout(forward, 300);
+      else forward();
+    });
+    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const frontHost = `127.0.0.1:${(front.address() as AddressInfo).port}`;
+      await using rt = await EmbeddedRuntime.start({ label: 't', hostsToml: { [registry.host]: `server = "http://${frontHost}"\n` } });
+      await expect(rt.pullImage(`${registry.host}/lib/base:v1`)).rejects.toThrow(/not found|blob unknown|404/i);
+      // Give a stray rejection the turns it needs to be reported.
+      await new Promise((r) => setTimeout(r, 50));
+      expect(unhandled).toEqual([]);
+      // What verified (the config, the slow layer) is kept for the next pull; no image is recorded.
+      expect(await rt.listImages()).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      front.closeAllConnections();
+      await new Promise<void>((r) => front.close(() => r()));
+    }
   });
 
   it('fails a missing tag with containerd\'s NotFound message', async () => {

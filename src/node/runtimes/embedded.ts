@@ -309,6 +309,9 @@ export class EmbeddedRuntime implements Runtime {
     await this.fetchBlob(ref, config, via, false);
     const diffIds = this.dir ? diffIdsOf(this.content.get(config.digest)!.bytes!, layers.length) : [];
     const fetches = layers.map((l) => this.fetchBlob(ref, l, via, true));
+    // Awaited in order below, and all of them in the end: one that fails while an earlier one is awaited is not an
+    // unhandled rejection meanwhile.
+    for (const f of fetches) f.catch(() => undefined);
     try {
       for (const [i, l] of layers.entries()) {
         const fresh = await fetches[i]!;
