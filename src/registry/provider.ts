@@ -13,7 +13,7 @@ import { findTool } from '../util/tools.js';
 import type { BasicCredentials } from './auth.js';
 import { freePort } from '../util/ports.js';
 import { startRegistryServer, type RegistryServerOptions } from './server.js';
-import { AccessLogMarker, countAccessLogLine, emptyStats, type RegistryStats } from './stats.js';
+import { AccessLogStats, emptyStats, type RegistryStats } from './stats.js';
 
 export type { BasicCredentials } from './auth.js';
 export type { RegistryStats } from './stats.js';
@@ -131,13 +131,9 @@ export const distributionRegistry: RegistryProvider = {
       const configPath = join(dir.path, 'config.yml');
       await writeFile(configPath, toYaml(config), { mode: 0o600 });
       const url = `http://127.0.0.1:${port}`;
-      let stats = emptyStats(spec.upstream !== undefined);
-      const marker = new AccessLogMarker(url, users[0]);
+      const counted = new AccessLogStats(url, spec.upstream !== undefined, users[0]);
       const proc = await startProcess({
-        onLine: (line) => {
-          countAccessLogLine(line, stats);
-          marker.seen(line);
-        },
+        onLine: (line) => counted.line(line),
         label: `docker-registry :${port}`,
         command: binary,
         args: ['serve', configPath],
@@ -153,11 +149,9 @@ export const distributionRegistry: RegistryProvider = {
       return {
         url,
         host: `127.0.0.1:${port}`,
-        stats: () => ({ ...stats }),
-        statsCaughtUp: () => marker.caughtUp(),
-        resetStats: () => {
-          stats = emptyStats(spec.upstream !== undefined);
-        },
+        stats: () => counted.stats(),
+        statsCaughtUp: () => counted.caughtUp(),
+        resetStats: () => counted.reset(),
         version: () => version,
         [Symbol.asyncDispose]: async () => {
           await proc.stop();

@@ -141,6 +141,9 @@ export function countAccessLogLine(line: string, stats: RegistryStats): void {
   }
 }
 
+/** How far behind the marked request's line another request's line may still arrive (see caughtUp). */
+const LOG_REORDER_GRACE_MS = 25;
+
 /**
  * Lets a registry counted from its log (docker-registry, as a process or a
  * container) wait for its log to catch up. distribution writes a request's
@@ -149,8 +152,9 @@ export function countAccessLogLine(line: string, stats: RegistryStats): void {
  * came up short by a few requests (a 4-pod rollout counted 2 manifest HEADs
  * out of 4). `caughtUp()` sends one marked `GET /v2/` (counted as no kind)
  * after everything that was to be counted, and resolves when its
- * `response completed` line has been read, lines being written in order of
- * completion; or after `timeoutMs` in all, leaving the counts as they are,
+ * `response completed` line has been read and a short grace has passed
+ * (lines come in order of completion, give or take a goroutine's scheduling
+ * slice); or after `timeoutMs` in all, leaving the counts as they are,
  * when the registry does not answer or logs nothing for it.
  */
 export class AccessLogMarker {
@@ -186,12 +190,52 @@ export class AccessLogMarker {
       const res = await fetch(`${this.url}/v2/?${mark}`, { headers, signal: AbortSignal.timeout(timeoutMs) });
       await res.arrayBuffer();
       const left = Math.max(0, deadline - Date.now());
-      await Promise.race([seen, new Promise<void>((resolve) => (timer = setTimeout(resolve, left)))]);
+      const marked = await Promise.race([seen.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), left)))]);
+      // Each request logs from its own goroutine once its handler returns: one that answered just before the mark
+      // can still be a scheduling slice behind it. A short grace covers that.
+      if (marked) await new Promise((resolve) => setTimeout(resolve, LOG_REORDER_GRACE_MS));
     } catch {
       // Not answered: nothing to wait for, and the counts stay as read.
     } finally {
       clearTimeout(timer);
       this.waiting.delete(mark);
     }
+  }
+}
+
+/**
+ * The counters of a registry that has none of its own (docker-registry, as a
+ * process or a container): its access log, line by line, into RegistryStats,
+ * and the marker that lets a reader wait for the log to catch up.
+ */
+export class AccessLogStats {
+  private counts: RegistryStats;
+  private readonly marker: AccessLogMarker;
+
+  constructor(
+    url: string,
+    private readonly withUpstream: boolean,
+    basic?: { username: string; password: string },
+  ) {
+    this.counts = emptyStats(withUpstream);
+    this.marker = new AccessLogMarker(url, basic);
+  }
+
+  /** Call with every log line. */
+  line(line: string): void {
+    countAccessLogLine(line, this.counts);
+    this.marker.seen(line);
+  }
+
+  stats(): RegistryStats {
+    return { ...this.counts };
+  }
+
+  reset(): void {
+    this.counts = emptyStats(this.withUpstream);
+  }
+
+  caughtUp(): Promise<void> {
+    return this.marker.caughtUp();
   }
 }

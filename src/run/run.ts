@@ -284,11 +284,15 @@ async function runRepetition(
       await realCluster.makeCold(images);
       cacheVerified = true;
     }
+    // Registries counted from their log (docker-registry) answer before they log: their counts wait for the log.
+    const statsCaughtUp = async (): Promise<void> => {
+      await Promise.all([registry.statsCaughtUp?.(), mirror?.statsCaughtUp?.()]);
+    };
     // The load: stage finds its images before the stats reset, so the counts below are the rollout's and the storms'.
     const storms = await LoadStage.prepare(scenario, { registry, ...(mirror ? { mirror } : {}) }, admitted?.rollouts ?? scenario.rollouts);
     if (storms) owned.push(storms);
     // What came before (pre-pulls, the storms' lookups) counted before the reset, not after it.
-    await Promise.all([registry.statsCaughtUp?.(), mirror?.statsCaughtUp?.()]);
+    await statsCaughtUp();
     registry.resetStats();
     mirror?.resetStats();
     const linkBefore = cluster.linkBytes();
@@ -325,7 +329,7 @@ async function runRepetition(
     realCluster?.assertEnoughData();
     const linkAfter = cluster.linkBytes();
     // Registries counted from their log: every response of the rollout and the storms counted before the read.
-    await Promise.all([registry.statsCaughtUp?.(), mirror?.statsCaughtUp?.()]);
+    await statsCaughtUp();
     const pods = [...buildTimelines(cluster.events(), cluster.observations()), ...(admitted ? deniedPods(admitted, imageHost, t0) : [])];
     return {
       index,

@@ -6,7 +6,7 @@ import { stringify as toYaml } from 'yaml';
 import { PullbenchError } from '../../errors.js';
 import { registerCleanup } from '../../util/cleanup.js';
 import type { RegistryProvider, RegistrySpec, StartedRegistry } from '../provider.js';
-import { AccessLogMarker, countAccessLogLine, emptyStats } from '../stats.js';
+import { AccessLogStats, countAccessLogLine } from '../stats.js';
 
 export { countAccessLogLine };
 
@@ -227,16 +227,12 @@ export function containerRegistry(opts: ContainerRegistryOptions = {}): Registry
       }
       const hostPort = net ? started.getMappedPort(5000) : port;
       const url = `http://127.0.0.1:${hostPort}`;
-      let stats = emptyStats(spec.upstream !== undefined);
-      const marker = new AccessLogMarker(url, spec.users?.[0]);
+      const counted = new AccessLogStats(url, spec.upstream !== undefined, spec.users?.[0]);
       let partial = '';
       logs.on('data', (chunk: Buffer | string) => {
         const lines = (partial + chunk.toString()).split('\n');
         partial = lines.pop() ?? '';
-        for (const line of lines) {
-          countAccessLogLine(line, stats);
-          marker.seen(line);
-        }
+        for (const line of lines) counted.line(line);
       });
       logs.on('error', () => undefined);
       return {
@@ -244,11 +240,9 @@ export function containerRegistry(opts: ContainerRegistryOptions = {}): Registry
         host: `127.0.0.1:${hostPort}`,
         containerId: started.getId(),
         ...(net ? { networkUrl: `http://${net.aliases[0] ?? started.getName().replace(/^\//, '')}:5000` } : {}),
-        stats: () => ({ ...stats }),
-        statsCaughtUp: () => marker.caughtUp(),
-        resetStats: () => {
-          stats = emptyStats(spec.upstream !== undefined);
-        },
+        stats: () => counted.stats(),
+        statsCaughtUp: () => counted.caughtUp(),
+        resetStats: () => counted.reset(),
         version: () => version,
         [Symbol.asyncDispose]: stop,
       };
