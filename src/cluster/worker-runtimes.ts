@@ -1,10 +1,9 @@
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { PullbenchError, type PullbenchErrorCode } from '../errors.js';
 import type { ImageInfo, PullAuth, Runtime, RuntimeStats, SandboxConfig } from '../node/runtime.js';
 import type { EmbeddedRuntimeOptions } from '../node/runtimes/embedded.js';
+import { startModuleWorker } from '../util/worker.js';
 
 /** @internal the protocol between WorkerRuntime and runtime-worker.ts */
 export interface WorkerRequest {
@@ -48,16 +47,10 @@ export function emulationWorkers(env: NodeJS.ProcessEnv = process.env, nodes = 0
   return n;
 }
 
-// In source form (tsx, vitest) the worker is a .ts file: a small bootstrap registers tsx's loader in the thread first.
+// A larger young generation than V8's default: a worker's pulls make many short-lived buffers and stream
+// objects, and fewer scavenges cut its CPU (500 nodes on 2 cores: 44.5-49.9 s of user CPU against 48.2-50.1 s).
 function startWorker(): Worker {
-  // A larger young generation than V8's default: a worker's pulls make many short-lived buffers and stream
-  // objects, and fewer scavenges cut its CPU (500 nodes on 2 cores: 44.5-49.9 s of user CPU against 48.2-50.1 s).
-  const resourceLimits = { maxYoungGenerationSizeMb: 64 };
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./runtime-worker.js', import.meta.url), { resourceLimits });
-  const tsxApi = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api')).href;
-  const entry = new URL('./runtime-worker.ts', import.meta.url).href;
-  const boot = 'const { workerData: w } = require("node:worker_threads"); import(w.tsxApi).then((m) => { m.register(); return import(w.entry); });';
-  return new Worker(boot, { eval: true, workerData: { tsxApi, entry }, resourceLimits });
+  return startModuleWorker(import.meta.url, 'runtime-worker', { maxYoungGenerationSizeMb: 64 });
 }
 
 class PooledWorker {
