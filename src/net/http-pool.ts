@@ -8,6 +8,12 @@ export interface HttpResponse {
   headers: { get(name: string): string | null };
   /** The body as a Node stream; consume it, or destroy it to give up the connection. */
   body: Readable;
+  /**
+   * Set when the transport saved the body as the request's `saveTo` asked (the body
+   * stream is then empty): resolves to the bytes saved once they are verified and
+   * in place, rejects as the body or its verification failed.
+   */
+  saved?: Promise<number>;
 }
 
 export interface HttpRequest {
@@ -16,6 +22,13 @@ export interface HttpRequest {
   body?: Buffer | Readable;
   /** Aborts the request while it waits for response headers. */
   signal?: AbortSignal;
+  /**
+   * A transport that can (a runtime's layer thread) saves a 200 response's body
+   * itself: verified against `digest` as it streams (its size against
+   * Content-Length), written to `partial`, synced and renamed to `path`. One that
+   * cannot ignores it and returns the body as usual.
+   */
+  saveTo?: { digest: string; partial: string; path: string };
 }
 
 /** Sends one HTTP request: a connection pool, or a `fetch` behind an adapter. */

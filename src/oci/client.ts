@@ -53,6 +53,8 @@ export interface BlobResult {
   size: number;
   /** Verifies the digest as it streams (whole-blob reads only); errors with DIGEST_MISMATCH. */
   body: Readable;
+  /** Set when the transport saved the blob as `saveTo` asked: the verified bytes saved (the body is then empty). */
+  saved?: Promise<number>;
 }
 
 export interface PushBlobOptions {
@@ -85,6 +87,7 @@ interface RequestSpec {
   extraScopes?: string[];
   headers?: Record<string, string>;
   body?: Buffer | Readable;
+  saveTo?: HttpRequest['saveTo'];
   what: string;
 }
 
@@ -208,15 +211,25 @@ export class RegistryClient {
    * SIZE_MISMATCH at the end); a range read (206) cannot be and is not. A registry that
    * ignores Range answers 200 with the whole blob, which is verified (check `size`).
    */
-  async getBlob(repo: string, digest: string, opts: { range?: { start: number; end?: number } } = {}): Promise<BlobResult> {
+  /**
+   * `saveTo` (whole blobs only) lets a transport that can save the verified blob
+   * to a file itself (`HttpRequest.saveTo`); the result's `saved` says it did.
+   */
+  async getBlob(
+    repo: string,
+    digest: string,
+    opts: { range?: { start: number; end?: number }; saveTo?: { partial: string; path: string } } = {},
+  ): Promise<BlobResult> {
     parseDigest(digest);
     const what = `blob ${repo}@${digest}`;
     const headers: Record<string, string> = {};
     if (opts.range) headers.range = `bytes=${opts.range.start}-${opts.range.end ?? ''}`;
-    const res = await this.send({ method: 'GET', url: `/v2/${repo}/blobs/${digest}`, repo, actions: PULL, headers, what });
+    const saveTo = opts.saveTo && !opts.range ? { digest, ...opts.saveTo } : undefined;
+    const res = await this.send({ method: 'GET', url: `/v2/${repo}/blobs/${digest}`, repo, actions: PULL, headers, what, ...(saveTo ? { saveTo } : {}) });
     if (res.status !== 200 && res.status !== 206) return this.fail(res, what, 'BLOB_UNKNOWN');
     const lengthHeader = res.headers.get('content-length');
     const size = lengthHeader === null ? -1 : Number(lengthHeader);
+    if (res.saved && res.status === 200) return { size, body: res.body, saved: res.saved };
     const source = res.body;
     if (opts.range && res.status === 206) return { size, body: source };
     const verifier = new VerifyingStream(digest, size >= 0 ? size : undefined);
@@ -537,7 +550,8 @@ export class RegistryClient {
     const headers: Record<string, string> = { 'user-agent': this.userAgent, ...this.extraHeaders, ...spec.headers };
     if (authorization) headers.authorization = authorization;
     const url = /^https?:\/\//.test(spec.url) ? spec.url : this.apiUrl(spec.url);
-    return this.withTimeout(url, { method: spec.method, headers, ...(spec.body === undefined ? {} : { body: spec.body }) }, spec.what);
+    const init = { method: spec.method, headers, ...(spec.body === undefined ? {} : { body: spec.body }), ...(spec.saveTo ? { saveTo: spec.saveTo } : {}) };
+    return this.withTimeout(url, init, spec.what);
   }
 
   // Paths are written `/v2/...`; the host's API path replaces `/v2`, and a mirror gets `ns` (containerd's addNamespace).

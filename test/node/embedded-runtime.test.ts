@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BlobSink, EmbeddedRuntime, applyLayer } from '../../src/node/runtimes/embedded.js';
+import { EmbeddedRuntime } from '../../src/node/runtimes/embedded.js';
+import { BlobSink, applyLayer } from '../../src/node/runtimes/layer-store.js';
 import { embeddedRegistry, type StartedRegistry } from '../../src/registry/provider.js';
 import { createHash } from 'node:crypto';
 import { createServer, request } from 'node:http';

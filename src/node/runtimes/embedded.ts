@@ -1,13 +1,9 @@
 import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, Writable } from 'node:stream';
-import { finished, pipeline } from 'node:stream/promises';
-import * as zlib from 'node:zlib';
-import { createGunzip } from 'node:zlib';
-import { Decompress } from 'fzstd';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { PullbenchError, isPullbenchError } from '../../errors.js';
 import { RegistryClient } from '../../oci/client.js';
-import { Digester } from '../../oci/digest.js';
 import { parseHostsToml, type HostCapability, type RegistryHost } from '../../oci/hosts.js';
 import { MANIFEST_ACCEPT, MediaType, isIndexMediaType, type Descriptor, type ImageIndex } from '../../oci/media-types.js';
 import { isProxy, withMirrors } from '../../oci/mirror-fetch.js';
@@ -18,6 +14,8 @@ import { parseReference, type ImageReference } from '../../oci/reference.js';
 import { coalesce } from '../../util/coalesce.js';
 import { makeTempDir, type TempDir } from '../../util/temp.js';
 import type { ImageInfo, PullAuth, Runtime, RuntimeStats } from '../runtime.js';
+import { LayerThread } from './layer-thread.js';
+import { BlobSink, decompressor } from './layer-store.js';
 
 export interface EmbeddedRuntimeOptions {
   /** Node name, for errors. */
@@ -115,6 +113,8 @@ export class EmbeddedRuntime implements Runtime {
   private journal: FileHandle | undefined;
   private journalTail: Promise<void> = Promise.resolve();
   private journalTx = 0;
+  /** The disk store's layer downloads and applies, in a thread of their own. */
+  private layers: LayerThread | undefined;
 
   private constructor(private readonly opts: EmbeddedRuntimeOptions) {
     this.limiter = new Semaphore(opts.maxConcurrentDownloads ?? 3);
@@ -144,6 +144,7 @@ export class EmbeddedRuntime implements Runtime {
       rt.journal = await open(join(rt.dir.path, 'meta.db'), 'w+');
       await rt.journal.write(Buffer.alloc(JOURNAL_PAGES * PAGE));
       await rt.journal.sync();
+      rt.layers = new LayerThread();
     }
     return rt;
   }
@@ -209,12 +210,13 @@ export class EmbeddedRuntime implements Runtime {
   async [Symbol.asyncDispose](): Promise<void> {
     this.routes?.close();
     await this.journalTail.catch(() => undefined);
+    await this.layers?.close();
     await this.journal?.close();
     await this.dir?.remove();
   }
 
   private async pull(ref: ImageReference, auth?: PullAuth): Promise<string> {
-    const pools: HttpPool[] = [];
+    const pools: { close(): Promise<void> }[] = [];
     try {
       return await this.pullWith(ref, pools, auth);
     } finally {
@@ -223,7 +225,7 @@ export class EmbeddedRuntime implements Runtime {
     }
   }
 
-  private async pullWith(ref: ImageReference, pools: HttpPool[], auth?: PullAuth): Promise<string> {
+  private async pullWith(ref: ImageReference, pools: { close(): Promise<void> }[], auth?: PullAuth): Promise<string> {
     const hosts = this.hostsFor(ref.domain);
     // containerd's CRI builds registry hosts (and so a fresh authorizer and a fresh http.Transport)
     // once for Resolve and once for the Fetcher: the registry sees one token, and one connection,
@@ -237,8 +239,10 @@ export class EmbeddedRuntime implements Runtime {
           if (this.injected) t = this.injected;
           else {
             const pool = new HttpPool({ insecureSkipVerify: skipVerify, ...(this.routes ? { connect: this.routes.connect } : {}) });
-            pools.push(pool);
-            t = pool;
+            // Layer blobs go through the layer thread's own connections, unless this thread shapes the links.
+            const transport = this.layers && !this.routes && !skipVerify ? this.layers.transport(pool) : pool;
+            pools.push(transport);
+            t = transport;
           }
           t = this.counted(t);
           transports.set(skipVerify, t);
@@ -360,6 +364,10 @@ export class EmbeddedRuntime implements Runtime {
     return this.fetchOnce(desc.digest, () =>
       this.limiter.use(() =>
         (async () => {
+          if (isLayer && this.dir) {
+            await this.storeLayer(ref, desc, via);
+            return;
+          }
           // Like containerd's fetcher, hosts are tried until one answers; a body that fails later fails the pull.
           const blob = await via('pull', (c) => c.getBlob(ref.path, desc.digest));
           // Counted beside the pipes, not in a stream of its own: one hop less per chunk.
@@ -368,7 +376,7 @@ export class EmbeddedRuntime implements Runtime {
             n += chunk.length;
             this.counters.bytesDownloaded += chunk.length;
           });
-          // Held until its pipeline is built (the disk store opens its files first), so no chunk goes by unwritten.
+          // Held until its pipeline is built, so no chunk goes by uncounted.
           blob.body.pause();
           if (!isLayer) {
             const chunks: Buffer[] = [];
@@ -376,16 +384,6 @@ export class EmbeddedRuntime implements Runtime {
             const bytes = Buffer.concat(chunks);
             await this.commitSmall(desc.digest, bytes);
             this.content.set(desc.digest, { size: bytes.length, bytes });
-          } else if (this.dir) {
-            const tmp = `${this.blobPath(desc.digest)}.partial-${process.pid}-${Math.random().toString(36).slice(2)}`;
-            // The verified bytes go to the content store, committed (synced, renamed) only when the digest matched.
-            try {
-              await pipeline(blob.body, await BlobSink.open(tmp, this.spareStages));
-              await rename(tmp, this.blobPath(desc.digest));
-            } finally {
-              await rm(tmp, { force: true });
-            }
-            this.content.set(desc.digest, { size: n });
           } else {
             await pipeline(blob.body, coalesce(), decompressor(desc.mediaType), discard());
             this.content.set(desc.digest, { size: n });
@@ -393,6 +391,43 @@ export class EmbeddedRuntime implements Runtime {
         })(),
       ),
     );
+  }
+
+  // A layer into the disk store's content store: saved by the layer thread where the transport goes through it, else
+  // streamed here. The verified bytes are committed (synced, renamed) only when the digest matched.
+  private async storeLayer(
+    ref: ImageReference,
+    desc: Descriptor,
+    via: <T>(capability: HostCapability, fn: (c: RegistryClient) => Promise<T>) => Promise<T>,
+  ): Promise<void> {
+    const path = this.blobPath(desc.digest);
+    const partial = `${path}.partial-${process.pid}-${Math.random().toString(36).slice(2)}`;
+    try {
+      // Like containerd's fetcher, hosts are tried until one answers; a body that fails later fails the pull.
+      const blob = await via('pull', (c) => c.getBlob(ref.path, desc.digest, { saveTo: { partial, path } }));
+      let n = 0;
+      if (blob.saved) {
+        try {
+          n = await blob.saved;
+        } catch (err) {
+          this.counters.bytesDownloaded += (err as { bytesReceived?: number }).bytesReceived ?? 0;
+          throw err;
+        }
+        this.counters.bytesDownloaded += n;
+      } else {
+        blob.body.on('data', (chunk: Buffer) => {
+          n += chunk.length;
+          this.counters.bytesDownloaded += chunk.length;
+        });
+        // Held until the blob file is open, so no chunk goes by unwritten.
+        blob.body.pause();
+        await pipeline(blob.body, await BlobSink.open(partial, this.spareStages));
+        await rename(partial, path);
+      }
+      this.content.set(desc.digest, { size: n });
+    } finally {
+      await rm(partial, { force: true });
+    }
   }
 
   // A blob already stored is not fetched; a blob being fetched is awaited, not fetched twice.
@@ -453,7 +488,7 @@ export class EmbeddedRuntime implements Runtime {
     let p = this.unpacked.get(layer.digest);
     if (!p) {
       const snapshot = this.snapshotPath(layer.digest);
-      p = applyLayer(this.blobPath(layer.digest), snapshot, decompressor(layer.mediaType, STAGE_BYTES), this.spareStages);
+      p = this.layers!.apply(this.blobPath(layer.digest), snapshot, layer.mediaType);
       const applied = p;
       applied.catch(async () => {
         await rm(snapshot, { force: true });
@@ -521,269 +556,6 @@ const META_TX_PER_PULL = 14;
 const META_TX_PER_NEW_LAYER = 9;
 const PAGE = 4096;
 const JOURNAL_PAGES = 64;
-
-/** zlib's output chunk (default 16 KiB): bigger chunks mean far fewer thread-pool round trips per layer. */
-const INFLATE_CHUNK = 256 * 1024;
-/** The disk store's write size: a layer goes to its blob file and its decompressor in runs of this many bytes. */
-const STAGE_BYTES = 1024 * 1024;
-/** Stages a runtime keeps between layers: enough for max_concurrent_downloads (3) layers at once. */
-const MAX_SPARE_STAGES = 6;
-/** Unpacked bytes waiting for the snapshot file before the decompressor is paused. */
-const SNAPSHOT_BACKLOG = 4 * 1024 * 1024;
-
-function decompressor(mediaType: string, chunkSize = INFLATE_CHUNK): Transform {
-  if (mediaType.endsWith('+zstd')) return zstdStream(chunkSize);
-  if (mediaType.endsWith('gzip')) return createGunzip({ chunkSize });
-  // A copy, not the chunk itself: the disk store reuses its input buffers once a chunk is consumed.
-  return new Transform({ transform: (chunk: Buffer, _enc, cb) => cb(null, Buffer.from(chunk)) });
-}
-
-// Node's own zstd (22.15+, native, in the thread pool like gzip) where there is one, else fzstd in JavaScript.
-function zstdStream(chunkSize: number): Transform {
-  const native = (zlib as { createZstdDecompress?: (opts?: { chunkSize?: number }) => Transform }).createZstdDecompress;
-  if (native) return native({ chunkSize });
-  const out = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      try {
-        d.push(chunk);
-        cb();
-      } catch (err) {
-        cb(err as Error);
-      }
-    },
-    flush(cb) {
-      try {
-        d.push(new Uint8Array(0), true);
-        cb();
-      } catch (err) {
-        cb(err as Error);
-      }
-    },
-  });
-  const d = new Decompress((chunk) => out.push(Buffer.from(chunk)));
-  return out;
-}
-
-/**
- * The disk store's sink for one layer's verified bytes on their way to the
- * content store: gathered into two reused 1 MiB stages, each written to the
- * blob file with one positional write, no allocation; a stage is filled again
- * once its write is done. The file is synced at the end, before the caller
- * renames it, as containerd's content writer commits.
- */
-export class BlobSink extends Writable {
-  private readonly stages: Buffer[];
-  /** Settles when the blob write is done with the stage. */
-  private readonly inUse: (Promise<void> | undefined)[] = [undefined, undefined];
-  private stage = 0;
-  private filled = 0;
-  private blobAt = 0;
-
-  private constructor(
-    private readonly blob: FileHandle,
-    private readonly spares: Buffer[],
-  ) {
-    super({ highWaterMark: STAGE_BYTES });
-    this.stages = takeStages(spares);
-  }
-
-  /**
-   * Opens (creates or truncates) the blob file. Stages are taken from `spares` and given back once the sink
-   * has finished (containerd's content.Copy pools its 1 MiB buffers alike): a pull does not fault in fresh
-   * memory for every layer.
-   */
-  static async open(blobPath: string, spares: Buffer[] = []): Promise<BlobSink> {
-    return new BlobSink(await open(blobPath, 'w'), spares);
-  }
-
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    let from = 0;
-    const fill = (): void => {
-      while (from < chunk.length) {
-        const copied = chunk.copy(this.stages[this.stage]!, this.filled, from);
-        from += copied;
-        this.filled += copied;
-        if (this.filled < STAGE_BYTES) continue;
-        this.dispatch(STAGE_BYTES);
-        const busy = this.inUse[this.stage];
-        if (busy) {
-          busy.then(fill, cb);
-          return;
-        }
-      }
-      cb();
-    };
-    fill();
-  }
-
-  override _final(cb: (err?: Error | null) => void): void {
-    if (this.filled > 0) this.dispatch(this.filled);
-    (async () => {
-      await Promise.all(this.inUse);
-      await this.blob.sync();
-      await this.blob.close();
-      // Nothing holds the stages now (a failed sink keeps its own: a write may still be reading one).
-      giveStages(this.spares, this.stages);
-    })().then(() => cb(), cb);
-  }
-
-  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    // Closing a handle twice (after _final) rejects; either way it is closed.
-    this.blob.close().then(
-      () => cb(err),
-      () => cb(err),
-    );
-  }
-
-  // Hands the current stage to the blob file, and moves to the other stage.
-  private dispatch(length: number): void {
-    const bytes = this.stages[this.stage]!.subarray(0, length);
-    const at = this.blobAt;
-    this.blobAt += length;
-    const busy = writeFully(this.blob, [bytes], at);
-    // A failure reaches the pipeline through destroy(), whether or not a write is waiting for this stage.
-    busy.catch((err: Error) => this.destroy(err));
-    this.inUse[this.stage] = busy;
-    this.stage ^= 1;
-    this.filled = 0;
-  }
-}
-
-/**
- * Applies a stored layer as containerd's applier does (`apply.Apply` reading
- * the blob from the content store, decompressing it, hashing the uncompressed
- * stream for the diff id and writing what it extracts): the blob is read back
- * in 1 MiB runs into two reused stages, each one zlib job, and the
- * decompressor's output goes to the snapshot file in writev batches. Resolves
- * to the diff id; a corrupt layer or a failed write rejects, and the caller
- * drops the snapshot.
- */
-export async function applyLayer(blobPath: string, snapshotPath: string, inflater: Transform, spares: Buffer[] = []): Promise<string> {
-  const blob = await open(blobPath, 'r');
-  let snapshot: FileHandle | undefined;
-  try {
-    snapshot = await open(snapshotPath, 'w');
-    const out = new SnapshotWriter(snapshot, inflater);
-    const stages = takeStages(spares);
-    const inUse: (Promise<void> | undefined)[] = [undefined, undefined];
-    // A decompressor that fails may never call back a write it had taken: its error ends the waits.
-    const broken = new Promise<never>((_resolve, reject) => inflater.once('error', reject));
-    broken.catch(() => undefined);
-    try {
-      for (let at = 0, i = 0; ; i ^= 1) {
-        await Promise.race([inUse[i], broken]);
-        const { bytesRead } = await blob.read(stages[i]!, 0, STAGE_BYTES, at);
-        if (bytesRead === 0) break;
-        at += bytesRead;
-        const written = new Promise<void>((resolve, reject) => inflater.write(stages[i]!.subarray(0, bytesRead), (err) => (err ? reject(err) : resolve())));
-        written.catch(() => undefined);
-        inUse[i] = written;
-      }
-      await Promise.race([Promise.all(inUse), broken]);
-      inflater.end();
-      await out.finish();
-    } catch (err) {
-      inflater.destroy();
-      await out.settled();
-      // The first failure is the cause: a snapshot write that failed destroys the decompressor, and a write to it
-      // that was under way then fails with ERR_STREAM_DESTROYED, which can come first (Node 24).
-      throw out.failed() ?? err;
-    }
-    giveStages(spares, stages);
-    return out.diffId();
-  } finally {
-    await Promise.allSettled([blob.close(), snapshot?.close()]);
-  }
-}
-
-/** A decompressor's output on its way to a snapshot file, digested as it goes (the layer's diff id). */
-class SnapshotWriter {
-  private at = 0;
-  private readonly backlog: Buffer[] = [];
-  private backlogBytes = 0;
-  private writes: Promise<void> | undefined;
-  private failure: Error | undefined;
-  private readonly digester = new Digester('sha256');
-
-  constructor(
-    private readonly snapshot: FileHandle,
-    private readonly inflater: Transform,
-  ) {
-    inflater.on('data', (chunk: Buffer) => this.unpacked(chunk));
-  }
-
-  diffId(): string {
-    return this.digester.digest();
-  }
-
-  /** The snapshot write's failure, if one failed. */
-  failed(): Error | undefined {
-    return this.failure;
-  }
-
-  /** Resolves once the decompressor has ended and all of its output is written; rejects on either's failure. */
-  async finish(): Promise<void> {
-    await finished(this.inflater);
-    await this.settled();
-    if (this.failure) throw this.failure;
-  }
-
-  /** Resolves once no write is under way. */
-  async settled(): Promise<void> {
-    while (this.writes) await this.writes;
-  }
-
-  private unpacked(chunk: Buffer): void {
-    this.digester.update(chunk);
-    this.backlog.push(chunk);
-    this.backlogBytes += chunk.length;
-    if (this.backlogBytes >= SNAPSHOT_BACKLOG) this.inflater.pause();
-    this.writes ??= this.write().catch((err: Error) => {
-      this.failure ??= err;
-      this.inflater.destroy(err);
-    });
-  }
-
-  // Writes what the decompressor has produced, all of it in one writev, until none is left.
-  private async write(): Promise<void> {
-    try {
-      while (this.backlog.length > 0) {
-        const chunks = this.backlog.splice(0);
-        const at = this.at;
-        this.at += this.backlogBytes;
-        this.backlogBytes = 0;
-        if (this.inflater.isPaused()) this.inflater.resume();
-        await writeFully(this.snapshot, chunks, at);
-      }
-    } finally {
-      // Also after a failed write, so that finish() does not wait for it forever.
-      this.writes = undefined;
-    }
-  }
-}
-
-function takeStages(spares: Buffer[]): Buffer[] {
-  return [spares.pop() ?? Buffer.allocUnsafe(STAGE_BYTES), spares.pop() ?? Buffer.allocUnsafe(STAGE_BYTES)];
-}
-
-function giveStages(spares: Buffer[], stages: Buffer[]): void {
-  if (spares.length < MAX_SPARE_STAGES) spares.push(...stages);
-}
-
-// A positional writev that goes on after a short write.
-async function writeFully(fh: FileHandle, chunks: Buffer[], at: number): Promise<void> {
-  let left = chunks;
-  let position = at;
-  for (;;) {
-    const total = left.reduce((n, c) => n + c.length, 0);
-    const { bytesWritten } = left.length === 1 ? await fh.write(left[0]!, 0, total, position) : await fh.writev(left, position);
-    if (bytesWritten >= total) return;
-    position += bytesWritten;
-    let skip = bytesWritten;
-    while (skip >= left[0]!.length) skip -= left.shift()!.length;
-    left = [left[0]!.subarray(skip), ...left.slice(1)];
-  }
-}
 
 function discard(): Writable {
   return new Writable({ write: (_chunk, _enc, cb) => cb() });

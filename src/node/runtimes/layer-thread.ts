@@ -1,0 +1,218 @@
+import { Readable } from 'node:stream';
+import type { Worker } from 'node:worker_threads';
+import { PullbenchError, isPullbenchError, type PullbenchErrorCode } from '../../errors.js';
+import type { HttpPool, HttpRequest, HttpResponse, HttpTransport } from '../../net/http-pool.js';
+import { startModuleWorker } from '../../util/worker.js';
+
+/** @internal the protocol between LayerThread and layer-worker.ts */
+export type LayerJob =
+  | { op: 'apply'; id: number; blob: string; snapshot: string; mediaType: string }
+  | { op: 'fetch'; id: number; pool: number; url: string; headers: Record<string, string>; save: NonNullable<HttpRequest['saveTo']> }
+  | { op: 'abort'; id: number; target: number }
+  | { op: 'close-pool'; id: number; pool: number };
+
+/** @internal A fetch is answered twice: its status and headers (with the body of an unsaved response), then its end. */
+export interface LayerReply {
+  id: number;
+  diffId?: string;
+  status?: number;
+  headers?: [string, string][];
+  body?: Uint8Array;
+  /** Bytes received and verified (also on failure: what had arrived). */
+  saved?: number;
+  closed?: boolean;
+  error?: PlainError;
+}
+
+/** @internal What crosses the thread boundary of an error: structured clone keeps an Error's message, not its code. */
+export interface PlainError {
+  message: string;
+  pullbench?: { code: PullbenchErrorCode; details: Record<string, unknown> };
+  code?: string;
+  errno?: number;
+  syscall?: string;
+  path?: string;
+}
+
+/** @internal */
+export function plainError(err: unknown): PlainError {
+  if (isPullbenchError(err)) {
+    let details: Record<string, unknown>;
+    try {
+      details = structuredClone(err.details);
+    } catch {
+      details = JSON.parse(JSON.stringify(err.details)) as Record<string, unknown>;
+    }
+    return { message: err.message, pullbench: { code: err.code, details } };
+  }
+  const e = err as NodeJS.ErrnoException;
+  const out: PlainError = { message: e?.message ?? String(err) };
+  for (const key of ['code', 'syscall', 'path'] as const) if (typeof e?.[key] === 'string') out[key] = e[key];
+  if (typeof e?.errno === 'number') out.errno = e.errno;
+  return out;
+}
+
+/** @internal */
+export function fromPlain(e: PlainError): Error {
+  if (e.pullbench) return new PullbenchError(e.pullbench.code, e.message, { details: e.pullbench.details });
+  const { message, pullbench: _, ...props } = e;
+  return Object.assign(new Error(message), props);
+}
+
+/**
+ * A disk-store embedded runtime's layer thread, as containerd's fetches and
+ * unpacks run beside its resolves: layer blobs are downloaded into the content
+ * store there (through transport()), and stored layers applied there
+ * (apply()). A layer's bytes are then a stream of fresh buffers in that thread
+ * only: node:http hands over a new socket buffer and a new copy of the body
+ * for every 64 KiB it reads, and zlib a new buffer for every MiB it inflates.
+ * V8 starts a full garbage collection each time some MB of such memory has
+ * built up, and one marks the thread's whole heap. In the fidelity benchmark
+ * (bench/fidelity/embedded-profile.ts --mb 250 --layers 8, --trace-gc) the
+ * runtime's thread, a heap of 10-11 MB, went through 21-22 of them per pull
+ * with the layers in it, and 12 in the whole run (setup and four pulls) with
+ * them here; this thread's heap of about 6 MB went through a few, cheap ones,
+ * and the pull's CPU time fell from 1.75-2.6 s to 1.56-1.66 s (the same
+ * machine, the same hour). The thread starts with the runtime and ends at
+ * close(); one that dies fails what it was doing, and the next call starts
+ * another.
+ */
+export class LayerThread {
+  private current: Thread | undefined = new Thread();
+  private pools = 0;
+
+  /** Applies the stored blob to the snapshot file; resolves to its diff id. */
+  apply(blob: string, snapshot: string, mediaType: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.thread().call({ op: 'apply', blob, snapshot, mediaType }, (r) => {
+        if (r.error) reject(fromPlain(r.error));
+        else resolve(r.diffId!);
+        return true;
+      });
+    });
+  }
+
+  /**
+   * A transport that sends requests with `saveTo` from the layer thread (its
+   * own connections, as containerd's fetcher has a transport of its own) and
+   * every other request through `local`. Close it with the pull phase.
+   */
+  transport(local: HttpPool): HttpTransport & { close(): Promise<void> } {
+    const pool = ++this.pools;
+    const thread = this.thread();
+    return {
+      request: (url, req) => (req.saveTo && req.method === 'GET' ? this.fetch(thread, pool, url, req) : local.request(url, req)),
+      close: async () => {
+        await local.close();
+        if (thread.dead) return;
+        await new Promise<void>((resolve) => thread.call({ op: 'close-pool', pool }, () => (resolve(), true)));
+      },
+    };
+  }
+
+  /** Waits for the work under way, then ends the thread. */
+  async close(): Promise<void> {
+    const thread = this.current;
+    this.current = undefined;
+    await thread?.close();
+  }
+
+  private thread(): Thread {
+    if (!this.current || this.current.dead) this.current = new Thread();
+    return this.current;
+  }
+
+  private fetch(thread: Thread, pool: number, url: string, req: HttpRequest): Promise<HttpResponse> {
+    return new Promise((resolve, reject) => {
+      let settle: { resolve: (n: number) => void; reject: (err: Error) => void } | undefined;
+      const onAbort = (): void => thread.post({ op: 'abort', target: id });
+      const id = thread.call({ op: 'fetch', pool, url, headers: req.headers, save: req.saveTo! }, (r) => {
+        if (settle) {
+          if (r.error) settle.reject(Object.assign(fromPlain(r.error), { bytesReceived: r.saved ?? 0 }));
+          else settle.resolve(r.saved!);
+          return true;
+        }
+        req.signal?.removeEventListener('abort', onAbort);
+        if (r.error) {
+          reject(fromPlain(r.error));
+          return true;
+        }
+        const headers = new Map(r.headers);
+        const res: HttpResponse = {
+          status: r.status!,
+          headers: { get: (name) => headers.get(name.toLowerCase()) ?? null },
+          body: Readable.from(r.body ? [Buffer.from(r.body)] : []),
+        };
+        if (r.status === 200) {
+          res.saved = new Promise<number>((ok, fail) => (settle = { resolve: ok, reject: fail }));
+          res.saved.catch(() => undefined);
+        }
+        resolve(res);
+        return r.status !== 200;
+      });
+      req.signal?.addEventListener('abort', onAbort, { once: true });
+      if (req.signal?.aborted) onAbort();
+    });
+  }
+}
+
+type Job = LayerJob extends infer J ? (J extends LayerJob ? Omit<J, 'id'> : never) : never;
+
+class Thread {
+  private readonly worker: Worker;
+  /** Each job's reply handler, which returns true once the job is done. */
+  private readonly pending = new Map<number, (reply: LayerReply) => boolean>();
+  private readonly idle: (() => void)[] = [];
+  private seq = 0;
+  dead: Error | undefined;
+
+  constructor() {
+    this.worker = startModuleWorker(import.meta.url, 'layer-worker');
+    // Held only while a job is under way.
+    this.worker.unref();
+    this.worker.on('message', (reply: LayerReply) => this.answer(reply.id, reply));
+    this.worker.on('error', (err) => this.fail(new PullbenchError('INTERNAL', `the layer thread failed: ${err.message}`, { cause: err })));
+    this.worker.on('exit', (code) => this.fail(new PullbenchError('INTERNAL', `the layer thread exited (code ${code})`)));
+  }
+
+  /** Sends a job; its replies go to `onReply`. Returns the job's id. */
+  call(job: Job, onReply: (reply: LayerReply) => boolean): number {
+    const id = ++this.seq;
+    if (this.dead) {
+      const error = plainError(this.dead);
+      queueMicrotask(() => onReply({ id, error }));
+      return id;
+    }
+    this.pending.set(id, onReply);
+    if (this.pending.size === 1) this.worker.ref();
+    this.worker.postMessage({ ...job, id } as LayerJob);
+    return id;
+  }
+
+  /** Sends a message that gets no reply. */
+  post(job: Job): void {
+    if (!this.dead) this.worker.postMessage({ ...job, id: ++this.seq } as LayerJob);
+  }
+
+  async close(): Promise<void> {
+    if (this.pending.size > 0 && !this.dead) await new Promise<void>((resolve) => this.idle.push(resolve));
+    this.dead ??= new PullbenchError('INTERNAL', 'the layer thread is closed');
+    await this.worker.terminate();
+  }
+
+  private answer(id: number, reply: LayerReply): void {
+    const onReply = this.pending.get(id);
+    if (!onReply || !onReply(reply)) return;
+    this.pending.delete(id);
+    if (this.pending.size > 0) return;
+    this.worker.unref();
+    for (const resolve of this.idle.splice(0)) resolve();
+  }
+
+  private fail(err: Error): void {
+    this.dead ??= err;
+    const error = plainError(this.dead);
+    for (const id of [...this.pending.keys()]) this.answer(id, { id, error });
+    for (const resolve of this.idle.splice(0)) resolve();
+  }
+}

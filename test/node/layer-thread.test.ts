@@ -1,0 +1,191 @@
+import { createHash } from 'node:crypto';
+import { access, readFile, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
+import { gzipSync } from 'node:zlib';
+import { afterEach, describe, expect, it } from 'vitest';
+import { PullbenchError } from '../../src/errors.js';
+import { HttpPool } from '../../src/net/http-pool.js';
+import { LayerThread, fromPlain, plainError } from '../../src/node/runtimes/layer-thread.js';
+import { makeTempDir, type TempDir } from '../../src/util/temp.js';
+import { tarWithFile } from './helpers/images.js';
+
+const sha256 = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const exists = (path: string): Promise<boolean> => access(path).then(() => true, () => false);
+
+interface Seen {
+  method: string;
+  url: string;
+  authorization: string | undefined;
+  port: number;
+}
+
+async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ url: string; seen: Seen[]; server: Server }> {
+  const seen: Seen[] = [];
+  const server = createServer((req, res) => {
+    seen.push({ method: req.method!, url: req.url!, authorization: req.headers.authorization, port: req.socket.remotePort! });
+    handler(req, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, server };
+}
+
+describe('the layer thread', () => {
+  const cleanup: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanup.splice(0).reverse()) await c();
+  });
+  const setup = async (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
+    const server = await serve(handler);
+    const dir: TempDir = await makeTempDir('pblayer-');
+    const thread = new LayerThread();
+    const local = new HttpPool();
+    const transport = thread.transport(local);
+    cleanup.push(() => dir.remove(), () => new Promise((r) => server.server.close(r)), () => thread.close(), () => transport.close());
+    return { ...server, dir, thread, local, transport };
+  };
+
+  it('saves a verified blob over its own connections, and sends other requests through the local pool', async () => {
+    const blob = Buffer.alloc(3 * 1024 * 1024 + 17, 7);
+    const { url, seen, dir, transport, local } = await setup((req, res) => {
+      res.writeHead(200, { 'content-length': String(blob.length), 'docker-content-digest': sha256(blob) });
+      res.end(blob);
+    });
+    const path = join(dir.path, 'blob');
+    const partial = `${path}.partial`;
+    const res = await transport.request(`${url}/v2/a/blobs/${sha256(blob)}`, {
+      method: 'GET',
+      headers: { authorization: 'Bearer t' },
+      saveTo: { digest: sha256(blob), partial, path },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('Docker-Content-Digest')).toBe(sha256(blob));
+    expect(await res.saved).toBe(blob.length);
+    expect((await readFile(path)).equals(blob)).toBe(true);
+    expect(await exists(partial)).toBe(false);
+    expect(local.stats().requests).toBe(0);
+
+    const manifest = await transport.request(`${url}/v2/a/manifests/v1`, { method: 'GET', headers: {} });
+    expect(manifest.saved).toBeUndefined();
+    expect((await manifest.body.toArray()).length).toBeGreaterThan(0);
+    expect(local.stats().requests).toBe(1);
+    expect(seen.map((s) => [s.method, s.url, s.authorization])).toEqual([
+      ['GET', `/v2/a/blobs/${sha256(blob)}`, 'Bearer t'],
+      ['GET', '/v2/a/manifests/v1', undefined],
+    ]);
+    // Two connections: the layer thread's and the local pool's.
+    expect(seen[0]!.port).not.toBe(seen[1]!.port);
+  });
+
+  it('rejects a blob that is not its digest with DIGEST_MISMATCH, says how much arrived, and puts nothing at the path', async () => {
+    const blob = Buffer.alloc(200_000, 1);
+    const { url, dir, transport } = await setup((_req, res) => {
+      res.writeHead(200, { 'content-length': String(blob.length) });
+      res.end(blob);
+    });
+    const path = join(dir.path, 'blob');
+    const wrong = sha256(Buffer.from('something else'));
+    const res = await transport.request(`${url}/v2/a/blobs/${wrong}`, { method: 'GET', headers: {}, saveTo: { digest: wrong, partial: `${path}.partial`, path } });
+    expect(res.status).toBe(200);
+    const err = await res.saved!.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PullbenchError);
+    expect(err).toMatchObject({ code: 'DIGEST_MISMATCH', details: { expected: wrong, actual: sha256(blob) }, bytesReceived: blob.length });
+    expect(await exists(path)).toBe(false);
+  });
+
+  it('rejects a body cut short with the size it fell short of', async () => {
+    const blob = Buffer.alloc(500_000, 2);
+    const { url, dir, transport } = await setup((_req, res) => {
+      res.writeHead(200, { 'content-length': String(blob.length) });
+      res.write(blob.subarray(0, 100_000), () => res.destroy());
+    });
+    const path = join(dir.path, 'blob');
+    const res = await transport.request(`${url}/b`, { method: 'GET', headers: {}, saveTo: { digest: sha256(blob), partial: `${path}.partial`, path } });
+    await expect(res.saved).rejects.toThrow();
+    expect(await exists(path)).toBe(false);
+  });
+
+  it('hands back a response it does not save (a challenge, an error) with its status, headers and body', async () => {
+    const { url, dir, transport } = await setup((_req, res) => {
+      res.writeHead(401, { 'www-authenticate': 'Bearer realm="http://x/token",service="r"', 'content-type': 'application/json' });
+      res.end('{"errors":[{"code":"UNAUTHORIZED"}]}');
+    });
+    const path = join(dir.path, 'blob');
+    const res = await transport.request(`${url}/b`, { method: 'GET', headers: {}, saveTo: { digest: sha256(Buffer.from('x')), partial: `${path}.partial`, path } });
+    expect(res.status).toBe(401);
+    expect(res.saved).toBeUndefined();
+    expect(res.headers.get('www-authenticate')).toBe('Bearer realm="http://x/token",service="r"');
+    expect(Buffer.concat(await res.body.toArray()).toString()).toBe('{"errors":[{"code":"UNAUTHORIZED"}]}');
+    expect(await exists(`${path}.partial`)).toBe(false);
+  });
+
+  it('fails a request it cannot send with the socket error, and one aborted while waiting for headers', async () => {
+    const { url, dir, transport, server } = await setup(() => {
+      /* never answers */
+    });
+    const saveTo = { digest: sha256(Buffer.from('x')), partial: join(dir.path, 'p'), path: join(dir.path, 'b') };
+    const controller = new AbortController();
+    const hung = transport.request(`${url}/b`, { method: 'GET', headers: {}, saveTo, signal: controller.signal });
+    setTimeout(() => controller.abort(), 100);
+    await expect(hung).rejects.toThrow(/aborted/);
+    server.closeAllConnections();
+    const closed = await serve(() => undefined);
+    await new Promise((r) => closed.server.close(r));
+    await expect(transport.request(`${closed.url}/b`, { method: 'GET', headers: {}, saveTo })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+  });
+
+  it('applies a stored layer to its snapshot and gives its diff id; a failed write keeps its code', async () => {
+    const { dir, thread } = await setup(() => undefined);
+    const tar = tarWithFile('x.bin', 2 * 1024 * 1024);
+    const blob = join(dir.path, 'layer');
+    await writeFile(blob, gzipSync(tar, { level: 1 }));
+    const media = 'application/vnd.oci.image.layer.v1.tar+gzip';
+    expect(await thread.apply(blob, join(dir.path, 'snapshot'), media)).toBe(sha256(tar));
+    expect((await readFile(join(dir.path, 'snapshot'))).equals(tar)).toBe(true);
+    await expect(thread.apply(blob, '/dev/full', media)).rejects.toMatchObject({ code: 'ENOSPC', syscall: 'write' });
+  });
+
+  it('waits for the work under way before it closes', async () => {
+    const blob = Buffer.alloc(1024 * 1024, 3);
+    const { url, dir, thread, transport } = await setup((_req, res) => {
+      res.writeHead(200, { 'content-length': String(blob.length) });
+      res.write(blob.subarray(0, 1000));
+      setTimeout(() => res.end(blob.subarray(1000)), 300);
+    });
+    const path = join(dir.path, 'blob');
+    const res = await transport.request(`${url}/b`, { method: 'GET', headers: {}, saveTo: { digest: sha256(blob), partial: `${path}.partial`, path } });
+    let saved: number | undefined;
+    void res.saved!.then((n) => (saved = n));
+    await thread.close();
+    expect(saved).toBe(blob.length);
+    expect((await readFile(path)).equals(blob)).toBe(true);
+  });
+
+  it('fails the work of a thread that died, and starts another for the next', async () => {
+    const { url, dir, thread, transport } = await setup((_req, res) => {
+      res.writeHead(200, { 'content-length': '10' });
+      res.write('12345');
+    });
+    const path = join(dir.path, 'blob');
+    const saveTo = { digest: sha256(Buffer.from('1234567890')), partial: `${path}.partial`, path };
+    const res = await transport.request(`${url}/b`, { method: 'GET', headers: {}, saveTo });
+    await (thread as unknown as { current: { worker: Worker } }).current.worker.terminate();
+    await expect(res.saved).rejects.toMatchObject({ code: 'INTERNAL', message: expect.stringMatching(/layer thread exited/) });
+    const tar = tarWithFile('y.bin', 1000);
+    const blob = join(dir.path, 'layer');
+    await writeFile(blob, gzipSync(tar));
+    expect(await thread.apply(blob, join(dir.path, 'snapshot'), 'application/vnd.oci.image.layer.v1.tar+gzip')).toBe(sha256(tar));
+  });
+
+  it('carries errors across the thread as callers read them', () => {
+    const fsError = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
+    expect(fromPlain(plainError(fsError))).toMatchObject({ message: fsError.message, code: 'ENOSPC', errno: -28, syscall: 'write' });
+    const ours = fromPlain(plainError(new PullbenchError('SIZE_MISMATCH', 'too long', { details: { expected: 1, actual: 2 } })));
+    expect(ours).toBeInstanceOf(PullbenchError);
+    expect(ours).toMatchObject({ code: 'SIZE_MISMATCH', message: 'too long', details: { expected: 1, actual: 2 } });
+    // Details that cannot be cloned (a function) still cross, as JSON.
+    expect(fromPlain(plainError(new PullbenchError('INTERNAL', 'x', { details: { f: () => 1, n: 3 } })))).toMatchObject({ details: { n: 3 } });
+  });
+});
