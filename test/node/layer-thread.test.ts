@@ -8,6 +8,7 @@ import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PullbenchError } from '../../src/errors.js';
 import { HttpPool } from '../../src/net/http-pool.js';
+import { RegistryClient } from '../../src/oci/client.js';
 import { LayerThread, fromPlain, plainError } from '../../src/node/runtimes/layer-thread.js';
 import { makeTempDir, type TempDir } from '../../src/util/temp.js';
 import { tarWithFile } from './helpers/images.js';
@@ -95,16 +96,77 @@ describe('the layer thread', () => {
     expect(await exists(path)).toBe(false);
   });
 
-  it('rejects a body cut short with the size it fell short of', async () => {
+  it('rejects a body cut short with the connection error and the bytes that had arrived', async () => {
     const blob = Buffer.alloc(500_000, 2);
     const { url, dir, transport } = await setup((_req, res) => {
       res.writeHead(200, { 'content-length': String(blob.length) });
-      res.write(blob.subarray(0, 100_000), () => res.destroy());
+      res.write(blob.subarray(0, 100_000), () => setTimeout(() => res.destroy(), 50));
     });
     const path = join(dir.path, 'blob');
     const res = await transport.request(`${url}/b`, { method: 'GET', headers: {}, saveTo: { digest: sha256(blob), partial: `${path}.partial`, path } });
-    await expect(res.saved).rejects.toThrow();
+    await expect(res.saved).rejects.toMatchObject({ code: 'ECONNRESET', bytesReceived: 100_000 });
     expect(await exists(path)).toBe(false);
+  });
+
+  it('goes through a Bearer challenge and a redirect with RegistryClient, and saves what the redirect serves', async () => {
+    const blob = Buffer.alloc(300_000, 5);
+    const digest = sha256(blob);
+    const { url, seen, dir, transport } = await setup((req, res) => {
+      if (req.url!.startsWith('/token')) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ token: 'tok' }));
+      } else if (req.url!.startsWith('/storage/')) {
+        res.writeHead(200, { 'content-length': String(blob.length) });
+        res.end(blob);
+      } else if (req.headers.authorization !== 'Bearer tok') {
+        res.writeHead(401, { 'www-authenticate': `Bearer realm="${url}/token",service="reg"`, 'content-type': 'application/json' });
+        res.end('{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}');
+      } else {
+        res.writeHead(307, { location: '/storage/blob' });
+        res.end();
+      }
+    });
+    const client = new RegistryClient({ baseUrl: url, transport });
+    const path = join(dir.path, 'blob');
+    const got = await client.getBlob('lib/a', digest, { saveTo: { partial: `${path}.partial`, path } });
+    expect(await got.saved).toBe(blob.length);
+    expect((await readFile(path)).equals(blob)).toBe(true);
+    expect(seen.map((s) => [s.url.replace(/\?.*/, ''), s.authorization ?? null])).toEqual([
+      [`/v2/lib/a/blobs/${digest}`, null],
+      ['/token', null],
+      [`/v2/lib/a/blobs/${digest}`, 'Bearer tok'],
+      ['/storage/blob', 'Bearer tok'],
+    ]);
+  });
+
+  it('ends the read of a response it does not save when the caller gives up waiting', async () => {
+    const controller = new AbortController();
+    const { url, dir, transport } = await setup((_req, res) => {
+      res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' });
+      // The rest never comes; the caller's timeout fires once the headers have gone.
+      res.write('{"errors":', () => setTimeout(() => controller.abort(), 100));
+    });
+    const saveTo = { digest: sha256(Buffer.from('x')), partial: join(dir.path, 'p'), path: join(dir.path, 'b') };
+    const res = await transport.request(`${url}/b`, { method: 'GET', headers: {}, saveTo, signal: controller.signal });
+    expect(res.status).toBe(401);
+    expect(Buffer.concat(await res.body.toArray()).toString()).toBe('{"errors":');
+  });
+
+  it('closes while a download stalls: the download fails, and nothing starts afterwards', async () => {
+    const { url, dir, thread, transport } = await setup((_req, res) => {
+      res.writeHead(200, { 'content-length': '1000' });
+      res.write('x'.repeat(10));
+    });
+    const path = join(dir.path, 'blob');
+    const res = await transport.request(`${url}/b`, { method: 'GET', headers: {}, saveTo: { digest: sha256(Buffer.alloc(1000)), partial: `${path}.partial`, path } });
+    const t0 = Date.now();
+    await thread.close();
+    expect(Date.now() - t0).toBeLessThan(2000);
+    await expect(res.saved).rejects.toMatchObject({ code: 'ECONNRESET' });
+    await expect(thread.apply(path, `${path}.snapshot`, 'application/vnd.oci.image.layer.v1.tar+gzip')).rejects.toMatchObject({
+      code: 'INTERNAL',
+      message: 'the embedded runtime is closed',
+    });
   });
 
   it('hands back a response it does not save (a challenge, an error) with its status, headers and body', async () => {
@@ -147,32 +209,32 @@ describe('the layer thread', () => {
     await expect(thread.apply(blob, '/dev/full', media)).rejects.toMatchObject({ code: 'ENOSPC', syscall: 'write' });
   });
 
-  it('waits for the work under way before it closes', async () => {
-    const blob = Buffer.alloc(1024 * 1024, 3);
-    const { url, dir, thread, transport } = await setup((_req, res) => {
-      res.writeHead(200, { 'content-length': String(blob.length) });
-      res.write(blob.subarray(0, 1000));
-      setTimeout(() => res.end(blob.subarray(1000)), 300);
-    });
-    const path = join(dir.path, 'blob');
-    const res = await transport.request(`${url}/b`, { method: 'GET', headers: {}, saveTo: { digest: sha256(blob), partial: `${path}.partial`, path } });
-    let saved: number | undefined;
-    void res.saved!.then((n) => (saved = n));
+  it('lets an apply under way finish before it closes', async () => {
+    const { dir, thread } = await setup(() => undefined);
+    const tar = tarWithFile('z.bin', 16 * 1024 * 1024);
+    const blob = join(dir.path, 'layer');
+    await writeFile(blob, gzipSync(tar, { level: 1 }));
+    const applied = thread.apply(blob, join(dir.path, 'snapshot'), 'application/vnd.oci.image.layer.v1.tar+gzip');
     await thread.close();
-    expect(saved).toBe(blob.length);
-    expect((await readFile(path)).equals(blob)).toBe(true);
+    expect(await applied).toBe(sha256(tar));
+    expect((await readFile(join(dir.path, 'snapshot'))).equals(tar)).toBe(true);
   });
 
-  it('fails the work of a thread that died, and starts another for the next', async () => {
+  it('fails the work of a thread that died, and starts another for the next download and apply', async () => {
+    let calls = 0;
     const { url, dir, thread, transport } = await setup((_req, res) => {
       res.writeHead(200, { 'content-length': '10' });
-      res.write('12345');
+      if (calls++ === 0) res.write('12345');
+      else res.end('1234567890');
     });
     const path = join(dir.path, 'blob');
     const saveTo = { digest: sha256(Buffer.from('1234567890')), partial: `${path}.partial`, path };
     const res = await transport.request(`${url}/b`, { method: 'GET', headers: {}, saveTo });
     await (thread as unknown as { current: { worker: Worker } }).current.worker.terminate();
     await expect(res.saved).rejects.toMatchObject({ code: 'INTERNAL', message: expect.stringMatching(/layer thread exited/) });
+    // The same transport (the same pull phase) goes on in the new thread.
+    const again = await transport.request(`${url}/b`, { method: 'GET', headers: {}, saveTo });
+    expect(await again.saved).toBe(10);
     const tar = tarWithFile('y.bin', 1000);
     const blob = join(dir.path, 'layer');
     await writeFile(blob, gzipSync(tar));

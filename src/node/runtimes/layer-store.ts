@@ -1,6 +1,6 @@
 // A stored layer's way into and out of a node's content store: the verified blob written to its file, and the
 // apply that reads it back, decompresses it, digests it for its diff id and writes the snapshot. Kept apart from the
-// runtime so that the apply can run in a worker thread (layer-applier.ts) with nothing else loaded there.
+// runtime so that the apply can run in a worker thread (layer-worker.ts) with nothing else loaded there.
 import { open, type FileHandle } from 'node:fs/promises';
 import { Transform, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';

@@ -9,7 +9,8 @@ export type LayerJob =
   | { op: 'apply'; id: number; blob: string; snapshot: string; mediaType: string }
   | { op: 'fetch'; id: number; pool: number; url: string; headers: Record<string, string>; save: NonNullable<HttpRequest['saveTo']> }
   | { op: 'abort'; id: number; target: number }
-  | { op: 'close-pool'; id: number; pool: number };
+  | { op: 'close-pool'; id: number; pool: number }
+  | { op: 'shutdown'; id: number };
 
 /** @internal A fetch is answered twice: its status and headers (with the body of an unsaved response), then its end. */
 export interface LayerReply {
@@ -79,12 +80,18 @@ export function fromPlain(e: PlainError): Error {
  */
 export class LayerThread {
   private current: Thread | undefined = new Thread();
+  private closed = false;
   private pools = 0;
 
   /** Applies the stored blob to the snapshot file; resolves to its diff id. */
   apply(blob: string, snapshot: string, mediaType: string): Promise<string> {
     return new Promise((resolve, reject) => {
-      this.thread().call({ op: 'apply', blob, snapshot, mediaType }, (r) => {
+      const thread = this.thread();
+      if (thread instanceof Error) {
+        reject(thread);
+        return;
+      }
+      thread.call({ op: 'apply', blob, snapshot, mediaType }, (r) => {
         if (r.error) reject(fromPlain(r.error));
         else resolve(r.diffId!);
         return true;
@@ -99,31 +106,43 @@ export class LayerThread {
    */
   transport(local: HttpPool): HttpTransport & { close(): Promise<void> } {
     const pool = ++this.pools;
-    const thread = this.thread();
     return {
-      request: (url, req) => (req.saveTo && req.method === 'GET' ? this.fetch(thread, pool, url, req) : local.request(url, req)),
+      request: (url, req) => (req.saveTo && req.method === 'GET' ? this.fetch(pool, url, req) : local.request(url, req)),
       close: async () => {
         await local.close();
-        if (thread.dead) return;
+        // A thread that died took its connections with it.
+        const thread = this.current;
+        if (!thread || thread.dead) return;
         await new Promise<void>((resolve) => thread.call({ op: 'close-pool', pool }, () => (resolve(), true)));
       },
     };
   }
 
-  /** Waits for the work under way, then ends the thread. */
-  async close(): Promise<void> {
+  /**
+   * Ends the thread: downloads under way fail (their connections are closed),
+   * applies under way finish (for at most `graceMs`), and nothing more starts.
+   */
+  async close(graceMs = CLOSE_GRACE_MS): Promise<void> {
+    this.closed = true;
     const thread = this.current;
     this.current = undefined;
-    await thread?.close();
+    await thread?.close(graceMs);
   }
 
-  private thread(): Thread {
+  // The thread for the next job: the current one, another if it died, none once closed.
+  private thread(): Thread | Error {
+    if (this.closed) return new PullbenchError('INTERNAL', 'the embedded runtime is closed');
     if (!this.current || this.current.dead) this.current = new Thread();
     return this.current;
   }
 
-  private fetch(thread: Thread, pool: number, url: string, req: HttpRequest): Promise<HttpResponse> {
+  private fetch(pool: number, url: string, req: HttpRequest): Promise<HttpResponse> {
     return new Promise((resolve, reject) => {
+      const thread = this.thread();
+      if (thread instanceof Error) {
+        reject(thread);
+        return;
+      }
       let settle: { resolve: (n: number) => void; reject: (err: Error) => void } | undefined;
       const onAbort = (): void => thread.post({ op: 'abort', target: id });
       const id = thread.call({ op: 'fetch', pool, url, headers: req.headers, save: req.saveTo! }, (r) => {
@@ -155,6 +174,9 @@ export class LayerThread {
     });
   }
 }
+
+/** How long close() lets the applies under way run before it ends the thread anyway. */
+const CLOSE_GRACE_MS = 5000;
 
 type Job = LayerJob extends infer J ? (J extends LayerJob ? Omit<J, 'id'> : never) : never;
 
@@ -194,8 +216,16 @@ class Thread {
     if (!this.dead) this.worker.postMessage({ ...job, id: ++this.seq } as LayerJob);
   }
 
-  async close(): Promise<void> {
-    if (this.pending.size > 0 && !this.dead) await new Promise<void>((resolve) => this.idle.push(resolve));
+  async close(graceMs: number): Promise<void> {
+    if (this.pending.size > 0 && !this.dead) {
+      this.post({ op: 'shutdown' });
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => this.idle.push(resolve)),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
+      ]);
+      clearTimeout(timer);
+    }
     this.dead ??= new PullbenchError('INTERNAL', 'the layer thread is closed');
     await this.worker.terminate();
   }
