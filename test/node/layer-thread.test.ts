@@ -159,9 +159,8 @@ describe('the layer thread', () => {
     });
     const path = join(dir.path, 'blob');
     const res = await transport.request(`${url}/b`, { method: 'GET', headers: {}, saveTo: { digest: sha256(Buffer.alloc(1000)), partial: `${path}.partial`, path } });
-    const t0 = Date.now();
-    await thread.close();
-    expect(Date.now() - t0).toBeLessThan(2000);
+    // A grace far beyond the test's timeout: close() must end the download, not wait it out.
+    await thread.close(60_000);
     await expect(res.saved).rejects.toMatchObject({ code: 'ECONNRESET' });
     await expect(thread.apply(path, `${path}.snapshot`, 'application/vnd.oci.image.layer.v1.tar+gzip')).rejects.toMatchObject({
       code: 'INTERNAL',
