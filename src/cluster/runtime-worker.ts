@@ -3,6 +3,7 @@ import { parentPort, threadId } from 'node:worker_threads';
 import { isPullbenchError } from '../errors.js';
 import { EmbeddedRuntime, type EmbeddedRuntimeOptions } from '../node/runtimes/embedded.js';
 import type { WorkerReply, WorkerRequest } from './worker-runtimes.js';
+import { structuredSafe } from '../util/worker.js';
 
 const runtimes = new Map<number, EmbeddedRuntime>();
 const port = parentPort!;
@@ -40,12 +41,3 @@ port.on('message', (req: WorkerRequest) => {
     },
   );
 });
-
-// Error details cross the thread boundary by structured clone: keep what survives it.
-function structuredSafe(details: Record<string, unknown>): Record<string, unknown> {
-  try {
-    return structuredClone(details);
-  } catch {
-    return JSON.parse(JSON.stringify(details)) as Record<string, unknown>;
-  }
-}

@@ -210,8 +210,6 @@ export class RegistryClient {
    * Streams a blob. A whole-blob read is verified as it streams (DIGEST_MISMATCH,
    * SIZE_MISMATCH at the end); a range read (206) cannot be and is not. A registry that
    * ignores Range answers 200 with the whole blob, which is verified (check `size`).
-   */
-  /**
    * `saveTo` (whole blobs only) lets a transport that can save the verified blob
    * to a file itself (`HttpRequest.saveTo`); the result's `saved` says it did.
    */

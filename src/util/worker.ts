@@ -16,3 +16,12 @@ export function startModuleWorker(from: string, name: string, resourceLimits?: R
   const boot = 'const { workerData: w } = require("node:worker_threads"); import(w.tsxApi).then((m) => { m.register(); return import(w.entry); });';
   return new Worker(boot, { eval: true, workerData: { tsxApi, entry }, ...limits });
 }
+
+/** Error details for a message across a thread boundary: a structured clone where one can be made, else JSON. */
+export function structuredSafe(details: Record<string, unknown>): Record<string, unknown> {
+  try {
+    return structuredClone(details);
+  } catch {
+    return JSON.parse(JSON.stringify(details)) as Record<string, unknown>;
+  }
+}

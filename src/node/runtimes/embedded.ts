@@ -1,6 +1,6 @@
 import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PullbenchError, isPullbenchError } from '../../errors.js';
 import { RegistryClient } from '../../oci/client.js';
@@ -370,14 +370,7 @@ export class EmbeddedRuntime implements Runtime {
           }
           // Like containerd's fetcher, hosts are tried until one answers; a body that fails later fails the pull.
           const blob = await via('pull', (c) => c.getBlob(ref.path, desc.digest));
-          // Counted beside the pipes, not in a stream of its own: one hop less per chunk.
-          let n = 0;
-          blob.body.on('data', (chunk: Buffer) => {
-            n += chunk.length;
-            this.counters.bytesDownloaded += chunk.length;
-          });
-          // Held until its pipeline is built, so no chunk goes by uncounted.
-          blob.body.pause();
+          const received = this.counting(blob.body);
           if (!isLayer) {
             const chunks: Buffer[] = [];
             await pipeline(blob.body, collect(chunks));
@@ -386,7 +379,7 @@ export class EmbeddedRuntime implements Runtime {
             this.content.set(desc.digest, { size: bytes.length, bytes });
           } else {
             await pipeline(blob.body, coalesce(), decompressor(desc.mediaType), discard());
-            this.content.set(desc.digest, { size: n });
+            this.content.set(desc.digest, { size: received() });
           }
         })(),
       ),
@@ -405,29 +398,38 @@ export class EmbeddedRuntime implements Runtime {
     try {
       // Like containerd's fetcher, hosts are tried until one answers; a body that fails later fails the pull.
       const blob = await via('pull', (c) => c.getBlob(ref.path, desc.digest, { saveTo: { partial, path } }));
-      let n = 0;
+      let size: number;
       if (blob.saved) {
         try {
-          n = await blob.saved;
+          size = await blob.saved;
         } catch (err) {
           this.counters.bytesDownloaded += (err as { bytesReceived?: number }).bytesReceived ?? 0;
           throw err;
         }
-        this.counters.bytesDownloaded += n;
+        this.counters.bytesDownloaded += size;
       } else {
-        blob.body.on('data', (chunk: Buffer) => {
-          n += chunk.length;
-          this.counters.bytesDownloaded += chunk.length;
-        });
-        // Held until the blob file is open, so no chunk goes by unwritten.
-        blob.body.pause();
+        const received = this.counting(blob.body);
         await pipeline(blob.body, await BlobSink.open(partial, this.spareStages));
         await rename(partial, path);
+        size = received();
       }
-      this.content.set(desc.digest, { size: n });
+      this.content.set(desc.digest, { size });
     } finally {
       await rm(partial, { force: true });
     }
+  }
+
+  // Counts a body's bytes as they go by (beside the pipes, not in a stream of its own: one hop less per chunk), and
+  // holds the body until its pipeline is built (the disk store opens its file first), so no chunk goes by uncounted
+  // or unwritten. Returns the count so far.
+  private counting(body: Readable): () => number {
+    let n = 0;
+    body.on('data', (chunk: Buffer) => {
+      n += chunk.length;
+      this.counters.bytesDownloaded += chunk.length;
+    });
+    body.pause();
+    return () => n;
   }
 
   // A blob already stored is not fetched; a blob being fetched is awaited, not fetched twice.

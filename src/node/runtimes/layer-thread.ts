@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { Worker } from 'node:worker_threads';
 import { PullbenchError, isPullbenchError, type PullbenchErrorCode } from '../../errors.js';
 import type { HttpPool, HttpRequest, HttpResponse, HttpTransport } from '../../net/http-pool.js';
-import { startModuleWorker } from '../../util/worker.js';
+import { startModuleWorker, structuredSafe } from '../../util/worker.js';
 
 /** @internal the protocol between LayerThread and layer-worker.ts */
 export type LayerJob =
@@ -37,15 +37,7 @@ export interface PlainError {
 
 /** @internal */
 export function plainError(err: unknown): PlainError {
-  if (isPullbenchError(err)) {
-    let details: Record<string, unknown>;
-    try {
-      details = structuredClone(err.details);
-    } catch {
-      details = JSON.parse(JSON.stringify(err.details)) as Record<string, unknown>;
-    }
-    return { message: err.message, pullbench: { code: err.code, details } };
-  }
+  if (isPullbenchError(err)) return { message: err.message, pullbench: { code: err.code, details: structuredSafe(err.details) } };
   const e = err as NodeJS.ErrnoException;
   const out: PlainError = { message: e?.message ?? String(err) };
   for (const key of ['code', 'syscall', 'path'] as const) if (typeof e?.[key] === 'string') out[key] = e[key];
