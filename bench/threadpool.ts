@@ -18,18 +18,21 @@ export const BENCH_THREADPOOL_SIZE = 16;
 
 /**
  * Returns when this process already runs with UV_THREADPOOL_SIZE set (by the
- * caller's environment, or by this function's re-run); otherwise runs this
- * same script again with it set to BENCH_THREADPOOL_SIZE and exits with that
- * run's status. Ctrl-C at a terminal reaches the re-run directly (same
+ * caller's environment, or by this function's re-run) and with `env`'s
+ * variables as given; otherwise runs this same script again with them set
+ * (the pool to BENCH_THREADPOOL_SIZE unless the caller set it) and exits with
+ * that run's status. `env` is for what a process reads only as it starts,
+ * such as OpenSSL's OPENSSL_ia32cap. Ctrl-C at a terminal reaches the re-run directly (same
  * process group), so this process ignores SIGINT rather than pass on a second
  * one; a SIGTERM to this process is passed on. (A SIGINT sent to this
  * process's pid alone is therefore ignored: stop it with SIGTERM.)
  */
-export async function withThreadpool(): Promise<void> {
-  if (process.env.UV_THREADPOOL_SIZE !== undefined) return;
+export async function withThreadpool(env: Record<string, string> = {}): Promise<void> {
+  const missing = Object.entries(env).filter(([k, v]) => process.env[k] !== v);
+  if (process.env.UV_THREADPOOL_SIZE !== undefined && missing.length === 0) return;
   const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
     stdio: 'inherit',
-    env: { ...process.env, UV_THREADPOOL_SIZE: String(BENCH_THREADPOOL_SIZE) },
+    env: { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? String(BENCH_THREADPOOL_SIZE), ...env },
   });
   process.on('SIGINT', () => undefined);
   process.on('SIGTERM', () => child.kill('SIGTERM'));

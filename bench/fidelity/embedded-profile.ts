@@ -44,6 +44,7 @@ for (const store of values.stores.split(',') as ('disk' | 'stream')[]) {
   await using rt = await EmbeddedRuntime.start({ label: 'profile', hostsToml, layerStore: store });
   const ms: number[] = [];
   const cpu: number[] = [];
+  const sys: number[] = [];
   const faults: number[] = [];
   for (let i = 0; i <= Number(values.repeat); i++) {
     await settle();
@@ -57,6 +58,7 @@ for (const store of values.stores.split(',') as ('disk' | 'stream')[]) {
       ms.push(Math.round(performance.now() - t0));
       const c = process.cpuUsage(c0);
       cpu.push(Math.round((c.user + c.system) / 1000));
+      sys.push(Math.round(c.system / 1000));
       faults.push(process.resourceUsage().minorPageFault - f0);
     }
     if (profiling) {
@@ -65,6 +67,6 @@ for (const store of values.stores.split(',') as ('disk' | 'stream')[]) {
     }
     await rt.removeImage(image);
   }
-  console.log(`${store}: ${ms.join(' ')} ms, CPU ${cpu.join(' ')} ms, minor faults ${faults.join(' ')} (${values.mb} MB, ${layers} layers, after one untimed pull)`);
+  console.log(`${store}: ${ms.join(' ')} ms, CPU ${cpu.join(' ')} ms (system ${sys.join(' ')}), minor faults ${faults.join(' ')} (${values.mb} MB, ${layers} layers, after one untimed pull)`);
 }
 profiler.disconnect();

@@ -2,7 +2,7 @@
  * Fidelity benchmark: pull latency of the same images by the embedded runtime
  * and by a real containerd, from the same registry, in the same run.
  *
- *   npx tsx bench/fidelity/run.ts [--quick] [--cases name,...] [--repeat N] [--warmup N] [--settle-ms N] [--registry distribution|embedded] [--json out.json]
+ *   npx tsx bench/fidelity/run.ts [--quick] [--cases name,...] [--repeat N] [--warmup N] [--settle-ms N] [--registry distribution|embedded] [--no-sha-ext] [--json out.json]
  *
  * Every pull is cold (the image and its content are removed between pulls) and
  * starts after the same settle (`sync`, then a pause: see settle.ts). A case
@@ -11,6 +11,11 @@
  * the CPU time per pull of each runtime, and the ratio embedded / containerd:
  * the median of the rounds' ratios (target: within 10%), and, beside it, the
  * ratio of the two medians.
+ *
+ * It also reports what each side hashes with (see hashing.ts): the Go version
+ * containerd was built with, and this process's sha256 speed. `--no-sha-ext`
+ * runs this process with the CPU's SHA extensions hidden from OpenSSL, so that
+ * both sides hash alike when the peer's Go does not use them.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -21,6 +26,7 @@ import { distributionRegistry, embeddedRegistry, type StartedRegistry } from '..
 import { environmentInfo } from '../../src/util/environment.js';
 import { pushWithClient, synthImage } from '../../test/node/helpers/images.js';
 import { withThreadpool } from '../threadpool.js';
+import { cpuHasShaExt, goUsesShaExt, goVersionOfProcess, NO_SHA_EXT, sha256MBps } from './hashing.js';
 import { settle, syncAll } from './settle.js';
 
 const MB = 1024 * 1024;
@@ -117,18 +123,19 @@ export function renderTable(rows: FidelityRow[]): string {
   return lines.join('\n');
 }
 
+const options = {
+  quick: { type: 'boolean', default: false },
+  repeat: { type: 'string', default: '7' },
+  warmup: { type: 'string', default: '2' },
+  'settle-ms': { type: 'string', default: '3000' },
+  registry: { type: 'string', default: 'distribution' },
+  cases: { type: 'string' },
+  'no-sha-ext': { type: 'boolean', default: false },
+  json: { type: 'string' },
+} as const;
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      quick: { type: 'boolean', default: false },
-      repeat: { type: 'string', default: '7' },
-      warmup: { type: 'string', default: '2' },
-      'settle-ms': { type: 'string', default: '3000' },
-      registry: { type: 'string', default: 'distribution' },
-      cases: { type: 'string' },
-      json: { type: 'string' },
-    },
-  });
+  const { values } = parseArgs({ options });
   const repeat = Number(values.repeat);
   if (!Number.isInteger(repeat) || repeat < 1) throw new Error('--repeat must be a positive integer');
   const warmup = Number(values.warmup);
@@ -156,6 +163,19 @@ async function main(): Promise<void> {
     console.error(
       `registry ${registry.version()} at ${registry.url}; containerd ${containerd.daemon.version} (${containerd.daemon.snapshotter}); libuv pool ${process.env.UV_THREADPOOL_SIZE} threads`,
     );
+    const hashing = {
+      cpuShaExt: await cpuHasShaExt(),
+      containerdGo: (await goVersionOfProcess(containerd.daemon.pid)) ?? 'unknown',
+      opensslIa32cap: process.env.OPENSSL_ia32cap ?? null,
+      embeddedSha256MBps: Math.round(sha256MBps()),
+    };
+    const peerShaExt = hashing.containerdGo !== 'unknown' && goUsesShaExt(hashing.containerdGo);
+    console.error(
+      `hashing: CPU ${hashing.cpuShaExt ? 'has' : 'lacks'} SHA extensions; containerd built with ${hashing.containerdGo} (${peerShaExt ? 'uses them' : 'does not use them'}); this process: sha256 ${hashing.embeddedSha256MBps} MB/s${hashing.opensslIa32cap ? `, OPENSSL_ia32cap=${hashing.opensslIa32cap}` : ''}`,
+    );
+    if (hashing.cpuShaExt && !peerShaExt && hashing.containerdGo !== 'unknown' && !values['no-sha-ext']) {
+      console.error('note: this process hashes with the SHA extensions and containerd without them; --no-sha-ext compares like with like');
+    }
 
     // Every process this one starts is started before the first pull (see syncAll).
     await syncAll();
@@ -208,7 +228,7 @@ async function main(): Promise<void> {
     }
     console.log(renderTable(rows));
     if (values.json) {
-      await writeFile(values.json, JSON.stringify({ environment: environmentInfo(), registry: registry.version(), threadpool: Number(process.env.UV_THREADPOOL_SIZE), repeat, warmup, settleMs, rows }, null, 2));
+      await writeFile(values.json, JSON.stringify({ environment: environmentInfo(), registry: registry.version(), threadpool: Number(process.env.UV_THREADPOOL_SIZE), hashing, repeat, warmup, settleMs, rows }, null, 2));
     }
   } finally {
     for (const rt of runtimes.reverse()) await rt[Symbol.asyncDispose]();
@@ -216,5 +236,7 @@ async function main(): Promise<void> {
   }
 }
 
-await withThreadpool();
+// OpenSSL reads OPENSSL_ia32cap as the process starts: --no-sha-ext runs the bench again with it set.
+const noShaExt = parseArgs({ options, strict: false }).values['no-sha-ext'] === true;
+await withThreadpool(noShaExt ? { OPENSSL_ia32cap: NO_SHA_EXT } : {});
 await main();

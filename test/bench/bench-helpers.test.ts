@@ -49,6 +49,15 @@ process.exit(3);
     expect(lines.filter((l) => l.startsWith('pool'))).toEqual(['pool 16']);
   });
 
+  it('runs the script again with the variables given, keeping the pool size the caller set', async () => {
+    const withEnv = source.replace('await withThreadpool();', "await withThreadpool({ OPENSSL_ia32cap: ':~0x20000000' });\nconsole.log('cap', process.env.OPENSSL_ia32cap);");
+    const { code, stdout } = await probe('env', withEnv, { UV_THREADPOOL_SIZE: '5' });
+    expect(code).toBe(3);
+    const lines = stdout.trim().split('\n');
+    expect(lines.filter((l) => l.startsWith('before'))).toHaveLength(2);
+    expect(lines.filter((l) => !l.startsWith('before'))).toEqual(['cap :~0x20000000', 'pool 5']);
+  });
+
   it('leaves a pool size the caller set alone', async () => {
     const { code, stdout } = await probe('set', source, { UV_THREADPOOL_SIZE: '5' });
     expect(code).toBe(3);
@@ -81,5 +90,54 @@ console.log(JSON.stringify({ first, after: children() }));
     expect(after).toEqual(first);
     // The probe exited by itself (run() would have timed out otherwise), and its helper went with it.
     await expect.poll(() => run('kill', ['-0', first[0]!]).then(() => 'alive', () => 'gone'), { timeout: 5_000 }).toBe('gone');
+  });
+});
+
+describe('bench/fidelity/hashing', () => {
+  // Build info as Go 1.18 and later write it: "\xff Go buildinf:", pointer size, flags (2: strings inline), padding
+  // to 32 bytes, then the version and the module info, each a uvarint length and the bytes.
+  const buildinfo = (version: string, flags = 2): Buffer => {
+    const header = Buffer.alloc(32);
+    header.write('\xff Go buildinf:', 'latin1');
+    header[14] = 8;
+    header[15] = flags;
+    const v = Buffer.from(version, 'latin1');
+    return Buffer.concat([header, Buffer.from([v.length]), v, Buffer.from([3]), Buffer.from('mod')]);
+  };
+  // Put at a 16-byte boundary after other bytes, one of which is the magic at an odd offset.
+  const binary = (info: Buffer): Buffer => {
+    const decoy = Buffer.concat([Buffer.alloc(3), Buffer.from('\xff Go buildinf:', 'latin1')]);
+    return Buffer.concat([decoy, Buffer.alloc(64 - decoy.length), info, Buffer.alloc(100)]);
+  };
+
+  it('reads the Go version from a binary\'s build info', async () => {
+    const { goVersionOf } = await import('../../bench/fidelity/hashing.js');
+    expect(goVersionOf(binary(buildinfo('go1.19.8')))).toBe('go1.19.8');
+    expect(goVersionOf(binary(buildinfo('go1.22.12 X:boringcrypto')))).toBe('go1.22.12 X:boringcrypto');
+    expect(goVersionOf(binary(buildinfo('not a version')))).toBeUndefined();
+    expect(goVersionOf(binary(buildinfo('go1.23.4')))).toBe('go1.23.4');
+    // A pre-1.18 header (pointers, no inline strings), no header at all, a header cut short.
+    expect(goVersionOf(binary(buildinfo('go1.17.1', 0)))).toBeUndefined();
+    expect(goVersionOf(Buffer.from('not a go binary'))).toBeUndefined();
+    expect(goVersionOf(binary(buildinfo('go1.19.8')).subarray(0, 64 + 20))).toBeUndefined();
+  });
+
+  it('tells which Go versions hash with the SHA extensions', async () => {
+    const { goUsesShaExt } = await import('../../bench/fidelity/hashing.js');
+    expect(['go1.19.8', 'go1.20.14', 'go1.21.0', 'go1.24.1', 'devel'].map(goUsesShaExt)).toEqual([false, false, true, true, false]);
+  });
+
+  it('masks the SHA extensions from OpenSSL in a process started with NO_SHA_EXT', async () => {
+    const source = `import { sha256MBps } from ${JSON.stringify(join(root, 'bench/fidelity/hashing.ts'))};
+console.log(sha256MBps());
+`;
+    const { NO_SHA_EXT, cpuHasShaExt } = await import('../../bench/fidelity/hashing.js');
+    const plain = Number((await probe('sha', source)).stdout);
+    const masked = Number((await probe('sha-masked', source, { OPENSSL_ia32cap: NO_SHA_EXT })).stdout);
+    expect(plain).toBeGreaterThan(0);
+    expect(masked).toBeGreaterThan(0);
+    // Only a CPU with the extensions hashes faster with them (on the bench's machine, about four times).
+    if (await cpuHasShaExt()) expect(plain / masked).toBeGreaterThan(2);
+    else expect(plain / masked).toBeLessThan(1.5);
   });
 });
