@@ -193,6 +193,101 @@ describe('the embedded runtime', () => {
     expect(registry.stats().blobGet).toBe(0);
   });
 
+  it('keeps a layer that a failing pull fetched while another pull that holds it is still under way', async () => {
+    // Two pulls at once of images that share a new layer: the one that fetches it has diff_ids that do not match it,
+    // the other's do. The layer is held back at the front until the second pull has joined the download.
+    const liar = withDiffIds(base, [base.layers[0]!.diffId, base.layers[0]!.diffId]);
+    await pushWithClient(registry.url, 'lib/liar3', 'v1', liar);
+    const shared = base.layers[1]!.digest;
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let requested!: () => void;
+    const sharedRequested = new Promise<void>((r) => (requested = r));
+    const served: string[] = [];
+    const front = createServer((req, res) => {
+      const path = req.url ?? '/';
+      res.on('finish', () => served.push(new URL(path, 'http://front').pathname));
+      const forward = (): void => {
+        const out = request(`${registry.url}${path}`, { method: req.method, headers: { accept: req.headers.accept ?? '*/*' } }, (up) => {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.pipe(res);
+        });
+        out.on('error', () => res.writeHead(502).end());
+        out.end();
+      };
+      if (new URL(path, 'http://front').pathname.endsWith(shared)) {
+        requested();
+        void released.then(forward);
+      } else forward();
+    });
+    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+    try {
+      const frontHost = `127.0.0.1:${(front.address() as AddressInfo).port}`;
+      await using rt = await EmbeddedRuntime.start({ label: 't', hostsToml: { [registry.host]: `server = "http://${frontHost}"\n` } });
+      const failing = rt.pullImage(`${registry.host}/lib/liar3:v1`).catch((e: unknown) => e);
+      await sharedRequested;
+      const holding = rt.pullImage(`${registry.host}/lib/base:v1`);
+      // The second pull has its config (then it asks for its layers at once: the shared one joins the download).
+      await expect.poll(() => served.some((p) => p.endsWith(`/blobs/${base.configDigest}`)), { timeout: 5_000 }).toBe(true);
+      await new Promise((r) => setTimeout(r, 100));
+      release();
+      expect(await failing).toMatchObject({ details: { code: 'DIGEST_MISMATCH', layer: shared } });
+      expect(await holding).toBe(base.configDigest);
+      // The layer stays, with the image that holds it: pulled again, nothing is fetched.
+      expect(rt.contentSize()).toBe(base.contentSize + liar.config.length + liar.manifest.length);
+      registry.resetStats();
+      expect(await rt.pullImage(`${registry.host}/lib/base:v1`)).toBe(base.configDigest);
+      expect(registry.stats().blobGet).toBe(0);
+    } finally {
+      release();
+      front.closeAllConnections();
+      await new Promise<void>((r) => front.close(() => r()));
+    }
+  });
+
+  it('keeps what a pull under way uses when an image that shares it is removed', async () => {
+    const own = sibling.layers.find((l) => !base.layers.includes(l))!.digest;
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let requested!: () => void;
+    const ownRequested = new Promise<void>((r) => (requested = r));
+    const front = createServer((req, res) => {
+      const path = req.url ?? '/';
+      const forward = (): void => {
+        const out = request(`${registry.url}${path}`, { method: req.method, headers: { accept: req.headers.accept ?? '*/*' } }, (up) => {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.pipe(res);
+        });
+        out.on('error', () => res.writeHead(502).end());
+        out.end();
+      };
+      if (new URL(path, 'http://front').pathname.endsWith(own)) {
+        requested();
+        void released.then(forward);
+      } else forward();
+    });
+    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+    try {
+      const frontHost = `127.0.0.1:${(front.address() as AddressInfo).port}`;
+      await using rt = await EmbeddedRuntime.start({ label: 't', hostsToml: { [registry.host]: `server = "http://${frontHost}"\n` } });
+      await rt.pullImage(`${registry.host}/lib/base:v1`);
+      const pulling = rt.pullImage(`${registry.host}/lib/sibling:v1`);
+      await ownRequested;
+      // The base image goes while the sibling, which shares its layers, is still being pulled.
+      await rt.removeImage(`${registry.host}/lib/base:v1`);
+      release();
+      expect(await pulling).toBe(sibling.configDigest);
+      expect(rt.contentSize()).toBe(sibling.contentSize);
+      registry.resetStats();
+      await rt.pullImage(`${registry.host}/lib/sibling:v1`);
+      expect(registry.stats().blobGet).toBe(0);
+    } finally {
+      release();
+      front.closeAllConnections();
+      await new Promise<void>((r) => front.close(() => r()));
+    }
+  });
+
   it('fails when a later layer fails while an earlier one is still downloading, with no unhandled rejection', async () => {
     // In front of the registry: the first layer answers after 300 ms, the second is missing at once.
     const slow = base.layers[0]!.digest;

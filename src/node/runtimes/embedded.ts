@@ -99,6 +99,11 @@ export class EmbeddedRuntime implements Runtime {
   private readonly content = new Map<string, Content>();
   private readonly inflight = new Map<string, Promise<void>>();
   private readonly unpacked = new Map<string, Promise<string>>();
+  /**
+   * Pulls under way that use each blob, as containerd's leases keep a pull's content from its garbage collector:
+   * what one of them uses is not dropped by a removal or by another pull's failure.
+   */
+  private readonly leases = new Map<string, number>();
   private readonly images = new Map<string, ImageRecord>();
   private readonly limiter: Semaphore;
   /** The disk store's 1 MiB layer stages, kept between layers. */
@@ -178,7 +183,7 @@ export class EmbeddedRuntime implements Runtime {
     if (!rec) return;
     for (const [key, r] of this.images) if (r.configDigest === rec.configDigest) this.images.delete(key);
     const live = new Set([...this.images.values()].flatMap((r) => r.content));
-    for (const digest of this.content.keys()) if (!live.has(digest)) await this.forget(digest);
+    for (const digest of this.content.keys()) if (!live.has(digest) && !this.leases.has(digest)) await this.forget(digest);
   }
 
   // Drops a blob from the content store, with its unpacked snapshot.
@@ -217,15 +222,31 @@ export class EmbeddedRuntime implements Runtime {
 
   private async pull(ref: ImageReference, auth?: PullAuth): Promise<string> {
     const pools: { close(): Promise<void> }[] = [];
+    const leased = new Set<string>();
+    const lease = (digest: string): void => {
+      if (leased.has(digest)) return;
+      leased.add(digest);
+      this.leases.set(digest, (this.leases.get(digest) ?? 0) + 1);
+    };
     try {
-      return await this.pullWith(ref, pools, auth);
+      return await this.pullWith(ref, pools, lease, auth);
     } finally {
+      for (const digest of leased) {
+        const n = this.leases.get(digest)! - 1;
+        if (n > 0) this.leases.set(digest, n);
+        else this.leases.delete(digest);
+      }
       // Nothing stays open after a pull (containerd's idle connections would linger 30 s, then close).
       await Promise.all(pools.map((p) => p.close()));
     }
   }
 
-  private async pullWith(ref: ImageReference, pools: { close(): Promise<void> }[], auth?: PullAuth): Promise<string> {
+  private async pullWith(
+    ref: ImageReference,
+    pools: { close(): Promise<void> }[],
+    lease: (digest: string) => void,
+    auth?: PullAuth,
+  ): Promise<string> {
     const hosts = this.hostsFor(ref.domain);
     // containerd's CRI builds registry hosts (and so a fresh authorizer and a fresh http.Transport)
     // once for Resolve and once for the Fetcher: the registry sees one token, and one connection,
@@ -276,6 +297,7 @@ export class EmbeddedRuntime implements Runtime {
     let size = 0;
     let fresh = false;
     const fetchSmall = async (desc: Descriptor): Promise<Buffer> => {
+      lease(desc.digest);
       fresh =
         (await this.fetchOnce(desc.digest, () =>
           this.limiter.use(async () => {
@@ -310,6 +332,7 @@ export class EmbeddedRuntime implements Runtime {
     // diff ids), then fetches them max_concurrent_downloads at a time and applies each, in order, once it is fetched
     // and the one below it applied (unpacker.go: unpack, fetch). The stream store keeps no layer to apply: it
     // decompresses each as it downloads.
+    for (const d of [config, ...layers]) lease(d.digest);
     await this.fetchBlob(ref, config, via, false);
     const diffIds = this.dir ? diffIdsOf(this.content.get(config.digest)!.bytes!, layers.length) : [];
     const fetches = layers.map((l) => this.fetchBlob(ref, l, via, true));
@@ -323,8 +346,8 @@ export class EmbeddedRuntime implements Runtime {
         const actual = await this.unpack(l);
         if (actual !== diffIds[i]) {
           await Promise.allSettled(fetches);
-          // A layer this pull fetched is not kept; one another image holds stays with it.
-          if (fresh) await this.forget(l.digest);
+          // A layer this pull fetched is not kept; one another image holds, or another pull under way uses, stays.
+          if (fresh && this.leases.get(l.digest) === 1) await this.forget(l.digest);
           throw new PullbenchError('DIGEST_MISMATCH', `wrong diff id calculated on extraction "${actual}"`, {
             details: { layer: l.digest, expected: diffIds[i], actual },
           });
