@@ -31,6 +31,47 @@ function withDiffIds(img: SynthImage, diffIds: string[]): SynthImage {
   };
 }
 
+/**
+ * A front for the registry: forwards every request, after `route`'s promise for the blob path when it gives one,
+ * or answers 404 itself where `route` says 'missing'. Records each path once its answer has been sent.
+ */
+async function startFront(upstream: string, route: (pathname: string) => Promise<void> | 'missing' | undefined) {
+  const served: string[] = [];
+  const server = createServer((req, res) => {
+    const path = req.url ?? '/';
+    const pathname = new URL(path, 'http://front').pathname;
+    res.on('finish', () => served.push(pathname));
+    const how = route(pathname);
+    if (how === 'missing') return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}');
+    const forward = (): void => {
+      const out = request(`${upstream}${path}`, { method: req.method, headers: { accept: req.headers.accept ?? '*/*' } }, (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      });
+      out.on('error', () => res.writeHead(502).end());
+      out.end();
+    };
+    if (how) void how.then(forward);
+    else forward();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    served,
+    close: async (): Promise<void> => {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+/** A promise and the function that settles it. */
+function gate(): { opened: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const opened = new Promise<void>((r) => (open = r));
+  return { opened, open };
+}
+
 describe('the embedded runtime', () => {
   let registry: StartedRegistry;
   let base: SynthImage;
@@ -199,38 +240,18 @@ describe('the embedded runtime', () => {
     const liar = withDiffIds(base, [base.layers[0]!.diffId, base.layers[0]!.diffId]);
     await pushWithClient(registry.url, 'lib/liar3', 'v1', liar);
     const shared = base.layers[1]!.digest;
-    let release!: () => void;
-    const released = new Promise<void>((r) => (release = r));
-    let requested!: () => void;
-    const sharedRequested = new Promise<void>((r) => (requested = r));
-    const served: string[] = [];
-    const front = createServer((req, res) => {
-      const path = req.url ?? '/';
-      res.on('finish', () => served.push(new URL(path, 'http://front').pathname));
-      const forward = (): void => {
-        const out = request(`${registry.url}${path}`, { method: req.method, headers: { accept: req.headers.accept ?? '*/*' } }, (up) => {
-          res.writeHead(up.statusCode ?? 502, up.headers);
-          up.pipe(res);
-        });
-        out.on('error', () => res.writeHead(502).end());
-        out.end();
-      };
-      if (new URL(path, 'http://front').pathname.endsWith(shared)) {
-        requested();
-        void released.then(forward);
-      } else forward();
-    });
-    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+    const hold = gate();
+    const asked = gate();
+    const front = await startFront(registry.url, (p) => (p.endsWith(shared) ? (asked.open(), hold.opened) : undefined));
     try {
-      const frontHost = `127.0.0.1:${(front.address() as AddressInfo).port}`;
-      await using rt = await EmbeddedRuntime.start({ label: 't', hostsToml: { [registry.host]: `server = "http://${frontHost}"\n` } });
+      await using rt = await EmbeddedRuntime.start({ label: 't', hostsToml: { [registry.host]: `server = "http://${front.host}"\n` } });
       const failing = rt.pullImage(`${registry.host}/lib/liar3:v1`).catch((e: unknown) => e);
-      await sharedRequested;
+      await asked.opened;
       const holding = rt.pullImage(`${registry.host}/lib/base:v1`);
       // The second pull has its config (then it asks for its layers at once: the shared one joins the download).
-      await expect.poll(() => served.some((p) => p.endsWith(`/blobs/${base.configDigest}`)), { timeout: 5_000 }).toBe(true);
+      await expect.poll(() => front.served.some((p) => p.endsWith(`/blobs/${base.configDigest}`)), { timeout: 5_000 }).toBe(true);
       await new Promise((r) => setTimeout(r, 100));
-      release();
+      hold.open();
       expect(await failing).toMatchObject({ details: { code: 'DIGEST_MISMATCH', layer: shared } });
       expect(await holding).toBe(base.configDigest);
       // The layer stays, with the image that holds it: pulled again, nothing is fetched.
@@ -239,52 +260,32 @@ describe('the embedded runtime', () => {
       expect(await rt.pullImage(`${registry.host}/lib/base:v1`)).toBe(base.configDigest);
       expect(registry.stats().blobGet).toBe(0);
     } finally {
-      release();
-      front.closeAllConnections();
-      await new Promise<void>((r) => front.close(() => r()));
+      hold.open();
+      await front.close();
     }
   });
 
   it('keeps what a pull under way uses when an image that shares it is removed', async () => {
     const own = sibling.layers.find((l) => !base.layers.includes(l))!.digest;
-    let release!: () => void;
-    const released = new Promise<void>((r) => (release = r));
-    let requested!: () => void;
-    const ownRequested = new Promise<void>((r) => (requested = r));
-    const front = createServer((req, res) => {
-      const path = req.url ?? '/';
-      const forward = (): void => {
-        const out = request(`${registry.url}${path}`, { method: req.method, headers: { accept: req.headers.accept ?? '*/*' } }, (up) => {
-          res.writeHead(up.statusCode ?? 502, up.headers);
-          up.pipe(res);
-        });
-        out.on('error', () => res.writeHead(502).end());
-        out.end();
-      };
-      if (new URL(path, 'http://front').pathname.endsWith(own)) {
-        requested();
-        void released.then(forward);
-      } else forward();
-    });
-    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+    const hold = gate();
+    const asked = gate();
+    const front = await startFront(registry.url, (p) => (p.endsWith(own) ? (asked.open(), hold.opened) : undefined));
     try {
-      const frontHost = `127.0.0.1:${(front.address() as AddressInfo).port}`;
-      await using rt = await EmbeddedRuntime.start({ label: 't', hostsToml: { [registry.host]: `server = "http://${frontHost}"\n` } });
+      await using rt = await EmbeddedRuntime.start({ label: 't', hostsToml: { [registry.host]: `server = "http://${front.host}"\n` } });
       await rt.pullImage(`${registry.host}/lib/base:v1`);
       const pulling = rt.pullImage(`${registry.host}/lib/sibling:v1`);
-      await ownRequested;
+      await asked.opened;
       // The base image goes while the sibling, which shares its layers, is still being pulled.
       await rt.removeImage(`${registry.host}/lib/base:v1`);
-      release();
+      hold.open();
       expect(await pulling).toBe(sibling.configDigest);
       expect(rt.contentSize()).toBe(sibling.contentSize);
       registry.resetStats();
       await rt.pullImage(`${registry.host}/lib/sibling:v1`);
       expect(registry.stats().blobGet).toBe(0);
     } finally {
-      release();
-      front.closeAllConnections();
-      await new Promise<void>((r) => front.close(() => r()));
+      hold.open();
+      await front.close();
     }
   });
 
@@ -292,28 +293,14 @@ describe('the embedded runtime', () => {
     // In front of the registry: the first layer answers after 300 ms, the second is missing at once.
     const slow = base.layers[0]!.digest;
     const missing = base.layers[1]!.digest;
-    const front = createServer((req, res) => {
-      const path = req.url ?? '/';
-      const blob = new URL(path, 'http://front').pathname;
-      if (blob.endsWith(missing)) return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}');
-      const forward = (): void => {
-        const out = request(`${registry.url}${path}`, { method: req.method, headers: { accept: req.headers.accept ?? '*/*' } }, (up) => {
-          res.writeHead(up.statusCode ?? 502, up.headers);
-          up.pipe(res);
-        });
-        out.on('error', () => res.writeHead(502).end());
-        out.end();
-      };
-      if (blob.endsWith(slow)) setTimeout(forward, 300);
-      else forward();
-    });
-    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+    const front = await startFront(registry.url, (p) =>
+      p.endsWith(missing) ? 'missing' : p.endsWith(slow) ? new Promise<void>((r) => setTimeout(r, 300)) : undefined,
+    );
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
     process.on('unhandledRejection', onUnhandled);
     try {
-      const frontHost = `127.0.0.1:${(front.address() as AddressInfo).port}`;
-      await using rt = await EmbeddedRuntime.start({ label: 't', hostsToml: { [registry.host]: `server = "http://${frontHost}"\n` } });
+      await using rt = await EmbeddedRuntime.start({ label: 't', hostsToml: { [registry.host]: `server = "http://${front.host}"\n` } });
       await expect(rt.pullImage(`${registry.host}/lib/base:v1`)).rejects.toThrow(/not found|blob unknown|404/i);
       // Give a stray rejection the turns it needs to be reported.
       await new Promise((r) => setTimeout(r, 50));
@@ -322,8 +309,7 @@ describe('the embedded runtime', () => {
       expect(await rt.listImages()).toEqual([]);
     } finally {
       process.off('unhandledRejection', onUnhandled);
-      front.closeAllConnections();
-      await new Promise<void>((r) => front.close(() => r()));
+      await front.close();
     }
   });
 
