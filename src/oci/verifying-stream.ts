@@ -38,20 +38,22 @@ export class VerifyingStream extends Transform {
       return;
     }
     const actual = this.digester.digest();
-    if (actual !== this.expectedDigest) {
-      callback(
-        new PullbenchError('DIGEST_MISMATCH', `content has digest ${actual}, expected ${this.expectedDigest}`, {
-          details: { expected: this.expectedDigest, actual },
-        }),
-      );
-      return;
-    }
-    callback();
+    callback(actual === this.expectedDigest ? undefined : digestMismatch(this.expectedDigest, actual));
   }
 
   private sizeError(): PullbenchError {
-    return new PullbenchError('SIZE_MISMATCH', `content of ${this.expectedDigest} does not match: got ${this.digester.size} bytes, expected ${this.expectedSize}`, {
-      details: { digest: this.expectedDigest, expected: this.expectedSize, actual: this.digester.size },
-    });
+    return sizeMismatch(this.expectedDigest, this.expectedSize!, this.digester.size);
   }
+}
+
+/** The error for content whose digest is not the one promised. */
+export function digestMismatch(expected: string, actual: string): PullbenchError {
+  return new PullbenchError('DIGEST_MISMATCH', `content has digest ${actual}, expected ${expected}`, { details: { expected, actual } });
+}
+
+/** The error for content of another size than the one promised. */
+export function sizeMismatch(digest: string, expected: number, actual: number): PullbenchError {
+  return new PullbenchError('SIZE_MISMATCH', `content of ${digest} does not match: got ${actual} bytes, expected ${expected}`, {
+    details: { digest, expected, actual },
+  });
 }

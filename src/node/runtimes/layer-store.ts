@@ -52,87 +52,141 @@ function zstdStream(chunkSize: number): Transform {
 }
 
 /**
- * The disk store's sink for one layer's verified bytes on their way to the
- * content store: gathered into two reused 1 MiB stages, each written to the
- * blob file with one positional write, no allocation; a stage is filled again
- * once its write is done. The file is synced at the end, before the caller
- * renames it, as containerd's content writer commits.
+ * A file written from two reused 1 MiB stages: take() copies bytes into the
+ * current stage, and a full stage is written with one positional write, no
+ * allocation; a stage is filled again once its write is done. finish() writes
+ * the rest and syncs the file, as containerd's content writer commits before
+ * the caller renames it.
  */
-export class BlobSink extends Writable {
+export class StagedFile {
   private readonly stages: Buffer[];
-  /** Settles when the blob write is done with the stage. */
+  /** Settles when the file write is done with the stage. */
   private readonly inUse: (Promise<void> | undefined)[] = [undefined, undefined];
   private stage = 0;
   private filled = 0;
-  private blobAt = 0;
+  private at = 0;
+  private waiting = false;
+  private failure: Error | undefined;
+  /** Called when a stage is free again after take() took fewer bytes than it was given. */
+  onFree: (() => void) | undefined;
+  /** Called on the first failed write, whether or not anything waits. */
+  onError: ((err: Error) => void) | undefined;
 
   private constructor(
-    private readonly blob: FileHandle,
+    private readonly fh: FileHandle,
     private readonly spares: Buffer[],
   ) {
-    super({ highWaterMark: STAGE_BYTES });
     this.stages = takeStages(spares);
   }
 
   /**
-   * Opens (creates or truncates) the blob file. Stages are taken from `spares` and given back once the sink
-   * has finished (containerd's content.Copy pools its 1 MiB buffers alike): a pull does not fault in fresh
-   * memory for every layer.
+   * Opens (creates or truncates) the file. Stages are taken from `spares` and given back once the file is
+   * finished (containerd's content.Copy pools its 1 MiB buffers alike): a pull does not fault in fresh memory
+   * for every layer.
    */
+  static async open(path: string, spares: Buffer[] = []): Promise<StagedFile> {
+    return new StagedFile(await open(path, 'w'), spares);
+  }
+
+  /** Copies as much of `bytes` as the stages have room for, and returns how many; fewer: call again after onFree. Throws a write's failure. */
+  take(bytes: Uint8Array): number {
+    if (this.failure) throw this.failure;
+    let from = 0;
+    while (from < bytes.length) {
+      if (this.inUse[this.stage]) {
+        this.waiting = true;
+        break;
+      }
+      const n = Math.min(bytes.length - from, STAGE_BYTES - this.filled);
+      this.stages[this.stage]!.set(bytes.subarray(from, from + n), this.filled);
+      from += n;
+      this.filled += n;
+      if (this.filled === STAGE_BYTES) this.dispatch(STAGE_BYTES);
+    }
+    return from;
+  }
+
+  /** Writes what is staged, waits for every write, syncs and closes the file, and gives the stages back. */
+  async finish(): Promise<void> {
+    if (this.filled > 0) this.dispatch(this.filled);
+    await Promise.all(this.inUse);
+    if (this.failure) throw this.failure;
+    await this.fh.sync();
+    await this.fh.close();
+    giveStages(this.spares, this.stages);
+  }
+
+  /** Closes the file after the writes under way (a failed file keeps its own stages). */
+  async close(): Promise<void> {
+    await Promise.allSettled(this.inUse);
+    await this.fh.close().catch(() => undefined);
+  }
+
+  // Hands the current stage to the file, and moves to the other stage.
+  private dispatch(length: number): void {
+    const i = this.stage;
+    const at = this.at;
+    this.at += length;
+    const freed = (): void => {
+      this.inUse[i] = undefined;
+      if (this.waiting) {
+        this.waiting = false;
+        this.onFree?.();
+      }
+    };
+    this.inUse[i] = writeFully(this.fh, [this.stages[i]!.subarray(0, length)], at).then(freed, (err: Error) => {
+      if (!this.failure) {
+        this.failure = err;
+        this.onError?.(err);
+      }
+      freed();
+    });
+    this.stage ^= 1;
+    this.filled = 0;
+  }
+}
+
+/** The disk store's sink for one layer's verified bytes on their way to the content store: a StagedFile as a Writable. */
+export class BlobSink extends Writable {
+  private constructor(private readonly file: StagedFile) {
+    super({ highWaterMark: STAGE_BYTES });
+    // A failure reaches the pipeline through destroy(), whether or not a write is waiting.
+    file.onError = (err) => this.destroy(err);
+  }
+
+  /** Opens (creates or truncates) the blob file, with stages from `spares` (see StagedFile.open). */
   static async open(blobPath: string, spares: Buffer[] = []): Promise<BlobSink> {
-    return new BlobSink(await open(blobPath, 'w'), spares);
+    return new BlobSink(await StagedFile.open(blobPath, spares));
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     let from = 0;
     const fill = (): void => {
-      while (from < chunk.length) {
-        const copied = chunk.copy(this.stages[this.stage]!, this.filled, from);
-        from += copied;
-        this.filled += copied;
-        if (this.filled < STAGE_BYTES) continue;
-        this.dispatch(STAGE_BYTES);
-        const busy = this.inUse[this.stage];
-        if (busy) {
-          busy.then(fill, cb);
-          return;
-        }
+      try {
+        from += this.file.take(chunk.subarray(from));
+      } catch (err) {
+        cb(err as Error);
+        return;
       }
+      if (from < chunk.length) {
+        this.file.onFree = fill;
+        return;
+      }
+      this.file.onFree = undefined;
       cb();
     };
     fill();
   }
 
   override _final(cb: (err?: Error | null) => void): void {
-    if (this.filled > 0) this.dispatch(this.filled);
-    (async () => {
-      await Promise.all(this.inUse);
-      await this.blob.sync();
-      await this.blob.close();
-      // Nothing holds the stages now (a failed sink keeps its own: a write may still be reading one).
-      giveStages(this.spares, this.stages);
-    })().then(() => cb(), cb);
+    this.file.finish().then(() => cb(), cb);
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    // Closing a handle twice (after _final) rejects; either way it is closed.
-    this.blob.close().then(
+    this.file.close().then(
       () => cb(err),
       () => cb(err),
     );
-  }
-
-  // Hands the current stage to the blob file, and moves to the other stage.
-  private dispatch(length: number): void {
-    const bytes = this.stages[this.stage]!.subarray(0, length);
-    const at = this.blobAt;
-    this.blobAt += length;
-    const busy = writeFully(this.blob, [bytes], at);
-    // A failure reaches the pipeline through destroy(), whether or not a write is waiting for this stage.
-    busy.catch((err: Error) => this.destroy(err));
-    this.inUse[this.stage] = busy;
-    this.stage ^= 1;
-    this.filled = 0;
   }
 }
 

@@ -56,17 +56,19 @@ export function fromPlain(e: PlainError): Error {
  * A disk-store embedded runtime's layer thread, as containerd's fetches and
  * unpacks run beside its resolves: layer blobs are downloaded into the content
  * store there (through transport()), and stored layers applied there
- * (apply()). A layer's bytes are then a stream of fresh buffers in that thread
- * only: node:http hands over a new socket buffer and a new copy of the body
- * for every 64 KiB it reads, and zlib a new buffer for every MiB it inflates.
- * V8 starts a full garbage collection each time some MB of such memory has
- * built up, and one marks the thread's whole heap. In the fidelity benchmark
+ * (apply()). A layer's bytes then stay out of the runtime's thread, whose
+ * heap they used to churn: node:http hands over a new socket buffer and a new
+ * copy of the body for every 64 KiB it reads, and zlib a new buffer for every
+ * MiB it inflates. V8 starts a full garbage collection each time some MB of
+ * such memory has built up, and one marks the thread's whole heap. In the fidelity benchmark
  * (bench/fidelity/embedded-profile.ts --mb 250 --layers 8, --trace-gc) the
  * runtime's thread, a heap of 10-11 MB, went through 21-22 of them per pull
  * with the layers in it, and 12 in the whole run (setup and four pulls) with
  * them here; this thread's heap of about 6 MB went through a few, cheap ones,
  * and the pull's CPU time fell from 1.75-2.6 s to 1.56-1.66 s (the same
- * machine, the same hour). The thread starts with the runtime and ends at
+ * machine, the same hour). The thread reads layer bodies with RawHttpPool
+ * (src/net/raw-http.ts) into reused buffers, not node:http's fresh ones. The
+ * thread starts with the runtime and ends at
  * close(); one that dies fails what it was doing, and the next call starts
  * another.
  */

@@ -1,19 +1,18 @@
 // Worker thread entry: a disk-store embedded runtime's layer thread (see layer-thread.ts). It downloads layer blobs
 // into the content store and applies stored layers to snapshots, for the requests the runtime's thread sends it.
 import { rename } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { parentPort } from 'node:worker_threads';
-import { HttpPool } from '../../net/http-pool.js';
-import { VerifyingStream } from '../../oci/verifying-stream.js';
-import { applyLayer, BlobSink, decompressor, STAGE_BYTES } from './layer-store.js';
+import { RawHttpPool, type RawResponse } from '../../net/raw-http.js';
+import { Digester, parseDigest } from '../../oci/digest.js';
+import { digestMismatch, sizeMismatch } from '../../oci/verifying-stream.js';
+import { applyLayer, decompressor, STAGE_BYTES, StagedFile } from './layer-store.js';
 import { plainError, type LayerJob, type LayerReply } from './layer-thread.js';
 
 const port = parentPort!;
 /** 1 MiB stages, kept between layers, for the downloads and the applies alike. */
 const spares: Buffer[] = [];
 /** A connection pool per transport of the runtime's (a pull phase), ended with it. */
-const pools = new Map<number, HttpPool>();
+const pools = new Map<number, RawHttpPool>();
 const aborts = new Map<number, AbortController>();
 /** Bytes of a response that is not saved (an error, a challenge): what the client reads of one. */
 const UNSAVED_BODY_LIMIT = 64 * 1024;
@@ -26,61 +25,72 @@ function reply(r: LayerReply): void {
 
 async function fetchInto(job: Extract<LayerJob, { op: 'fetch' }>): Promise<void> {
   let pool = pools.get(job.pool);
-  if (!pool) pools.set(job.pool, (pool = new HttpPool()));
+  if (!pool) pools.set(job.pool, (pool = new RawHttpPool()));
   // Held until the first reply: the caller's header timeout also ends the read of an unsaved body.
   const controller = new AbortController();
   aborts.set(job.id, controller);
-  let res;
+  let res: RawResponse;
   try {
-    res = await pool.request(job.url, { method: 'GET', headers: job.headers, signal: controller.signal });
+    res = await pool.get(job.url, job.headers, controller.signal);
     const headers: [string, string][] = [];
     for (const name of RESPONSE_HEADERS) {
-      const v = res.headers.get(name);
+      const v = res.header(name);
       if (v !== null) headers.push([name, v]);
     }
     if (res.status !== 200) {
-      reply({ id: job.id, status: res.status, headers, body: await readUnsaved(res.body, controller.signal) });
+      reply({ id: job.id, status: res.status, headers, body: await readUnsaved(res, controller.signal) });
       return;
     }
     reply({ id: job.id, status: res.status, headers });
   } finally {
     aborts.delete(job.id);
   }
-  const length = Number(res.headers.get('content-length') ?? -1);
   // As RegistryClient.getBlob: a Content-Length that is missing (or not a number) checks no size.
-  const verifier = new VerifyingStream(job.save.digest, length >= 0 ? length : undefined);
+  const cl = res.header('content-length');
+  const length = cl !== null && /^\d+$/.test(cl.trim()) ? Number(cl) : undefined;
+  const digester = new Digester(parseDigest(job.save.digest).algorithm);
+  let file: StagedFile | undefined;
   try {
+    file = await StagedFile.open(job.save.partial, spares);
+    const staged = file;
+    staged.onFree = () => res.resume();
+    // Bytes the file has taken; a view offered again after a pause starts there, and was hashed the first time.
+    let taken = 0;
+    await res.consume((view) => {
+      const seen = digester.size - taken;
+      if (view.length > seen) {
+        digester.update(view.subarray(seen));
+        if (length !== undefined && digester.size > length) throw sizeMismatch(job.save.digest, length, digester.size);
+      }
+      const n = staged.take(view);
+      taken += n;
+      return n;
+    });
+    if (length !== undefined && digester.size !== length) throw sizeMismatch(job.save.digest, length, digester.size);
+    const actual = digester.digest();
+    if (actual !== job.save.digest) throw digestMismatch(job.save.digest, actual);
     // The verified bytes are committed (synced, renamed) only when the digest matched; the caller removes the rest.
-    await pipeline(res.body, verifier, await BlobSink.open(job.save.partial, spares));
+    await staged.finish();
     await rename(job.save.partial, job.save.path);
   } catch (err) {
-    res.body.destroy();
-    reply({ id: job.id, error: plainError(err), saved: verifier.size });
+    res.discard();
+    await file?.close();
+    reply({ id: job.id, error: plainError(err), saved: digester.size });
     return;
   }
-  reply({ id: job.id, saved: verifier.size });
+  reply({ id: job.id, saved: digester.size });
 }
 
 // The first bytes of a response that is not saved (a challenge, an error), for the client to read as it reads any. A
 // body that fails or is aborted part way gives what had arrived, as the client's own drain gives up on one quietly.
-async function readUnsaved(body: Readable, signal: AbortSignal): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  const onAbort = (): void => void body.destroy(new Error('request aborted'));
+async function readUnsaved(res: RawResponse, signal: AbortSignal): Promise<Buffer> {
+  const onAbort = (): void => res.discard();
   signal.addEventListener('abort', onAbort, { once: true });
   try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      chunks.push(chunk);
-      n += chunk.length;
-      if (n >= UNSAVED_BODY_LIMIT) break;
-    }
-  } catch {
-    // What had arrived is the body.
+    return await res.readSome(UNSAVED_BODY_LIMIT);
   } finally {
     signal.removeEventListener('abort', onAbort);
-    body.destroy();
   }
-  return Buffer.concat(chunks).subarray(0, UNSAVED_BODY_LIMIT);
 }
 
 port.on('message', (job: LayerJob) => {
@@ -98,18 +108,18 @@ port.on('message', (job: LayerJob) => {
       aborts.get(job.target)?.abort();
       return;
     case 'close-pool': {
-      const pool = pools.get(job.pool);
+      pools.get(job.pool)?.close();
       pools.delete(job.pool);
-      void (pool?.close() ?? Promise.resolve()).then(() => reply({ id: job.id, closed: true }));
+      reply({ id: job.id, closed: true });
       return;
     }
     case 'shutdown': {
       // Every download ends (a request waiting for headers is aborted, a body fails as its socket closes); the
       // applies, local work, run to their end.
       for (const controller of aborts.values()) controller.abort();
-      const closing = [...pools.values()].map((p) => p.close());
+      for (const pool of pools.values()) pool.close();
       pools.clear();
-      void Promise.all(closing).then(() => reply({ id: job.id, closed: true }));
+      reply({ id: job.id, closed: true });
       return;
     }
   }

@@ -1,0 +1,575 @@
+/**
+ * HTTP/1.1 GETs whose response bodies are read into one reused buffer per
+ * connection, for a runtime's layer thread.
+ *
+ * node:http hands every body chunk over in a buffer of its own, copied out of
+ * the socket's (checked on Node 20.20: each chunk of a 4 MiB body is a whole
+ * ArrayBuffer), so a layer's bytes cost a fresh allocation and a copy per
+ * 64 KiB, plus the streams' work per chunk. containerd reads a body into a
+ * reused buffer and writes from it. Here each connection reads its socket
+ * (net.Socket's `onread`) into a 256 KiB buffer of its own and hands the body
+ * over as views of it, valid only during the call; a consumer that cannot take
+ * them all pauses the socket until it resumes. Bodies framed by
+ * Content-Length, chunked, or by the connection's close. Keep-alive
+ * connections per origin (a few idle, as Go's transport keeps them),
+ * redirects followed, and a request on a kept connection that the server
+ * closed is sent again once on a new one, as HttpPool does.
+ */
+import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+
+const READ_BUFFER = 256 * 1024;
+const MAX_HEAD = 64 * 1024;
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 10;
+const IDLE_PER_ORIGIN = 2;
+const IDLE_TIMEOUT_MS = 30_000;
+
+/** Takes body bytes (a view valid only during the call); returns how many it took. Fewer pauses the body until resume(). */
+export type BodyConsumer = (view: Buffer) => number;
+
+export interface RawResponse {
+  status: number;
+  /** Header value by lower-case name (repeated headers joined with ", "), or null. */
+  header(name: string): string | null;
+  /**
+   * Feeds the body to `consume` until it ends: resolves with the bytes
+   * received, rejects if the connection fails first (the error carries
+   * `bytesReceived`). The connection goes back to the pool after a complete
+   * body it can keep.
+   */
+  consume(consume: BodyConsumer): Promise<number>;
+  /** Resumes a body that a consumer paused by taking fewer bytes than it was given. */
+  resume(): void;
+  /** Reads at most `limit` bytes of the body into a buffer of their own and gives the connection up. A failure part way gives what had arrived. */
+  readSome(limit: number): Promise<Buffer>;
+  /** Gives the connection up without reading the body. */
+  discard(): void;
+}
+
+type Framing = { kind: 'length'; left: number } | { kind: 'chunked' } | { kind: 'close' } | { kind: 'none' };
+
+/** One connection: its socket, its read buffer, and the response it is reading. */
+class Conn {
+  readonly socket: Socket;
+  private readonly buf = Buffer.allocUnsafe(READ_BUFFER);
+  /** The reader of what arrives, or undefined while the connection is idle. */
+  reader: ResponseReader | undefined;
+  /** Requests sent on it. */
+  uses = 0;
+  closed = false;
+  error: Error | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  readonly connected: Promise<void>;
+
+  constructor(
+    readonly origin: URL,
+    tlsOptions: Pick<ConnectionOptions, 'ca' | 'rejectUnauthorized'> = {},
+  ) {
+    const https = origin.protocol === 'https:';
+    const port = Number(origin.port || (https ? 443 : 80));
+    const host = origin.hostname.replace(/^\[|\]$/g, '');
+    const onread = { buffer: this.buf, callback: (n: number): boolean => this.arrived(n) };
+    this.socket = https
+      ? // tls.connect takes `onread` as net.connect does (Node >= 13; @types/node does not list it).
+        tlsConnect({ host, port, ...(isIP(host) ? {} : { servername: host }), onread, ...tlsOptions } as ConnectionOptions)
+      : netConnect({ host, port, onread });
+    this.socket.setNoDelay(true);
+    this.connected = new Promise<void>((resolve, reject) => {
+      this.socket.once(https ? 'secureConnect' : 'connect', () => resolve());
+      this.socket.once('error', reject);
+    });
+    this.connected.catch(() => undefined);
+    this.socket.on('error', (err) => {
+      this.error ??= err;
+    });
+    this.socket.on('close', () => {
+      this.closed = true;
+      clearTimeout(this.idleTimer);
+      this.reader?.closed(this.error);
+    });
+  }
+
+  private arrived(n: number): boolean {
+    if (!this.reader) {
+      // Bytes on an idle connection: nothing may come there; it cannot be kept.
+      this.socket.destroy();
+      return false;
+    }
+    return this.reader.feed(this.buf.subarray(0, n));
+  }
+
+  idle(onTimeout: () => void): void {
+    this.reader = undefined;
+    this.idleTimer = setTimeout(onTimeout, IDLE_TIMEOUT_MS);
+    this.idleTimer.unref();
+  }
+
+  busy(): void {
+    clearTimeout(this.idleTimer);
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+/** Reads one response from a connection's bytes: its head, then its body as the framing says. */
+class ResponseReader {
+  private head: Buffer[] = [];
+  private headBytes = 0;
+  private framing: Framing | undefined;
+  /** Chunked bodies: the size line being read, the data left in the chunk, and where the reader is. */
+  private chunkLine = '';
+  private chunkLeft = 0;
+  private chunkState: 'size' | 'data' | 'data-end' | 'trailer' = 'size';
+  private trailerLine = '';
+  private consumer: BodyConsumer | undefined;
+  /**
+   * Body bytes waiting for the consumer (none set yet, or it paused), in buffers of their own: a read may come
+   * after a pause (a TLS socket hands over the rest of what it has decrypted), and it reuses the read buffer.
+   */
+  private readonly queue: Buffer[] = [];
+  private paused = false;
+  private done = false;
+  /** A close-framed body's connection has ended cleanly. */
+  private eof = false;
+  /** A failure of the body before a consumer was set. */
+  private failure: Error | undefined;
+  received = 0;
+  /** Whether any byte of the response has arrived. */
+  started = false;
+  private onHead: ((r: { status: number; headers: Map<string, string> }) => void) | undefined;
+  private onFail: ((err: Error) => void) | undefined;
+  private onEnd: ((keep: boolean) => void) | undefined;
+  private bodyFailed: ((err: Error) => void) | undefined;
+
+  constructor(
+    private readonly conn: Conn,
+    private readonly noBody: boolean,
+  ) {}
+
+  /** Resolves with the response's status and headers (1xx responses skipped). */
+  awaitHead(): Promise<{ status: number; headers: Map<string, string> }> {
+    return new Promise((resolve, reject) => {
+      this.onHead = resolve;
+      this.onFail = reject;
+    });
+  }
+
+  /** Bytes from the socket (a view of the read buffer, valid during the call); false pauses reading. */
+  feed(view: Buffer): boolean {
+    this.started = true;
+    try {
+      // What follows a head is in a buffer of its own (copied with the head).
+      let owned = false;
+      if (!this.framing) {
+        view = this.readHead(view);
+        owned = true;
+      }
+      if (!this.framing || view.length === 0) return true;
+      if (this.done) {
+        // Bytes after the response: the connection cannot be kept.
+        this.conn.destroy();
+        return false;
+      }
+      if (!this.consumer || this.paused || this.queue.length > 0) {
+        this.queue.push(owned ? view : Buffer.from(view));
+        this.conn.socket.pause();
+        return false;
+      }
+      return this.process(view, owned);
+    } catch (err) {
+      this.fail(err as Error);
+      return false;
+    }
+  }
+
+  closed(err: Error | undefined): void {
+    if (this.done) return;
+    if (this.framing?.kind === 'close' && !err) {
+      this.eof = true;
+      if (this.consumer && !this.paused && this.queue.length === 0) this.finish(false);
+      return;
+    }
+    const e = err ?? Object.assign(new Error(this.framing ? 'connection closed before the response body ended' : 'connection closed before a response'), { code: 'ECONNRESET' });
+    this.fail(e);
+  }
+
+  setConsumer(consume: BodyConsumer, onEnd: (keep: boolean) => void, onFail: (err: Error) => void): void {
+    this.consumer = consume;
+    this.onEnd = onEnd;
+    this.bodyFailed = onFail;
+    if (this.failure) {
+      onFail(this.failure);
+      return;
+    }
+    if (this.framing?.kind === 'none') {
+      this.finish(true);
+      return;
+    }
+    try {
+      // A body of Content-Length 0 has ended already.
+      this.checkEnd();
+      if (this.drain() && !this.done) this.conn.socket.resume();
+    } catch (err) {
+      this.fail(err as Error);
+    }
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    try {
+      // A body of Content-Length 0 has ended already.
+      this.checkEnd();
+      if (this.drain() && !this.done) this.conn.socket.resume();
+    } catch (err) {
+      this.fail(err as Error);
+    }
+  }
+
+  private keepable(): boolean {
+    return this.framing?.kind !== 'close';
+  }
+
+  private readHead(view: Buffer): Buffer {
+    for (;;) {
+      this.head.push(Buffer.from(view));
+      this.headBytes += view.length;
+      const all = this.head.length === 1 ? this.head[0]! : Buffer.concat(this.head);
+      this.head = [all];
+      const end = all.indexOf('\r\n\r\n');
+      if (end < 0) {
+        if (this.headBytes > MAX_HEAD) throw new Error(`response headers larger than ${MAX_HEAD} bytes`);
+        return Buffer.alloc(0);
+      }
+      const lines = all.toString('latin1', 0, end).split('\r\n');
+      const status = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(lines[0]!);
+      if (!status) throw new Error(`not an HTTP/1.1 response: ${JSON.stringify(lines[0]!.slice(0, 80))}`);
+      const code = Number(status[1]);
+      const headers = new Map<string, string>();
+      for (const line of lines.slice(1)) {
+        const colon = line.indexOf(':');
+        if (colon <= 0) throw new Error(`malformed response header: ${JSON.stringify(line.slice(0, 80))}`);
+        const name = line.slice(0, colon).trim().toLowerCase();
+        const value = line.slice(colon + 1).trim();
+        headers.set(name, headers.has(name) ? `${headers.get(name)}, ${value}` : value);
+      }
+      const rest = all.subarray(end + 4);
+      this.head = [];
+      this.headBytes = 0;
+      if (code >= 100 && code < 200) {
+        // An interim response (100 Continue): the real one follows.
+        view = rest;
+        if (view.length === 0) return view;
+        continue;
+      }
+      this.framing = this.framingOf(code, headers);
+      this.conn.socket.pause();
+      this.onHead?.({ status: code, headers });
+      // The rest of this read was copied with the head (a buffer of our own): it is the body's first bytes.
+      return rest;
+    }
+  }
+
+  private framingOf(status: number, headers: Map<string, string>): Framing {
+    if (this.noBody || status === 204 || status === 304) return { kind: 'none' };
+    const te = headers.get('transfer-encoding');
+    if (te !== undefined) {
+      if (te.toLowerCase().split(',').map((s) => s.trim()).at(-1) !== 'chunked') throw new Error(`unsupported transfer-encoding ${JSON.stringify(te)}`);
+      return { kind: 'chunked' };
+    }
+    const cl = headers.get('content-length');
+    if (cl !== undefined) {
+      const values = [...new Set(cl.split(',').map((s) => s.trim()))];
+      if (values.length !== 1 || !/^\d+$/.test(values[0]!)) throw new Error(`invalid content-length ${JSON.stringify(cl)}`);
+      return { kind: 'length', left: Number(values[0]) };
+    }
+    return { kind: 'close' };
+  }
+
+  // Hands the queued bytes to the consumer; false when it paused or the body ended.
+  private drain(): boolean {
+    while (this.queue.length > 0 && !this.paused && !this.done) {
+      if (!this.process(this.queue.shift()!, true)) break;
+    }
+    if (this.eof && !this.done && !this.paused && this.queue.length === 0) this.finish(false);
+    return !this.done && !this.paused;
+  }
+
+  // Hands `view` to the consumer, span by span; what it does not take waits in the queue, in a buffer of its own.
+  // False when the consumer paused or the body ended.
+  private process(view: Buffer, owned: boolean): boolean {
+    let rest = view;
+    while (rest.length > 0 && !this.done) {
+      const data = this.nextData(rest);
+      if (data === undefined) break;
+      const [span, after] = data;
+      if (span.length > 0) {
+        const took = this.consumer!(span);
+        this.received += took;
+        if (this.framing?.kind === 'length') this.framing.left -= took;
+        if (this.framing?.kind === 'chunked') {
+          this.chunkLeft -= took;
+          if (this.chunkLeft === 0) this.chunkState = 'data-end';
+        }
+        if (took < span.length) {
+          const left = rest.subarray(rest.length - after.length - (span.length - took));
+          this.queue.unshift(owned ? left : Buffer.from(left));
+          this.paused = true;
+          this.conn.socket.pause();
+          return false;
+        }
+      }
+      rest = after;
+      this.checkEnd();
+    }
+    this.checkEnd();
+    return !this.done;
+  }
+
+  // The next span of body data in `view`, and what follows it; framing bytes (chunk sizes, CRLFs, trailers) are
+  // consumed on the way. Undefined when `view` held framing only.
+  private nextData(view: Buffer): [Buffer, Buffer] | undefined {
+    const f = this.framing!;
+    if (f.kind === 'length') {
+      const n = Math.min(view.length, f.left);
+      if (view.length > n) throw new Error('the server sent more than the response\'s content-length');
+      return [view.subarray(0, n), view.subarray(n)];
+    }
+    if (f.kind === 'close') return [view, view.subarray(view.length)];
+    if (f.kind === 'none') throw new Error('the server sent a body where none may be');
+    let at = 0;
+    while (at < view.length) {
+      if (this.chunkState === 'data') {
+        const n = Math.min(view.length - at, this.chunkLeft);
+        // chunkLeft is lowered, and the chunk's end reached, as the consumer takes the bytes (drain()).
+        return [view.subarray(at, at + n), view.subarray(at + n)];
+      }
+      const nl = view.indexOf(0x0a, at);
+      const piece = view.toString('latin1', at, nl < 0 ? view.length : nl + 1);
+      at = nl < 0 ? view.length : nl + 1;
+      if (this.chunkState === 'data-end') {
+        this.chunkLine += piece;
+        if (!'\r\n'.startsWith(this.chunkLine)) throw new Error('malformed chunked body: no CRLF after a chunk');
+        if (nl < 0) continue;
+        this.chunkLine = '';
+        this.chunkState = 'size';
+      } else if (this.chunkState === 'size') {
+        this.chunkLine += piece;
+        if (this.chunkLine.length > 1024) throw new Error('malformed chunked body: chunk size line too long');
+        if (nl < 0) continue;
+        const m = /^([0-9a-fA-F]{1,12})[ \t]*(;[^\r\n]*)?\r\n$/.exec(this.chunkLine);
+        if (!m) throw new Error(`malformed chunked body: chunk size ${JSON.stringify(this.chunkLine.slice(0, 40))}`);
+        this.chunkLine = '';
+        this.chunkLeft = parseInt(m[1]!, 16);
+        this.chunkState = this.chunkLeft === 0 ? 'trailer' : 'data';
+      } else {
+        this.trailerLine += piece;
+        if (this.trailerLine.length > MAX_HEAD) throw new Error('malformed chunked body: trailers too long');
+        if (nl < 0) continue;
+        if (this.trailerLine === '\r\n') {
+          this.done = true;
+          if (at < view.length) throw new Error('the server sent bytes after the chunked body');
+          return [view.subarray(0, 0), view.subarray(view.length)];
+        }
+        this.trailerLine = '';
+      }
+    }
+    return undefined;
+  }
+
+  private checkEnd(): void {
+    const f = this.framing;
+    if (!f || this.finished) return;
+    if ((f.kind === 'length' && f.left === 0) || this.done) this.finish(true);
+  }
+
+  private finished = false;
+
+  private finish(keep: boolean): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.done = true;
+    this.onEnd?.(keep && this.keepable());
+  }
+
+  private fail(err: Error): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.done = true;
+    this.conn.destroy();
+    if (!this.framing) {
+      this.onFail?.(err);
+      return;
+    }
+    this.failure = Object.assign(err, { bytesReceived: this.received });
+    this.bodyFailed?.(this.failure);
+  }
+}
+
+/** Keep-alive connections per origin for GETs read into reused buffers. Close it to end every connection. */
+export class RawHttpPool {
+  /** `tls`: extra TLS options (a test's own CA). */
+  constructor(private readonly tls: Pick<ConnectionOptions, 'ca' | 'rejectUnauthorized'> = {}) {}
+
+  private readonly idle = new Map<string, Conn[]>();
+  private readonly all = new Set<Conn>();
+  private closed = false;
+  /** Connections opened since the pool was created. */
+  connections = 0;
+
+  /** Sends a GET (following redirects); resolves at the final response's head, its body not yet read. */
+  async get(url: string, headers: Record<string, string>, signal?: AbortSignal): Promise<RawResponse> {
+    let target = new URL(url);
+    let sent = headers;
+    for (let hop = 0; ; hop++) {
+      const res = await this.once(target, sent, signal);
+      const location = res.header('location');
+      if (!REDIRECTS.has(res.status) || !location || hop >= MAX_REDIRECTS) return res;
+      res.discard();
+      const next = new URL(location, target);
+      if (next.origin !== target.origin) sent = Object.fromEntries(Object.entries(sent).filter(([k]) => k.toLowerCase() !== 'authorization'));
+      target = next;
+    }
+  }
+
+  /** Ends every connection, idle or busy: a body under way fails. */
+  close(): void {
+    this.closed = true;
+    for (const c of this.all) c.destroy();
+    this.all.clear();
+    this.idle.clear();
+  }
+
+  private async once(url: URL, headers: Record<string, string>, signal: AbortSignal | undefined, retried = false): Promise<RawResponse> {
+    if (this.closed) throw new Error('the connection pool is closed');
+    if (signal?.aborted) throw new Error('request aborted');
+    const conn = this.take(url);
+    const reused = conn.uses > 0;
+    conn.uses++;
+    conn.busy();
+    const reader = new ResponseReader(conn, false);
+    conn.reader = reader;
+    const onAbort = (): void => conn.destroy();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let head: { status: number; headers: Map<string, string> };
+    try {
+      const headP = reader.awaitHead();
+      headP.catch(() => undefined);
+      // A connection destroyed before it connects (an abort) fails the head, not the connect.
+      await Promise.race([conn.connected, headP]);
+      conn.socket.resume();
+      conn.socket.write(requestHead(url, headers));
+      head = await headP;
+    } catch (err) {
+      this.drop(conn);
+      if (signal?.aborted) throw new Error('request aborted');
+      // A kept connection the server had closed as we reused it: sent again once on a new one, as Go's transport does.
+      if (reused && !retried && !reader.started && isReset(err)) return this.once(url, headers, signal, true);
+      throw err;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+    const release = (keep: boolean): void => {
+      if (keep && !conn.closed && !this.closed) this.park(conn);
+      else this.drop(conn);
+    };
+    return {
+      status: head.status,
+      header: (name) => head.headers.get(name.toLowerCase()) ?? null,
+      consume: (consume) =>
+        new Promise<number>((resolve, reject) => {
+          reader.setConsumer(
+            consume,
+            (keep) => {
+              release(keep);
+              resolve(reader.received);
+            },
+            (err) => {
+              this.drop(conn);
+              reject(err);
+            },
+          );
+        }),
+      resume: () => reader.resume(),
+      readSome: async (limit) => {
+        const chunks: Buffer[] = [];
+        let n = 0;
+        let full!: () => void;
+        const enough = new Promise<void>((r) => (full = r));
+        const reading = new Promise<void>((resolve) => {
+          reader.setConsumer(
+            (view) => {
+              const take = view.subarray(0, Math.max(0, limit - n));
+              if (take.length > 0) chunks.push(Buffer.from(take));
+              n += take.length;
+              if (n >= limit) full();
+              return view.length;
+            },
+            (keep) => {
+              release(keep);
+              resolve();
+            },
+            () => resolve(),
+          );
+        });
+        await Promise.race([reading, enough]);
+        if (n >= limit) this.drop(conn);
+        return Buffer.concat(chunks);
+      },
+      discard: () => this.drop(conn),
+    };
+  }
+
+  private take(url: URL): Conn {
+    const list = this.idle.get(url.origin);
+    while (list && list.length > 0) {
+      const c = list.pop()!;
+      if (!c.closed) return c;
+      this.all.delete(c);
+    }
+    const c = new Conn(url, this.tls);
+    this.connections++;
+    this.all.add(c);
+    return c;
+  }
+
+  private park(conn: Conn): void {
+    const list = this.idle.get(conn.origin.origin) ?? [];
+    if (list.length >= IDLE_PER_ORIGIN) {
+      this.drop(conn);
+      return;
+    }
+    conn.idle(() => this.drop(conn));
+    list.push(conn);
+    this.idle.set(conn.origin.origin, list);
+  }
+
+  private drop(conn: Conn): void {
+    conn.destroy();
+    this.all.delete(conn);
+    const list = this.idle.get(conn.origin.origin);
+    if (list) {
+      const i = list.indexOf(conn);
+      if (i >= 0) list.splice(i, 1);
+    }
+  }
+}
+
+function requestHead(url: URL, headers: Record<string, string>): string {
+  let head = `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n`;
+  for (const [name, value] of Object.entries(headers)) {
+    const lower = name.toLowerCase();
+    if (lower === 'host' || lower === 'connection' || lower === 'content-length' || lower === 'transfer-encoding') continue;
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) || /[\r\n\0]/.test(value)) throw new Error(`invalid request header ${JSON.stringify(name)}`);
+    head += `${name}: ${value}\r\n`;
+  }
+  return `${head}\r\n`;
+}
+
+function isReset(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ECONNABORTED';
+}
