@@ -58,6 +58,7 @@ class Conn {
   /** Requests sent on it. */
   uses = 0;
   closed = false;
+  private destroyed = false;
   error: Error | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   readonly connected: Promise<void>;
@@ -86,7 +87,9 @@ class Conn {
     this.socket.on('close', () => {
       this.closed = true;
       clearTimeout(this.idleTimer);
-      this.reader?.closed(this.error);
+      // Closed by this side (an abort, the pool's close): a body under way fails, whatever its framing.
+      const ours = this.destroyed ? Object.assign(new Error('the connection was closed'), { code: 'ECONNABORTED' }) : undefined;
+      this.reader?.closed(this.error ?? ours);
     });
   }
 
@@ -110,6 +113,7 @@ class Conn {
   }
 
   destroy(): void {
+    this.destroyed = true;
     this.socket.destroy();
   }
 }
@@ -134,6 +138,8 @@ class ResponseReader {
   private done = false;
   /** A close-framed body's connection has ended cleanly. */
   private eof = false;
+  /** The response lets the connection be kept (HTTP/1.1 without `Connection: close`, or 1.0 with keep-alive). */
+  private keepAlive = true;
   /** A failure of the body before a consumer was set. */
   private failure: Error | undefined;
   received = 0;
@@ -187,13 +193,20 @@ class ResponseReader {
 
   closed(err: Error | undefined): void {
     if (this.done) return;
-    if (this.framing?.kind === 'close' && !err) {
-      this.eof = true;
-      if (this.consumer && !this.paused && this.queue.length === 0) this.finish(false);
+    if (err || !this.framing) {
+      this.fail(err ?? cutShort('connection closed before a response'));
       return;
     }
-    const e = err ?? Object.assign(new Error(this.framing ? 'connection closed before the response body ended' : 'connection closed before a response'), { code: 'ECONNRESET' });
-    this.fail(e);
+    // A clean close: what is queued (a TLS socket can hand over the last records with the close) is still the body's.
+    this.eof = true;
+    if (this.consumer && !this.paused && this.queue.length === 0) this.ended();
+  }
+
+  // The connection has ended cleanly and everything that came is consumed: a close-framed body is complete, any
+  // other is cut short.
+  private ended(): void {
+    if (this.framing?.kind === 'close') this.finish(false);
+    else this.fail(cutShort('connection closed before the response body ended'));
   }
 
   setConsumer(consume: BodyConsumer, onEnd: (keep: boolean) => void, onFail: (err: Error) => void): void {
@@ -230,7 +243,7 @@ class ResponseReader {
   }
 
   private keepable(): boolean {
-    return this.framing?.kind !== 'close';
+    return this.framing?.kind !== 'close' && this.keepAlive && this.queue.length === 0;
   }
 
   private readHead(view: Buffer): Buffer {
@@ -245,9 +258,9 @@ class ResponseReader {
         return Buffer.alloc(0);
       }
       const lines = all.toString('latin1', 0, end).split('\r\n');
-      const status = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(lines[0]!);
+      const status = /^HTTP\/1\.([01]) (\d{3})(?: .*)?$/.exec(lines[0]!);
       if (!status) throw new Error(`not an HTTP/1.1 response: ${JSON.stringify(lines[0]!.slice(0, 80))}`);
-      const code = Number(status[1]);
+      const code = Number(status[2]);
       const headers = new Map<string, string>();
       for (const line of lines.slice(1)) {
         const colon = line.indexOf(':');
@@ -265,6 +278,8 @@ class ResponseReader {
         if (view.length === 0) return view;
         continue;
       }
+      const connection = (headers.get('connection') ?? '').toLowerCase();
+      this.keepAlive = status[1] === '1' ? !/\bclose\b/.test(connection) : /\bkeep-alive\b/.test(connection);
       this.framing = this.framingOf(code, headers);
       this.conn.socket.pause();
       this.onHead?.({ status: code, headers });
@@ -294,7 +309,7 @@ class ResponseReader {
     while (this.queue.length > 0 && !this.paused && !this.done) {
       if (!this.process(this.queue.shift()!, true)) break;
     }
-    if (this.eof && !this.done && !this.paused && this.queue.length === 0) this.finish(false);
+    if (this.eof && !this.done && !this.paused && this.queue.length === 0) this.ended();
     return !this.done && !this.paused;
   }
 
@@ -472,7 +487,12 @@ export class RawHttpPool {
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
+    // Once the response is done with its connection (kept or dropped), nothing here touches it again: it may
+    // already carry another request.
+    let settled = false;
     const release = (keep: boolean): void => {
+      if (settled) return;
+      settled = true;
       if (keep && !conn.closed && !this.closed) this.park(conn);
       else this.drop(conn);
     };
@@ -488,7 +508,7 @@ export class RawHttpPool {
               resolve(reader.received);
             },
             (err) => {
-              this.drop(conn);
+              release(false);
               reject(err);
             },
           );
@@ -512,14 +532,17 @@ export class RawHttpPool {
               release(keep);
               resolve();
             },
-            () => resolve(),
+            () => {
+              release(false);
+              resolve();
+            },
           );
         });
         await Promise.race([reading, enough]);
-        if (n >= limit) this.drop(conn);
+        if (n >= limit) release(false);
         return Buffer.concat(chunks);
       },
-      discard: () => this.drop(conn),
+      discard: () => release(false),
     };
   }
 
@@ -533,6 +556,8 @@ export class RawHttpPool {
     const c = new Conn(url, this.tls);
     this.connections++;
     this.all.add(c);
+    // A connection that closes (the server's idle timeout, say) leaves the pool.
+    c.socket.on('close', () => this.forget(c));
     return c;
   }
 
@@ -543,12 +568,18 @@ export class RawHttpPool {
       return;
     }
     conn.idle(() => this.drop(conn));
+    // Reading while idle: a server's close is seen at once (and a stray byte ends the connection).
+    conn.socket.resume();
     list.push(conn);
     this.idle.set(conn.origin.origin, list);
   }
 
   private drop(conn: Conn): void {
     conn.destroy();
+    this.forget(conn);
+  }
+
+  private forget(conn: Conn): void {
     this.all.delete(conn);
     const list = this.idle.get(conn.origin.origin);
     if (list) {
@@ -567,6 +598,10 @@ function requestHead(url: URL, headers: Record<string, string>): string {
     head += `${name}: ${value}\r\n`;
   }
   return `${head}\r\n`;
+}
+
+function cutShort(message: string): Error {
+  return Object.assign(new Error(message), { code: 'ECONNRESET' });
 }
 
 function isReset(err: unknown): boolean {

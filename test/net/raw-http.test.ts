@@ -248,6 +248,51 @@ describe('RawHttpPool', () => {
     await expect(pool.get(`http://${host}/`, {})).rejects.toThrow('the connection pool is closed');
   });
 
+  it('does not keep a connection the response closes, and a response done with its connection leaves it alone', async () => {
+    const { host, seen } = await httpServer((req, res) => {
+      if (req.url === '/close') res.setHeader('connection', 'close');
+      res.writeHead(200, { 'content-length': 2 });
+      // `b`'s head comes at once and its body a little later: its connection is busy while `a` is discarded.
+      res.flushHeaders();
+      setTimeout(() => res.end('ok'), req.url === '/b' ? 100 : 0);
+    });
+    const pool = new RawHttpPool();
+    try {
+      // Connection: close, then a request on a new connection: no failed attempt on the closed one.
+      await readAll(await pool.get(`http://${host}/close`, {}));
+      const a = await pool.get(`http://${host}/a`, {});
+      await readAll(a);
+      expect(seen.connections).toBe(2);
+      // `a`'s connection went back to the pool and carries `b`: discarding `a` now must not touch it.
+      const b = await pool.get(`http://${host}/b`, {});
+      a.discard();
+      expect((await readAll(b)).body.toString()).toBe('ok');
+      expect(seen.connections).toBe(2);
+      expect(seen.requests.map((r) => r.url)).toEqual(['/close', '/a', '/b']);
+    } finally {
+      pool.close();
+    }
+  });
+
+  it('does not keep an HTTP/1.0 connection without keep-alive, and fails a close-framed body the pool cuts', async () => {
+    const host10 = await rawServer(['HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok'], { end: false });
+    const pool = new RawHttpPool();
+    try {
+      await readAll(await pool.get(`http://${host10}/`, {}));
+      await readAll(await pool.get(`http://${host10}/`, {}));
+      expect(pool.connections).toBe(2);
+      // A body that ends with the connection, cut by our own close: a failure, not a complete body.
+      const hostOpen = await rawServer(['HTTP/1.1 200 OK\r\n\r\npart'], { end: false });
+      const res = await pool.get(`http://${hostOpen}/`, {});
+      const reading = readAll(res);
+      await new Promise((r) => setTimeout(r, 50));
+      pool.close();
+      await expect(reading).rejects.toMatchObject({ code: 'ECONNABORTED', bytesReceived: 4 });
+    } finally {
+      pool.close();
+    }
+  });
+
   it('refuses a header value that would split the request', async () => {
     const { host, seen } = await httpServer((_req, res) => res.end());
     const pool = new RawHttpPool();
@@ -265,7 +310,10 @@ describe('RawHttpPool', () => {
     const cert = join(dir.path, 'cert.pem');
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost'], { stdio: 'ignore' });
     const blob = Buffer.alloc(2 * 1024 * 1024, 7);
-    const server = createHttpsServer({ key: readFileSync(key), cert: readFileSync(cert) }, (_req, res) => res.writeHead(200, { 'content-length': blob.length }).end(blob));
+    const server = createHttpsServer({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) => {
+      if (req.url === '/close') res.setHeader('connection', 'close');
+      res.writeHead(200, { 'content-length': blob.length }).end(blob);
+    });
     const port = (await listen(server)).split(':')[1];
     const trusted = new RawHttpPool({ ca: readFileSync(cert) });
     const untrusted = new RawHttpPool();
@@ -274,6 +322,12 @@ describe('RawHttpPool', () => {
       const { body } = await readAll(res, 300_000);
       expect(sha(body)).toBe(sha(blob));
       await expect(untrusted.get(`https://localhost:${port}/blob`, {})).rejects.toThrow(/self[- ]signed certificate/);
+      // The server closes after the body (Connection: close) while nothing reads it yet: the body is whole all the same.
+      for (let i = 0; i < 5; i++) {
+        const closing = await trusted.get(`https://localhost:${port}/close`, {});
+        await new Promise((r) => setTimeout(r, 50));
+        expect(sha((await readAll(closing, 300_000)).body)).toBe(sha(blob));
+      }
     } finally {
       trusted.close();
       untrusted.close();

@@ -48,26 +48,28 @@ async function fetchInto(job: Extract<LayerJob, { op: 'fetch' }>): Promise<void>
   // As RegistryClient.getBlob: a Content-Length that is missing (or not a number) checks no size.
   const cl = res.header('content-length');
   const length = cl !== null && /^\d+$/.test(cl.trim()) ? Number(cl) : undefined;
-  const digester = new Digester(parseDigest(job.save.digest).algorithm);
+  let digester: Digester | undefined;
   let file: StagedFile | undefined;
   try {
+    digester = new Digester(parseDigest(job.save.digest).algorithm);
+    const hash = digester;
     file = await StagedFile.open(job.save.partial, spares);
     const staged = file;
     staged.onFree = () => res.resume();
     // Bytes the file has taken; a view offered again after a pause starts there, and was hashed the first time.
     let taken = 0;
     await res.consume((view) => {
-      const seen = digester.size - taken;
+      const seen = hash.size - taken;
       if (view.length > seen) {
-        digester.update(view.subarray(seen));
-        if (length !== undefined && digester.size > length) throw sizeMismatch(job.save.digest, length, digester.size);
+        hash.update(view.subarray(seen));
+        if (length !== undefined && hash.size > length) throw sizeMismatch(job.save.digest, length, hash.size);
       }
       const n = staged.take(view);
       taken += n;
       return n;
     });
-    if (length !== undefined && digester.size !== length) throw sizeMismatch(job.save.digest, length, digester.size);
-    const actual = digester.digest();
+    if (length !== undefined && hash.size !== length) throw sizeMismatch(job.save.digest, length, hash.size);
+    const actual = hash.digest();
     if (actual !== job.save.digest) throw digestMismatch(job.save.digest, actual);
     // The verified bytes are committed (synced, renamed) only when the digest matched; the caller removes the rest.
     await staged.finish();
@@ -75,7 +77,7 @@ async function fetchInto(job: Extract<LayerJob, { op: 'fetch' }>): Promise<void>
   } catch (err) {
     res.discard();
     await file?.close();
-    reply({ id: job.id, error: plainError(err), saved: digester.size });
+    reply({ id: job.id, error: plainError(err), saved: digester?.size ?? 0 });
     return;
   }
   reply({ id: job.id, saved: digester.size });
