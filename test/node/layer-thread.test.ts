@@ -38,10 +38,10 @@ describe('the layer thread', () => {
   afterEach(async () => {
     for (const c of cleanup.splice(0).reverse()) await c();
   });
-  const setup = async (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
+  const setup = async (handler: (req: IncomingMessage, res: ServerResponse) => void, maxThreads?: number) => {
     const server = await serve(handler);
     const dir: TempDir = await makeTempDir('pblayer-');
-    const thread = new LayerThread();
+    const thread = new LayerThread(maxThreads);
     const local = new HttpPool();
     const transport = thread.transport(local);
     cleanup.push(() => dir.remove(), () => new Promise((r) => server.server.close(r)), () => thread.close(), () => transport.close());
@@ -78,6 +78,46 @@ describe('the layer thread', () => {
     ]);
     // Two connections: the layer thread's and the local pool's.
     expect(seen[0]!.port).not.toBe(seen[1]!.port);
+  });
+
+  it('spreads downloads under way over up to maxThreads threads, gives the next to an idle one, and closes every thread\'s connections with the transport', async () => {
+    const blob = Buffer.alloc(300_000, 5);
+    const held: ServerResponse[] = [];
+    const { url, dir, thread, transport, server } = await setup((_req, res) => {
+      res.writeHead(200, { 'content-length': String(blob.length) });
+      res.write(blob.subarray(0, 1000));
+      held.push(res);
+    }, 3);
+    const saveTo = (i: number) => ({ digest: sha256(blob), partial: join(dir.path, `${i}.partial`), path: join(dir.path, `${i}`) });
+    expect(thread.liveThreads).toBe(1);
+    const first = await Promise.all([0, 1, 2, 3].map((i) => transport.request(`${url}/b${i}`, { method: 'GET', headers: {}, saveTo: saveTo(i) })));
+    // Three threads at most; the fourth download shares one.
+    expect(thread.liveThreads).toBe(3);
+    for (const res of held.splice(0)) res.end(blob.subarray(1000));
+    expect(await Promise.all(first.map((r) => r.saved))).toEqual([blob.length, blob.length, blob.length, blob.length]);
+    // Every thread is idle now: the next download starts none.
+    const next = await transport.request(`${url}/c`, { method: 'GET', headers: {}, saveTo: saveTo(9) });
+    held.splice(0).forEach((res) => res.end(blob.subarray(1000)));
+    expect(await next.saved).toBe(blob.length);
+    expect(thread.liveThreads).toBe(3);
+    const open = (): Promise<number> => new Promise((resolve, reject) => server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+    expect(await open()).toBeGreaterThanOrEqual(3);
+    await transport.close();
+    await expect.poll(open).toBe(0);
+  });
+
+  it('keeps to one thread when maxThreads is 1 (the default)', async () => {
+    const blob = Buffer.alloc(1000, 6);
+    const held: ServerResponse[] = [];
+    const { url, dir, thread, transport } = await setup((_req, res) => {
+      res.writeHead(200, { 'content-length': String(blob.length) });
+      res.write(blob.subarray(0, 10));
+      held.push(res);
+    });
+    const all = await Promise.all([0, 1, 2].map((i) => transport.request(`${url}/b${i}`, { method: 'GET', headers: {}, saveTo: { digest: sha256(blob), partial: join(dir.path, `${i}.p`), path: join(dir.path, `${i}`) } })));
+    expect(thread.liveThreads).toBe(1);
+    for (const res of held.splice(0)) res.end(blob.subarray(10));
+    expect(await Promise.all(all.map((r) => r.saved))).toEqual([1000, 1000, 1000]);
   });
 
   it('rejects a blob that is not its digest with DIGEST_MISMATCH, says how much arrived, and puts nothing at the path', async () => {
@@ -229,7 +269,7 @@ describe('the layer thread', () => {
     const path = join(dir.path, 'blob');
     const saveTo = { digest: sha256(Buffer.from('1234567890')), partial: `${path}.partial`, path };
     const res = await transport.request(`${url}/b`, { method: 'GET', headers: {}, saveTo });
-    await (thread as unknown as { current: { worker: Worker } }).current.worker.terminate();
+    await (thread as unknown as { threads: { worker: Worker }[] }).threads[0]!.worker.terminate();
     await expect(res.saved).rejects.toMatchObject({ code: 'INTERNAL', message: expect.stringMatching(/layer thread exited/) });
     // The same transport (the same pull phase) goes on in the new thread.
     const again = await transport.request(`${url}/b`, { method: 'GET', headers: {}, saveTo });

@@ -149,7 +149,8 @@ export class EmbeddedRuntime implements Runtime {
       rt.journal = await open(join(rt.dir.path, 'meta.db'), 'w+');
       await rt.journal.write(Buffer.alloc(JOURNAL_PAGES * PAGE));
       await rt.journal.sync();
-      rt.layers = new LayerThread();
+      // A layer thread per concurrent download (at most MAX_LAYER_THREADS), so that they hash on every core.
+      rt.layers = new LayerThread(Math.min(MAX_LAYER_THREADS, Math.max(1, opts.maxConcurrentDownloads ?? 3)));
     }
     return rt;
   }
@@ -577,6 +578,8 @@ export class EmbeddedRuntime implements Runtime {
  * daemon, 1/2/4/8 layers: 48-49/66/102/174 cold, 26-28 warm): bbolt syncs twice per transaction, so 14 per pull,
  * one more when content was new, and 9 per layer fetched and unpacked.
  */
+/** Layer threads a runtime starts at most, whatever its max_concurrent_downloads: each is a V8 isolate of some MB. */
+const MAX_LAYER_THREADS = 8;
 const META_TX_PER_PULL = 14;
 const META_TX_PER_NEW_LAYER = 9;
 const PAGE = 4096;

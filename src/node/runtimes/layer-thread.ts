@@ -53,7 +53,7 @@ export function fromPlain(e: PlainError): Error {
 }
 
 /**
- * A disk-store embedded runtime's layer thread, as containerd's fetches and
+ * A disk-store embedded runtime's layer threads, as containerd's fetches and
  * unpacks run beside its resolves: layer blobs are downloaded into the content
  * store there (through transport()), and stored layers applied there
  * (apply()). A layer's bytes then stay out of the runtime's thread, whose
@@ -64,18 +64,32 @@ export function fromPlain(e: PlainError): Error {
  * (bench/fidelity/embedded-profile.ts --mb 250 --layers 8, --trace-gc) the
  * runtime's thread, a heap of 10-11 MB, went through 21-22 of them per pull
  * with the layers in it, and 12 in the whole run (setup and four pulls) with
- * them here; this thread's heap of about 6 MB went through a few, cheap ones,
+ * them here; a layer thread's heap of about 6 MB went through a few, cheap ones,
  * and the pull's CPU time fell from 1.75-2.6 s to 1.56-1.66 s (the same
- * machine, the same hour). The thread reads layer bodies with RawHttpPool
- * (src/net/raw-http.ts) into reused buffers, not node:http's fresh ones. The
- * thread starts with the runtime and ends at
- * close(); one that dies fails what it was doing, and the next call starts
- * another.
+ * machine, the same hour). The threads read layer bodies with RawHttpPool
+ * (src/net/raw-http.ts) into reused buffers, not node:http's fresh ones.
+ *
+ * There are up to `maxThreads` of them (the runtime's max_concurrent_downloads):
+ * each job goes to an idle thread, to a new one while there are fewer, or else
+ * to the least busy, so that concurrent downloads hash on as many cores as the
+ * machine gives, as containerd's goroutines do. With one thread for all, the
+ * three downloads of a pull hashed on one core while the other one idled, and
+ * the embedded runtime took 1.13-1.33x containerd's time (bench/fidelity,
+ * --no-sha-ext); see the README. The first thread starts with the runtime, the
+ * others as they are needed, and all end at close(); one that dies fails what
+ * it was doing, and the next job starts another in its place.
  */
 export class LayerThread {
-  private current: Thread | undefined = new Thread();
+  private threads: Thread[] = [new Thread()];
   private closed = false;
   private pools = 0;
+
+  constructor(private readonly maxThreads = 1) {}
+
+  /** Threads started and not dead (for tests). */
+  get liveThreads(): number {
+    return this.threads.filter((t) => !t.dead).length;
+  }
 
   /** Applies the stored blob to the snapshot file; resolves to its diff id. */
   apply(blob: string, snapshot: string, mediaType: string): Promise<string> {
@@ -94,7 +108,7 @@ export class LayerThread {
   }
 
   /**
-   * A transport that sends requests with `saveTo` from the layer thread (its
+   * A transport that sends requests with `saveTo` from a layer thread (their
    * own connections, as containerd's fetcher has a transport of its own) and
    * every other request through `local`. Close it with the pull phase.
    */
@@ -105,29 +119,37 @@ export class LayerThread {
       close: async () => {
         await local.close();
         // A thread that died took its connections with it.
-        const thread = this.current;
-        if (!thread || thread.dead) return;
-        await new Promise<void>((resolve) => thread.call({ op: 'close-pool', pool }, () => (resolve(), true)));
+        await Promise.all(
+          this.threads.map((thread) =>
+            thread.dead ? undefined : new Promise<void>((resolve) => thread.call({ op: 'close-pool', pool }, () => (resolve(), true))),
+          ),
+        );
       },
     };
   }
 
   /**
-   * Ends the thread: downloads under way fail (their connections are closed),
+   * Ends the threads: downloads under way fail (their connections are closed),
    * applies under way finish (for at most `graceMs`), and nothing more starts.
    */
   async close(graceMs = CLOSE_GRACE_MS): Promise<void> {
     this.closed = true;
-    const thread = this.current;
-    this.current = undefined;
-    await thread?.close(graceMs);
+    const threads = this.threads;
+    this.threads = [];
+    await Promise.all(threads.map((t) => t.close(graceMs)));
   }
 
-  // The thread for the next job: the current one, another if it died, none once closed.
+  // The thread for the next job: an idle one, a new one while there are fewer than maxThreads, else the least busy;
+  // a dead one is replaced. None once closed.
   private thread(): Thread | Error {
     if (this.closed) return new PullbenchError('INTERNAL', 'the embedded runtime is closed');
-    if (!this.current || this.current.dead) this.current = new Thread();
-    return this.current;
+    this.threads = this.threads.filter((t) => !t.dead);
+    let best: Thread | undefined;
+    for (const t of this.threads) if (!best || t.load < best.load) best = t;
+    if (best && (best.load === 0 || this.threads.length >= this.maxThreads)) return best;
+    const fresh = new Thread();
+    this.threads.push(fresh);
+    return fresh;
   }
 
   private fetch(pool: number, url: string, req: HttpRequest): Promise<HttpResponse> {
@@ -181,6 +203,11 @@ class Thread {
   private readonly idle: (() => void)[] = [];
   private seq = 0;
   dead: Error | undefined;
+
+  /** Jobs sent and not done. */
+  get load(): number {
+    return this.pending.size;
+  }
 
   constructor() {
     this.worker = startModuleWorker(import.meta.url, 'layer-worker');
