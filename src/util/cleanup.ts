@@ -2,7 +2,11 @@
  * Process-wide cleanup: everything pullbench starts (child processes, temp
  * dirs, servers) registers a disposer here so that it is released on success,
  * failure, and Ctrl-C. The first SIGINT/SIGTERM runs every disposer (newest
- * first) and exits 130; a second SIGINT while that runs forces exit.
+ * first) and exits 130. A second SIGINT while that runs forces exit: the
+ * disposers not yet done then get their synchronous fallbacks (child process
+ * groups killed, temp dirs removed). A second SIGTERM is ignored: automation
+ * (pkill, a supervisor, a parent passing on the signal its group got) often
+ * sends more than one, and the cleanup under way is what it asked for.
  */
 type Disposer = () => Promise<void> | void;
 
@@ -20,16 +24,21 @@ export function registerCleanup(label: string, fn: Disposer): () => void {
   };
 }
 
-/** Runs every registered disposer, newest first, collecting rather than throwing errors. */
+/**
+ * Runs every registered disposer, newest first, collecting rather than throwing errors. Each stays registered
+ * until it has run, so that an exit meanwhile still runs its synchronous fallback.
+ */
 export async function runAllCleanups(): Promise<Error[]> {
   const entries = [...disposers.entries()].reverse();
-  disposers.clear();
   const errors: Error[] = [];
-  for (const [, { label, fn }] of entries) {
+  for (const [id, { label, fn }] of entries) {
+    if (!disposers.has(id)) continue;
     try {
       await fn();
     } catch (err) {
       errors.push(new Error(`cleanup of ${label} failed: ${(err as Error).message}`));
+    } finally {
+      disposers.delete(id);
     }
   }
   return errors;
@@ -44,6 +53,7 @@ function installSignalHandlers(): void {
   installed = true;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (shuttingDown) {
+      if (signal === 'SIGTERM') return;
       process.stderr.write(`\n${signal} again: exiting without finishing cleanup\n`);
       process.exit(130);
     }
