@@ -150,10 +150,8 @@ class ResponseReader {
   private onEnd: ((keep: boolean) => void) | undefined;
   private bodyFailed: ((err: Error) => void) | undefined;
 
-  constructor(
-    private readonly conn: Conn,
-    private readonly noBody: boolean,
-  ) {}
+  /** The pool sends GETs only, so every response but a 204 or 304 has a body. */
+  constructor(private readonly conn: Conn) {}
 
   /** Resolves with the response's status and headers (1xx responses skipped). */
   awaitHead(): Promise<{ status: number; headers: Map<string, string> }> {
@@ -289,7 +287,7 @@ class ResponseReader {
   }
 
   private framingOf(status: number, headers: Map<string, string>): Framing {
-    if (this.noBody || status === 204 || status === 304) return { kind: 'none' };
+    if (status === 204 || status === 304) return { kind: 'none' };
     const te = headers.get('transfer-encoding');
     if (te !== undefined) {
       if (te.toLowerCase().split(',').map((s) => s.trim()).at(-1) !== 'chunked') throw new Error(`unsupported transfer-encoding ${JSON.stringify(te)}`);
@@ -465,7 +463,7 @@ export class RawHttpPool {
     const reused = conn.uses > 0;
     conn.uses++;
     conn.busy();
-    const reader = new ResponseReader(conn, false);
+    const reader = new ResponseReader(conn);
     conn.reader = reader;
     const onAbort = (): void => conn.destroy();
     signal?.addEventListener('abort', onAbort, { once: true });
