@@ -91,8 +91,10 @@ describe('the layer thread', () => {
     const saveTo = (i: number) => ({ digest: sha256(blob), partial: join(dir.path, `${i}.partial`), path: join(dir.path, `${i}`) });
     expect(thread.liveThreads).toBe(1);
     const first = await Promise.all([0, 1, 2, 3].map((i) => transport.request(`${url}/b${i}`, { method: 'GET', headers: {}, saveTo: saveTo(i) })));
-    // Three threads at most; the fourth download shares one.
+    // Three threads at most, one download each, and the fourth shares one.
+    const threads = (thread as unknown as { threads: { load: number; worker: Worker }[] }).threads;
     expect(thread.liveThreads).toBe(3);
+    expect(threads.map((t) => t.load).sort()).toEqual([1, 1, 2]);
     for (const res of held.splice(0)) res.end(blob.subarray(1000));
     expect(await Promise.all(first.map((r) => r.saved))).toEqual([blob.length, blob.length, blob.length, blob.length]);
     // Every thread is idle now: the next download starts none.
@@ -104,6 +106,10 @@ describe('the layer thread', () => {
     expect(await open()).toBeGreaterThanOrEqual(3);
     await transport.close();
     await expect.poll(open).toBe(0);
+    // close() ends every thread.
+    const workers = threads.map((t) => t.worker);
+    await thread.close();
+    expect(workers.map((w) => w.threadId)).toEqual([-1, -1, -1]);
   });
 
   it('keeps to one thread when maxThreads is 1 (the default)', async () => {

@@ -572,14 +572,15 @@ export class EmbeddedRuntime implements Runtime {
   }
 }
 
+/** Layer threads a runtime starts at most, whatever its max_concurrent_downloads: each is a V8 isolate of some MB. */
+const MAX_LAYER_THREADS = 8;
+
 /**
  * containerd 1.6.20 (overlayfs) syncs its metadata databases about 30 + 18 x layers times (fdatasync) in a cold
  * CRI PullImage and about 28 times in a pull of an image it has (bench/fidelity/containerd-syncs.ts, strace on the
  * daemon, 1/2/4/8 layers: 48-49/66/102/174 cold, 26-28 warm): bbolt syncs twice per transaction, so 14 per pull,
  * one more when content was new, and 9 per layer fetched and unpacked.
  */
-/** Layer threads a runtime starts at most, whatever its max_concurrent_downloads: each is a V8 isolate of some MB. */
-const MAX_LAYER_THREADS = 8;
 const META_TX_PER_PULL = 14;
 const META_TX_PER_NEW_LAYER = 9;
 const PAGE = 4096;
