@@ -62,6 +62,9 @@ export interface FidelityRow {
   /** CPU time (user + system) of the pulling process per pull: this process, or the containerd daemon. */
   embeddedCpuMs: number[];
   containerdCpuMs: number[];
+  /** The system (kernel) part of the CPU time above. */
+  embeddedSysMs: number[];
+  containerdSysMs: number[];
   embeddedMedianMs: number;
   containerdMedianMs: number;
   /** Each round's embedded ms / containerd ms (the two pulls of a round are adjacent in time). */
@@ -81,30 +84,37 @@ function median(xs: number[]): number {
 interface Timed {
   ms: number;
   cpuMs: number;
+  sysMs: number;
+}
+
+/** CPU time used so far, in ms: user + system, and system alone. */
+interface CpuTime {
+  total: number;
+  sys: number;
 }
 
 // utime + stime of a process from /proc/PID/stat, in ms (clock ticks of 10 ms).
-async function processCpuMs(pid: number): Promise<number> {
+async function processCpuMs(pid: number): Promise<CpuTime> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
+  return { total: (Number(fields[11]) + Number(fields[12])) * 10, sys: Number(fields[12]) * 10 };
 }
 
-async function timedColdPull(rt: Runtime, image: string, cpuMs: () => Promise<number>, settled: boolean): Promise<Timed> {
+async function timedColdPull(rt: Runtime, image: string, cpuMs: () => Promise<CpuTime>, settled: boolean): Promise<Timed> {
   await rt.removeImage(image);
   if (settled) await settle(settleMs);
   const c0 = await cpuMs();
   const t0 = performance.now();
   await rt.pullImage(image);
   const ms = performance.now() - t0;
-  const cpu = (await cpuMs()) - c0;
+  const c1 = await cpuMs();
   await rt.removeImage(image);
-  return { ms, cpuMs: cpu };
+  return { ms, cpuMs: c1.total - c0.total, sysMs: c1.sys - c0.sys };
 }
 
-const ownCpuMs = (): Promise<number> => {
+const ownCpuMs = (): Promise<CpuTime> => {
   const u = process.cpuUsage();
-  return Promise.resolve((u.user + u.system) / 1000);
+  return Promise.resolve({ total: (u.user + u.system) / 1000, sys: u.system / 1000 });
 };
 
 const spread = (xs: number[]): string => `${Math.round(Math.min(...xs))}-${Math.round(Math.max(...xs))}`;
@@ -185,7 +195,7 @@ async function main(): Promise<void> {
       const img = synthImage(Array.from({ length: c.layers }, () => per));
       await pushWithClient(registry.url, `fidelity/${c.name}`, 'v1', img);
       const image = `${registry.host}/fidelity/${c.name}:v1`;
-      const containerdCpuMs = (): Promise<number> => processCpuMs(containerd.daemon.pid);
+      const containerdCpuMs = (): Promise<CpuTime> => processCpuMs(containerd.daemon.pid);
       // Untimed warm-up pulls: the registry's page cache, and code compiled and heaps grown on both sides (with one
       // warm-up, this process's five timed 10 MB pulls took 231, 238, 192, 129 and 148 ms, in that order).
       for (let i = 0; i < warmup; i++) {
@@ -195,7 +205,7 @@ async function main(): Promise<void> {
       const e: Timed[] = [];
       const k: Timed[] = [];
       for (let i = 0; i < repeat; i++) {
-        const order: [Runtime, Timed[], () => Promise<number>][] =
+        const order: [Runtime, Timed[], () => Promise<CpuTime>][] =
           i % 2 === 0
             ? [
                 [embedded, e, ownCpuMs],
@@ -215,6 +225,8 @@ async function main(): Promise<void> {
         containerdMs: k.map((t) => Math.round(t.ms)),
         embeddedCpuMs: e.map((t) => Math.round(t.cpuMs)),
         containerdCpuMs: k.map((t) => Math.round(t.cpuMs)),
+        embeddedSysMs: e.map((t) => Math.round(t.sysMs)),
+        containerdSysMs: k.map((t) => Math.round(t.sysMs)),
         embeddedMedianMs: median(e.map((t) => t.ms)),
         containerdMedianMs: median(k.map((t) => t.ms)),
         roundRatios: e.map((t, i) => t.ms / k[i]!.ms),
@@ -223,7 +235,7 @@ async function main(): Promise<void> {
       };
       rows.push(row);
       console.error(
-        `${c.name}: embedded ${row.embeddedMs.join(' ')} ms (CPU ${row.embeddedCpuMs.join(' ')}), containerd ${row.containerdMs.join(' ')} ms (CPU ${row.containerdCpuMs.join(' ')}), round ratios ${row.roundRatios.map((r) => r.toFixed(2)).join(' ')}, ratio ${row.ratio.toFixed(2)} (of medians ${row.ratioOfMedians.toFixed(2)})`,
+        `${c.name}: embedded ${row.embeddedMs.join(' ')} ms (CPU ${row.embeddedCpuMs.join(' ')}; system ${row.embeddedSysMs.join(' ')}), containerd ${row.containerdMs.join(' ')} ms (CPU ${row.containerdCpuMs.join(' ')}; system ${row.containerdSysMs.join(' ')}), round ratios ${row.roundRatios.map((r) => r.toFixed(2)).join(' ')}, ratio ${row.ratio.toFixed(2)} (of medians ${row.ratioOfMedians.toFixed(2)})`,
       );
     }
     console.log(renderTable(rows));
