@@ -1,15 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedRuntime } from '../../src/node/runtimes/embedded.js';
-import { BlobSink, applyLayer } from '../../src/node/runtimes/layer-store.js';
+import { BlobSink, applyLayer, syncGunzipAvailable } from '../../src/node/runtimes/layer-store.js';
 import { embeddedRegistry, type StartedRegistry } from '../../src/registry/provider.js';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip, gzipSync } from 'node:zlib';
+import { gzipSync } from 'node:zlib';
 import { makeTempDir } from '../../src/util/temp.js';
 import { pushIndex, pushWithClient, synthImage, tarWithFile, type SynthImage } from './helpers/images.js';
 
@@ -324,7 +324,13 @@ describe('the embedded runtime', () => {
   });
 });
 
+const GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
+
 describe('the disk store\'s blob sink and layer applier', () => {
+  it('drives zlib synchronously on the Node it runs on (the gzip apply a layer thread uses)', () => {
+    expect(syncGunzipAvailable()).toBe(true);
+  });
+
   it('writes the blob, then its unpacked bytes, byte for byte, across many stages and odd chunk sizes', async () => {
     await using dir = await makeTempDir('pbsink-');
     const tar = tarWithFile('big.bin', 3 * 1024 * 1024 + 12_345);
@@ -337,15 +343,37 @@ describe('the disk store\'s blob sink and layer applier', () => {
     }
     // Twice over the same spare stages: the second layer reuses the first one's, and is written as faithfully.
     const spares: Buffer[] = [];
-    for (const name of ['first', 'second']) {
+    for (const [name, sync] of [['first', true], ['second', true], ['streamed', false]] as const) {
       const blob = join(dir.path, `${name}.blob`);
       await pipeline(Readable.from(chunks), await BlobSink.open(blob, spares));
       expect(spares).toHaveLength(2);
       expect((await readFile(blob)).equals(gz)).toBe(true);
-      const diffId = await applyLayer(blob, join(dir.path, `${name}.snapshot`), createGunzip(), spares);
+      const diffId = await applyLayer(blob, join(dir.path, `${name}.snapshot`), GZIP, { spares, sync });
       expect(spares).toHaveLength(2);
       expect((await readFile(join(dir.path, `${name}.snapshot`))).equals(tar)).toBe(true);
       expect(diffId).toBe(sha256(tar));
+    }
+  });
+
+  it('applies what the streaming gunzip applies: compressible layers (more out than in), several gzip members, zero padding after the stream, an empty layer', async () => {
+    await using dir = await makeTempDir('pbsink-');
+    // 6 MiB of text-like bytes: each 256 KiB read of the blob unpacks to several MiB.
+    const text = Buffer.from(Array.from({ length: 200_000 }, (_, i) => `line ${i % 977} of a layer\n`).join(''));
+    const member2 = randomBytes(300_000);
+    const cases: [string, Buffer, Buffer][] = [
+      ['compressible', gzipSync(text, { level: 9 }), text],
+      ['two members', Buffer.concat([gzipSync(text.subarray(0, 1000)), gzipSync(member2)]), Buffer.concat([text.subarray(0, 1000), member2])],
+      ['zero padding', Buffer.concat([gzipSync(member2), Buffer.alloc(300_000)]), member2],
+      ['empty', gzipSync(Buffer.alloc(0)), Buffer.alloc(0)],
+    ];
+    for (const [name, gz, unpacked] of cases) {
+      const blob = join(dir.path, 'blob');
+      await writeFile(blob, gz);
+      for (const sync of [true, false]) {
+        const snapshot = join(dir.path, `snapshot-${sync}`);
+        const diffId = await applyLayer(blob, snapshot, GZIP, { sync });
+        expect({ name, sync, same: (await readFile(snapshot)).equals(unpacked), diffId }).toEqual({ name, sync, same: true, diffId: sha256(unpacked) });
+      }
     }
   });
 
@@ -355,7 +383,7 @@ describe('the disk store\'s blob sink and layer applier', () => {
     await expect(pipeline(Readable.from([gz]), await BlobSink.open('/dev/full'))).rejects.toMatchObject({ code: 'ENOSPC' });
     const blob = join(dir.path, 'blob');
     await writeFile(blob, gz);
-    await expect(applyLayer(blob, '/dev/full', createGunzip())).rejects.toMatchObject({ code: 'ENOSPC' });
+    for (const sync of [true, false]) await expect(applyLayer(blob, '/dev/full', GZIP, { sync })).rejects.toMatchObject({ code: 'ENOSPC' });
   });
 
   it('fails on a corrupt layer, and does not hang, instead of writing a short snapshot', async () => {
@@ -363,10 +391,23 @@ describe('the disk store\'s blob sink and layer applier', () => {
     const gz = gzipSync(tarWithFile('x.bin', 4 * 1024 * 1024), { level: 1 });
     const corrupt = Buffer.concat([gz.subarray(0, 1024 * 1024), Buffer.alloc(4096, 0xff), gz.subarray(1024 * 1024 + 4096)]);
     const truncated = gz.subarray(0, gz.length - 1000);
-    for (const bytes of [corrupt, truncated]) {
+    const badCrc = Buffer.from(gz);
+    badCrc[badCrc.length - 5]! ^= 0xff;
+    // As gunzip does: bytes after the stream that are neither padding (zeros) nor another member are an error.
+    const garbage = Buffer.concat([gz, Buffer.from('not gzip at all')]);
+    const cases = [
+      ['corrupt', corrupt, /./],
+      ['truncated', truncated, /unexpected end of file/],
+      ['bad crc', badCrc, /incorrect data check/],
+      ['garbage after the stream', garbage, /incorrect header check/],
+    ] as const;
+    for (const [name, bytes, message] of cases) {
       const blob = join(dir.path, 'blob');
       await writeFile(blob, bytes);
-      await expect(applyLayer(blob, join(dir.path, 'snapshot'), createGunzip())).rejects.toMatchObject({ code: expect.stringMatching(/^Z_/) });
+      for (const sync of [true, false]) {
+        const err = await applyLayer(blob, join(dir.path, 'snapshot'), GZIP, { sync }).catch((e: unknown) => e);
+        expect({ name, sync, code: (err as { code?: string }).code, message: (err as Error).message }).toMatchObject({ name, sync, code: expect.stringMatching(/^Z_/), message: expect.stringMatching(message) });
+      }
     }
   });
 });

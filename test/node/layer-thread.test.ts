@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { access, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -49,7 +49,8 @@ describe('the layer thread', () => {
   };
 
   it('saves a verified blob over its own connections, and sends other requests through the local pool', async () => {
-    const blob = Buffer.alloc(3 * 1024 * 1024 + 17, 7);
+    // Random bytes: a write at the wrong offset would not go unseen.
+    const blob = randomBytes(3 * 1024 * 1024 + 17);
     const { url, seen, dir, transport, local } = await setup((req, res) => {
       res.writeHead(200, { 'content-length': String(blob.length), 'docker-content-digest': sha256(blob) });
       res.end(blob);
@@ -139,6 +140,19 @@ describe('the layer thread', () => {
     const err = await res.saved!.catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PullbenchError);
     expect(err).toMatchObject({ code: 'DIGEST_MISMATCH', details: { expected: wrong, actual: sha256(blob) }, bytesReceived: blob.length });
+    expect(await exists(path)).toBe(false);
+  });
+
+  it('fails a download whose file write fails (a full disk) with the write\'s error, and puts nothing at the path', async () => {
+    const blob = randomBytes(2 * 1024 * 1024);
+    const { url, dir, transport } = await setup((_req, res) => {
+      res.writeHead(200, { 'content-length': String(blob.length) });
+      res.end(blob);
+    });
+    const path = join(dir.path, 'blob');
+    const res = await transport.request(`${url}/v2/a/blobs/${sha256(blob)}`, { method: 'GET', headers: {}, saveTo: { digest: sha256(blob), partial: '/dev/full', path } });
+    expect(res.status).toBe(200);
+    await expect(res.saved).rejects.toMatchObject({ code: 'ENOSPC', syscall: 'write' });
     expect(await exists(path)).toBe(false);
   });
 

@@ -69,9 +69,10 @@ export function fromPlain(e: PlainError): Error {
  * machine, the same hour). The threads read layer bodies with RawHttpPool
  * (src/net/raw-http.ts) into reused buffers, not node:http's fresh ones.
  *
- * There are up to `maxThreads` of them (the runtime's max_concurrent_downloads):
- * each job goes to an idle thread, to a new one while there are fewer, or else
- * to the least busy, so that concurrent downloads hash on as many cores as the
+ * There are up to `maxThreads` of them (the embedded runtime asks for its
+ * max_concurrent_downloads and one more, for the applies): each job goes to
+ * an idle thread, to a new one while there are fewer, or else to the least
+ * busy, so that concurrent downloads hash on as many cores as the
  * machine gives, as containerd's goroutines do. With one thread for all, the
  * three downloads of a pull hashed on one core while the other one idled, and
  * the embedded runtime took 1.13-1.33x containerd's time (bench/fidelity,

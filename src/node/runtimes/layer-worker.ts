@@ -5,11 +5,11 @@ import { parentPort } from 'node:worker_threads';
 import { RawHttpPool, type RawResponse } from '../../net/raw-http.js';
 import { Digester, parseDigest } from '../../oci/digest.js';
 import { digestMismatch, sizeMismatch } from '../../oci/verifying-stream.js';
-import { applyLayer, decompressor, STAGE_BYTES, StagedFile } from './layer-store.js';
+import { applyLayer, SyncFile } from './layer-store.js';
 import { plainError, type LayerJob, type LayerReply } from './layer-thread.js';
 
 const port = parentPort!;
-/** 1 MiB stages, kept between layers, for the downloads and the applies alike. */
+/** 1 MiB stages, kept between layers, for the applies. */
 const spares: Buffer[] = [];
 /** A connection pool per transport of the runtime's (a pull phase), ended with it. */
 const pools = new Map<number, RawHttpPool>();
@@ -49,30 +49,25 @@ async function fetchInto(job: Extract<LayerJob, { op: 'fetch' }>): Promise<void>
   const cl = res.header('content-length');
   const length = cl !== null && /^\d+$/.test(cl.trim()) ? Number(cl) : undefined;
   let digester: Digester | undefined;
-  let file: StagedFile | undefined;
+  let file: SyncFile | undefined;
   try {
     digester = new Digester(parseDigest(job.save.digest).algorithm);
     const hash = digester;
-    file = await StagedFile.open(job.save.partial, spares);
-    const staged = file;
-    staged.onFree = () => res.resume();
-    // Bytes the file has taken; a view offered again after a pause starts there, and was hashed the first time.
-    let taken = 0;
+    file = await SyncFile.open(job.save.partial);
+    const out = file;
+    // Each view of the connection's read buffer is hashed and written while it is still in cache (see SyncFile).
     await res.consume((view) => {
-      const seen = hash.size - taken;
-      if (view.length > seen) {
-        hash.update(view.subarray(seen));
-        if (length !== undefined && hash.size > length) throw sizeMismatch(job.save.digest, length, hash.size);
-      }
-      const n = staged.take(view);
-      taken += n;
-      return n;
+      hash.update(view);
+      if (length !== undefined && hash.size > length) throw sizeMismatch(job.save.digest, length, hash.size);
+      out.write(view);
+      return view.length;
     });
     if (length !== undefined && hash.size !== length) throw sizeMismatch(job.save.digest, length, hash.size);
     const actual = hash.digest();
     if (actual !== job.save.digest) throw digestMismatch(job.save.digest, actual);
     // The verified bytes are committed (synced, renamed) only when the digest matched; the caller removes the rest.
-    await staged.finish();
+    await out.commit();
+    file = undefined;
     await rename(job.save.partial, job.save.path);
   } catch (err) {
     res.discard();
@@ -98,7 +93,7 @@ async function readUnsaved(res: RawResponse, signal: AbortSignal): Promise<Buffe
 port.on('message', (job: LayerJob) => {
   switch (job.op) {
     case 'apply':
-      void applyLayer(job.blob, job.snapshot, decompressor(job.mediaType, STAGE_BYTES), spares).then(
+      void applyLayer(job.blob, job.snapshot, job.mediaType, { spares }).then(
         (diffId) => reply({ id: job.id, diffId }),
         (err: unknown) => reply({ id: job.id, error: plainError(err) }),
       );
