@@ -150,12 +150,12 @@ export class StagedFile {
 }
 
 /**
- * A file written on the calling thread, straight from the caller's buffer, at once: for a layer thread, where
- * bytes are written as they arrive (a socket read, a decompressor's output) while the CPU's cache still holds them,
- * as containerd's goroutines write theirs. A staged or batched write copies cold memory: perf on 2026-12-02 put
- * the kernel's copy into the page cache at about three times containerd's cost per byte that way. A write blocks the
- * thread for as long as the kernel takes (microseconds into the page cache; longer when it throttles a writer of
- * too many dirty pages, as it would throttle containerd's).
+ * A file written on the calling thread, straight from the caller's buffer, at once, as containerd's goroutines
+ * write theirs: for a layer thread, which writes a blob from the buffer its body fills and a snapshot from zlib's
+ * output while it is still in the CPU's cache. Handing 1 MiB writes to the thread pool, and batching zlib's output
+ * up to 4 MiB, the kernel's copy into the page cache cost about three times containerd's per byte (perf,
+ * 2026-12-02). A write blocks the thread for as long as the kernel takes (microseconds into the page cache; longer
+ * when it throttles a writer of too many dirty pages, as it would throttle containerd's).
  */
 export class SyncFile {
   private at = 0;
@@ -453,6 +453,16 @@ class SnapshotWriter {
       this.inflater.destroy(this.failure);
     }
   }
+}
+
+/** A 1 MiB stage from `spares`, or a new one. */
+export function takeStage(spares: Buffer[]): Buffer {
+  return spares.pop() ?? Buffer.allocUnsafe(STAGE_BYTES);
+}
+
+/** Gives a stage back to `spares` (kept up to MAX_SPARE_STAGES). */
+export function giveStage(spares: Buffer[], stage: Buffer): void {
+  if (spares.length < MAX_SPARE_STAGES) spares.push(stage);
 }
 
 function takeStages(spares: Buffer[]): Buffer[] {

@@ -5,11 +5,11 @@ import { parentPort } from 'node:worker_threads';
 import { RawHttpPool, type RawResponse } from '../../net/raw-http.js';
 import { Digester, parseDigest } from '../../oci/digest.js';
 import { digestMismatch, sizeMismatch } from '../../oci/verifying-stream.js';
-import { applyLayer, SyncFile } from './layer-store.js';
+import { applyLayer, giveStage, SyncFile, takeStage } from './layer-store.js';
 import { plainError, type LayerJob, type LayerReply } from './layer-thread.js';
 
 const port = parentPort!;
-/** 1 MiB stages, kept between layers, for the applies. */
+/** 1 MiB stages, kept between layers, for the downloads and the applies alike. */
 const spares: Buffer[] = [];
 /** A connection pool per transport of the runtime's (a pull phase), ended with it. */
 const pools = new Map<number, RawHttpPool>();
@@ -48,21 +48,38 @@ async function fetchInto(job: Extract<LayerJob, { op: 'fetch' }>): Promise<void>
   // As RegistryClient.getBlob: a Content-Length that is missing (or not a number) checks no size.
   const cl = res.header('content-length');
   const length = cl !== null && /^\d+$/.test(cl.trim()) ? Number(cl) : undefined;
-  let digester: Digester | undefined;
   let file: SyncFile | undefined;
+  let received = 0;
+  const fill = takeStage(spares);
   try {
-    digester = new Digester(parseDigest(job.save.digest).algorithm);
-    const hash = digester;
+    const hash = new Digester(parseDigest(job.save.digest).algorithm);
     file = await SyncFile.open(job.save.partial);
     const out = file;
-    // Each view of the connection's read buffer is hashed and written while it is still in cache (see SyncFile).
+    // As containerd's content.Copy: the body fills a 1 MiB buffer (copyWithBuffer's io.ReadAtLeast), which its
+    // content writer writes to the file and then hashes (content/helpers.go; content/local/writer.go Write).
+    // Written from each socket read instead, a 500 MB pull took half of containerd's system time, and 0.85x its
+    // time (bench/fidelity --no-sha-ext, 2026-12-02); filled so, 1.3-1.75 s against 1.17-1.75 s, and 0.96x.
+    let filled = 0;
+    const flush = (): void => {
+      const bytes = fill.subarray(0, filled);
+      out.write(bytes);
+      hash.update(bytes);
+      filled = 0;
+    };
     await res.consume((view) => {
-      hash.update(view);
-      if (length !== undefined && hash.size > length) throw sizeMismatch(job.save.digest, length, hash.size);
-      out.write(view);
+      received += view.length;
+      if (length !== undefined && received > length) throw sizeMismatch(job.save.digest, length, received);
+      for (let from = 0; from < view.length; ) {
+        const n = Math.min(view.length - from, fill.length - filled);
+        fill.set(view.subarray(from, from + n), filled);
+        filled += n;
+        from += n;
+        if (filled === fill.length) flush();
+      }
       return view.length;
     });
-    if (length !== undefined && hash.size !== length) throw sizeMismatch(job.save.digest, length, hash.size);
+    if (filled > 0) flush();
+    if (length !== undefined && received !== length) throw sizeMismatch(job.save.digest, length, received);
     const actual = hash.digest();
     if (actual !== job.save.digest) throw digestMismatch(job.save.digest, actual);
     // The verified bytes are committed (synced, renamed) only when the digest matched; the caller removes the rest.
@@ -72,10 +89,12 @@ async function fetchInto(job: Extract<LayerJob, { op: 'fetch' }>): Promise<void>
   } catch (err) {
     res.discard();
     await file?.close();
-    reply({ id: job.id, error: plainError(err), saved: digester?.size ?? 0 });
+    reply({ id: job.id, error: plainError(err), saved: received });
     return;
+  } finally {
+    giveStage(spares, fill);
   }
-  reply({ id: job.id, saved: digester.size });
+  reply({ id: job.id, saved: received });
 }
 
 // The first bytes of a response that is not saved (a challenge, an error), for the client to read as it reads any. A
