@@ -11,9 +11,9 @@ import { Decompress } from 'fzstd';
 import { Digester } from '../../oci/digest.js';
 
 /**
- * zlib's output chunk (default 16 KiB): bigger chunks mean fewer thread-pool round trips per layer, and smaller ones
- * are still in the CPU's cache when they are hashed and written. At 1 MiB, written in 4 MiB batches, the kernel's
- * copy into the page cache took about three times as long per byte as containerd's (perf, 2026-12-02).
+ * zlib's output chunk (default 16 KiB) for a decompressor as a stream (the stream store; an apply that is not gzip,
+ * or where SyncGunzip is refused): bigger chunks mean fewer thread-pool round trips per layer, and smaller ones are
+ * still in the CPU's cache when they are hashed and written.
  */
 const INFLATE_CHUNK = 256 * 1024;
 /** The disk store's write size: a layer goes to its blob file and its decompressor in runs of this many bytes. */
@@ -137,7 +137,7 @@ export class StagedFile {
         this.onFree?.();
       }
     };
-    this.inUse[i] = writeFully(this.fh, [this.stages[i]!.subarray(0, length)], at).then(freed, (err: Error) => {
+    this.inUse[i] = writeFully(this.fh, this.stages[i]!.subarray(0, length), at).then(freed, (err: Error) => {
       if (!this.failure) {
         this.failure = err;
         this.onError?.(err);
@@ -466,25 +466,17 @@ export function giveStage(spares: Buffer[], stage: Buffer): void {
 }
 
 function takeStages(spares: Buffer[]): Buffer[] {
-  return [spares.pop() ?? Buffer.allocUnsafe(STAGE_BYTES), spares.pop() ?? Buffer.allocUnsafe(STAGE_BYTES)];
+  return [takeStage(spares), takeStage(spares)];
 }
 
 function giveStages(spares: Buffer[], stages: Buffer[]): void {
-  if (spares.length < MAX_SPARE_STAGES) spares.push(...stages);
+  for (const stage of stages) giveStage(spares, stage);
 }
 
-// A positional writev that goes on after a short write.
-async function writeFully(fh: FileHandle, chunks: Buffer[], at: number): Promise<void> {
-  let left = chunks;
-  let position = at;
-  for (;;) {
-    const total = left.reduce((n, c) => n + c.length, 0);
-    const { bytesWritten } = left.length === 1 ? await fh.write(left[0]!, 0, total, position) : await fh.writev(left, position);
-    if (bytesWritten >= total) return;
-    position += bytesWritten;
-    let skip = bytesWritten;
-    while (skip >= left[0]!.length) skip -= left.shift()!.length;
-    left = [left[0]!.subarray(skip), ...left.slice(1)];
+// A positional write that goes on after a short write.
+async function writeFully(fh: FileHandle, bytes: Buffer, at: number): Promise<void> {
+  for (let from = 0; from < bytes.length; ) {
+    const { bytesWritten } = await fh.write(bytes, from, bytes.length - from, at + from);
+    from += bytesWritten;
   }
 }
-
