@@ -9,8 +9,10 @@
  * runs in rounds, one pull of each runtime per round, in alternating order, so
  * drift on a shared machine hits both alike. Reports the median, the spread and
  * the CPU time per pull of each runtime, and the ratio embedded / containerd:
- * the median of the rounds' ratios (target: within 10%), and, beside it, the
- * ratio of the two medians.
+ * the median of the rounds' ratios (target: within 10%), with a distribution-free
+ * 95% interval for it (stats.ts), and, beside it, the ratio of the two medians.
+ * On a shared VM one round's ratio scatters by 10-20% either way, so 7 rounds
+ * left the median itself uncertain by about the target: 15 by default.
  *
  * It also reports what each side hashes with (see hashing.ts): the Go version
  * containerd was built with, and this process's sha256 speed. `--no-sha-ext`
@@ -28,6 +30,7 @@ import { pushWithClient, synthImage } from '../../test/node/helpers/images.js';
 import { withThreadpool } from '../threadpool.js';
 import { cpuHasShaExt, goUsesShaExt, goVersionOfProcess, NO_SHA_EXT, sha256MBps } from './hashing.js';
 import { settle, syncAll } from './settle.js';
+import { median, medianInterval, type MedianInterval } from './stats.js';
 
 const MB = 1024 * 1024;
 let settleMs = 3000;
@@ -71,14 +74,10 @@ export interface FidelityRow {
   roundRatios: number[];
   /** The median of the rounds' ratios: the figure held to the target. */
   ratio: number;
+  /** A distribution-free 95% interval for that median (stats.ts); absent with fewer than 6 rounds. */
+  ratioInterval?: MedianInterval;
   /** embedded median / containerd median */
   ratioOfMedians: number;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 interface Timed {
@@ -117,17 +116,19 @@ const ownCpuMs = (): Promise<CpuTime> => {
   return Promise.resolve({ total: (u.user + u.system) / 1000, sys: u.system / 1000 });
 };
 
+const withInterval = (i: MedianInterval | undefined): { ratioInterval?: MedianInterval } => (i ? { ratioInterval: i } : {});
+
 const spread = (xs: number[]): string => `${Math.round(Math.min(...xs))}-${Math.round(Math.max(...xs))}`;
 
 /** Renders the rows as a Markdown table (pure; used for the README and stdout). */
 export function renderTable(rows: FidelityRow[]): string {
   const lines = [
-    '| image | size | layers | embedded median ms (min-max) | containerd median ms (min-max) | CPU ms per pull, embedded / containerd | ratio of medians | ratio, median of rounds (min-max) |',
+    '| image | size | layers | embedded median ms (min-max) | containerd median ms (min-max) | CPU ms per pull, embedded / containerd | ratio of medians | ratio, median of rounds (95% interval) (min-max) |',
     '|---|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of rows) {
     lines.push(
-      `| ${r.image} | ${(r.bytes / MB).toFixed(0)} MB | ${r.layers} | ${r.embeddedMedianMs.toFixed(0)} (${spread(r.embeddedMs)}) | ${r.containerdMedianMs.toFixed(0)} (${spread(r.containerdMs)}) | ${median(r.embeddedCpuMs).toFixed(0)} / ${median(r.containerdCpuMs).toFixed(0)} | ${r.ratioOfMedians.toFixed(2)} | ${r.ratio.toFixed(2)} (${Math.min(...r.roundRatios).toFixed(2)}-${Math.max(...r.roundRatios).toFixed(2)}) |`,
+      `| ${r.image} | ${(r.bytes / MB).toFixed(0)} MB | ${r.layers} | ${r.embeddedMedianMs.toFixed(0)} (${spread(r.embeddedMs)}) | ${r.containerdMedianMs.toFixed(0)} (${spread(r.containerdMs)}) | ${median(r.embeddedCpuMs).toFixed(0)} / ${median(r.containerdCpuMs).toFixed(0)} | ${r.ratioOfMedians.toFixed(2)} | ${r.ratio.toFixed(2)} ${r.ratioInterval ? `(${r.ratioInterval.low.toFixed(2)}-${r.ratioInterval.high.toFixed(2)}) ` : ''}(${Math.min(...r.roundRatios).toFixed(2)}-${Math.max(...r.roundRatios).toFixed(2)}) |`,
     );
   }
   return lines.join('\n');
@@ -135,7 +136,7 @@ export function renderTable(rows: FidelityRow[]): string {
 
 const options = {
   quick: { type: 'boolean', default: false },
-  repeat: { type: 'string', default: '7' },
+  repeat: { type: 'string', default: '15' },
   warmup: { type: 'string', default: '2' },
   'settle-ms': { type: 'string', default: '3000' },
   registry: { type: 'string', default: 'distribution' },
@@ -231,14 +232,17 @@ async function main(): Promise<void> {
         containerdMedianMs: median(k.map((t) => t.ms)),
         roundRatios: e.map((t, i) => t.ms / k[i]!.ms),
         ratio: median(e.map((t, i) => t.ms / k[i]!.ms)),
+        ...withInterval(medianInterval(e.map((t, i) => t.ms / k[i]!.ms))),
         ratioOfMedians: median(e.map((t) => t.ms)) / median(k.map((t) => t.ms)),
       };
       rows.push(row);
       console.error(
-        `${c.name}: embedded ${row.embeddedMs.join(' ')} ms (CPU ${row.embeddedCpuMs.join(' ')}; system ${row.embeddedSysMs.join(' ')}), containerd ${row.containerdMs.join(' ')} ms (CPU ${row.containerdCpuMs.join(' ')}; system ${row.containerdSysMs.join(' ')}), round ratios ${row.roundRatios.map((r) => r.toFixed(2)).join(' ')}, ratio ${row.ratio.toFixed(2)} (of medians ${row.ratioOfMedians.toFixed(2)})`,
+        `${c.name}: embedded ${row.embeddedMs.join(' ')} ms (CPU ${row.embeddedCpuMs.join(' ')}; system ${row.embeddedSysMs.join(' ')}), containerd ${row.containerdMs.join(' ')} ms (CPU ${row.containerdCpuMs.join(' ')}; system ${row.containerdSysMs.join(' ')}), round ratios ${row.roundRatios.map((r) => r.toFixed(2)).join(' ')}, ratio ${row.ratio.toFixed(2)}${row.ratioInterval ? ` (95% interval ${row.ratioInterval.low.toFixed(2)}-${row.ratioInterval.high.toFixed(2)})` : ''} (of medians ${row.ratioOfMedians.toFixed(2)})`,
       );
     }
     console.log(renderTable(rows));
+    const out = rows.filter((r) => Math.abs(r.ratio - 1) > 0.1);
+    console.error(`within 10% of containerd: ${rows.length - out.length} of ${rows.length} cases${out.length ? ` (not: ${out.map((r) => `${r.image} ${r.ratio.toFixed(2)}`).join(', ')})` : ''}`);
     if (values.json) {
       await writeFile(values.json, JSON.stringify({ environment: environmentInfo(), registry: registry.version(), threadpool: Number(process.env.UV_THREADPOOL_SIZE), hashing, repeat, warmup, settleMs, rows }, null, 2));
     }

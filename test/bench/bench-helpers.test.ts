@@ -141,3 +141,36 @@ console.log(sha256MBps());
     else expect(plain / masked).toBeLessThan(1.5);
   });
 });
+
+describe('bench/fidelity/stats', () => {
+  it('takes the median of odd and even counts, unsorted', async () => {
+    const { median } = await import('../../bench/fidelity/stats.js');
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(() => median([])).toThrow('median of no values');
+  });
+
+  it('gives binomial(n, 1/2) tail sums', async () => {
+    const { binomialHalfCdf } = await import('../../bench/fidelity/stats.js');
+    expect(binomialHalfCdf(4, -1)).toBe(0);
+    expect(binomialHalfCdf(4, 0)).toBe(1 / 16);
+    expect(binomialHalfCdf(4, 2)).toBe(11 / 16);
+    expect(binomialHalfCdf(4, 4)).toBe(1);
+    // 15 rounds: P(X <= 3) = (1 + 15 + 105 + 455) / 2^15.
+    expect(binomialHalfCdf(15, 3)).toBe(576 / 32768);
+  });
+
+  it('puts the 95% interval of a median at the order statistics of the usual tables', async () => {
+    const { medianInterval } = await import('../../bench/fidelity/stats.js');
+    const ranks = (n: number) => Array.from({ length: n }, (_, i) => n - i); // n..1: the function sorts
+    // Too few rounds for 95% at all: 5 rounds give at most 1 - 2/32 = 93.75%.
+    expect(medianInterval(ranks(5))).toBeUndefined();
+    expect(medianInterval(ranks(6))).toEqual({ low: 1, high: 6, coverage: 1 - 2 / 64 });
+    expect(medianInterval(ranks(9))).toMatchObject({ low: 2, high: 8 });
+    expect(medianInterval(ranks(15))).toEqual({ low: 4, high: 12, coverage: 1 - (2 * 576) / 32768 });
+    expect(medianInterval(ranks(21))).toMatchObject({ low: 6, high: 16 });
+    // A lower level narrows it; every coverage given is at least the level asked for.
+    expect(medianInterval(ranks(15), 0.8)).toMatchObject({ low: 5, high: 11 }); // 1 - 2 P(X <= 4) = 0.88; k = 6 would give 0.70
+    for (const n of [6, 7, 10, 15, 30]) expect(medianInterval(ranks(n))!.coverage).toBeGreaterThanOrEqual(0.95);
+  });
+});
