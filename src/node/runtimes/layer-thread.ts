@@ -7,7 +7,16 @@ import { startModuleWorker, structuredSafe } from '../../util/worker.js';
 /** @internal the protocol between LayerThread and layer-worker.ts */
 export type LayerJob =
   | { op: 'apply'; id: number; blob: string; snapshot: string; mediaType: string }
-  | { op: 'fetch'; id: number; pool: number; url: string; headers: Record<string, string>; save: NonNullable<HttpRequest['saveTo']> }
+  | {
+      op: 'fetch';
+      id: number;
+      pool: number;
+      url: string;
+      headers: Record<string, string>;
+      save: NonNullable<HttpRequest['saveTo']>;
+      /** One float64 the thread keeps at the bytes received so far: still readable if the thread dies. */
+      progress: SharedArrayBuffer;
+    }
   | { op: 'abort'; id: number; target: number }
   | { op: 'close-pool'; id: number; pool: number }
   | { op: 'shutdown'; id: number };
@@ -162,9 +171,11 @@ export class LayerThread {
       }
       let settle: { resolve: (n: number) => void; reject: (err: Error) => void } | undefined;
       const onAbort = (): void => thread.post({ op: 'abort', target: id });
-      const id = thread.call({ op: 'fetch', pool, url, headers: req.headers, save: req.saveTo! }, (r) => {
+      const progress = new SharedArrayBuffer(8);
+      const id = thread.call({ op: 'fetch', pool, url, headers: req.headers, save: req.saveTo!, progress }, (r) => {
         if (settle) {
-          if (r.error) settle.reject(Object.assign(fromPlain(r.error), { bytesReceived: r.saved ?? 0 }));
+          // A thread that died says nothing of what it had received: the shared count does.
+          if (r.error) settle.reject(Object.assign(fromPlain(r.error), { bytesReceived: r.saved ?? new Float64Array(progress)[0]! }));
           else settle.resolve(r.saved!);
           return true;
         }
