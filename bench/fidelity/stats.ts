@@ -14,6 +14,8 @@ export function median(xs: number[]): number {
 
 /** P(X <= k) for X ~ Binomial(n, 1/2). */
 export function binomialHalfCdf(n: number, k: number): number {
+  // 2^-n underflows to 0 past n = 1074; no bench runs a thousand rounds.
+  if (n > 1000) throw new Error(`binomialHalfCdf: n = ${n} is more than 1000`);
   if (k < 0) return 0;
   if (k >= n) return 1;
   let term = 2 ** -n; // P(X = 0)

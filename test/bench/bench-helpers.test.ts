@@ -158,6 +158,7 @@ describe('bench/fidelity/stats', () => {
     expect(binomialHalfCdf(4, 4)).toBe(1);
     // 15 rounds: P(X <= 3) = (1 + 15 + 105 + 455) / 2^15.
     expect(binomialHalfCdf(15, 3)).toBe(576 / 32768);
+    expect(() => binomialHalfCdf(1001, 3)).toThrow('more than 1000');
   });
 
   it('puts the 95% interval of a median at the order statistics of the usual tables', async () => {

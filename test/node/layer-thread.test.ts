@@ -3,10 +3,9 @@ import { access, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Worker } from 'node:worker_threads';
 import { gzipSync } from 'node:zlib';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { PullbenchError } from '../../src/errors.js';
 import { HttpPool } from '../../src/net/http-pool.js';
 import { RegistryClient } from '../../src/oci/client.js';
@@ -289,10 +288,17 @@ describe('the layer thread', () => {
     });
     const path = join(dir.path, 'blob');
     const saveTo = { digest: sha256(Buffer.from('1234567890')), partial: `${path}.partial`, path };
+    // The job's shared count of bytes received, as the runtime's side of it reads it once the thread is gone.
+    const worker = (thread as unknown as { threads: { worker: Worker }[] }).threads[0]!.worker;
+    let progress: SharedArrayBuffer | undefined;
+    const post = worker.postMessage.bind(worker);
+    worker.postMessage = (job: { progress?: SharedArrayBuffer }) => {
+      progress ??= job.progress;
+      post(job);
+    };
     const res = await transport.request(`${url}/b`, { method: 'GET', headers: {}, saveTo });
-    // The five bytes came with the headers; the thread has them once it has read past the headers.
-    await sleep(200);
-    await (thread as unknown as { threads: { worker: Worker }[] }).threads[0]!.worker.terminate();
+    await vi.waitFor(() => expect(Atomics.load(new BigUint64Array(progress!), 0)).toBe(5n));
+    await worker.terminate();
     // What had arrived is still counted (the runtime adds it to the bytes downloaded), though the thread is gone.
     await expect(res.saved).rejects.toMatchObject({ code: 'INTERNAL', message: expect.stringMatching(/layer thread exited/), bytesReceived: 5 });
     // The same transport (the same pull phase) goes on in the new thread.

@@ -14,7 +14,7 @@ export type LayerJob =
       url: string;
       headers: Record<string, string>;
       save: NonNullable<HttpRequest['saveTo']>;
-      /** One float64 the thread keeps at the bytes received so far: still readable if the thread dies. */
+      /** A BigUint64 the thread keeps (Atomics.store) at the bytes received so far: still readable if the thread dies. */
       progress: SharedArrayBuffer;
     }
   | { op: 'abort'; id: number; target: number }
@@ -175,7 +175,7 @@ export class LayerThread {
       const id = thread.call({ op: 'fetch', pool, url, headers: req.headers, save: req.saveTo!, progress }, (r) => {
         if (settle) {
           // A thread that died says nothing of what it had received: the shared count does.
-          if (r.error) settle.reject(Object.assign(fromPlain(r.error), { bytesReceived: r.saved ?? new Float64Array(progress)[0]! }));
+          if (r.error) settle.reject(Object.assign(fromPlain(r.error), { bytesReceived: r.saved ?? Number(Atomics.load(new BigUint64Array(progress), 0)) }));
           else settle.resolve(r.saved!);
           return true;
         }

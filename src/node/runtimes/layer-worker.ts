@@ -50,7 +50,7 @@ async function fetchInto(job: Extract<LayerJob, { op: 'fetch' }>): Promise<void>
   const length = cl !== null && /^\d+$/.test(cl.trim()) ? Number(cl) : undefined;
   let file: SyncFile | undefined;
   let received = 0;
-  const progress = new Float64Array(job.progress);
+  const progress = new BigUint64Array(job.progress);
   const fill = takeStage(spares);
   try {
     const hash = new Digester(parseDigest(job.save.digest).algorithm);
@@ -69,7 +69,7 @@ async function fetchInto(job: Extract<LayerJob, { op: 'fetch' }>): Promise<void>
     };
     await res.consume((view) => {
       received += view.length;
-      progress[0] = received;
+      Atomics.store(progress, 0, BigInt(received));
       if (length !== undefined && received > length) throw sizeMismatch(job.save.digest, length, received);
       for (let from = 0; from < view.length; ) {
         const n = Math.min(view.length - from, fill.length - filled);
