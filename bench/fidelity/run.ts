@@ -116,8 +116,6 @@ const ownCpuMs = (): Promise<CpuTime> => {
   return Promise.resolve({ total: (u.user + u.system) / 1000, sys: u.system / 1000 });
 };
 
-const withInterval = (i: MedianInterval | undefined): { ratioInterval?: MedianInterval } => (i ? { ratioInterval: i } : {});
-
 const spread = (xs: number[]): string => `${Math.round(Math.min(...xs))}-${Math.round(Math.max(...xs))}`;
 
 /** Renders the rows as a Markdown table (pure; used for the README and stdout). */
@@ -218,6 +216,8 @@ async function main(): Promise<void> {
               ];
         for (const [rt, out, cpu] of order) out.push(await timedColdPull(rt, image, cpu, true));
       }
+      const ratios = e.map((t, i) => t.ms / k[i]!.ms);
+      const interval = medianInterval(ratios);
       const row: FidelityRow = {
         image: c.name,
         bytes: img.contentSize,
@@ -230,9 +230,9 @@ async function main(): Promise<void> {
         containerdSysMs: k.map((t) => Math.round(t.sysMs)),
         embeddedMedianMs: median(e.map((t) => t.ms)),
         containerdMedianMs: median(k.map((t) => t.ms)),
-        roundRatios: e.map((t, i) => t.ms / k[i]!.ms),
-        ratio: median(e.map((t, i) => t.ms / k[i]!.ms)),
-        ...withInterval(medianInterval(e.map((t, i) => t.ms / k[i]!.ms))),
+        roundRatios: ratios,
+        ratio: median(ratios),
+        ...(interval ? { ratioInterval: interval } : {}),
         ratioOfMedians: median(e.map((t) => t.ms)) / median(k.map((t) => t.ms)),
       };
       rows.push(row);

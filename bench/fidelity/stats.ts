@@ -1,8 +1,8 @@
 /**
  * Order statistics for the fidelity benchmark: the median of the rounds' ratios,
- * and a confidence interval for it that assumes nothing about how the rounds
- * are distributed (each round is as likely to fall above the true median as
- * below it, so the number below is binomial with p = 1/2).
+ * and a confidence interval for it that assumes no particular distribution of
+ * the rounds, only that they are independent (each is as likely to fall above
+ * the true median as below it, so the number below is binomial with p = 1/2).
  */
 
 export function median(xs: number[]): number {
