@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PullbenchError } from '../errors.js';
@@ -97,6 +97,8 @@ export async function startDockerd(opts: DockerdOptions = {}): Promise<StartedDo
   const unregister = registerCleanup(label, teardown);
 
   try {
+    const tmp = join(dir.path, 'tmp');
+    await mkdir(tmp);
     if (opts.defaultBridge) bridge = await createBridge(`pbdk${randomBytes(4).toString('hex')}`);
     proc = await startProcess({
       label,
@@ -111,6 +113,9 @@ export async function startDockerd(opts: DockerdOptions = {}): Promise<StartedDo
         '--ip6tables=false',
       ],
       ready: async () => (await dockerRaw(['version', '--format', '{{.Server.Version}}'], { timeoutMs: 5000 })).stdout.trim() !== '',
+      // dockerd's supervisor sends the containerd it runs SIGUSR1 before killing it when it stops answering, and
+      // containerd writes its stacks to containerd.PID.stacks.log in its temp dir: ours, deleted with the rest.
+      env: { ...process.env, TMPDIR: tmp },
       readyTimeoutMs: opts.readyTimeoutMs ?? 60_000,
       stopGraceMs: 15_000,
     });

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startDockerd, type StartedDockerd } from '../../src/docker/dockerd.js';
 import { buildLocalRegistryImage } from '../../src/docker/registry-image.js';
@@ -17,6 +17,20 @@ describeWithTools(['dockerd', 'docker', 'docker-registry'], 'a private dockerd a
     expect(dockerd.version).toMatch(/^\d+\.\d+/);
     const { stdout } = await dockerd.docker(['info', '--format', '{{.DockerRootDir}}']);
     expect(stdout.trim().startsWith(dockerd.socket.replace(/\/d\.sock$/, ''))).toBe(true);
+  });
+
+  it('runs its containerd with a temp dir of its own, so a stack dump goes with the daemon', async () => {
+    const base = dockerd.socket.replace(/\/d\.sock$/, '');
+    const dockerdPid = Number(readFileSync(`${base}/d.pid`, 'utf8').trim());
+    // dockerd starts containerd as its child (its supervisor SIGUSR1s it for a stack dump before killing it).
+    const children = readdirSync(`/proc/${dockerdPid}/task`).flatMap((t) =>
+      readFileSync(`/proc/${dockerdPid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean),
+    );
+    const containerd = children.find((pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'containerd');
+    expect(containerd).toBeDefined();
+    const env = readFileSync(`/proc/${containerd}/environ`, 'utf8').split('\0');
+    expect(env).toContain(`TMPDIR=${base}/tmp`);
+    expect(existsSync(`${base}/tmp`)).toBe(true);
   });
 
   it('builds a registry image without pulling, and reuses it the second time', async () => {
