@@ -41,20 +41,44 @@ const ENV_RE = /\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
 /** Reads, interpolates, overrides and validates a scenario file; throws once with every problem. */
 export async function loadScenario(file: string, options: LoadOptions = {}): Promise<LoadedScenario> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(file, 'utf8');
+    bytes = await readFile(file);
   } catch (err) {
     throw new PullbenchError('SCENARIO_NOT_FOUND', `cannot read scenario file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, {
       cause: err,
       details: { file },
     });
   }
-  return parseScenario(text, file, options);
+  return parseScenario(decodeText(bytes, file), file, options);
+}
+
+/** Most problems listed in an error; the rest are counted, so that a wrong file gives a page, not megabytes. */
+export const MAX_PROBLEMS_SHOWN = 20;
+/** Keys that would reach an object's prototype when a scenario is turned into objects. */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+// A scenario is YAML text: a binary or non-UTF-8 file is refused in one line rather than parsed into pages of errors.
+function decodeText(bytes: Buffer, file: string): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw notText(file, 'it is not UTF-8 text');
+  }
+}
+
+function notText(file: string, why: string): PullbenchError {
+  const problem = { file, line: 1, column: 1, path: '', message: `${why}; a scenario is a YAML file` };
+  return new PullbenchError('SCENARIO_INVALID', `${file}: not a scenario file: ${problem.message}`, {
+    details: { file, problems: [problem], problemCount: 1 },
+  });
 }
 
 /** Same as loadScenario, from text already in memory. */
 export function parseScenario(text: string, file: string, options: LoadOptions = {}): LoadedScenario {
+  // NUL and other C0 controls (YAML allows tab, LF, CR) mean a binary file.
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  if (/[\u0000-\u0008\u000E-\u001F]/.test(text)) throw notText(file, 'it holds binary data');
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -68,7 +92,8 @@ export function parseScenario(text: string, file: string, options: LoadOptions =
   const overrides = applyOverrides(doc, file, options.set ?? []);
   const locate = (issue: Pick<Issue, 'path' | 'atKey'>, message: string): ScenarioProblem => {
     const pathText = formatPath(issue.path);
-    const override = overrides.find((o) => startsWith(issue.path, o.path));
+    // The last flag that set the path, or that created the key the problem is about, is the one to blame.
+    const override = overrides.findLast((o) => startsWith(issue.path, o.path) || (o.created !== undefined && startsWith(issue.path, o.created)));
     if (override) return { file, line: 0, column: 0, path: pathText, message, set: override.arg };
     const offset = offsetOf(doc, issue.path, issue.atKey ?? false);
     const pos = lineCounter.linePos(offset);
@@ -96,7 +121,7 @@ export function parseScenario(text: string, file: string, options: LoadOptions =
     });
   }
 
-  const ctx = { issues: [] as Issue[], secrets: [] as Path[] };
+  const ctx = { issues: forbiddenKeys(interpolated, []), secrets: [] as Path[] };
   const result = scenarioSchema.check(interpolated, [], ctx);
   if (result !== INVALID) {
     const arms = expandArms(result).map((a) => a.name);
@@ -138,15 +163,32 @@ export function redactValues<T>(value: T, secrets: string[]): T {
 }
 
 function invalid(file: string, problems: ScenarioProblem[]): PullbenchError {
-  return new PullbenchError('SCENARIO_INVALID', problemText(file, problems), { details: { file, problems } });
+  return new PullbenchError('SCENARIO_INVALID', problemText(file, problems), {
+    details: { file, problems: problems.slice(0, MAX_PROBLEMS_SHOWN), problemCount: problems.length },
+  });
 }
 
 function problemText(file: string, problems: ScenarioProblem[]): string {
-  const lines = problems.map((p) => {
+  const lines = problems.slice(0, MAX_PROBLEMS_SHOWN).map((p) => {
     const where = p.set ? `--set ${p.set}` : `${p.file}:${p.line}:${p.column}`;
-    return `  ${where}: ${p.path ? `${p.path}: ` : ''}${p.message}`;
+    return `  ${where}: ${p.path ? `${p.path}: ` : ''}${clip(p.message)}`;
   });
+  const rest = problems.length - lines.length;
+  if (rest > 0) lines.push(`  ... and ${rest} more problem${rest === 1 ? '' : 's'} (fix these first)`);
   return `${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n${lines.join('\n')}`;
+}
+
+function clip(message: string): string {
+  return message.length > 200 ? `${message.slice(0, 197)}...` : message;
+}
+
+function forbiddenKeys(value: unknown, path: Path): Issue[] {
+  if (!value || typeof value !== 'object') return [];
+  return Object.entries(value).flatMap(([k, v]) => {
+    const here = [...path, Array.isArray(value) ? Number(k) : k];
+    if (!Array.isArray(value) && FORBIDDEN_KEYS.has(k)) return [{ path: here, message: `the key ${k} is not allowed`, atKey: true }];
+    return forbiddenKeys(v, here);
+  });
 }
 
 /** `rollouts[0].deployment.replicas` */
@@ -162,8 +204,15 @@ export function parsePath(text: string): Path | undefined {
   return out;
 }
 
-function applyOverrides(doc: Document, file: string, sets: string[]): { path: Path; arg: string }[] {
-  const applied: { path: Path; arg: string }[] = [];
+interface Override {
+  path: Path;
+  arg: string;
+  /** The shortest prefix of `path` the file did not have: problems about it are this flag's. */
+  created?: Path;
+}
+
+function applyOverrides(doc: Document, file: string, sets: string[]): Override[] {
+  const applied: Override[] = [];
   const problems: ScenarioProblem[] = [];
   for (const arg of sets) {
     const eq = arg.indexOf('=');
@@ -172,6 +221,18 @@ function applyOverrides(doc: Document, file: string, sets: string[]): { path: Pa
       problems.push({ file, line: 0, column: 0, path: '', message: 'expected path=value, e.g. cluster.nodes=3', set: arg });
       continue;
     }
+    const bad = path.find((seg) => typeof seg === 'string' && FORBIDDEN_KEYS.has(seg));
+    if (bad !== undefined) {
+      problems.push({ file, line: 0, column: 0, path: formatPath(path), message: `the key ${bad} is not allowed`, set: arg });
+      continue;
+    }
+    const range = indexOutOfRange(doc, path);
+    if (range) {
+      problems.push({ file, line: 0, column: 0, path: formatPath(path), message: range, set: arg });
+      continue;
+    }
+    const k = path.findIndex((_, i) => !doc.hasIn(path.slice(0, i + 1)));
+    const created = k < 0 ? undefined : path.slice(0, k + 1);
     let value: unknown;
     try {
       value = parseYaml(arg.slice(eq + 1));
@@ -181,13 +242,28 @@ function applyOverrides(doc: Document, file: string, sets: string[]): { path: Pa
     }
     try {
       doc.setIn(path, doc.createNode(value));
-      applied.push({ path, arg });
+      applied.push({ path, arg, created });
     } catch {
       problems.push({ file, line: 0, column: 0, path: formatPath(path), message: 'this path cannot be set (it goes through a scalar)', set: arg });
     }
   }
   if (problems.length > 0) throw invalid(file, problems);
   return applied;
+}
+
+// A list index may replace an item or append one; a gap would leave holes the schema reads as missing mappings.
+function indexOutOfRange(doc: Document, path: Path): string | undefined {
+  for (let i = 0; i < path.length; i++) {
+    const seg = path[i];
+    if (typeof seg !== 'number') continue;
+    const list = i === 0 ? doc.contents : doc.getIn(path.slice(0, i), true);
+    if (!isSeq(list)) continue;
+    if (seg > list.items.length) {
+      const n = list.items.length;
+      return `index ${seg} is out of range: ${formatPath(path.slice(0, i))} has ${n} item${n === 1 ? '' : 's'} (use ${n} to add one)`;
+    }
+  }
+  return undefined;
 }
 
 function interpolate(value: unknown, path: Path, lookup: (name: string, path: Path) => string): unknown {

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -100,5 +101,18 @@ describe('pullbench run', { timeout: 120_000 }, () => {
       expect(r.stderr).toContain('NOT_COMPARABLE');
       expect(r.stderr).toContain('different scenarios');
     });
+  });
+});
+
+describe('pullbench run on a file that is not a scenario', { timeout: 60_000 }, () => {
+  it('refuses 5 MB of random bytes in under 10 KB of output, exit 2', async () => {
+    const path = join(dir, 'random.yaml');
+    writeFileSync(path, randomBytes(5_000_000));
+    const r = await exec('./bin/dev.js', ['run', path], { env: { ...process.env, CI: '1' } }).then(
+      (x) => ({ code: 0, ...x }),
+      (e: { code: number; stdout: string; stderr: string }) => e,
+    );
+    expect(r.code).toBe(2);
+    expect(r.stdout.length + r.stderr.length).toBeLessThan(10_000);
   });
 });

@@ -111,8 +111,53 @@ describe('bad scenario files of every kind', () => {
     for (const p of problems) expect(p.line).toBeGreaterThan(0);
   });
 
+  it('a __proto__ key in the file is refused where it stands', () => {
+    const { code, problems } = problemsOf(`${MINIMAL}__proto__: { x: 1 }\n`);
+    expect(code).toBe('SCENARIO_INVALID');
+    expect(problems).toContainEqual(expect.objectContaining({ path: '__proto__', line: 10 }));
+  });
+
   it('a file that does not exist -> SCENARIO_NOT_FOUND', async () => {
     await expect(loadScenario('/nonexistent/s.yaml')).rejects.toMatchObject({ code: 'SCENARIO_NOT_FOUND' });
+  });
+});
+
+describe('when the input is far from a scenario', () => {
+  it('lists at most 20 problems and counts the rest', () => {
+    const many = Array.from({ length: 60 }, (_, i) => `extra${i}: 1`).join('\n');
+    const { code, problems } = problemsOf(`${MINIMAL}${many}\n`);
+    expect(code).toBe('SCENARIO_INVALID');
+    expect(problems).toHaveLength(20);
+    try {
+      parseScenario(`${MINIMAL}${many}\n`, 'bad.yaml');
+    } catch (err) {
+      expect((err as PullbenchError).details.problemCount).toBe(60);
+      expect((err as Error).message.split('\n').length).toBeLessThanOrEqual(22);
+    }
+  });
+
+  it('refuses a binary file in one short error', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pb-scn-bin-'));
+    try {
+      const file = join(dir, 'random.yaml');
+      writeFileSync(file, Buffer.from(Array.from({ length: 200_000 }, (_, i) => (i * 7919 + 13) % 256)));
+      const err = await loadScenario(file).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'SCENARIO_INVALID', details: { problemCount: 1 } });
+      expect((err as Error).message.length).toBeLessThan(300);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses text that is not UTF-8', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pb-scn-latin1-'));
+    try {
+      const file = join(dir, 'latin1.yaml');
+      writeFileSync(file, Buffer.concat([Buffer.from(MINIMAL), Buffer.from([0x23, 0x20, 0xe9, 0x74, 0xe9, 0x0a])]));
+      await expect(loadScenario(file)).rejects.toMatchObject({ code: 'SCENARIO_INVALID', details: { problemCount: 1 } });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -158,6 +203,34 @@ describe('--set overrides', () => {
   it('blames the --set argument for a bad value', () => {
     const { problems } = problemsOf(MINIMAL, { set: ['cluster.nodes=lots'] });
     expect(problems).toEqual([expect.objectContaining({ path: 'cluster.nodes', set: 'cluster.nodes=lots' })]);
+  });
+
+  it('blames the later of two flags that set the same path', () => {
+    const { problems } = problemsOf(MINIMAL, { set: ['repeat=1', 'repeat=0'] });
+    expect(problems).toEqual([expect.objectContaining({ path: 'repeat', set: 'repeat=0' })]);
+  });
+
+  it('blames the flag, not the file, for a key only the flag added', () => {
+    const { problems } = problemsOf(MINIMAL, { set: ['foo.bar=1'] });
+    expect(problems).toEqual([expect.objectContaining({ path: 'foo', set: 'foo.bar=1', line: 0 })]);
+  });
+
+  it('refuses a list index past the end, blaming the flag', () => {
+    const { code, problems } = problemsOf(MINIMAL, { set: ['rollouts[5].name=x'] });
+    expect(code).toBe('SCENARIO_INVALID');
+    expect(problems).toEqual([expect.objectContaining({ path: 'rollouts[5].name', set: 'rollouts[5].name=x' })]);
+  });
+
+  it('appends with the index one past the end', () => {
+    const { scenario } = parseScenario(MINIMAL, 's.yaml', { set: ['rollouts[1]={ name: two, deployment: { image: demo/app:v1 } }'] });
+    expect(scenario.rollouts.map((r) => r.name)).toEqual(['app', 'two']);
+  });
+
+  it.each(['__proto__.x=1', 'constructor=1', 'cluster.prototype=1'])('refuses the prototype key in %s', (arg) => {
+    const { code, problems } = problemsOf(MINIMAL, { set: [arg] });
+    expect(code).toBe('SCENARIO_INVALID');
+    expect(problems.every((p) => p.set === arg)).toBe(true);
+    expect(({} as Record<string, unknown>).x).toBeUndefined();
   });
 
   it('rejects a malformed --set', () => {
