@@ -118,7 +118,7 @@ const ownCpuMs = (): Promise<CpuTime> => {
 
 const spread = (xs: number[]): string => `${Math.round(Math.min(...xs))}-${Math.round(Math.max(...xs))}`;
 
-/** Renders the rows as a Markdown table (pure; used for the README and stdout). */
+/** Renders the rows as a Markdown table (pure; used for docs/emulation-and-fidelity.md and stdout). */
 export function renderTable(rows: FidelityRow[]): string {
   const lines = [
     '| image | size | layers | embedded median ms (min-max) | containerd median ms (min-max) | CPU ms per pull, embedded / containerd | ratio of medians | ratio, median of rounds (95% interval) (min-max) |',

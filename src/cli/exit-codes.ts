@@ -1,7 +1,7 @@
 import type { PullbenchErrorCode } from '../errors.js';
 
 /**
- * Exit codes, in one place. The README's "Exit codes" table mirrors this.
+ * Exit codes, in one place. docs/exit-codes.md mirrors this table.
  * `pullbench verify` overrides with cosign's codes (10-13) for its own errors.
  */
 export const ExitCode = {

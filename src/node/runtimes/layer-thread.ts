@@ -85,7 +85,7 @@ export function fromPlain(e: PlainError): Error {
  * machine gives, as containerd's goroutines do. With one thread for all, the
  * three downloads of a pull hashed on one core while the other one idled, and
  * the embedded runtime took 1.13-1.33x containerd's time (bench/fidelity,
- * --no-sha-ext); see the README. The first thread starts with the runtime, the
+ * --no-sha-ext); see docs/emulation-and-fidelity.md. The first thread starts with the runtime, the
  * others as they are needed, and all end at close(); one that dies fails what
  * it was doing, and the next job starts another in its place.
  */
