@@ -1,7 +1,8 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { PullbenchError } from '../errors.js';
-import { formatBytes, LOAD_PROFILES, parseDuration, parseMix, renderLoadResult, runLoad, type LoadProfile, type LoadResult } from '../load/index.js';
+import { LOAD_PROFILES, parseMix, renderLoadResult, runLoad, type LoadProfile, type LoadResult } from '../load/index.js';
+import { formatBytes, parseDuration } from '../util/units.js';
 
 export default class Load extends BaseCommand {
   static override summary = 'Storm a registry or mirror the way a large rollout does (autocannon)';
@@ -14,7 +15,7 @@ export default class Load extends BaseCommand {
     image: Flags.string({ required: true, summary: 'Image in that registry, repo:tag or repo@digest' }),
     profile: Flags.string({ required: true, options: [...LOAD_PROFILES], summary: 'Request pattern' }),
     connections: Flags.integer({ default: 10, min: 1, max: 10_000, summary: 'Concurrent connections' }),
-    duration: Flags.string({ default: '10s', summary: 'How long to run: 30, 30s, 2m' }),
+    duration: Flags.string({ default: '10s', summary: 'How long to run: 30s, 2m, 1m30s' }),
     amount: Flags.integer({ min: 1, summary: 'Stop after this many requests instead of after --duration' }),
     rate: Flags.integer({ min: 1, summary: 'Requests per second across all connections (default: as fast as possible)' }),
     mix: Flags.string({ summary: 'Weights for --profile mix, e.g. manifest-head=1,manifest-get=1,blob-get=3,token=0' }),
@@ -33,7 +34,7 @@ export default class Load extends BaseCommand {
         image: flags.image,
         profile: flags.profile as LoadProfile,
         connections: flags.connections,
-        ...(flags.amount !== undefined ? { amount: flags.amount } : { durationSeconds: parseDuration(flags.duration) }),
+        ...(flags.amount !== undefined ? { amount: flags.amount } : { durationSeconds: parseDuration(flags.duration, '--duration') / 1000 }),
         ...(flags.rate !== undefined ? { rate: flags.rate } : {}),
         ...(flags.mix ? { mix: parseMix(flags.mix) } : {}),
         ...(flags.platform ? { platform: flags.platform } : {}),

@@ -1,4 +1,4 @@
-import { formatBytes, formatMs } from '../report/results.js';
+import { formatBytes, formatMs } from '../util/units.js';
 import type { Comparison, MetricComparison } from './compare.js';
 import type { MetricUnit } from './metrics.js';
 
@@ -7,11 +7,11 @@ export function formatValue(unit: MetricUnit, v: number | undefined): string {
   if (v === undefined || Number.isNaN(v)) return '-';
   switch (unit) {
     case 'ms':
-      return v < 0 ? `-${formatMs(-v)}` : formatMs(v);
+      return formatMs(v);
     case 'ratio':
       return `${(v * 100).toFixed(1)}%`;
     case 'bytes':
-      return v < 0 ? `-${formatBytes(-v)}` : formatBytes(v);
+      return formatBytes(v);
     case 'count':
       return Number.isInteger(v) ? String(v) : v.toFixed(1);
   }

@@ -6,7 +6,7 @@ import { discoverTarget, refreshDelayMs, refreshToken, type DiscoveredTarget, ty
 import { LOAD_PROFILES, type LoadResult, type LoadSpec } from './types.js';
 
 export * from './types.js';
-export { renderLoadResult, formatBytes } from './results.js';
+export { renderLoadResult } from './results.js';
 export { parseMix, planRequests, type ImageTarget } from './plan.js';
 export type { EngineTick } from './engine.js';
 
@@ -61,14 +61,6 @@ export function validateLoadSpec(spec: LoadSpec): void {
   if (problems.length > 0) {
     throw new PullbenchError('INVALID_ARGUMENT', `invalid load spec: ${problems.join('; ')}`, { details: { problems } });
   }
-}
-
-/** `30`, `30s`, `2m`, `1h` -> seconds (the --duration flag). */
-export function parseDuration(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!m) throw new PullbenchError('INVALID_ARGUMENT', `--duration ${JSON.stringify(text)}: expected e.g. 30s, 2m`);
-  const scale = { ms: 0.001, s: 1, m: 60, h: 3600 }[m[2] ?? 's']!;
-  return Number(m[1]) * scale;
 }
 
 /** Validates the spec and resolves the image (and the registry's auth) so the storm can start. */

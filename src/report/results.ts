@@ -9,6 +9,7 @@ import type { CacheStats } from '../supply-chain/cache.js';
 import type { RuleResult } from '../supply-chain/policy.js';
 import type { SignFormat } from '../supply-chain/sign.js';
 import type { EnvironmentInfo } from '../util/environment.js';
+import { formatMs } from '../util/units.js';
 
 /** Bumped on any incompatible change of the results file. */
 export const RESULTS_SCHEMA_VERSION = 1;
@@ -222,23 +223,3 @@ export function evaluateThresholds(scenario: Pick<Scenario, 'thresholds'>, arms:
   return out;
 }
 
-/** `850ms`, `1.23s`, `2m05s` */
-export function formatMs(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(2)}s`;
-  const m = Math.floor(ms / 60_000);
-  return `${m}m${String(Math.round((ms % 60_000) / 1000)).padStart(2, '0')}s`;
-}
-
-/** `1.2 MB` (decimal units, as registries and kubelet report sizes). */
-export function formatBytes(n: number): string {
-  if (n < 1000) return `${Math.round(n)} B`;
-  const units = ['kB', 'MB', 'GB', 'TB'];
-  let v = n / 1000;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${v.toFixed(1)} ${units[i]}`;
-}

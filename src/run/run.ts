@@ -21,7 +21,8 @@ import { registerCleanup } from '../util/cleanup.js';
 import { containerNetwork, prepareNetwork, startRealRun, type RealRun, type RunCluster } from './real-cluster.js';
 import { environmentInfo } from '../util/environment.js';
 import { renderJunit } from '../report/render.js';
-import { aggregateArm, evaluateThresholds, formatBytes, RESULTS_SCHEMA_VERSION, type ArmResult, type Repetition, type RunResults, type SupplyChainResult } from '../report/results.js';
+import { formatBytes } from '../util/units.js';
+import { aggregateArm, evaluateThresholds, RESULTS_SCHEMA_VERSION, type ArmResult, type Repetition, type RunResults, type SupplyChainResult } from '../report/results.js';
 import { LoadStage } from './load-stage.js';
 import { admission, deniedPods, prepareSigner, rolloutImageRefs, signSeeded, verifyStage, type Admission } from './verify-stage.js';
 

@@ -3,8 +3,13 @@
  * inference), runtime validation that collects every problem with its path,
  * and a JSON Schema (draft 2020-12) for editors. Kept to what scenario files
  * need: objects (closed), strings, numbers, booleans, enums, arrays, unions,
- * and unit-bearing scalars (sizes, durations, bandwidths, percentages).
+ * and unit-bearing scalars (sizes, durations, bandwidths, percentages), whose
+ * grammar is src/util/units.ts's.
  */
+import {
+  BANDWIDTH_PATTERN, DURATION_PATTERN, PERCENT_PATTERN, SIZE_PATTERN,
+  tryParseBandwidth, tryParseDuration, tryParsePercent, tryParseSize,
+} from '../util/units.js';
 
 export type Path = (string | number)[];
 
@@ -367,47 +372,6 @@ export class UnitSchema extends Schema<number> {
   }
 }
 
-const SIZE_UNITS: Record<string, number> = {
-  b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, k: 1e3, m: 1e6, g: 1e9,
-};
-const SIZE_RE = /^(\d+(?:\.\d+)?)\s*(B|[kKMG]i?B?)?$/;
-/** `40MB` (decimal), `40MiB` (binary), `512` (bytes) -> bytes. */
-export function parseSize(text: string): number | undefined {
-  const m = SIZE_RE.exec(text);
-  if (!m) return undefined;
-  const unit = SIZE_UNITS[(m[2] ?? 'b').toLowerCase()];
-  return unit === undefined ? undefined : Math.round(Number(m[1]) * unit);
-}
-
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-const DURATION_RE = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$/;
-/** `40ms`, `1.5s`, `1m30s`, `6h` -> milliseconds. */
-export function parseDuration(text: string): number | undefined {
-  if (!DURATION_RE.test(text)) return undefined;
-  let total = 0;
-  for (const m of text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) total += Number(m[1]) * (DURATION_UNITS[m[2]!] ?? 0);
-  return total;
-}
-
-const PREFIX: Record<string, number> = { '': 1, k: 1e3, m: 1e6, g: 1e9 };
-const BANDWIDTH_RE = /^(\d+(?:\.\d+)?)\s*([kKmMgG]?)(bit|bps|Bps)$/;
-/** `200Mbit`, `1Gbit`, `100Mbps` (bits/s) or `25MBps` (bytes/s) -> bits per second. */
-export function parseBandwidth(text: string): number | undefined {
-  const m = BANDWIDTH_RE.exec(text);
-  if (!m) return undefined;
-  const bits = Number(m[1]) * PREFIX[m[2]!.toLowerCase()]! * (m[3] === 'Bps' ? 8 : 1);
-  return bits > 0 ? Math.round(bits) : undefined;
-}
-
-const PERCENT_RE = /^(\d+(?:\.\d+)?)%$/;
-/** `25%` -> 0.25. */
-export function parsePercent(text: string): number | undefined {
-  const m = PERCENT_RE.exec(text);
-  if (!m) return undefined;
-  const v = Number(m[1]) / 100;
-  return v <= 1 ? v : undefined;
-}
-
 function closest(word: string, candidates: string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = 3;
@@ -465,13 +429,13 @@ export const s = {
   object: <S extends Shape>(shape: S) => new ObjectSchema(shape),
   union: <A, B>(a: Schema<A>, b: Schema<B>, hint: string) => new UnionSchema<A | B>([a as Schema<A | B>, b as Schema<A | B>], hint),
   /** Bytes: `40MB`, `40MiB`, or a bare number of bytes. */
-  size: () => new UnitSchema('size', SIZE_RE, parseSize, '40MB', true),
+  size: () => new UnitSchema('size', SIZE_PATTERN, tryParseSize, '40MB', true),
   /** Milliseconds: `40ms`, `1.5s`, `1m30s`, `6h`. */
-  duration: () => new UnitSchema('duration', DURATION_RE, parseDuration, '40ms', false),
+  duration: () => new UnitSchema('duration', DURATION_PATTERN, tryParseDuration, '40ms', false),
   /** Bits per second: `200Mbit`, `1Gbit`, `25MBps`. */
-  bandwidth: () => new UnitSchema('bandwidth', BANDWIDTH_RE, parseBandwidth, '200Mbit', false),
+  bandwidth: () => new UnitSchema('bandwidth', BANDWIDTH_PATTERN, tryParseBandwidth, '200Mbit', false),
   /** A fraction in [0, 1]: `25%`. */
-  percent: () => new UnitSchema('percentage', PERCENT_RE, parsePercent, '25%', false),
+  percent: () => new UnitSchema('percentage', PERCENT_PATTERN, tryParsePercent, '25%', false),
   intOrPercent: () => new IntOrPercentSchema(),
 };
 

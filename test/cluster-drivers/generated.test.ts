@@ -1,7 +1,7 @@
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { connectSteps, kindConfigYaml, nodeRegistrySteps } from '../../src/cluster/drivers/kind/config.js';
-import { errorCodeOf } from './error-code.js';
+import { errorCodeOf } from '../helpers/error-code.js';
 import {
   coldCacheDaemonSet,
   coldCacheScript,

@@ -1,6 +1,6 @@
 import bcrypt from 'bcryptjs';
 import { describe, expect, it } from 'vitest';
-import { errorCodeOf } from '../cluster-drivers/error-code.js';
+import { errorCodeOf } from '../helpers/error-code.js';
 import { countAccessLogLine, planContainer } from '../../src/registry/providers/container.js';
 import { emptyStats } from '../../src/registry/stats.js';
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isPullbenchError } from '../../src/errors.js';
-import { parseDuration, parseMix, planRequests, renderLoadResult, validateLoadSpec, type ImageTarget, type LoadResult } from '../../src/load/index.js';
+import { errorCodeOf } from '../helpers/error-code.js';
+import { parseMix, planRequests, renderLoadResult, validateLoadSpec, type ImageTarget, type LoadResult } from '../../src/load/index.js';
 import { interleave, mixWeights } from '../../src/load/plan.js';
 import { summarize } from '../../src/load/results.js';
 import { refreshDelayMs, splitImage, tokenExpiry } from '../../src/load/target.js';
@@ -21,14 +22,6 @@ const target: ImageTarget = {
   tokenUrl: new URL('http://127.0.0.1:5000/token?service=reg&scope=repository%3Ateam%2Fapp%3Apull'),
 };
 
-function errorCode(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return isPullbenchError(err) ? err.code : 'not a PullbenchError';
-  }
-  return undefined;
-}
 
 describe('planRequests', () => {
   it('manifest-head HEADs the tag with containerd\'s Accept header', () => {
@@ -49,7 +42,7 @@ describe('planRequests', () => {
   });
 
   it('token is refused for a registry without bearer tokens', () => {
-    expect(errorCode(() => planRequests('token', { ...target, tokenUrl: undefined }))).toBe('INVALID_ARGUMENT');
+    expect(errorCodeOf(() => planRequests('token', { ...target, tokenUrl: undefined }))).toBe('INVALID_ARGUMENT');
   });
 
   it('mix defaults to one cold pull: HEAD, manifest chain, config and layers', () => {
@@ -61,7 +54,7 @@ describe('planRequests', () => {
 
   it('mix refuses tokens on another origin than the registry', () => {
     const elsewhere = { ...target, tokenUrl: new URL('https://auth.example.com/token') };
-    expect(errorCode(() => planRequests('mix', elsewhere, { token: 1 }))).toBe('INVALID_ARGUMENT');
+    expect(errorCodeOf(() => planRequests('mix', elsewhere, { token: 1 }))).toBe('INVALID_ARGUMENT');
   });
 });
 
@@ -76,13 +69,13 @@ describe('mix weights', () => {
 
   it('parses the flag syntax and rejects unknown kinds', () => {
     expect(parseMix('manifest-head=2, blob-get=5,token=0')).toEqual({ manifestHead: 2, blobGet: 5, token: 0 });
-    expect(errorCode(() => parseMix('layers=3'))).toBe('INVALID_ARGUMENT');
-    expect(errorCode(() => parseMix('manifest-head=-1'))).toBe('INVALID_ARGUMENT');
+    expect(errorCodeOf(() => parseMix('layers=3'))).toBe('INVALID_ARGUMENT');
+    expect(errorCodeOf(() => parseMix('manifest-head=-1'))).toBe('INVALID_ARGUMENT');
   });
 
   it('rejects all-zero and oversized mixes', () => {
-    expect(errorCode(() => mixWeights({ manifestHead: 0, manifestGet: 0, blobGet: 0 }, 3, 1))).toBe('INVALID_ARGUMENT');
-    expect(errorCode(() => mixWeights({ blobGet: 20_000 }, 3, 1))).toBe('INVALID_ARGUMENT');
+    expect(errorCodeOf(() => mixWeights({ manifestHead: 0, manifestGet: 0, blobGet: 0 }, 3, 1))).toBe('INVALID_ARGUMENT');
+    expect(errorCodeOf(() => mixWeights({ blobGet: 20_000 }, 3, 1))).toBe('INVALID_ARGUMENT');
   });
 });
 
@@ -112,19 +105,12 @@ describe('validateLoadSpec', () => {
   });
 });
 
-describe('parseDuration and splitImage', () => {
-  it('reads seconds, minutes and bare numbers', () => {
-    expect(parseDuration('10s')).toBe(10);
-    expect(parseDuration('2m')).toBe(120);
-    expect(parseDuration('15')).toBe(15);
-    expect(errorCode(() => parseDuration('soon'))).toBe('INVALID_ARGUMENT');
-  });
-
+describe('splitImage', () => {
   it('keeps repository paths as given (no docker.io library/ prefix) and accepts this registry\'s host', () => {
     expect(splitImage('nginx:1.27', '127.0.0.1:5000')).toEqual({ repository: 'nginx', reference: '1.27' });
     expect(splitImage('127.0.0.1:5000/team/app@' + D('a'), '127.0.0.1:5000')).toEqual({ repository: 'team/app', reference: D('a') });
-    expect(errorCode(() => splitImage('quay.io/team/app:v1', '127.0.0.1:5000'))).toBe('INVALID_ARGUMENT');
-    expect(errorCode(() => splitImage('UPPER:v1', '127.0.0.1:5000'))).toBe('INVALID_IMAGE_NAME');
+    expect(errorCodeOf(() => splitImage('quay.io/team/app:v1', '127.0.0.1:5000'))).toBe('INVALID_ARGUMENT');
+    expect(errorCodeOf(() => splitImage('UPPER:v1', '127.0.0.1:5000'))).toBe('INVALID_IMAGE_NAME');
   });
 });
 

@@ -1,15 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { credentialsFromEnv, pushTarget } from '../../src/oci/target.js';
-import { isPullbenchError } from '../../src/errors.js';
+import { errorCodeOf } from '../helpers/error-code.js';
 
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-    return undefined;
-  } catch (err) {
-    return isPullbenchError(err) ? err.code : String(err);
-  }
-}
 
 describe('push targets', () => {
   it.each([
@@ -24,11 +16,11 @@ describe('push targets', () => {
   });
 
   it.each([['bench/App:v1'], ['app@sha256:' + 'a'.repeat(64)], ['bench/app:v1 ']])('refuses %j', (ref) => {
-    expect(codeOf(() => pushTarget(ref, { registry: 'http://127.0.0.1:5000' }))).toMatch(/INVALID_IMAGE_NAME|INVALID_ARGUMENT/);
+    expect(errorCodeOf(() => pushTarget(ref, { registry: 'http://127.0.0.1:5000' }))).toMatch(/INVALID_IMAGE_NAME|INVALID_ARGUMENT/);
   });
 
   it('needs a registry for a short name', () => {
-    expect(codeOf(() => pushTarget('bench/app:v1'))).toBe('INVALID_ARGUMENT');
+    expect(errorCodeOf(() => pushTarget('bench/app:v1'))).toBe('INVALID_ARGUMENT');
   });
 });
 
@@ -42,7 +34,7 @@ describe('credentials from the environment', () => {
     expect(credentialsFromEnv(undefined, undefined)).toBeUndefined();
   });
   it('refuses a user without a password in the environment, and a variable without a user', () => {
-    expect(codeOf(() => credentialsFromEnv('alice', 'PB_TEST_PW'))).toBe('INVALID_ARGUMENT');
-    expect(codeOf(() => credentialsFromEnv(undefined, 'PB_TEST_PW'))).toBe('INVALID_ARGUMENT');
+    expect(errorCodeOf(() => credentialsFromEnv('alice', 'PB_TEST_PW'))).toBe('INVALID_ARGUMENT');
+    expect(errorCodeOf(() => credentialsFromEnv(undefined, 'PB_TEST_PW'))).toBe('INVALID_ARGUMENT');
   });
 });

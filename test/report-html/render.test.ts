@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { renderHtmlReport } from '../../src/report/html/index.js';
-import { formatMs, type RunResults } from '../../src/report/results.js';
+import type { RunResults } from '../../src/report/results.js';
+import { formatMs } from '../../src/util/units.js';
 
 // A real (scaled-down) quickstart run: 4 arms x 2 repetitions on 3 emulated nodes.
 const fixture = JSON.parse(readFileSync(new URL('../compare/fixtures/quickstart-small.results.json', import.meta.url), 'utf8')) as RunResults;
