@@ -3,7 +3,9 @@ import { s, type Infer } from './schema-builder.js';
 
 /**
  * The scenario schema: the single source for runtime validation, the
- * `Scenario` type, and schema/scenario.schema.json (scripts/gen-schema).
+ * `Scenario` type, schema/scenario.schema.json (schema/generate.ts) and
+ * docs/scenario-reference.md (npm run docs:scenario); every field carries a
+ * description, which both publish.
  * Units are parsed at load time: sizes -> bytes, durations -> ms,
  * bandwidths -> bit/s, percentages -> fractions in [0, 1].
  */
@@ -12,7 +14,10 @@ export const API_VERSION = 'pullbench.dev/v1alpha1';
 
 const name = () => s.string({ pattern: /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, patternHint: 'a lower-case DNS-style name like "app-v1"' });
 
-const user = s.object({ username: s.string({ minLength: 1 }), password: s.secret() });
+const user = s.object({
+  username: s.string({ minLength: 1 }).describe('User name'),
+  password: s.secret().describe('Password; write ${env:NAME} to keep it out of the file (redacted in results)'),
+});
 
 const rateLimit = s
   .object({
@@ -22,24 +27,29 @@ const rateLimit = s
   .describe('A Docker Hub-like limit: more manifest GETs than this in the window get 429 Too Many Requests');
 
 const faults = s.object({
-  errorRate: s.percent().default(0).describe('Fraction of requests answered with 500, e.g. 5%'),
+  errorRate: s.percent().default(0).describe('Fraction of requests answered with 503 Service Unavailable, e.g. 5%'),
   latency: s.duration().default(0).describe('Extra latency per request'),
-});
+}).describe('Injected faults on every request');
 
 const registry = s
   .object({
-    provider: s.enum(['embedded', 'distribution', 'container', 'external']).default('embedded'),
+    provider: s
+      .enum(['embedded', 'distribution', 'container', 'external'])
+      .default('embedded')
+      .describe("embedded: pullbench's registry, in process; distribution: Debian's docker-registry as a child process; container: CNCF distribution through testcontainers (needs Docker); external: an existing registry at url"),
     url: s.string({ pattern: /^https?:\/\/[^/]+$/, patternHint: 'a URL like http://127.0.0.1:5000' }).optional().describe('For provider external'),
     image: s.string({ minLength: 1 }).optional().describe('For provider container (default registry:2)'),
     auth: s
       .object({
-        type: s.enum(['none', 'basic', 'token']).default('token'),
-        users: s.array(user, { min: 1 }),
+        type: s.enum(['none', 'basic', 'token']).default('token').describe('none, basic (HTTP Basic), or token (Bearer tokens from a token endpoint, as Docker Hub)'),
+        users: s.array(user, { min: 1 }).describe('The users that may pull and push'),
       })
-      .optional(),
+      .optional()
+      .describe('Authentication of the registry'),
     rateLimit: rateLimit.optional(),
     faults: faults.optional(),
   })
+  .describe('The registry the images are seeded into and pulled from')
   .refine((r, report) => {
     if (r.provider === 'external' && !r.url) report(['url'], 'provider external needs a url');
     if (r.provider !== 'external' && r.url) report(['url'], 'url is only for provider external');
@@ -47,8 +57,8 @@ const registry = s
 
 const mirror = s
   .object({
-    provider: s.enum(['embedded', 'distribution', 'container']).default('embedded'),
-    image: s.string({ minLength: 1 }).optional(),
+    provider: s.enum(['embedded', 'distribution', 'container']).default('embedded').describe('As registry.provider; mirrors run fresh (cold) for each repetition'),
+    image: s.string({ minLength: 1 }).optional().describe('For provider container (default registry:2)'),
     faults: faults.optional(),
   })
   .describe('A pull-through cache of the registry');
@@ -56,19 +66,24 @@ const mirror = s
 const link = s.object({
   bandwidth: s.bandwidth().describe('Per-link bandwidth, e.g. 200Mbit'),
   latency: s.duration().default(0).describe('One-way latency, e.g. 40ms'),
-  jitter: s.duration().default(0),
+  jitter: s.duration().default(0).describe('Random extra one-way delay, uniform up to this much; data is never reordered'),
   sharedUplink: s.bandwidth().optional().describe('All nodes on this link share this much egress (fair share)'),
-});
+}).describe('A shaped link: bandwidth, latency and jitter each way');
 
 const synth = s.object({
   layers: s.array(s.size(), { min: 1 }).describe('Layer sizes (uncompressed content is random, so compressed ~= size)'),
-  platforms: s.array(s.string({ pattern: /^[a-z0-9]+\/[a-z0-9]+(\/[a-z0-9]+)?$/, patternHint: 'os/arch like linux/amd64' }), { min: 1, unique: true }).default(['linux/amd64']),
-  compression: s.enum(['gzip', 'none']).default('gzip'),
-});
+  platforms: s
+    .array(s.string({ pattern: /^[a-z0-9]+\/[a-z0-9]+(\/[a-z0-9]+)?$/, patternHint: 'os/arch like linux/amd64' }), { min: 1, unique: true })
+    .default(['linux/amd64'])
+    .describe('os/arch[/variant] of each platform, each with its own layers; more than one makes an OCI image index'),
+  compression: s.enum(['gzip', 'none']).default('gzip').describe('Layer compression: gzip (level 1) or none (plain tar)'),
+}).describe('A synthesised image: deterministic, incompressible random layers, plus a /pause layer on linux/amd64 and arm64 so it runs');
 
 const image = s
   .object({
-    ref: s.string({ pattern: /^[a-z0-9]+([._/-][a-z0-9]+)*:[\w][\w.-]{0,127}$/, patternHint: 'repository:tag like demo/app:v1 (the registry host is added at run time)' }),
+    ref: s
+      .string({ pattern: /^[a-z0-9]+([._/-][a-z0-9]+)*:[\w][\w.-]{0,127}$/, patternHint: 'repository:tag like demo/app:v1 (the registry host is added at run time)' })
+      .describe('repository:tag, e.g. demo/app:v1; the registry host is added at run time'),
     synth: synth.optional(),
     from: s.string({ minLength: 1 }).optional().describe('Another image of this scenario whose layers come first (v1 -> v2 pairs)'),
     import: s.string({ minLength: 1 }).optional().describe('An OCI image layout directory, relative to the scenario file'),
@@ -80,16 +95,16 @@ const image = s
   });
 
 const pullSecret = s.object({
-  name: name(),
-  username: s.string({ minLength: 1 }),
-  password: s.secret(),
+  name: name().describe('Secret name, as pods list it in imagePullSecrets'),
+  username: s.string({ minLength: 1 }).describe('Registry user name'),
+  password: s.secret().describe('Password; write ${env:NAME} to keep it out of the file (redacted in results)'),
 });
 
 const kubelet = s.object({
-  serializeImagePulls: s.boolean().default(true),
-  maxParallelImagePulls: s.int({ min: 1 }).optional(),
-  registryPullQPS: s.number({ min: 0 }).default(5),
-  registryBurst: s.int({ min: 0 }).default(10),
+  serializeImagePulls: s.boolean().default(true).describe('Pull one image at a time per node (kubelet\'s serializeImagePulls)'),
+  maxParallelImagePulls: s.int({ min: 1 }).optional().describe('With serializeImagePulls false: at most this many pulls at once per node (default no limit)'),
+  registryPullQPS: s.number({ min: 0 }).default(5).describe('Pulls started per second per node (token bucket; 0: no limit); over it a pull fails with "pull QPS exceeded"'),
+  registryBurst: s.int({ min: 0 }).default(10).describe('Burst of the registryPullQPS token bucket'),
   maxConcurrentDownloads: s.int({ min: 1 }).default(3).describe("containerd's max_concurrent_downloads"),
   ensureSecretPulledImages: s
     .boolean()
@@ -98,10 +113,13 @@ const kubelet = s.object({
 });
 
 const cluster = s.object({
-  driver: s.enum(['emulated', 'kind', 'k3s', 'kubeconfig']).default('emulated'),
-  nodes: s.int({ min: 1, max: 5000 }).default(3),
-  runtime: s.enum(['embedded', 'containerd']).default('embedded'),
-  kubelet: kubelet.default({
+  driver: s
+    .enum(['emulated', 'kind', 'k3s', 'kubeconfig'])
+    .default('emulated')
+    .describe('emulated: in-process nodes; kind, k3s: a cluster pullbench creates in Docker; kubeconfig: an existing cluster'),
+  nodes: s.int({ min: 1, max: 5000 }).default(3).describe('Node count (kind: workers; k3s: 1)'),
+  runtime: s.enum(['embedded', 'containerd']).default('embedded').describe('For driver emulated: embedded (containerd-like, in process) or containerd (a real containerd per node)'),
+  kubelet: kubelet.describe('Kubelet image-pull settings of the emulated nodes').default({
     serializeImagePulls: true,
     registryPullQPS: 5,
     registryBurst: 10,
@@ -116,6 +134,7 @@ const cluster = s.object({
   namespacePrefix: name().optional().describe('For real drivers: prefix of the namespace pullbench creates per repetition (default pullbench)'),
   command: s.array(s.string({ minLength: 1 }), { min: 1 }).optional().describe('For real drivers: overrides the image entrypoint, e.g. [sleep, "3600"]; the image must contain it. Default: the image\'s own (synthesised images run /pause, which waits for SIGTERM)'),
 })
+  .describe('Where the pods run')
   .refine((c, report) => {
     if (c.driver !== 'kubeconfig' && c.kubeconfig !== undefined) report(['kubeconfig'], 'kubeconfig is only for driver kubeconfig');
     if (c.driver !== 'kubeconfig' && c.context !== undefined) report(['context'], 'context is only for driver kubeconfig');
@@ -130,33 +149,37 @@ const cluster = s.object({
 
 const podTemplate = {
   image: s.string({ minLength: 1 }).describe('An image of this scenario, by ref'),
-  imagePullSecrets: s.array(name(), { unique: true }).default([]),
+  imagePullSecrets: s.array(name(), { unique: true }).default([]).describe('Names of pullSecrets the pods use'),
 };
 
 const deployment = s.object({
   ...podTemplate,
-  replicas: s.int({ min: 0 }).default(1),
-  maxSurge: s.intOrPercent().default('25%'),
-  maxUnavailable: s.intOrPercent().default('25%'),
-});
+  replicas: s.int({ min: 0 }).default(1).describe('Pod count'),
+  maxSurge: s.intOrPercent().default('25%').describe('Pods above replicas during a rolling update: a count or a percentage (rounded up)'),
+  maxUnavailable: s.intOrPercent().default('25%').describe('Pods that may be unavailable during a rolling update: a count or a percentage (rounded down)'),
+}).describe('A Deployment, rolled out in waves as the Deployment controller does');
 
 const daemonSet = s.object({
   ...podTemplate,
-  maxUnavailable: s.intOrPercent().default(1),
-});
+  maxUnavailable: s.intOrPercent().default(1).describe('Nodes whose pod may be unavailable during a rolling update: a count or a percentage'),
+}).describe('A DaemonSet: one pod per node');
 
 const rollout = s
   .object({
-    name: name(),
+    name: name().describe('Names the step, and the workload an update targets'),
     deployment: deployment.optional(),
     daemonSet: daemonSet.optional(),
     update: s
-      .object({ target: name(), image: s.string({ minLength: 1 }) })
+      .object({
+        target: name().describe('The name of an earlier deployment or daemonSet step'),
+        image: s.string({ minLength: 1 }).describe('The new image, by ref'),
+      })
       .optional()
       .describe('Roll an earlier workload to a new image (v1 -> v2) with its rolling-update strategy'),
     expect: s.enum(['success', 'failure']).default('success').describe('failure: these pods are meant not to start (e.g. a wrong pull secret)'),
-    timeout: s.duration().default(300_000),
+    timeout: s.duration().default(300_000).describe('Longest the step may run; a step still rolling out then is recorded as timed out'),
   })
+  .describe('A step: exactly one of deployment, daemonSet, update')
   .refine((r, report) => {
     const kinds = [r.deployment, r.daemonSet, r.update].filter((x) => x !== undefined).length;
     if (kinds !== 1) report([], 'a rollout needs exactly one of deployment, daemonSet, update');
@@ -190,7 +213,7 @@ const verify = s
   })
   .describe('Admission check of every rollout image between seeding and rollouts');
 
-const mixWeight = () => s.int({ min: 0, max: 10_000 }).optional();
+const mixWeight = (what: string) => s.int({ min: 0, max: 10_000 }).optional().describe(`Weight of ${what} in each cycle`);
 
 const storm = s
   .object({
@@ -204,7 +227,12 @@ const storm = s
     images: s.array(s.string({ minLength: 1 }), { min: 1, unique: true }).optional().describe('Scenario image refs to hammer (default: every image the rollouts use)'),
     user: s.string({ minLength: 1 }).optional().describe('A registry.auth user to authenticate as (default the first); its password is never printed'),
     mix: s
-      .object({ manifestHead: mixWeight(), manifestGet: mixWeight(), blobGet: mixWeight(), token: mixWeight() })
+      .object({
+        manifestHead: mixWeight('manifest HEADs by tag'),
+        manifestGet: mixWeight('manifest GETs'),
+        blobGet: mixWeight('blob GETs'),
+        token: mixWeight('token requests'),
+      })
       .optional()
       .describe('Weights for profile mix (blobGet defaults to the image\'s blob count)'),
     timeout: s.duration().default(10_000).describe('A request slower than this counts as an error'),
@@ -223,31 +251,43 @@ const scale = s
   .describe('Scale the emulation down: fewer bytes at proportionally slower links (emulated driver, synth images)');
 
 const matrix = s.object({
-  pullPolicy: s.array(s.enum(['Always', 'IfNotPresent', 'Never']), { min: 1, unique: true }).default(['IfNotPresent']),
-  topology: s.array(s.enum(['direct', 'mirror', 'pre-pulled']), { min: 1, unique: true }).default(['direct']),
-  cache: s.array(s.enum(['cold', 'warm']), { min: 1, unique: true }).default(['cold']),
-});
+  pullPolicy: s.array(s.enum(['Always', 'IfNotPresent', 'Never']), { min: 1, unique: true }).default(['IfNotPresent']).describe('The imagePullPolicy of every pod'),
+  topology: s
+    .array(s.enum(['direct', 'mirror', 'pre-pulled']), { min: 1, unique: true })
+    .default(['direct'])
+    .describe('direct: nodes pull from the registry; mirror: through the pull-through mirror; pre-pulled: warm, with nodes unshaped to the registry'),
+  cache: s
+    .array(s.enum(['cold', 'warm']), { min: 1, unique: true })
+    .default(['cold'])
+    .describe('cold: fresh nodes; warm: every image pulled onto every node first, checked with CRI ListImages'),
+}).describe('The arms: every combination of pullPolicy x topology x cache is run');
 
 export const METRICS = ['pull', 'pullWithWaiting', 'rolloutDuration', 'failureRate', 'upstreamPulls', 'tooManyRequests', 'blobBytes'] as const;
 
 const threshold = s
   .object({
     arm: s.string({ minLength: 1 }).default('*').describe('Arm name or pattern: "IfNotPresent/mirror", "*/mirror/warm"'),
-    metric: s.enum(METRICS),
+    metric: s.enum(METRICS).describe('pull, pullWithWaiting (including the kubelet\'s queue), rolloutDuration, failureRate, upstreamPulls (the registry\'s manifest GETs, as Docker Hub counts pulls), tooManyRequests (429s), blobBytes (bytes the registry and mirror served)'),
     percentile: s.enum([50, 90, 95, 99, 100]).optional().describe('For pull, pullWithWaiting (default 95)'),
-    max: s.union(s.duration(), s.union(s.percent(), s.number({ min: 0 }), 'a number'), 'a duration (5s), a percentage (1%) or a number'),
-  });
+    max: s
+      .union(s.duration(), s.union(s.percent(), s.number({ min: 0 }), 'a number'), 'a duration (5s), a percentage (1%) or a number')
+      .describe('The limit: a duration for times, a percentage for failureRate, a number for counts and bytes'),
+  })
+  .describe('A limit on one metric of matching arms; a breach fails the run (exit 3)');
 
 const outputs = s.object({
   dir: s.string({ minLength: 1 }).optional().describe('Default reports/<metadata.name>'),
-  formats: s.array(s.enum(['json', 'junit', 'html']), { unique: true }).default(['json']),
-});
+  formats: s.array(s.enum(['json', 'junit', 'html']), { unique: true }).default(['json']).describe('json: results.json; junit: junit.xml; html: report.html'),
+}).describe('Where and in which formats results are written');
 
 export const scenarioSchema = s
   .object({
-    apiVersion: s.literal(API_VERSION),
-    kind: s.literal('Scenario'),
-    metadata: s.object({ name: name(), description: s.string().optional() }),
+    apiVersion: s.literal(API_VERSION).describe('The scenario format version'),
+    kind: s.literal('Scenario').describe('The document kind'),
+    metadata: s.object({
+      name: name().describe('Names the run in results and the default output directory'),
+      description: s.string().optional().describe('One line shown under the title of the report'),
+    }).describe('Names the scenario'),
     registry: registry.default({ provider: 'embedded' }),
     mirror: mirror.optional(),
     links: s
@@ -256,9 +296,10 @@ export const scenarioSchema = s
         mirror: link.optional().describe('nodes <-> mirror'),
         upstream: link.optional().describe('mirror <-> registry'),
       })
-      .default({}),
-    images: s.array(image, { min: 1 }),
-    pullSecrets: s.array(pullSecret).default([]),
+      .default({})
+      .describe('Shaped links of the emulated driver (unshaped where absent)'),
+    images: s.array(image, { min: 1 }).describe('The images seeded into the registry before the arms run'),
+    pullSecrets: s.array(pullSecret).default([]).describe('Credentials pods name in imagePullSecrets'),
     scale: scale.optional(),
     cluster: cluster.default({
       driver: 'emulated',
@@ -268,12 +309,12 @@ export const scenarioSchema = s
     }),
     signing: signing.optional(),
     verify: verify.optional(),
-    rollouts: s.array(rollout, { min: 1 }),
+    rollouts: s.array(rollout, { min: 1 }).describe('The steps rolled out, in order, in every arm'),
     load: s.array(storm, { min: 1 }).optional().describe('Registry storms that run while each arm rolls out'),
     matrix: matrix.default({ pullPolicy: ['IfNotPresent'], topology: ['direct'], cache: ['cold'] }),
-    repeat: s.int({ min: 1, max: 100 }).default(1),
-    failureRate: s.object({ max: s.percent() }).default({ max: 0 }).describe('Gate: unexpected pod failures above this fail the run (exit 5)'),
-    thresholds: s.array(threshold).default([]),
+    repeat: s.int({ min: 1, max: 100 }).default(1).describe('Repetitions of every arm (confidence intervals and `compare` need at least 2)'),
+    failureRate: s.object({ max: s.percent().describe('The largest share of pods allowed to fail unexpectedly') }).default({ max: 0 }).describe('Gate: unexpected pod failures above this fail the run (exit 5)'),
+    thresholds: s.array(threshold).default([]).describe('Limits checked after the run'),
     outputs: outputs.default({ formats: ['json'] }),
   })
   .refine((sc, report) => {

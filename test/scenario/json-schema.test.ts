@@ -11,6 +11,6 @@ describe('the published JSON Schema', () => {
     const schema = scenarioJsonSchema() as { additionalProperties: boolean; required: string[]; properties: Record<string, unknown> };
     expect(schema.additionalProperties).toBe(false);
     expect(schema.required).toEqual(expect.arrayContaining(['apiVersion', 'kind', 'metadata', 'images', 'rollouts']));
-    expect(schema.properties.apiVersion).toEqual({ const: 'pullbench.dev/v1alpha1' });
+    expect(schema.properties.apiVersion).toMatchObject({ const: 'pullbench.dev/v1alpha1' });
   });
 });
