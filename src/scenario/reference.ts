@@ -80,7 +80,7 @@ export function scenarioReferenceMarkdown(): string {
     '',
     '- Unknown keys are errors (with a "did you mean"); every problem is listed at once with `file:line:column`.',
     '- Units: sizes `40MB` (10^6) or `40MiB` (2^20) or a bare number of bytes; durations `40ms`, `1.5s`, `1m30s`, `6h`;',
-    '  bandwidths `200Mbit`, `1Gbit` (bits/s) or `25MBps` (bytes/s); percentages `25%`.',
+    '  bandwidths `200Mbit`, `1Gbit` (bits/s) or `25MBps` (bytes/s); percentages `25%` (the grammar: [cli.md](cli.md#units)).',
     '- `${env:NAME}` in any value is replaced by the environment variable (a missing one is `SCENARIO_ENV_MISSING`);',
     '  secret fields are redacted (`***`) in results.',
     '- `pullbench run FILE --set path=value` overrides any field, e.g. `--set cluster.nodes=5`,',
