@@ -56,6 +56,7 @@ export type PullbenchErrorCode =
   | 'NO_CERTIFICATE'
   | 'POLICY_INVALID'
   | 'POLICY_DENIED'
+  | 'POLICY_LINT_FAILED'
   // clusters
   | 'CLUSTER_ERROR'
   | 'DRIVER_UNAVAILABLE';

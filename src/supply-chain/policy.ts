@@ -5,6 +5,8 @@ import { parseReference, type ImageReference } from '../oci/reference.js';
 import { readPublicKey } from './keys.js';
 import { trustFingerprint, type Trust } from './trust.js';
 import type { VerificationCache } from './cache.js';
+import { gatekeeperViolations, type ContainerField, type EnforcementAction, type GatekeeperRule, type PodContainer } from './gatekeeper.js';
+import { globMatch, globSubject, VALID_GLOB } from './image-match.js';
 import type { IdentityPolicy, VerifyOptions } from './verify.js';
 
 /** One authority of a ClusterImagePolicy (sigstore policy-controller's shape). */
@@ -22,13 +24,8 @@ export interface ClusterImagePolicy {
   authorities: Authority[];
 }
 
-export type EnforcementAction = 'deny' | 'warn' | 'dryrun';
-
-/** Gatekeeper-style rules (the gatekeeper-library constraints K8sAllowedRepos, K8sDisallowedTags, K8sImageDigests). */
-export type ImageRule =
-  | { kind: 'K8sAllowedRepos'; name: string; action: EnforcementAction; repos: string[] }
-  | { kind: 'K8sDisallowedTags'; name: string; action: EnforcementAction; tags: string[] }
-  | { kind: 'K8sImageDigests'; name: string; action: EnforcementAction };
+/** gatekeeper-library constraints, decided as the library's Rego decides them (gatekeeper.ts). */
+export type ImageRule = GatekeeperRule;
 
 export type NoMatchPolicy = 'allow' | 'deny' | 'warn';
 
@@ -50,9 +47,6 @@ function bad(source: string, problems: string[]): never {
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const strList = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
-
-// policy-controller's validGlob: only reference characters and '*'.
-const VALID_GLOB = /^[a-zA-Z0-9\-_:/*.@]+$/;
 
 function parseAuthority(a: unknown, where: string, problems: string[]): Authority | undefined {
   if (!isObj(a)) {
@@ -103,6 +97,13 @@ function action(spec: Obj): EnforcementAction {
   return a === 'warn' || a === 'dryrun' ? a : 'deny';
 }
 
+function exempt(params: Obj, where: string, name: string, problems: string[]): string[] {
+  if (params.exemptImages === undefined) return [];
+  if (strList(params.exemptImages)) return params.exemptImages;
+  problems.push(`${where} (${name}): spec.parameters.exemptImages must be a list of strings`);
+  return [];
+}
+
 /** Parses policy YAML (multi-document) into `into`; collects every problem and throws once (POLICY_INVALID). */
 export function parsePolicies(text: string, source: string, into: PolicySet = emptyPolicySet()): PolicySet {
   const problems: string[] = [];
@@ -138,15 +139,20 @@ export function parsePolicies(text: string, source: string, into: PolicySet = em
         break;
       }
       case 'K8sAllowedRepos':
-        if (!strList(params.repos) || params.repos.length === 0) problems.push(`${where} (${name}): spec.parameters.repos must list repositories`);
-        else into.rules.push({ kind: 'K8sAllowedRepos', name, action: action(spec), repos: params.repos });
+      case 'K8sDisallowedRepos':
+        if (!strList(params.repos) || params.repos.length === 0) problems.push(`${where} (${name}): spec.parameters.repos must list repository prefixes`);
+        else into.rules.push({ kind: d.kind, name, action: action(spec), repos: params.repos });
+        break;
+      case 'K8sAllowedReposv2':
+        if (!strList(params.allowedImages) || params.allowedImages.length === 0) problems.push(`${where} (${name}): spec.parameters.allowedImages must list images or prefixes ending in *`);
+        else into.rules.push({ kind: 'K8sAllowedReposv2', name, action: action(spec), allowedImages: params.allowedImages });
         break;
       case 'K8sDisallowedTags':
         if (!strList(params.tags) || params.tags.length === 0) problems.push(`${where} (${name}): spec.parameters.tags must list tags`);
-        else into.rules.push({ kind: 'K8sDisallowedTags', name, action: action(spec), tags: params.tags });
+        else into.rules.push({ kind: 'K8sDisallowedTags', name, action: action(spec), tags: params.tags, exemptImages: exempt(params, where, name, problems) });
         break;
       case 'K8sImageDigests':
-        into.rules.push({ kind: 'K8sImageDigests', name, action: action(spec) });
+        into.rules.push({ kind: 'K8sImageDigests', name, action: action(spec), exemptImages: exempt(params, where, name, problems) });
         break;
       case 'ConfigMap': {
         const data = isObj(d.data) ? d.data : {};
@@ -163,49 +169,6 @@ export function parsePolicies(text: string, source: string, into: PolicySet = em
   }
   if (problems.length > 0) bad(source, problems);
   return into;
-}
-
-/**
- * The name policy-controller matches globs against: go-containerregistry's
- * `ref.Name()` (Docker Hub as `index.docker.io`, with the tag, or the digest).
- */
-export function globSubject(ref: ImageReference, digest?: string): string {
-  const name = ref.domain === 'docker.io' ? `index.docker.io/${ref.path}` : ref.name;
-  const d = digest ?? ref.digest;
-  return d ? `${name}@${d}` : `${name}:${ref.tag ?? 'latest'}`;
-}
-
-/**
- * policy-controller's GlobMatch: `*` matches within a path segment (and
- * across `:`/`@`), `**` across segments, anchored at both ends; a bare `*`
- * means `index.docker.io/library/*` and `*\/*` means `index.docker.io/*\/*`.
- */
-export function globMatch(glob: string, subject: string): boolean {
-  let re = GLOBS.get(glob);
-  if (!re) {
-    const g = glob === '*' ? 'index.docker.io/library/*' : glob === '*/*' ? 'index.docker.io/*/*' : glob;
-    const source = g
-      .split('**')
-      .map((part) => part.split('*').map((lit) => lit.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]+'))
-      .join('.+');
-    re = new RegExp(`^${source}$`);
-    GLOBS.set(glob, re);
-  }
-  return re.test(subject);
-}
-const GLOBS = new Map<string, RegExp>();
-
-function normaliseRepoPrefix(prefix: string): string[] {
-  const parts = prefix.replace(/\/+$/, '').split('/');
-  if (parts[0] === 'index.docker.io') parts[0] = 'docker.io';
-  return parts;
-}
-
-/** Allowed-repository prefix on whole path segments: `registry.io` allows `registry.io/x`, never `registry.io.evil.com/x`. */
-export function repoAllowed(ref: ImageReference, prefix: string): boolean {
-  const want = normaliseRepoPrefix(prefix);
-  const have = ref.name.split('/');
-  return want.length <= have.length && want.every((seg, i) => seg === have[i]);
 }
 
 export interface RuleResult {
@@ -227,20 +190,16 @@ function ruleResult(rule: ImageRule, ok: boolean, reason: string): RuleResult {
   return { rule: name, result: rule.action === 'deny' ? 'fail' : 'warn', reason: rule.action === 'dryrun' ? `${reason} (dryrun)` : reason };
 }
 
-function evaluateRule(rule: ImageRule, ref: ImageReference): RuleResult {
-  switch (rule.kind) {
-    case 'K8sAllowedRepos': {
-      const hit = rule.repos.find((r) => repoAllowed(ref, r));
-      return ruleResult(rule, hit !== undefined, hit ? `${ref.name} is under ${hit}` : `${ref.name} is not under any of ${rule.repos.join(', ')}`);
-    }
-    case 'K8sDisallowedTags': {
-      const tag = ref.tag;
-      const banned = tag !== undefined && rule.tags.includes(tag);
-      return ruleResult(rule, !banned, banned ? `tag ${tag} is disallowed` : `tag ${tag ?? '(none, digest)'} is allowed`);
-    }
-    case 'K8sImageDigests':
-      return ruleResult(rule, ref.digest !== undefined, ref.digest ? 'pinned by digest' : 'the image is not pinned by digest');
-  }
+function evaluateRule(rule: ImageRule, container: PodContainer): RuleResult {
+  const violations = gatekeeperViolations(rule, container);
+  return ruleResult(rule, violations.length === 0, violations.length === 0 ? `${container.image} passes` : violations.join('; '));
+}
+
+/** An image to decide, with the container it is written in (Gatekeeper's messages name it). */
+export type ImageInput = string | PodContainer;
+
+function containerOf(input: ImageInput): PodContainer {
+  return typeof input === 'string' ? { field: 'containers' satisfies ContainerField, name: input, image: input } : input;
 }
 
 export interface EvaluateOptions {
@@ -297,14 +256,16 @@ async function evaluateAuthority(a: Authority, image: string, opts: EvaluateOpti
 }
 
 /** Evaluates one image against every rule and every matching image policy. */
-export async function evaluateImage(image: string, policies: PolicySet, opts: EvaluateOptions): Promise<ImageDecisionRecord> {
+export async function evaluateImage(input: ImageInput, policies: PolicySet, opts: EvaluateOptions): Promise<ImageDecisionRecord> {
+  const container = containerOf(input);
+  const image = container.image;
   let ref: ImageReference;
   try {
     ref = parseReference(image);
   } catch (err) {
     return { image, decision: 'deny', rules: [{ rule: 'reference', result: 'fail', reason: (err as Error).message }] };
   }
-  const rules = policies.rules.map((r) => evaluateRule(r, ref));
+  const rules = policies.rules.map((r) => evaluateRule(r, container));
   let digest: string | undefined;
   if (policies.imagePolicies.length > 0) {
     try {
@@ -346,9 +307,12 @@ export async function evaluateImage(image: string, policies: PolicySet, opts: Ev
  * The library entry for the scenario `verify` stage: a decision per image
  * (deduplicated; each verified at most once per cache TTL).
  */
-export async function verifyImages(images: string[], policies: PolicySet, opts: EvaluateOptions): Promise<ImageDecisionRecord[]> {
-  const unique = [...new Set(images)];
+export async function verifyImages(images: ImageInput[], policies: PolicySet, opts: EvaluateOptions): Promise<ImageDecisionRecord[]> {
   const decisions = new Map<string, ImageDecisionRecord>();
-  for (const image of unique) decisions.set(image, await evaluateImage(image, policies, opts));
-  return images.map((i) => decisions.get(i)!);
+  const keyOf = (i: ImageInput): string => (typeof i === 'string' ? i : `${i.field}\0${i.name}\0${i.image}`);
+  for (const image of images) {
+    const key = keyOf(image);
+    if (!decisions.has(key)) decisions.set(key, await evaluateImage(image, policies, opts));
+  }
+  return images.map((i) => decisions.get(keyOf(i))!);
 }

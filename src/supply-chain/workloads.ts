@@ -1,9 +1,9 @@
 import { parseAllDocuments } from 'yaml';
 import { PullbenchError } from '../errors.js';
+import type { PodContainer } from './gatekeeper.js';
 
-/** One container image in a workload, and where it came from. */
-export interface WorkloadImage {
-  image: string;
+/** One container image in a workload (field, container name, image as written), and where it came from. */
+export interface WorkloadImage extends PodContainer {
   /** e.g. `Deployment/web initContainers[0] (migrate)`. */
   resource: string;
   source: string;
@@ -53,7 +53,7 @@ export function imagesInManifests(text: string, source: string): WorkloadImage[]
         const image = isObj(c) && typeof c.image === 'string' ? c.image : undefined;
         const cname = isObj(c) && typeof c.name === 'string' ? c.name : `#${i}`;
         if (!image) throw new PullbenchError('INVALID_ARGUMENT', `${source}: ${d.kind}/${name} ${field}[${i}] has no image`);
-        out.push({ image, resource: `${d.kind}/${name} ${field}[${i}] (${cname})`, source });
+        out.push({ field, name: cname, image, resource: `${d.kind}/${name} ${field}[${i}] (${cname})`, source });
       });
     }
   };

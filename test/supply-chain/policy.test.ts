@@ -11,7 +11,8 @@ import { pushSynthImage } from '../../src/oci/synth.js';
 import { embeddedRegistry, type StartedRegistry } from '../../src/registry/provider.js';
 import { VerificationCache } from '../../src/supply-chain/cache.js';
 import { generateCosignKeyPair, readPrivateKey } from '../../src/supply-chain/keys.js';
-import { emptyPolicySet, globMatch, globSubject, parsePolicies, repoAllowed, verifyImages, type PolicySet } from '../../src/supply-chain/policy.js';
+import { globMatch, globSubject } from '../../src/supply-chain/image-match.js';
+import { emptyPolicySet, parsePolicies, verifyImages, type PolicySet } from '../../src/supply-chain/policy.js';
 import { signImage } from '../../src/supply-chain/sign.js';
 import { imagesInManifests } from '../../src/supply-chain/workloads.js';
 import { makeTempDir, type TempDir } from '../../src/util/temp.js';
@@ -58,16 +59,22 @@ describe('globs as policy-controller matches them (anchored, against index.docke
   });
 });
 
-describe('allowed repositories on whole path segments', () => {
-  it.each([
-    ['registry.io', 'registry.io/app:v1', true],
-    ['registry.io', 'registry.io.evil.com/app:v1', false],
-    ['registry.io/team', 'registry.io/teamx/app:v1', false],
-    ['registry.io/team/', 'registry.io/team/app:v1', true],
-    ['docker.io/library', 'nginx', true],
-    ['index.docker.io/library', 'nginx', true],
-  ])('%s allows %s: %s', (prefix, image, expected) => {
-    expect(repoAllowed(parseReference(image), prefix)).toBe(expected);
+describe('allowed repositories as Gatekeeper decides them (startswith on the image as written)', () => {
+  const decide = async (repos: string[], image: string) => {
+    const set = parsePolicies(`kind: K8sAllowedRepos\nmetadata: {name: r}\nspec: {parameters: {repos: ${JSON.stringify(repos)}}}\n`, 'inline');
+    return (await verifyImages([image], set, { cache: new VerificationCache({ client: new RegistryClient({ baseUrl: 'http://127.0.0.1:9' }) }) }))[0]!;
+  };
+  it('admits a look-alike registry when the prefix has no trailing slash', async () => {
+    expect((await decide(['registry.example.com'], 'registry.example.com.evil.io/x')).decision).toBe('allow');
+  });
+  it('denies a Docker Hub short name under a docker.io/library prefix, with Gatekeeper\'s message', async () => {
+    const d = await decide(['docker.io/library'], 'nginx:1.27');
+    expect(d.decision).toBe('deny');
+    expect(d.rules[0]!.reason).toBe('container <nginx:1.27> has an invalid image repo <nginx:1.27>, allowed repos are ["docker.io/library"]');
+  });
+  it('admits only what starts with a slash-terminated prefix', async () => {
+    expect((await decide(['registry.example.com/'], 'registry.example.com/team/app:v1')).decision).toBe('allow');
+    expect((await decide(['registry.example.com/'], 'registry.example.com.evil.io/x')).decision).toBe('deny');
   });
 });
 
@@ -86,6 +93,7 @@ describe('workload images', () => {
     const text = docs.map((d) => JSON.stringify(d)).join('\n---\n');
     const images = imagesInManifests(text, 'all.yaml');
     expect(images).toHaveLength(18);
+    expect(images[0]).toMatchObject({ field: 'initContainers', name: 'i', image: 'pod-init' });
     expect(images.filter((i) => i.resource.startsWith('CronJob/cj')).map((i) => i.image)).toEqual(['cron-init', 'cron', 'cron-debug']);
   });
 });

@@ -4,6 +4,7 @@ import { PullbenchError } from '../../errors.js';
 import { VerificationCache } from '../../supply-chain/cache.js';
 import { loadTrust, readText, registryCredentials } from '../../supply-chain/options.js';
 import { loadPolicyFiles } from '../../supply-chain/policy-files.js';
+import { lintPolicies, renderFinding, type LintFinding } from '../../supply-chain/policy-lint.js';
 import { verifyImages, type ImageDecisionRecord } from '../../supply-chain/policy.js';
 import { imagesInManifests, type WorkloadImage } from '../../supply-chain/workloads.js';
 
@@ -28,9 +29,11 @@ export default class PolicyCheck extends BaseCommand {
     'registry-password-env': Flags.string(),
   };
 
-  async run(): Promise<{ decisions: Row[] }> {
+  async run(): Promise<{ decisions: Row[]; lint: LintFinding[] }> {
     const { argv, flags } = await this.parse(PolicyCheck);
     const policies = await loadPolicyFiles(flags.policy);
+    const lint = lintPolicies(policies);
+    for (const f of lint) this.logToStderr(`warning: ${renderFinding(f)}`);
     const images: WorkloadImage[] = [];
     for (const file of argv as string[]) {
       images.push(...imagesInManifests(await readText(file, 'workload file'), file));
@@ -42,7 +45,7 @@ export default class PolicyCheck extends BaseCommand {
     });
     const credentials = registryCredentials(flags['registry-user'], flags['registry-password-env']);
     const cache = new VerificationCache({ access: { plainHttp: flags['plain-http'], ...(credentials ? { credentials } : {}) } });
-    const records = await verifyImages(images.map((i) => i.image), policies, {
+    const records = await verifyImages(images, policies, {
       cache,
       ...(trust ? { trust } : {}),
       ignoreTlog: flags['insecure-ignore-tlog'],
@@ -51,9 +54,9 @@ export default class PolicyCheck extends BaseCommand {
     if (!this.jsonEnabled()) this.log(renderDecisions(decisions));
     const denied = decisions.filter((d) => d.decision === 'deny');
     if (denied.length > 0) {
-      throw new PullbenchError('POLICY_DENIED', `${denied.length} of ${decisions.length} images denied`, { details: { decisions } });
+      throw new PullbenchError('POLICY_DENIED', `${denied.length} of ${decisions.length} images denied`, { details: { decisions, lint } });
     }
-    return { decisions };
+    return { decisions, lint };
   }
 }
 
