@@ -106,7 +106,7 @@ describe('scenario signed-rollout', () => {
     expect(sc.signing!.key).toBe('given');
     expect(sc.images.map((i) => [i.decision, i.admitted])).toEqual([['warn', true], ['deny', false]]);
     expect(sc.images[0]!.signer).toBe('scenario-key/key');
-    expect(sc.images[0]!.reasons.join()).toContain('not pinned by digest');
+    expect(sc.images[0]!.reasons.join()).toContain('uses an image without a digest');
     expect(JSON.stringify(r)).not.toContain(password);
     expect(JSON.stringify(r)).not.toContain('PRIVATE KEY');
   });
