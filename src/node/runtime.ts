@@ -4,11 +4,10 @@
  * containerd over its CRI socket).
  */
 
+import type { BasicCredentials } from '../oci/credentials.js';
+
 /** Credentials for one pull, as kubelet passes a CRI AuthConfig (username/password form). */
-export interface PullAuth {
-  username: string;
-  password: string;
-}
+export type PullAuth = BasicCredentials;
 
 /** Pod sandbox metadata kubelet sends with PullImage (used for logs and tenancy). */
 export interface SandboxConfig {

@@ -2,15 +2,11 @@ import { Readable, type Transform } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { PullbenchError, type PullbenchErrorCode } from '../errors.js';
 import { HttpPool, fetchTransport, type HttpRequest, type HttpResponse, type HttpTransport } from '../net/http-pool.js';
+import type { BasicCredentials } from './credentials.js';
 import { basicAuthorization, mergeScopes, parseWwwAuthenticate, repositoryScope, tokenFromResponse } from './auth.js';
 import { Digester, digestOf, isDigest, parseDigest } from './digest.js';
 import { MANIFEST_ACCEPT, MediaType, type Descriptor, type ImageIndex } from './media-types.js';
 import { VerifyingStream } from './verifying-stream.js';
-
-export interface BasicCredentials {
-  username: string;
-  password: string;
-}
 
 export interface ClientOptions {
   /** Scheme + host[:port], no path, e.g. `http://127.0.0.1:41234`. */

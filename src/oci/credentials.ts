@@ -10,7 +10,7 @@ import { parseReference } from './reference.js';
  * credential, errors aggregated, anonymous only when nothing matched).
  */
 
-/** Same shape as `BasicCredentials` in src/oci/client.ts (docs/CONTRACTS.md). */
+/** A username and password: for the registry client, the keyring, and the embedded registry's users. */
 export interface BasicCredentials {
   username: string;
   password: string;

@@ -1,5 +1,6 @@
 import { PullbenchError } from '../errors.js';
-import { RegistryClient, type BasicCredentials } from './client.js';
+import { RegistryClient } from './client.js';
+import type { BasicCredentials } from './credentials.js';
 import { parseReference } from './reference.js';
 
 /** Where a command pushes: a registry, a repository in it and a tag. */

@@ -3,13 +3,9 @@ import { readFile } from 'node:fs/promises';
 import bcrypt from 'bcryptjs';
 import { parse as parseYaml } from 'yaml';
 import { PullbenchError } from '../errors.js';
+import type { BasicCredentials } from '../oci/credentials.js';
 import { RegistryHttpError } from './http-error.js';
 
-/** Username and password (same shape as the registry client's). */
-export interface BasicCredentials {
-  username: string;
-  password: string;
-}
 
 export type AuthMode = 'none' | 'basic' | 'token';
 export type Action = 'pull' | 'push' | 'delete' | '*';

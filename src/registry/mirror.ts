@@ -4,7 +4,7 @@ import { isPullbenchError } from '../errors.js';
 import { RegistryClient } from '../oci/client.js';
 import { digestOf } from '../oci/digest.js';
 import type { BlobSource, PullThrough } from './app.js';
-import type { BasicCredentials } from './auth.js';
+import type { BasicCredentials } from '../oci/credentials.js';
 import type { BlobStore, BlobUpload, ByteRange } from './blob-store.js';
 import { RegistryHttpError } from './http-error.js';
 import { manifestRecord, parseManifest } from './manifest-validation.js';

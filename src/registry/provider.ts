@@ -10,12 +10,11 @@ import { pullbenchVersion } from '../util/environment.js';
 import { startProcess } from '../util/process.js';
 import { makeTempDir } from '../util/temp.js';
 import { findTool } from '../util/tools.js';
-import type { BasicCredentials } from './auth.js';
+import type { BasicCredentials } from '../oci/credentials.js';
 import { freePort } from '../util/ports.js';
 import { startRegistryServer, type RegistryServerOptions } from './server.js';
 import { AccessLogStats, emptyStats, type RegistryStats } from './stats.js';
 
-export type { BasicCredentials } from './auth.js';
 export type { RegistryStats } from './stats.js';
 
 /** A running registry, whichever technology serves it. */

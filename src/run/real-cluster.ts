@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Cluster } from '../cluster/cluster.js';
-import type { BasicCredentials } from '../oci/client.js';
+import type { BasicCredentials } from '../oci/credentials.js';
 import type { StartedRegistry } from '../registry/provider.js';
 import type { Arm } from '../scenario/matrix.js';
 import type { Scenario, Topology } from '../scenario/schema.js';

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
-import { RegistryClient, type BasicCredentials } from '../oci/client.js';
+import { RegistryClient } from '../oci/client.js';
+import type { BasicCredentials } from '../oci/credentials.js';
 import { MediaType, type Descriptor, type ImageManifest } from '../oci/media-types.js';
 import { parseReference, type ImageReference } from '../oci/reference.js';
 import { isPullbenchError, PullbenchError } from '../errors.js';

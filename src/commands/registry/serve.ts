@@ -1,7 +1,8 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
 import { PullbenchError } from '../../errors.js';
-import { loadUsersFile, type BasicCredentials } from '../../registry/auth.js';
+import type { BasicCredentials } from '../../oci/credentials.js';
+import { loadUsersFile } from '../../registry/auth.js';
 import { startRegistryServer } from '../../registry/server.js';
 import { untilInterrupted } from '../../registry/until-interrupted.js';
 

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { RegistryClient, type BasicCredentials } from '../../../src/oci/client.js';
+import { RegistryClient } from '../../../src/oci/client.js';
+import type { BasicCredentials } from '../../../src/oci/credentials.js';
 
 /** One synthetic image layer: a real tar (one regular file) gzipped, with its digests. */
 export interface SynthLayer {
