@@ -4,7 +4,7 @@ import { Backoff } from '../../src/node/kubelet/backoff.js';
 import { formatGoDuration } from '../../src/node/kubelet/duration.js';
 import { TokenBucket } from '../../src/node/kubelet/limiter.js';
 import { applyDefaultImageTag, defaultPullPolicy, shouldPullImage } from '../../src/node/kubelet/policy.js';
-import { TaskQueue } from '../../src/node/kubelet/queue.js';
+import { TaskQueue } from '../../src/util/task-queue.js';
 
 describe('pull policy defaulting at pod creation', () => {
   it.each([

@@ -2,12 +2,13 @@ import { createHash } from 'node:crypto';
 import type { ContainerWaitingReason, EventType } from '../../cluster/events.js';
 import { PullbenchError, isPullbenchError } from '../../errors.js';
 import type { Clock } from '../../net/clock.js';
+import { pullWithCredentials } from '../../oci/credentials.js';
 import type { PullAuth, Runtime, SandboxConfig } from '../runtime.js';
 import { Backoff } from './backoff.js';
 import { formatGoDuration } from './duration.js';
 import { TokenBucket } from './limiter.js';
 import { applyDefaultImageTag, shouldPullImage, type PullPolicy } from './policy.js';
-import { TaskQueue } from './queue.js';
+import { TaskQueue } from '../../util/task-queue.js';
 
 /** The kubelet configuration fields that govern image pulls (KubeletConfiguration names). */
 export interface ImagePullConfig {
@@ -153,32 +154,24 @@ export class ImageManager {
     return { ok: true, imageRef: result.imageRef };
   }
 
-  // The puller: one whole pull per credential, in order; errors aggregated; the QPS limiter per PullImage call.
+  // The puller. The QPS limiter admits the whole PullImage call (images/helpers.go: throttledImageService.PullImage
+  // wraps kubeGenericRuntimeManager.PullImage), whose credential loop is pullWithCredentials.
   private async pull(
     spec: string,
     credentials: PullAuth[],
     sandbox?: SandboxConfig,
   ): Promise<{ ok: true; imageRef: string; size: number; pullMs: number } | { ok: false; error: string }> {
+    if (this.limiter && !this.limiter.tryAccept()) return { ok: false, error: 'pull QPS exceeded' };
     const started = this.clock.now();
-    const attempts: (PullAuth | undefined)[] = credentials.length > 0 ? credentials : [undefined];
-    const errors: string[] = [];
-    for (const auth of attempts) {
-      if (this.limiter && !this.limiter.tryAccept()) {
-        errors.push('pull QPS exceeded');
-        continue;
-      }
-      try {
-        const imageRef = await this.runtime.pullImage(spec, auth, sandbox);
-        const pullMs = this.clock.now() - started;
-        const size = (await this.runtime.imageStatus(imageRef))?.size ?? (await this.runtime.imageStatus(spec))?.size ?? 0;
-        this.remember(imageRef, auth);
-        return { ok: true, imageRef, size, pullMs };
-      } catch (err) {
-        errors.push(err instanceof Error ? err.message : String(err));
-      }
+    try {
+      const { imageRef, auth } = await pullWithCredentials(credentials, async (auth) => ({ imageRef: await this.runtime.pullImage(spec, auth, sandbox), auth }));
+      const pullMs = this.clock.now() - started;
+      const size = (await this.runtime.imageStatus(imageRef))?.size ?? (await this.runtime.imageStatus(spec))?.size ?? 0;
+      this.remember(imageRef, auth);
+      return { ok: true, imageRef, size, pullMs };
+    } catch (err) {
+      return { ok: false, error: err instanceof Error ? err.message : String(err) };
     }
-    // utilerrors.NewAggregate: one error prints as itself, several as [a, b].
-    return { ok: false, error: errors.length === 1 ? errors[0]! : `[${errors.join(', ')}]` };
   }
 
   private remember(imageRef: string, auth: PullAuth | undefined): void {

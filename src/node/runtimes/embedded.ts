@@ -13,6 +13,7 @@ import { hostPlatform, selectPlatform, type PlatformSpec } from '../../oci/platf
 import { parseReference, type ImageReference } from '../../oci/reference.js';
 import { coalesce } from '../../util/coalesce.js';
 import { makeTempDir, type TempDir } from '../../util/temp.js';
+import { TaskQueue } from '../../util/task-queue.js';
 import type { ImageInfo, PullAuth, Runtime, RuntimeStats } from '../runtime.js';
 import { LayerThread } from './layer-thread.js';
 import { BlobSink, decompressor } from './layer-store.js';
@@ -60,26 +61,6 @@ interface Content {
   bytes?: Buffer;
 }
 
-// Counting semaphore for containerd's max_concurrent_downloads.
-class Semaphore {
-  private free: number;
-  private readonly waiters: (() => void)[] = [];
-  constructor(n: number) {
-    this.free = n;
-  }
-  async use<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.free > 0) this.free--;
-    else await new Promise<void>((r) => this.waiters.push(r));
-    try {
-      return await fn();
-    } finally {
-      const next = this.waiters.shift();
-      if (next) next();
-      else this.free++;
-    }
-  }
-}
-
 const LAYER_TYPES = new Set<string>([
   MediaType.OciLayerGzip,
   MediaType.DockerLayerGzip,
@@ -105,7 +86,8 @@ export class EmbeddedRuntime implements Runtime {
    */
   private readonly leases = new Map<string, number>();
   private readonly images = new Map<string, ImageRecord>();
-  private readonly limiter: Semaphore;
+  // containerd's max_concurrent_downloads
+  private readonly limiter: TaskQueue;
   /** The disk store's 1 MiB layer stages, kept between layers. */
   private readonly spareStages: Buffer[] = [];
   private readonly hosts = new Map<string, RegistryHost[]>();
@@ -122,7 +104,7 @@ export class EmbeddedRuntime implements Runtime {
   private layers: LayerThread | undefined;
 
   private constructor(private readonly opts: EmbeddedRuntimeOptions) {
-    this.limiter = new Semaphore(opts.maxConcurrentDownloads ?? 3);
+    this.limiter = new TaskQueue(opts.maxConcurrentDownloads ?? 3);
     for (const [host, text] of Object.entries(opts.hostsToml ?? {})) this.hosts.set(host, parseHostsToml(text, host));
     this.injected = opts.fetch ? fetchTransport(opts.fetch) : undefined;
     this.routes = opts.routes && opts.routes.length > 0 ? new ShapedRoutes(opts.routes) : undefined;
@@ -304,7 +286,7 @@ export class EmbeddedRuntime implements Runtime {
       lease(desc.digest);
       fresh =
         (await this.fetchOnce(desc.digest, () =>
-          this.limiter.use(async () => {
+          this.limiter.run(async () => {
             const m = await via('pull', (c) => c.getManifest(ref.path, desc.digest, desc.mediaType || MANIFEST_ACCEPT));
             this.counters.bytesDownloaded += m.bytes.length;
             await this.commitSmall(desc.digest, m.bytes);
@@ -389,7 +371,7 @@ export class EmbeddedRuntime implements Runtime {
     isLayer: boolean,
   ): Promise<boolean> {
     return this.fetchOnce(desc.digest, () =>
-      this.limiter.use(() =>
+      this.limiter.run(() =>
         (async () => {
           if (isLayer && this.dir) {
             await this.storeLayer(ref, desc, via);

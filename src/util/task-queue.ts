@@ -1,6 +1,7 @@
 /**
  * A FIFO that runs at most `limit` tasks at once (Infinity = no limit): kubelet's
- * serial puller (limit 1) and parallel puller (maxParallelImagePulls).
+ * serial puller (limit 1) and parallel puller (maxParallelImagePulls), and the
+ * embedded runtime's max_concurrent_downloads.
  */
 export class TaskQueue {
   private running = 0;
