@@ -25,6 +25,8 @@ export function renderSummary(results: RunResults): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   const out = [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
+  const failures = failureLines(results);
+  if (failures.length > 0) out.push('', ...failures);
   if (results.thresholds.length > 0) {
     out.push('', 'thresholds:');
     for (const t of results.thresholds) out.push(`  ${t.passed ? 'pass' : 'FAIL'}  ${t.description}`);
@@ -39,6 +41,40 @@ export function renderSummary(results: RunResults): string {
   const g = results.gate;
   out.push('', `failure rate ${(g.failureRate * 100).toFixed(1)}% (max ${(g.max * 100).toFixed(1)}%): ${g.passed ? 'pass' : 'FAIL'}`);
   return `${out.join('\n')}\n`;
+}
+
+/** Each failure reason of each arm with one example message (kubelet's last error), and the steps that ended early. */
+export function failureLines(results: RunResults): string[] {
+  const out: string[] = [];
+  for (const { arm, repetitions } of results.arms) {
+    const byReason = new Map<string, { n: number; expected: number; example?: string }>();
+    for (const p of repetitions.flatMap((r) => r.pods)) {
+      if (p.outcome === 'ready') continue;
+      const reason = p.failureReason ?? 'NotReady';
+      const entry = byReason.get(reason) ?? { n: 0, expected: 0 };
+      entry.n++;
+      if (p.expectFailure) entry.expected++;
+      else entry.example ??= p.lastError;
+      if (entry.example === undefined && p.lastError) entry.example = p.lastError;
+      byReason.set(reason, entry);
+    }
+    for (const [reason, e] of byReason) {
+      const expected = e.expected === e.n ? ' (expected)' : e.expected > 0 ? ` (${e.expected} expected)` : '';
+      out.push(`  ${arm.name}: ${reason} x${e.n}${expected}${e.example ? `: ${essence(e.example)}` : ''}`);
+    }
+    const early = repetitions.flatMap((r) => r.steps.filter((s) => s.failedFast).map((s) => `${s.name} (${s.failedFast!.cause})`));
+    if (early.length > 0) out.push(`  ${arm.name}: ended early, retrying cannot fix: ${[...new Set(early)].join(', ')} (rollouts[].failFast)`);
+  }
+  return out.length > 0 ? ['pods that did not start (reason x count: one example message):', ...out] : [];
+}
+
+// kubelet and CRI wrap the cause in prefixes that repeat the image name; the cause is at the end.
+function essence(message: string): string {
+  const text = message
+    .replace(/^Failed to pull image "[^"]*": /, '')
+    .replace(/^rpc error: code = \w+ desc = /, '')
+    .replace(/^failed to pull and unpack image "[^"]*": /, '');
+  return text.length > 160 ? `...${text.slice(-157)}` : text;
 }
 
 function supplyChainLines(sc: SupplyChainResult): string[] {

@@ -20,7 +20,7 @@ export interface Repetition {
   startedAt: number;
   /** From the first pod created to the last step settled. */
   rolloutDurationMs: number;
-  steps: { name: string; durationMs: number; completed: boolean; timedOut: boolean }[];
+  steps: { name: string; durationMs: number; completed: boolean; timedOut: boolean; failedFast?: { cause: string; message: string } }[];
   pods: PodTimeline[];
   registry: RegistryStats;
   mirror?: RegistryStats;

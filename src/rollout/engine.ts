@@ -3,6 +3,7 @@ import type { Cluster, ImagePullPolicy } from '../cluster/cluster.js';
 import type { Clock } from '../net/clock.js';
 import type { RolloutSection } from '../scenario/schema.js';
 import type { IntOrPercent } from '../scenario/schema-builder.js';
+import { commonUnfixableCause, type UnfixableCause } from './pull-failure.js';
 import { SpreadScheduler } from './scheduler.js';
 import { daemonSetSync, deploymentSync, type NodePods, type PodState } from './strategy.js';
 
@@ -27,6 +28,8 @@ export interface StepResult {
   /** Every pod of the new revision ready (or, for `expect: failure`, failed) and no old pod left. */
   completed: boolean;
   timedOut: boolean;
+  /** Set when the step ended early: every pending pod failed with a cause retrying cannot fix (rollouts[].failFast). */
+  failedFast?: UnfixableCause;
   /** Pods created by this step. */
   pods: string[];
 }
@@ -144,6 +147,17 @@ async function runStep(step: RolloutSection, w: Workload, scheduler: SpreadSched
   };
 
   let timedOut = false;
+  let failedFast: UnfixableCause | undefined;
+  let lastCauseCheck = -Infinity;
+  // Every pod not ready has failed (none on its way): the moment to ask whether a retry could help. At most once a second,
+  // since it reads the events.
+  const unfixable = (newPods: TrackedPod[]): UnfixableCause | undefined => {
+    if (w.expectFailure || step.failFast === false || clock.now() - lastCauseCheck < 1000) return undefined;
+    const failed = newPods.filter((p) => cluster.condition(p.uid) === 'failed');
+    if (failed.length === 0 || failed.length + newPods.filter((p) => cluster.condition(p.uid) === 'ready').length < newPods.length) return undefined;
+    lastCauseCheck = clock.now();
+    return commonUnfixableCause(new Set(failed.map((p) => p.uid)), cluster.events());
+  };
   let lastSync = -Infinity;
   for (;;) {
     // Every sync is a pass over the step's pods; one per readiness change made a large step O(pods²). A sync every
@@ -157,6 +171,8 @@ async function runStep(step: RolloutSection, w: Workload, scheduler: SpreadSched
     const newPods = w.pods.filter((p) => p.revision === w.revision);
     opts.onProgress?.(step.name, newPods.filter((p) => cluster.condition(p.uid) === 'ready').length, w.replicas);
     if (settled()) break;
+    failedFast = unfixable(newPods);
+    if (failedFast) break;
     if (clock.now() >= deadline) {
       timedOut = true;
       break;
@@ -171,8 +187,9 @@ async function runStep(step: RolloutSection, w: Workload, scheduler: SpreadSched
     startedAt,
     finishedAt,
     durationMs: finishedAt - startedAt,
-    completed: !timedOut,
+    completed: !timedOut && !failedFast,
     timedOut,
+    ...(failedFast ? { failedFast } : {}),
     pods: createdHere,
   };
 }

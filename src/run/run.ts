@@ -336,7 +336,7 @@ async function runRepetition(
       index,
       startedAt: t0,
       rolloutDurationMs,
-      steps: steps.map((s) => ({ name: s.name, durationMs: s.durationMs, completed: s.completed, timedOut: s.timedOut })),
+      steps: steps.map((s) => ({ name: s.name, durationMs: s.durationMs, completed: s.completed, timedOut: s.timedOut, ...(s.failedFast ? { failedFast: s.failedFast } : {}) })),
       pods,
       registry: registry.stats(),
       ...(mirror ? { mirror: mirror.stats() } : {}),

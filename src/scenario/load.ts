@@ -149,9 +149,15 @@ export function redactScenario(loaded: LoadedScenario): unknown {
   return redactValues(copy, loaded.secretValues);
 }
 
+/**
+ * Shorter secrets are redacted in their own fields only: searched for in free text, a password `y` turned every
+ * arm `Always` into `Alwa***s`.
+ */
+export const MIN_REDACTED_IN_TEXT = 4;
+
 /** Replaces every occurrence of the given secret strings inside string leaves. */
 export function redactValues<T>(value: T, secrets: string[]): T {
-  const live = secrets.filter((v) => v.length > 0);
+  const live = secrets.filter((v) => v.length >= MIN_REDACTED_IN_TEXT);
   if (live.length === 0) return value;
   const walk = (v: unknown): unknown => {
     if (typeof v === 'string') return live.reduce((acc, sec) => acc.split(sec).join('***'), v);

@@ -178,6 +178,10 @@ const rollout = s
       .describe('Roll an earlier workload to a new image (v1 -> v2) with its rolling-update strategy'),
     expect: s.enum(['success', 'failure']).default('success').describe('failure: these pods are meant not to start (e.g. a wrong pull secret)'),
     timeout: s.duration().default(300_000).describe('Longest the step may run; a step still rolling out then is recorded as timed out'),
+    failFast: s
+      .boolean()
+      .default(true)
+      .describe('End the step early when every pod not ready failed to pull with 401, 403 or 404 on every credential; false waits out the timeout as kubelet keeps retrying'),
   })
   .describe('A step: exactly one of deployment, daemonSet, update')
   .refine((r, report) => {

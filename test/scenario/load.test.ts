@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isPullbenchError, type PullbenchError } from '../../src/errors.js';
-import { loadScenario, parseScenario, redactScenario, type ScenarioProblem } from '../../src/scenario/load.js';
+import { loadScenario, parseScenario, redactScenario, redactValues, type ScenarioProblem } from '../../src/scenario/load.js';
 import { expandArms, armMatches } from '../../src/scenario/matrix.js';
 
 const HEADER = 'apiVersion: pullbench.dev/v1alpha1\nkind: Scenario\nmetadata: { name: t }\n';
@@ -176,6 +176,13 @@ describe('${env:NAME} interpolation', () => {
     expect(code).toBe('SCENARIO_ENV_MISSING');
     expect(problems[0]).toMatchObject({ path: 'registry.auth.users[0].password', line: 12 });
     expect(problems[0]!.message).toContain('PB_PASS');
+  });
+
+  it('redacts a password shorter than 4 characters in its field, without mangling words that contain it', () => {
+    const loaded = parseScenario(withSecret, 's.yaml', { env: { PB_PASS: 'y' } });
+    const redacted = redactValues({ arm: 'Always/direct/cold', ...(redactScenario(loaded) as object) }, loaded.secretValues);
+    expect(redacted.arm).toBe('Always/direct/cold');
+    expect(JSON.stringify(redacted)).toContain('"password":"***"');
   });
 
   it('never echoes a secret value in an error', () => {
