@@ -1,5 +1,5 @@
 import { writeFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { readResults } from '../compare/index.js';
@@ -14,7 +14,7 @@ export default class Report extends BaseCommand {
   static override args = { results: Args.string({ required: true, description: 'results.json written by pullbench run' }) };
   static override flags = {
     baseline: Flags.string({ description: 'results.json of a baseline run: side by side, with a delta column and the comparison verdicts' }),
-    output: Flags.string({ char: 'o', description: 'HTML file to write', default: 'report.html' }),
+    output: Flags.string({ char: 'o', description: 'HTML file to write (default: report.html beside the results file)' }),
   };
 
   async run(): Promise<{ file: string; bytes: number }> {
@@ -22,7 +22,7 @@ export default class Report extends BaseCommand {
     const results = await readResults(args.results);
     const baseline = flags.baseline ? await readResults(flags.baseline) : undefined;
     const html = await renderHtmlReport(results, baseline ? { baseline } : {});
-    const file = resolve(flags.output);
+    const file = resolve(flags.output ?? join(dirname(args.results), 'report.html'));
     await writeFile(file, html);
     if (!this.jsonEnabled()) this.log(`wrote ${file} (${Math.round(html.length / 1000)} kB)`);
     return { file, bytes: Buffer.byteLength(html) };

@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
+import { registryAccessFlags } from '../cli/registry-flags.js';
 import { parseReference } from '../oci/reference.js';
 import { readPrivateKey } from '../supply-chain/keys.js';
 import { parseAnnotations, readText, registryCredentials } from '../supply-chain/options.js';
@@ -13,15 +14,13 @@ export default class Sign extends BaseCommand {
     'COSIGN_PASSWORD= <%= config.bin %> sign 127.0.0.1:5000/app:v1 --key cosign.key -a team=payments',
     '<%= config.bin %> sign 127.0.0.1:5000/app:v1 --key cosign.key --format bundle --password-env KEY_PW',
   ];
-  static override args = { image: Args.string({ required: true }) };
+  static override args = { image: Args.string({ required: true, description: 'image to sign, by tag or digest' }) };
   static override flags = {
     key: Flags.string({ required: true, description: 'cosign.key (encrypted) or a PEM private key' }),
     annotations: Flags.string({ char: 'a', multiple: true, description: 'key=value in the payload (legacy format)' }),
-    format: Flags.string({ options: ['legacy', 'bundle'], default: 'legacy' }),
+    format: Flags.string({ options: ['legacy', 'bundle'], default: 'legacy', description: 'legacy: the .sig tag cosign reads; bundle: a Sigstore bundle v0.3 referrer' }),
     'password-env': Flags.string({ description: 'environment variable with the key password (default COSIGN_PASSWORD, else prompt)' }),
-    'registry-user': Flags.string(),
-    'registry-password-env': Flags.string(),
-    'plain-http': Flags.boolean(),
+    ...registryAccessFlags,
   };
 
   async run(): Promise<SignResult> {

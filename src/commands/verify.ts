@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
+import { registryAccessFlags } from '../cli/registry-flags.js';
 import { ExitCode, exitCodeFor } from '../cli/exit-codes.js';
 import { PullbenchError, type PullbenchErrorCode } from '../errors.js';
 import { parseReference } from '../oci/reference.js';
@@ -30,9 +31,7 @@ export default class Verify extends BaseCommand {
     annotations: Flags.string({ char: 'a', multiple: true, description: 'required payload annotation key=value' }),
     'check-claims': Flags.boolean({ default: true, allowNo: true, description: 'check the digest claim (always on; --no-check-claims is refused)' }),
     'check-repository': Flags.boolean({ description: "also require the payload's docker-reference repository to be the image's" }),
-    'registry-user': Flags.string(),
-    'registry-password-env': Flags.string({ description: 'environment variable with the registry password' }),
-    'plain-http': Flags.boolean({ description: 'http:// for this registry (automatic for 127.0.0.1/localhost)' }),
+    ...registryAccessFlags,
   };
 
   private notFound = false;

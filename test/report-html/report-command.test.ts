@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +30,16 @@ describe('pullbench report', { timeout: 60_000 }, () => {
     const html = readFileSync(out, 'utf8');
     expect(html).toMatch(/^<!doctype html>/);
     expect(html).toContain('<h2>Against the baseline: unchanged</h2>');
+  });
+
+  it('writes beside its input when no -o is given', async () => {
+    const copy = join(dir, 'run-1', 'results.json');
+    mkdirSync(join(dir, 'run-1'));
+    copyFileSync(fixture, copy);
+    const r = await pullbench('report', copy, '--json');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ file: join(dir, 'run-1', 'report.html') });
+    expect(existsSync(join(dir, 'run-1', 'report.html'))).toBe(true);
   });
 
   it('exits 2 for a file that is not a results file, without a stack trace', async () => {

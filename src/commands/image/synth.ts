@@ -27,8 +27,8 @@ export default class ImageSynth extends BaseCommand {
     platform: Flags.string({ multiple: true, summary: 'os/arch[/variant] (repeatable; more than one makes an image index)' }),
     base: Flags.string({ summary: 'Base image (repo:tag in the same registry) whose layers come first' }),
     seed: Flags.string({ default: 'pullbench', summary: 'Seed of the layer content' }),
-    compression: Flags.string({ options: ['gzip', 'none'], default: 'gzip' }),
-    'gzip-level': Flags.integer({ min: 0, max: 9, default: 1 }),
+    compression: Flags.string({ options: ['gzip', 'none'], default: 'gzip', description: 'layer compression' }),
+    'gzip-level': Flags.integer({ min: 0, max: 9, default: 1, description: 'gzip level, 0-9 (1: fast, as a CI build would)' }),
   };
 
   async run(): Promise<{ reference: string; registry: string; image: SynthImage }> {

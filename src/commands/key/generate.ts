@@ -15,7 +15,7 @@ export default class KeyGenerate extends BaseCommand {
     'output-prefix': Flags.string({ default: 'cosign', description: 'writes PREFIX.key and PREFIX.pub' }),
     'password-env': Flags.string({ description: 'environment variable holding the password (default COSIGN_PASSWORD, else prompt)' }),
     password: Flags.string({ description: 'the password (visible to other users in ps; prefer --password-env)' }),
-    algorithm: Flags.string({ options: ['ecdsa-p256', 'ecdsa-p384', 'ed25519', 'rsa-2048', 'rsa-4096'], default: 'ecdsa-p256' }),
+    algorithm: Flags.string({ options: ['ecdsa-p256', 'ecdsa-p384', 'ed25519', 'rsa-2048', 'rsa-4096'], default: 'ecdsa-p256', description: 'key algorithm (cosign generate-key-pair makes ecdsa-p256)' }),
     force: Flags.boolean({ description: 'overwrite existing files' }),
   };
 

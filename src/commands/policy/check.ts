@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
+import { registryAccessFlags } from '../../cli/registry-flags.js';
 import { PullbenchError } from '../../errors.js';
 import { VerificationCache } from '../../supply-chain/cache.js';
 import { loadTrust, readText, registryCredentials } from '../../supply-chain/options.js';
@@ -24,9 +25,7 @@ export default class PolicyCheck extends BaseCommand {
     'ca-roots': Flags.string({ description: 'PEM CA roots for keyless authorities (private PKI)' }),
     'rekor-key': Flags.string({ description: 'Rekor public key (PEM)' }),
     'insecure-ignore-tlog': Flags.boolean({ description: 'accept signatures without a verified Rekor entry' }),
-    'plain-http': Flags.boolean(),
-    'registry-user': Flags.string(),
-    'registry-password-env': Flags.string(),
+    ...registryAccessFlags,
   };
 
   async run(): Promise<{ decisions: Row[]; lint: LintFinding[] }> {
