@@ -33,6 +33,11 @@ export interface EmulatedClusterOptions {
   pullSecrets: Map<string, BasicCredentials>;
   /** Node name prefix, e.g. `arm1-node`. */
   namePrefix?: string;
+  /**
+   * Runtimes made by the caller instead of started here (the `model` driver's runtimes in virtual time): the
+   * nodes, kubelets and pod bookkeeping stay this cluster's, `runtime` and `workers` are then unused.
+   */
+  runtimes?: { driver: string; create(node: string, index: number): Runtime };
   /** Worker threads for the embedded runtimes (0: all in this thread); default PULLBENCH_EMULATION_WORKERS or automatic by node count, see emulationWorkers(). */
   workers?: number;
 }
@@ -57,7 +62,7 @@ function toLinkSpec(link: LinkSection): LinkSpec {
  * A fresh cluster has a cold cache.
  */
 export class EmulatedCluster implements Cluster {
-  readonly driver = 'emulated';
+  readonly driver: string;
   readonly nodes: string[];
   private readonly byName = new Map<string, EmulatedNode>();
   private readonly runtimes: Runtime[] = [];
@@ -68,6 +73,7 @@ export class EmulatedCluster implements Cluster {
   private pool: RuntimeWorkers | undefined;
 
   private constructor(private readonly opts: EmulatedClusterOptions) {
+    this.driver = opts.runtimes?.driver ?? 'emulated';
     this.nodes = Array.from({ length: opts.nodes }, (_, i) => `${opts.namePrefix ?? 'node'}-${i + 1}`);
   }
 
@@ -94,7 +100,7 @@ export class EmulatedCluster implements Cluster {
       this.proxies.push({ kind, proxy });
       return proxy.host;
     };
-    const workers = opts.runtime === 'embedded' ? (opts.workers ?? emulationWorkers(process.env, opts.nodes)) : 0;
+    const workers = opts.runtime === 'embedded' && !opts.runtimes ? (opts.workers ?? emulationWorkers(process.env, opts.nodes)) : 0;
     if (workers > 0) this.pool = new RuntimeWorkers(workers);
     // Embedded runtimes: the links as data, applied by each runtime to its own connections. A shared uplink is one
     // per thread (keyed per cluster), its threads' shares counted in one array: one slot per worker.
@@ -110,7 +116,13 @@ export class EmulatedCluster implements Cluster {
           : undefined;
         return [{ name: kind, target: route.target, link: toLinkSpec(route.link), ...(uplink ? { uplink } : {}) }];
       });
-    for (const name of this.nodes) {
+    for (const [index, name] of this.nodes.entries()) {
+      if (opts.runtimes) {
+        const runtime = opts.runtimes.create(name, index);
+        this.runtimes.push(runtime);
+        this.addNode(name, runtime);
+        continue;
+      }
       const selfShaped = opts.runtime === 'embedded';
       const registryHost = selfShaped ? opts.registry.target : await via('registry', opts.registry, uplinks.registry);
       const mirrorHost = opts.mirror ? (selfShaped ? opts.mirror.target : await via('mirror', opts.mirror, uplinks.mirror)) : undefined;
@@ -129,20 +141,24 @@ export class EmulatedCluster implements Cluster {
             ? await this.pool.start((worker) => ({ ...embedded, routes: routesFor(worker) }))
             : await EmbeddedRuntime.start({ ...embedded, routes: routesFor(undefined) });
       this.runtimes.push(runtime);
-      const k = opts.kubelet;
-      const node = new EmulatedNode({
-        name,
-        runtime,
-        clock: opts.clock,
-        serializeImagePulls: k.serializeImagePulls,
-        ...(k.maxParallelImagePulls !== undefined ? { maxParallelImagePulls: k.maxParallelImagePulls } : {}),
-        registryPullQPS: k.registryPullQPS,
-        registryBurst: k.registryBurst,
-        ensureSecretPulledImages: k.ensureSecretPulledImages,
-        sink: { emit: (e) => this.onEvent(e) },
-      });
-      this.byName.set(name, node);
+      this.addNode(name, runtime);
     }
+  }
+
+  private addNode(name: string, runtime: Runtime): void {
+    const k = this.opts.kubelet;
+    const node = new EmulatedNode({
+      name,
+      runtime,
+      clock: this.opts.clock,
+      serializeImagePulls: k.serializeImagePulls,
+      ...(k.maxParallelImagePulls !== undefined ? { maxParallelImagePulls: k.maxParallelImagePulls } : {}),
+      registryPullQPS: k.registryPullQPS,
+      registryBurst: k.registryBurst,
+      ensureSecretPulledImages: k.ensureSecretPulledImages,
+      sink: { emit: (e) => this.onEvent(e) },
+    });
+    this.byName.set(name, node);
   }
 
   createPod(pod: PodCreate): void {
@@ -227,6 +243,7 @@ export class EmulatedCluster implements Cluster {
 
   versions(): Record<string, string> {
     const containerd = this.runtimes.find((r): r is ContainerdRuntime => r instanceof ContainerdRuntime);
+    if (this.opts.runtimes) return { runtime: this.opts.runtimes.driver };
     return { runtime: this.opts.runtime, ...(containerd ? { containerd: containerd.daemon.version } : {}) };
   }
 

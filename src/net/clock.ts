@@ -102,6 +102,30 @@ export class ManualClock implements Clock {
     await flushMicrotasks();
   }
 
+  /** When the earliest live timer is due, or undefined when none is: where a discrete-event loop jumps next. */
+  nextDue(): number | undefined {
+    for (;;) {
+      const next = this.heap[0];
+      if (next === undefined) return undefined;
+      if (this.live.has(next.seq)) return next.at;
+      this.pop();
+    }
+  }
+
+  /**
+   * Jumps to the earliest pending time and fires, synchronously, every timer due then (those they set for that
+   * instant too); false when nothing is pending. The caller lets woken tasks run before the next instant.
+   */
+  fireNextInstant(): boolean {
+    const at = this.nextDue();
+    if (at === undefined) return false;
+    while (this.fireNext(at)) {
+      /* fire the next one due at this instant */
+    }
+    this.current = Math.max(this.current, at);
+    return true;
+  }
+
   /** Advances to `now() + ms`, firing every timer due on the way, synchronously. */
   advanceSync(ms: number): void {
     const target = this.current + ms;

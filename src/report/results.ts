@@ -117,9 +117,24 @@ export interface RunResults {
   gate: { failureRate: number; max: number; passed: boolean };
   /** The signing and verify stages, when the scenario has them. */
   supplyChain?: SupplyChainResult;
+  /** Driver model: the run was modelled in virtual time, not emulated; with the calibration it used (docs/model.md). */
+  model?: ModelledRun;
   /** scale.bytes: layers and link bandwidths were scaled by this factor; byte counts in this file are as measured (scaled). */
   scale?: { bytes: number; byteCounts: 'measured' };
   passed: boolean;
+}
+
+/** How a modelled run was made: its clock, its network model and the server calibration (src/model/calibration.ts). */
+export interface ModelledRun {
+  clock: 'virtual';
+  network: 'max-min fair flows';
+  calibration: {
+    measuredAt: string;
+    method: string;
+    machine: Record<string, string | number>;
+    registry: { serviceMs: number; concurrency: number; egressBytesPerMs: number };
+    mirror: { serviceMs: number; concurrency: number; egressBytesPerMs: number };
+  };
 }
 
 const mean = (xs: number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);

@@ -24,6 +24,9 @@ import { renderJunit } from '../report/render.js';
 import { formatBytes } from '../util/units.js';
 import { aggregateArm, evaluateThresholds, RESULTS_SCHEMA_VERSION, type ArmResult, type Repetition, type RunResults, type SupplyChainResult } from '../report/results.js';
 import { LoadStage } from './load-stage.js';
+import { BUILTIN_CALIBRATION, loadCalibration } from '../model/calibration.js';
+import { readCatalog } from '../model/catalog.js';
+import { runModelRepetition, VIRTUAL_EPOCH, type ModelContext } from '../model/repetition.js';
 import { admission, deniedPods, prepareSigner, rolloutImageRefs, signSeeded, verifyStage, type Admission } from './verify-stage.js';
 
 export interface RunOptions {
@@ -55,6 +58,8 @@ function splitRef(ref: string): { repo: string; tag: string } {
 
 function registrySpec(scenario: Scenario): RegistrySpec {
   const r = scenario.registry;
+  // The model applies the rate limit and faults in virtual time; the registry it reads the images from has neither.
+  if (scenario.cluster.driver === 'model') return {};
   return {
     ...(r.auth ? { auth: r.auth.type, users: r.auth.users } : {}),
     ...(r.rateLimit ? { rateLimit: { manifestGets: r.rateLimit.manifestGets, windowMs: r.rateLimit.window } } : {}),
@@ -126,7 +131,7 @@ export async function runScenario(given: LoadedScenario, options: RunOptions = {
     const registry = await startRegistry(scenario);
     owned.push(registry);
     // One real cluster for the whole run (kind is created once), a namespace of its own per repetition; before seeding, to fail fast.
-    const real = scenario.cluster.driver === 'emulated' ? undefined : await startRealRun(scenario, registry);
+    const real = scenario.cluster.driver === 'emulated' || scenario.cluster.driver === 'model' ? undefined : await startRealRun(scenario, registry);
     if (real) {
       owned.push(real);
       progress(`cluster ${scenario.cluster.driver} ready`);
@@ -146,6 +151,13 @@ export async function runScenario(given: LoadedScenario, options: RunOptions = {
       admitted = admission(scenario, supplyChain);
       progress(`verify: ${supplyChain.images.map((i) => `${i.image} ${i.admitted ? i.decision : 'denied'}`).join(', ')}`);
     }
+    // The model driver: nodes in virtual time over flows, sized by what was just seeded (docs/model.md).
+    let model: ModelContext | undefined;
+    if (scenario.cluster.driver === 'model') {
+      const calibration = scenario.cluster.calibration ? await loadCalibration(resolve(loaded.dir, scenario.cluster.calibration)) : BUILTIN_CALIBRATION;
+      const catalog = await readCatalog(registry, scenario.images.map((i) => i.ref));
+      model = { scenario, catalog, calibration, images: rolloutImageRefs(scenario.rollouts), namespace: NAMESPACE, onProgress: progress };
+    }
     const arms = expandArms(scenario);
     const armResults: ArmResult[] = [];
     const clusterVersions: Record<string, string> = {};
@@ -157,13 +169,13 @@ export async function runScenario(given: LoadedScenario, options: RunOptions = {
         // A rate limit's window would carry over from one arm to the next (and from the verify stage's
         // manifest GETs to the first): give each repetition a fresh registry.
         let repRegistry = registry;
-        if (scenario.registry.rateLimit && (arm !== arms[0] || rep > 0 || scenario.verify)) {
+        if (!model && scenario.registry.rateLimit && (arm !== arms[0] || rep > 0 || scenario.verify)) {
           repRegistry = await startRegistry(scenario);
           await seedImages(loaded, repRegistry);
           if (signer) await signSeeded(scenario, repRegistry, signer);
         }
         try {
-          const r = await runRepetition(loaded, arm, rep, repRegistry, progress, real, (v, mv) => {
+          const r = model ? await runModelRepetition(model, arm, rep) : await runRepetition(loaded, arm, rep, repRegistry, progress, real, (v, mv) => {
             Object.assign(clusterVersions, v);
             mirrorVersion ??= mv;
           }, admitted);
@@ -184,14 +196,16 @@ export async function runScenario(given: LoadedScenario, options: RunOptions = {
         schemaVersion: RESULTS_SCHEMA_VERSION,
         kind: 'pullbench.results',
         scenario: { name: scenario.metadata.name, file: loaded.file, spec: redactScenario(given) },
-        startedAt: startedAt.toISOString(),
-        finishedAt: new Date().toISOString(),
+        // A modelled run's times are virtual, so that the same scenario gives the same file.
+        startedAt: model ? new Date(VIRTUAL_EPOCH).toISOString() : startedAt.toISOString(),
+        finishedAt: model ? new Date(VIRTUAL_EPOCH + armResults.flatMap((a) => a.repetitions).reduce((n, r) => n + r.rolloutDurationMs, 0)).toISOString() : new Date().toISOString(),
         environment: { ...environmentInfo(), registry: registry.version(), ...(mirrorVersion ? { mirror: mirrorVersion } : {}), cluster: { driver: scenario.cluster.driver, ...clusterVersions } },
         arms: armResults,
         thresholds,
         gate,
         ...(scenario.scale && scenario.scale.bytes !== 1 ? { scale: { bytes: scenario.scale.bytes, byteCounts: 'measured' as const } } : {}),
         ...(supplyChain ? { supplyChain } : {}),
+        ...(model ? { model: { clock: 'virtual' as const, network: 'max-min fair flows' as const, calibration: model.calibration } } : {}),
         passed: gate.passed && thresholds.every((t) => t.passed),
       },
       [...loaded.secretValues, ...(scenario.registry.auth?.users.map((u) => u.password) ?? []), ...scenario.pullSecrets.map((p) => p.password)],

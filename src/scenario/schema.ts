@@ -114,10 +114,10 @@ const kubelet = s.object({
 
 const cluster = s.object({
   driver: s
-    .enum(['emulated', 'kind', 'k3s', 'kubeconfig'])
+    .enum(['emulated', 'kind', 'k3s', 'kubeconfig', 'model'])
     .default('emulated')
-    .describe('emulated: in-process nodes; kind, k3s: a cluster pullbench creates in Docker; kubeconfig: an existing cluster'),
-  nodes: s.int({ min: 1, max: 5000 }).default(3).describe('Node count (kind: workers; k3s: 1)'),
+    .describe('emulated: in-process nodes; kind, k3s: a cluster pullbench creates in Docker; kubeconfig: an existing cluster; model: emulated nodes in virtual time over a flow model of the network (docs/model.md)'),
+  nodes: s.int({ min: 1, max: 100_000 }).default(3).describe('Node count (kind: workers; k3s: 1); at most 5,000, or 100,000 with driver model'),
   runtime: s.enum(['embedded', 'containerd']).default('embedded').describe('For driver emulated: embedded (containerd-like, in process) or containerd (a real containerd per node)'),
   kubelet: kubelet.describe('Kubelet image-pull settings of the emulated nodes').default({
     serializeImagePulls: true,
@@ -132,6 +132,7 @@ const cluster = s.object({
   nodeImage: s.string({ minLength: 1 }).optional().describe('For drivers kind (kindest/node) and k3s (rancher/k3s): the node image'),
   coldCacheImage: s.string({ minLength: 1 }).optional().describe('For real drivers: the image of the cold-cache DaemonSet, which needs a shell (default busybox:1.36; crictl comes from the node)'),
   namespacePrefix: name().optional().describe('For real drivers: prefix of the namespace pullbench creates per repetition (default pullbench)'),
+  calibration: s.string({ minLength: 1 }).optional().describe('For driver model: a file from `pullbench calibrate --out`, relative to the scenario (default: the built-in calibration)'),
   command: s.array(s.string({ minLength: 1 }), { min: 1 }).optional().describe('For real drivers: overrides the image entrypoint, e.g. [sleep, "3600"]; the image must contain it. Default: the image\'s own (synthesised images run /pause, which waits for SIGTERM)'),
 })
   .describe('Where the pods run')
@@ -140,9 +141,11 @@ const cluster = s.object({
     if (c.driver !== 'kubeconfig' && c.context !== undefined) report(['context'], 'context is only for driver kubeconfig');
     if (c.driver !== 'kind' && c.keep !== undefined) report(['keep'], 'keep is only for driver kind');
     if (c.driver !== 'kind' && c.driver !== 'k3s' && c.nodeImage !== undefined) report(['nodeImage'], 'nodeImage is only for drivers kind and k3s');
-    if (c.driver === 'emulated' && c.coldCacheImage !== undefined) report(['coldCacheImage'], 'coldCacheImage is only for drivers kind, k3s and kubeconfig');
-    if (c.driver === 'emulated' && c.command !== undefined) report(['command'], 'command is only for drivers kind, k3s and kubeconfig');
-    if (c.driver === 'emulated' && c.namespacePrefix !== undefined) report(['namespacePrefix'], 'namespacePrefix is only for drivers kind, k3s and kubeconfig');
+    if (c.driver !== 'model' && c.nodes > 5000) report(['nodes'], 'at most 5,000 nodes (driver model goes to 100,000)');
+    if (c.driver !== 'model' && c.calibration !== undefined) report(['calibration'], 'calibration is only for driver model');
+    if ((c.driver === 'emulated' || c.driver === 'model') && c.coldCacheImage !== undefined) report(['coldCacheImage'], 'coldCacheImage is only for drivers kind, k3s and kubeconfig');
+    if ((c.driver === 'emulated' || c.driver === 'model') && c.command !== undefined) report(['command'], 'command is only for drivers kind, k3s and kubeconfig');
+    if ((c.driver === 'emulated' || c.driver === 'model') && c.namespacePrefix !== undefined) report(['namespacePrefix'], 'namespacePrefix is only for drivers kind, k3s and kubeconfig');
     if (c.driver !== 'emulated' && c.runtime !== 'embedded') report(['runtime'], 'runtime is for driver emulated; a real cluster runs its own containerd');
     if (c.driver === 'k3s' && c.nodes !== 1) report(['nodes'], 'the k3s driver runs a single server node; set nodes: 1');
   });
@@ -349,7 +352,7 @@ export const scenarioSchema = s
       if (ref !== 'all' && !refs.has(ref)) report(['signing', 'images', i], `unknown image "${ref}"; declare it under images`);
     });
     if (sc.verify?.key === 'signing' && !sc.signing) report(['verify', 'key'], 'key "signing" needs a signing section');
-    if (sc.scale && sc.cluster.driver !== 'emulated') report(['scale'], `scale shrinks emulated links and synthesised layers; remove it for driver ${sc.cluster.driver}`);
+    if (sc.scale && sc.cluster.driver !== 'emulated' && sc.cluster.driver !== 'model') report(['scale'], `scale shrinks emulated links and synthesised layers; remove it for driver ${sc.cluster.driver}`);
     if (sc.scale && sc.scale.bytes < 1) sc.images.forEach((img, i) => {
       if (img.import) report(['images', i, 'import'], 'scale.bytes below 1 needs synth images (an imported layout keeps its sizes)');
     });
@@ -359,7 +362,23 @@ export const scenarioSchema = s
     });
   })
   .refine((sc, report) => checkLoadStage(sc, report))
-  .refine((sc, report) => checkRealClusterReach(sc, report));
+  .refine((sc, report) => checkRealClusterReach(sc, report))
+  .refine((sc, report) => checkModelCoverage(sc, report));
+
+// What the model driver does not cover is refused by name, never run as something else (docs/model.md).
+function checkModelCoverage(sc: Infer<typeof scenarioSchema>, report: (path: (string | number)[], message: string) => void): void {
+  if (sc.cluster.driver !== 'model') return;
+  const no = (what: string): string => `the model driver does not cover ${what}; run it with driver emulated`;
+  if (sc.registry.provider !== 'embedded') report(['registry', 'provider'], no(`registry provider ${sc.registry.provider} (it is calibrated on the embedded registry)`));
+  if (sc.mirror && sc.mirror.provider !== 'embedded') report(['mirror', 'provider'], no(`mirror provider ${sc.mirror.provider} (it models the embedded mirror)`));
+  if (sc.registry.auth) report(['registry', 'auth'], no('registry auth (token and basic round trips are not modelled)'));
+  if (sc.signing) report(['signing'], no('signing'));
+  if (sc.verify) report(['verify'], no('the verify stage'));
+  if (sc.load) report(['load'], no('load storms beside the rollout'));
+  for (const key of ['registry', 'mirror', 'upstream'] as const) {
+    if (sc.links[key]?.jitter) report(['links', key, 'jitter'], no('link jitter'));
+  }
+}
 
 // Storms name this scenario's images, users and mirror.
 function checkLoadStage(sc: Infer<typeof scenarioSchema>, report: (path: (string | number)[], message: string) => void): void {
@@ -381,7 +400,7 @@ function checkLoadStage(sc: Infer<typeof scenarioSchema>, report: (path: (string
 // Real clusters pull from where their nodes can reach: a registry in a container on kind's/k3s' network, or an external one.
 export function checkRealClusterReach(sc: Infer<typeof scenarioSchema>, report: (path: (string | number)[], message: string) => void): void {
   const driver = sc.cluster.driver;
-  if (driver === 'emulated') return;
+  if (driver === 'emulated' || driver === 'model') return;
   const links = Object.keys(sc.links).filter((k) => sc.links[k as keyof typeof sc.links] !== undefined);
   if (links.length > 0) report(['links', links[0]!], `links shape emulated nodes only; remove links for driver ${driver}`);
   if (driver === 'kubeconfig') {

@@ -610,7 +610,8 @@ function mediaTypeOf(bytes: Buffer): string | undefined {
 }
 
 /** Errors shaped as containerd's CRI reports them, so kubelet messages read the same on both runtimes. */
-function criError(image: string, err: unknown): PullbenchError {
+/** The CRI error kubelet sees for a failed pull (containerd's wording); the model runtime raises the same. */
+export function criError(image: string, err: unknown): PullbenchError {
   const cause = err as Error;
   const notFound = isPullbenchError(err, 'MANIFEST_UNKNOWN');
   const desc = notFound
