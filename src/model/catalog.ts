@@ -1,7 +1,8 @@
 import { RegistryClient } from '../oci/client.js';
 import { isIndexMediaType, MANIFEST_ACCEPT, type Descriptor, type ImageIndex } from '../oci/media-types.js';
 import { hostPlatform, selectPlatform } from '../oci/platform.js';
-import type { BasicCredentials, StartedRegistry } from '../registry/provider.js';
+import type { BasicCredentials } from '../oci/credentials.js';
+import type { StartedRegistry } from '../registry/provider.js';
 
 /** What a node fetches for one image, digests and sizes as the registry holds them. */
 export interface CatalogImage {

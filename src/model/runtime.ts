@@ -1,6 +1,6 @@
 import { PullbenchError } from '../errors.js';
 import type { Clock } from '../net/clock.js';
-import { TaskQueue } from '../node/kubelet/queue.js';
+import { TaskQueue } from '../util/task-queue.js';
 import { criError } from '../node/runtimes/embedded.js';
 import type { ImageInfo, PullAuth, Runtime, RuntimeStats } from '../node/runtime.js';
 import type { RegistryHost } from '../oci/hosts.js';

@@ -1,6 +1,6 @@
 import { PullbenchError } from '../errors.js';
 import type { Clock } from '../net/clock.js';
-import { TaskQueue } from '../node/kubelet/queue.js';
+import { TaskQueue } from '../util/task-queue.js';
 import { emptyStats, PullRateLimiter, type RegistryStats } from '../registry/stats.js';
 import type { ServerCalibration } from './calibration.js';
 import type { FlowNetwork } from './flow-network.js';
