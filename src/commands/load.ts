@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
-import { PullbenchError } from '../errors.js';
+import { credentialFlags, credentialsFrom } from '../cli/credential-flags.js';
 import { LOAD_PROFILES, parseMix, renderLoadResult, runLoad, type LoadProfile, type LoadResult } from '../load/index.js';
 import { formatBytes, parseDuration } from '../util/units.js';
 
@@ -8,7 +8,7 @@ export default class Load extends BaseCommand {
   static override summary = 'Storm a registry or mirror the way a large rollout does (autocannon)';
   static override examples = [
     '<%= config.bin %> load --registry http://127.0.0.1:5000 --image library/nginx:1.27 --profile manifest-head --connections 50 --duration 10s',
-    'REG_PASSWORD=... <%= config.bin %> load --registry https://registry.example.com --image team/app:v2 --profile mix --mix manifest-head=1,manifest-get=1,blob-get=4 --user ci --password-env REG_PASSWORD --rate 500 --json',
+    'REG_PASSWORD=... <%= config.bin %> load --registry https://registry.example.com --image team/app:v2 --profile mix --mix manifest-head=1,manifest-get=1,blob-get=4 --registry-user ci --registry-password-env REG_PASSWORD --rate 500 --json',
   ];
   static override flags = {
     registry: Flags.string({ required: true, summary: 'Registry base URL, e.g. http://127.0.0.1:5000' }),
@@ -20,8 +20,7 @@ export default class Load extends BaseCommand {
     rate: Flags.integer({ min: 1, summary: 'Requests per second across all connections (default: as fast as possible)' }),
     mix: Flags.string({ summary: 'Weights for --profile mix, e.g. manifest-head=1,manifest-get=1,blob-get=3,token=0' }),
     platform: Flags.string({ summary: 'Platform to pick from an index (default: this host), e.g. linux/arm64' }),
-    user: Flags.string({ summary: 'Registry username (Basic, or for the bearer token request)' }),
-    'password-env': Flags.string({ summary: 'Name of the environment variable holding the password' }),
+    ...credentialFlags('registry', { user: 'user', passwordEnv: 'password-env' }),
     timeout: Flags.integer({ default: 10, min: 1, max: 600, summary: 'Seconds before a request counts as timed out' }),
   };
 
@@ -38,7 +37,7 @@ export default class Load extends BaseCommand {
         ...(flags.rate !== undefined ? { rate: flags.rate } : {}),
         ...(flags.mix ? { mix: parseMix(flags.mix) } : {}),
         ...(flags.platform ? { platform: flags.platform } : {}),
-        ...(flags.user ? { credentials: { username: flags.user, password: passwordFrom(flags['password-env']) } } : {}),
+        credentials: credentialsFrom('registry', flags),
         timeoutSeconds: flags.timeout,
       },
       show ? { onTick: (t) => process.stderr.write(`\r${(t.elapsedMs / 1000).toFixed(0)} s  ${t.requests} req/s  ${formatBytes(t.bytes)}/s  total ${t.totalRequests}   `) } : {},
@@ -50,9 +49,3 @@ export default class Load extends BaseCommand {
   }
 }
 
-function passwordFrom(envName: string | undefined): string {
-  if (!envName) throw new PullbenchError('INVALID_ARGUMENT', '--user needs --password-env NAME (the password is read from that environment variable, never from a flag)');
-  const value = process.env[envName];
-  if (value === undefined) throw new PullbenchError('INVALID_ARGUMENT', `--password-env ${envName}: that environment variable is not set`);
-  return value;
-}

@@ -1,11 +1,12 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
+import { credentialsFrom } from '../cli/credential-flags.js';
 import { registryAccessFlags } from '../cli/registry-flags.js';
 import { ExitCode, exitCodeFor } from '../cli/exit-codes.js';
 import { PullbenchError, type PullbenchErrorCode } from '../errors.js';
 import { parseReference } from '../oci/reference.js';
 import { verifyImage, type ImageVerification } from '../supply-chain/image.js';
-import { loadVerifyOptions, registryCredentials } from '../supply-chain/options.js';
+import { loadVerifyOptions } from '../supply-chain/options.js';
 import { checklist } from '../supply-chain/render.js';
 
 export default class Verify extends BaseCommand {
@@ -54,7 +55,7 @@ export default class Verify extends BaseCommand {
       insecureIgnoreSct: flags['insecure-ignore-sct'],
       annotations: flags.annotations,
     });
-    const credentials = registryCredentials(flags['registry-user'], flags['registry-password-env']);
+    const credentials = credentialsFrom('registry', flags);
     const repository = flags['check-repository'] ? parseReference(args.image).name : undefined;
     this.notFound = true;
     const result = await verifyImage(args.image, { ...opts, ...(repository ? { repository } : {}), access: { ...(credentials ? { credentials } : {}), plainHttp: flags['plain-http'] } });

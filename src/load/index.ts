@@ -43,7 +43,7 @@ export function validateLoadSpec(spec: LoadSpec): void {
     problems.push(`registry ${JSON.stringify(String(spec.registry).slice(0, 200))} is not a URL`);
   }
   if (url && url.protocol !== 'http:' && url.protocol !== 'https:') problems.push('registry must be an http or https URL');
-  if (url && (url.username || url.password)) problems.push('put credentials in --user/--password-env, not in the registry URL');
+  if (url && (url.username || url.password)) problems.push('put credentials in --registry-user/--registry-password-env, not in the registry URL');
   if (url && url.pathname !== '/' && url.pathname !== '') problems.push('registry must be scheme://host[:port] without a path');
   if (typeof spec.image !== 'string' || spec.image.length === 0) problems.push('image is required (repo:tag)');
   if (!LOAD_PROFILES.includes(spec.profile)) problems.push(`profile must be one of ${LOAD_PROFILES.join(', ')}`);

@@ -46,15 +46,3 @@ export function pushTarget(ref: string, opts: PushTargetOptions = {}): PushTarge
   const tag = parsed.tag ?? 'latest';
   return { client, registryUrl: client.baseUrl, repo: parsed.path, tag, reference: `${new URL(client.baseUrl).host}/${parsed.path}:${tag}` };
 }
-
-/** Credentials from `--user` and the environment variable named by `--password-env` (never from a flag value). */
-export function credentialsFromEnv(user: string | undefined, passwordEnv: string | undefined): BasicCredentials | undefined {
-  if (!user) {
-    if (passwordEnv) throw new PullbenchError('INVALID_ARGUMENT', '--password-env needs --user');
-    return undefined;
-  }
-  const variable = passwordEnv ?? 'PULLBENCH_REGISTRY_PASSWORD';
-  const password = process.env[variable];
-  if (password === undefined) throw new PullbenchError('INVALID_ARGUMENT', `--user ${user}: set the password in the environment variable ${variable}`);
-  return { username: user, password };
-}

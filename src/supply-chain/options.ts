@@ -87,11 +87,3 @@ export async function loadVerifyOptions(s: VerifySettings): Promise<VerifyOption
   }
   return opts;
 }
-
-/** Registry credentials from `--registry-user` and the variable named by `--registry-password-env`. */
-export function registryCredentials(user: string | undefined, passwordEnv: string | undefined): { username: string; password: string } | undefined {
-  if (!user) return undefined;
-  const password = passwordEnv === undefined ? '' : process.env[passwordEnv];
-  if (password === undefined) throw new PullbenchError('INVALID_ARGUMENT', `environment variable ${passwordEnv} is not set`);
-  return { username: user, password };
-}

@@ -1,5 +1,6 @@
 import { createInterface } from 'node:readline';
 import { PullbenchError } from '../errors.js';
+import { passwordFromEnv } from '../util/env-password.js';
 
 export interface PasswordSource {
   /** The password given on the command line (visible in `ps`; prefer the env). */
@@ -18,11 +19,7 @@ export interface PasswordSource {
  */
 export async function resolvePassword(src: PasswordSource, env: NodeJS.ProcessEnv = process.env): Promise<string> {
   if (src.password !== undefined) return src.password;
-  if (src.passwordEnv !== undefined) {
-    const value = env[src.passwordEnv];
-    if (value === undefined) throw new PullbenchError('INVALID_ARGUMENT', `environment variable ${src.passwordEnv} is not set`);
-    return value;
-  }
+  if (src.passwordEnv !== undefined) return passwordFromEnv(src.passwordEnv, '--key-password-env', env);
   if (env.COSIGN_PASSWORD !== undefined) return env.COSIGN_PASSWORD;
   if (src.prompt && process.stdin.isTTY) {
     const first = await promptHidden('Enter password for private key: ');
@@ -31,7 +28,7 @@ export async function resolvePassword(src: PasswordSource, env: NodeJS.ProcessEn
     }
     return first;
   }
-  throw new PullbenchError('INVALID_ARGUMENT', 'no password: use --password-env VAR, set COSIGN_PASSWORD (may be empty), or run on a terminal');
+  throw new PullbenchError('INVALID_ARGUMENT', 'no password: use --key-password-env VAR, set COSIGN_PASSWORD (may be empty), or run on a terminal');
 }
 
 async function promptHidden(question: string): Promise<string> {

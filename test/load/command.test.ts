@@ -23,7 +23,7 @@ describe('pullbench load (command)', { timeout: 90_000 }, () => {
   it('--json prints the versioned result; the password (from the environment) appears nowhere', async () => {
     const { stdout, stderr } = await run(
       bin,
-      ['load', '--registry', registry.url, '--image', 'app:v1', '--profile', 'mix', '--connections', '4', '--amount', '200', '--user', USER.username, '--password-env', 'LOAD_PW', '--json'],
+      ['load', '--registry', registry.url, '--image', 'app:v1', '--profile', 'mix', '--connections', '4', '--amount', '200', '--registry-user', USER.username, '--registry-password-env', 'LOAD_PW', '--json'],
       { env: { ...process.env, LOAD_PW: USER.password, CI: '1' } },
     );
     const result = JSON.parse(stdout) as LoadResult;
@@ -35,8 +35,8 @@ describe('pullbench load (command)', { timeout: 90_000 }, () => {
     expect(stdout).not.toMatch(/Bearer [A-Za-z0-9_-]+\./);
   });
 
-  it('prints a summary table without --json', async () => {
-    const { stdout } = await run(
+  it('prints a summary table without --json (the old --user/--password-env names still work, with a warning)', async () => {
+    const { stdout, stderr } = await run(
       bin,
       ['load', '--registry', registry.url, '--image', 'app:v1', '--profile', 'token', '--connections', '2', '--duration', '1s', '--user', USER.username, '--password-env', 'LOAD_PW'],
       { env: { ...process.env, LOAD_PW: USER.password, CI: '1' } },
@@ -44,6 +44,7 @@ describe('pullbench load (command)', { timeout: 90_000 }, () => {
     expect(stdout).toMatch(/latency\s+p50\s+p90\s+p99\s+max/);
     expect(stdout).toMatch(/token\s+\d+/);
     expect(stdout).not.toContain(USER.password);
+    expect(stderr).toMatch(/--user.*deprecated.*--registry-user/s);
   });
 
   it('bad input exits 2 with the error code, no stack trace', async () => {
@@ -55,8 +56,8 @@ describe('pullbench load (command)', { timeout: 90_000 }, () => {
     expect(JSON.parse(err.stdout)).toMatchObject({ error: { code: 'INVALID_ARGUMENT' } });
   });
 
-  it('--user without --password-env is refused (passwords never go in flags)', async () => {
-    const err = (await run(bin, ['load', '--registry', registry.url, '--image', 'app:v1', '--profile', 'mix', '--user', 'cli', '--json']).catch((e: unknown) => e)) as { code: number; stdout: string };
+  it('--registry-user without the password in the environment is refused (passwords never go in flags)', async () => {
+    const err = (await run(bin, ['load', '--registry', registry.url, '--image', 'app:v1', '--profile', 'mix', '--registry-user', 'cli', '--json']).catch((e: unknown) => e)) as { code: number; stdout: string };
     expect(err.code).toBe(2);
     expect(JSON.parse(err.stdout)).toMatchObject({ error: { code: 'INVALID_ARGUMENT' } });
   });

@@ -1,5 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { credentialsFromEnv, pushTarget } from '../../src/oci/target.js';
+import { describe, expect, it } from 'vitest';
+import { pushTarget } from '../../src/oci/target.js';
 import { errorCodeOf } from '../helpers/error-code.js';
 
 
@@ -21,20 +21,5 @@ describe('push targets', () => {
 
   it('needs a registry for a short name', () => {
     expect(errorCodeOf(() => pushTarget('bench/app:v1'))).toBe('INVALID_ARGUMENT');
-  });
-});
-
-describe('credentials from the environment', () => {
-  afterEach(() => {
-    delete process.env.PB_TEST_PW;
-  });
-  it('reads the password from the named variable only', () => {
-    process.env.PB_TEST_PW = 'pw-123';
-    expect(credentialsFromEnv('alice', 'PB_TEST_PW')).toEqual({ username: 'alice', password: 'pw-123' });
-    expect(credentialsFromEnv(undefined, undefined)).toBeUndefined();
-  });
-  it('refuses a user without a password in the environment, and a variable without a user', () => {
-    expect(errorCodeOf(() => credentialsFromEnv('alice', 'PB_TEST_PW'))).toBe('INVALID_ARGUMENT');
-    expect(errorCodeOf(() => credentialsFromEnv(undefined, 'PB_TEST_PW'))).toBe('INVALID_ARGUMENT');
   });
 });

@@ -87,7 +87,7 @@ describe('pullbench key generate', () => {
   it('writes cosign.key and cosign.pub and never prints the password', async () => {
     dir = await makeTempDir();
     const prefix = join(dir.path, 'cosign');
-    const { stdout, stderr } = await run(bin, ['key', 'generate', '--output-prefix', prefix, '--password-env', 'KEYPW', '--json'], {
+    const { stdout, stderr } = await run(bin, ['key', 'generate', '--output-prefix', prefix, '--key-password-env', 'KEYPW', '--json'], {
       env: { ...process.env, KEYPW: 'very-secret-pw' },
     });
     expect(JSON.parse(stdout)).toEqual({ privateKey: `${prefix}.key`, publicKey: `${prefix}.pub` });

@@ -1,8 +1,9 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
+import { credentialFlags, credentialsFrom } from '../../cli/credential-flags.js';
 import { importLayout } from '../../oci/layout.js';
 import type { Descriptor } from '../../oci/media-types.js';
-import { credentialsFromEnv, pushTarget } from '../../oci/target.js';
+import { pushTarget } from '../../oci/target.js';
 
 export default class ImageImport extends BaseCommand {
   static override summary = 'Push an image from an OCI image layout directory to a registry';
@@ -16,14 +17,13 @@ export default class ImageImport extends BaseCommand {
   };
   static override flags = {
     registry: Flags.string({ summary: 'Registry URL, e.g. http://127.0.0.1:5000 (default: from REF)' }),
-    user: Flags.string({ summary: 'Registry username' }),
-    'password-env': Flags.string({ summary: 'Environment variable holding the password (default PULLBENCH_REGISTRY_PASSWORD)' }),
+    ...credentialFlags('registry', { user: 'user', passwordEnv: 'password-env' }),
     name: Flags.string({ summary: 'Image in the layout (its org.opencontainers.image.ref.name); default: the tag of REF, or the only image' }),
   };
 
   async run(): Promise<{ reference: string; descriptors: Descriptor[] }> {
     const { args, flags } = await this.parse(ImageImport);
-    const target = pushTarget(args.ref, { registry: flags.registry, credentials: credentialsFromEnv(flags.user, flags['password-env']) });
+    const target = pushTarget(args.ref, { registry: flags.registry, credentials: credentialsFrom('registry', flags) });
     const descriptors = await importLayout(args.dir, target.client, target.repo, target.tag, flags.name);
     const top = descriptors[descriptors.length - 1]!;
     this.log(`pushed ${target.reference} ${top.digest} (${descriptors.length} blobs and manifests)`);

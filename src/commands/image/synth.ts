@@ -1,9 +1,10 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
+import { credentialFlags, credentialsFrom } from '../../cli/credential-flags.js';
 import { PullbenchError } from '../../errors.js';
 import { parsePlatform, formatPlatform } from '../../oci/platform.js';
 import { loadBase, pushSynthImage, type SynthImage } from '../../oci/synth.js';
-import { credentialsFromEnv, pushTarget } from '../../oci/target.js';
+import { pushTarget } from '../../oci/target.js';
 import { formatBytes, parseSize } from '../../util/units.js';
 
 export default class ImageSynth extends BaseCommand {
@@ -15,13 +16,12 @@ export default class ImageSynth extends BaseCommand {
     '<%= config.bin %> image synth bench/app:v1 --registry http://127.0.0.1:5000 --layers 40MB,10MB,2MB',
     '<%= config.bin %> image synth bench/app:v2 --registry http://127.0.0.1:5000 --base bench/app:v1 --layers 5MB',
     '<%= config.bin %> image synth bench/multi:v1 --registry http://127.0.0.1:5000 --layers 10MB --count 3 --platform linux/amd64 --platform linux/arm64 --json',
-    'REGPASS=... <%= config.bin %> image synth 127.0.0.1:5000/team/app:v1 --user alice --password-env REGPASS --layers 1MiB',
+    'REGPASS=... <%= config.bin %> image synth 127.0.0.1:5000/team/app:v1 --registry-user alice --registry-password-env REGPASS --layers 1MiB',
   ];
   static override args = { ref: Args.string({ required: true, description: 'repo[:tag] under --registry, or host:port/repo[:tag]' }) };
   static override flags = {
     registry: Flags.string({ summary: 'Registry URL, e.g. http://127.0.0.1:5000 (default: from REF)' }),
-    user: Flags.string({ summary: 'Registry username' }),
-    'password-env': Flags.string({ summary: 'Environment variable holding the password (default PULLBENCH_REGISTRY_PASSWORD)' }),
+    ...credentialFlags('registry', { user: 'user', passwordEnv: 'password-env' }),
     layers: Flags.string({ required: true, summary: 'Comma-separated layer sizes, e.g. 40MB,10MB,2MB' }),
     count: Flags.integer({ min: 1, max: 1000, summary: 'Repeat a single --layers size this many times' }),
     platform: Flags.string({ multiple: true, summary: 'os/arch[/variant] (repeatable; more than one makes an image index)' }),
@@ -38,7 +38,7 @@ export default class ImageSynth extends BaseCommand {
       if (layers.length !== 1) throw new PullbenchError('INVALID_ARGUMENT', '--count repeats one size: give a single --layers value with it');
       layers = Array.from({ length: flags.count }, () => layers[0]!);
     }
-    const target = pushTarget(args.ref, { registry: flags.registry, credentials: credentialsFromEnv(flags.user, flags['password-env']) });
+    const target = pushTarget(args.ref, { registry: flags.registry, credentials: credentialsFrom('registry', flags) });
     const base = flags.base ? pushTarget(flags.base, { registry: target.registryUrl }) : undefined;
     const image = await pushSynthImage(target.client, target.repo, target.tag, {
       layers,

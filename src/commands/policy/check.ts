@@ -1,9 +1,10 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
+import { credentialsFrom } from '../../cli/credential-flags.js';
 import { registryAccessFlags } from '../../cli/registry-flags.js';
 import { PullbenchError } from '../../errors.js';
 import { VerificationCache } from '../../supply-chain/cache.js';
-import { loadTrust, readText, registryCredentials } from '../../supply-chain/options.js';
+import { loadTrust, readText } from '../../supply-chain/options.js';
 import { loadPolicyFiles } from '../../supply-chain/policy-files.js';
 import { lintPolicies, renderFinding, type LintFinding } from '../../supply-chain/policy-lint.js';
 import { verifyImages, type ImageDecisionRecord } from '../../supply-chain/policy.js';
@@ -42,7 +43,7 @@ export default class PolicyCheck extends BaseCommand {
       ...(flags['ca-roots'] ? { caRoots: flags['ca-roots'] } : {}),
       ...(flags['rekor-key'] ? { rekorKey: flags['rekor-key'] } : {}),
     });
-    const credentials = registryCredentials(flags['registry-user'], flags['registry-password-env']);
+    const credentials = credentialsFrom('registry', flags);
     const cache = new VerificationCache({ access: { plainHttp: flags['plain-http'], ...(credentials ? { credentials } : {}) } });
     const records = await verifyImages(images, policies, {
       cache,

@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
+import { credentialFlags, credentialsFrom } from '../../cli/credential-flags.js';
 import { PullbenchError } from '../../errors.js';
 import type { BasicCredentials } from '../../oci/credentials.js';
 import { loadUsersFile } from '../../registry/auth.js';
@@ -23,8 +24,7 @@ export default class RegistryServe extends BaseCommand {
     auth: Flags.string({ options: ['none', 'basic', 'token'], default: 'none', description: 'authentication clients must present (users from --user or --users-file)' }),
     'anonymous-pull': Flags.boolean({ default: false, summary: 'With auth, let anonymous clients pull' }),
     upstream: Flags.string({ summary: 'Run as a pull-through mirror of this registry URL' }),
-    'upstream-user': Flags.string({ summary: 'Upstream username (password from --upstream-password or PULLBENCH_UPSTREAM_PASSWORD)' }),
-    'upstream-password': Flags.string({ env: 'PULLBENCH_UPSTREAM_PASSWORD', description: 'upstream password (prefer the PULLBENCH_UPSTREAM_PASSWORD variable: flags show in ps)' }),
+    ...credentialFlags('upstream'),
     'rate-limit': Flags.string({ summary: 'Manifest GETs per client per window, as N/SECONDS (e.g. 100/21600)' }),
     'error-rate': Flags.string({ summary: 'Fraction of requests answered 503 (0..1)' }),
     latency: Flags.integer({ min: 0, summary: 'Milliseconds added to every request' }),
@@ -36,7 +36,6 @@ export default class RegistryServe extends BaseCommand {
     if (flags['users-file']) users.push(...(await loadUsersFile(flags['users-file'])));
     const rate = flags['rate-limit'] ? parseRate(flags['rate-limit']) : undefined;
     const errorRate = flags['error-rate'] === undefined ? undefined : Number(flags['error-rate']);
-    const upstreamUser = flags['upstream-user'];
     const registry = await startRegistryServer({
       host: flags.host,
       port: flags.port,
@@ -48,7 +47,7 @@ export default class RegistryServe extends BaseCommand {
       rateLimit: rate,
       faults: errorRate !== undefined || flags.latency ? { errorRate, latencyMs: flags.latency } : undefined,
       ...(flags.upstream
-        ? { upstream: { url: flags.upstream, credentials: upstreamUser ? { username: upstreamUser, password: flags['upstream-password'] ?? '' } : undefined } }
+        ? { upstream: { url: flags.upstream, credentials: credentialsFrom('upstream', flags) } }
         : {}),
     });
     process.stderr.write(`serving ${registry.url} (Ctrl-C to stop)\n`);
