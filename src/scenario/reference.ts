@@ -145,24 +145,11 @@ function defaultText(f: ReferenceField): string {
   const value = f.node.default !== undefined ? f.node.default : f.inherited;
   if (value === undefined) return f.required ? 'required' : '-';
   if (f.node.type === 'object' || isRecord(value)) return Object.keys(value as object).length ? 'see its fields' : '`{}`';
-  return `\`${yamlValue(value, unitOf(f.node))}\``;
+  return `\`${yamlValue(value)}\``;
 }
 
-// Defaults are stored parsed (ms, fractions); show them as a scenario file would write them.
-function yamlValue(value: unknown, unit: string | undefined): string {
-  if (Array.isArray(value)) return `[${value.map((v) => yamlValue(v, unit)).join(', ')}]`;
-  if (typeof value === 'number' && unit === 'duration') return durationText(value);
-  if (typeof value === 'number' && unit === 'percentage') return `${+(value * 100).toFixed(6)}%`;
-  return String(value);
-}
-
-function durationText(ms: number): string {
-  if (ms === 0) return '0s';
-  for (const [unit, size] of [['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
-    if (ms % size === 0) return `${ms / size}${unit}`;
-  }
-  return `${ms}ms`;
-}
+// Defaults come as a file writes them (the schema's written form); lists in YAML's flow style.
+const yamlValue = (value: unknown): string => (Array.isArray(value) ? `[${value.map(yamlValue).join(', ')}]` : String(value));
 
 const cell = (text: string): string => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -8,7 +8,7 @@
  */
 import {
   BANDWIDTH_PATTERN, DURATION_PATTERN, PERCENT_PATTERN, SIZE_PATTERN,
-  tryParseBandwidth, tryParseDuration, tryParsePercent, tryParseSize,
+  tryParseBandwidth, tryParseDuration, tryParsePercent, tryParseSize, writeDuration, writePercent,
 } from '../util/units.js';
 
 export type Path = (string | number)[];
@@ -52,6 +52,9 @@ export abstract class Schema<Out> {
     return new DefaultSchema(this, value);
   }
 
+  /** A parsed value as a scenario file writes it (`5m`, not 300000): how the JSON Schema publishes defaults. */
+  written(value: Out): unknown { return value; }
+
   toJsonSchema(): JsonSchema {
     const out = this.json();
     return this.description ? { description: this.description, ...out } : out;
@@ -67,6 +70,7 @@ export class OptionalSchema<Out> extends Schema<Out | undefined> {
   check(value: unknown, path: Path, ctx: CheckContext): Out | undefined | Invalid {
     return value === undefined ? undefined : this.inner.check(value, path, ctx);
   }
+  override written(value: Out | undefined): unknown { return value === undefined ? value : this.inner.written(value); }
   protected json(): JsonSchema {
     return this.inner.toJsonSchema();
   }
@@ -82,8 +86,9 @@ export class DefaultSchema<Out> extends Schema<Out> {
   check(value: unknown, path: Path, ctx: CheckContext): Out | Invalid {
     return value === undefined ? structuredClone(this.defaultValue) : this.inner.check(value, path, ctx);
   }
+  override written(value: Out): unknown { return this.inner.written(value); }
   protected json(): JsonSchema {
-    return { ...this.inner.toJsonSchema(), default: this.defaultValue };
+    return { ...this.inner.toJsonSchema(), default: this.inner.written(this.defaultValue) };
   }
 }
 
@@ -230,6 +235,7 @@ export class ArraySchema<T> extends Schema<T[]> {
     }
     return ok ? out : INVALID;
   }
+  override written(value: T[]): unknown { return value.map((v) => this.item.written(v)); }
   protected json(): JsonSchema {
     return {
       type: 'array',
@@ -305,6 +311,9 @@ export class ObjectSchema<S extends Shape> extends Schema<ObjectOut<S>> {
     return refined ? typed : INVALID;
   }
 
+  override written(value: ObjectOut<S>): unknown {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.shape[k] ? this.shape[k].written(v) : v]));
+  }
   protected json(): JsonSchema {
     const properties: Record<string, JsonSchema> = {};
     const required: string[] = [];
@@ -340,6 +349,11 @@ export class UnionSchema<T> extends Schema<T> {
     else ctx.issues.push({ path, message: `must be ${this.hint}` });
     return INVALID;
   }
+  // The first option that reads its own written form back wrote it.
+  override written(value: T): unknown {
+    const reads = (o: Schema<T>, w: unknown) => o.check(w, [], { issues: [], secrets: [] }) !== INVALID;
+    return this.options.map((o) => o.written(value)).find((w, i) => reads(this.options[i]!, w)) ?? value;
+  }
   protected json(): JsonSchema {
     return { anyOf: this.options.map((o) => o.toJsonSchema()) };
   }
@@ -353,9 +367,11 @@ export class UnitSchema extends Schema<number> {
     private readonly parse: (text: string) => number | undefined,
     private readonly example: string,
     private readonly allowBareNumber: boolean,
+    private readonly write: (n: number) => number | string = (n) => n,
   ) {
     super();
   }
+  override written(value: number): unknown { return this.write(value); }
   check(value: unknown, path: Path, ctx: CheckContext): number | Invalid {
     if (typeof value === 'number' && this.allowBareNumber && value >= 0) return value;
     const parsed = typeof value === 'string' ? this.parse(value.trim()) : undefined;
@@ -431,11 +447,11 @@ export const s = {
   /** Bytes: `40MB`, `40MiB`, or a bare number of bytes. */
   size: () => new UnitSchema('size', SIZE_PATTERN, tryParseSize, '40MB', true),
   /** Milliseconds: `40ms`, `1.5s`, `1m30s`, `6h`. */
-  duration: () => new UnitSchema('duration', DURATION_PATTERN, tryParseDuration, '40ms', false),
+  duration: () => new UnitSchema('duration', DURATION_PATTERN, tryParseDuration, '40ms', false, writeDuration),
   /** Bits per second: `200Mbit`, `1Gbit`, `25MBps`. */
-  bandwidth: () => new UnitSchema('bandwidth', BANDWIDTH_PATTERN, tryParseBandwidth, '200Mbit', false),
+  bandwidth: () => new UnitSchema('bandwidth', BANDWIDTH_PATTERN, tryParseBandwidth, '200Mbit', false, (bits) => `${bits}bit`),
   /** A fraction in [0, 1]: `25%`. */
-  percent: () => new UnitSchema('percentage', PERCENT_PATTERN, tryParsePercent, '25%', false),
+  percent: () => new UnitSchema('percentage', PERCENT_PATTERN, tryParsePercent, '25%', false, writePercent),
   intOrPercent: () => new IntOrPercentSchema(),
 };
 

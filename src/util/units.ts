@@ -63,6 +63,18 @@ export function parseDuration(text: string, what = 'duration'): number {
   return ms;
 }
 
+/** 300_000 -> `5m`, 90_000 -> `1m30s`, 0 -> `0ms`: exact, in the grammar above (tryParseDuration reads it back). */
+export function writeDuration(ms: number): string {
+  const parts: string[] = [];
+  let rest = ms;
+  for (const [unit, size] of [['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+    if (rest >= size) parts.push(`${Math.floor(rest / size)}${unit}`);
+    rest %= size;
+  }
+  if (rest > 0 || parts.length === 0) parts.push(`${+rest.toFixed(3)}ms`);
+  return parts.join('');
+}
+
 const PREFIX: Record<string, number> = { '': 1, k: 1e3, m: 1e6, g: 1e9 };
 /** The bandwidth grammar (also the JSON Schema's pattern for a bandwidth string). */
 export const BANDWIDTH_PATTERN = /^(\d+(?:\.\d+)?)\s*([kKmMgG]?)(bit|bps|Bps)$/;
@@ -84,6 +96,11 @@ export function tryParsePercent(text: string): number | undefined {
   if (!m) return undefined;
   const v = Number(m[1]) / 100;
   return v <= 1 ? v : undefined;
+}
+
+/** 0.25 -> `25%` (tryParsePercent reads it back). */
+export function writePercent(fraction: number): string {
+  return `${+(fraction * 100).toFixed(6)}%`;
 }
 
 const BYTE_UNITS = ['kB', 'MB', 'GB', 'TB'];

@@ -13,4 +13,19 @@ describe('the published JSON Schema', () => {
     expect(schema.required).toEqual(expect.arrayContaining(['apiVersion', 'kind', 'metadata', 'images', 'rollouts']));
     expect(schema.properties.apiVersion).toMatchObject({ const: 'pullbench.dev/v1alpha1' });
   });
+
+  it('publishes every default as a file writes it, so an editor that inserts one inserts a valid value', () => {
+    const defaults: { path: string; value: unknown; node: Record<string, unknown> }[] = [];
+    const walk = (node: Record<string, unknown>, path: string): void => {
+      if ('default' in node) defaults.push({ path, value: node.default, node });
+      for (const [k, v] of Object.entries((node.properties ?? {}) as Record<string, Record<string, unknown>>)) walk(v, `${path}.${k}`);
+      if (node.items) walk(node.items as Record<string, unknown>, `${path}[]`);
+    };
+    walk(scenarioJsonSchema(), '');
+    const timeout = defaults.find((d) => d.path === '.rollouts[].timeout');
+    expect(timeout?.value).toBe('5m');
+    const badStrings = defaults.filter((d) => d.node.type === 'string' && (typeof d.value !== 'string' || !new RegExp(d.node.pattern as string).test(d.value)));
+    expect(badStrings.map((d) => `${d.path}: ${JSON.stringify(d.value)}`)).toEqual([]);
+    expect(defaults.find((d) => d.path === '.failureRate')?.value).toEqual({ max: '0%' });
+  });
 });
