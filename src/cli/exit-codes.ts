@@ -48,6 +48,8 @@ const BY_CODE: Partial<Record<PullbenchErrorCode, number>> = {
   NO_SIGNATURES: ExitCode.NO_SIGNATURES,
   NO_MATCHING_SIGNATURE: ExitCode.NO_MATCHING_SIGNATURE,
   NO_CERTIFICATE: ExitCode.NO_CERTIFICATE,
+  // cosign verify-attestation exits 1 for ErrNoMatchingAttestations (cmd/cosign/errors LookupExitCodeForError).
+  NO_MATCHING_ATTESTATION: ExitCode.ERROR,
   INTERRUPTED: ExitCode.INTERRUPTED,
 };
 

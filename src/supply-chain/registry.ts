@@ -83,7 +83,8 @@ export async function findSignatures(client: RegistryClient, repo: string, diges
   return [...bundles, ...legacy];
 }
 
-async function referrerBundles(client: RegistryClient, repo: string, digest: string): Promise<Candidate[]> {
+/** The Sigstore bundles attached to `digest` as OCI 1.1 referrers (unparsed JSON; null when unreadable). */
+export async function referrerBundles(client: RegistryClient, repo: string, digest: string): Promise<Candidate[]> {
   const referrers = await client.referrers(repo, digest, MediaType.SigstoreBundleV03);
   return Promise.all(
     referrers.manifests.map(async (d): Promise<Candidate> => {
@@ -97,7 +98,8 @@ async function referrerBundles(client: RegistryClient, repo: string, digest: str
           if (!(err instanceof SyntaxError)) throw err;
         }
       }
-      return { kind: 'bundle', source: `referrer ${d.digest}`, bundle };
+      const predicateType = manifest?.annotations?.['dev.sigstore.bundle.predicateType'];
+      return { kind: 'bundle', source: `referrer ${d.digest}`, bundle, ...(predicateType ? { predicateType } : {}) };
     }),
   );
 }

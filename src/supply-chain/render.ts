@@ -1,8 +1,15 @@
-import type { ImageVerification } from './image.js';
-import type { VerifyOptions } from './verify.js';
+import type { Rejection, VerifiedSignature, VerifyOptions } from './verify.js';
+
+/** What the checklist needs of a verification of signatures or attestations. */
+export interface ChecklistInput {
+  image: string;
+  decision: string;
+  verified: Pick<VerifiedSignature, 'checks'>[];
+  rejected: Rejection[];
+}
 
 /** cosign's stderr checklist for a verification, plus the reason for each rejected signature. */
-export function checklist(result: ImageVerification, opts: VerifyOptions): string {
+export function checklist(result: ChecklistInput, opts: VerifyOptions): string {
   const lines = [`\nVerification for ${result.image} --`];
   if (result.decision === 'verified') {
     const v = result.verified[0]!;

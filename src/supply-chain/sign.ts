@@ -1,11 +1,13 @@
 import { createHash, sign as cryptoSign, type KeyObject } from 'node:crypto';
-import { bundleFromJSON } from '@sigstore/bundle';
+import { bundleToJSON, toDSSEBundle } from '@sigstore/bundle';
+import { dsse } from '@sigstore/core';
 import type { RegistryClient } from '../oci/client.js';
 import { digestOf } from '../oci/digest.js';
 import { MediaType, type Descriptor, type ImageManifest } from '../oci/media-types.js';
 import { isPullbenchError } from '../errors.js';
 import { hashesForKey, publicKeyPem } from './keys.js';
 import { resolveImage, signatureTag } from './registry.js';
+import { IN_TOTO_PAYLOAD_TYPE } from './statement.js';
 import { Annotation, COSIGN_SIGN_PREDICATE, SIMPLE_SIGNING_TYPE } from './verify.js';
 
 export type SignFormat = 'legacy' | 'bundle';
@@ -74,26 +76,33 @@ export async function signImage(client: RegistryClient, image: string, opts: Sig
   const repo = ref.path;
   const format = opts.format ?? 'legacy';
   if (format === 'bundle') {
-    const location = await pushBundle(client, repo, ref.name, descriptor, opts.key);
+    const location = await pushReferrerBundle(client, repo, descriptor, signatureBundle(ref.name, digest, opts.key), COSIGN_SIGN_PREDICATE);
     return { image: `${ref.name}@${digest}`, digest, format, location, manifestDigest: location };
   }
   const payload = simpleSigningPayload(ref.name, digest, opts.annotations);
   const signature = signBytes(opts.key, payload).toString('base64');
-  const payloadDesc = await pushBytes(client, repo, payload);
-  const layer: Descriptor = {
-    mediaType: MediaType.CosignSimpleSigning,
-    size: payloadDesc.size,
-    digest: payloadDesc.digest,
-    annotations: { [Annotation.signature]: signature },
-  };
   const tag = signatureTag(digest);
+  const pushed = await appendLayer(client, repo, tag, payload, MediaType.CosignSimpleSigning, { [Annotation.signature]: signature });
+  return { image: `${ref.name}@${digest}`, digest, format, location: tag, manifestDigest: pushed };
+}
+
+/**
+ * Appends a layer to the signature image at `tag` (`.sig` or `.att`), as
+ * cosign's mutate.Attach* then remote.Write do: the existing layers kept, an
+ * identical one (same blob and annotations) replaced rather than repeated.
+ * Returns the new manifest's digest.
+ */
+export async function appendLayer(client: RegistryClient, repo: string, tag: string, blob: Buffer, mediaType: string, annotations: Record<string, string>): Promise<string> {
+  const blobDesc = await pushBytes(client, repo, blob);
+  const layer: Descriptor = { mediaType, size: blobDesc.size, digest: blobDesc.digest, annotations };
   let existing: ImageManifest | undefined;
   try {
     existing = JSON.parse((await client.getManifest(repo, tag)).bytes.toString('utf8')) as ImageManifest;
   } catch (err) {
     if (!isPullbenchError(err, 'MANIFEST_UNKNOWN')) throw err;
   }
-  const layers = [...(existing?.layers ?? []).filter((l) => !(l.digest === layer.digest && l.annotations?.[Annotation.signature] === signature)), layer];
+  const same = (l: Descriptor): boolean => l.digest === layer.digest && JSON.stringify(l.annotations ?? {}) === JSON.stringify(annotations);
+  const layers = [...(existing?.layers ?? []).filter((l) => !same(l)), layer];
   const config = await pushBytes(client, repo, signatureConfig(layers));
   const manifest = {
     schemaVersion: 2,
@@ -101,46 +110,41 @@ export async function signImage(client: RegistryClient, image: string, opts: Sig
     config: { mediaType: MediaType.OciConfig, size: config.size, digest: config.digest },
     layers,
   };
-  const pushed = await client.putManifest(repo, tag, Buffer.from(JSON.stringify(manifest)), MediaType.OciManifest);
-  return { image: `${ref.name}@${digest}`, digest, format, location: tag, manifestDigest: pushed.digest };
-}
-
-const IN_TOTO = 'application/vnd.in-toto+json';
-
-/** DSSE pre-authentication encoding: what a DSSE signature covers. */
-function pae(payloadType: string, payload: Buffer): Buffer {
-  return Buffer.concat([Buffer.from(`DSSEv1 ${payloadType.length} ${payloadType} ${payload.length} `), payload]);
+  return (await client.putManifest(repo, tag, Buffer.from(JSON.stringify(manifest)), MediaType.OciManifest)).digest;
 }
 
 /**
- * A Sigstore bundle v0.3 as cosign 3 stores an image signature: a DSSE
- * envelope over an in-toto statement whose subject is the image digest and
- * whose predicate type is `https://sigstore.dev/cosign/sign/v1`; keyed, so the
- * verification material is a public-key hint and there is no tlog entry.
+ * A keyed Sigstore bundle v0.3 over a DSSE envelope of an in-toto statement,
+ * as cosign 3 stores image signatures and attestations: the verification
+ * material is a public-key hint and there is no tlog entry.
  */
+export function dsseBundleJson(statement: Buffer, key: KeyObject): unknown {
+  const hint = createHash('sha256').update(publicKeyPem(key)).digest('base64');
+  const signature = signBytes(key, dsse.preAuthEncoding(IN_TOTO_PAYLOAD_TYPE, statement));
+  const bundle = toDSSEBundle({ artifact: statement, artifactType: IN_TOTO_PAYLOAD_TYPE, signature, keyHint: hint });
+  // cosign's keyed DSSE signatures carry an empty keyid.
+  bundle.content.dsseEnvelope.signatures[0]!.keyid = '';
+  return bundleToJSON(bundle);
+}
+
+/** An image signature bundle: subject the image digest, predicate type `https://sigstore.dev/cosign/sign/v1`. */
 export function signatureBundle(name: string, digest: string, key: KeyObject): unknown {
   const [alg, hex] = digest.split(':');
   const statement = Buffer.from(
     JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ name, digest: { [alg!]: hex } }], predicateType: COSIGN_SIGN_PREDICATE, predicate: {} }),
   );
-  const hint = createHash('sha256').update(publicKeyPem(key)).digest('base64');
-  const json = {
-    mediaType: MediaType.SigstoreBundleV03,
-    verificationMaterial: { publicKey: { hint }, tlogEntries: [], timestampVerificationData: { rfc3161Timestamps: [] } },
-    dsseEnvelope: {
-      payload: statement.toString('base64'),
-      payloadType: IN_TOTO,
-      signatures: [{ sig: signBytes(key, pae(IN_TOTO, statement)).toString('base64'), keyid: '' }],
-    },
-  };
-  bundleFromJSON(json);
-  return json;
+  return dsseBundleJson(statement, key);
 }
 
 const EMPTY_CONFIG = Buffer.from('{}');
 
-async function pushBundle(client: RegistryClient, repo: string, name: string, subject: Descriptor, key: KeyObject): Promise<string> {
-  const bundleBytes = Buffer.from(JSON.stringify(signatureBundle(name, subject.digest, key)));
+/**
+ * Stores a bundle as cosign 3 does (cosign pkg/oci/remote write.go,
+ * WriteAttestationNewBundleFormat / WriteReferrer): an OCI 1.1 referrer of the
+ * image with the bundle as its one layer. Returns the referrer's digest.
+ */
+export async function pushReferrerBundle(client: RegistryClient, repo: string, subject: Descriptor, bundle: unknown, predicateType: string): Promise<string> {
+  const bundleBytes = Buffer.from(JSON.stringify(bundle));
   const layer = await pushBytes(client, repo, bundleBytes);
   const config = await pushBytes(client, repo, EMPTY_CONFIG);
   const manifest = {
@@ -152,8 +156,8 @@ async function pushBundle(client: RegistryClient, repo: string, name: string, su
     subject: { mediaType: subject.mediaType, size: subject.size, digest: subject.digest },
     annotations: {
       'dev.sigstore.bundle.content': 'dsse-envelope',
-      'dev.sigstore.bundle.predicateType': COSIGN_SIGN_PREDICATE,
-      'org.opencontainers.image.created': new Date().toISOString(),
+      'dev.sigstore.bundle.predicateType': predicateType,
+      'org.opencontainers.image.created': new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
     },
   };
   const bytes = Buffer.from(JSON.stringify(manifest));

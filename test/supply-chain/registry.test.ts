@@ -1,7 +1,5 @@
-import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryClient } from '../../src/oci/client.js';
 import { MediaType, type ImageManifest } from '../../src/oci/media-types.js';
@@ -13,10 +11,9 @@ import { signatureTag } from '../../src/supply-chain/registry.js';
 import { signImage } from '../../src/supply-chain/sign.js';
 import { Annotation } from '../../src/supply-chain/verify.js';
 import { makeTempDir, type TempDir } from '../../src/util/temp.js';
+import { exitOf } from './helpers/cli.js';
 import { VECTORS } from './helpers/vectors.js';
 
-const run = promisify(execFile);
-const bin = new URL('../../bin/dev.js', import.meta.url).pathname;
 
 let registry: StartedRegistry;
 let client: RegistryClient;
@@ -97,16 +94,6 @@ describe('signing in cosign layout', () => {
 });
 
 describe('pullbench sign / verify (cosign exit codes)', () => {
-  const exitOf = async (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
-    try {
-      const { stdout, stderr } = await run(bin, args, { env: { ...process.env, COSIGN_PASSWORD: '' } });
-      return { code: 0, stdout, stderr };
-    } catch (err) {
-      const e = err as { code: number; stdout: string; stderr: string };
-      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-    }
-  };
-
   it('signs, then verifies (0), no signatures (10), missing tag (11), wrong key (12), no certificate (13)', async () => {
     await pushSynthImage(client, 'cli', 'v1', { layers: [512], seed: 'cli' });
     const signed = await exitOf(['sign', `${registry.host}/cli:v1`, '--key', join(dir.path, 'one.key'), '--json']);
