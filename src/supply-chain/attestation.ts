@@ -1,9 +1,8 @@
 import type { KeyObject } from 'node:crypto';
-import { PullbenchError } from '../errors.js';
 import type { RegistryClient } from '../oci/client.js';
 import { parseReference, type ImageReference } from '../oci/reference.js';
 import { envelopeBundle } from './legacy-bundle.js';
-import { clientFor, readAll, referrerBundles, resolveImage, type RegistryAccess } from './registry.js';
+import { clientFor, referrerBundles, resolveImage, tagLayers, type RegistryAccess } from './registry.js';
 import { reject, SignatureRejected } from './reject.js';
 import { appendLayer, dsseBundleJson, pushReferrerBundle } from './sign.js';
 import { IN_TOTO_PAYLOAD_TYPE, inTotoStatement, parseStatement, predicateTypeUri, type InTotoStatement } from './statement.js';
@@ -86,25 +85,9 @@ export async function attestImage(client: RegistryClient, image: string, opts: A
 
 /** Every attestation cosign would consider for an image: referrer bundles, then the layers of the `.att` tag. */
 export async function readAttestations(client: RegistryClient, repo: string, digest: string): Promise<Candidate[]> {
-  const [bundles, manifest] = await Promise.all([referrerBundles(client, repo, digest), legacyManifest(client, repo, attestationTag(digest))]);
-  const legacy = await Promise.all(
-    (manifest?.layers ?? []).map(async (layer, i): Promise<Candidate> => {
-      const payload = await readAll((await client.getBlob(repo, layer.digest)).body);
-      return { kind: 'legacy', source: `${attestationTag(digest)} layer ${i}`, layer: { mediaType: layer.mediaType, payload, annotations: layer.annotations ?? {} } };
-    }),
-  );
+  const [bundles, legacy] = await Promise.all([referrerBundles(client, repo, digest), tagLayers(client, repo, attestationTag(digest))]);
   // Image signatures stored as bundles (cosign sign/v1) are not attestations.
   return [...bundles.filter((b) => b.kind === 'bundle' && b.predicateType !== COSIGN_SIGN_PREDICATE), ...legacy];
-}
-
-async function legacyManifest(client: RegistryClient, repo: string, tag: string): Promise<{ layers?: { mediaType: string; digest: string; annotations?: Record<string, string> }[] } | undefined> {
-  try {
-    return JSON.parse((await client.getManifest(repo, tag)).bytes.toString('utf8')) as { layers?: { mediaType: string; digest: string }[] };
-  } catch (err) {
-    if (err instanceof PullbenchError && err.code === 'MANIFEST_UNKNOWN') return undefined;
-    if (err instanceof SyntaxError) throw new PullbenchError('INVALID_MANIFEST', `${repo}:${tag} is not JSON`);
-    throw err;
-  }
 }
 
 function b64(value: unknown): Buffer {

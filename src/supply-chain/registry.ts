@@ -104,8 +104,12 @@ export async function referrerBundles(client: RegistryClient, repo: string, dige
   );
 }
 
-async function legacySignatures(client: RegistryClient, repo: string, digest: string): Promise<Candidate[]> {
-  const tag = signatureTag(digest);
+function legacySignatures(client: RegistryClient, repo: string, digest: string): Promise<Candidate[]> {
+  return tagLayers(client, repo, signatureTag(digest));
+}
+
+/** The layers of a cosign signature image (`.sig` or `.att` tag) as legacy candidates; none when the tag does not exist. */
+export async function tagLayers(client: RegistryClient, repo: string, tag: string): Promise<Candidate[]> {
   const sig = await getJsonManifest(client, repo, tag);
   return Promise.all(
     (sig?.layers ?? []).map(async (layer, i): Promise<Candidate> => {
