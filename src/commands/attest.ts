@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
+import { registryAccessFlags } from '../cli/registry-flags.js';
 import { PullbenchError } from '../errors.js';
 import { parseReference } from '../oci/reference.js';
 import { attestImage, type AttestFormat, type AttestResult } from '../supply-chain/attestation.js';
@@ -15,16 +16,14 @@ export default class Attest extends BaseCommand {
     'COSIGN_PASSWORD= <%= config.bin %> attest 127.0.0.1:5000/app:v1 --key cosign.key --type vuln --predicate trivy-vuln.json',
     '<%= config.bin %> attest 127.0.0.1:5000/app:v1 --key cosign.key --type slsaprovenance1 --predicate provenance.json --format both',
   ];
-  static override args = { image: Args.string({ required: true }) };
+  static override args = { image: Args.string({ required: true, description: 'image reference' }) };
   static override flags = {
     key: Flags.string({ required: true, description: 'cosign.key (encrypted) or a PEM private key' }),
     predicate: Flags.string({ required: true, description: 'path to the predicate file' }),
     type: Flags.string({ default: 'custom', description: 'slsaprovenance|slsaprovenance02|slsaprovenance1|link|spdx|spdxjson|cyclonedx|vuln|openvex|custom, or a URI' }),
     format: Flags.string({ options: ['bundle', 'legacy', 'both'], default: 'bundle', description: 'bundle: OCI 1.1 referrer (cosign 3); legacy: the sha256-<hex>.att tag' }),
     'password-env': Flags.string({ description: 'environment variable with the key password (default COSIGN_PASSWORD, else prompt)' }),
-    'registry-user': Flags.string(),
-    'registry-password-env': Flags.string(),
-    'plain-http': Flags.boolean(),
+    ...registryAccessFlags,
   };
 
   async run(): Promise<AttestResult> {
