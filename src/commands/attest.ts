@@ -1,12 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
+import { credentialsFrom } from '../cli/credential-flags.js';
 import { registryAccessFlags } from '../cli/registry-flags.js';
 import { PullbenchError } from '../errors.js';
 import { parseReference } from '../oci/reference.js';
 import { attestImage, type AttestFormat, type AttestResult } from '../supply-chain/attestation.js';
 import { readPrivateKey } from '../supply-chain/keys.js';
-import { readText, registryCredentials } from '../supply-chain/options.js';
+import { readText } from '../supply-chain/options.js';
 import { resolvePassword } from '../supply-chain/password.js';
 import { clientFor } from '../supply-chain/registry.js';
 
@@ -22,7 +23,7 @@ export default class Attest extends BaseCommand {
     predicate: Flags.string({ required: true, description: 'path to the predicate file' }),
     type: Flags.string({ default: 'custom', description: 'slsaprovenance|slsaprovenance02|slsaprovenance1|link|spdx|spdxjson|cyclonedx|vuln|openvex|custom, or a URI' }),
     format: Flags.string({ options: ['bundle', 'legacy', 'both'], default: 'bundle', description: 'bundle: OCI 1.1 referrer (cosign 3); legacy: the sha256-<hex>.att tag' }),
-    'password-env': Flags.string({ description: 'environment variable with the key password (default COSIGN_PASSWORD, else prompt)' }),
+    'key-password-env': Flags.string({ description: 'environment variable with the key password (default COSIGN_PASSWORD, else prompt)' }),
     ...registryAccessFlags,
   };
 
@@ -31,9 +32,9 @@ export default class Attest extends BaseCommand {
     const predicate = await readFile(flags.predicate).catch((cause: unknown) => {
       throw new PullbenchError('INVALID_ARGUMENT', `cannot read predicate ${flags.predicate}`, { cause });
     });
-    const password = await resolvePassword({ passwordEnv: flags['password-env'], prompt: true });
+    const password = await resolvePassword({ passwordEnv: flags['key-password-env'], prompt: true });
     const key = await readPrivateKey(await readText(flags.key, 'key'), password);
-    const credentials = registryCredentials(flags['registry-user'], flags['registry-password-env']);
+    const credentials = credentialsFrom('registry', flags);
     const client = clientFor(parseReference(args.image), { ...(credentials ? { credentials } : {}), plainHttp: flags['plain-http'] });
     const result = await attestImage(client, args.image, { key, type: flags.type, predicate, format: flags.format as AttestFormat });
     for (const location of result.locations) this.logToStderr(`Pushing attestation to: ${location}`);

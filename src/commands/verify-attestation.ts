@@ -1,10 +1,11 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
+import { credentialsFrom } from '../cli/credential-flags.js';
 import { ExitCode, exitCodeFor } from '../cli/exit-codes.js';
 import { verifyFlags, verifySettingsOf } from '../cli/verify-flags.js';
 import { PullbenchError, type PullbenchErrorCode } from '../errors.js';
 import { verifyAttestations, type AttestationVerification } from '../supply-chain/attestation.js';
-import { loadVerifyOptions, registryCredentials } from '../supply-chain/options.js';
+import { loadVerifyOptions } from '../supply-chain/options.js';
 import { checklist } from '../supply-chain/render.js';
 
 export default class VerifyAttestation extends BaseCommand {
@@ -24,7 +25,7 @@ export default class VerifyAttestation extends BaseCommand {
   async run(): Promise<AttestationVerification> {
     const { args, flags } = await this.parse(VerifyAttestation);
     const opts = await loadVerifyOptions(verifySettingsOf(flags));
-    const credentials = registryCredentials(flags['registry-user'], flags['registry-password-env']);
+    const credentials = credentialsFrom('registry', flags);
     this.notFound = true;
     const result = await verifyAttestations(args.image, { ...opts, type: flags.type, access: { ...(credentials ? { credentials } : {}), plainHttp: flags['plain-http'] } });
     this.notFound = false;
