@@ -20,7 +20,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { RunResults } from '../../src/report/results.js';
+import type { RunResults } from '../../src/results/index.js';
 import { numberOption } from '../options.js';
 
 const NODES = numberOption('nodes', 200);

@@ -1,4 +1,4 @@
-import type { KubeEvent, PodObservation } from './events.js';
+import type { KubeEvent, PodObservation } from '../core/events.js';
 
 export type ImagePullPolicy = 'Always' | 'IfNotPresent' | 'Never';
 

@@ -2,8 +2,9 @@ import { writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
-import { readResults } from '../compare/index.js';
+import { compareResults } from '../compare/index.js';
 import { renderHtmlReport } from '../report/html/index.js';
+import { readResults } from '../results/index.js';
 
 export default class Report extends BaseCommand {
   static override summary = 'Render a results file as one self-contained HTML report (opens offline)';
@@ -21,7 +22,8 @@ export default class Report extends BaseCommand {
     const { args, flags } = await this.parse(Report);
     const results = await readResults(args.results);
     const baseline = flags.baseline ? await readResults(flags.baseline) : undefined;
-    const html = await renderHtmlReport(results, baseline ? { baseline } : {});
+    const comparison = baseline && compareResults(baseline, results, { files: { baseline: flags.baseline, current: args.results } });
+    const html = await renderHtmlReport(results, baseline && comparison ? { baseline: { results: baseline, comparison } } : {});
     const file = resolve(flags.output ?? join(dirname(args.results), 'report.html'));
     await writeFile(file, html);
     if (!this.jsonEnabled()) this.log(`wrote ${file} (${Math.round(html.length / 1000)} kB)`);

@@ -1,10 +1,10 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
-import { compareResults, readResults, renderComparisonTable } from '../compare/index.js';
+import { renderComparisonTable } from '../compare/index.js';
 import { PullbenchError } from '../errors.js';
 import { ExitCode } from '../cli/exit-codes.js';
 import { renderSummary } from '../report/render.js';
-import type { RunResults } from '../report/results.js';
+import { readResults, type RunResults } from '../results/index.js';
 import { runScenario } from '../run/run.js';
 import { loadScenario } from '../scenario/load.js';
 
@@ -28,17 +28,16 @@ export default class Run extends BaseCommand {
     // Read before the run so that a missing or malformed baseline fails in seconds, not after it.
     const baseline = flags.baseline ? await readResults(flags.baseline) : undefined;
     const show = this.interactive && !this.jsonEnabled();
-    const { results, files, notes } = await runScenario(loaded, {
+    const { results, files, notes, comparison } = await runScenario(loaded, {
       onProgress: show ? (m) => this.logToStderr(m) : undefined,
       ...(flags.output ? { outputDir: flags.output } : {}),
-      ...(baseline ? { baseline } : {}),
+      ...(baseline && flags.baseline ? { baseline, baselineFile: flags.baseline } : {}),
     });
     if (!this.jsonEnabled()) {
       this.log(renderSummary(results));
       for (const f of files) this.log(`wrote ${f}`);
     }
     for (const n of notes) this.logToStderr(`note: ${n}`);
-    const comparison = baseline && flags.baseline ? compareResults(baseline, results, { files: { baseline: flags.baseline } }) : undefined;
     if (comparison && !this.jsonEnabled()) this.log(renderComparisonTable(comparison));
     if (comparison && comparison.reasons.length > 0) {
       throw new PullbenchError('NOT_COMPARABLE', `not comparable with ${flags.baseline}: ${comparison.reasons.join('; ')}`, {

@@ -1,5 +1,5 @@
 import { percentileSorted } from '../measure/stats.js';
-import { seededRandom } from '../net/clock.js';
+import { seededRandom } from '../core/clock.js';
 
 /**
  * Bootstrap confidence intervals, deterministic: the same inputs and seed give

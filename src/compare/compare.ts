@@ -1,48 +1,6 @@
-import { readFile } from 'node:fs/promises';
-import { PullbenchError } from '../errors.js';
-import { RESULTS_SCHEMA_VERSION, type ArmResult, type RunResults } from '../report/results.js';
+import type { ArmResult, Comparison, MetricComparison, RunResults, Verdict } from '../results/index.js';
 import { bootstrapDifference, pooled, seedOf } from './bootstrap.js';
-import { COMPARE_METRICS, METRICS, type CompareMetric, type MetricUnit, type Tolerances } from './metrics.js';
-
-export type Verdict = 'regressed' | 'improved' | 'unchanged' | 'not comparable';
-
-export interface MetricComparison {
-  arm: string;
-  metric: CompareMetric;
-  label: string;
-  unit: MetricUnit;
-  baseline?: number;
-  current?: number;
-  /** current - baseline. */
-  delta?: number;
-  /** delta / baseline (Infinity when the baseline is 0 and the current is not). */
-  relative?: number;
-  /** 95% bootstrap confidence interval of the difference. */
-  ci?: { low: number; high: number };
-  samples: { baseline: number; current: number };
-  /** Percent of the baseline (percentage points for failureRate). */
-  tolerance: number;
-  verdict: Verdict;
-  /** Why this verdict, in words. */
-  reason: string;
-}
-
-export interface Comparison {
-  kind: 'pullbench.comparison';
-  schemaVersion: 1;
-  scenario: { baseline: string; current: string };
-  baseline: { startedAt: string; file?: string };
-  current: { startedAt: string; file?: string };
-  /** Overall: regressed if any metric regressed, else not comparable if the runs cannot be compared, else improved/unchanged. */
-  verdict: Verdict;
-  /** Why the runs cannot be compared at all (empty when they can). */
-  reasons: string[];
-  /** Scenario fields that differ between the runs (`links.registry.bandwidth: 50000000 -> 12500000`). */
-  specChanges: string[];
-  metrics: MetricComparison[];
-  counts: Record<Verdict, number>;
-  resamples: number;
-}
+import { COMPARE_METRICS, METRICS, type CompareMetric, type Tolerances } from './metrics.js';
 
 export interface CompareOptions {
   tolerances?: Tolerances;
@@ -173,37 +131,3 @@ export function compareResults(baseline: RunResults, current: RunResults, option
   };
 }
 
-/**
- * Reads a results file written by `pullbench run`. Not JSON or not a results
- * file: INVALID_ARGUMENT (another schemaVersion is left to compareResults,
- * which says the runs are not comparable).
- */
-export async function readResults(file: string): Promise<RunResults> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new PullbenchError('INVALID_ARGUMENT', `cannot read results file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err, details: { file } });
-  }
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    throw new PullbenchError('INVALID_ARGUMENT', `${file} is not JSON: ${(err as Error).message}`, { cause: err, details: { file } });
-  }
-  const problems: string[] = [];
-  const o = data as Partial<RunResults> | null;
-  if (!o || typeof o !== 'object') problems.push('not an object');
-  else {
-    if (o.kind !== 'pullbench.results') problems.push(`kind is ${JSON.stringify(o.kind)}, expected "pullbench.results"`);
-    if (typeof o.schemaVersion !== 'number') problems.push('schemaVersion missing');
-    // Shape checks only for the schema this build writes; an older or newer one is "not comparable", not malformed.
-    if (o.schemaVersion === RESULTS_SCHEMA_VERSION) {
-      if (!Array.isArray(o.arms)) problems.push('arms is not an array');
-      if (typeof o.scenario?.name !== 'string') problems.push('scenario.name missing');
-      if (!o.environment || typeof o.environment !== 'object') problems.push('environment missing');
-    }
-  }
-  if (problems.length > 0) throw new PullbenchError('INVALID_ARGUMENT', `${file} is not a pullbench results file: ${problems.join('; ')}`, { details: { file, problems } });
-  return data as RunResults;
-}

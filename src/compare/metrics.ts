@@ -1,22 +1,8 @@
 import { PullbenchError } from '../errors.js';
 import { percentileSorted } from '../measure/stats.js';
-import type { ArmResult } from '../report/results.js';
+import { COMPARE_METRICS, type ArmResult, type CompareMetric, type MetricUnit } from '../results/index.js';
 
-/** The metrics the regression gate compares, for every arm. Lower is better for all of them. */
-export const COMPARE_METRICS = [
-  'pullP50',
-  'pullP95',
-  'pullWithWaitingP50',
-  'pullWithWaitingP95',
-  'rolloutDuration',
-  'failureRate',
-  'registryBytes',
-  'upstreamPulls',
-  'tooManyRequests',
-] as const;
-export type CompareMetric = (typeof COMPARE_METRICS)[number];
-
-export type MetricUnit = 'ms' | 'ratio' | 'bytes' | 'count';
+export { COMPARE_METRICS, type CompareMetric, type MetricUnit };
 
 export interface MetricDefinition {
   id: CompareMetric;

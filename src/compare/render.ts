@@ -1,21 +1,6 @@
-import { formatBytes, formatMs } from '../util/units.js';
-import type { Comparison, MetricComparison } from './compare.js';
-import type { MetricUnit } from './metrics.js';
+import { formatValue, type Comparison, type MetricComparison } from '../results/index.js';
 
-/** A metric's value in its unit: `1.23s`, `2.5%`, `8.0 MB`, `20`. */
-export function formatValue(unit: MetricUnit, v: number | undefined): string {
-  if (v === undefined || Number.isNaN(v)) return '-';
-  switch (unit) {
-    case 'ms':
-      return formatMs(v);
-    case 'ratio':
-      return `${(v * 100).toFixed(1)}%`;
-    case 'bytes':
-      return formatBytes(v);
-    case 'count':
-      return Number.isInteger(v) ? String(v) : v.toFixed(1);
-  }
-}
+export { formatValue };
 
 function change(m: MetricComparison): string {
   if (m.delta === undefined || m.relative === undefined) return '-';

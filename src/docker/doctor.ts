@@ -5,7 +5,7 @@ import { delimiter, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { findTool } from '../util/tools.js';
 import { LOCAL_REGISTRY_IMAGE } from './registry-image.js';
-import { DEFAULT_K3S_IMAGE } from '../cluster/drivers/k3s/driver.js';
+import { DEFAULT_K3S_IMAGE } from './images.js';
 
 /** What doctor may ask of the machine; injected so that its decisions are unit-tested. */
 export interface DoctorProbes {

@@ -1,4 +1,4 @@
-import type { KubeEvent, PodObservation } from '../cluster/events.js';
+import type { KubeEvent, PodObservation } from '../core/events.js';
 import { parseGoDuration } from './go-duration.js';
 
 /** One pod's life as the events and the pod object tell it. Times are ms since the epoch. */

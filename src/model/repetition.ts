@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { EmulatedCluster } from '../cluster/emulated.js';
+import { EmulatedCluster } from '../cluster/drivers/emulated/driver.js';
 import { PullbenchError } from '../errors.js';
 import { buildTimelines } from '../measure/timeline.js';
-import { ManualClock, seededRandom } from '../net/clock.js';
+import { ManualClock, seededRandom } from '../core/clock.js';
 import { emptyStats } from '../registry/stats.js';
-import type { Repetition } from '../report/results.js';
+import type { Repetition } from '../results/index.js';
 import { runRollouts } from '../rollout/engine.js';
 import type { Arm } from '../scenario/matrix.js';
 import type { LinkSection, Scenario } from '../scenario/schema.js';

@@ -1,5 +1,5 @@
 import { PullbenchError } from '../errors.js';
-import type { Clock } from '../net/clock.js';
+import type { Clock } from '../core/clock.js';
 import { TaskQueue } from '../util/task-queue.js';
 import { criError } from '../node/runtimes/embedded.js';
 import type { ImageInfo, PullAuth, Runtime, RuntimeStats } from '../node/runtime.js';

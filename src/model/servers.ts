@@ -1,5 +1,5 @@
 import { PullbenchError } from '../errors.js';
-import type { Clock } from '../net/clock.js';
+import type { Clock } from '../core/clock.js';
 import { TaskQueue } from '../util/task-queue.js';
 import { emptyStats, PullRateLimiter, type RegistryStats } from '../registry/stats.js';
 import type { ServerCalibration } from './calibration.js';

@@ -1,5 +1,5 @@
 import { PullbenchError } from '../errors.js';
-import type { ManualClock } from '../net/clock.js';
+import type { ManualClock } from '../core/clock.js';
 
 /** Lets every task woken so far run to its next wait: microtasks all run before a setImmediate callback. */
 function settle(): Promise<void> {

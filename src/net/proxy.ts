@@ -1,7 +1,7 @@
 import { createConnection, createServer, type Socket } from 'node:net';
 import { PullbenchError } from '../errors.js';
 import { registerCleanup } from '../util/cleanup.js';
-import { seededRandom, type Clock } from './clock.js';
+import { seededRandom, type Clock } from '../core/clock.js';
 import { Link, type LinkSpec, type SharedUplink, type ShapedFlow } from './shaper.js';
 
 export interface ProxyStats {

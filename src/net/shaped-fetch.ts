@@ -1,4 +1,4 @@
-import type { Clock } from './clock.js';
+import type { Clock } from '../core/clock.js';
 import { startShapedProxy, type StartedProxy } from './proxy.js';
 import { Link, type LinkSpec, type SharedUplink } from './shaper.js';
 

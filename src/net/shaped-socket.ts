@@ -1,6 +1,6 @@
 import { createConnection, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import { seededRandom, systemClock, type Clock } from './clock.js';
+import { seededRandom, systemClock, type Clock } from '../core/clock.js';
 import { parseTarget, type ProxyStats } from './proxy.js';
 import { Link, SharedUplink, type LinkSpec, type ShapedFlow, type UplinkShares } from './shaper.js';
 

@@ -1,5 +1,5 @@
 import { PullbenchError } from '../errors.js';
-import { systemClock, type Clock } from './clock.js';
+import { systemClock, type Clock } from '../core/clock.js';
 
 /**
  * The shaping engine. Every link direction is a serialising server: a chunk of

@@ -8,7 +8,7 @@ export { EmulatedNode, type NodeOptions, type PodSpec, type PodStatus, type Cont
 export { ImageManager, type ImagePullConfig } from './kubelet/image-manager.js';
 export { defaultPullPolicy, type PullPolicy } from './kubelet/policy.js';
 export { formatGoDuration } from './kubelet/duration.js';
-export { realClock, ManualClock, type Clock } from '../net/clock.js';
+export { realClock, ManualClock, type Clock } from '../core/clock.js';
 export type { Runtime, ImageInfo, PullAuth, RuntimeStats, SandboxConfig } from './runtime.js';
 export { EmbeddedRuntime, type EmbeddedRuntimeOptions } from './runtimes/embedded.js';
 export { ContainerdRuntime } from './runtimes/containerd.js';

@@ -1,6 +1,6 @@
-import type { ContainerWaitingReason, EventSink, EventType, KubeEvent } from '../cluster/events.js';
+import type { ContainerWaitingReason, EventSink, EventType, KubeEvent } from '../core/events.js';
 import { PullbenchError } from '../errors.js';
-import type { Clock } from '../net/clock.js';
+import type { Clock } from '../core/clock.js';
 import { ImageManager, type ImagePullConfig } from './kubelet/image-manager.js';
 import { defaultPullPolicy, type PullPolicy } from './kubelet/policy.js';
 import type { PullAuth, Runtime } from './runtime.js';

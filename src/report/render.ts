@@ -1,7 +1,7 @@
 import { renderStorms } from '../load/stage.js';
 import { scaleNote, usageLines } from './html/emulation.js';
+import { type RunResults, type SupplyChainResult } from '../results/index.js';
 import { formatBytes, formatMs } from '../util/units.js';
-import type { RunResults, SupplyChainResult } from './results.js';
 
 /** The summary table printed at the end of `pullbench run`: one row per arm. */
 export function renderSummary(results: RunResults): string {

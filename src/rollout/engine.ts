@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Cluster, ImagePullPolicy } from '../cluster/cluster.js';
-import type { Clock } from '../net/clock.js';
+import type { Clock } from '../core/clock.js';
 import type { RolloutSection } from '../scenario/schema.js';
 import type { IntOrPercent } from '../scenario/schema-builder.js';
 import { commonUnfixableCause, type UnfixableCause } from './pull-failure.js';

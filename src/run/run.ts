@@ -1,13 +1,13 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { scaleScenario } from '../cluster/byte-scale.js';
-import { EmulatedCluster } from '../cluster/emulated.js';
+import { scaleScenario } from './byte-scale.js';
+import { EmulatedCluster } from '../cluster/drivers/emulated/driver.js';
 import { UsageSampler } from '../measure/usage.js';
 import { PullbenchError } from '../errors.js';
 import { renderHtmlReport } from '../report/html/index.js';
 import { buildTimelines } from '../measure/timeline.js';
 import { startShapedProxy, SharedUplink, type StartedProxy } from '../net/index.js';
-import { realClock } from '../net/clock.js';
+import { realClock } from '../core/clock.js';
 import { RegistryClient } from '../oci/client.js';
 import { importLayout } from '../oci/layout.js';
 import { parsePlatform } from '../oci/platform.js';
@@ -21,8 +21,9 @@ import { registerCleanup } from '../util/cleanup.js';
 import { containerNetwork, prepareNetwork, startRealRun, type RealRun, type RunCluster } from './real-cluster.js';
 import { environmentInfo } from '../util/environment.js';
 import { renderJunit } from '../report/render.js';
+import { compareResults } from '../compare/index.js';
+import { aggregateArm, evaluateThresholds, failureRateGate, RESULTS_SCHEMA_VERSION, type ArmResult, type Comparison, type Repetition, type RunResults, type SupplyChainResult } from '../results/index.js';
 import { formatBytes } from '../util/units.js';
-import { aggregateArm, evaluateThresholds, RESULTS_SCHEMA_VERSION, type ArmResult, type Repetition, type RunResults, type SupplyChainResult } from '../report/results.js';
 import { LoadStage } from './load-stage.js';
 import { BUILTIN_CALIBRATION, loadCalibration } from '../model/calibration.js';
 import { readCatalog } from '../model/catalog.js';
@@ -36,8 +37,10 @@ export interface RunOptions {
   writeOutputs?: boolean;
   /** Override outputs.dir. */
   outputDir?: string;
-  /** Earlier results to show beside this run in the HTML report. */
+  /** Earlier results: compared with this run once, the comparison shown in the HTML report and returned. */
   baseline?: RunResults;
+  /** The baseline's file, recorded in the comparison. */
+  baselineFile?: string;
 }
 
 export interface RunOutcome {
@@ -46,6 +49,8 @@ export interface RunOutcome {
   files: string[];
   /** Things the user should know (formats not written yet). */
   notes: string[];
+  /** Against options.baseline, when given. */
+  comparison?: Comparison;
 }
 
 const NAMESPACE = 'pullbench';
@@ -187,10 +192,7 @@ export async function runScenario(given: LoadedScenario, options: RunOptions = {
       armResults.push({ arm, repetitions, aggregate: aggregateArm(repetitions, (image) => sizes.get(imageKey(image)) ?? 0) });
     }
     const thresholds = evaluateThresholds(scenario, armResults);
-    const pods = armResults.flatMap((a) => a.repetitions.flatMap((r) => r.pods));
-    const unexpected = pods.filter((p) => (p.outcome !== 'ready') !== p.expectFailure).length;
-    const failureRate = pods.length ? unexpected / pods.length : 0;
-    const gate = { failureRate, max: scenario.failureRate.max, passed: failureRate <= scenario.failureRate.max };
+    const gate = failureRateGate(scenario, armResults);
     const results: RunResults = redactValues(
       {
         schemaVersion: RESULTS_SCHEMA_VERSION,
@@ -210,8 +212,10 @@ export async function runScenario(given: LoadedScenario, options: RunOptions = {
       },
       [...loaded.secretValues, ...(scenario.registry.auth?.users.map((u) => u.password) ?? []), ...scenario.pullSecrets.map((p) => p.password)],
     );
-    const files = options.writeOutputs === false ? [] : await writeOutputs(results, scenario, options.outputDir, options.baseline);
-    return { results, files, notes: [] };
+    const comparison = options.baseline && compareResults(options.baseline, results, options.baselineFile ? { files: { baseline: options.baselineFile } } : {});
+    const baseline = options.baseline && comparison ? { results: options.baseline, comparison } : undefined;
+    const files = options.writeOutputs === false ? [] : await writeOutputs(results, scenario, options.outputDir, baseline);
+    return { results, files, notes: [], ...(comparison ? { comparison } : {}) };
   } finally {
     for (const d of owned.splice(0).reverse()) await d[Symbol.asyncDispose]();
     unregister();
@@ -364,7 +368,7 @@ async function runRepetition(
   }
 }
 
-async function writeOutputs(results: RunResults, scenario: Scenario, override?: string, baseline?: RunResults): Promise<string[]> {
+async function writeOutputs(results: RunResults, scenario: Scenario, override?: string, baseline?: { results: RunResults; comparison: Comparison }): Promise<string[]> {
   const dir = resolve(override ?? scenario.outputs.dir ?? join('reports', scenario.metadata.name));
   await mkdir(dir, { recursive: true });
   const files: string[] = [];

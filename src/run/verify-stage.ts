@@ -3,7 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { PullbenchError } from '../errors.js';
 import type { PodTimeline } from '../measure/timeline.js';
-import type { SupplyChainImage, SupplyChainResult } from '../report/results.js';
+import type { SupplyChainImage, SupplyChainResult } from '../results/index.js';
 import { RegistryClient } from '../oci/client.js';
 import type { StartedRegistry } from '../registry/provider.js';
 import type { LoadedScenario } from '../scenario/load.js';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { PodObservation } from '../../src/cluster/events.js';
+import type { PodObservation } from '../../src/core/events.js';
 import { fromCoreV1Event, type CoreV1EventLike } from '../../src/cluster/kube/event-conversion.js';
 import { buildTimelines } from '../../src/measure/timeline.js';
 

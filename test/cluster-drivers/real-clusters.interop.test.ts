@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { expect, it } from 'vitest';
-import { startK3s, DEFAULT_K3S_IMAGE } from '../../src/cluster/drivers/k3s/driver.js';
+import { startK3s } from '../../src/cluster/drivers/k3s/driver.js';
+import { DEFAULT_K3S_IMAGE } from '../../src/docker/images.js';
 import { startKind } from '../../src/cluster/drivers/kind/driver.js';
 import { KubeCluster } from '../../src/cluster/kube/kube-cluster.js';
 import type { StartedKubeCluster } from '../../src/cluster/kube/started-cluster.js';

@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { EmulatedCluster } from '../../src/cluster/emulated.js';
+import { EmulatedCluster } from '../../src/cluster/drivers/emulated/driver.js';
 import * as proxy from '../../src/net/proxy.js';
-import { systemClock } from '../../src/net/clock.js';
+import { systemClock } from '../../src/core/clock.js';
 import { embeddedRegistry, type StartedRegistry } from '../../src/registry/provider.js';
 import { pushWithClient, synthImage } from '../node/helpers/images.js';
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { bootstrapDifference, compareResults, parseTolerances, renderComparisonJunit, renderComparisonMarkdown, renderComparisonTable, type Comparison } from '../../src/compare/index.js';
-import type { RunResults } from '../../src/report/results.js';
+import type { RunResults } from '../../src/results/index.js';
 
 // A real (scaled-down) quickstart run: 4 arms x 2 repetitions on 3 emulated nodes.
 const fixture = JSON.parse(readFileSync(new URL('./fixtures/quickstart-small.results.json', import.meta.url), 'utf8')) as RunResults;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { KubeEvent, PodObservation } from '../../src/cluster/events.js';
+import type { KubeEvent, PodObservation } from '../../src/core/events.js';
 import { parseGoDuration } from '../../src/measure/go-duration.js';
 import { buildTimelines, parsePulledMessage } from '../../src/measure/timeline.js';
 

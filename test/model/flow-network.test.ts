@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/net/clock.js';
+import { ManualClock } from '../../src/core/clock.js';
 import { FlowNetwork } from '../../src/model/flow-network.js';
 import { runInVirtualTime } from '../../src/model/virtual-time.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { KubeEvent } from '../../src/cluster/events.js';
-import { ManualClock } from '../../src/net/clock.js';
+import type { KubeEvent } from '../../src/core/events.js';
+import { ManualClock } from '../../src/core/clock.js';
 import { EmulatedNode, type NodeOptions, type PodSpec } from '../../src/node/kubelet.js';
 import { FakeRuntime } from './helpers/fake-runtime.js';
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { realClock } from '../../src/net/clock.js';
+import { realClock } from '../../src/core/clock.js';
 import { EmulatedNode } from '../../src/node/kubelet.js';
 import { EmbeddedRuntime } from '../../src/node/runtimes/embedded.js';
 import { Keyring, SECRET_TYPE_DOCKER_CONFIG_JSON } from '../../src/oci/credentials.js';

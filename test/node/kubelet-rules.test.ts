@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/net/clock.js';
+import { ManualClock } from '../../src/core/clock.js';
 import { Backoff } from '../../src/node/kubelet/backoff.js';
 import { formatGoDuration } from '../../src/node/kubelet/duration.js';
 import { TokenBucket } from '../../src/node/kubelet/limiter.js';

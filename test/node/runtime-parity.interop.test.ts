@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { realClock } from '../../src/net/clock.js';
+import { realClock } from '../../src/core/clock.js';
 import { EmulatedNode } from '../../src/node/kubelet.js';
 import type { Runtime } from '../../src/node/runtime.js';
 import { ContainerdRuntime } from '../../src/node/runtimes/containerd.js';

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { compareResults } from '../../src/compare/index.js';
 import { renderHtmlReport } from '../../src/report/html/index.js';
-import type { RunResults } from '../../src/report/results.js';
+import type { RunResults } from '../../src/results/index.js';
 import { formatMs } from '../../src/util/units.js';
 
 // A real (scaled-down) quickstart run: 4 arms x 2 repetitions on 3 emulated nodes.
@@ -54,7 +55,7 @@ describe('the HTML report', () => {
     const slower = copy();
     for (const rep of slower.arms[0]!.repetitions) for (const p of rep.pods) if (p.pullMs !== undefined) p.pullMs *= 2;
     slower.arms[0]!.aggregate.pull!.p50 *= 2;
-    const html = await renderHtmlReport(slower, { baseline: fixture });
+    const html = await renderHtmlReport(slower, { baseline: { results: fixture, comparison: compareResults(fixture, slower) } });
     expect(html).toContain('<th>Δ p50</th>');
     expect(html).toContain('+100.0%');
     expect(html).toMatch(/<h2>Against the baseline: regressed<\/h2>/);
@@ -79,7 +80,7 @@ describe('the HTML report', () => {
   it('with a baseline of another scenario: says why they cannot be compared, draws no baseline series', async () => {
     const other = copy();
     other.scenario.name = 'other';
-    const html = await renderHtmlReport(fixture, { baseline: other });
+    const html = await renderHtmlReport(fixture, { baseline: { results: other, comparison: compareResults(other, fixture) } });
     expect(html).toContain('Not comparable: different scenarios');
     expect(dataOf(html).baselineArms).toEqual([]);
   });

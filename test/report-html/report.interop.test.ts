@@ -4,8 +4,9 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { compareResults } from '../../src/compare/index.js';
 import { renderHtmlReport } from '../../src/report/html/index.js';
-import type { RunResults } from '../../src/report/results.js';
+import type { RunResults } from '../../src/results/index.js';
 import { formatMs } from '../../src/util/units.js';
 import { runScenario } from '../../src/run/run.js';
 import { loadScenario } from '../../src/scenario/load.js';
@@ -38,7 +39,7 @@ describeWithTools(['chromium'], 'the HTML report of a real run in headless Chrom
 
   it('with a baseline, draws the baseline series beside the current ones and shows the verdicts', async () => {
     const withBaseline = join(dir, 'report-baseline.html');
-    writeFileSync(withBaseline, await renderHtmlReport(results, { baseline: results }));
+    writeFileSync(withBaseline, await renderHtmlReport(results, { baseline: { results, comparison: compareResults(results, results) } }));
     const page = await browser.newPage({ viewport: { width: 1366, height: 800 } });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));

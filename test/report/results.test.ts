@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { PodTimeline } from '../../src/measure/timeline.js';
 import { emptyStats } from '../../src/registry/stats.js';
 import { renderJunit, renderSummary } from '../../src/report/render.js';
-import { aggregateArm, evaluateThresholds, type ArmResult, type Repetition, type RunResults } from '../../src/report/results.js';
+import { aggregateArm, evaluateThresholds, type ArmResult, type Repetition, type RunResults } from '../../src/results/index.js';
 
 const pod = (over: Partial<PodTimeline>): PodTimeline => ({
   uid: 'u', name: 'p', rollout: 'app', image: 'reg:5000/demo/app:v1', createdAt: 0, alreadyPresent: false, pullErrors: 0, outcome: 'ready', expectFailure: false, ...over,

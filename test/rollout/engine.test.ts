@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Cluster, PodCondition, PodCreate } from '../../src/cluster/cluster.js';
-import type { KubeEvent, PodObservation } from '../../src/cluster/events.js';
-import { ManualClock } from '../../src/net/clock.js';
+import type { KubeEvent, PodObservation } from '../../src/core/events.js';
+import { ManualClock } from '../../src/core/clock.js';
 import { runRollouts } from '../../src/rollout/engine.js';
 import { parseScenario } from '../../src/scenario/load.js';
 

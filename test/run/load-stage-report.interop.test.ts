@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { renderHtmlReport } from '../../src/report/html/index.js';
-import type { RunResults } from '../../src/report/results.js';
+import type { RunResults } from '../../src/results/index.js';
 import { runScenario } from '../../src/run/run.js';
 import { parseScenario } from '../../src/scenario/load.js';
 import { findTool } from '../../src/util/tools.js';

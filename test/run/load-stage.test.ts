@@ -9,7 +9,7 @@ import { pushSynthImage } from '../../src/oci/synth.js';
 import { embeddedRegistry } from '../../src/registry/provider.js';
 import { renderHtmlReport } from '../../src/report/html/index.js';
 import { renderSummary } from '../../src/report/render.js';
-import type { RunResults } from '../../src/report/results.js';
+import type { RunResults } from '../../src/results/index.js';
 import { LoadStage, share } from '../../src/run/load-stage.js';
 import { runScenario } from '../../src/run/run.js';
 import { parseScenario, type ScenarioProblem } from '../../src/scenario/load.js';

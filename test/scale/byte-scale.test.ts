@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { scaleScenario, scaleSize } from '../../src/cluster/byte-scale.js';
+import { scaleScenario, scaleSize } from '../../src/run/byte-scale.js';
 import { isPullbenchError } from '../../src/errors.js';
-import type { ArmAggregate, RunResults } from '../../src/report/results.js';
+import type { ArmAggregate, RunResults } from '../../src/results/index.js';
 import { runScenario } from '../../src/run/run.js';
 import { parseScenario } from '../../src/scenario/load.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { RunResults } from '../../src/report/results.js';
+import type { RunResults } from '../../src/results/index.js';
 import { runScenario } from '../../src/run/run.js';
 import { parseScenario } from '../../src/scenario/load.js';
 

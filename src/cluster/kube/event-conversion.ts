@@ -1,4 +1,4 @@
-import type { EventType, KubeEvent, ObjectRef } from '../events.js';
+import type { EventType, KubeEvent, ObjectRef } from '../../core/events.js';
 
 /** A timestamp as client-node hands it over: a Date after deserialisation, an RFC 3339 string from a raw watch. */
 export type WireTime = Date | string | null | undefined;

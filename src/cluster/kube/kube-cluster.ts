@@ -1,7 +1,7 @@
 import { Watch, type V1Pod } from '@kubernetes/client-node';
 import type { Cluster, PodCondition, PodCreate } from '../cluster.js';
 import { PullbenchError } from '../../errors.js';
-import type { KubeEvent, PodObservation } from '../events.js';
+import type { KubeEvent, PodObservation } from '../../core/events.js';
 import { coldCacheDaemonSet, dockerConfigSecret, podManifest, POD_ID_LABEL, RUN_LABEL } from './manifests.js';
 import type { ClusterVersions } from './node-state.js';
 import { assertCoverage, podConditionOf, timelineFromStatus } from './pod-status.js';

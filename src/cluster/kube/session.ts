@@ -12,7 +12,7 @@ import {
 } from '@kubernetes/client-node';
 import { PullbenchError } from '../../errors.js';
 import { registerCleanup } from '../../util/cleanup.js';
-import type { KubeEvent } from '../events.js';
+import type { KubeEvent } from '../../core/events.js';
 import { fromCoreV1Event, PodEventFilter, type CoreV1EventLike } from './event-conversion.js';
 import { namespaceManifest, RUN_LABEL } from './manifests.js';
 import { assertCold, cacheIsWarm, clusterVersions, type ClusterVersions } from './node-state.js';

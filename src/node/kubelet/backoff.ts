@@ -1,4 +1,4 @@
-import type { Clock } from '../../net/clock.js';
+import type { Clock } from '../../core/clock.js';
 
 interface Entry {
   backoffMs: number;

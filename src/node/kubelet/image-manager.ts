@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { ContainerWaitingReason, EventType } from '../../cluster/events.js';
+import type { ContainerWaitingReason, EventType } from '../../core/events.js';
 import { PullbenchError, isPullbenchError } from '../../errors.js';
-import type { Clock } from '../../net/clock.js';
+import type { Clock } from '../../core/clock.js';
 import { pullWithCredentials } from '../../oci/credentials.js';
 import type { PullAuth, Runtime, SandboxConfig } from '../runtime.js';
 import { Backoff } from './backoff.js';

@@ -1,6 +1,6 @@
 import type { UsageAggregate } from '../../measure/usage.js';
+import { type RunResults } from '../../results/index.js';
 import { formatBytes, formatMs } from '../../util/units.js';
-import type { RunResults } from '../results.js';
 
 /** A cell: the value to sort by and the text shown. */
 export type Cell = [number | undefined, string];

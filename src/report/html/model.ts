@@ -1,7 +1,6 @@
-import type { Comparison } from '../../compare/index.js';
 import { requestShare } from '../../load/stage.js';
 import { percentileSorted } from '../../measure/stats.js';
-import type { ArmResult, RunResults } from '../results.js';
+import type { ArmResult, Comparison, RunResults } from '../../results/index.js';
 import { bytesChartLabels } from './emulation.js';
 
 /** Five numbers of a box plot, computed from the samples (true median, type-7 quartiles). */

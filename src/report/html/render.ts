@@ -1,17 +1,16 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { compareResults, formatValue, type Comparison } from '../../compare/index.js';
+import { formatValue, type ArmResult, type Comparison, type RunResults } from '../../results/index.js';
 import { formatBytes, formatMs } from '../../util/units.js';
-import type { ArmResult, RunResults } from '../results.js';
 import { STORM_COLUMNS, STORM_NOTE, stormCells } from '../../load/stage.js';
 import { CLIENT_SCRIPT } from './client.js';
 import { EMULATION_HEAD, EMULATION_NOTE, emulationCells, scaleLabel, scaleNote } from './emulation.js';
 import { rankArms, reportModel } from './model.js';
 
 export interface HtmlReportOptions {
-  /** A baseline run: shown beside the current one with a delta column and the comparison verdicts. */
-  baseline?: RunResults;
+  /** A baseline run and its comparison with this one (computed once, by the caller): a delta column and the verdicts. */
+  baseline?: { results: RunResults; comparison: Comparison };
   /** Chart.js UMD source; read from node_modules when absent. */
   chartJs?: string;
 }
@@ -164,8 +163,8 @@ table.sortable th { cursor: pointer; user-select: none; } table.sortable th[aria
  */
 export async function renderHtmlReport(results: RunResults, options: HtmlReportOptions = {}): Promise<string> {
   const chartJs = options.chartJs ?? (await chartJsSource());
-  const { baseline } = options;
-  const comparison = baseline ? compareResults(baseline, results) : undefined;
+  const baseline = options.baseline?.results;
+  const comparison = options.baseline?.comparison;
   const model = reportModel(results, comparison && comparison.reasons.length === 0 ? baseline : undefined);
   const armOptions = results.arms.map((a, i) => `<option value="${i}">${esc(a.arm.name)}</option>`).join('');
   const description = (results.scenario.spec as { metadata?: { description?: string } } | undefined)?.metadata?.description;

@@ -1,5 +1,5 @@
 import { PullbenchError } from '../../../src/errors.js';
-import type { Clock } from '../../../src/net/clock.js';
+import type { Clock } from '../../../src/core/clock.js';
 import type { ImageInfo, PullAuth, Runtime, RuntimeStats } from '../../../src/node/runtime.js';
 
 /** An in-memory Runtime for kubelet unit tests: pulls take `pullMs` on the given clock. */

@@ -1,12 +1,12 @@
 import { PullbenchError } from '../../../errors.js';
 import { registerCleanup } from '../../../util/cleanup.js';
+import { DEFAULT_K3S_IMAGE } from '../../../docker/images.js';
 import { loadTestcontainers } from '../../../docker/testcontainers.js';
 import { registriesYaml, type RegistryRoute } from '../../kube/registry-routes.js';
 import { loadKubeConfig } from '../../kube/session.js';
 import { sessionOpener, type StartedKubeCluster } from '../../kube/started-cluster.js';
 
 /** k3s image used when the scenario names none. */
-export const DEFAULT_K3S_IMAGE = 'rancher/k3s:v1.31.2-k3s1';
 
 export interface K3sDriverOptions {
   image?: string;

@@ -1,9 +1,9 @@
 // Worker thread entry: hosts the embedded runtimes of a share of the emulated nodes (see worker-runtimes.ts).
 import { parentPort, threadId } from 'node:worker_threads';
-import { isPullbenchError } from '../errors.js';
-import { EmbeddedRuntime, type EmbeddedRuntimeOptions } from '../node/runtimes/embedded.js';
+import { isPullbenchError } from '../../errors.js';
+import { EmbeddedRuntime, type EmbeddedRuntimeOptions } from './embedded.js';
 import type { WorkerReply, WorkerRequest } from './worker-runtimes.js';
-import { structuredSafe } from '../util/worker.js';
+import { structuredSafe } from '../../util/worker.js';
 
 const runtimes = new Map<number, EmbeddedRuntime>();
 const port = parentPort!;

@@ -1,6 +1,6 @@
 import { threadId } from 'node:worker_threads';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { emulationWorkers, RuntimeWorkers } from '../../src/cluster/worker-runtimes.js';
+import { emulationWorkers, RuntimeWorkers } from '../../src/node/runtimes/worker-runtimes.js';
 import { isPullbenchError } from '../../src/errors.js';
 import { runScenario } from '../../src/run/run.js';
 import { loadScenario } from '../../src/scenario/load.js';

@@ -1,28 +1,46 @@
 import { randomUUID } from 'node:crypto';
-import { startShapedProxy, SharedUplink, type LinkSpec, type ShapedRouteSpec, type StartedProxy } from '../net/index.js';
-import type { Clock } from '../net/clock.js';
-import { EmulatedNode } from '../node/kubelet.js';
-import type { Runtime } from '../node/runtime.js';
-import { ContainerdRuntime } from '../node/runtimes/containerd.js';
-import { EmbeddedRuntime } from '../node/runtimes/embedded.js';
-import { Keyring, SECRET_TYPE_DOCKER_CONFIG_JSON, type BasicCredentials } from '../oci/credentials.js';
-import type { KubeletSection, LinkSection } from '../scenario/schema.js';
-import type { Cluster, PodCondition, PodCreate } from './cluster.js';
-import type { KubeEvent, PodObservation } from './events.js';
-import { emulationWorkers, RuntimeWorkers } from './worker-runtimes.js';
+import { startShapedProxy, SharedUplink, type LinkSpec, type ShapedRouteSpec, type StartedProxy } from '../../../net/index.js';
+import type { Clock } from '../../../core/clock.js';
+import { EmulatedNode } from '../../../node/kubelet.js';
+import type { Runtime } from '../../../node/runtime.js';
+import { ContainerdRuntime } from '../../../node/runtimes/containerd.js';
+import { EmbeddedRuntime } from '../../../node/runtimes/embedded.js';
+import { Keyring, SECRET_TYPE_DOCKER_CONFIG_JSON, type BasicCredentials } from '../../../oci/credentials.js';
+import type { Cluster, PodCondition, PodCreate } from '../../cluster.js';
+import type { KubeEvent, PodObservation } from '../../../core/events.js';
+import { emulationWorkers, RuntimeWorkers } from '../../../node/runtimes/worker-runtimes.js';
+
+/** A shaped link as the emulated nodes see it (bytes per second, milliseconds); run/ maps the scenario's `links` onto it. */
+export interface RouteLink {
+  bandwidth: number;
+  latency: number;
+  jitter?: number;
+  /** Bytes per second that every node's link of this kind shares (one uplink). */
+  sharedUplink?: number;
+}
+
+/** The kubelet and containerd settings every emulated node gets. */
+export interface EmulatedKubelet {
+  serializeImagePulls: boolean;
+  maxParallelImagePulls?: number;
+  registryPullQPS: number;
+  registryBurst: number;
+  maxConcurrentDownloads: number;
+  ensureSecretPulledImages: boolean;
+}
 
 /** A way from the nodes to a registry: its real address, and how fast the way is. */
 export interface Route {
   /** host:port the traffic goes to. */
   target: string;
   /** No link: the nodes reach the target directly, unshaped. */
-  link?: LinkSection;
+  link?: RouteLink;
 }
 
 export interface EmulatedClusterOptions {
   nodes: number;
   runtime: 'embedded' | 'containerd';
-  kubelet: KubeletSection;
+  kubelet: EmulatedKubelet;
   clock: Clock;
   /** The registry host in image references (host:port). */
   registryHost: string;
@@ -49,7 +67,7 @@ interface PodEntry {
   condition: PodCondition;
 }
 
-function toLinkSpec(link: LinkSection): LinkSpec {
+function toLinkSpec(link: RouteLink): LinkSpec {
   return { bandwidthBps: link.bandwidth, latencyMs: link.latency, ...(link.jitter ? { jitterMs: link.jitter } : {}) };
 }
 

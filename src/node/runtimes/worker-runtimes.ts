@@ -1,9 +1,9 @@
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
-import { PullbenchError, type PullbenchErrorCode } from '../errors.js';
-import type { ImageInfo, PullAuth, Runtime, RuntimeStats, SandboxConfig } from '../node/runtime.js';
-import type { EmbeddedRuntimeOptions } from '../node/runtimes/embedded.js';
-import { startModuleWorker } from '../util/worker.js';
+import { PullbenchError, type PullbenchErrorCode } from '../../errors.js';
+import type { ImageInfo, PullAuth, Runtime, RuntimeStats, SandboxConfig } from '../runtime.js';
+import type { EmbeddedRuntimeOptions } from './embedded.js';
+import { startModuleWorker } from '../../util/worker.js';
 
 /** @internal the protocol between WorkerRuntime and runtime-worker.ts */
 export interface WorkerRequest {

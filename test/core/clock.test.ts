@@ -1,11 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock, realClock, systemClock } from '../../src/net/clock.js';
-import { ManualClock as NodeManualClock, realClock as nodeRealClock } from '../../src/node/clock.js';
+import { ManualClock, realClock, systemClock } from '../../src/core/clock.js';
 
 describe('the one Clock', () => {
-  it('is the same module under its old kubelet import path', () => {
-    expect(NodeManualClock).toBe(ManualClock);
-    expect(nodeRealClock).toBe(systemClock);
+  it('is one clock under both names', () => {
     expect(realClock).toBe(systemClock);
   });
 

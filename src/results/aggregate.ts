@@ -1,0 +1,55 @@
+import { aggregateStorms } from '../load/stage.js';
+import { aggregateUsage } from '../measure/usage.js';
+import { distribution, meanWithCi } from '../measure/stats.js';
+import type { RegistryStats } from '../registry/stats.js';
+import type { ArmAggregate, Repetition } from './model.js';
+
+const mean = (xs: number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+
+/** Aggregates of one arm, computed once from its repetitions. */
+export function aggregateArm(repetitions: Repetition[], imageBytes: (image: string) => number): ArmAggregate {
+  const pods = repetitions.flatMap((r) => r.pods);
+  const pulled = pods.filter((p) => p.pullMs !== undefined);
+  const failed = pods.filter((p) => p.outcome !== 'ready');
+  const byReason: Record<string, number> = {};
+  for (const p of failed) byReason[p.failureReason ?? 'NotReady'] = (byReason[p.failureReason ?? 'NotReady'] ?? 0) + 1;
+  // A pod meant to fail that started anyway is a failure of the scenario too.
+  const unexpected = pods.filter((p) => (p.outcome !== 'ready') !== p.expectFailure).length;
+  const repMeans = repetitions.map((r) => r.pods.filter((p) => p.pullMs !== undefined).map((p) => p.pullMs!)).filter((xs) => xs.length > 0).map(mean);
+  const stat = (f: (s: RegistryStats) => number | undefined, which: 'registry' | 'mirror'): number =>
+    mean(repetitions.map((r) => (which === 'registry' ? f(r.registry) : r.mirror ? f(r.mirror) : 0) ?? 0));
+  const mirrorBlobGets = stat((s) => s.blobGet, 'mirror');
+  const mirrorUpstreamBlobGets = stat((s) => s.upstreamBlobGet, 'mirror');
+  const aggregate: ArmAggregate = {
+    pods: pods.length,
+    alreadyPresent: pods.filter((p) => p.alreadyPresent).length,
+    failures: { total: failed.length, unexpected, byReason, rate: pods.length ? unexpected / pods.length : 0 },
+    bytes: {
+      registry: stat((s) => s.bytesServed, 'registry'),
+      mirror: stat((s) => s.bytesServed, 'mirror'),
+      nodeCache: mean(repetitions.map((r) => r.pods.filter((p) => p.alreadyPresent).reduce((a, p) => a + imageBytes(p.image), 0))),
+    },
+    requests: {
+      registryManifestGet: stat((s) => s.manifestGet, 'registry'),
+      registryManifestHead: stat((s) => s.manifestHead, 'registry'),
+      registryBlobGet: stat((s) => s.blobGet, 'registry'),
+      mirrorManifestGet: stat((s) => s.manifestGet, 'mirror'),
+      mirrorBlobGet: mirrorBlobGets,
+    },
+    upstreamPulls: stat((s) => s.manifestGet, 'registry'),
+    tooManyRequests: stat((s) => s.tooManyRequests, 'registry') + stat((s) => s.tooManyRequests, 'mirror'),
+  };
+  const pull = distribution(pulled.map((p) => p.pullMs!));
+  const pullWithWaiting = distribution(pulled.map((p) => p.pullWithWaitingMs ?? p.pullMs!));
+  const pullMean = meanWithCi(repMeans);
+  const rolloutDuration = meanWithCi(repetitions.map((r) => r.rolloutDurationMs));
+  if (pull) aggregate.pull = pull;
+  if (pullWithWaiting) aggregate.pullWithWaiting = pullWithWaiting;
+  if (pullMean) aggregate.pullMean = pullMean;
+  if (rolloutDuration) aggregate.rolloutDuration = rolloutDuration;
+  const usage = aggregateUsage(repetitions.flatMap((r) => (r.usage ? [r.usage] : [])));
+  if (usage) aggregate.usage = usage;
+  if (repetitions.some((r) => r.load)) aggregate.load = aggregateStorms(repetitions);
+  if (repetitions.some((r) => r.mirror) && mirrorBlobGets > 0) aggregate.mirrorHitRatio = Math.max(0, 1 - mirrorUpstreamBlobGets / mirrorBlobGets);
+  return aggregate;
+}

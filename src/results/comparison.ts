@@ -1,0 +1,60 @@
+/**
+ * The comparison model: what `pullbench compare` (and `run --baseline`)
+ * computes in src/compare/ and what the reports render. Types and metric ids only, so that
+ * report/ reads a comparison without importing the code that makes one.
+ */
+import type { MetricUnit } from './format.js';
+
+/** The metrics the regression gate compares, for every arm. Lower is better for all of them. */
+export const COMPARE_METRICS = [
+  'pullP50',
+  'pullP95',
+  'pullWithWaitingP50',
+  'pullWithWaitingP95',
+  'rolloutDuration',
+  'failureRate',
+  'registryBytes',
+  'upstreamPulls',
+  'tooManyRequests',
+] as const;
+export type CompareMetric = (typeof COMPARE_METRICS)[number];
+
+export type Verdict = 'regressed' | 'improved' | 'unchanged' | 'not comparable';
+
+export interface MetricComparison {
+  arm: string;
+  metric: CompareMetric;
+  label: string;
+  unit: MetricUnit;
+  baseline?: number;
+  current?: number;
+  /** current - baseline. */
+  delta?: number;
+  /** delta / baseline (Infinity when the baseline is 0 and the current is not). */
+  relative?: number;
+  /** 95% bootstrap confidence interval of the difference. */
+  ci?: { low: number; high: number };
+  samples: { baseline: number; current: number };
+  /** Percent of the baseline (percentage points for failureRate). */
+  tolerance: number;
+  verdict: Verdict;
+  /** Why this verdict, in words. */
+  reason: string;
+}
+
+export interface Comparison {
+  kind: 'pullbench.comparison';
+  schemaVersion: 1;
+  scenario: { baseline: string; current: string };
+  baseline: { startedAt: string; file?: string };
+  current: { startedAt: string; file?: string };
+  /** Overall: regressed if any metric regressed, else not comparable if the runs cannot be compared, else improved/unchanged. */
+  verdict: Verdict;
+  /** Why the runs cannot be compared at all (empty when they can). */
+  reasons: string[];
+  /** Scenario fields that differ between the runs (`links.registry.bandwidth: 50000000 -> 12500000`). */
+  specChanges: string[];
+  metrics: MetricComparison[];
+  counts: Record<Verdict, number>;
+  resamples: number;
+}

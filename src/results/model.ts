@@ -1,0 +1,142 @@
+/**
+ * The results model: what `pullbench run` writes to results.json and what
+ * `report` and `compare` read. Types only; aggregation, thresholds and the
+ * failure-rate gate are beside it in this folder.
+ */
+import type { StormAggregate, StormRun } from '../load/stage.js';
+import type { PodTimeline } from '../measure/timeline.js';
+import type { ProcessUsage, UsageAggregate } from '../measure/usage.js';
+import type { Distribution, MeanWithCi } from '../measure/stats.js';
+import type { RegistryStats } from '../registry/stats.js';
+import type { Arm } from '../scenario/matrix.js';
+import type { Metric } from '../scenario/schema.js';
+import type { CacheStats } from '../supply-chain/cache.js';
+import type { RuleResult } from '../supply-chain/policy.js';
+import type { SignFormat } from '../supply-chain/sign.js';
+import type { EnvironmentInfo } from '../util/environment.js';
+
+/** Bumped on any incompatible change of the results file. */
+export const RESULTS_SCHEMA_VERSION = 1;
+
+/** What one repetition of one arm measured, straight from the run. */
+export interface Repetition {
+  index: number;
+  startedAt: number;
+  /** From the first pod created to the last step settled. */
+  rolloutDurationMs: number;
+  steps: { name: string; durationMs: number; completed: boolean; timedOut: boolean; failedFast?: { cause: string; message: string } }[];
+  pods: PodTimeline[];
+  registry: RegistryStats;
+  mirror?: RegistryStats;
+  /** Bytes the shaped links carried down to the nodes, by source. */
+  linkBytes?: { registry: number; mirror: number };
+  /** Warm arms: every node held every image before the rollout (checked, not assumed). */
+  cacheVerified?: boolean;
+  /** Emulated clusters: what the pullbench process spent during the rollout (CPU, memory, event loop), and its share per node. */
+  usage?: ProcessUsage;
+  /** The scenario's load: stage: what each storm sent beside the rollout (registry/mirror stats above include it). */
+  load?: StormRun[];
+}
+
+export interface ArmResult {
+  arm: Arm;
+  repetitions: Repetition[];
+  aggregate: ArmAggregate;
+}
+
+export interface ArmAggregate {
+  pods: number;
+  /** Pods with a pull (not already present), pooled over repetitions. */
+  pull?: Distribution;
+  pullWithWaiting?: Distribution;
+  /** Mean over repetitions of the per-repetition mean pull time, with its 95% CI. */
+  pullMean?: MeanWithCi;
+  rolloutDuration?: MeanWithCi;
+  alreadyPresent: number;
+  failures: { total: number; unexpected: number; byReason: Record<string, number>; rate: number };
+  /** Per repetition, averaged. */
+  bytes: { registry: number; mirror: number; nodeCache: number };
+  requests: { registryManifestGet: number; registryManifestHead: number; registryBlobGet: number; mirrorManifestGet: number; mirrorBlobGet: number };
+  /** Manifest GETs that reached the registry, as Docker Hub counts pulls (per repetition, averaged). */
+  upstreamPulls: number;
+  tooManyRequests: number;
+  /** Share of blob requests the mirror served from its cache. */
+  mirrorHitRatio?: number;
+  /** Emulated clusters: process CPU and memory during the rollouts, per node (see src/measure/usage.ts for what is measured). */
+  usage?: UsageAggregate;
+  /** The load: stage, one row per storm and image, when the arm ran storms. */
+  load?: StormAggregate[];
+}
+
+export interface ThresholdResult {
+  arm: string;
+  metric: Metric;
+  percentile?: number;
+  max: number;
+  actual: number | undefined;
+  passed: boolean;
+  /** Stable across runs, e.g. `IfNotPresent/mirror/cold pull p95 <= 5.00s` (JUnit testcase name). */
+  name: string;
+  /** e.g. `IfNotPresent/mirror/cold pull p95 1.2s <= 5s` */
+  description: string;
+}
+
+/** One verify-stage decision, per scenario image a rollout uses. */
+export interface SupplyChainImage {
+  /** The scenario ref, e.g. demo/app:v1. */
+  image: string;
+  digest?: string;
+  decision: 'allow' | 'deny' | 'warn';
+  /** Rolled out: allow, warn, or any decision under mode warn. */
+  admitted: boolean;
+  /** The reason of every rule that did not pass (or of the passing ones when all passed). */
+  reasons: string[];
+  rules: RuleResult[];
+  /** The authority whose signature check passed, e.g. `scenario-key/signing`. */
+  signer?: string;
+  /** Every rollout of this image has `expect: failure`: a denial is what the scenario wants. */
+  expectDenial: boolean;
+  /** Signed by this run's signing stage. */
+  signed?: { format: SignFormat; keyId: string };
+}
+
+/** The results file's `supplyChain` block. */
+export interface SupplyChainResult {
+  mode: 'enforce' | 'warn';
+  signing?: { format: SignFormat; key: 'given' | 'generated'; keyId: string; images: string[] };
+  images: SupplyChainImage[];
+  cache: CacheStats;
+  durationMs: number;
+}
+
+export interface RunResults {
+  schemaVersion: typeof RESULTS_SCHEMA_VERSION;
+  kind: 'pullbench.results';
+  scenario: { name: string; file: string; spec: unknown };
+  startedAt: string;
+  finishedAt: string;
+  environment: EnvironmentInfo & { registry: string; mirror?: string; cluster: Record<string, string> };
+  arms: ArmResult[];
+  thresholds: ThresholdResult[];
+  gate: { failureRate: number; max: number; passed: boolean };
+  /** The signing and verify stages, when the scenario has them. */
+  supplyChain?: SupplyChainResult;
+  /** Driver model: the run was modelled in virtual time, not emulated; with the calibration it used (docs/model.md). */
+  model?: ModelledRun;
+  /** scale.bytes: layers and link bandwidths were scaled by this factor; byte counts in this file are as measured (scaled). */
+  scale?: { bytes: number; byteCounts: 'measured' };
+  passed: boolean;
+}
+
+/** How a modelled run was made: its clock, its network model and the server calibration (src/model/calibration.ts). */
+export interface ModelledRun {
+  clock: 'virtual';
+  network: 'max-min fair flows';
+  calibration: {
+    measuredAt: string;
+    method: string;
+    machine: Record<string, string | number>;
+    registry: { serviceMs: number; concurrency: number; egressBytesPerMs: number };
+    mirror: { serviceMs: number; concurrency: number; egressBytesPerMs: number };
+  };
+}
