@@ -1,7 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
-import { ExitCode } from '../cli/exit-codes.js';
 import { compareResults, parseTolerances, readResults, renderComparisonJunit, renderComparisonMarkdown, renderComparisonTable, type Comparison } from '../compare/index.js';
 import { PullbenchError } from '../errors.js';
 
@@ -33,7 +32,7 @@ export default class Compare extends BaseCommand {
     }
     if (!this.jsonEnabled()) this.log(renderComparisonTable(comparison));
     // Like `pullbench run` with thresholds: the comparison is printed either way, the exit code carries the verdict.
-    if (comparison.verdict === 'regressed') process.exitCode = ExitCode.REGRESSION;
+    if (comparison.verdict === 'regressed') this.failWith('REGRESSION');
     return comparison;
   }
 }

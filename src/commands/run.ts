@@ -2,7 +2,6 @@ import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { renderComparisonTable } from '../compare/index.js';
 import { PullbenchError } from '../errors.js';
-import { ExitCode } from '../cli/exit-codes.js';
 import { renderSummary } from '../report/render.js';
 import { readResults, type RunResults } from '../results/index.js';
 import { runScenario } from '../run/run.js';
@@ -46,9 +45,9 @@ export default class Run extends BaseCommand {
     }
     // A failed threshold (3) wins over the failure-rate gate (5), which wins over a regression (4);
     // results are printed and on disk either way.
-    if (results.thresholds.some((t) => !t.passed)) process.exitCode = ExitCode.THRESHOLD_FAILED;
-    else if (!results.gate.passed) process.exitCode = ExitCode.FAILURE_RATE;
-    else if (comparison?.verdict === 'regressed') process.exitCode = ExitCode.REGRESSION;
+    if (results.thresholds.some((t) => !t.passed)) this.failWith('THRESHOLD_FAILED');
+    else if (!results.gate.passed) this.failWith('FAILURE_RATE_EXCEEDED');
+    else if (comparison?.verdict === 'regressed') this.failWith('REGRESSION');
     return results;
   }
 }
