@@ -213,6 +213,9 @@ export class LoadEngine extends EventEmitter<{ tick: [EngineTick] }> {
  * This tells the parser to skip the body for HEAD, as node:http does, records
  * the in-flight request's kind, and stops autocannon buffering bodies as
  * strings (blob GETs of large layers would otherwise hold whole layers in memory).
+ * It reaches into autocannon's private client and parser, so package.json pins
+ * autocannon exactly (8.0.0): an upgrade is a deliberate change, checked by
+ * test/load (HEAD profiles end by response, not by timeout).
  */
 function installParserHooks(client: ClientInternals, onKind: (kind: number) => void): void {
   const parser = client.parser;
