@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PullbenchError } from '../errors.js';
-import { parseToml, type TomlTable, type TomlValue } from './toml.js';
+import { parse as parseToml, TomlError, type TomlPrimitive, type TomlTable } from 'smol-toml';
 
 /**
  * containerd's registry host configuration (docs/hosts.md; core/remotes/docker/config/hosts.go):
@@ -26,8 +26,29 @@ const ALL_CAPABILITIES: HostCapability[] = ['pull', 'resolve', 'push'];
 /** docker.io's API endpoint, which containerd uses as its default server. */
 const DOCKER_HUB_SERVER = 'https://registry-1.docker.io';
 
+type TomlValue = TomlPrimitive | TomlTable;
+
 function fail(source: string, why: string): never {
   throw new PullbenchError('INVALID_HOSTS_TOML', `${source}: ${why}`, { details: { source, reason: why } });
+}
+
+/** The TOML document (smol-toml, TOML 1.0); a syntax error is INVALID_HOSTS_TOML at file:line:column. */
+function readToml(text: string, source: string): TomlTable {
+  try {
+    return parseToml(text);
+  } catch (err) {
+    if (!(err instanceof TomlError)) throw err;
+    const reason = err.message.split('\n')[0]!.replace(/^Invalid TOML document: /, '');
+    throw new PullbenchError('INVALID_HOSTS_TOML', `${source}:${err.line}:${err.column}: ${reason}`, {
+      cause: err,
+      details: { source, line: err.line, column: err.column, reason },
+    });
+  }
+}
+
+/** A TOML table (not an array, and not a date, which smol-toml gives as a Date). */
+function isTable(value: TomlValue | undefined): value is TomlTable {
+  return typeof value === 'object' && !Array.isArray(value) && !(value instanceof Date);
 }
 
 /** docker.IsLocalhost: `localhost` or a loopback IP, with or without a port. */
@@ -81,7 +102,7 @@ function hostEntry(table: TomlTable, url: string, isMirror: boolean, source: str
   if (override !== undefined && typeof override !== 'boolean') fail(source, `${where}.override_path must be a boolean`);
   let headers: Record<string, string> | undefined;
   if (table.header !== undefined) {
-    if (typeof table.header !== 'object' || Array.isArray(table.header)) fail(source, `${where}.header must be a table`);
+    if (!isTable(table.header)) fail(source, `${where}.header must be a table`);
     headers = {};
     for (const [name, v] of Object.entries(table.header)) {
       // hosts.go accepts a string or an array of strings per header; several values are joined as HTTP does.
@@ -107,15 +128,15 @@ function hostEntry(table: TomlTable, url: string, isMirror: boolean, source: str
  * (`server = ...` or containerd's default for that host).
  */
 export function parseHostsToml(text: string, server: string, source = `${server}/hosts.toml`): RegistryHost[] {
-  const doc = parseToml(text, source);
+  const doc = readToml(text, source);
   const known = new Set(['server', 'host', 'capabilities', 'skip_verify', 'override_path', 'header', 'ca', 'client']);
   for (const key of Object.keys(doc)) if (!known.has(key)) fail(source, `unknown key ${JSON.stringify(key)}`);
   if (doc.server !== undefined && typeof doc.server !== 'string') fail(source, 'server must be a string');
   const hosts: RegistryHost[] = [];
   if (doc.host !== undefined) {
-    if (typeof doc.host !== 'object' || Array.isArray(doc.host)) fail(source, 'host must be a table of [host."url"] entries');
+    if (!isTable(doc.host)) fail(source, 'host must be a table of [host."url"] entries');
     for (const [url, entry] of Object.entries(doc.host)) {
-      if (typeof entry !== 'object' || Array.isArray(entry)) fail(source, `host.${JSON.stringify(url)} must be a table`);
+      if (!isTable(entry)) fail(source, `host.${JSON.stringify(url)} must be a table`);
       hosts.push(hostEntry(entry, url, true, source, `host.${JSON.stringify(url)}`));
     }
   }

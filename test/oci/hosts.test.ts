@@ -6,7 +6,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { isPullbenchError } from '../../src/errors.js';
 import { loadHosts, parseHostsToml, type RegistryHost } from '../../src/oci/hosts.js';
 import { fetchWithMirrors, type HostAttempt } from '../../src/oci/mirror-fetch.js';
-import { parseToml } from '../../src/oci/toml.js';
 import { makeTempDir } from '../../src/util/temp.js';
 
 // Shaped after the examples in containerd's docs/hosts.md, rewritten.
@@ -73,6 +72,7 @@ describe('parseHostsToml', () => {
   });
 
   const bad: [string, string, number][] = [
+    ['a date where a table belongs', '[host."https://x"]\nheader = 1979-05-27', 0],
     ['an unquoted string', 'server = https://x', 1],
     ['an unterminated string', '\n\nserver = "https://x', 3],
     ['a missing bracket', '[host."https://x"\ncapabilities = ["pull"]', 1],
@@ -89,16 +89,30 @@ describe('parseHostsToml', () => {
       caught = err;
     }
     expect(isPullbenchError(caught, 'INVALID_HOSTS_TOML')).toBe(true);
-    if (line > 0) expect((caught as { details: { line: number } }).details.line).toBe(line);
+    if (line > 0) {
+      expect((caught as { details: { line: number } }).details.line).toBe(line);
+      expect((caught as Error).message).toMatch(new RegExp(`^docker\\.io/hosts\\.toml:${line}:\\d+: `));
+    }
   });
 
-  it('reads the TOML value types hosts.toml uses', () => {
-    expect(parseToml(`a = 'lit\\eral'\nb = "esc\\t\\u00e9"\nc = [1, [true, false],\n  "x", # comment\n]\nd = { e = 1, f.g = "h" }\n`)).toEqual({
-      a: 'lit\\eral',
-      b: 'esc\té',
-      c: [1, [true, false], 'x'],
-      d: { e: 1, f: { g: 'h' } },
-    });
+  it('reads the TOML forms a hosts.toml may use: literal and escaped strings, multi-line arrays with comments, inline and sub-tables', () => {
+    const toml = [
+      `server = 'https://registry.example'`,
+      `[host."https://mirror.example"]`,
+      `capabilities = ["pull", # comment`,
+      `  "resolve",`,
+      `]`,
+      `header = { X-Lit = 'C:\\path', X-Esc = "a\\tb\\u00e9", X-Many = ["1", "2"] }`,
+      `[host."https://other.example".header]`,
+      `X-Table = "yes"`,
+    ].join('\n');
+    const hosts = parseHostsToml(toml, 'docker.io');
+    expect(hosts.map((h) => h.url)).toEqual(['https://mirror.example/v2', 'https://other.example/v2', 'https://registry.example/v2']);
+    expect(hosts[0]!.capabilities).toEqual(['pull', 'resolve']);
+    expect(hosts[0]!.headers).toEqual({ 'X-Lit': 'C:\\path', 'X-Esc': 'a\tbé', 'X-Many': '1, 2' });
+    expect(hosts[1]!.headers).toEqual({ 'X-Table': 'yes' });
+    // A dotted key makes a table, and a header must be a string or strings.
+    expect(() => parseHostsToml(`[host."https://m"]\nheader.X-A.b = "c"`, 'docker.io')).toThrow(/X-A must be a string/);
   });
 });
 
