@@ -125,9 +125,10 @@ async function runStep(step: RolloutSection, w: Workload, scheduler: SpreadSched
       return action.create > 0 || action.delete.length > 0;
     }
     // By node, once per sync: a find per node made every sync O(nodes x pods), minutes at 1,000 nodes.
+    // Every node has its new pod (one per node, as create() below makes them) and no old one is left: nothing to do,
+    // and no pass over the nodes (10,000 in a model).
+    if (oldPods.length === 0 && newPods.length === cluster.nodes.length) return false;
     const newByNode = firstByNode(newPods);
-    // Every node has its new pod and no old one is left: nothing to do, and no pass over the nodes (10,000 in a model).
-    if (oldPods.length === 0 && newByNode.size === cluster.nodes.length) return false;
     const oldByNode = firstByNode(oldPods);
     const nodes: NodePods[] = cluster.nodes.map((node) => {
       const old = oldByNode.get(node);

@@ -78,6 +78,12 @@ describe('the model driver', () => {
     expect(pods.every((p) => p.outcome === 'ready')).toBe(true);
   });
 
+  it('loads the validation bench scenario live and modelled', async () => {
+    await expect(loadScenario('bench/model/validation.yaml', { env })).resolves.toBeDefined();
+    const modelledGrid = await loadScenario('bench/model/validation.yaml', { env, set: ['cluster.driver=model', 'cluster.nodes=1000'] });
+    expect(modelledGrid.scenario.matrix.topology).toEqual(['direct', 'mirror']);
+  });
+
   it('refuses, by name and place, what it does not cover', async () => {
     await expect(loadScenario('scenarios/private-registry.yaml', { env, set: ['cluster.driver=model'] })).rejects.toMatchObject({
       code: 'SCENARIO_INVALID',
