@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { percentile } from '../../src/measure/stats.js';
-import type { RunResults } from '../../src/report/results.js';
+import type { RunResults } from '../../src/results/model.js';
 import { listOption } from '../options.js';
 
 const root = resolve(import.meta.dirname, '../..');
