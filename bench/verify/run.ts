@@ -11,7 +11,8 @@ import { embeddedRegistry } from '../../src/registry/provider.js';
 import { VerificationCache } from '../../src/supply-chain/cache.js';
 import { verifyImage } from '../../src/supply-chain/image.js';
 import { generateCosignKeyPair, readPrivateKey, readPublicKey } from '../../src/supply-chain/keys.js';
-import { parsePolicies, verifyImages } from '../../src/supply-chain/policy.js';
+import { verifyImages } from '../../src/supply-chain/admission.js';
+import { parsePolicies } from '../../src/supply-chain/policy.js';
 import { signImage } from '../../src/supply-chain/sign.js';
 
 function percentile(sorted: number[], p: number): number {

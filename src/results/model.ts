@@ -11,7 +11,7 @@ import type { RegistryStats } from '../registry/stats.js';
 import type { Arm } from '../scenario/matrix.js';
 import type { Metric } from '../scenario/schema.js';
 import type { CacheStats } from '../supply-chain/cache.js';
-import type { RuleResult } from '../supply-chain/policy.js';
+import type { RuleResult } from '../supply-chain/admission.js';
 import type { SignFormat } from '../supply-chain/sign.js';
 import type { EnvironmentInfo } from '../util/environment.js';
 

@@ -11,8 +11,9 @@ import type { RolloutSection, Scenario } from '../scenario/schema.js';
 import { VerificationCache } from '../supply-chain/cache.js';
 import { generateCosignKeyPair, publicKeyPem, readPrivateKey } from '../supply-chain/keys.js';
 import { loadTrust } from '../supply-chain/options.js';
-import { loadPolicyFiles } from '../supply-chain/policy-files.js';
-import { emptyPolicySet, verifyImages, type PolicySet } from '../supply-chain/policy.js';
+import { loadPolicyFiles, loadReports } from '../supply-chain/policy-files.js';
+import { verifyImages } from '../supply-chain/admission.js';
+import { emptyPolicySet, type PolicySet } from '../supply-chain/policy.js';
 import { signImage } from '../supply-chain/sign.js';
 import { makeTempDir } from '../util/temp.js';
 
@@ -94,6 +95,11 @@ async function policiesOf(loaded: LoadedScenario, signer: RunSigner | undefined)
     // The registry's host:port is only known at run time, so the key's policy covers every image.
     set.imagePolicies.push({ name: 'scenario-key', mode: 'enforce', images: [{ glob: '**' }], authorities: [{ name: v.key === 'signing' ? 'signing' : 'key', key: { data } }] });
   }
+  const vulns = v.vulnerabilities;
+  if (vulns) {
+    const { reports: _files, maxAge, ...requirement } = vulns;
+    set.vulnerabilityGates.push({ name: 'scenario-vulnerabilities', mode: 'enforce', images: [{ glob: '**' }], requirement: { ...requirement, ...(maxAge === undefined ? {} : { maxAgeMs: maxAge }) }, authorities: [] });
+  }
   return set;
 }
 
@@ -118,7 +124,9 @@ export async function verifyStage(loaded: LoadedScenario, registry: StartedRegis
   if (keyless.length > 0 && !trust) {
     throw new PullbenchError('INVALID_ARGUMENT', `verify: keyless authorities (${keyless.join(', ')}) need verify.trustedRoot or verify.caRoots: keyless verification works offline only`);
   }
-  const decisions = await verifyImages(refs.map((r) => `${registry.host}/${r}`), policies, { cache, ignoreTlog: v.ignoreTlog, ...(trust ? { trust } : {}) });
+  // Reports are named by scenario ref; the stage sees the images as the pods will, under the registry's host.
+  const scans = await loadReports((v.vulnerabilities?.reports ?? []).map((r) => ({ image: `${registry.host}/${r.image}`, file: resolve(loaded.dir, r.file) })));
+  const decisions = await verifyImages(refs.map((r) => `${registry.host}/${r}`), policies, { cache, ignoreTlog: v.ignoreTlog, scans, ...(trust ? { trust } : {}) });
   const signed = new Set(signer ? imagesToSign(scenario) : []);
   const format = scenario.signing?.format ?? 'legacy';
   const images = decisions.map((d, i): SupplyChainImage => {

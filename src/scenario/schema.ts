@@ -1,4 +1,5 @@
 import { LOAD_PROFILES } from '../load/types.js';
+import { SEVERITIES } from '../supply-chain/vuln-gate.js';
 import { s, type Infer } from './schema-builder.js';
 
 /**
@@ -214,9 +215,22 @@ const verify = s
     rekorKey: s.string({ minLength: 1 }).optional().describe('Rekor public key (PEM) that signed the transparency-log entries, relative to the scenario file'),
     ctlogKey: s.string({ minLength: 1 }).optional().describe('CT log public key (PEM) for the certificates\' SCTs, relative to the scenario file'),
     mode: s.enum(['enforce', 'warn']).default('enforce').describe('enforce: denied images are not rolled out (AdmissionDenied); warn: recorded, rolled out anyway'),
+    vulnerabilities: s
+      .object({
+        severity: s.enum(SEVERITIES).default('HIGH').describe('Deny an image with a finding at or above this severity'),
+        allow: s.array(s.string({ minLength: 1 }), { unique: true }).default([]).describe('Vulnerability IDs (CVE-...) that never deny'),
+        ignoreUnfixed: s.boolean().default(false).describe('Findings without a fixed version never deny (Trivy --ignore-unfixed)'),
+        maxAge: s.duration().optional().describe('The scan must be at most this old (its CreatedAt, or the vuln attestation\'s scanFinishedOn)'),
+        reports: s
+          .array(s.object({ image: s.string({ minLength: 1 }).describe("A ref of this scenario's images"), file: s.string({ minLength: 1 }).describe('Trivy JSON report, relative to the scenario file') }))
+          .default([])
+          .describe('A Trivy JSON report per image; an image without one is denied'),
+      })
+      .optional()
+      .describe('A vulnerability gate over every rollout image (a VulnerabilityGate over all images)'),
   })
   .refine((v, report) => {
-    if (v.policies.length === 0 && v.key === undefined) report([], 'verify needs policies or a key');
+    if (v.policies.length === 0 && v.key === undefined && v.vulnerabilities === undefined) report([], 'verify needs policies, a key or vulnerabilities');
   })
   .describe('Admission check of every rollout image between seeding and rollouts');
 
@@ -352,6 +366,9 @@ export const scenarioSchema = s
       if (ref !== 'all' && !refs.has(ref)) report(['signing', 'images', i], `unknown image "${ref}"; declare it under images`);
     });
     if (sc.verify?.key === 'signing' && !sc.signing) report(['verify', 'key'], 'key "signing" needs a signing section');
+    sc.verify?.vulnerabilities?.reports.forEach((r, i) => {
+      if (!refs.has(r.image)) report(['verify', 'vulnerabilities', 'reports', i, 'image'], `unknown image "${r.image}"; declare it under images`);
+    });
     if (sc.scale && sc.cluster.driver !== 'emulated' && sc.cluster.driver !== 'model') report(['scale'], `scale shrinks emulated links and synthesised layers; remove it for driver ${sc.cluster.driver}`);
     if (sc.scale && sc.scale.bytes < 1) sc.images.forEach((img, i) => {
       if (img.import) report(['images', i, 'import'], 'scale.bytes below 1 needs synth images (an imported layout keeps its sizes)');

@@ -5,6 +5,7 @@
  * an image that shows it; the decision functions in gatekeeper.ts and
  * image-match.ts agree with each example (test/supply-chain/policy-lint.test.ts).
  */
+import { kyvernoSubject, kyvernoWildcard } from './image-match.js';
 import type { PolicySet } from './policy.js';
 
 export type LintCode =
@@ -14,7 +15,8 @@ export type LintCode =
   | 'REGISTRY_PORT'
   | 'GLOB_DOCKER_IO'
   | 'GLOB_NEVER_MATCHES'
-  | 'GLOB_ONE_SEGMENT';
+  | 'GLOB_ONE_SEGMENT'
+  | 'PATTERN_NEVER_MATCHES';
 
 export interface LintFinding {
   /** `Kind/name` of the policy. */
@@ -92,6 +94,17 @@ function disallowedPrefix(policy: string, prefix: string, out: LintFinding[]): v
   }
 }
 
+/** An image, written the short Docker Hub way, that a pattern without a registry (or naming index.docker.io) seems to mean. */
+function kyvernoExample(pattern: string): string | undefined {
+  const head = pattern.split(/[*?]/)[0]!;
+  const host = hostOf(head);
+  if (head === '' || (host && host !== 'index.docker.io' && host !== 'registry-1.docker.io')) return undefined;
+  const rest = host ? head.slice(host.length + 1) : head;
+  if (rest === '') return 'nginx:1.27';
+  if (!/[*?]/.test(pattern)) return host ? rest : pattern;
+  return rest.endsWith('/') ? `${rest}app:1.0` : rest.endsWith(':') ? `${rest}1.0` : `${rest}:1.0`;
+}
+
 /** Lints every rule and policy of a set; findings in policy order. */
 export function lintPolicies(set: PolicySet): LintFinding[] {
   const out: LintFinding[] = [];
@@ -115,6 +128,14 @@ export function lintPolicies(set: PolicySet): LintFinding[] {
       } else if (/\/\*$/.test(glob)) {
         const image = `${glob.slice(0, -1)}team/app:1.0`;
         out.push({ policy, entry: glob, code: 'GLOB_ONE_SEGMENT', severity: uncovered, image, message: `"*" does not cross "/": ${image} is not covered and ${fallsTo}; use "**" for nested repositories` });
+      }
+    }
+  }
+  for (const k of set.kyverno) {
+    for (const pattern of k.imageReferences) {
+      const example = kyvernoExample(pattern);
+      if (example && !kyvernoWildcard(pattern, kyvernoSubject(example))) {
+        out.push({ policy: `${k.kind}/${k.name}`, entry: pattern, code: 'PATTERN_NEVER_MATCHES', severity: 'bypass', image: example, message: `Kyverno matches ${example} as ${kyvernoSubject(example)}, which "${pattern}" does not match: it is not verified; qualify the pattern (docker.io/...)` });
       }
     }
   }

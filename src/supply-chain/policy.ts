@@ -1,13 +1,11 @@
-import { createHash, type KeyObject } from 'node:crypto';
 import { parseAllDocuments } from 'yaml';
 import { PullbenchError } from '../errors.js';
-import { parseReference, type ImageReference } from '../oci/reference.js';
+import { tryParseDuration } from '../util/units.js';
 import { readPublicKey } from './keys.js';
-import { trustFingerprint, type Trust } from './trust.js';
-import type { VerificationCache } from './cache.js';
-import { gatekeeperViolations, type ContainerField, type EnforcementAction, type GatekeeperRule, type PodContainer } from './gatekeeper.js';
-import { globMatch, globSubject, VALID_GLOB } from './image-match.js';
-import type { IdentityPolicy, VerifyOptions } from './verify.js';
+import type { EnforcementAction, GatekeeperRule } from './gatekeeper.js';
+import { VALID_GLOB } from './image-match.js';
+import { parseKyvernoPolicy, type KyvernoImageRule } from './kyverno.js';
+import { SEVERITIES, type Severity, type VulnerabilityRequirement } from './vuln-gate.js';
 
 /** One authority of a ClusterImagePolicy (sigstore policy-controller's shape). */
 export interface Authority {
@@ -15,6 +13,8 @@ export interface Authority {
   key?: { data: string };
   keyless?: { identities: { issuer?: string; subject?: string; issuerRegExp?: string; subjectRegExp?: string }[] };
   static?: { action: 'pass' | 'fail' };
+  /** policy-controller: with attestations the authority checks these, not the image signature. */
+  attestations?: { name: string; predicateType: string }[];
 }
 
 export interface ClusterImagePolicy {
@@ -29,15 +29,32 @@ export type ImageRule = GatekeeperRule;
 
 export type NoMatchPolicy = 'allow' | 'deny' | 'warn';
 
+/**
+ * pullbench's own gate (kind VulnerabilityGate, apiVersion pullbench.dev/v1alpha1):
+ * the images it covers need a scan (a Trivy report given to the run, or a cosign
+ * vuln attestation verified by `authorities`) that meets the requirement.
+ */
+export interface VulnerabilityGate {
+  name: string;
+  mode: 'enforce' | 'warn';
+  images: { glob: string }[];
+  requirement: VulnerabilityRequirement;
+  /** Who must have signed the vuln attestation; without, only given reports count. */
+  authorities: Authority[];
+}
+
 export interface PolicySet {
   imagePolicies: ClusterImagePolicy[];
   rules: ImageRule[];
+  /** Kyverno verifyImages entries. */
+  kyverno: KyvernoImageRule[];
+  vulnerabilityGates: VulnerabilityGate[];
   /** policy-controller's `no-match-policy` (ConfigMap config-policy-controller); default deny. */
   noMatchPolicy: NoMatchPolicy;
 }
 
 export function emptyPolicySet(): PolicySet {
-  return { imagePolicies: [], rules: [], noMatchPolicy: 'deny' };
+  return { imagePolicies: [], rules: [], kyverno: [], vulnerabilityGates: [], noMatchPolicy: 'deny' };
 }
 
 function bad(source: string, problems: string[]): never {
@@ -54,6 +71,7 @@ function parseAuthority(a: unknown, where: string, problems: string[]): Authorit
     return undefined;
   }
   const name = typeof a.name === 'string' ? a.name : where;
+  const attestations = parseAttestations(a.attestations, `${where}.attestations`, problems);
   const kinds = ['key', 'keyless', 'static'].filter((k) => a[k] !== undefined);
   if (kinds.length !== 1) {
     problems.push(`${where}: exactly one of key, keyless, static is required`);
@@ -68,7 +86,7 @@ function parseAuthority(a: unknown, where: string, problems: string[]): Authorit
         problems.push(`${where}.key.data: not a PEM public key`);
       }
     }
-    return { name, key: { data: String(a.key.data) } };
+    return { name, key: { data: String(a.key.data) }, ...attestations };
   }
   if (isObj(a.keyless)) {
     const ids = a.keyless.identities;
@@ -82,7 +100,7 @@ function parseAuthority(a: unknown, where: string, problems: string[]): Authorit
       }
       return Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined));
     });
-    return { name, keyless: { identities } };
+    return { name, keyless: { identities }, ...attestations };
   }
   if (isObj(a.static)) {
     if (a.static.action !== 'pass' && a.static.action !== 'fail') problems.push(`${where}.static.action: must be pass or fail`);
@@ -90,6 +108,46 @@ function parseAuthority(a: unknown, where: string, problems: string[]): Authorit
   }
   problems.push(`${where}: ${kinds[0]} must be an object`);
   return undefined;
+}
+
+// policy-controller's authority.attestations; a cue/rego `policy` would need its evaluator, so it is refused rather than skipped.
+function parseAttestations(v: unknown, where: string, problems: string[]): { attestations?: { name: string; predicateType: string }[] } {
+  if (v === undefined) return {};
+  if (!Array.isArray(v) || v.length === 0) {
+    problems.push(`${where}: must list attestations`);
+    return {};
+  }
+  return {
+    attestations: v.map((x, i) => {
+      const o = isObj(x) ? x : {};
+      if (typeof o.predicateType !== 'string' || o.predicateType === '') problems.push(`${where}[${i}].predicateType is required`);
+      if (o.policy !== undefined) problems.push(`${where}[${i}].policy: cue and rego policies are not evaluated by pullbench; use a VulnerabilityGate or a Kyverno attestation with conditions`);
+      return { name: typeof o.name === 'string' ? o.name : `${where}[${i}]`, predicateType: String(o.predicateType ?? '') };
+    }),
+  };
+}
+
+function parseGate(spec: Obj, name: string, where: string, problems: string[]): VulnerabilityGate {
+  const severity = typeof spec.severity === 'string' ? spec.severity.toUpperCase() : 'HIGH';
+  if (!(SEVERITIES as readonly string[]).includes(severity)) problems.push(`${where} (${name}): spec.severity must be one of ${SEVERITIES.join(', ')}`);
+  if (spec.allow !== undefined && !strList(spec.allow)) problems.push(`${where} (${name}): spec.allow must list vulnerability IDs`);
+  let maxAgeMs: number | undefined;
+  if (spec.maxAge !== undefined) {
+    maxAgeMs = typeof spec.maxAge === 'string' ? tryParseDuration(spec.maxAge) : undefined;
+    if (maxAgeMs === undefined) problems.push(`${where} (${name}): spec.maxAge must be a duration such as 168h`);
+  }
+  const images = Array.isArray(spec.images) ? spec.images.map((im) => ({ glob: isObj(im) && typeof im.glob === 'string' ? im.glob : '' })) : [{ glob: '**' }];
+  for (const g of images) if (!VALID_GLOB.test(g.glob)) problems.push(`${where} (${name}): spec.images glob ${JSON.stringify(g.glob)} is not a valid glob`);
+  const authorities = (Array.isArray(spec.authorities) ? spec.authorities : [])
+    .map((a, j) => parseAuthority(a, `${where} (${name}).spec.authorities[${j}]`, problems))
+    .filter((a): a is Authority => a !== undefined);
+  return {
+    name,
+    mode: spec.mode === 'warn' ? 'warn' : 'enforce',
+    images,
+    requirement: { severity: severity as Severity, allow: strList(spec.allow) ? spec.allow : [], ignoreUnfixed: spec.ignoreUnfixed === true, ...(maxAgeMs === undefined ? {} : { maxAgeMs }) },
+    authorities,
+  };
 }
 
 function action(spec: Obj): EnforcementAction {
@@ -154,6 +212,13 @@ export function parsePolicies(text: string, source: string, into: PolicySet = em
       case 'K8sImageDigests':
         into.rules.push({ kind: 'K8sImageDigests', name, action: action(spec), exemptImages: exempt(params, where, name, problems) });
         break;
+      case 'ClusterPolicy':
+      case 'Policy':
+        into.kyverno.push(...parseKyvernoPolicy(d, name, where, problems));
+        break;
+      case 'VulnerabilityGate':
+        into.vulnerabilityGates.push(parseGate(spec, name, where, problems));
+        break;
       case 'ConfigMap': {
         const data = isObj(d.data) ? d.data : {};
         const nm = data['no-match-policy'];
@@ -171,148 +236,3 @@ export function parsePolicies(text: string, source: string, into: PolicySet = em
   return into;
 }
 
-export interface RuleResult {
-  rule: string;
-  result: 'pass' | 'fail' | 'warn' | 'skip';
-  reason: string;
-}
-
-export interface ImageDecisionRecord {
-  image: string;
-  digest?: string;
-  decision: 'allow' | 'deny' | 'warn';
-  rules: RuleResult[];
-}
-
-function ruleResult(rule: ImageRule, ok: boolean, reason: string): RuleResult {
-  const name = `${rule.kind}/${rule.name}`;
-  if (ok) return { rule: name, result: 'pass', reason };
-  return { rule: name, result: rule.action === 'deny' ? 'fail' : 'warn', reason: rule.action === 'dryrun' ? `${reason} (dryrun)` : reason };
-}
-
-function evaluateRule(rule: ImageRule, container: PodContainer): RuleResult {
-  const violations = gatekeeperViolations(rule, container);
-  return ruleResult(rule, violations.length === 0, violations.length === 0 ? `${container.image} passes` : violations.join('; '));
-}
-
-/** An image to decide, with the container it is written in (Gatekeeper's messages name it). */
-export type ImageInput = string | PodContainer;
-
-function containerOf(input: ImageInput): PodContainer {
-  return typeof input === 'string' ? { field: 'containers' satisfies ContainerField, name: input, image: input } : input;
-}
-
-export interface EvaluateOptions {
-  cache: VerificationCache;
-  /** Trust for keyless authorities (a TrustedRoot or CA roots). */
-  trust?: Trust;
-  /** Accept signatures without Rekor entries (private keys signed without a transparency log). */
-  ignoreTlog?: boolean;
-}
-
-// Keys parsed and trust fingerprinted once per object: the hot path of cached decisions.
-const KEY_MEMO = new WeakMap<Authority, { key: KeyObject; id: string }>();
-const TRUST_MEMO = new WeakMap<Trust, string>();
-
-function trustKeyOf(opts: EvaluateOptions): string {
-  let fp = opts.trust ? TRUST_MEMO.get(opts.trust) : 'none';
-  if (fp === undefined) {
-    fp = trustFingerprint(opts.trust);
-    TRUST_MEMO.set(opts.trust!, fp);
-  }
-  return `${fp}|tlog:${!opts.ignoreTlog}`;
-}
-
-function authorityOptions(a: Authority, opts: EvaluateOptions): { options: VerifyOptions; key: string }[] {
-  const base = { ignoreTlog: opts.ignoreTlog === true, ...(opts.trust ? { trust: opts.trust } : {}) };
-  if (a.key) {
-    let memo = KEY_MEMO.get(a);
-    if (!memo) {
-      memo = { key: readPublicKey(a.key.data), id: `key:${createHash('sha256').update(a.key.data).digest('hex').slice(0, 16)}` };
-      KEY_MEMO.set(a, memo);
-    }
-    return [{ options: { ...base, key: memo.key }, key: memo.id }];
-  }
-  return (a.keyless?.identities ?? []).map((id) => {
-    const identity: IdentityPolicy = {
-      ...(id.subject === undefined ? {} : { identity: id.subject }),
-      ...(id.subjectRegExp === undefined ? {} : { identityRegexp: id.subjectRegExp }),
-      ...(id.issuer === undefined ? {} : { issuer: id.issuer }),
-      ...(id.issuerRegExp === undefined ? {} : { issuerRegexp: id.issuerRegExp }),
-    };
-    return { options: { ...base, identity }, key: `keyless:${JSON.stringify(identity)}` };
-  });
-}
-
-async function evaluateAuthority(a: Authority, image: string, opts: EvaluateOptions): Promise<{ ok: boolean; reason: string }> {
-  if (a.static) return { ok: a.static.action === 'pass', reason: `static ${a.static.action}` };
-  const reasons: string[] = [];
-  for (const { options, key } of authorityOptions(a, opts)) {
-    const v = await opts.cache.verify(image, key, trustKeyOf(opts), options);
-    if (v.decision === 'verified') return { ok: true, reason: `signature verified (${v.verified[0]!.source})` };
-    reasons.push(v.decision === 'no-signatures' ? 'no signatures' : v.rejected.map((r) => r.code).join(','));
-  }
-  return { ok: false, reason: reasons.join('; ') };
-}
-
-/** Evaluates one image against every rule and every matching image policy. */
-export async function evaluateImage(input: ImageInput, policies: PolicySet, opts: EvaluateOptions): Promise<ImageDecisionRecord> {
-  const container = containerOf(input);
-  const image = container.image;
-  let ref: ImageReference;
-  try {
-    ref = parseReference(image);
-  } catch (err) {
-    return { image, decision: 'deny', rules: [{ rule: 'reference', result: 'fail', reason: (err as Error).message }] };
-  }
-  const rules = policies.rules.map((r) => evaluateRule(r, container));
-  let digest: string | undefined;
-  if (policies.imagePolicies.length > 0) {
-    try {
-      digest = (await opts.cache.resolve(image)).digest;
-    } catch (err) {
-      rules.push({ rule: 'resolve', result: 'fail', reason: `cannot resolve: ${(err as Error).message}` });
-    }
-    if (digest) {
-      const subject = globSubject(ref, digest);
-      const matching = policies.imagePolicies.filter((p) => p.images.some((g) => globMatch(g.glob, subject)));
-      if (matching.length === 0) {
-        const r = policies.noMatchPolicy;
-        rules.push({ rule: 'no-match-policy', result: r === 'allow' ? 'pass' : r === 'warn' ? 'warn' : 'fail', reason: `no ClusterImagePolicy matches ${subject}` });
-      }
-      for (const p of matching) {
-        const results: string[] = [];
-        let passed = false;
-        for (const a of p.authorities) {
-          const r = await evaluateAuthority(a, image, opts);
-          results.push(`${a.name}: ${r.reason}`);
-          if (r.ok) {
-            passed = true;
-            break;
-          }
-        }
-        rules.push({
-          rule: `ClusterImagePolicy/${p.name}`,
-          result: passed ? 'pass' : p.mode === 'warn' ? 'warn' : 'fail',
-          reason: passed ? results[results.length - 1]! : `no authority passed (${results.join(' | ')})`,
-        });
-      }
-    }
-  }
-  const decision = rules.some((r) => r.result === 'fail') ? 'deny' : rules.some((r) => r.result === 'warn') ? 'warn' : 'allow';
-  return { image, ...(digest ? { digest } : {}), decision, rules };
-}
-
-/**
- * The library entry for the scenario `verify` stage: a decision per image
- * (deduplicated; each verified at most once per cache TTL).
- */
-export async function verifyImages(images: ImageInput[], policies: PolicySet, opts: EvaluateOptions): Promise<ImageDecisionRecord[]> {
-  const decisions = new Map<string, ImageDecisionRecord>();
-  const keyOf = (i: ImageInput): string => (typeof i === 'string' ? i : `${i.field}\0${i.name}\0${i.image}`);
-  for (const image of images) {
-    const key = keyOf(image);
-    if (!decisions.has(key)) decisions.set(key, await evaluateImage(image, policies, opts));
-  }
-  return images.map((i) => decisions.get(keyOf(i))!);
-}

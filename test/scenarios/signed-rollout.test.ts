@@ -3,6 +3,7 @@ import { createServer, request, type Server } from 'node:http';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RegistryClient } from '../../src/oci/client.js';
 import { renderJunit, renderSummary } from '../../src/report/render.js';
 import { embeddedRegistry, type StartedRegistry } from '../../src/registry/provider.js';
 import { runScenario } from '../../src/run/run.js';
@@ -17,13 +18,18 @@ let registry: StartedRegistry;
 let proxy: Server;
 let proxyUrl: string;
 const blobGets = new Map<string, number>();
+// GETs per repo@digest: a signed image's repository also serves its signature's payload blob.
+const digestGets = new Map<string, number>();
 
 beforeAll(async () => {
   registry = await embeddedRegistry.start({});
   const target = new URL(registry.url);
   proxy = createServer((req, res) => {
-    const m = /^\/v2\/(.+)\/blobs\/sha256:/.exec(req.url ?? '');
-    if (m && req.method === 'GET') blobGets.set(m[1]!, (blobGets.get(m[1]!) ?? 0) + 1);
+    const m = /^\/v2\/(.+)\/blobs\/(sha256:[0-9a-f]+)/.exec(req.url ?? '');
+    if (m && req.method === 'GET') {
+      blobGets.set(m[1]!, (blobGets.get(m[1]!) ?? 0) + 1);
+      digestGets.set(`${m[1]}@${m[2]}`, (digestGets.get(`${m[1]}@${m[2]}`) ?? 0) + 1);
+    }
     const up = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
       res.writeHead(r.statusCode ?? 502, r.headers);
       r.pipe(res);
@@ -40,27 +46,37 @@ afterAll(async () => {
   await registry?.[Symbol.asyncDispose]();
 });
 
-const scaled = ['cluster.nodes=2', 'rollouts[0].deployment.replicas=2', 'rollouts[1].deployment.replicas=2', 'images[0].synth.layers=[300kB]', 'images[1].synth.layers=[300kB]'];
+const scaled = ['cluster.nodes=2', 'rollouts[0].deployment.replicas=2', 'rollouts[1].deployment.replicas=2', ...[0, 1, 2, 3].map((i) => `images[${i}].synth.layers=[300kB]`)];
 
 async function run(set: string[] = []) {
   const loaded = await loadScenario('scenarios/signed-rollout.yaml', { set: [...scaled, ...set] });
   loaded.scenario.registry = { provider: 'external', url: proxyUrl };
   blobGets.clear();
+  digestGets.clear();
   return (await runScenario(loaded, { writeOutputs: false })).results;
+}
+
+/** GETs of the image's own config and layer blobs (read from the registry directly, not counted). */
+async function imageBlobGets(repo: string, tag: string): Promise<number> {
+  await using client = new RegistryClient({ baseUrl: registry.url });
+  const manifest = JSON.parse((await client.getManifest(repo, tag)).bytes.toString('utf8')) as { config: { digest: string }; layers: { digest: string }[] };
+  return [manifest.config, ...manifest.layers].reduce((n, d) => n + (digestGets.get(`${repo}@${d.digest}`) ?? 0), 0);
 }
 
 describe('scenario signed-rollout', () => {
   it('admits the signed image, denies the unsigned one, and never pulls it', async () => {
     const r = await run();
     const sc = r.supplyChain!;
-    expect(sc.signing).toMatchObject({ key: 'generated', format: 'legacy', images: ['demo/signed:v1'] });
+    expect(sc.signing).toMatchObject({ key: 'generated', format: 'legacy', images: ['demo/signed:v1', 'demo/vulnerable:v1', 'demo/allowlisted:v1'] });
     expect(sc.images.map((i) => [i.image, i.decision, i.admitted])).toEqual([
       ['demo/signed:v1', 'allow', true],
       ['demo/unsigned:v1', 'deny', false],
+      ['demo/vulnerable:v1', 'deny', false],
+      ['demo/allowlisted:v1', 'allow', true],
     ]);
     expect(sc.images[0]!.signer).toBe('scenario-key/signing');
     expect(sc.images[1]!.reasons.join()).toContain('no signatures');
-    expect(sc.cache.verifications).toBe(2);
+    expect(sc.cache.verifications).toBe(4);
 
     const pods = r.arms[0]!.repetitions[0]!.pods;
     const denied = pods.filter((p) => p.rollout === 'unsigned');
@@ -77,10 +93,30 @@ describe('scenario signed-rollout', () => {
     expect(renderSummary(r)).toMatch(/DENIED\s+demo\/unsigned:v1/);
   });
 
+  it('denies the signed image with a HIGH CVE, naming it, admits the one whose HIGH CVE is allowlisted, and pulls only that one', async () => {
+    const r = await run();
+    const [, , vulnerable, allowlisted] = r.supplyChain!.images;
+    // Signed, so only the vulnerability gate denies it, and the reason names the CVE that is not allowlisted.
+    expect(vulnerable!.reasons).toEqual([expect.stringMatching(/^VulnerabilityGate\/scenario-vulnerabilities: .*1 finding\(s\) at or above HIGH: CVE-2023-0464 \(HIGH, libcrypto3\); allowlisted: CVE-2023-0286$/)]);
+    expect(allowlisted!.rules.find((x) => x.rule === 'VulnerabilityGate/scenario-vulnerabilities')).toMatchObject({ result: 'pass', reason: expect.stringContaining('allowlisted: CVE-2023-0286') });
+    const pods = r.arms[0]!.repetitions[0]!.pods;
+    expect(pods.filter((p) => p.rollout === 'vulnerable').every((p) => p.failureReason === 'AdmissionDenied' && p.pullStartedAt === undefined)).toBe(true);
+    expect(pods.filter((p) => p.rollout === 'allowlisted' && p.outcome === 'ready')).toHaveLength(2);
+    expect(await imageBlobGets('demo/vulnerable', 'v1')).toBe(0);
+    expect(await imageBlobGets('demo/allowlisted', 'v1')).toBeGreaterThan(0);
+  });
+
+  it('denies the allowlisted image too once its CVE leaves the allowlist', async () => {
+    const r = await run(['verify.vulnerabilities.allow=[]', 'rollouts[3].expect=failure']);
+    const allowlisted = r.supplyChain!.images[3]!;
+    expect([allowlisted.decision, allowlisted.reasons.join()]).toEqual(['deny', expect.stringContaining('CVE-2023-0286 (HIGH, libcrypto3)')]);
+    expect(await imageBlobGets('demo/allowlisted', 'v1')).toBe(0);
+  });
+
   it('counts an unexpected denial toward the failure-rate gate and fails its JUnit case', async () => {
     const r = await run(['rollouts[1].expect=success']);
     expect(r.gate.passed).toBe(false);
-    expect(r.gate.failureRate).toBe(0.5);
+    expect(r.gate.failureRate).toBe(0.25); // 2 unexpected of 8 pods
     expect(renderJunit(r)).toMatch(/<testcase name="verify demo\/unsigned:v1"[^>]*><failure message="denied: /);
   });
 
@@ -104,7 +140,7 @@ describe('scenario signed-rollout', () => {
     const r = await run([`signing.key=${join(dir.path, 'cosign.key')}`, `signing.password=${password}`, `verify.key=${join(dir.path, 'cosign.pub')}`, `verify.policies=[${join(dir.path, 'digests.yaml')}]`]);
     const sc = r.supplyChain!;
     expect(sc.signing!.key).toBe('given');
-    expect(sc.images.map((i) => [i.decision, i.admitted])).toEqual([['warn', true], ['deny', false]]);
+    expect(sc.images.map((i) => [i.decision, i.admitted])).toEqual([['warn', true], ['deny', false], ['deny', false], ['warn', true]]);
     expect(sc.images[0]!.signer).toBe('scenario-key/key');
     expect(sc.images[0]!.reasons.join()).toContain('uses an image without a digest');
     expect(JSON.stringify(r)).not.toContain(password);

@@ -77,6 +77,17 @@ describe('policy lint', () => {
     }
   });
 
+  it('flags Kyverno patterns that never match the docker.io-qualified name Kyverno compares', () => {
+    const set = parsePolicies(`kind: ClusterPolicy\nmetadata: {name: k}\nspec:\n  rules:\n    - name: r\n      verifyImages:\n        - imageReferences: ["nginx*", "acme/*", "index.docker.io/acme/*", "docker.io/acme/*", "ghcr.io/acme/*"]\n`, 'inline');
+    const findings = lintPolicies(set);
+    expect(findings.map((f) => [f.entry, f.image])).toEqual([
+      ['nginx*', 'nginx:1.0'],
+      ['acme/*', 'acme/app:1.0'],
+      ['index.docker.io/acme/*', 'acme/app:1.0'],
+    ]);
+    expect(findings.every((f) => f.severity === 'bypass' && f.code === 'PATTERN_NEVER_MATCHES')).toBe(true);
+  });
+
   it('passes the policies/ examples without a bypass', () => {
     for (const file of ['registry-hygiene.yaml', 'signed-by-release-key.yaml', 'system-images.yaml', 'keyless-github-actions.yaml']) {
       const set = parsePolicies(readFileSync(new URL(`../../policies/${file}`, import.meta.url), 'utf8'), file);

@@ -12,7 +12,8 @@ import { embeddedRegistry, type StartedRegistry } from '../../src/registry/provi
 import { VerificationCache } from '../../src/supply-chain/cache.js';
 import { generateCosignKeyPair, readPrivateKey } from '../../src/supply-chain/keys.js';
 import { globMatch, globSubject } from '../../src/supply-chain/image-match.js';
-import { emptyPolicySet, parsePolicies, verifyImages, type PolicySet } from '../../src/supply-chain/policy.js';
+import { verifyImages } from '../../src/supply-chain/admission.js';
+import { emptyPolicySet, parsePolicies, type PolicySet } from '../../src/supply-chain/policy.js';
 import { signImage } from '../../src/supply-chain/sign.js';
 import { imagesInManifests } from '../../src/supply-chain/workloads.js';
 import { makeTempDir, type TempDir } from '../../src/util/temp.js';
@@ -22,7 +23,7 @@ const POLICIES = new URL('../../policies/', import.meta.url).pathname;
 describe('policies/ examples', () => {
   it.each(readdirSync(POLICIES).filter((f) => f.endsWith('.yaml')))('%s loads', (file) => {
     const set = parsePolicies(readFileSync(join(POLICIES, file), 'utf8'), file);
-    expect(set.imagePolicies.length + set.rules.length).toBeGreaterThan(0);
+    expect(set.imagePolicies.length + set.rules.length + set.kyverno.length + set.vulnerabilityGates.length).toBeGreaterThan(0);
   });
 });
 

@@ -5,9 +5,9 @@ import { registryAccessFlags } from '../../cli/registry-flags.js';
 import { PullbenchError } from '../../errors.js';
 import { VerificationCache } from '../../supply-chain/cache.js';
 import { loadTrust, readText } from '../../supply-chain/options.js';
-import { loadPolicyFiles } from '../../supply-chain/policy-files.js';
+import { loadPolicyFiles, loadReports } from '../../supply-chain/policy-files.js';
 import { lintPolicies, renderFinding, type LintFinding } from '../../supply-chain/policy-lint.js';
-import { verifyImages, type ImageDecisionRecord } from '../../supply-chain/policy.js';
+import { verifyImages, type ImageDecisionRecord } from '../../supply-chain/admission.js';
 import { imagesInManifests, type WorkloadImage } from '../../supply-chain/workloads.js';
 
 type Row = ImageDecisionRecord & { resource: string; source: string };
@@ -21,12 +21,13 @@ export default class PolicyCheck extends BaseCommand {
   static override strict = false;
   static override args = { files: Args.string({ required: true, description: 'workload YAML files (multi-document)' }) };
   static override flags = {
-    policy: Flags.string({ multiple: true, required: true, description: 'policy file or directory (ClusterImagePolicy, K8sAllowedRepos, K8sDisallowedTags, K8sImageDigests)' }),
+    policy: Flags.string({ multiple: true, required: true, description: 'policy file or directory (ClusterImagePolicy, Kyverno ClusterPolicy/Policy verifyImages, Gatekeeper K8sAllowedRepos[v2]/K8sDisallowedRepos/K8sDisallowedTags/K8sImageDigests, VulnerabilityGate)' }),
     'trusted-root': Flags.string({ description: 'sigstore trusted_root.json for keyless authorities' }),
     'ca-roots': Flags.string({ description: 'PEM CA roots for keyless authorities (private PKI)' }),
     'rekor-key': Flags.string({ description: 'Rekor public key (PEM)' }),
     'insecure-ignore-tlog': Flags.boolean({ description: 'accept signatures without a verified Rekor entry' }),
     ...registryAccessFlags,
+    'vuln-report': Flags.string({ multiple: true, description: 'Trivy JSON report for VulnerabilityGate policies; matched to images by its ArtifactName or RepoDigests' }),
   };
 
   async run(): Promise<{ decisions: Row[]; lint: LintFinding[] }> {
@@ -45,8 +46,10 @@ export default class PolicyCheck extends BaseCommand {
     });
     const credentials = credentialsFrom('registry', flags);
     const cache = new VerificationCache({ access: { plainHttp: flags['plain-http'], ...(credentials ? { credentials } : {}) } });
+    const scans = await loadReports((flags['vuln-report'] ?? []).map((file) => ({ file })));
     const records = await verifyImages(images, policies, {
       cache,
+      scans,
       ...(trust ? { trust } : {}),
       ignoreTlog: flags['insecure-ignore-tlog'],
     });
