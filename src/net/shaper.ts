@@ -1,5 +1,6 @@
 import { PullbenchError } from '../errors.js';
 import { systemClock, type Clock } from '../core/clock.js';
+import { DeliveryHeap, type Delivery } from './delivery-heap.js';
 
 /**
  * The shaping engine. Every link direction is a serialising server: a chunk of
@@ -11,6 +12,11 @@ import { systemClock, type Clock } from '../core/clock.js';
  *
  * One timer per scheduler (per clock) drives every link and flow, set to the
  * earliest moment anything can move; chunks are Buffer slices, never copied.
+ *
+ * Kept as one file over ~450 lines: it is one algorithm. The links, uplinks and
+ * flows are the scheduler's state, and the scheduler is their only mover; each
+ * calls the other, so apart they would import each other (the pending-delivery
+ * heap, which needs neither, is delivery-heap.ts).
  */
 
 export interface FaultSpec {
@@ -304,73 +310,9 @@ export class ShapedFlow {
   }
 }
 
-interface Delivery {
-  at: number;
-  seq: number;
-  flow: Flow;
-  chunk: Buffer | undefined; // undefined = end of stream
-}
-
 /** Whether `b` is the bytes right after `a` in the same memory. */
 function adjacent(a: Buffer, b: Buffer): boolean {
   return a.buffer === b.buffer && a.byteOffset + a.length === b.byteOffset;
-}
-
-/** A binary min-heap of deliveries by time, then by order of sending. */
-class DeliveryHeap {
-  private items: Delivery[] = [];
-  get size(): number {
-    return this.items.length;
-  }
-  peek(): Delivery | undefined {
-    return this.items[0];
-  }
-  private less(a: Delivery, b: Delivery): boolean {
-    return a.at < b.at || (a.at === b.at && a.seq < b.seq);
-  }
-  push(d: Delivery): void {
-    const a = this.items;
-    a.push(d);
-    let i = a.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!this.less(a[i] as Delivery, a[p] as Delivery)) break;
-      [a[i], a[p]] = [a[p] as Delivery, a[i] as Delivery];
-      i = p;
-    }
-  }
-  pop(): Delivery | undefined {
-    const a = this.items;
-    const top = a[0];
-    const last = a.pop();
-    if (a.length > 0 && last !== undefined) {
-      a[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < a.length && this.less(a[l] as Delivery, a[m] as Delivery)) m = l;
-        if (r < a.length && this.less(a[r] as Delivery, a[m] as Delivery)) m = r;
-        if (m === i) break;
-        [a[i], a[m]] = [a[m] as Delivery, a[i] as Delivery];
-        i = m;
-      }
-    }
-    return top;
-  }
-  /** Holds a flow's pending deliveries until `until` (order kept: ties go by sequence). */
-  delayFlow(flow: Flow, until: number): void {
-    const all = this.items.map((d) => (d.flow === flow && d.at < until ? { ...d, at: until } : d));
-    this.items = [];
-    for (const d of all) this.push(d);
-  }
-
-  removeFlow(flow: Flow): void {
-    const kept = this.items.filter((d) => d.flow !== flow);
-    this.items = [];
-    for (const d of kept) this.push(d);
-  }
 }
 
 /** One per clock: the single timer and pass that move every flow of every link. */
@@ -391,7 +333,7 @@ export class Scheduler {
   private readonly uplinks = new Set<SharedUplink>();
   /** Thread-spanning uplinks this scheduler has served, until it has published that it uses them no more. */
   private readonly spanning = new Set<SharedUplink>();
-  private readonly heap = new DeliveryHeap();
+  private readonly heap = new DeliveryHeap<Flow>();
   private seq = 0;
   private timer: unknown;
   private timerAt = Infinity;
@@ -499,14 +441,14 @@ export class Scheduler {
    * push, one parse, instead of one per quantum.
    */
   private deliverDue(now: number): void {
-    let batch: Delivery[] | undefined;
+    let batch: Delivery<Flow>[] | undefined;
     for (let d = this.heap.peek(); d !== undefined && d.at <= now; d = this.heap.peek()) {
       this.heap.pop();
       (batch ??= []).push(d);
     }
     if (batch === undefined) return;
     for (let i = 0; i < batch.length; i++) {
-      const d = batch[i] as Delivery;
+      const d = batch[i] as Delivery<Flow>;
       const flow = d.flow;
       // A stall that began with an earlier delivery of this batch holds the rest of its flow.
       if (flow.stalledUntil > now && !flow.finished) {
@@ -523,7 +465,7 @@ export class Scheduler {
       let chunk = d.chunk;
       // Merge the following deliveries of the same flow while they continue this chunk's bytes.
       for (let j = i + 1; j < batch.length; j++) {
-        const e = batch[j] as Delivery;
+        const e = batch[j] as Delivery<Flow>;
         if (e.flow !== flow || e.chunk === undefined || !adjacent(chunk, e.chunk)) break;
         chunk = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length + e.chunk.length);
         i = j;
