@@ -94,23 +94,47 @@ function b64(value: unknown): Buffer {
   return Buffer.from(typeof value === 'string' ? value : '', 'base64');
 }
 
-/**
- * Verifies one `.att` layer: the DSSE envelope's signature (cosign
- * verifyOCIAttestation), Rekor and certificate as for signatures, then that
- * a subject of the statement is the image (IntotoSubjectClaimVerifier).
- * Throws SignatureRejected.
- */
-export function verifyLegacyAttestation(layer: CosignSignatureLayer, manifestDigest: string, opts: VerifyOptions, source = 'legacy'): VerifiedSignature {
-  if (layer.mediaType !== DSSE_ENVELOPE_MEDIA_TYPE) reject('NOT_AN_ATTESTATION', `layer media type ${layer.mediaType} is not a DSSE envelope`);
+function parseEnvelope(bytes: Buffer): { payload: Buffer; signatures: Buffer[] } {
   let env: { payloadType?: unknown; payload?: unknown; signatures?: { sig?: unknown }[] };
   try {
-    env = JSON.parse(layer.payload.toString('utf8')) as typeof env;
+    env = JSON.parse(bytes.toString('utf8')) as typeof env;
   } catch {
     reject('PAYLOAD_INVALID', 'the DSSE envelope is not JSON');
   }
+  // verifyOCIAttestation: only in-toto payloads are attestations.
   if (env?.payloadType !== IN_TOTO_PAYLOAD_TYPE) reject('PAYLOAD_INVALID', `invalid payloadType ${JSON.stringify(env?.payloadType)} on envelope, expected ${IN_TOTO_PAYLOAD_TYPE}`);
-  const payload = b64(env.payload);
-  const signatures = (Array.isArray(env.signatures) ? env.signatures : []).map((s) => b64(s?.sig));
+  if (typeof env.payload !== 'string') reject('PAYLOAD_INVALID', 'the DSSE envelope has no payload');
+  return { payload: b64(env.payload), signatures: (Array.isArray(env.signatures) ? env.signatures : []).map((s) => b64(s?.sig)) };
+}
+
+/**
+ * What an attestation claims, checked as cosign's IntotoSubjectClaimVerifier
+ * (pkg/cosign/verifiers.go): an in-toto statement of which a subject, in
+ * order, has the image's sha256; a null subject before it is an error.
+ */
+export function statementClaims(payload: Buffer, manifestDigest: string): InTotoStatement {
+  const statement = parseStatement(payload);
+  if (!statement) reject('PAYLOAD_INVALID', 'the DSSE payload is not an in-toto statement');
+  for (const subject of statement.subject) {
+    if (!subject) reject('PAYLOAD_INVALID', 'invalid in-toto statement: null subject entry');
+    if (`sha256:${subject.digest?.sha256}` === manifestDigest) return statement;
+  }
+  return reject('DIGEST_MISMATCH', `no in-toto subject has digest ${manifestDigest}`);
+}
+
+/** The claims of a DSSE envelope (a `.att` layer's bytes), without its signature: for vectors and policies that hold verified bytes. */
+export function envelopeClaims(envelope: Buffer, manifestDigest: string): InTotoStatement {
+  return statementClaims(parseEnvelope(envelope).payload, manifestDigest);
+}
+
+/**
+ * Verifies one `.att` layer: the DSSE envelope's signature (cosign
+ * verifyOCIAttestation), Rekor and certificate as for signatures, then what
+ * the statement claims. Throws SignatureRejected.
+ */
+export function verifyLegacyAttestation(layer: CosignSignatureLayer, manifestDigest: string, opts: VerifyOptions, source = 'legacy'): VerifiedSignature {
+  if (layer.mediaType !== DSSE_ENVELOPE_MEDIA_TYPE) reject('NOT_AN_ATTESTATION', `layer media type ${layer.mediaType} is not a DSSE envelope`);
+  const { payload, signatures } = parseEnvelope(layer.payload);
   if (signatures.length === 0) reject('SIGNATURE_MISSING', 'the DSSE envelope has no signature');
   const checks = checkLegacy(
     {
@@ -121,10 +145,7 @@ export function verifyLegacyAttestation(layer: CosignSignatureLayer, manifestDig
     },
     opts,
   );
-  const statement = parseStatement(payload);
-  if (!statement) reject('PAYLOAD_INVALID', 'the DSSE payload is not an in-toto statement');
-  const hex = manifestDigest.replace(/^sha256:/, '');
-  if (!statement.subject.some((s) => s?.digest?.sha256 === hex)) reject('DIGEST_MISMATCH', `no in-toto subject has digest ${manifestDigest}`);
+  const statement = statementClaims(payload, manifestDigest);
   const { integratedTime, ...rest } = checks;
   return { kind: 'legacy', source, payload: statement, checks: rest, ...(integratedTime === undefined ? {} : { integratedTime }) };
 }
