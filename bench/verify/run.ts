@@ -1,7 +1,10 @@
 /**
  * bench/verify: cold verification of one signed image from the embedded
  * registry (resolve, referrers, .sig manifest, payload blob, ECDSA check; a new
- * client and cache each time), and cached policy decisions per second.
+ * client and cache each time), and cached policy decisions per second; the
+ * same for attestations: cold `attest` (statement, DSSE signature, bundle
+ * referrer push), cold `verify-attestation` (referrers, bundle, .att layer,
+ * two DSSE checks) and cached attestation decisions per second.
  * Run: npx tsx bench/verify/run.ts [--iterations 200] [--decisions 100000] [--json]
  */
 import { parseArgs } from 'node:util';
@@ -14,6 +17,7 @@ import { generateCosignKeyPair, readPrivateKey, readPublicKey } from '../../src/
 import { verifyImages } from '../../src/supply-chain/admission.js';
 import { parsePolicies } from '../../src/supply-chain/policy.js';
 import { signImage } from '../../src/supply-chain/sign.js';
+import { attestImage, verifyAttestations } from '../../src/supply-chain/attestation.js';
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -62,9 +66,43 @@ for (let i = 0; i < decisions; i++) {
 }
 const perSecond = decisions / ((performance.now() - t0) / 1000);
 
+// Attestations: what `pullbench attest` and `pullbench verify-attestation` call, each with a new client.
+const priv = await readPrivateKey(pair.privatePem, '');
+const predicate = Buffer.from(JSON.stringify({ scanner: { uri: 'pkg:github/aquasecurity/trivy', version: '0.50.0', result: { Results: [] } } }));
+await pushSynthImage(client, 'bench/attested', 'v1', { layers: [4096], seed: 'bench-att' });
+await pushSynthImage(client, 'bench/attest-target', 'v1', { layers: [4096], seed: 'bench-att-target' });
+const attested = `${registry.host}/bench/attested:v1`;
+await attestImage(client, attested, { key: priv, type: 'vuln', predicate, format: 'both' });
+const attestOpts = { key, ignoreTlog: true, type: 'vuln' };
+for (let i = 0; i < 20; i++) await verifyAttestations(attested, { ...attestOpts, client: new RegistryClient({ baseUrl: registry.url }) });
+const attestCold = new Array<number>(iterations);
+const verifyAttCold = new Array<number>(iterations);
+for (let i = 0; i < iterations; i++) {
+  let t = performance.now();
+  await attestImage(new RegistryClient({ baseUrl: registry.url }), `${registry.host}/bench/attest-target:v1`, { key: priv, type: 'vuln', predicate });
+  attestCold[i] = performance.now() - t;
+  t = performance.now();
+  const v = await verifyAttestations(attested, { ...attestOpts, client: new RegistryClient({ baseUrl: registry.url }) });
+  verifyAttCold[i] = performance.now() - t;
+  if (v.decision !== 'verified' || v.attestations.length !== 2) throw new Error(`unexpected attestation decision ${v.decision}`);
+}
+attestCold.sort((a, b) => a - b);
+verifyAttCold.sort((a, b) => a - b);
+const attCache = new VerificationCache({ client });
+await attCache.attestations(attested, 'bench', 'none', attestOpts);
+const ta = performance.now();
+for (let i = 0; i < decisions; i++) {
+  const d = await attCache.attestations(attested, 'bench', 'none', attestOpts);
+  if (d.decision !== 'verified') throw new Error('unexpected attestation deny');
+}
+const attPerSecond = decisions / ((performance.now() - ta) / 1000);
+
 const result = {
   coldVerifyMs: { p50: percentile(cold, 50), p95: percentile(cold, 95), max: cold[cold.length - 1]!, iterations, cpuMsPerVerify },
   cachedDecisionsPerSecond: Math.round(perSecond),
+  attestColdMs: { p50: percentile(attestCold, 50), p95: percentile(attestCold, 95), iterations },
+  verifyAttestationColdMs: { p50: percentile(verifyAttCold, 50), p95: percentile(verifyAttCold, 95), iterations },
+  cachedAttestationDecisionsPerSecond: Math.round(attPerSecond),
   cache: cache.stats,
   targets: { coldP50Ms: 20, cachedPerSecond: 10_000 },
 };
@@ -72,4 +110,6 @@ if (values.json) console.log(JSON.stringify(result, null, 2));
 else {
   console.log(`cold verification p50 ${result.coldVerifyMs.p50.toFixed(2)} ms, p95 ${result.coldVerifyMs.p95.toFixed(2)} ms (${iterations} runs; target p50 < 20 ms); CPU ${cpuMsPerVerify.toFixed(2)} ms per verification`);
   console.log(`cached policy decisions ${result.cachedDecisionsPerSecond}/s (${decisions} decisions; target > 10,000/s)`);
+  console.log(`cold attest p50 ${result.attestColdMs.p50.toFixed(2)} ms, p95 ${result.attestColdMs.p95.toFixed(2)} ms; cold verify-attestation (bundle + .att) p50 ${result.verifyAttestationColdMs.p50.toFixed(2)} ms, p95 ${result.verifyAttestationColdMs.p95.toFixed(2)} ms (target p50 < 20 ms)`);
+  console.log(`cached attestation decisions ${result.cachedAttestationDecisionsPerSecond}/s (target > 10,000/s)`);
 }

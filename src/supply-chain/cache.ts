@@ -1,5 +1,6 @@
 import type { RegistryClient } from '../oci/client.js';
 import { parseReference } from '../oci/reference.js';
+import { readAttestations, verifyAttestationCandidates, type AttestationOptions, type AttestationVerification } from './attestation.js';
 import { clientFor, findSignatures, resolveImage, type RegistryAccess, type ResolvedImage } from './registry.js';
 import { decisionOf, type ImageVerification } from './image.js';
 import { COSIGN_SIGN_PREDICATE, verifyCandidates, type Candidate, type VerifyOptions } from './verify.js';
@@ -61,6 +62,8 @@ export class VerificationCache {
   private readonly resolved: TtlCache<ResolvedImage>;
   private readonly candidates: TtlCache<Candidate[]>;
   private readonly results: TtlCache<ImageVerification>;
+  private readonly attestationCandidates: TtlCache<Candidate[]>;
+  private readonly attestationResults: TtlCache<AttestationVerification>;
   private readonly inflight = new Map<string, Promise<unknown>>();
   readonly stats: CacheStats = { resolves: 0, signatureFetches: 0, verifications: 0, hits: 0 };
 
@@ -71,6 +74,8 @@ export class VerificationCache {
     this.resolved = new TtlCache(this.now);
     this.candidates = new TtlCache(this.now);
     this.results = new TtlCache(this.now);
+    this.attestationCandidates = new TtlCache(this.now);
+    this.attestationResults = new TtlCache(this.now);
   }
 
   private once<T>(key: string, fn: () => Promise<T>): Promise<T> {
@@ -97,32 +102,73 @@ export class VerificationCache {
     });
   }
 
-  /**
-   * Verifies `image` under `policyKey` (what the options mean: key, identities,
-   * annotations) and `trustKey` (trust root fingerprint).
-   */
-  async verify(image: string, policyKey: string, trustKey: string, opts: VerifyOptions): Promise<ImageVerification> {
+  // One cached, coalesced verification: candidates fetched once per image and TTL, results kept per key.
+  private async cachedVerification<R extends { decision: string }>(
+    kind: 'verify' | 'attest',
+    image: string,
+    policyKey: string,
+    trustKey: string,
+    results: TtlCache<R>,
+    candidatesCache: TtlCache<Candidate[]>,
+    fetch: (client: RegistryClient, resolved: ResolvedImage) => Promise<Candidate[]>,
+    decide: (candidates: Candidate[], resolved: ResolvedImage) => R,
+  ): Promise<R> {
     const resolved = await this.resolve(image);
     const key = `${resolved.digest}|${policyKey}|${trustKey}`;
-    const hit = this.results.get(key);
+    const hit = results.get(key);
     if (hit) {
       this.stats.hits++;
       return hit;
     }
-    return this.once(`verify|${key}`, async () => {
+    return this.once(`${kind}|${key}`, async () => {
       const repoKey = `${resolved.ref.name}@${resolved.digest}`;
-      let candidates = this.candidates.get(repoKey);
+      let candidates = candidatesCache.get(repoKey);
       if (!candidates) {
         this.stats.signatureFetches++;
-        candidates = await findSignatures(this.client(image), resolved.ref.path, resolved.digest);
-        this.candidates.set(repoKey, candidates, this.ttl);
+        candidates = await fetch(this.client(image), resolved);
+        candidatesCache.set(repoKey, candidates, this.ttl);
       }
       this.stats.verifications++;
-      const outcome = verifyCandidates(candidates, resolved.digest, resolved.manifestBytes, { predicateTypes: [COSIGN_SIGN_PREDICATE], ...opts });
-      const decision = decisionOf(candidates.length, outcome.verified.length);
-      const result: ImageVerification = { image: repoKey, digest: resolved.digest, decision, ...outcome };
-      this.results.set(key, result, decision === 'verified' ? this.ttl : this.negativeTtl);
+      const result = decide(candidates, resolved);
+      results.set(key, result, result.decision === 'verified' ? this.ttl : this.negativeTtl);
       return result;
     });
+  }
+
+  /**
+   * Verifies `image` under `policyKey` (what the options mean: key, identities,
+   * annotations) and `trustKey` (trust root fingerprint).
+   */
+  verify(image: string, policyKey: string, trustKey: string, opts: VerifyOptions): Promise<ImageVerification> {
+    return this.cachedVerification(
+      'verify',
+      image,
+      policyKey,
+      trustKey,
+      this.results,
+      this.candidates,
+      (client, r) => findSignatures(client, r.ref.path, r.digest),
+      (candidates, r) => {
+        const outcome = verifyCandidates(candidates, r.digest, r.manifestBytes, { predicateTypes: [COSIGN_SIGN_PREDICATE], ...opts });
+        return { image: `${r.ref.name}@${r.digest}`, digest: r.digest, decision: decisionOf(candidates.length, outcome.verified.length), ...outcome };
+      },
+    );
+  }
+
+  /**
+   * The verified attestations of `image` (attestation.ts) under `policyKey`
+   * (key, identities and `--type`) and `trustKey`, cached like signatures.
+   */
+  attestations(image: string, policyKey: string, trustKey: string, opts: AttestationOptions): Promise<AttestationVerification> {
+    return this.cachedVerification(
+      'attest',
+      image,
+      policyKey,
+      trustKey,
+      this.attestationResults,
+      this.attestationCandidates,
+      (client, r) => readAttestations(client, r.ref.path, r.digest),
+      (candidates, r) => ({ image: `${r.ref.name}@${r.digest}`, digest: r.digest, ...verifyAttestationCandidates(candidates, r.digest, opts) }),
+    );
   }
 }

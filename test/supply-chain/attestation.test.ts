@@ -8,6 +8,7 @@ import { pushSynthImage } from '../../src/oci/synth.js';
 import { embeddedRegistry, type StartedRegistry } from '../../src/registry/provider.js';
 import { attestationTag, attestImage, DSSE_ENVELOPE_MEDIA_TYPE, readAttestations, verifyAttestations } from '../../src/supply-chain/attestation.js';
 import { generateCosignKeyPair, readPrivateKey, readPublicKey } from '../../src/supply-chain/keys.js';
+import { VerificationCache } from '../../src/supply-chain/cache.js';
 import { signImage } from '../../src/supply-chain/sign.js';
 import { Annotation } from '../../src/supply-chain/verify.js';
 import { makeTempDir } from '../../src/util/temp.js';
@@ -79,6 +80,17 @@ describe('attest in the .att layout (cosign --new-bundle-format=false)', () => {
   it('requires a Rekor entry unless told to ignore the tlog: TLOG_MISSING', async () => {
     const v = await verifyAttestations(`${registry.host}/app:legacy`, { key: pub, type: 'vuln' });
     expect(v.rejected.map((r) => r.code)).toEqual(['TLOG_MISSING', 'TLOG_MISSING']);
+  });
+});
+
+describe('the verification cache for attestations (policies)', () => {
+  it('fetches and verifies once, then answers from the cache', async () => {
+    const cache = new VerificationCache({ client });
+    const image = `${registry.host}/app:legacy`;
+    for (let i = 0; i < 5; i++) expect((await cache.attestations(image, 'key|vuln', 'none', { key: pub, ignoreTlog: true, type: 'vuln' })).decision).toBe('verified');
+    expect(cache.stats).toMatchObject({ signatureFetches: 1, verifications: 1, hits: 4 });
+    expect((await cache.attestations(image, 'other|vuln', 'none', { key: otherPub, ignoreTlog: true, type: 'vuln' })).decision).toBe('no-matching-attestation');
+    expect(cache.stats).toMatchObject({ signatureFetches: 1, verifications: 2 });
   });
 });
 
