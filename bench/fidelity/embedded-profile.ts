@@ -6,7 +6,7 @@
  * `--cpu-prof FILE` writes a CPU profile of the timed pulls only (open it in
  * Chrome DevTools).
  *
- *   npx tsx bench/fidelity/embedded-profile.ts [--mb 250] [--layers 8] [--repeat 3] [--stores disk,stream] [--cpu-prof out.cpuprofile]
+ *   npx tsx bench/fidelity/embedded-profile.ts [--mb 250] [--layers 8] [--repeat 3] [--stores disk,inflate-only] [--cpu-prof out.cpuprofile]
  */
 import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
@@ -25,7 +25,7 @@ const { values } = parseArgs({
     mb: { type: 'string', default: '250' },
     layers: { type: 'string', default: '8' },
     repeat: { type: 'string', default: '3' },
-    stores: { type: 'string', default: 'disk,stream' },
+    stores: { type: 'string', default: 'disk,inflate-only' },
     'cpu-prof': { type: 'string' },
   },
 });
@@ -40,7 +40,7 @@ const profiler = new Session();
 profiler.connect();
 await profiler.post('Profiler.enable');
 const hostsToml = { [registry.host]: `server = "http://${registry.host}"\n` };
-for (const store of values.stores.split(',') as ('disk' | 'stream')[]) {
+for (const store of values.stores.split(',') as ('disk' | 'inflate-only')[]) {
   await using rt = await EmbeddedRuntime.start({ label: 'profile', hostsToml, layerStore: store });
   const ms: number[] = [];
   const cpu: number[] = [];

@@ -139,7 +139,7 @@ async function main(): Promise<void> {
             : await EmbeddedRuntime.start({
                 label: 'shaping',
                 hostsToml: { [host]: `server = "http://${host}"\n` },
-                layerStore: 'stream',
+                layerStore: 'inflate-only',
                 ...(routes ? { routes: [{ name: 'registry', target: registry.host, link }] } : {}),
               });
         try {

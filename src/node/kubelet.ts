@@ -3,6 +3,7 @@ import { PullbenchError } from '../errors.js';
 import type { Clock } from '../core/clock.js';
 import { ImageManager, type ImagePullConfig } from './kubelet/image-manager.js';
 import { defaultPullPolicy, type PullPolicy } from './kubelet/policy.js';
+import { containerEventMessages } from './profiles.js';
 import type { PullAuth, Runtime } from './runtime.js';
 
 export type { ImagePullConfig } from './kubelet/image-manager.js';
@@ -166,8 +167,9 @@ export class EmulatedNode {
         continue;
       }
       c.imageID = result.imageRef;
-      record('Normal', 'Created', `Created container: ${c.name}`);
-      record('Normal', 'Started', `Started container ${c.name}`);
+      const texts = containerEventMessages(this.images.profile, c.name);
+      record('Normal', 'Created', texts.created);
+      record('Normal', 'Started', texts.started);
       c.status = { state: 'running', startedAt: this.opts.clock.now() };
     }
   }

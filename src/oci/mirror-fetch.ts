@@ -9,6 +9,8 @@ import type { HostCapability, RegistryHost } from './hosts.js';
  *   remembering the first error, which is what fails the request when every host fails;
  * - per host, 408 and 429 are retried (request.retryRequest) until the host has
  *   answered 6 times (`len(responses) > 5` stops), with no delay in containerd;
+ * - containerd 2.1 only: on the last host, a 500, 503 or 504 is retried too, unless the response before it had
+ *   the same status (request.retryRequest, `lastHost`): once, for a host that keeps failing the same way;
  * - requests to a host other than the image's registry carry `?ns=<registry>`
  *   (request.addNamespace / isProxy), except registry-1.docker.io for docker.io.
  */
@@ -26,7 +28,11 @@ export interface MirrorOptions {
   sleep?: (ms: number) => Promise<void>;
   /** Called for every request made, for tests and request-sequence checks. */
   onAttempt?: (attempt: HostAttempt) => void;
+  /** containerd 2.1: retry 500/503/504 on the last host (see above). */
+  retryServerErrorsOnLastHost?: boolean;
 }
+
+const SERVER_ERRORS_RETRIED = new Set([500, 503, 504]);
 
 function statusCode(status: number, path: string): PullbenchErrorCode {
   if (status === 404) return path.includes('/blobs/') ? 'BLOB_UNKNOWN' : 'MANIFEST_UNKNOWN';
@@ -58,13 +64,18 @@ export async function withMirrors<T>(
 ): Promise<T> {
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   let firstError: unknown;
-  for (const host of hostsWith(hosts, capability)) {
+  const usable = hostsWith(hosts, capability);
+  for (const [i, host] of usable.entries()) {
+    let previous: number | undefined;
     for (let responses = 1; ; responses++) {
       try {
         return await attempt(host);
       } catch (err) {
         const status = err instanceof PullbenchError ? (err.details.status as number | undefined) : undefined;
-        const retriable = (status === 408 || status === 429) && responses < MAX_RESPONSES_PER_HOST;
+        const serverError =
+          opts.retryServerErrorsOnLastHost === true && i === usable.length - 1 && status !== undefined && SERVER_ERRORS_RETRIED.has(status) && status !== previous;
+        previous = status;
+        const retriable = (status === 408 || status === 429 || serverError) && responses < MAX_RESPONSES_PER_HOST;
         if (retriable) {
           const delay = opts.retryDelayMs?.(responses) ?? 0;
           if (delay > 0) await sleep(delay);

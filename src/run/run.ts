@@ -270,6 +270,9 @@ async function runRepetition(
     const cluster: RunCluster = realCluster ?? (await EmulatedCluster.start({
       nodes: scenario.cluster.nodes,
       runtime: scenario.cluster.runtime,
+      layerStore: scenario.cluster.layerStore,
+      ...(scenario.cluster.kubernetesVersion ? { kubernetesVersion: scenario.cluster.kubernetesVersion } : {}),
+      ...(scenario.cluster.containerdVersion ? { containerdVersion: scenario.cluster.containerdVersion } : {}),
       kubelet: scenario.cluster.kubelet,
       clock: realClock,
       registryHost: registry.host,

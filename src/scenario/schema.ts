@@ -1,6 +1,7 @@
 import { LOAD_PROFILES } from '../load/types.js';
 import { SEVERITIES } from '../supply-chain/vuln-gate.js';
 import { s, type Infer } from './schema-builder.js';
+import { CONTAINERD_VERSIONS, DEFAULT_CONTAINERD_VERSION, DEFAULT_KUBERNETES_VERSION, KUBERNETES_VERSIONS, kubeletProfile } from '../node/profiles.js';
 
 /**
  * The scenario schema: the single source for runtime validation, the
@@ -120,6 +121,18 @@ const cluster = s.object({
     .describe('emulated: in-process nodes; kind, k3s: a cluster pullbench creates in Docker; kubeconfig: an existing cluster; model: emulated nodes in virtual time over a flow model of the network (docs/model.md)'),
   nodes: s.int({ min: 1, max: 100_000 }).default(3).describe('Node count (kind: workers; k3s: 1); at most 5,000, or 100,000 with driver model'),
   runtime: s.enum(['embedded', 'containerd']).default('embedded').describe('For driver emulated: embedded (containerd-like, in process) or containerd (a real containerd per node)'),
+  layerStore: s
+    .enum(['disk', 'inflate-only'])
+    .default('disk')
+    .describe("Runtime embedded: disk (default) does a containerd node's work per pull (content-store writes and syncs, ordered applies, diff-id checks), the store whose timing matches containerd's; inflate-only verifies and decompresses layers as they arrive and writes nothing: cheaper, for thousands of nodes, and faster than a real node"),
+  kubernetesVersion: s
+    .enum([...KUBERNETES_VERSIONS])
+    .optional()
+    .describe(`Drivers emulated and model: the kubelet release whose image-pull behaviour and event texts the nodes follow (default ${DEFAULT_KUBERNETES_VERSION}); a real cluster reports its own`),
+  containerdVersion: s
+    .enum([...CONTAINERD_VERSIONS])
+    .optional()
+    .describe(`Runtime embedded: the containerd release whose pull behaviour the nodes follow (default ${DEFAULT_CONTAINERD_VERSION}); runtime containerd runs the installed one`),
   kubelet: kubelet.describe('Kubelet image-pull settings of the emulated nodes').default({
     serializeImagePulls: true,
     registryPullQPS: 5,
@@ -148,6 +161,11 @@ const cluster = s.object({
     if ((c.driver === 'emulated' || c.driver === 'model') && c.command !== undefined) report(['command'], 'command is only for drivers kind, k3s and kubeconfig');
     if ((c.driver === 'emulated' || c.driver === 'model') && c.namespacePrefix !== undefined) report(['namespacePrefix'], 'namespacePrefix is only for drivers kind, k3s and kubeconfig');
     if (c.driver !== 'emulated' && c.runtime !== 'embedded') report(['runtime'], 'runtime is for driver emulated; a real cluster runs its own containerd');
+    const emulatedNodes = c.driver === 'emulated' || c.driver === 'model';
+    if ((c.driver !== 'emulated' || c.runtime !== 'embedded') && c.layerStore !== 'disk') report(['layerStore'], 'layerStore inflate-only is for driver emulated with runtime embedded');
+    if (!emulatedNodes && c.kubernetesVersion !== undefined) report(['kubernetesVersion'], `kubernetesVersion is for drivers emulated and model; a ${c.driver} cluster reports its own (recorded in results.json)`);
+    if ((c.driver !== 'emulated' || c.runtime !== 'embedded') && c.containerdVersion !== undefined) report(['containerdVersion'], 'containerdVersion is for runtime embedded; a real containerd reports its own (recorded in results.json)');
+    if (emulatedNodes && c.kubelet.ensureSecretPulledImages && !kubeletProfile(c.kubernetesVersion).ensureSecretPulledImages) report(['kubelet', 'ensureSecretPulledImages'], `ensureSecretPulledImages (KEP-2535) needs kubernetesVersion 1.33 or later, not ${c.kubernetesVersion ?? ''}`);
     if (c.driver === 'k3s' && c.nodes !== 1) report(['nodes'], 'the k3s driver runs a single server node; set nodes: 1');
   });
 
@@ -326,6 +344,7 @@ export const scenarioSchema = s
       driver: 'emulated',
       nodes: 3,
       runtime: 'embedded',
+      layerStore: 'disk',
       kubelet: { serializeImagePulls: true, registryPullQPS: 5, registryBurst: 10, maxConcurrentDownloads: 3, ensureSecretPulledImages: false },
     }),
     signing: signing.optional(),

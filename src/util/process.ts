@@ -18,6 +18,13 @@ export interface ProcessSpec {
   redact?: string[];
   /** Called with each complete line of stdout and stderr (not redacted), e.g. to count requests from a log. */
   onLine?: (line: string) => void;
+  /**
+   * Stay in this process's session and process group instead of a session of its own. Linux's autogroup
+   * scheduling gives each session an equal CPU share: on a busy machine a daemon in a session of its own gets a
+   * share beside this whole process, so a peer whose timings are compared with work done in this process (the
+   * emulated nodes' containerd) must share this one. Stopping then signals the process alone.
+   */
+  sameSession?: boolean;
 }
 
 export interface StartedProcess extends AsyncDisposable {
@@ -50,7 +57,7 @@ export async function startProcess(spec: ProcessSpec): Promise<StartedProcess> {
     child = spawn(spec.command, spec.args, {
       env: spec.env ?? process.env,
       cwd: spec.cwd,
-      detached: true,
+      detached: spec.sameSession !== true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
   } catch (err) {

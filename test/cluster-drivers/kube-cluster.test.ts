@@ -31,7 +31,9 @@ describe('the kubeconfig driver through the Cluster port (fake API server seam)'
     });
     try {
       expect(cluster.nodes).toEqual(['w1', 'w2']);
-      expect(cluster.versions()).toEqual({ kubernetes: 'v1.31.0', containerRuntime: 'containerd://1.7.18', kubelet: 'v1.31.0' });
+      expect(cluster.versions()).toEqual({
+        kubernetes: 'v1.31.0', containerRuntime: 'containerd://1.7.18', kubelet: 'v1.31.0', kubernetesVersion: '1.31', containerdVersion: '1.7',
+      });
       expect(api.namespaces.get('pullbench-r1')?.metadata).toMatchObject({ labels: { 'pullbench.io/run': 'r1' } });
       expect(await cluster.nodeImages('w1')).toEqual(['registry.pullbench.test:5000/bench/app:v1']);
 

@@ -32,6 +32,20 @@ describe('Node.status.images', () => {
       kubernetes: 'v1.31.0',
       containerRuntimes: ['containerd://1.7.18'],
       kubelets: ['v1.31.0'],
+      kubeletProfile: '1.31',
+      containerdProfile: '1.7',
+    });
+  });
+
+  it('picks the profiles of the oldest kubelet and containerd, the nearest modelled release outside the range', () => {
+    const at = (kubelet: string, runtime: string) => ({ metadata: { name: kubelet }, status: { nodeInfo: { kubeletVersion: kubelet, containerRuntimeVersion: runtime } } });
+    expect(clusterVersions('v1.35.1', [at('v1.35.1', 'containerd://2.1.4'), at('v1.33.5', 'containerd://2.0.6')])).toMatchObject({
+      kubeletProfile: '1.33',
+      containerdProfile: '2.0',
+    });
+    expect(clusterVersions('v1.37.0', [at('v1.37.0', 'containerd://2.2.1')])).toMatchObject({ kubeletProfile: '1.35', containerdProfile: '2.1' });
+    expect(clusterVersions('v1.30.2', [at('v1.30.2', 'cri-o://1.30.0')])).toEqual({
+      kubernetes: 'v1.30.2', containerRuntimes: ['cri-o://1.30.0'], kubelets: ['v1.30.2'], kubeletProfile: '1.31',
     });
   });
 });

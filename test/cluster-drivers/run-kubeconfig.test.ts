@@ -58,7 +58,9 @@ describe('pullbench run with driver kubeconfig (fake API server seam)', () => {
     writeFileSync(path, api.kubeconfig);
     const { results } = await runScenario(parseScenario(scenario(path), join(dir, 'scenario.yaml')), { writeOutputs: false });
 
-    expect(results.environment.cluster).toEqual({ driver: 'kubeconfig', kubernetes: 'v1.31.0', containerRuntime: 'containerd://1.7.18', kubelet: 'v1.31.0' });
+    expect(results.environment.cluster).toEqual({
+      driver: 'kubeconfig', kubernetes: 'v1.31.0', containerRuntime: 'containerd://1.7.18', kubelet: 'v1.31.0', kubernetesVersion: '1.31', containerdVersion: '1.7',
+    });
     expect(results.arms.map((a) => a.arm.name)).toEqual(['Always/direct/cold', 'Always/direct/warm']);
     for (const arm of results.arms) {
       const [rep] = arm.repetitions;

@@ -12,6 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { gzipSync } from 'node:zlib';
 import { makeTempDir } from '../../src/util/temp.js';
 import { pushIndex, pushWithClient, synthImage, tarWithFile, type SynthImage } from './helpers/images.js';
+import { slowBlobFetch } from './helpers/slow-fetch.js';
 
 const sha256 = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
@@ -132,26 +133,15 @@ describe('the embedded runtime', () => {
 
   it('never fetches more than max_concurrent_downloads blobs at once', async () => {
     for (const limit of [1, 3]) {
-      let active = 0;
-      let peak = 0;
-      const slow: typeof fetch = async (input, init) => {
-        const isBlob = String(input).includes('/blobs/');
-        if (isBlob) peak = Math.max(peak, ++active);
-        try {
-          if (isBlob) await new Promise((r) => setTimeout(r, 30));
-          return await fetch(input, init);
-        } finally {
-          if (isBlob) active--;
-        }
-      };
-      await using rt = await start({ fetch: slow, maxConcurrentDownloads: limit });
+      const slow = slowBlobFetch();
+      await using rt = await start({ fetch: slow.fetch, maxConcurrentDownloads: limit });
       await rt.pullImage(`${registry.host}/lib/wide:v1`);
-      expect(peak, `limit ${limit}`).toBe(limit);
+      expect(slow.peak(), `limit ${limit}`).toBe(limit);
     }
   });
 
   it('decompresses zstd layers, in both layer store modes', async () => {
-    for (const layerStore of ['disk', 'stream'] as const) {
+    for (const layerStore of ['disk', 'inflate-only'] as const) {
       await using rt = await start({ layerStore });
       expect(await rt.pullImage(`${registry.host}/lib/zstd:v1`)).toBe(zstd.configDigest);
     }
@@ -194,7 +184,7 @@ describe('the embedded runtime', () => {
     // Only the sibling's own layer is new.
     await rt.pullImage(`${registry.host}/lib/sibling:v1`);
     expect(rt.stats().metadataCommits).toBe(15 + 9 * base.layers.length + 14 + 15 + 9);
-    await using streaming = await start({ layerStore: 'stream' });
+    await using streaming = await start({ layerStore: 'inflate-only' });
     await streaming.pullImage(`${registry.host}/lib/base:v1`);
     expect(streaming.stats().metadataCommits).toBe(0);
   });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { KubeEvent } from '../../src/core/events.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { EmulatedNode, type NodeOptions, type PodSpec } from '../../src/node/kubelet.js';
+import { kubeletProfile } from '../../src/node/profiles.js';
 import { FakeRuntime } from './helpers/fake-runtime.js';
 
 function setup(opts: Partial<NodeOptions> = {}, pullMs = 1000) {
@@ -31,8 +32,8 @@ describe('an emulated node running a pod', () => {
     expect(lines(node.events())).toEqual([
       'Normal Pulling Pulling image "registry.example/app:1.0"',
       'Normal Pulled Successfully pulled image "registry.example/app:1.0" in 1s (1s including waiting). Image size: 1234 bytes.',
-      'Normal Created Created container: app',
-      'Normal Started Started container app',
+      'Normal Created Container created',
+      'Normal Started Container started',
     ]);
     const e = node.events()[0]!;
     expect(e.involvedObject).toEqual({ kind: 'Pod', namespace: 'default', name: 'pod-u1', uid: 'u1', fieldPath: 'spec.containers{app}' });
@@ -50,8 +51,8 @@ describe('an emulated node running a pod', () => {
     expect(runtime.calls.filter((c) => c.op === 'pull')).toHaveLength(1);
   });
 
-  it('pulls again under Always even when present, and still asks ImageStatus first as kubelet does', async () => {
-    const { clock, node, runtime } = setup();
+  it('pulls again under Always even when present, asking ImageStatus first as kubelet 1.31 does', async () => {
+    const { clock, node, runtime } = setup({ kubelet: kubeletProfile('1.31') });
     const first = node.runPod(pod('u1', 'registry.example/app'));
     await clock.advance(1000);
     await first;
@@ -142,7 +143,10 @@ describe('when a pull keeps failing', () => {
       'Warning Failed Error: ErrImagePull',
       `Normal BackOff Back-off pulling image "${image}"`,
     ]);
-    expect(node.status('u1')!.containers[0]!.status).toMatchObject({ reason: 'ImagePullBackOff', message: `Back-off pulling image "${image}"` });
+    expect(node.status('u1')!.containers[0]!.status).toMatchObject({
+      reason: 'ImagePullBackOff',
+      message: `Back-off pulling image "${image}": ErrImagePull: rpc error: code = NotFound desc = not found`,
+    });
     node.deletePod('u1');
   });
 

@@ -26,7 +26,7 @@ describe('a private image on a node shared by tenants (KEP-2535), with a real re
     };
     await node.runPod({ uid: 'a', name: 'a', namespace: 'tenant-a', pullSecrets: Keyring.forPod({ secrets: [secret] }), containers: [{ name: 'c', image }] });
     void node.runPod({ uid: 'b', name: 'b', namespace: 'tenant-b', containers: [{ name: 'c', image }] });
-    const settled = (): boolean => node.events().some((e) => e.involvedObject.uid === 'b' && /^(Started container|Error: )/.test(e.message));
+    const settled = (): boolean => node.events().some((e) => e.involvedObject.uid === 'b' && /^(Container started|Error: )/.test(e.message));
     for (const end = Date.now() + 10_000; !settled() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
     const status = node.status('b')!;
     node.deletePod('b');

@@ -26,6 +26,7 @@ describe('a minimal scenario', () => {
       driver: 'emulated',
       nodes: 3,
       runtime: 'embedded',
+      layerStore: 'disk',
       kubelet: { serializeImagePulls: true, registryPullQPS: 5, registryBurst: 10, maxConcurrentDownloads: 3, ensureSecretPulledImages: false },
     });
     expect(scenario.images[0]!.synth).toEqual({ layers: [1_000_000], platforms: ['linux/amd64'], compression: 'gzip' });

@@ -6,7 +6,10 @@ import { loadScenario } from '../../src/scenario/load.js';
 // Every shipped scenario loads, and each (but containerd-nodes: see its interop test) runs scaled down.
 const env = { ...process.env, PULLBENCH_REGISTRY_PASSWORD: 's3cret-for-tests' };
 const load = (name: string, set: string[] = []) => loadScenario(`scenarios/${name}.yaml`, { env, set });
-const run = async (name: string, set: string[] = []) => (await runScenario(await load(name, set), { writeOutputs: false })).results;
+// These check what the scenarios show (policies, mirrors, storms), not pull timing: the cheaper inflate-only store
+// keeps them quick on a busy machine. The disk store, the default, is timed in test/scenarios/fidelity.interop.test.ts.
+const run = async (name: string, set: string[] = []) =>
+  (await runScenario(await load(name, ['cluster.layerStore=inflate-only', ...set]), { writeOutputs: false })).results;
 
 describe('the shipped scenarios', () => {
   it.each(readdirSync('scenarios').filter((f) => f.endsWith('.yaml')))('%s loads', async (file) => {

@@ -150,7 +150,7 @@ describe('scenario signed-rollout', () => {
 
 describe('the verify stage with a rate-limited registry', () => {
   it('does not spend the first arm\'s manifest budget on verification', async () => {
-    const set = ['cluster.nodes=8', 'registry.rateLimit.manifestGets=5', 'rollouts[0].timeout=3s'];
+    const set = ['cluster.nodes=8', 'registry.rateLimit.manifestGets=5', 'rollouts[0].timeout=3s', 'cluster.layerStore=inflate-only'];
     const direct = async (extra: string[]) => {
       const r = (await runScenario(await loadScenario('scenarios/rate-limit-storm.yaml', { set: [...set, ...extra] }), { writeOutputs: false })).results;
       return { failures: r.arms.find((a) => a.arm.topology === 'direct')!.aggregate.failures.total, decisions: r.supplyChain?.images.map((i) => i.decision) };

@@ -249,6 +249,8 @@ export class KubeCluster implements Cluster {
       kubernetes: this.clusterVersions.kubernetes,
       containerRuntime: this.clusterVersions.containerRuntimes.join(', '),
       kubelet: this.clusterVersions.kubelets.join(', '),
+      kubernetesVersion: this.clusterVersions.kubeletProfile,
+      ...(this.clusterVersions.containerdProfile ? { containerdVersion: this.clusterVersions.containerdProfile } : {}),
     };
   }
 

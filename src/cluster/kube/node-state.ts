@@ -1,3 +1,4 @@
+import { containerdProfile, DEFAULT_CONTAINERD_VERSION, DEFAULT_KUBERNETES_VERSION, kubeletProfile } from '../../node/profiles.js';
 import { PullbenchError } from '../../errors.js';
 
 /** The part of a Node that says which images it holds and what it runs. */
@@ -51,15 +52,42 @@ export interface ClusterVersions {
   /** Distinct `containerRuntimeVersion`s, e.g. ["containerd://1.7.18"]. */
   containerRuntimes: string[];
   kubelets: string[];
+  /** The modelled releases nearest the nodes' own (profiles.ts), by which their events are read and results marked. */
+  kubeletProfile: string;
+  containerdProfile?: string;
 }
 
 export function clusterVersions(gitVersion: string, nodes: NodeLike[]): ClusterVersions {
   const uniq = (xs: Array<string | undefined>): string[] => [...new Set(xs.filter((x): x is string => !!x))].sort();
+  const containerRuntimes = uniq(nodes.map((n) => n.status?.nodeInfo?.containerRuntimeVersion));
+  const kubelets = uniq(nodes.map((n) => n.status?.nodeInfo?.kubeletVersion));
+  // The oldest kubelet and containerd decide: what a mixed cluster may do is what its oldest node does.
+  const oldest = (versions: string[]): string | undefined => versions.map((v) => v.replace(/^[a-z]+:\/\//, '')).sort(compareVersions)[0];
+  const kubelet = oldest(kubelets) ?? gitVersion;
+  const containerd = oldest(containerRuntimes.filter((r) => r.startsWith('containerd://')));
   return {
     kubernetes: gitVersion,
-    containerRuntimes: uniq(nodes.map((n) => n.status?.nodeInfo?.containerRuntimeVersion)),
-    kubelets: uniq(nodes.map((n) => n.status?.nodeInfo?.kubeletVersion)),
+    containerRuntimes,
+    kubelets,
+    kubeletProfile: safeProfile(() => kubeletProfile(kubelet, true).version) ?? DEFAULT_KUBERNETES_VERSION,
+    ...(containerd ? { containerdProfile: safeProfile(() => containerdProfile(containerd, true).version) ?? DEFAULT_CONTAINERD_VERSION } : {}),
   };
+}
+
+function compareVersions(a: string, b: string): number {
+  const parts = (v: string): number[] => (/(\d+)\.(\d+)(?:\.(\d+))?/.exec(v) ?? []).slice(1).map((x) => Number(x ?? 0));
+  const [pa, pb] = [parts(a), parts(b)];
+  for (let i = 0; i < 3; i++) if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) - (pb[i] ?? 0);
+  return 0;
+}
+
+// A version string that is not one (a distribution's own scheme) leaves the default profile.
+function safeProfile(pick: () => string): string | undefined {
+  try {
+    return pick();
+  } catch {
+    return undefined;
+  }
 }
 
 /** Fails with CLUSTER_ERROR naming the nodes that still hold images. */

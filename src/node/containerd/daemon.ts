@@ -112,6 +112,8 @@ export async function startContainerd(opts: ContainerdOptions): Promise<StartedC
       ready: async () => (await ctrRaw(['version'])).stdout.includes('Server:'),
       readyTimeoutMs: opts.readyTimeoutMs ?? 30_000,
       stopGraceMs: 5000,
+      // Its pulls are timed against the embedded runtime's, which run in this process: the same CPU share for both.
+      sameSession: true,
     });
     const { stdout } = await ctrRaw(['version']);
     const version = /Server:\s*\n\s*Version:\s*(\S+)/.exec(stdout)?.[1] ?? 'unknown';

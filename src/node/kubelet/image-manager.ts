@@ -8,6 +8,7 @@ import { Backoff } from './backoff.js';
 import { formatGoDuration } from './duration.js';
 import { TokenBucket } from './limiter.js';
 import { applyDefaultImageTag, shouldPullImage, type PullPolicy } from './policy.js';
+import { kubeletProfile, type KubeletProfile } from '../profiles.js';
 import { TaskQueue } from '../../util/task-queue.js';
 
 /** The kubelet configuration fields that govern image pulls (KubeletConfiguration names). */
@@ -28,6 +29,8 @@ export interface ImagePullConfig {
   ensureSecretPulledImages?: boolean;
   backoffInitialMs?: number;
   backoffMaxMs?: number;
+  /** The kubelet release whose behaviour and texts to follow (default DEFAULT_KUBERNETES_VERSION). */
+  kubelet?: KubeletProfile;
 }
 
 export interface ContainerImageSpec {
@@ -55,12 +58,19 @@ export class ImageManager {
   readonly queue: TaskQueue;
   // image id -> credential fingerprints that pulled it (never the secrets themselves)
   private readonly pulledWith = new Map<string, Set<string>>();
+  // backoff key -> `ErrImagePull: <error>` of the last failed pull (kubelet 1.32+ prevPullErrMsg)
+  private readonly prevPullError = new Map<string, string>();
+  readonly profile: KubeletProfile;
 
   constructor(
     private readonly runtime: Runtime,
     private readonly clock: Clock,
     private readonly config: ImagePullConfig = {},
   ) {
+    this.profile = config.kubelet ?? kubeletProfile();
+    if (config.ensureSecretPulledImages && !this.profile.ensureSecretPulledImages) {
+      throw new PullbenchError('INVALID_ARGUMENT', `ensureSecretPulledImages (KEP-2535) needs kubelet 1.33 or later; this node models ${this.profile.version}`);
+    }
     const serialize = config.serializeImagePulls ?? true;
     if (serialize && config.maxParallelImagePulls !== undefined && config.maxParallelImagePulls !== 1) {
       throw new PullbenchError('INVALID_ARGUMENT', 'maxParallelImagePulls must be 1 (or unset) when serializeImagePulls is true', {
@@ -101,12 +111,17 @@ export class ImageManager {
     }
 
     let imageRef = '';
-    try {
-      imageRef = (await this.runtime.imageStatus(spec))?.id ?? '';
-    } catch (err) {
-      const msg = `Failed to inspect image ${q(image)}: ${(err as Error).message}`;
-      record('Warning', 'InspectFailed', msg);
-      return { ok: false, reason: 'ImageInspectError', message: msg };
+    // From 1.32 Always goes straight to the pull (imagePullPrecheck); before, every policy asked the runtime first.
+    if (container.imagePullPolicy !== 'Always' || !this.profile.alwaysSkipsImageStatus) {
+      try {
+        imageRef = (await this.runtime.imageStatus(spec))?.id ?? '';
+      } catch (err) {
+        // 1.32+ prints the ref GetImageRef returned, empty on error.
+        const named = this.profile.inspectFailedNamesImageRef ? '' : image;
+        const msg = `Failed to inspect image ${q(named)}: ${(err as Error).message}`;
+        record('Warning', 'InspectFailed', msg);
+        return { ok: false, reason: 'ImageInspectError', message: msg };
+      }
     }
     const present = imageRef !== '';
     const gated = this.config.ensureSecretPulledImages === true;
@@ -114,12 +129,8 @@ export class ImageManager {
     const accessible = present && (!gated || this.mayReuse(imageRef, credentials));
 
     if (!shouldPullImage(container.imagePullPolicy, accessible)) {
-      if (present && !accessible) {
-        const msg = `Container image ${q(image)} is present with pull policy of Never but does not have the proper auth (image secret) that was used to pull the image`;
-        record('Warning', 'ErrImageNeverPull', msg);
-        return { ok: false, reason: 'ErrImageNeverPull', message: msg };
-      }
-      if (present) {
+      // An image present but not accessible to the pod reads as absent (imageNotPresentOnNeverPolicyError, 1.33+).
+      if (present && accessible) {
         const suffix = gated ? ' and can be accessed by the pod' : '';
         record('Normal', 'Pulled', `Container image ${q(image)} already present on machine${suffix}`);
         return { ok: true, imageRef };
@@ -133,8 +144,11 @@ export class ImageManager {
     if (this.backoff.isInBackOffSinceUpdate(backOffKey)) {
       const msg = `Back-off pulling image ${q(image)}`;
       record('Normal', 'BackOff', msg);
-      return { ok: false, reason: 'ImagePullBackOff', message: msg };
+      // 1.32+: the waiting message (not the event) carries the error of the pull that started the back-off.
+      const previous = this.profile.backOffCarriesPreviousError ? this.prevPullError.get(backOffKey) : undefined;
+      return { ok: false, reason: 'ImagePullBackOff', message: previous ? `${msg}: ${previous}` : msg };
     }
+    this.prevPullError.delete(backOffKey);
 
     record('Normal', 'Pulling', `Pulling image ${q(image)}`);
     const started = this.clock.now();
@@ -142,6 +156,7 @@ export class ImageManager {
     if (!result.ok) {
       record('Warning', 'Failed', `Failed to pull image ${q(image)}: ${result.error}`);
       this.backoff.next(backOffKey);
+      this.prevPullError.set(backOffKey, `ErrImagePull: ${result.error}`);
       return { ok: false, reason: 'ErrImagePull', message: result.error };
     }
     const total = this.clock.now() - started;

@@ -1,4 +1,4 @@
-import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { mkdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -15,8 +15,13 @@ import { coalesce } from '../../util/coalesce.js';
 import { makeTempDir, type TempDir } from '../../util/temp.js';
 import { TaskQueue } from '../../util/task-queue.js';
 import type { ImageInfo, PullAuth, Runtime, RuntimeStats } from '../runtime.js';
-import { LayerThread } from './layer-thread.js';
+import { containerdProfile, type ContainerdProfile } from '../profiles.js';
+import { acquireLayerThreads, releaseLayerThreads, type LayerThread } from './layer-thread.js';
 import { BlobSink, decompressor } from './layer-store.js';
+import { createJournal, META_TX_PER_NEW_LAYER, META_TX_PER_PULL } from './metadata-store.js';
+
+/** The disk store does containerd's work per pull; inflate-only skips the content store (see EmbeddedRuntimeOptions). */
+export type LayerStoreKind = 'disk' | 'inflate-only';
 
 export interface EmbeddedRuntimeOptions {
   /** Node name, for errors. */
@@ -27,14 +32,17 @@ export interface EmbeddedRuntimeOptions {
   fetch?: typeof fetch;
   /** containerd's CRI max_concurrent_downloads (default 3). */
   maxConcurrentDownloads?: number;
+  /** The containerd release whose pull behaviour to follow (default DEFAULT_CONTAINERD_VERSION; see profiles.ts). */
+  containerdVersion?: string;
   platform?: PlatformSpec;
   /**
    * Where layer blobs go: `disk` (default) writes each to a per-node content
    * store, then applies it from there to a snapshot file, layer after layer,
-   * as containerd 1.6's unpacker does; `stream` decompresses while
-   * downloading and keeps no layer bytes (for many nodes).
+   * as containerd 1.6's unpacker does; `inflate-only` verifies and decompresses
+   * while downloading and keeps no layer bytes (no writes, syncs, ordered
+   * applies or diff-id checks: cheaper, for many nodes, not containerd's timing).
    */
-  layerStore?: 'disk' | 'stream';
+  layerStore?: LayerStoreKind;
   /**
    * Links this node's connections cross, applied in this thread to direct
    * connections (`ShapedRoutes`): the emulated nodes' links without a proxy.
@@ -86,8 +94,9 @@ export class EmbeddedRuntime implements Runtime {
    */
   private readonly leases = new Map<string, number>();
   private readonly images = new Map<string, ImageRecord>();
-  // containerd's max_concurrent_downloads
+  /** max_concurrent_downloads across the node (containerd 2.1's transfer service); 1.7 and 2.0 make one per pull. */
   private readonly limiter: TaskQueue;
+  readonly profile: ContainerdProfile;
   /** The disk store's 1 MiB layer stages, kept between layers. */
   private readonly spareStages: Buffer[] = [];
   private readonly hosts = new Map<string, RegistryHost[]>();
@@ -104,6 +113,7 @@ export class EmbeddedRuntime implements Runtime {
   private layers: LayerThread | undefined;
 
   private constructor(private readonly opts: EmbeddedRuntimeOptions) {
+    this.profile = containerdProfile(opts.containerdVersion);
     this.limiter = new TaskQueue(opts.maxConcurrentDownloads ?? 3);
     for (const [host, text] of Object.entries(opts.hostsToml ?? {})) this.hosts.set(host, parseHostsToml(text, host));
     this.injected = opts.fetch ? fetchTransport(opts.fetch) : undefined;
@@ -126,16 +136,13 @@ export class EmbeddedRuntime implements Runtime {
       rt.dir = await makeTempDir('pbemb-');
       await mkdir(join(rt.dir.path, 'blobs'), { recursive: true });
       await mkdir(join(rt.dir.path, 'snapshots'), { recursive: true });
-      // Allocated up front, like a bbolt file in steady state: a commit rewrites pages in place, so
-      // fdatasync flushes data, not a growing file's size and extents.
-      rt.journal = await open(join(rt.dir.path, 'meta.db'), 'w+');
-      await rt.journal.write(Buffer.alloc(JOURNAL_PAGES * PAGE));
-      await rt.journal.sync();
+      rt.journal = await createJournal(join(rt.dir.path, 'meta.db'));
       // A layer thread per concurrent download (at most MAX_LAYER_THREADS), so that they hash on every core, and one
       // more, so that an apply need not share a thread with a download, as containerd's unpack runs in a goroutine
       // of its own beside its fetches: sharing one, the first layer's apply took 220-330 ms of a 250 MB pull (8
-      // layers) where its own took 55-145 ms (timelines, 2026-12-02).
-      rt.layers = new LayerThread(Math.min(MAX_LAYER_THREADS, Math.max(1, opts.maxConcurrentDownloads ?? 3)) + 1);
+      // layers) where its own took 55-145 ms (timelines, 2026-12-02). Shared with the other runtimes of this thread.
+      rt.layers = acquireLayerThreads(Math.min(MAX_LAYER_THREADS, Math.max(1, opts.maxConcurrentDownloads ?? 3)) + 1);
+      await rt.layers.started();
     }
     return rt;
   }
@@ -201,7 +208,7 @@ export class EmbeddedRuntime implements Runtime {
   async [Symbol.asyncDispose](): Promise<void> {
     this.routes?.close();
     await this.journalTail.catch(() => undefined);
-    await this.layers?.close();
+    if (this.layers) await releaseLayerThreads(this.layers);
     await this.journal?.close();
     await this.dir?.remove();
   }
@@ -273,8 +280,10 @@ export class EmbeddedRuntime implements Runtime {
         }
         return c;
       };
-      return (capability, fn) => withMirrors(hosts, capability, (h) => fn(client(h)));
+      const retry = { retryServerErrorsOnLastHost: this.profile.retriesServerErrorsOnLastHost };
+      return (capability, fn) => withMirrors(hosts, capability, (h) => fn(client(h)), retry);
     };
+    const limiter = this.profile.downloadLimit === 'node' ? this.limiter : new TaskQueue(this.opts.maxConcurrentDownloads ?? 3);
     const resolveVia = phase();
     const via = phase();
 
@@ -286,7 +295,7 @@ export class EmbeddedRuntime implements Runtime {
       lease(desc.digest);
       fresh =
         (await this.fetchOnce(desc.digest, () =>
-          this.limiter.run(async () => {
+          limiter.run(async () => {
             const m = await via('pull', (c) => c.getManifest(ref.path, desc.digest, desc.mediaType || MANIFEST_ACCEPT));
             this.counters.bytesDownloaded += m.bytes.length;
             await this.commitSmall(desc.digest, m.bytes);
@@ -316,12 +325,12 @@ export class EmbeddedRuntime implements Runtime {
     }
     // containerd 1.6's unpacker holds a manifest's layers back until its config is fetched (the config names their
     // diff ids), then fetches them max_concurrent_downloads at a time and applies each, in order, once it is fetched
-    // and the one below it applied (unpacker.go: unpack, fetch). The stream store keeps no layer to apply: it
+    // and the one below it applied (unpacker.go: unpack, fetch). The inflate-only store keeps no layer to apply: it
     // decompresses each as it downloads.
     for (const d of [config, ...layers]) lease(d.digest);
-    await this.fetchBlob(ref, config, via, false);
+    await this.fetchBlob(ref, config, via, limiter, false);
     const diffIds = this.dir ? diffIdsOf(this.content.get(config.digest)!.bytes!, layers.length) : [];
-    const fetches = layers.map((l) => this.fetchBlob(ref, l, via, true));
+    const fetches = layers.map((l) => this.fetchBlob(ref, l, via, limiter, true));
     // Awaited in order below, and all of them in the end: one that fails while an earlier one is awaited is not an
     // unhandled rejection meanwhile.
     for (const f of fetches) f.catch(() => undefined);
@@ -368,10 +377,11 @@ export class EmbeddedRuntime implements Runtime {
     ref: ImageReference,
     desc: Descriptor,
     via: <T>(capability: HostCapability, fn: (c: RegistryClient) => Promise<T>) => Promise<T>,
+    limiter: TaskQueue,
     isLayer: boolean,
   ): Promise<boolean> {
     return this.fetchOnce(desc.digest, () =>
-      this.limiter.run(() =>
+      limiter.run(() =>
         (async () => {
           if (isLayer && this.dir) {
             await this.storeLayer(ref, desc, via);
@@ -459,34 +469,20 @@ export class EmbeddedRuntime implements Runtime {
   // Manifests, indexes and configs go to the content store too, synced before the rename like every blob there.
   private async commitSmall(digest: string, bytes: Buffer): Promise<void> {
     if (!this.dir) return;
-    const tmp = `${this.blobPath(digest)}.partial-${process.pid}-${Math.random().toString(36).slice(2)}`;
-    const fh = await open(tmp, 'w');
-    try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, this.blobPath(digest));
+    const partial = `${this.blobPath(digest)}.partial-${process.pid}-${Math.random().toString(36).slice(2)}`;
+    await this.layers!.save(partial, this.blobPath(digest), bytes);
   }
 
-  // `transactions` bbolt-style commits, each a page write and a meta write, each followed by fdatasync;
-  // one writer at a time, as bbolt allows.
+  // `transactions` bbolt-style commits, in one job on a layer thread (metadata-store.ts); one writer at a time, as
+  // bbolt allows.
   private commitMetadata(what: string, transactions: number): Promise<void> {
     const journal = this.journal;
     if (!journal) return Promise.resolve();
     const run = async (): Promise<void> => {
-      for (let i = 0; i < transactions; i++) {
-        this.counters.metadataCommits++;
-        const tx = this.journalTx++;
-        const page = Buffer.alloc(PAGE);
-        page.write(`${what} tx ${tx}`);
-        // A data page somewhere after the two meta pages, then meta page 0 or 1 (bbolt alternates them).
-        await journal.write(page, 0, PAGE, (2 + (tx % (JOURNAL_PAGES - 2))) * PAGE);
-        await journal.datasync();
-        await journal.write(page, 0, PAGE, (tx % 2) * PAGE);
-        await journal.datasync();
-      }
+      const firstTx = this.journalTx;
+      this.journalTx += transactions;
+      this.counters.metadataCommits += transactions;
+      await this.layers!.commit(journal.fd, what, firstTx, transactions);
     };
     const next = this.journalTail.then(run, run);
     this.journalTail = next.catch(() => undefined);
@@ -559,17 +555,6 @@ export class EmbeddedRuntime implements Runtime {
 
 /** Download threads a runtime starts at most, whatever its max_concurrent_downloads: each is a V8 isolate of some MB. */
 const MAX_LAYER_THREADS = 8;
-
-/**
- * containerd 1.6.20 (overlayfs) syncs its metadata databases about 30 + 18 x layers times (fdatasync) in a cold
- * CRI PullImage and about 28 times in a pull of an image it has (bench/fidelity/containerd-syncs.ts, strace on the
- * daemon, 1/2/4/8 layers: 48-49/66/102/174 cold, 26-28 warm): bbolt syncs twice per transaction, so 14 per pull,
- * one more when content was new, and 9 per layer fetched and unpacked.
- */
-const META_TX_PER_PULL = 14;
-const META_TX_PER_NEW_LAYER = 9;
-const PAGE = 4096;
-const JOURNAL_PAGES = 64;
 
 function discard(): Writable {
   return new Writable({ write: (_chunk, _enc, cb) => cb() });

@@ -11,7 +11,7 @@ import { Decompress } from 'fzstd';
 import { Digester } from '../../oci/digest.js';
 
 /**
- * zlib's output chunk (default 16 KiB) for a decompressor as a stream (the stream store; an apply that is not gzip,
+ * zlib's output chunk (default 16 KiB) for a decompressor as a stream (the inflate-only store; an apply that is not gzip,
  * or where SyncGunzip is refused): bigger chunks mean fewer thread-pool round trips per layer, and smaller ones are
  * still in the CPU's cache when they are hashed and written.
  */

@@ -19,6 +19,9 @@ export type LayerJob =
     }
   | { op: 'abort'; id: number; target: number }
   | { op: 'close-pool'; id: number; pool: number }
+  | { op: 'ping'; id: number }
+  | { op: 'commit'; id: number; fd: number; what: string; firstTx: number; transactions: number }
+  | { op: 'save'; id: number; partial: string; path: string; bytes: Uint8Array }
   | { op: 'shutdown'; id: number };
 
 /** @internal A fetch is answered twice: its status and headers (with the body of an unsaved response), then its end. */
@@ -86,35 +89,69 @@ export function fromPlain(e: PlainError): Error {
  * three downloads of a pull hashed on one core while the other one idled, and
  * the embedded runtime took 1.13-1.33x containerd's time (bench/fidelity,
  * --no-sha-ext); see docs/emulation-and-fidelity.md. The first thread starts with the runtime, the
- * others as they are needed, and all end at close(); one that dies fails what
- * it was doing, and the next job starts another in its place.
+ * others as they are needed or all at once with started(), and all end at close();
+ * one that dies fails what it was doing, and the next job starts another in its place.
  */
 export class LayerThread {
   private threads: Thread[] = [new Thread()];
   private closed = false;
   private pools = 0;
 
-  constructor(private readonly maxThreads = 1) {}
+  constructor(private maxThreads = 1) {}
+
+  /** Allows up to `n` threads (never fewer than now). */
+  raiseTo(n: number): void {
+    this.maxThreads = Math.max(this.maxThreads, n);
+  }
+
+  /** Threads it may start. */
+  get capacity(): number {
+    return this.maxThreads;
+  }
 
   /** Threads started and not dead (for tests). */
   get liveThreads(): number {
     return this.threads.filter((t) => !t.dead).length;
   }
 
-  /** Applies the stored blob to the snapshot file; resolves to its diff id. */
-  apply(blob: string, snapshot: string, mediaType: string): Promise<string> {
+  /**
+   * Starts every thread and resolves once each has loaded its module and answered: a node's containerd is up before
+   * a pod asks it to pull, so a timed pull should not pay for starting V8 isolates (tens of ms each).
+   */
+  async started(): Promise<void> {
+    while (this.threads.length < this.maxThreads) this.threads.push(new Thread());
+    await Promise.all(this.threads.map((t) => new Promise<void>((resolve) => t.call({ op: 'ping' }, () => (resolve(), true)))));
+  }
+
+  /** Metadata transactions into the journal open as `fd` (metadata-store.ts commitTransactionsSync). */
+  commit(fd: number, what: string, firstTx: number, transactions: number): Promise<void> {
+    return this.job({ op: 'commit', fd, what, firstTx, transactions }).then(() => undefined);
+  }
+
+  /** A small blob written, synced and renamed into the content store (metadata-store.ts saveBlobSync). */
+  save(partial: string, path: string, bytes: Uint8Array): Promise<void> {
+    return this.job({ op: 'save', partial, path, bytes }).then(() => undefined);
+  }
+
+  // A job answered once, by an idle thread if there is one.
+  private job(job: Job): Promise<LayerReply> {
     return new Promise((resolve, reject) => {
       const thread = this.thread();
       if (thread instanceof Error) {
         reject(thread);
         return;
       }
-      thread.call({ op: 'apply', blob, snapshot, mediaType }, (r) => {
+      thread.call(job, (r) => {
         if (r.error) reject(fromPlain(r.error));
-        else resolve(r.diffId!);
+        else resolve(r);
         return true;
       });
     });
+  }
+
+  /** Applies the stored blob to the snapshot file; resolves to its diff id. */
+  apply(blob: string, snapshot: string, mediaType: string): Promise<string> {
+    return this.job({ op: 'apply', blob, snapshot, mediaType }).then((r) => r.diffId!);
   }
 
   /**
@@ -201,6 +238,30 @@ export class LayerThread {
       if (req.signal?.aborted) onAbort();
     });
   }
+}
+
+/** Layer threads a JS thread's disk-store runtimes share at most. */
+export const MAX_SHARED_LAYER_THREADS = 8;
+let shared: { threads: LayerThread; users: number } | undefined;
+
+/**
+ * The layer threads of this JS thread's disk-store runtimes, shared by all of them, as the nodes of one machine
+ * share its cores: each runtime adds the threads it wants (its max_concurrent_downloads and one more) up to
+ * MAX_SHARED_LAYER_THREADS in all. A thread per runtime made a 12-node scenario start 48 V8 isolates, each
+ * loading its modules, where 8 hash on 2 cores as fast. Give it back with releaseLayerThreads.
+ */
+export function acquireLayerThreads(wanted: number): LayerThread {
+  if (!shared) shared = { threads: new LayerThread(0), users: 0 };
+  shared.users++;
+  shared.threads.raiseTo(Math.min(MAX_SHARED_LAYER_THREADS, shared.threads.capacity + wanted));
+  return shared.threads;
+}
+
+/** One runtime done with the shared threads; the last one ends them (see LayerThread.close). */
+export async function releaseLayerThreads(threads: LayerThread): Promise<void> {
+  if (shared?.threads !== threads || --shared.users > 0) return;
+  shared = undefined;
+  await threads.close();
 }
 
 /** How long close() lets the applies under way run before it ends the thread anyway. */

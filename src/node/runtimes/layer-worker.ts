@@ -7,6 +7,7 @@ import { Digester, parseDigest } from '../../oci/digest.js';
 import { digestMismatch, sizeMismatch } from '../../oci/verifying-stream.js';
 import { applyLayer, giveStage, SyncFile, takeStage } from './layer-store.js';
 import { plainError, type LayerJob, type LayerReply } from './layer-thread.js';
+import { commitTransactionsSync, saveBlobSync } from './metadata-store.js';
 
 const port = parentPort!;
 /** 1 MiB stages, kept between layers, for the downloads and the applies alike. */
@@ -124,6 +125,19 @@ port.on('message', (job: LayerJob) => {
       return;
     case 'abort':
       aborts.get(job.target)?.abort();
+      return;
+    case 'ping':
+      reply({ id: job.id });
+      return;
+    case 'commit':
+    case 'save':
+      try {
+        if (job.op === 'commit') commitTransactionsSync(job.fd, job.what, job.firstTx, job.transactions);
+        else saveBlobSync(job.partial, job.path, job.bytes);
+        reply({ id: job.id });
+      } catch (err) {
+        reply({ id: job.id, error: plainError(err) });
+      }
       return;
     case 'close-pool': {
       pools.get(job.pool)?.close();

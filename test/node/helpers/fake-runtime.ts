@@ -11,6 +11,8 @@ export class FakeRuntime implements Runtime {
   readonly privateImages = new Map<string, PullAuth>();
   /** Images whose pulls fail with this message. */
   readonly failing = new Map<string, string>();
+  /** When set, ImageStatus fails with this message (a runtime that cannot be asked). */
+  statusError: string | undefined;
   private active = 0;
   maxActive = 0;
 
@@ -42,6 +44,7 @@ export class FakeRuntime implements Runtime {
 
   async imageStatus(image: string): Promise<ImageInfo | undefined> {
     this.calls.push({ op: 'status', image });
+    if (this.statusError) throw new PullbenchError('RUNTIME_ERROR', this.statusError);
     return this.images.get(image) ?? [...this.images.values()].find((i) => i.id === image);
   }
 

@@ -4,7 +4,8 @@ import type { Clock } from '../../../core/clock.js';
 import { EmulatedNode } from '../../../node/kubelet.js';
 import type { Runtime } from '../../../node/runtime.js';
 import { ContainerdRuntime } from '../../../node/runtimes/containerd.js';
-import { EmbeddedRuntime } from '../../../node/runtimes/embedded.js';
+import { EmbeddedRuntime, type LayerStoreKind } from '../../../node/runtimes/embedded.js';
+import { containerdProfile, kubeletProfile } from '../../../node/profiles.js';
 import { Keyring, SECRET_TYPE_DOCKER_CONFIG_JSON, type BasicCredentials } from '../../../oci/credentials.js';
 import type { Cluster, PodCondition, PodCreate } from '../../cluster.js';
 import type { KubeEvent, PodObservation } from '../../../core/events.js';
@@ -40,6 +41,12 @@ export interface Route {
 export interface EmulatedClusterOptions {
   nodes: number;
   runtime: 'embedded' | 'containerd';
+  /** The embedded runtimes' layer store (default disk: containerd's work per pull). */
+  layerStore?: LayerStoreKind;
+  /** The kubelet release the nodes follow (default DEFAULT_KUBERNETES_VERSION). */
+  kubernetesVersion?: string;
+  /** The containerd release the embedded runtimes follow (default DEFAULT_CONTAINERD_VERSION). */
+  containerdVersion?: string;
   kubelet: EmulatedKubelet;
   clock: Clock;
   /** The registry host in image references (host:port). */
@@ -90,6 +97,10 @@ export class EmulatedCluster implements Cluster {
   private readonly recorded: KubeEvent[] = [];
   private pool: RuntimeWorkers | undefined;
 
+  private get layerStore(): LayerStoreKind {
+    return this.opts.layerStore ?? 'disk';
+  }
+
   private constructor(private readonly opts: EmulatedClusterOptions) {
     this.driver = opts.runtimes?.driver ?? 'emulated';
     this.nodes = Array.from({ length: opts.nodes }, (_, i) => `${opts.namePrefix ?? 'node'}-${i + 1}`);
@@ -134,6 +145,9 @@ export class EmulatedCluster implements Cluster {
           : undefined;
         return [{ name: kind, target: route.target, link: toLinkSpec(route.link), ...(uplink ? { uplink } : {}) }];
       });
+    // Only the inflate-only store shapes its own connections (in whichever thread it runs). The disk store's layer
+    // threads open plain connections, so it crosses the same shaped proxies as containerd: the link is alike for both.
+    const selfShaped = opts.runtime === 'embedded' && this.layerStore === 'inflate-only';
     for (const [index, name] of this.nodes.entries()) {
       if (opts.runtimes) {
         const runtime = opts.runtimes.create(name, index);
@@ -141,7 +155,6 @@ export class EmulatedCluster implements Cluster {
         this.addNode(name, runtime);
         continue;
       }
-      const selfShaped = opts.runtime === 'embedded';
       const registryHost = selfShaped ? opts.registry.target : await via('registry', opts.registry, uplinks.registry);
       const mirrorHost = opts.mirror ? (selfShaped ? opts.mirror.target : await via('mirror', opts.mirror, uplinks.mirror)) : undefined;
       const hostsToml = {
@@ -151,13 +164,16 @@ export class EmulatedCluster implements Cluster {
           '',
         ].join('\n'),
       };
-      const embedded = { label: name, hostsToml, maxConcurrentDownloads: opts.kubelet.maxConcurrentDownloads, layerStore: 'stream' as const };
+      const embedded = {
+        label: name, hostsToml, maxConcurrentDownloads: opts.kubelet.maxConcurrentDownloads, layerStore: this.layerStore,
+        containerdVersion: containerdProfile(opts.containerdVersion).version,
+      };
       const runtime: Runtime =
         opts.runtime === 'containerd'
           ? await ContainerdRuntime.start({ label: name, hostsToml, maxConcurrentDownloads: opts.kubelet.maxConcurrentDownloads })
           : this.pool
-            ? await this.pool.start((worker) => ({ ...embedded, routes: routesFor(worker) }))
-            : await EmbeddedRuntime.start({ ...embedded, routes: routesFor(undefined) });
+            ? await this.pool.start((worker) => ({ ...embedded, ...(selfShaped ? { routes: routesFor(worker) } : {}) }))
+            : await EmbeddedRuntime.start({ ...embedded, ...(selfShaped ? { routes: routesFor(undefined) } : {}) });
       this.runtimes.push(runtime);
       this.addNode(name, runtime);
     }
@@ -169,6 +185,7 @@ export class EmulatedCluster implements Cluster {
       name,
       runtime,
       clock: this.opts.clock,
+      kubelet: kubeletProfile(this.opts.kubernetesVersion),
       serializeImagePulls: k.serializeImagePulls,
       ...(k.maxParallelImagePulls !== undefined ? { maxParallelImagePulls: k.maxParallelImagePulls } : {}),
       registryPullQPS: k.registryPullQPS,
@@ -262,7 +279,12 @@ export class EmulatedCluster implements Cluster {
   versions(): Record<string, string> {
     const containerd = this.runtimes.find((r): r is ContainerdRuntime => r instanceof ContainerdRuntime);
     if (this.opts.runtimes) return { runtime: this.opts.runtimes.driver };
-    return { runtime: this.opts.runtime, ...(containerd ? { containerd: containerd.daemon.version } : {}) };
+    return {
+      runtime: this.opts.runtime,
+      kubernetesVersion: kubeletProfile(this.opts.kubernetesVersion).version,
+      ...(this.opts.runtime === 'embedded' ? { layerStore: this.layerStore, containerdVersion: containerdProfile(this.opts.containerdVersion).version } : {}),
+      ...(containerd ? { containerd: containerd.daemon.version } : {}),
+    };
   }
 
   private onEvent(event: KubeEvent): void {
