@@ -90,6 +90,7 @@ export function runModelRepetition(ctx: ModelContext, arm: Arm, index: number): 
       nodes: scenario.cluster.nodes,
       runtime: 'embedded',
       kubelet: scenario.cluster.kubelet,
+      ...(scenario.cluster.kubernetesVersion ? { kubernetesVersion: scenario.cluster.kubernetesVersion } : {}),
       clock,
       registryHost: MODEL_REGISTRY_HOST,
       registry: { target: MODEL_REGISTRY_HOST },

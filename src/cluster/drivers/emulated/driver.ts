@@ -278,7 +278,7 @@ export class EmulatedCluster implements Cluster {
 
   versions(): Record<string, string> {
     const containerd = this.runtimes.find((r): r is ContainerdRuntime => r instanceof ContainerdRuntime);
-    if (this.opts.runtimes) return { runtime: this.opts.runtimes.driver };
+    if (this.opts.runtimes) return { runtime: this.opts.runtimes.driver, kubernetesVersion: kubeletProfile(this.opts.kubernetesVersion).version };
     return {
       runtime: this.opts.runtime,
       kubernetesVersion: kubeletProfile(this.opts.kubernetesVersion).version,
