@@ -14,7 +14,7 @@ describe('pullbench calibrate', () => {
     const dir = await mkdtemp(join(tmpdir(), 'pullbench-calibrate-'));
     try {
       const file = join(dir, 'calibration.json');
-      const { stdout } = await run(process.execPath, ['--import', 'tsx', bin, 'calibrate', '--out', file, '--json'], { timeout: 120_000 });
+      const { stdout } = await run(process.execPath, ['--import', 'tsx', bin, 'calibrate', '--out', file, '--json'], { timeout: 280_000 });
       const printed = JSON.parse(stdout) as { registry: { serviceMs: number } };
       const written = await loadCalibration(file);
       expect(written).toEqual(printed);
@@ -27,5 +27,5 @@ describe('pullbench calibrate', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
-  }, 150_000);
+  }, 300_000);
 });
