@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseRange } from '../../src/registry/app.js';
+import { parseRange } from '../../src/registry/api-http.js';
 import { RegistryHttpError } from '../../src/registry/http-error.js';
 import { PullRateLimiter, emptyStats, toOpenMetrics } from '../../src/registry/stats.js';
 
