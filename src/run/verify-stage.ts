@@ -98,7 +98,9 @@ async function policiesOf(loaded: LoadedScenario, signer: RunSigner | undefined)
   const vulns = v.vulnerabilities;
   if (vulns) {
     const { reports: _files, maxAge, ...requirement } = vulns;
-    set.vulnerabilityGates.push({ name: 'scenario-vulnerabilities', mode: 'enforce', images: [{ glob: '**' }], requirement: { ...requirement, ...(maxAge === undefined ? {} : { maxAgeMs: maxAge }) }, authorities: [] });
+    // Without a report, an image's cosign vuln attestation counts when verify.key signed it.
+    const authorities = set.imagePolicies.find((p) => p.name === 'scenario-key')?.authorities ?? [];
+    set.vulnerabilityGates.push({ name: 'scenario-vulnerabilities', mode: 'enforce', images: [{ glob: '**' }], requirement: { ...requirement, ...(maxAge === undefined ? {} : { maxAgeMs: maxAge }) }, authorities });
   }
   return set;
 }

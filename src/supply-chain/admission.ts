@@ -15,7 +15,8 @@ import { evaluateConditions, kyvernoMatches, type KyvernoAttestor, type KyvernoI
 import type { Authority, ImageRule, PolicySet, VulnerabilityGate } from './policy.js';
 import { trustFingerprint, type Trust } from './trust.js';
 import type { IdentityPolicy, VerifyOptions } from './verify.js';
-import { COSIGN_VULN_PREDICATE, evaluateScan, scanFromVulnPredicate, type VulnerabilityScan } from './vuln-gate.js';
+import { COSIGN_VULN_PREDICATE } from './statement.js';
+import { evaluateScan, scanFromVulnPredicate, type VulnerabilityScan } from './vuln-gate.js';
 
 export interface RuleResult {
   rule: string;
@@ -61,6 +62,16 @@ export interface AttestationSource {
   statements(image: string, options: VerifyOptions, verifierKey: string): Promise<AttestedStatement[]>;
 }
 
+// The default source: the registry, through the verification cache (attest's reader and verifier).
+function cacheSource(cache: VerificationCache): AttestationSource {
+  return {
+    statements: async (image, options, verifierKey) => {
+      const [policyKey, trustKey] = verifierKey.split('||');
+      return (await cache.attestations(image, policyKey!, trustKey ?? '', options)).verified.map((a) => ({ predicateType: a.predicateType, predicate: a.predicate, source: a.source }));
+    },
+  };
+}
+
 /** Vulnerability reports given to the run (Trivy JSON files), by image. */
 export interface ScanSource {
   scanFor(image: string, digest: string | undefined): VulnerabilityScan | undefined;
@@ -72,7 +83,7 @@ export interface EvaluateOptions {
   trust?: Trust;
   /** Accept signatures without Rekor entries (private keys signed without a transparency log). */
   ignoreTlog?: boolean;
-  /** Where attestations come from; policies that need them deny without one. */
+  /** Where attestations come from; default: the registry, through the cache. */
   attestations?: AttestationSource;
   /** Vulnerability reports given to the run. */
   scans?: ScanSource;
@@ -127,10 +138,14 @@ async function signatureCheck(a: Authority, image: string, opts: EvaluateOptions
 
 /** The statements of `predicateType` verified under any identity of `a`; a reason when none can be read. */
 async function attestedBy(a: Authority, image: string, predicateType: string, opts: EvaluateOptions): Promise<{ statements: AttestedStatement[]; reason?: string }> {
-  if (!opts.attestations) return { statements: [], reason: 'attestations are not read here' };
+  const source = opts.attestations ?? cacheSource(opts.cache);
   const found: AttestedStatement[] = [];
   for (const { options, key } of authorityOptions(a, opts)) {
-    found.push(...(await opts.attestations.statements(image, options, `${key}|${trustKeyOf(opts)}`)).filter((s) => s.predicateType === predicateType));
+    try {
+      found.push(...(await source.statements(image, options, `${key}||${trustKeyOf(opts)}`)).filter((s) => s.predicateType === predicateType));
+    } catch (err) {
+      return { statements: [], reason: `cannot read attestations: ${(err as Error).message}` };
+    }
   }
   return found.length > 0 ? { statements: found } : { statements: [], reason: `no verified attestation with type ${predicateType}` };
 }

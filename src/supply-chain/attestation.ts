@@ -169,6 +169,8 @@ export interface AttestationOutcome {
   decision: AttestationDecision;
   /** Verified statements of the requested predicate type. */
   attestations: VerifiedAttestation[];
+  /** Every verified statement, whatever its predicate type (for policies over several types). */
+  verified: VerifiedAttestation[];
   rejected: Rejection[];
   /** Predicate types of every verified statement (cosign's "found: ..."). */
   predicateTypes: string[];
@@ -202,7 +204,7 @@ export function verifyAttestationCandidates(candidates: Candidate[], manifestDig
   const attestations = verified.filter((a) => a.predicateType === wanted);
   const decision: AttestationDecision =
     considered === 0 ? 'no-attestations' : verified.length === 0 ? 'no-matching-attestation' : attestations.length === 0 ? 'no-matching-predicate' : 'verified';
-  return { decision, attestations, rejected, predicateTypes: [...new Set(verified.map((a) => a.predicateType))] };
+  return { decision, attestations, verified, rejected, predicateTypes: [...new Set(verified.map((a) => a.predicateType))] };
 }
 
 export interface AttestationVerification extends AttestationOutcome {

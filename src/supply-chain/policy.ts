@@ -5,6 +5,7 @@ import { readPublicKey } from './keys.js';
 import type { EnforcementAction, GatekeeperRule } from './gatekeeper.js';
 import { VALID_GLOB } from './image-match.js';
 import { parseKyvernoPolicy, type KyvernoImageRule } from './kyverno.js';
+import { predicateTypeUri } from './statement.js';
 import { SEVERITIES, type Severity, type VulnerabilityRequirement } from './vuln-gate.js';
 
 /** One authority of a ClusterImagePolicy (sigstore policy-controller's shape). */
@@ -120,9 +121,15 @@ function parseAttestations(v: unknown, where: string, problems: string[]): { att
   return {
     attestations: v.map((x, i) => {
       const o = isObj(x) ? x : {};
-      if (typeof o.predicateType !== 'string' || o.predicateType === '') problems.push(`${where}[${i}].predicateType is required`);
+      let predicateType = '';
+      try {
+        // policy-controller takes cosign's predicate names (vuln, slsaprovenance, ...) or URIs.
+        predicateType = predicateTypeUri(typeof o.predicateType === 'string' ? o.predicateType : '');
+      } catch {
+        problems.push(`${where}[${i}].predicateType: a cosign predicate name (vuln, slsaprovenance, spdxjson, cyclonedx, ...) or a URI is required`);
+      }
       if (o.policy !== undefined) problems.push(`${where}[${i}].policy: cue and rego policies are not evaluated by pullbench; use a VulnerabilityGate or a Kyverno attestation with conditions`);
-      return { name: typeof o.name === 'string' ? o.name : `${where}[${i}]`, predicateType: String(o.predicateType ?? '') };
+      return { name: typeof o.name === 'string' ? o.name : `${where}[${i}]`, predicateType };
     }),
   };
 }

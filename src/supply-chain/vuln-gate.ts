@@ -13,9 +13,6 @@
  */
 import { PullbenchError } from '../errors.js';
 
-/** cosign's vuln predicate type (pkg/cosign/attestation CosignVulnProvenanceV01). */
-export const COSIGN_VULN_PREDICATE = 'https://cosign.sigstore.dev/attestation/vuln/v1';
-
 /** Trivy's severities, lowest first (trivy-db types.SeverityNames). */
 export const SEVERITIES = ['UNKNOWN', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
 export type Severity = (typeof SEVERITIES)[number];

@@ -76,7 +76,7 @@ describe('scenario signed-rollout', () => {
     ]);
     expect(sc.images[0]!.signer).toBe('scenario-key/signing');
     expect(sc.images[1]!.reasons.join()).toContain('no signatures');
-    expect(sc.cache.verifications).toBe(4);
+    expect(sc.cache.verifications).toBe(5); // 4 signatures, and the unsigned image's vuln attestations (it has no report)
 
     const pods = r.arms[0]!.repetitions[0]!.pods;
     const denied = pods.filter((p) => p.rollout === 'unsigned');

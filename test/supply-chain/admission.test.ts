@@ -6,8 +6,9 @@ import { verifyImages, type AttestationSource, type AttestedStatement } from '..
 import { VerificationCache } from '../../src/supply-chain/cache.js';
 import { generateCosignKeyPair, readPrivateKey } from '../../src/supply-chain/keys.js';
 import { parsePolicies } from '../../src/supply-chain/policy.js';
+import { attestImage } from '../../src/supply-chain/attestation.js';
 import { signImage } from '../../src/supply-chain/sign.js';
-import { COSIGN_VULN_PREDICATE } from '../../src/supply-chain/vuln-gate.js';
+import { COSIGN_VULN_PREDICATE } from '../../src/supply-chain/statement.js';
 
 // Attestation policies over a real registry and real signatures; the attestations themselves come
 // through the AttestationSource seam (a table of statements per image and verifier key).
@@ -15,6 +16,7 @@ let registry: StartedRegistry;
 let client: RegistryClient;
 let pubPem: string;
 let image: string;
+let privateKey: Awaited<ReturnType<typeof readPrivateKey>>;
 const now = new Date('2026-12-06T12:00:00Z');
 
 beforeAll(async () => {
@@ -24,7 +26,8 @@ beforeAll(async () => {
   pubPem = pair.publicPem;
   await pushSynthImage(client, 'team/app', 'v1', { layers: [256], seed: 'adm' });
   image = `${registry.host}/team/app:v1`;
-  await signImage(client, image, { key: await readPrivateKey(pair.privatePem, '') });
+  privateKey = await readPrivateKey(pair.privatePem, '');
+  await signImage(client, image, { key: privateKey });
 });
 afterAll(async () => {
   await registry?.[Symbol.asyncDispose]();
@@ -107,5 +110,22 @@ describe('a VulnerabilityGate reading cosign vuln attestations', () => {
   it('denies a scan older than maxAge, and an image with no scan at all', async () => {
     expect((await decide(gate(), [vuln('LOW', '2026-12-01T00:00:00Z')])).d.rules.at(-1)!.reason).toContain('older than 24.0h');
     expect((await decide(gate(), [])).d.rules.at(-1)!.reason).toContain('no vulnerability report or verified vuln attestation');
+  });
+});
+
+describe('attestations read from the registry (attest\'s reader and verifier, through the cache)', () => {
+  it('a cosign vuln attestation in the registry decides the gate and a ClusterImagePolicy, and is read once per verifier', async () => {
+    await pushSynthImage(client, 'team/scanned', 'v1', { layers: [256], seed: 'adm-scanned' });
+    const scanned = `${registry.host}/team/scanned:v1`;
+    await attestImage(client, scanned, { key: privateKey, type: 'vuln', predicate: Buffer.from(JSON.stringify(vuln('HIGH').predicate)), format: 'legacy' });
+    const yaml = `apiVersion: pullbench.dev/v1alpha1\nkind: VulnerabilityGate\nmetadata: {name: no-high}\nspec:\n  severity: HIGH\n  authorities:\n    - name: scanner\n      key:${key()}\n---\nkind: ClusterImagePolicy\nmetadata: {name: attested}\nspec:\n  images: [{glob: "**"}]\n  authorities:\n    - name: release\n      key:${key()}\n      attestations: [{name: scanned, predicateType: vuln}]\n`;
+    const cache = new VerificationCache({ client });
+    const [d, again] = await verifyImages([scanned, scanned], parsePolicies(yaml, 'inline'), { cache, ignoreTlog: true, now: () => now });
+    expect(d!.rules.find((r) => r.rule === 'ClusterImagePolicy/attested')!.result).toBe('pass');
+    expect(d!.rules.find((r) => r.rule === 'VulnerabilityGate/no-high')).toMatchObject({ result: 'fail', reason: expect.stringContaining('CVE-2023-0464 (HIGH, libcrypto3)') });
+    expect(again).toBe(d);
+    const [other] = await verifyImages([scanned], parsePolicies(yaml.replace(/allow: \[\]/, ''), 'inline'), { cache, ignoreTlog: true, now: () => now });
+    expect(other!.decision).toBe('deny');
+    expect(cache.stats.signatureFetches).toBe(1); // the .att tag was read once for both policies and both runs
   });
 });
