@@ -4,7 +4,9 @@
  * client and cache each time), and cached policy decisions per second; the
  * same for attestations: cold `attest` (statement, DSSE signature, bundle
  * referrer push), cold `verify-attestation` (referrers, bundle, .att layer,
- * two DSSE checks) and cached attestation decisions per second.
+ * two DSSE checks) and cached attestation decisions per second; and whole
+ * admission decisions over attestations (Gatekeeper rule, Kyverno JMESPath
+ * condition, vulnerability gate), cold and cached.
  * Run: npx tsx bench/verify/run.ts [--iterations 200] [--decisions 100000] [--json]
  */
 import { parseArgs } from 'node:util';
@@ -97,12 +99,40 @@ for (let i = 0; i < decisions; i++) {
 }
 const attPerSecond = decisions / ((performance.now() - ta) / 1000);
 
+// Admission over attestations, through verifyImages (what policy check and the verify stage call):
+// a Gatekeeper rule, a Kyverno attestation with a JMESPath condition and a vulnerability gate over the vuln attestation.
+const pem = JSON.stringify(pair.publicPem);
+const admission = parsePolicies(
+  `kind: K8sAllowedRepos\nmetadata: {name: repos}\nspec: {parameters: {repos: ["${registry.host}/"]}}\n---\n` +
+    `kind: ClusterPolicy\nmetadata: {name: k}\nspec:\n  validationFailureAction: Enforce\n  rules:\n    - name: scanned\n      verifyImages:\n        - imageReferences: ["${registry.host}/bench/*"]\n          attestations:\n            - type: https://cosign.sigstore.dev/attestation/vuln/v1\n              attestors: [{entries: [{keys: {publicKeys: ${pem}}}]}]\n              conditions: [{all: [{key: "{{ length(scanner.result.Results || \`[]\`) }}", operator: GreaterThanOrEquals, value: 0}]}]\n---\n` +
+    `apiVersion: pullbench.dev/v1alpha1\nkind: VulnerabilityGate\nmetadata: {name: gate}\nspec:\n  severity: CRITICAL\n  authorities: [{name: k, key: {data: ${pem}}}]\n`,
+  'bench-admission',
+);
+const admissionCold = new Array<number>(iterations);
+for (let i = 0; i < iterations; i++) {
+  const t = performance.now();
+  const [d] = await verifyImages([attested], admission, { cache: new VerificationCache({ client: new RegistryClient({ baseUrl: registry.url }) }), ignoreTlog: true });
+  admissionCold[i] = performance.now() - t;
+  if (d!.decision !== 'allow') throw new Error(`unexpected admission decision ${d!.decision}: ${JSON.stringify(d!.rules)}`);
+}
+admissionCold.sort((a, b) => a - b);
+const admissionCache = new VerificationCache({ client });
+await verifyImages([attested], admission, { cache: admissionCache, ignoreTlog: true });
+const tadm = performance.now();
+for (let i = 0; i < decisions; i++) {
+  const [d] = await verifyImages([attested], admission, { cache: admissionCache, ignoreTlog: true });
+  if (d!.decision !== 'allow') throw new Error('unexpected admission deny');
+}
+const admissionPerSecond = decisions / ((performance.now() - tadm) / 1000);
+
 const result = {
   coldVerifyMs: { p50: percentile(cold, 50), p95: percentile(cold, 95), max: cold[cold.length - 1]!, iterations, cpuMsPerVerify },
   cachedDecisionsPerSecond: Math.round(perSecond),
   attestColdMs: { p50: percentile(attestCold, 50), p95: percentile(attestCold, 95), iterations },
   verifyAttestationColdMs: { p50: percentile(verifyAttCold, 50), p95: percentile(verifyAttCold, 95), iterations },
   cachedAttestationDecisionsPerSecond: Math.round(attPerSecond),
+  admissionOverAttestationsColdMs: { p50: percentile(admissionCold, 50), p95: percentile(admissionCold, 95), iterations },
+  cachedAdmissionDecisionsPerSecond: Math.round(admissionPerSecond),
   cache: cache.stats,
   targets: { coldP50Ms: 20, cachedPerSecond: 10_000 },
 };
@@ -112,4 +142,5 @@ else {
   console.log(`cached policy decisions ${result.cachedDecisionsPerSecond}/s (${decisions} decisions; target > 10,000/s)`);
   console.log(`cold attest p50 ${result.attestColdMs.p50.toFixed(2)} ms, p95 ${result.attestColdMs.p95.toFixed(2)} ms; cold verify-attestation (bundle + .att) p50 ${result.verifyAttestationColdMs.p50.toFixed(2)} ms, p95 ${result.verifyAttestationColdMs.p95.toFixed(2)} ms (target p50 < 20 ms)`);
   console.log(`cached attestation decisions ${result.cachedAttestationDecisionsPerSecond}/s (target > 10,000/s)`);
+  console.log(`admission over attestations (Gatekeeper + Kyverno condition + vulnerability gate) cold p50 ${result.admissionOverAttestationsColdMs.p50.toFixed(2)} ms, p95 ${result.admissionOverAttestationsColdMs.p95.toFixed(2)} ms; cached ${result.cachedAdmissionDecisionsPerSecond}/s (target > 10,000/s)`);
 }

@@ -199,6 +199,18 @@ async function evaluateKyverno(rule: KyvernoImageRule, image: string, opts: Eval
   return { rule: `${rule.kind}/${rule.name}`, result: 'pass', reason: rule.attestations.length > 0 ? 'signature and attestation conditions verified' : signed.reason };
 }
 
+// A verified predicate is immutable and cached with its attestation: read its scan once.
+const SCANS = new WeakMap<object, VulnerabilityScan>();
+function scanOf(st: AttestedStatement): VulnerabilityScan {
+  const memoable = typeof st.predicate === 'object' && st.predicate !== null;
+  let scan = memoable ? SCANS.get(st.predicate as object) : undefined;
+  if (!scan) {
+    scan = scanFromVulnPredicate(st.predicate, `vuln attestation ${st.source}`);
+    if (memoable) SCANS.set(st.predicate as object, scan);
+  }
+  return scan;
+}
+
 async function evaluateGate(gate: VulnerabilityGate, image: string, digest: string | undefined, opts: EvaluateOptions): Promise<RuleResult> {
   const rule = `VulnerabilityGate/${gate.name}`;
   const failing = gate.mode === 'enforce' ? 'fail' : 'warn';
@@ -210,7 +222,7 @@ async function evaluateGate(gate: VulnerabilityGate, image: string, digest: stri
       const r = await attestedBy(a, image, COSIGN_VULN_PREDICATE, opts);
       for (const st of r.statements) {
         try {
-          scans.push(scanFromVulnPredicate(st.predicate, `vuln attestation ${st.source}`));
+          scans.push(scanOf(st));
         } catch (err) {
           return { rule, result: failing, reason: (err as Error).message };
         }

@@ -17,7 +17,7 @@
  * JMESPath is @jmespath-community/jmespath (Kyverno's go-jmespath is a fork of
  * the same community implementation), with Kyverno's `time_since` added.
  */
-import { registerFunction, search, TYPE_STRING, type JSONValue } from '@jmespath-community/jmespath';
+import { compile, registerFunction, TreeInterpreter, TYPE_STRING, type JSONValue } from '@jmespath-community/jmespath';
 import { PullbenchError } from '../errors.js';
 import { tryParseDuration } from '../util/units.js';
 import { kyvernoSubject, kyvernoWildcard } from './image-match.js';
@@ -179,6 +179,17 @@ registerFunction(
   },
   [{ types: [TYPE_STRING] }, { types: [TYPE_STRING] }, { types: [TYPE_STRING] }],
 );
+
+// Expressions compiled once: parsing dominated cached decisions.
+const COMPILED = new Map<string, ReturnType<typeof compile>>();
+function search(data: JSONValue, expression: string): JSONValue {
+  let node = COMPILED.get(expression);
+  if (!node) {
+    node = compile(expression);
+    COMPILED.set(expression, node);
+  }
+  return TreeInterpreter.search(node, data);
+}
 
 const WHOLE = /^\s*\{\{(?:(?!\{\{|\}\}).)*\}\}\s*$/s;
 const INNER = /\{\{((?:(?!\{\{|\}\}).)*)\}\}/s;
