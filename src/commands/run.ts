@@ -34,7 +34,7 @@ export default class Run extends BaseCommand {
     });
     if (!this.jsonEnabled()) {
       this.log(renderSummary(results));
-      for (const f of files) this.log(`wrote ${f}`);
+      for (const f of files) this.log(f.endsWith('.html') ? `report: ${f} (open it in a browser for the charts)` : `wrote ${f}`);
     }
     for (const n of notes) this.logToStderr(`note: ${n}`);
     if (comparison && !this.jsonEnabled()) this.log(renderComparisonTable(comparison));

@@ -1,5 +1,5 @@
 import type { ArmResult, Comparison, MetricComparison, RunResults, Verdict } from '../results/index.js';
-import { bootstrapDifference, pooled, seedOf } from './bootstrap.js';
+import { bootstrapDifference, pooled, seedOf } from '../measure/bootstrap.js';
 import { COMPARE_METRICS, METRICS, type CompareMetric, type Tolerances } from './metrics.js';
 
 export interface CompareOptions {

@@ -1,30 +1,40 @@
 import { renderStorms } from '../load/stage.js';
 import { scaleNote, usageLines } from './html/emulation.js';
 import { type RunResults, type SupplyChainResult } from '../results/index.js';
+import { headlineOf, headlineText } from '../results/index.js';
 import { formatBytes, formatMs } from '../util/units.js';
 
 /** The summary table printed at the end of `pullbench run`: one row per arm. */
 export function renderSummary(results: RunResults): string {
-  const header = ['arm', 'pods', 'pull p50', 'p95', 'max', 'incl. waiting p95', 'mean ± 95% CI', 'rollout', 'failed', 'registry', 'mirror', 'upstream pulls', '429s', 'hit ratio'];
-  const rows = results.arms.map(({ arm, aggregate: a }) => [
+  const reps = Math.max(0, ...results.arms.map((a) => a.repetitions.length));
+  const header = ['arm', 'pods', 'pull p50', 'p95', 'rollout', 'failed', 'registry', 'mirror', 'pulls', 'hit'];
+  const rows = results.arms.map(({ arm, aggregate: a, repetitions }) => [
     arm.name,
     String(a.pods),
     a.pull ? formatMs(a.pull.p50) : '-',
     a.pull ? formatMs(a.pull.p95) : '-',
-    a.pull ? formatMs(a.pull.max) : '-',
-    a.pullWithWaiting ? formatMs(a.pullWithWaiting.p95) : '-',
-    a.pullMean ? `${formatMs(a.pullMean.mean)}${a.pullMean.ci95 !== undefined ? ` ± ${formatMs(a.pullMean.ci95)}` : ''}` : '-',
     a.rolloutDuration ? formatMs(a.rolloutDuration.mean) : '-',
-    a.failures.total ? `${a.failures.total} (${Object.entries(a.failures.byReason).map(([r, n]) => `${r} ${n}`).join(', ')})` : '0',
+    failedCell(a.failures.total, repetitions.flatMap((r) => r.pods).filter((p) => p.outcome !== 'ready' && p.expectFailure).length),
     formatBytes(a.bytes.registry),
     formatBytes(a.bytes.mirror),
     String(Math.round(a.upstreamPulls)),
-    String(Math.round(a.tooManyRequests)),
     a.mirrorHitRatio === undefined ? '-' : `${(a.mirrorHitRatio * 100).toFixed(0)}%`,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  const out = [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
+  const out = [
+    line(header),
+    widths.map((w) => '-'.repeat(w)).join('  '),
+    ...rows.map(line),
+    wrap(
+      `arm = pull policy/topology/cache (direct: nodes pull from the registry; mirror: through a pull-through cache; pre-pulled: images loaded on the nodes beforehand; cold: nodes start empty; warm: nodes start with the images). ` +
+        `pods and pull times pool all ${reps} repetition(s); rollout, registry and mirror bytes and pulls (manifest GETs at the registry) are per repetition, means; hit: the mirror's blob hit ratio.`,
+      100,
+    ),
+    ...(results.arms.some((a) => a.aggregate.tooManyRequests > 0) ? [`429s per repetition: ${results.arms.map((a) => `${a.arm.name} ${Math.round(a.aggregate.tooManyRequests)}`).join(', ')}`] : []),
+    '',
+    wrap(headlineText(headlineOf(results), formatMs), 100),
+  ];
   const failures = failureLines(results);
   if (failures.length > 0) out.push('', ...failures);
   if (results.thresholds.length > 0) {
@@ -41,6 +51,25 @@ export function renderSummary(results: RunResults): string {
   const g = results.gate;
   out.push('', `failure rate ${(g.failureRate * 100).toFixed(1)}% (max ${(g.max * 100).toFixed(1)}%): ${g.passed ? 'pass' : 'FAIL'}`);
   return `${out.join('\n')}\n`;
+}
+
+// Expected failures (rollouts[].expect: failure) are not failures of the run: they are counted apart.
+function failedCell(total: number, expected: number): string {
+  if (total === 0) return '0';
+  if (expected === total) return `${total} expected`;
+  return expected > 0 ? `${total - expected} (+${expected} exp.)` : String(total);
+}
+
+function wrap(text: string, width: number): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  return [...lines, line].join('\n');
 }
 
 /** Each failure reason of each arm with one example message (kubelet's last error), and the steps that ended early. */

@@ -4,3 +4,4 @@ export { evaluateThresholds, failureRateGate } from './thresholds.js';
 export { formatValue, type MetricUnit } from './format.js';
 export { COMPARE_METRICS, type CompareMetric, type Comparison, type MetricComparison, type Verdict } from './comparison.js';
 export { readResults } from './read.js';
+export { headlineOf, headlineText, MIN_PRACTICAL, type Headline, type HeadlineTier } from './headline.js';

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compareResults } from '../../src/compare/index.js';
+import { headlineOf, headlineText } from '../../src/results/index.js';
 import { renderHtmlReport } from '../../src/report/html/index.js';
 import type { RunResults } from '../../src/results/index.js';
 import { formatMs } from '../../src/util/units.js';
@@ -26,7 +27,7 @@ describe('the HTML report', () => {
     const expected = [...fixture.arms].sort((a, b) => a.aggregate.pull!.p50 - b.aggregate.pull!.p50).map((a) => a.arm.name);
     expect(order).toEqual(expected);
     const first = fixture.arms.find((a) => a.arm.name === expected[0])!;
-    expect(html).toContain(`<strong>${first.arm.name}</strong> is fastest: pull p50 ${formatMs(first.aggregate.pull!.p50)}`);
+    expect(html).toContain(headlineText(headlineOf(fixture), formatMs));
     expect(html).toMatch(new RegExp(`<tr data-arm="${expected[0]}"><td>[^<]+</td><td data-value="${first.aggregate.pods}">`));
   });
 

@@ -55,7 +55,7 @@ describe('arm aggregates', () => {
     expect(junit).toContain('tests="3" failures="2"');
     expect(junit).toContain('<testcase name="IfNotPresent/direct/cold pull p50 &lt;= 250ms"');
     const table = renderSummary(run);
-    expect(table).toContain('ErrImagePull 1');
+    expect(table).toContain('ErrImagePull x1');
     expect(table).toContain('FAIL  IfNotPresent/direct/cold failureRate 16.7% > 10.0%');
   });
 });

@@ -58,7 +58,7 @@ describe('pullbench run', { timeout: 120_000 }, () => {
   it('exits 5 when unexpected pod failures exceed the failure-rate gate', async () => {
     const r = await pullbench('never.yaml', `${base}matrix: { pullPolicy: [Never] }\n`);
     expect(r.code).toBe(5);
-    expect(r.stdout).toContain('ErrImageNeverPull 2');
+    expect(r.stdout).toContain('ErrImageNeverPull x2');
   });
 
   it('exits 2 with file:line:column for a bad scenario, without a stack trace', async () => {

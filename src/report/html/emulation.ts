@@ -48,11 +48,31 @@ export function emulationCells(u: UsageAggregate): Cell[] {
 export const EMULATION_NOTE =
   'Emulated nodes share the pullbench process with the registry, the mirror and the link shaping (and the load generator of any load: storm, marked on its arm), so per-node figures are the process\'s CPU time during the rollout and its RSS growth from before the nodes started, divided by the node count: an upper bound on one emulated node, not a per-node measurement.';
 
-/** One summary line per arm with usage, e.g. `emulation IfNotPresent/direct/cold: 200 nodes, 42ms CPU/node, ...`. */
+/** Below this the rollout is too short for ratios over its window (cores busy, event loop busy) to mean anything. */
+export const MIN_USAGE_WINDOW_MS = 1000;
+
+/** The summary's emulation-cost table: one row per arm with usage, fitting 100 columns. */
 export function usageLines(results: Pick<RunResults, 'arms'>): string[] {
-  return results.arms.flatMap(({ arm, aggregate: { usage: u } }) =>
-    u
-      ? [`emulation ${arm.name}: ${u.nodes} nodes, CPU ${formatMs(u.cpuPerNodeMs)}/node (${u.cpuCores.toFixed(2)} cores busy${withLoad(u, ';')}), RSS +${formatBytes(u.rssPerNodeBytes)}/node (peak ${formatBytes(u.rssPeakBytes)}), event loop ${(u.eventLoopUtilization * 100).toFixed(0)}% busy, delay p99 ${formatMs(u.eventLoopDelayP99Ms)}`]
-      : [],
-  );
+  const rows = results.arms.flatMap(({ arm, aggregate: { usage: u, rolloutDuration } }) => {
+    if (!u) return [];
+    const short = (rolloutDuration?.mean ?? 0) < MIN_USAGE_WINDOW_MS;
+    return [[
+      arm.name,
+      String(u.nodes),
+      `${formatMs(u.cpuPerNodeMs)}${u.loadStorms ? '*' : ''}`,
+      short ? '-' : u.cpuCores.toFixed(2),
+      `+${formatBytes(u.rssPerNodeBytes)}`,
+      formatBytes(u.rssPeakBytes),
+      short ? '-' : `${(u.eventLoopUtilization * 100).toFixed(0)}%`,
+      formatMs(u.eventLoopDelayP99Ms),
+    ]];
+  });
+  if (rows.length === 0) return [];
+  const head = ['emulation cost', 'nodes', 'CPU/node', 'cores', 'RSS/node', 'peak RSS', 'loop busy', 'delay p99'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const notes = ['(the pullbench process during the rollout, shared out per node: an upper bound on one node)'];
+  if (results.arms.some((a) => a.aggregate.usage && (a.aggregate.rolloutDuration?.mean ?? 0) < MIN_USAGE_WINDOW_MS)) notes.push('(-: the rollout took under 1 s, too short a window for busy ratios)');
+  if (results.arms.some((a) => a.aggregate.usage?.loadStorms)) notes.push('(*: includes the load generator of the arm\'s load: storms)');
+  return [line(head), ...rows.map(line), ...notes];
 }

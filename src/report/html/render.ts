@@ -6,6 +6,7 @@ import { formatBytes, formatMs } from '../../util/units.js';
 import { STORM_COLUMNS, STORM_NOTE, stormCells } from '../../load/stage.js';
 import { CLIENT_SCRIPT } from './client.js';
 import { EMULATION_HEAD, EMULATION_NOTE, emulationCells, scaleLabel, scaleNote } from './emulation.js';
+import { headlineOf, headlineText } from '../../results/index.js';
 import { rankArms, reportModel } from './model.js';
 
 export interface HtmlReportOptions {
@@ -27,16 +28,7 @@ const inlineJson = (v: unknown): string => JSON.stringify(v).replace(/</g, '\\u0
 const num = (v: number | undefined, text: string): string => `<td data-value="${v ?? ''}">${esc(text)}</td>`;
 
 function headline(results: RunResults): string {
-  const ranked = rankArms(results).filter((a) => a.aggregate.pull);
-  if (ranked.length === 0) return '<p>No arm pulled an image: nothing to rank.</p>';
-  const [first, second] = ranked;
-  const last = ranked[ranked.length - 1]!;
-  const p50 = (a: ArmResult): number => a.aggregate.pull!.p50;
-  const ratio = (a: ArmResult): string => (p50(first!) > 0 ? `${(p50(a) / p50(first!)).toFixed(2)}x` : '-');
-  let text = `<strong>${esc(first!.arm.name)}</strong> is fastest: pull p50 ${esc(formatMs(p50(first!)))}`;
-  if (second) text += `, ${esc(ratio(second))} faster than the next (${esc(second.arm.name)}, ${esc(formatMs(p50(second)))})`;
-  if (last !== first && last !== second) text += ` and ${esc(ratio(last))} faster than the slowest (${esc(last.arm.name)}, ${esc(formatMs(p50(last)))})`;
-  return `<p class="headline" data-testid="headline">${text}.</p>`;
+  return `<p class="headline" data-testid="headline">${esc(headlineText(headlineOf(results), formatMs))}</p>`;
 }
 
 function headlineTable(results: RunResults, baseline?: RunResults): string {

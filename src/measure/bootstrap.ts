@@ -1,4 +1,4 @@
-import { percentileSorted } from '../measure/stats.js';
+import { percentileSorted } from './stats.js';
 import { seededRandom } from '../core/clock.js';
 
 /**
