@@ -1,6 +1,8 @@
 import { sign } from 'node:crypto';
+import { dsse } from '@sigstore/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Annotation, SignatureRejected, verifyLegacySignature, type CosignSignatureLayer, type VerifyOptions } from '../../src/supply-chain/verify.js';
+import { verifyLegacyAttestation } from '../../src/supply-chain/attestation.js';
 import { DIGEST, IDENTITY, ISSUER, world, type World } from './helpers/keyless-world.js';
 
 // Offline keyless flows with @sigstore/mock's CA (Fulcio), CT log and transparency log (Rekor).
@@ -76,5 +78,30 @@ describe('keyless signatures against a mock Fulcio, CT log and Rekor (offline)',
     const { layer } = await w.signed();
     const { [Annotation.certificate]: _cert, ...rest } = layer.annotations;
     expect(codeOf({ ...layer, annotations: rest }, opts)).toBe('NO_CERTIFICATE');
+  });
+});
+
+describe('keyless attestations (.att layer, Rekor dsse entry) against the mock Fulcio, CT log and Rekor', () => {
+  it('verifies the envelope, chain, SCT and SET, and rejects a swapped envelope signature or another identity', async () => {
+    const w = await world();
+    const opts: VerifyOptions = { identity: { identity: IDENTITY, issuer: ISSUER }, trust: w.trust };
+    const statement = Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v0.1', subject: [{ name: 'registry.example/acme/app', digest: { sha256: DIGEST.slice(7) } }], predicateType: 'https://cosign.sigstore.dev/attestation/vuln/v1', predicate: {} }));
+    const { layer, signer } = await w.attested(statement);
+    const v = verifyLegacyAttestation(layer, DIGEST, opts);
+    expect(v.checks).toEqual({ claims: true, tlog: 'verified', certificate: { subject: IDENTITY, issuer: ISSUER, sct: 'verified' } });
+    const attCode = (l: CosignSignatureLayer, o: VerifyOptions): string => {
+      try {
+        verifyLegacyAttestation(l, DIGEST, o);
+        return 'valid';
+      } catch (err) {
+        if (err instanceof SignatureRejected) return err.code;
+        throw err;
+      }
+    };
+    const env = JSON.parse(layer.payload.toString()) as { signatures: { sig: string }[] };
+    env.signatures[0]!.sig = sign('sha256', dsse.preAuthEncoding('application/vnd.in-toto+json', statement), signer).toString('base64');
+    expect(attCode({ ...layer, payload: Buffer.from(JSON.stringify(env)) }, opts)).toBe('TLOG_BODY_MISMATCH');
+    expect(attCode(layer, { ...opts, identity: { identity: 'https://github.com/acme/other', issuer: ISSUER } })).toBe('IDENTITY_MISMATCH');
+    expect(attCode(layer, { ...opts, trust: { ...w.trust, tlogs: (await world()).trust.tlogs } })).toBe('TLOG_INVALID');
   });
 });
