@@ -1,4 +1,5 @@
 import type { KubeEvent, PodObservation } from '../core/events.js';
+import type { BasicCredentials } from '../oci/credentials.js';
 
 export type ImagePullPolicy = 'Always' | 'IfNotPresent' | 'Never';
 
@@ -23,7 +24,7 @@ export type PodCondition = 'pending' | 'ready' | 'failed';
 
 /**
  * The Cluster port: what the rollout engine and the run need from any cluster
- * (emulated now; kind, k3s, kubeconfig later). Every driver produces the same
+ * (emulated, model, kind, k3s, kubeconfig). Every driver produces the same
  * record: kubelet events and pod observations.
  */
 export interface Cluster extends AsyncDisposable {
@@ -41,4 +42,20 @@ export interface Cluster extends AsyncDisposable {
   observations(): PodObservation[];
   /** Runtime and kubelet versions, for the results' environment. */
   versions(): Record<string, string>;
+  /**
+   * Pulls the images onto every node before a warm arm's rollout, the way its
+   * pods would pull them (emulated: with `auth`; real: through the pull secrets
+   * the cluster was opened with). Not part of the measured record.
+   */
+  prepull(images: string[], auth?: BasicCredentials): Promise<void>;
+  /**
+   * Makes sure no node holds the images before a cold arm's rollout: true when
+   * the caches were emptied and checked (a real cluster), false when the nodes
+   * started empty and there was nothing to do (a fresh emulated cluster).
+   */
+  makeCold(images: string[]): Promise<boolean>;
+  /** Bytes the shaped links carried down to the nodes so far, by source; zeros where pullbench shapes no link. */
+  linkBytes(): { registry: number; mirror: number };
+  /** RUN_INVALID when the record is too thin to measure (a real cluster that lost events); a no-op where it is complete. */
+  assertEnoughData(): void;
 }

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import type { Cluster } from '../cluster/cluster.js';
-import type { BasicCredentials } from '../oci/credentials.js';
 import type { StartedRegistry } from '../registry/provider.js';
 import type { Arm } from '../scenario/matrix.js';
 import type { Scenario, Topology } from '../scenario/schema.js';
@@ -13,26 +12,14 @@ const MIRROR_ALIAS = 'pullbench-mirror';
 const VIA_MIRROR_HOST = 'via-mirror.pullbench.test:5000';
 const DEFAULT_COLD_CACHE_IMAGE = 'busybox:1.36';
 
-/** What run.ts needs from a cluster beyond the Cluster port, emulated or real. */
-export interface RunCluster extends Cluster {
-  prepull(images: string[], auth?: BasicCredentials): Promise<void>;
-  linkBytes(): { registry: number; mirror: number };
-}
-
 /** One real cluster for the whole run; a fresh namespace (a KubeCluster) per repetition. */
 export interface RealRun extends AsyncDisposable {
   /** The host pods name in image references for this topology. */
   imageHost(topology: Topology): string;
   /** Upstream URL a mirror container uses to reach the registry container. */
   readonly registryNetworkUrl?: string;
-  open(arm: Arm, repetition: number): Promise<RealRunCluster>;
-}
-
-export interface RealRunCluster extends RunCluster {
-  /** Removes the images from every node for real and checks Node.status.images. */
-  makeCold(images: string[]): Promise<void>;
-  /** RUN_INVALID (exit 6) when more than 10% of pods lack pull data. */
-  assertEnoughData(): void;
+  /** A fresh namespace for one repetition of an arm: the Cluster port over it (pull secrets and the cold-cache image from the scenario). */
+  open(arm: Arm, repetition: number): Promise<Cluster>;
 }
 
 /** The Docker network registry and mirror containers join for a real driver, or undefined (host networking). */
@@ -94,18 +81,12 @@ export async function startRealRun(scenario: Scenario, registry: StartedRegistry
     async open(arm, repetition) {
       const index = armIndex(scenario, arm);
       const host = arm.topology === 'mirror' ? VIA_MIRROR_HOST : registryHost;
-      const cluster = await KubeCluster.start(view, {
+      return KubeCluster.start(view, {
         namespace: `${prefix}-${runId}-${index}-${repetition}`.slice(0, 63),
         runId: `${runId}-${index}-${repetition}`,
         pullSecrets: new Map(scenario.pullSecrets.map((p) => [p.name, { registry: host, username: p.username, password: p.password }])),
         ...(c.command ? { command: c.command } : {}),
-      });
-      const secrets = scenario.pullSecrets.map((p) => p.name);
-      const prepull = cluster.prepull.bind(cluster);
-      const makeCold = cluster.makeCold.bind(cluster);
-      return Object.assign(cluster, {
-        prepull: (images: string[]) => prepull(images, secrets),
-        makeCold: (images: string[]) => makeCold(images, c.coldCacheImage ?? DEFAULT_COLD_CACHE_IMAGE),
+        coldCacheImage: c.coldCacheImage ?? DEFAULT_COLD_CACHE_IMAGE,
       });
     },
     [Symbol.asyncDispose]: () => kube[Symbol.asyncDispose](),

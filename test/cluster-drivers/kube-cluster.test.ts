@@ -78,7 +78,7 @@ describe('making the cache cold on a real cluster (fake API server seam)', () =>
     const cluster = await KubeCluster.start(connectKubeconfig({ kubeconfigPath: path }), { namespace: 'pullbench-cold', runId: 'c' });
     try {
       expect(await cluster.nodeImages('w1')).toEqual([img]);
-      await cluster.makeCold([img], 'busybox:1.36', 20_000);
+      await cluster.makeCold([img], 20_000);
       expect(await cluster.nodeImages('w1')).toEqual([]);
       expect(await cluster.nodeImages('w2')).toEqual([]);
       expect(api.deletedDaemonSets).toEqual(['pullbench-cold-cache']);

@@ -52,6 +52,15 @@ class FakeCluster implements Cluster {
   versions(): Record<string, string> {
     return {};
   }
+  // The rollout engine neither warms, empties nor measures links: the run's stages do.
+  async prepull(): Promise<void> {}
+  async makeCold(): Promise<boolean> {
+    return false;
+  }
+  linkBytes(): { registry: number; mirror: number } {
+    return { registry: 0, mirror: 0 };
+  }
+  assertEnoughData(): void {}
   async [Symbol.asyncDispose](): Promise<void> {}
 }
 

@@ -1,6 +1,7 @@
 import { Watch, type V1Pod } from '@kubernetes/client-node';
 import type { Cluster, PodCondition, PodCreate } from '../cluster.js';
 import { PullbenchError } from '../../errors.js';
+import type { BasicCredentials } from '../../oci/credentials.js';
 import type { KubeEvent, PodObservation } from '../../core/events.js';
 import { coldCacheDaemonSet, dockerConfigSecret, podManifest, POD_ID_LABEL, RUN_LABEL } from './manifests.js';
 import type { ClusterVersions } from './node-state.js';
@@ -15,6 +16,8 @@ export interface KubeClusterOptions {
   pullSecrets?: Map<string, { registry: string; username: string; password: string }>;
   /** Overrides the image's entrypoint; synthesised images need none (they run `/pause` until SIGTERM). */
   command?: string[];
+  /** The cold-cache DaemonSet's image, which needs a shell (crictl comes from the node); default busybox:1.36. */
+  coldCacheImage?: string;
 }
 
 interface Entry {
@@ -179,7 +182,8 @@ export class KubeCluster implements Cluster {
   }
 
   /** Removes the images from every node for real and waits until Node.status.images agrees. */
-  async makeCold(images: string[], helperImage = 'busybox:1.36', timeoutMs = 180_000): Promise<void> {
+  async makeCold(images: string[], timeoutMs = 180_000): Promise<boolean> {
+    const helperImage = this.opts.coldCacheImage ?? 'busybox:1.36';
     const ds = coldCacheDaemonSet({
       namespace: this.opts.namespace,
       runId: this.opts.runId,
@@ -195,14 +199,17 @@ export class KubeCluster implements Cluster {
       await this.session.apps.deleteNamespacedDaemonSet({ name: ds.metadata?.name ?? '', namespace: this.opts.namespace }).catch(() => undefined);
     }
     await this.session.waitCold(images, timeoutMs);
+    return true;
   }
 
   /**
    * Warms every node for real: one IfNotPresent pod per node and image, waited
    * for and deleted, then Node.status.images must list the images everywhere.
-   * The warming pods and their events are not part of the measured record.
+   * The warming pods present the cluster's pull secrets (`auth` is the emulated
+   * nodes' way). They and their events are not part of the measured record.
    */
-  async prepull(images: string[], pullSecrets: string[] = [], timeoutMs = 300_000): Promise<void> {
+  async prepull(images: string[], _auth?: BasicCredentials, timeoutMs = 300_000): Promise<void> {
+    const pullSecrets = [...(this.opts.pullSecrets?.keys() ?? [])];
     const ids: string[] = [];
     this.nodes.forEach((node, n) =>
       images.forEach((image, i) => {

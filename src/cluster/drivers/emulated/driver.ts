@@ -256,6 +256,14 @@ export class EmulatedCluster implements Cluster {
     }));
   }
 
+  /** A fresh emulated cluster has a cold cache: nothing to empty. */
+  async makeCold(): Promise<boolean> {
+    return false;
+  }
+
+  /** The emulated nodes record every event they write. */
+  assertEnoughData(): void {}
+
   /** Bytes the nodes' shaped links carried down, by destination (unshaped routes are not counted). */
   linkBytes(): { registry: number; mirror: number } {
     const sum = { registry: 0, mirror: 0 };

@@ -1,0 +1,87 @@
+import type { Cluster } from '../cluster/cluster.js';
+import { EmulatedCluster, type EmulatedClusterOptions, type Route } from '../cluster/drivers/emulated/driver.js';
+import { realClock } from '../core/clock.js';
+import { PullbenchError } from '../errors.js';
+import type { BasicCredentials } from '../oci/credentials.js';
+import type { StartedRegistry } from '../registry/provider.js';
+import type { Arm } from '../scenario/matrix.js';
+import type { LinkSection, Scenario } from '../scenario/schema.js';
+import type { RealRun } from './real-cluster.js';
+
+/** The scenario's `links` entry as an emulated route: scenario units are the driver's (bytes per second, ms). */
+const route = (target: string, link: LinkSection | undefined): Route => ({ target, ...(link ? { link } : {}) });
+
+/**
+ * The scenario as the emulated driver's options: the one place that maps
+ * `cluster`, `links` and `pullSecrets` onto a cluster (cluster/ does not know
+ * the scenario file). Pre-pulled arms reach the registry unshaped.
+ */
+export function emulatedClusterOptions(scenario: Scenario, arm: Arm, registry: StartedRegistry, mirror?: StartedRegistry): EmulatedClusterOptions {
+  return {
+    nodes: scenario.cluster.nodes,
+    runtime: scenario.cluster.runtime,
+    layerStore: scenario.cluster.layerStore,
+    ...(scenario.cluster.kubernetesVersion ? { kubernetesVersion: scenario.cluster.kubernetesVersion } : {}),
+    ...(scenario.cluster.containerdVersion ? { containerdVersion: scenario.cluster.containerdVersion } : {}),
+    kubelet: scenario.cluster.kubelet,
+    clock: realClock,
+    registryHost: registry.host,
+    registry: route(registry.host, arm.topology !== 'pre-pulled' ? scenario.links.registry : undefined),
+    ...(mirror ? { mirror: route(mirror.host, scenario.links.mirror) } : {}),
+    pullSecrets: new Map(scenario.pullSecrets.map((p) => [p.name, { username: p.username, password: p.password }])),
+    namePrefix: 'node',
+  };
+}
+
+export interface ClusterStageInput {
+  scenario: Scenario;
+  arm: Arm;
+  /** The repetition's index (a real cluster names its namespace after it). */
+  index: number;
+  registry: StartedRegistry;
+  mirror?: StartedRegistry;
+  real?: RealRun;
+}
+
+/** Stage `cluster`: a fresh emulated cluster, or a fresh namespace on the run's real cluster. */
+export async function clusterStage({ scenario, arm, index, registry, mirror, real }: ClusterStageInput): Promise<Cluster> {
+  return real ? real.open(arm, index) : EmulatedCluster.start(emulatedClusterOptions(scenario, arm, registry, mirror));
+}
+
+export interface WarmStageInput {
+  cluster: Cluster;
+  arm: Arm;
+  /** Image references as the nodes pull them. */
+  images: string[];
+  /** The registry user, for emulated nodes' pre-pulls. */
+  auth?: BasicCredentials;
+  /** A real cluster: its caches are emptied for cold arms (an emulated one starts empty). */
+  real: boolean;
+  progress(message: string): void;
+}
+
+/**
+ * Stage `warm`: a warm arm gets every image on every node, checked; a cold arm
+ * on a real cluster gets its caches emptied, checked. Whether the cache state
+ * was checked (undefined: a fresh emulated cluster, cold by construction).
+ */
+export async function warmStage({ cluster, arm, images, auth, real, progress }: WarmStageInput): Promise<boolean | undefined> {
+  if (arm.cache === 'warm') {
+    progress(`  warming ${cluster.nodes.length} node(s) with ${images.length} image(s)`);
+    await cluster.prepull(images, auth);
+    const missing: string[] = [];
+    for (const node of cluster.nodes) {
+      const present = new Set(await cluster.nodeImages(node));
+      for (const image of images) if (!present.has(image)) missing.push(`${node}: ${image}`);
+    }
+    if (missing.length > 0) {
+      throw new PullbenchError('RUN_INVALID', `arm ${arm.name} claims a warm cache but images are missing: ${missing.slice(0, 5).join(', ')}`, { details: { missing } });
+    }
+    return true;
+  }
+  if (real && arm.cache === 'cold') {
+    progress(`  emptying the image cache on ${cluster.nodes.length} node(s)`);
+    return cluster.makeCold(images);
+  }
+  return undefined;
+}

@@ -1,0 +1,131 @@
+import type { Cluster } from '../cluster/cluster.js';
+import { realClock } from '../core/clock.js';
+import { buildTimelines } from '../measure/timeline.js';
+import type { UsageSampler } from '../measure/usage.js';
+import type { StartedRegistry } from '../registry/provider.js';
+import type { Repetition } from '../results/index.js';
+import { runRollouts } from '../rollout/engine.js';
+import type { Arm } from '../scenario/matrix.js';
+import type { RolloutSection, Scenario } from '../scenario/schema.js';
+import { formatBytes } from '../util/units.js';
+import { LoadStage } from './load-stage.js';
+import { deniedPods, type Admission } from './verify-stage.js';
+
+export const NAMESPACE = 'pullbench';
+
+export interface MeasureStageInput {
+  scenario: Scenario;
+  arm: Arm;
+  cluster: Cluster;
+  registry: StartedRegistry;
+  mirror?: StartedRegistry;
+  /** The rollouts to run (the admitted ones when the scenario verifies). */
+  rollouts: RolloutSection[];
+  /** The host pods name in image references. */
+  imageHost: string;
+  /** Emulated clusters: the process usage sampler, started before the nodes. */
+  sampler?: UsageSampler;
+  progress(message: string): void;
+}
+
+/** What the measured rollout produced, before it is read into a repetition. */
+export interface Measured {
+  /** When the rollout started (ms since the epoch). */
+  startedAt: number;
+  rolloutDurationMs: number;
+  steps: Repetition['steps'];
+  linkBytes: { registry: number; mirror: number };
+  usage?: Repetition['usage'];
+  load?: Repetition['load'];
+}
+
+/**
+ * Stage `measure`: the scenario's storms (if any) beside the rollouts, with
+ * the registries' counters and the links' byte counts reset or read around
+ * them, so that what came before (pre-pulls, storm lookups) is not counted.
+ */
+export async function measureStage({ scenario, arm, cluster, registry, mirror, rollouts, imageHost, sampler, progress }: MeasureStageInput): Promise<Measured> {
+  // Registries counted from their log (docker-registry) answer before they log: their counts wait for the log.
+  const statsCaughtUp = async (): Promise<void> => {
+    await Promise.all([registry.statsCaughtUp?.(), mirror?.statsCaughtUp?.()]);
+  };
+  // The load: stage finds its images before the stats reset, so the counts below are the rollout's and the storms'.
+  await using storms = await LoadStage.prepare(scenario, { registry, ...(mirror ? { mirror } : {}) }, rollouts);
+  // What came before (pre-pulls, the storms' lookups) counted before the reset, not after it.
+  await statsCaughtUp();
+  registry.resetStats();
+  mirror?.resetStats();
+  const linkBefore = cluster.linkBytes();
+
+  let lastKey = '';
+  let lastAt = 0;
+  if (storms) {
+    progress(`  load: ${storms.describe()}`);
+    await storms.start();
+  }
+  const startedAt = Date.now();
+  sampler?.begin();
+  const steps = await runRollouts(rollouts, {
+    cluster,
+    clock: realClock,
+    namespace: NAMESPACE,
+    pullPolicy: arm.pullPolicy,
+    imageRef: (ref) => `${imageHost}/${ref}`,
+    onProgress: (step, ready, total) => {
+      // One line when readiness changes, else at most every 2 s with the bytes moving.
+      const now = Date.now();
+      const key = `${step}:${ready}/${total}`;
+      if (key === lastKey && now - lastAt < 2000) return;
+      lastKey = key;
+      lastAt = now;
+      const moved = cluster.linkBytes();
+      const bytes = moved.registry + moved.mirror - linkBefore.registry - linkBefore.mirror;
+      progress(`  ${step}: ${ready}/${total} ready, ${formatBytes(bytes)} over the links`);
+    },
+  });
+  const rolloutDurationMs = Date.now() - startedAt;
+  const usage = sampler?.stop(cluster.nodes.length, { loadStorms: storms?.size ?? 0 });
+  const load = await storms?.stop();
+  cluster.assertEnoughData();
+  const linkAfter = cluster.linkBytes();
+  // Registries counted from their log: every response of the rollout and the storms counted before the read.
+  await statsCaughtUp();
+  return {
+    startedAt,
+    rolloutDurationMs,
+    steps: steps.map((s) => ({ name: s.name, durationMs: s.durationMs, completed: s.completed, timedOut: s.timedOut, ...(s.failedFast ? { failedFast: s.failedFast } : {}) })),
+    linkBytes: { registry: linkAfter.registry - linkBefore.registry, mirror: linkAfter.mirror - linkBefore.mirror },
+    ...(usage ? { usage } : {}),
+    ...(load ? { load } : {}),
+  };
+}
+
+export interface CollectStageInput {
+  index: number;
+  cluster: Cluster;
+  registry: StartedRegistry;
+  mirror?: StartedRegistry;
+  measured: Measured;
+  /** The warm stage's check of the cache state, if it made one. */
+  cacheVerified?: boolean;
+  admitted?: Admission;
+  imageHost: string;
+}
+
+/** Stage `collect`: the cluster's record read into per-pod timelines (and the verify stage's denials), with the registries' counters. */
+export function collectStage({ index, cluster, registry, mirror, measured, cacheVerified, admitted, imageHost }: CollectStageInput): Repetition {
+  const pods = [...buildTimelines(cluster.events(), cluster.observations()), ...(admitted ? deniedPods(admitted, imageHost, measured.startedAt) : [])];
+  return {
+    index,
+    startedAt: measured.startedAt,
+    rolloutDurationMs: measured.rolloutDurationMs,
+    steps: measured.steps,
+    pods,
+    registry: registry.stats(),
+    ...(mirror ? { mirror: mirror.stats() } : {}),
+    linkBytes: measured.linkBytes,
+    ...(cacheVerified !== undefined ? { cacheVerified } : {}),
+    ...(measured.usage ? { usage: measured.usage } : {}),
+    ...(measured.load ? { load: measured.load } : {}),
+  };
+}
