@@ -40,13 +40,16 @@ describe('the dependency rule', () => {
     expect(code).toBe(0);
   }, 120_000);
 
-  describe('when a file imports upward or a command', () => {
+  describe('when a file imports upward or a command, or two modules import each other', () => {
     beforeAll(async () => {
       // node/ sits below cluster/: the import that issue 24 removed (node/ reading cluster/'s event types).
       const kubelet = join(copy, 'src/node/kubelet.ts');
       await writeFile(kubelet, `import type { Cluster } from './../cluster/cluster.js';\nexport type Upward = Cluster;\n${await readFile(kubelet, 'utf8')}`);
       const results = join(copy, 'src/results/index.ts');
       await writeFile(results, `${await readFile(results, 'utf8')}export type { default as RunCommand } from '../commands/run.js';\n`);
+      // Two modules of one folder that need each other at run time.
+      await writeFile(join(copy, 'src/util/cycle-a.ts'), "import { b } from './cycle-b.js';\nexport const a = (): unknown => b;\n");
+      await writeFile(join(copy, 'src/util/cycle-b.ts'), "import { a } from './cycle-a.js';\nexport const b = (): unknown => a;\n");
     });
 
     it('fails, naming the rule and the import', async () => {
@@ -54,6 +57,7 @@ describe('the dependency rule', () => {
       expect(code).toBeGreaterThan(0); // depcruise exits with the number of errors
       expect(output).toContain('error layer-node: src/node/kubelet.ts → src/cluster/cluster.ts');
       expect(output).toContain('error no-commands-import: src/results/index.ts → src/commands/run.ts');
+      expect(output).toMatch(/error no-circular: src\/util\/cycle-[ab]\.ts → \n\s+src\/util\/cycle-[ab]\.ts →/);
     }, 120_000);
   });
 });
