@@ -24,11 +24,12 @@ afterAll(async () => {
   await registry?.[Symbol.asyncDispose]();
 });
 
-async function pullEverywhere(workers: number, link: { bandwidth: number; latency: number; jitter: number; sharedUplink?: number }) {
+type Link = { bandwidth: number; latency: number; jitter: number; sharedUplink?: number };
+async function pullEverywhere(workers: number, link: Link, layerStore: 'inflate-only' | 'disk' = 'inflate-only') {
   const spy = vi.spyOn(proxy, 'startShapedProxy');
   await using cluster = await EmulatedCluster.start({
     nodes: 4, runtime: 'embedded', kubelet, clock: systemClock, registryHost: registry.host,
-    registry: { target: registry.host, link }, pullSecrets: new Map(), workers,
+    registry: { target: registry.host, link }, pullSecrets: new Map(), workers, layerStore,
   });
   // A first pull warms the threads up (a fresh worker compiles the pull path: ~1 s here), so the timing is the link's.
   await cluster.prepull([`${registry.host}/links/warm:v1`]);
@@ -43,7 +44,9 @@ async function pullEverywhere(workers: number, link: { bandwidth: number; latenc
   return { seconds, linkBytes: { ...linkBytes, registry: linkBytes.registry - warmBytes }, served: registry.stats().bytesServed, proxies, images: await cluster.nodeImages('node-1') };
 }
 
-describe('emulated nodes shape their own connections', () => {
+// The inflate-only store shapes its own sockets in process; the disk store (the default) reaches the
+// registry through a shaped proxy per node and route, as containerd nodes do.
+describe('emulated nodes on the inflate-only store shape their own connections', () => {
   for (const workers of [0, 2]) {
     it(`counts what crossed the links, with no proxy (runtime workers: ${workers})`, async () => {
       const r = await pullEverywhere(workers, { bandwidth: 1e9, latency: 1, jitter: 0 });
@@ -67,4 +70,16 @@ describe('emulated nodes shape their own connections', () => {
       expect(r.seconds).toBeLessThan(2.2);
     }, 30_000);
   }
+});
+
+describe('emulated nodes on the disk store', () => {
+  it('reach the registry through a shaped proxy per node and count what crossed it', async () => {
+    const r = await pullEverywhere(0, { bandwidth: 1e9, latency: 1, jitter: 0 }, 'disk');
+    expect(r.proxies).toBe(4);
+    expect(r.images).toContain(`${registry.host}/links/app:v1`);
+    expect(r.served).toBeGreaterThan(4 * LAYER);
+    expect(r.linkBytes.registry).toBeGreaterThan(r.served);
+    expect(r.linkBytes.registry).toBeLessThan(r.served + 4 * 10_000);
+    expect(r.linkBytes.mirror).toBe(0);
+  }, 30_000);
 });
