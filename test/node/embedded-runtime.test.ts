@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedRuntime } from '../../src/node/runtimes/embedded.js';
-import { BlobSink, applyLayer, syncGunzipAvailable } from '../../src/node/runtimes/layer-store.js';
+import { applyLayer, syncGunzipAvailable } from '../../src/node/runtimes/layer-apply.js';
+import { BlobSink } from '../../src/node/runtimes/layer-store.js';
 import { embeddedRegistry, type StartedRegistry } from '../../src/registry/provider.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, request } from 'node:http';

@@ -5,7 +5,8 @@ import { parentPort } from 'node:worker_threads';
 import { RawHttpPool, type RawResponse } from '../../net/raw-http.js';
 import { Digester, parseDigest } from '../../oci/digest.js';
 import { digestMismatch, sizeMismatch } from '../../oci/verifying-stream.js';
-import { applyLayer, giveStage, SyncFile, takeStage } from './layer-store.js';
+import { applyLayer } from './layer-apply.js';
+import { giveStage, SyncFile, takeStage } from './layer-store.js';
 import { plainError, type LayerJob, type LayerReply } from './layer-thread.js';
 import { commitTransactionsSync, saveBlobSync } from './metadata-store.js';
 
