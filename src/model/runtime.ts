@@ -1,7 +1,7 @@
 import { PullbenchError } from '../errors.js';
 import type { Clock } from '../core/clock.js';
 import { TaskQueue } from '../util/task-queue.js';
-import { criError } from '../node/runtimes/embedded.js';
+import { criError } from '../node/runtimes/cri-error.js';
 import type { ImageInfo, PullAuth, Runtime, RuntimeStats } from '../node/runtime.js';
 import type { RegistryHost } from '../oci/hosts.js';
 import type { Descriptor } from '../oci/media-types.js';

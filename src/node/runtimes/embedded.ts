@@ -1,13 +1,10 @@
-import { mkdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { PullbenchError, isPullbenchError } from '../../errors.js';
-import { RegistryClient } from '../../oci/client.js';
-import { parseHostsToml, type HostCapability, type RegistryHost } from '../../oci/hosts.js';
-import { MANIFEST_ACCEPT, MediaType, isIndexMediaType, type Descriptor, type ImageIndex } from '../../oci/media-types.js';
-import { isProxy, withMirrors } from '../../oci/mirror-fetch.js';
-import { HttpPool, fetchTransport, type HttpTransport } from '../../net/http-pool.js';
+import { PullbenchError } from '../../errors.js';
+import { MANIFEST_ACCEPT, isIndexMediaType, type Descriptor, type ImageIndex } from '../../oci/media-types.js';
+import { fetchTransport, type HttpTransport } from '../../net/http-pool.js';
 import { ShapedRoutes, type ShapedRouteSpec } from '../../net/shaped-socket.js';
 import { hostPlatform, selectPlatform, type PlatformSpec } from '../../oci/platform.js';
 import { parseReference, type ImageReference } from '../../oci/reference.js';
@@ -16,9 +13,14 @@ import { makeTempDir, type TempDir } from '../../util/temp.js';
 import { TaskQueue } from '../../util/task-queue.js';
 import type { ImageInfo, PullAuth, Runtime, RuntimeStats } from '../runtime.js';
 import { containerdProfile, type ContainerdProfile } from '../profiles.js';
+import { criError } from './cri-error.js';
+import { ImageStore } from './image-store.js';
 import { acquireLayerThreads, releaseLayerThreads, type LayerThread } from './layer-thread.js';
 import { BlobSink, decompressor } from './layer-store.js';
+import { MetadataJournal } from './metadata-journal.js';
 import { createJournal, META_TX_PER_NEW_LAYER, META_TX_PER_PULL } from './metadata-store.js';
+import { diffIdsOf, manifestParts, mediaTypeOf, parseJson } from './pull-manifest.js';
+import { pullPhase, RegistryHosts, type Via } from './registry-hosts.js';
 
 /** The disk store does containerd's work per pull; inflate-only skips the content store (see EmbeddedRuntimeOptions). */
 export type LayerStoreKind = 'disk' | 'inflate-only';
@@ -50,32 +52,11 @@ export interface EmbeddedRuntimeOptions {
   routes?: ShapedRouteSpec[];
 }
 
-interface ImageRecord {
-  /** Normalised name with tag, or name@digest when pulled by digest. */
-  key: string;
-  name: string;
-  tag?: string;
-  /** The resolved target (manifest, or index): what repoDigests name. */
-  manifestDigest: string;
-  configDigest: string;
-  /** Every content digest the image holds (index, manifest, config, layers). */
-  content: string[];
-  size: number;
-}
-
 interface Content {
   size: number;
   /** Bytes kept for manifests, indexes and configs; layers live on disk or nowhere. */
   bytes?: Buffer;
 }
-
-const LAYER_TYPES = new Set<string>([
-  MediaType.OciLayerGzip,
-  MediaType.DockerLayerGzip,
-  MediaType.OciLayerZstd,
-  MediaType.OciLayerTar,
-  MediaType.DockerForeignLayerGzip,
-]);
 
 /**
  * A containerd-like runtime in process: resolves through the hosts.toml host
@@ -93,29 +74,27 @@ export class EmbeddedRuntime implements Runtime {
    * what one of them uses is not dropped by a removal or by another pull's failure.
    */
   private readonly leases = new Map<string, number>();
-  private readonly images = new Map<string, ImageRecord>();
+  private readonly images = new ImageStore();
   /** max_concurrent_downloads across the node (containerd 2.1's transfer service); 1.7 and 2.0 make one per pull. */
   private readonly limiter: TaskQueue;
   readonly profile: ContainerdProfile;
   /** The disk store's 1 MiB layer stages, kept between layers. */
   private readonly spareStages: Buffer[] = [];
-  private readonly hosts = new Map<string, RegistryHost[]>();
+  private readonly hosts: RegistryHosts;
   private readonly counters = { pulls: 0, failedPulls: 0, bytesDownloaded: 0, requests: 0, metadataCommits: 0 };
   /** Set when a fetch was injected; else each pull phase gets keep-alive pools of its own. */
   private readonly injected: HttpTransport | undefined;
   private readonly routes: ShapedRoutes | undefined;
   private dir: TempDir | undefined;
   /** containerd's metadata stores (bbolt) stand-in: appended and synced, one transaction at a time. */
-  private journal: FileHandle | undefined;
-  private journalTail: Promise<void> = Promise.resolve();
-  private journalTx = 0;
+  private journal: MetadataJournal | undefined;
   /** The disk store's layer downloads and applies, in a thread of their own. */
   private layers: LayerThread | undefined;
 
   private constructor(private readonly opts: EmbeddedRuntimeOptions) {
     this.profile = containerdProfile(opts.containerdVersion);
     this.limiter = new TaskQueue(opts.maxConcurrentDownloads ?? 3);
-    for (const [host, text] of Object.entries(opts.hostsToml ?? {})) this.hosts.set(host, parseHostsToml(text, host));
+    this.hosts = new RegistryHosts(opts.hostsToml);
     this.injected = opts.fetch ? fetchTransport(opts.fetch) : undefined;
     this.routes = opts.routes && opts.routes.length > 0 ? new ShapedRoutes(opts.routes) : undefined;
   }
@@ -136,13 +115,14 @@ export class EmbeddedRuntime implements Runtime {
       rt.dir = await makeTempDir('pbemb-');
       await mkdir(join(rt.dir.path, 'blobs'), { recursive: true });
       await mkdir(join(rt.dir.path, 'snapshots'), { recursive: true });
-      rt.journal = await createJournal(join(rt.dir.path, 'meta.db'));
+      const journal = await createJournal(join(rt.dir.path, 'meta.db'));
       // A layer thread per concurrent download (at most MAX_LAYER_THREADS), so that they hash on every core, and one
       // more, so that an apply need not share a thread with a download, as containerd's unpack runs in a goroutine
       // of its own beside its fetches: sharing one, the first layer's apply took 220-330 ms of a 250 MB pull (8
       // layers) where its own took 55-145 ms (timelines, 2026-12-02). Shared with the other runtimes of this thread.
       rt.layers = acquireLayerThreads(Math.min(MAX_LAYER_THREADS, Math.max(1, opts.maxConcurrentDownloads ?? 3)) + 1);
       await rt.layers.started();
+      rt.journal = new MetadataJournal(journal, rt.layers, (n) => (rt.counters.metadataCommits += n));
     }
     return rt;
   }
@@ -167,15 +147,14 @@ export class EmbeddedRuntime implements Runtime {
   }
 
   async imageStatus(image: string): Promise<ImageInfo | undefined> {
-    const rec = this.find(image);
-    return rec ? this.info(rec) : undefined;
+    const rec = this.images.find(image);
+    return rec ? this.images.info(rec) : undefined;
   }
 
   async removeImage(image: string): Promise<void> {
-    const rec = this.find(image);
+    const rec = this.images.find(image);
     if (!rec) return;
-    for (const [key, r] of this.images) if (r.configDigest === rec.configDigest) this.images.delete(key);
-    const live = new Set([...this.images.values()].flatMap((r) => r.content));
+    const live = this.images.remove(rec);
     for (const digest of this.content.keys()) if (!live.has(digest) && !this.leases.has(digest)) await this.forget(digest);
   }
 
@@ -187,9 +166,7 @@ export class EmbeddedRuntime implements Runtime {
   }
 
   async listImages(): Promise<ImageInfo[]> {
-    const byId = new Map<string, ImageRecord>();
-    for (const rec of this.images.values()) if (!byId.has(rec.configDigest)) byId.set(rec.configDigest, rec);
-    return [...byId.values()].map((r) => this.info(r));
+    return this.images.list();
   }
 
   stats(): RuntimeStats {
@@ -207,9 +184,8 @@ export class EmbeddedRuntime implements Runtime {
 
   async [Symbol.asyncDispose](): Promise<void> {
     this.routes?.close();
-    await this.journalTail.catch(() => undefined);
-    if (this.layers) await releaseLayerThreads(this.layers);
     await this.journal?.close();
+    if (this.layers) await releaseLayerThreads(this.layers);
     await this.dir?.remove();
   }
 
@@ -240,49 +216,18 @@ export class EmbeddedRuntime implements Runtime {
     lease: (digest: string) => void,
     auth?: PullAuth,
   ): Promise<string> {
-    const hosts = this.hostsFor(ref.domain);
-    // containerd's CRI builds registry hosts (and so a fresh authorizer and a fresh http.Transport)
-    // once for Resolve and once for the Fetcher: the registry sees one token, and one connection,
-    // for the resolve, and others for the content fetches.
-    const phase = (): (<T>(capability: HostCapability, fn: (c: RegistryClient) => Promise<T>) => Promise<T>) => {
-      const clients = new Map<string, RegistryClient>();
-      const transports = new Map<boolean, HttpTransport>();
-      const transportFor = (skipVerify: boolean): HttpTransport => {
-        let t = transports.get(skipVerify);
-        if (!t) {
-          if (this.injected) t = this.injected;
-          else {
-            const pool = new HttpPool({ insecureSkipVerify: skipVerify, ...(this.routes ? { connect: this.routes.connect } : {}) });
-            // Layer blobs go through the layer thread's own connections, unless this thread shapes the links.
-            const transport = this.layers && !this.routes && !skipVerify ? this.layers.transport(pool) : pool;
-            pools.push(transport);
-            t = transport;
-          }
-          t = this.counted(t);
-          transports.set(skipVerify, t);
-        }
-        return t;
-      };
-      const client = (host: RegistryHost): RegistryClient => {
-        let c = clients.get(host.url);
-        if (!c) {
-          const url = new URL(host.url);
-          c = new RegistryClient({
-            baseUrl: url.origin,
-            apiPath: url.pathname,
-            transport: transportFor(host.skipVerify === true),
-            userAgent: 'containerd/pullbench-embedded',
-            ...(isProxy(host.url, ref.domain) ? { namespace: ref.domain } : {}),
-            ...(host.headers ? { headers: host.headers } : {}),
-            ...(auth ? { credentials: auth } : {}),
-          });
-          clients.set(host.url, c);
-        }
-        return c;
-      };
-      const retry = { retryServerErrorsOnLastHost: this.profile.retriesServerErrorsOnLastHost };
-      return (capability, fn) => withMirrors(hosts, capability, (h) => fn(client(h)), retry);
-    };
+    const phase = (): Via =>
+      pullPhase({
+        ref,
+        hosts: this.hosts.for(ref.domain),
+        ...(auth ? { auth } : {}),
+        ...(this.injected ? { injected: this.injected } : {}),
+        ...(this.routes ? { routes: this.routes } : {}),
+        ...(this.layers ? { layers: this.layers } : {}),
+        pools,
+        counted: (t) => this.counted(t),
+        retryServerErrorsOnLastHost: this.profile.retriesServerErrorsOnLastHost,
+      });
     const limiter = this.profile.downloadLimit === 'node' ? this.limiter : new TaskQueue(this.opts.maxConcurrentDownloads ?? 3);
     const resolveVia = phase();
     const via = phase();
@@ -314,15 +259,7 @@ export class EmbeddedRuntime implements Runtime {
       manifestDesc = selectPlatform(index, this.opts.platform ?? hostPlatform());
       manifestBytes = await fetchSmall(manifestDesc);
     }
-    const manifest = parseJson<{ config?: Descriptor; layers?: Descriptor[] }>(manifestBytes, 'image manifest');
-    if (!manifest.config || !Array.isArray(manifest.layers)) {
-      throw new PullbenchError('INVALID_MANIFEST', `manifest ${manifestDesc.digest} has no config or layers`);
-    }
-    const config = manifest.config;
-    const layers = manifest.layers;
-    for (const l of layers) {
-      if (!LAYER_TYPES.has(l.mediaType)) throw new PullbenchError('INVALID_MANIFEST', `unsupported layer media type ${l.mediaType}`);
-    }
+    const { config, layers } = manifestParts(manifestBytes, manifestDesc.digest);
     // containerd 1.6's unpacker holds a manifest's layers back until its config is fetched (the config names their
     // diff ids), then fetches them max_concurrent_downloads at a time and applies each, in order, once it is fetched
     // and the one below it applied (unpacker.go: unpack, fetch). The inflate-only store keeps no layer to apply: it
@@ -347,36 +284,25 @@ export class EmbeddedRuntime implements Runtime {
             details: { layer: l.digest, expected: diffIds[i], actual },
           });
         }
-        if (fresh) await this.commitMetadata(`layer ${l.digest}`, META_TX_PER_NEW_LAYER);
+        if (fresh) await this.journal?.commit(`layer ${l.digest}`, META_TX_PER_NEW_LAYER);
       }
     } finally {
       // Nothing of a failed pull is left running: its other fetches end (and store what verified) first.
       await Promise.allSettled(fetches);
     }
     // The image record, leases and CRI's own bookkeeping: one transaction more when anything was new.
-    await this.commitMetadata(`image ${ref.toString()}`, META_TX_PER_PULL + (fresh ? 1 : 0));
+    await this.journal?.commit(`image ${ref.toString()}`, META_TX_PER_PULL + (fresh ? 1 : 0));
     content.push(config.digest, ...layers.map((l) => l.digest));
     size += config.size + layers.reduce((n, l) => n + l.size, 0);
-
-    const record: ImageRecord = {
-      key: '',
-      name: ref.name,
-      // containerd's image target is what the reference resolved to (the index, for a multi-platform image).
-      manifestDigest: root.digest,
-      configDigest: config.digest,
-      content,
-      size,
-      ...(ref.digest ? {} : { tag: ref.tag }),
-    };
-    const key = ref.digest ? `${ref.name}@${ref.digest}` : `${ref.name}:${ref.tag}`;
-    this.images.set(key, { ...record, key });
+    // containerd's image target is what the reference resolved to (the index, for a multi-platform image).
+    this.images.add(ref, { manifestDigest: root.digest, configDigest: config.digest, content, size });
     return config.digest;
   }
 
   private fetchBlob(
     ref: ImageReference,
     desc: Descriptor,
-    via: <T>(capability: HostCapability, fn: (c: RegistryClient) => Promise<T>) => Promise<T>,
+    via: Via,
     limiter: TaskQueue,
     isLayer: boolean,
   ): Promise<boolean> {
@@ -410,7 +336,7 @@ export class EmbeddedRuntime implements Runtime {
   private async storeLayer(
     ref: ImageReference,
     desc: Descriptor,
-    via: <T>(capability: HostCapability, fn: (c: RegistryClient) => Promise<T>) => Promise<T>,
+    via: Via,
   ): Promise<void> {
     const path = this.blobPath(desc.digest);
     const partial = `${path}.partial-${process.pid}-${Math.random().toString(36).slice(2)}`;
@@ -473,22 +399,6 @@ export class EmbeddedRuntime implements Runtime {
     await this.layers!.save(partial, this.blobPath(digest), bytes);
   }
 
-  // `transactions` bbolt-style commits, in one job on a layer thread (metadata-store.ts); one writer at a time, as
-  // bbolt allows.
-  private commitMetadata(what: string, transactions: number): Promise<void> {
-    const journal = this.journal;
-    if (!journal) return Promise.resolve();
-    const run = async (): Promise<void> => {
-      const firstTx = this.journalTx;
-      this.journalTx += transactions;
-      this.counters.metadataCommits += transactions;
-      await this.layers!.commit(journal.fd, what, firstTx, transactions);
-    };
-    const next = this.journalTail.then(run, run);
-    this.journalTail = next.catch(() => undefined);
-    return next;
-  }
-
   // One apply per layer: a second pull of the same layer waits for the first, and gets its diff id. A failed apply
   // keeps no snapshot, and the next pull applies the layer again.
   private unpack(layer: Descriptor): Promise<string> {
@@ -515,42 +425,6 @@ export class EmbeddedRuntime implements Runtime {
   private blobPath(digest: string): string {
     return join(this.dir!.path, 'blobs', digest.replace(':', '-'));
   }
-
-  private hostsFor(domain: string): RegistryHost[] {
-    const configured = this.hosts.get(domain);
-    if (configured) return configured;
-    return parseHostsToml('', domain);
-  }
-
-  private find(image: string): ImageRecord | undefined {
-    if (/^sha256:[a-f0-9]{64}$/.test(image)) {
-      return [...this.images.values()].find((r) => r.configDigest === image);
-    }
-    let ref: ImageReference;
-    try {
-      ref = parseReference(image);
-    } catch (err) {
-      if (isPullbenchError(err, 'INVALID_IMAGE_NAME')) return undefined;
-      throw err;
-    }
-    if (ref.digest) {
-      return (
-        this.images.get(`${ref.name}@${ref.digest}`) ??
-        [...this.images.values()].find((r) => r.name === ref.name && r.manifestDigest === ref.digest)
-      );
-    }
-    return this.images.get(`${ref.name}:${ref.tag}`);
-  }
-
-  private info(rec: ImageRecord): ImageInfo {
-    const same = [...this.images.values()].filter((r) => r.configDigest === rec.configDigest);
-    return {
-      id: rec.configDigest,
-      size: rec.size,
-      repoTags: same.filter((r) => r.tag !== undefined).map((r) => `${r.name}:${r.tag}`),
-      repoDigests: [...new Set(same.map((r) => `${r.name}@${r.manifestDigest}`))],
-    };
-  }
 }
 
 /** Download threads a runtime starts at most, whatever its max_concurrent_downloads: each is a V8 isolate of some MB. */
@@ -568,43 +442,3 @@ function collect(chunks: Buffer[]): Writable {
     },
   });
 }
-
-function parseJson<T>(bytes: Buffer, what: string): T {
-  try {
-    return JSON.parse(bytes.toString('utf8')) as T;
-  } catch (err) {
-    throw new PullbenchError('INVALID_MANIFEST', `${what} is not valid JSON`, { cause: err });
-  }
-}
-
-// The config's rootfs.diff_ids, one per layer, as containerd's unpacker requires.
-function diffIdsOf(config: Buffer, layers: number): string[] {
-  const diffIds = parseJson<{ rootfs?: { diff_ids?: unknown } }>(config, 'image config').rootfs?.diff_ids;
-  if (!Array.isArray(diffIds) || diffIds.length !== layers || !diffIds.every((d) => typeof d === 'string')) {
-    throw new PullbenchError('INVALID_MANIFEST', `image config has ${Array.isArray(diffIds) ? diffIds.length : 'no'} diff_ids for ${layers} layers`);
-  }
-  return diffIds as string[];
-}
-
-function mediaTypeOf(bytes: Buffer): string | undefined {
-  try {
-    return (JSON.parse(bytes.toString('utf8')) as { mediaType?: string }).mediaType;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Errors shaped as containerd's CRI reports them, so kubelet messages read the same on both runtimes. */
-/** The CRI error kubelet sees for a failed pull (containerd's wording); the model runtime raises the same. */
-export function criError(image: string, err: unknown): PullbenchError {
-  const cause = err as Error;
-  const notFound = isPullbenchError(err, 'MANIFEST_UNKNOWN');
-  const desc = notFound
-    ? `failed to pull and unpack image "${image}": failed to resolve reference "${image}": ${image}: not found`
-    : `failed to pull and unpack image "${image}": ${cause.message}`;
-  return new PullbenchError('RUNTIME_ERROR', `rpc error: code = ${notFound ? 'NotFound' : 'Unknown'} desc = ${desc}`, {
-    cause: err,
-    details: { image, ...(isPullbenchError(err) ? { code: err.code, ...err.details } : {}) },
-  });
-}
-

@@ -1,0 +1,87 @@
+// Where the embedded runtime's pull sends its requests: the hosts.toml host list per registry (as a real
+// containerd's certs.d), tried with containerd's mirror fallback, and one set of registry clients per pull phase.
+import { RegistryClient } from '../../oci/client.js';
+import { parseHostsToml, type HostCapability, type RegistryHost } from '../../oci/hosts.js';
+import { isProxy, withMirrors } from '../../oci/mirror-fetch.js';
+import { HttpPool, type HttpTransport } from '../../net/http-pool.js';
+import type { ShapedRoutes } from '../../net/shaped-socket.js';
+import type { ImageReference } from '../../oci/reference.js';
+import type { PullAuth } from '../runtime.js';
+import type { LayerThread } from './layer-thread.js';
+
+/** Runs `fn` against the phase's hosts that have `capability`, falling back from mirror to mirror as containerd does. */
+export type Via = <T>(capability: HostCapability, fn: (c: RegistryClient) => Promise<T>) => Promise<T>;
+
+/** hosts.toml text by registry host, parsed once; a registry without one is reached directly. */
+export class RegistryHosts {
+  private readonly hosts = new Map<string, RegistryHost[]>();
+
+  constructor(hostsToml: Record<string, string> = {}) {
+    for (const [host, text] of Object.entries(hostsToml)) this.hosts.set(host, parseHostsToml(text, host));
+  }
+
+  for(domain: string): RegistryHost[] {
+    return this.hosts.get(domain) ?? parseHostsToml('', domain);
+  }
+}
+
+export interface PhaseOptions {
+  ref: ImageReference;
+  hosts: RegistryHost[];
+  auth?: PullAuth;
+  /** An injected transport, used for every host; else each phase opens keep-alive pools of its own. */
+  injected?: HttpTransport;
+  routes?: ShapedRoutes;
+  /** The disk store's layer threads, whose own connections carry the blobs. */
+  layers?: LayerThread;
+  /** Where the phase's pools go, to be closed after the pull. */
+  pools: { close(): Promise<void> }[];
+  /** Wraps each transport (the runtime counts requests). */
+  counted: (t: HttpTransport) => HttpTransport;
+  retryServerErrorsOnLastHost: boolean;
+}
+
+/**
+ * One pull phase's way to the registry. containerd's CRI builds registry hosts (and so a fresh authorizer and a
+ * fresh http.Transport) once for Resolve and once for the Fetcher: the registry sees one token, and one connection,
+ * for the resolve, and others for the content fetches. Call it once per phase.
+ */
+export function pullPhase(o: PhaseOptions): Via {
+  const clients = new Map<string, RegistryClient>();
+  const transports = new Map<boolean, HttpTransport>();
+  const transportFor = (skipVerify: boolean): HttpTransport => {
+    let t = transports.get(skipVerify);
+    if (!t) {
+      if (o.injected) t = o.injected;
+      else {
+        const pool = new HttpPool({ insecureSkipVerify: skipVerify, ...(o.routes ? { connect: o.routes.connect } : {}) });
+        // Layer blobs go through the layer thread's own connections, unless this thread shapes the links.
+        const transport = o.layers && !o.routes && !skipVerify ? o.layers.transport(pool) : pool;
+        o.pools.push(transport);
+        t = transport;
+      }
+      t = o.counted(t);
+      transports.set(skipVerify, t);
+    }
+    return t;
+  };
+  const client = (host: RegistryHost): RegistryClient => {
+    let c = clients.get(host.url);
+    if (!c) {
+      const url = new URL(host.url);
+      c = new RegistryClient({
+        baseUrl: url.origin,
+        apiPath: url.pathname,
+        transport: transportFor(host.skipVerify === true),
+        userAgent: 'containerd/pullbench-embedded',
+        ...(isProxy(host.url, o.ref.domain) ? { namespace: o.ref.domain } : {}),
+        ...(host.headers ? { headers: host.headers } : {}),
+        ...(o.auth ? { credentials: o.auth } : {}),
+      });
+      clients.set(host.url, c);
+    }
+    return c;
+  };
+  const retry = { retryServerErrorsOnLastHost: o.retryServerErrorsOnLastHost };
+  return (capability, fn) => withMirrors(o.hosts, capability, (h) => fn(client(h)), retry);
+}
