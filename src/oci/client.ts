@@ -1,13 +1,17 @@
 import { Readable } from 'node:stream';
-import { finished } from 'node:stream/promises';
-import { PullbenchError, type PullbenchErrorCode } from '../errors.js';
+import { PullbenchError } from '../errors.js';
 import { HttpPool, fetchTransport, type HttpRequest, type HttpResponse, type HttpTransport } from '../net/http-pool.js';
 import type { BasicCredentials } from './credentials.js';
 import { basicAuthorization, mergeScopes, parseWwwAuthenticate, repositoryScope, tokenFromResponse } from './auth.js';
-import { Digester, digestOf, isDigest, parseDigest } from './digest.js';
+import { digestOf, isDigest, parseDigest } from './digest.js';
 import { MANIFEST_ACCEPT, MediaType, type Descriptor, type ImageIndex } from './media-types.js';
-import { causeText, chunksOf, contentType, drain, ERROR_BODY_LIMIT, MANIFEST_LIMIT, pipeInto, readJson, readLimited } from './response-body.js';
+import { Pusher, type PushBlobOptions } from './pusher.js';
+import { checkReference } from './reference.js';
+import { PULL, pullbenchCause, registryFailure, type RequestSpec } from './request.js';
+import { causeText, contentType, drain, MANIFEST_LIMIT, pipeInto, readJson, readLimited } from './response-body.js';
 import { VerifyingStream } from './verifying-stream.js';
+
+export { MONOLITHIC_LIMIT, type PushBlobOptions } from './pusher.js';
 
 export interface ClientOptions {
   /** Scheme + host[:port], no path, e.g. `http://127.0.0.1:41234`. */
@@ -54,37 +58,6 @@ export interface BlobResult {
   saved?: Promise<number>;
 }
 
-export interface PushBlobOptions {
-  /** Known digest: enables the HEAD skip and mounting; verified by the registry on commit. */
-  digest?: string;
-  /** Known size: checked locally (SIZE_MISMATCH) and sent as Content-Length. */
-  size?: number;
-  /** Upload in PATCH chunks of this many bytes (OCI chunked upload). */
-  chunkSize?: number;
-  /** Repository to mount the blob from (cross-repository mount); falls back to an upload. */
-  mountFrom?: string;
-}
-
-/** Blobs larger than this are uploaded in chunks unless a chunk size is given. */
-export const MONOLITHIC_LIMIT = 64 * 1024 * 1024;
-const DEFAULT_CHUNK = 16 * 1024 * 1024;
-const PULL = ['pull'] as const;
-const PUSH = ['pull', 'push'] as const;
-
-interface RequestSpec {
-  method: string;
-  /** Path under the base URL (`/v2/...`) or an absolute URL (upload locations). */
-  url: string;
-  repo: string;
-  actions: readonly string[];
-  /** Additional scopes, e.g. pull on the repository a blob is mounted from. */
-  extraScopes?: string[];
-  headers?: Record<string, string>;
-  body?: Buffer | Readable;
-  saveTo?: HttpRequest['saveTo'];
-  what: string;
-}
-
 /**
  * An OCI Distribution client that behaves like containerd's resolver and pusher:
  * anonymous first, then the registry's challenge (Basic, or a Bearer token fetched
@@ -106,6 +79,8 @@ export class RegistryClient {
   /** Authorization header per scope key (Bearer tokens), or for every scope (Basic). */
   private readonly authCache = new Map<string, string>();
   private basicHeader: string | undefined;
+  /** The push path, over this client's authorized requests. */
+  private readonly pusher: Pusher;
 
   constructor(opts: ClientOptions) {
     let url: URL;
@@ -130,6 +105,7 @@ export class RegistryClient {
     this.namespace = opts.namespace;
     this.extraHeaders = opts.headers ?? {};
     this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.pusher = new Pusher({ baseUrl: this.baseUrl, send: (spec) => this.send(spec), headBlob: (repo, digest) => this.headBlob(repo, digest) });
   }
 
   /** Closes the connections of the client's own pool (a given transport or fetch is the caller's to close). */
@@ -160,7 +136,7 @@ export class RegistryClient {
       }
       return { mediaType: contentType(res), digest, size: Number(length) };
     }
-    if (res.status !== 200 && res.status !== 405) await this.fail(res, `manifest ${repo}:${reference}`, 'MANIFEST_UNKNOWN');
+    if (res.status !== 200 && res.status !== 405) await registryFailure(res, `manifest ${repo}:${reference}`, 'MANIFEST_UNKNOWN');
     return (await this.getManifest(repo, reference, accept)).descriptor;
   }
 
@@ -169,7 +145,7 @@ export class RegistryClient {
     checkReference(reference);
     const what = `manifest ${repo}:${reference}`;
     const res = await this.send({ method: 'GET', url: `/v2/${repo}/manifests/${reference}`, repo, actions: PULL, headers: { accept }, what });
-    if (res.status !== 200) return this.fail(res, what, 'MANIFEST_UNKNOWN');
+    if (res.status !== 200) return registryFailure(res, what, 'MANIFEST_UNKNOWN');
     const bytes = await readLimited(res, MANIFEST_LIMIT, what);
     const headerDigest = res.headers.get('docker-content-digest');
     let digest: string;
@@ -196,7 +172,7 @@ export class RegistryClient {
     const what = `blob ${repo}@${digest}`;
     const res = await this.send({ method: 'HEAD', url: `/v2/${repo}/blobs/${digest}`, repo, actions: PULL, what });
     if (res.status === 404) return undefined;
-    if (res.status !== 200) return this.fail(res, what, 'BLOB_UNKNOWN');
+    if (res.status !== 200) return registryFailure(res, what, 'BLOB_UNKNOWN');
     return { mediaType: 'application/octet-stream', digest, size: Number(res.headers.get('content-length') ?? -1) };
   }
 
@@ -218,7 +194,7 @@ export class RegistryClient {
     if (opts.range) headers.range = `bytes=${opts.range.start}-${opts.range.end ?? ''}`;
     const saveTo = opts.saveTo && !opts.range ? { digest, ...opts.saveTo } : undefined;
     const res = await this.send({ method: 'GET', url: `/v2/${repo}/blobs/${digest}`, repo, actions: PULL, headers, what, ...(saveTo ? { saveTo } : {}) });
-    if (res.status !== 200 && res.status !== 206) return this.fail(res, what, 'BLOB_UNKNOWN');
+    if (res.status !== 200 && res.status !== 206) return registryFailure(res, what, 'BLOB_UNKNOWN');
     const lengthHeader = res.headers.get('content-length');
     const size = lengthHeader === null ? -1 : Number(lengthHeader);
     if (res.saved && res.status === 200) return { size, body: res.body, saved: res.saved };
@@ -232,144 +208,21 @@ export class RegistryClient {
    * Pushes a blob: skipped when the registry has it (HEAD), mounted when `mountFrom` is
    * given and the registry agrees, else uploaded monolithically (small) or in chunks.
    */
-  async pushBlob(repo: string, data: Buffer | Readable, opts: PushBlobOptions = {}): Promise<Descriptor> {
-    let digest = opts.digest;
-    let size = opts.size;
-    if (Buffer.isBuffer(data)) {
-      const actual = digestOf(data, digest ? parseDigest(digest).algorithm : 'sha256');
-      if (digest && digest !== actual) {
-        throw new PullbenchError('DIGEST_MISMATCH', `blob content has digest ${actual}, expected ${digest}`, { details: { expected: digest, actual } });
-      }
-      if (size !== undefined && size !== data.length) {
-        throw new PullbenchError('SIZE_MISMATCH', `blob is ${data.length} bytes, expected ${size}`, { details: { expected: size, actual: data.length } });
-      }
-      digest = actual;
-      size = data.length;
-    } else if (digest) {
-      parseDigest(digest);
-    }
-    if (digest) {
-      const existing = await this.headBlob(repo, digest);
-      if (existing) {
-        if (Readable.isReadable(data as Readable)) (data as Readable).destroy();
-        return descriptorOf(digest, existing.size);
-      }
-    }
-    const what = `blob upload to ${repo}`;
-    let location: string;
-    if (opts.mountFrom && digest) {
-      const mount = await this.tryMount(repo, digest, opts.mountFrom);
-      if (mount.mounted) {
-        if (!Buffer.isBuffer(data)) data.destroy();
-        return descriptorOf(digest, size ?? mount.size);
-      }
-      location = mount.location;
-    } else {
-      location = await this.startUpload(repo, what);
-    }
-
-    try {
-      return await this.upload(repo, location, data, { digest, size, chunkSize: opts.chunkSize }, what);
-    } catch (err) {
-      await this.cancelUpload(repo, location);
-      throw err;
-    }
-  }
-
-  private async upload(
-    repo: string,
-    location: string,
-    data: Buffer | Readable,
-    opts: { digest?: string; size?: number; chunkSize?: number },
-    what: string,
-  ): Promise<Descriptor> {
-    const { digest, size } = opts;
-    const chunked = opts.chunkSize !== undefined || size === undefined || size > MONOLITHIC_LIMIT || !digest;
-    if (!chunked && digest) {
-      const streamError = Buffer.isBuffer(data) ? Promise.resolve(undefined) : finished(data).then(() => undefined, (err: unknown) => err);
-      const res = await this.send({
-        method: 'PUT',
-        url: withQuery(location, 'digest', digest),
-        repo,
-        actions: PUSH,
-        headers: { 'content-type': 'application/octet-stream', ...(size === undefined ? {} : { 'content-length': String(size) }) },
-        body: data,
-        what,
-      });
-      if (res.status !== 201) return this.fail(res, what, 'BLOB_UNKNOWN');
-      await drain(res);
-      // A source that failed its own verification after its last byte went out still fails the push
-      // (bounded wait: a registry may answer before it has read everything).
-      const failed = await Promise.race([streamError, new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000).unref())]);
-      if (failed) throw pullbenchCause(failed) ?? new PullbenchError('REGISTRY_ERROR', `${what}: the blob source failed`, { cause: failed });
-      return descriptorOf(digest, size as number);
-    }
-    return this.uploadChunks(repo, location, data, { digest, size, chunkSize: opts.chunkSize ?? DEFAULT_CHUNK }, what);
-  }
-
-  // Best effort: a failed upload should not leave its session open on the registry.
-  private async cancelUpload(repo: string, location: string): Promise<void> {
-    try {
-      await drain(await this.send({ method: 'DELETE', url: location, repo, actions: PUSH, what: `cancel upload to ${repo}` }));
-    } catch {
-      /* the original error matters more */
-    }
+  pushBlob(repo: string, data: Buffer | Readable, opts: PushBlobOptions = {}): Promise<Descriptor> {
+    return this.pusher.pushBlob(repo, data, opts);
   }
 
   /**
    * Cross-repository mount of a blob from `fromRepo`; true when the registry mounted it.
    * A registry that declines (202) gets its upload session cancelled.
    */
-  async mountBlob(repo: string, digest: string, fromRepo: string): Promise<boolean> {
-    parseDigest(digest);
-    const mount = await this.tryMount(repo, digest, fromRepo);
-    if (!mount.mounted) await this.cancelUpload(repo, mount.location);
-    return mount.mounted;
-  }
-
-  private async tryMount(repo: string, digest: string, fromRepo: string): Promise<{ mounted: true; size: number } | { mounted: false; location: string }> {
-    const what = `mount of ${digest} from ${fromRepo} to ${repo}`;
-    const res = await this.send({
-      method: 'POST',
-      url: `/v2/${repo}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(fromRepo)}`,
-      repo,
-      actions: PUSH,
-      extraScopes: [repositoryScope(fromRepo, PULL)],
-      headers: { 'content-length': '0' },
-      what,
-    });
-    if (res.status === 201) {
-      await drain(res);
-      return { mounted: true, size: Number(res.headers.get('content-length') ?? -1) };
-    }
-    if (res.status !== 202) return this.fail(res, what, 'BLOB_UNKNOWN');
-    return { mounted: false, location: await this.locationOf(res, what) };
+  mountBlob(repo: string, digest: string, fromRepo: string): Promise<boolean> {
+    return this.pusher.mountBlob(repo, digest, fromRepo);
   }
 
   /** PUT a manifest or index by tag or digest; returns its descriptor. */
-  async putManifest(repo: string, reference: string, bytes: Buffer, mediaType: string): Promise<Descriptor> {
-    checkReference(reference);
-    const digest = digestOf(bytes);
-    if (isDigest(reference) && reference !== digest) {
-      throw new PullbenchError('DIGEST_MISMATCH', `manifest content has digest ${digest}, not ${reference}`, { details: { expected: reference, actual: digest } });
-    }
-    const what = `manifest ${repo}:${reference}`;
-    const res = await this.send({
-      method: 'PUT',
-      url: `/v2/${repo}/manifests/${reference}`,
-      repo,
-      actions: PUSH,
-      headers: { 'content-type': mediaType },
-      body: bytes,
-      what,
-    });
-    if (res.status !== 201 && res.status !== 200) return this.fail(res, what, 'MANIFEST_UNKNOWN');
-    await drain(res);
-    const returned = res.headers.get('docker-content-digest');
-    if (returned && returned.startsWith('sha256:') && returned !== digest) {
-      throw new PullbenchError('DIGEST_MISMATCH', `${what}: registry stored ${returned}, content has digest ${digest}`, { details: { expected: digest, actual: returned } });
-    }
-    return { mediaType, digest, size: bytes.length };
+  putManifest(repo: string, reference: string, bytes: Buffer, mediaType: string): Promise<Descriptor> {
+    return this.pusher.putManifest(repo, reference, bytes, mediaType);
   }
 
   /** Every tag of a repository, following `Link` pagination; `pageSize` sets `n`. */
@@ -379,7 +232,7 @@ export class RegistryClient {
     const what = `tags of ${repo}`;
     for (let page = 0; url && page < 10_000; page++) {
       const res = await this.send({ method: 'GET', url, repo, actions: PULL, what });
-      if (res.status !== 200) return this.fail(res, what, 'NOT_FOUND');
+      if (res.status !== 200) return registryFailure(res, what, 'NOT_FOUND');
       const body = (await readJson(res, what)) as { tags?: unknown };
       if (Array.isArray(body.tags)) tags.push(...body.tags.filter((t): t is string => typeof t === 'string'));
       url = nextLink(res);
@@ -402,7 +255,7 @@ export class RegistryClient {
         await drain(res);
         break;
       }
-      if (res.status !== 200) return this.fail(res, what, 'MANIFEST_UNKNOWN');
+      if (res.status !== 200) return registryFailure(res, what, 'MANIFEST_UNKNOWN');
       const body = (await readJson(res, what)) as Partial<ImageIndex>;
       const filtered = (res.headers.get('oci-filters-applied') ?? '').split(',').map((s) => s.trim()).includes('artifactType');
       for (const d of Array.isArray(body.manifests) ? body.manifests : []) {
@@ -418,67 +271,8 @@ export class RegistryClient {
     parseDigest(digest);
     const what = `manifest ${repo}@${digest}`;
     const res = await this.send({ method: 'DELETE', url: `/v2/${repo}/manifests/${digest}`, repo, actions: ['delete'], what });
-    if (res.status !== 202 && res.status !== 200 && res.status !== 204) return this.fail(res, what, 'MANIFEST_UNKNOWN');
+    if (res.status !== 202 && res.status !== 200 && res.status !== 204) return registryFailure(res, what, 'MANIFEST_UNKNOWN');
     await drain(res);
-  }
-
-  private async startUpload(repo: string, what: string): Promise<string> {
-    const res = await this.send({ method: 'POST', url: `/v2/${repo}/blobs/uploads/`, repo, actions: PUSH, headers: { 'content-length': '0' }, what });
-    if (res.status !== 202) return this.fail(res, what, 'BLOB_UNKNOWN');
-    return this.locationOf(res, what);
-  }
-
-  private async locationOf(res: HttpResponse, what: string): Promise<string> {
-    await drain(res);
-    const location = res.headers.get('location');
-    if (!location) throw new PullbenchError('REGISTRY_ERROR', `${what}: the registry gave no upload Location`, { details: { status: res.status } });
-    return new URL(location, this.baseUrl).toString();
-  }
-
-  // PATCH the content in chunks with Content-Range, then PUT ?digest= to commit.
-  private async uploadChunks(
-    repo: string,
-    start: string,
-    data: Buffer | Readable,
-    opts: { digest?: string; size?: number; chunkSize: number },
-    what: string,
-  ): Promise<Descriptor> {
-    if (!Number.isInteger(opts.chunkSize) || opts.chunkSize <= 0) {
-      throw new PullbenchError('INVALID_ARGUMENT', `chunk size must be a positive integer, got ${opts.chunkSize}`);
-    }
-    const digester = new Digester(opts.digest ? parseDigest(opts.digest).algorithm : 'sha256');
-    let location = start;
-    let offset = 0;
-    for await (const chunk of chunksOf(data, opts.chunkSize)) {
-      digester.update(chunk);
-      const res = await this.send({
-        method: 'PATCH',
-        url: location,
-        repo,
-        actions: PUSH,
-        headers: {
-          'content-type': 'application/octet-stream',
-          'content-length': String(chunk.length),
-          'content-range': `${offset}-${offset + chunk.length - 1}`,
-        },
-        body: chunk,
-        what,
-      });
-      if (res.status !== 202) return this.fail(res, what, 'BLOB_UNKNOWN');
-      location = await this.locationOf(res, what);
-      offset += chunk.length;
-    }
-    const actual = digester.digest();
-    if (opts.size !== undefined && offset !== opts.size) {
-      throw new PullbenchError('SIZE_MISMATCH', `${what}: blob is ${offset} bytes, expected ${opts.size}`, { details: { expected: opts.size, actual: offset } });
-    }
-    if (opts.digest && opts.digest !== actual) {
-      throw new PullbenchError('DIGEST_MISMATCH', `${what}: content has digest ${actual}, expected ${opts.digest}`, { details: { expected: opts.digest, actual } });
-    }
-    const res = await this.send({ method: 'PUT', url: withQuery(location, 'digest', actual), repo, actions: PUSH, headers: { 'content-length': '0' }, what });
-    if (res.status !== 201) return this.fail(res, what, 'BLOB_UNKNOWN');
-    await drain(res);
-    return descriptorOf(actual, offset);
   }
 
   // One request with the cached authorization; on 401, answer the challenge and retry once.
@@ -573,51 +367,6 @@ export class RegistryClient {
       clearTimeout(timer);
     }
   }
-
-  private async fail(res: HttpResponse, what: string, notFound: PullbenchErrorCode): Promise<never> {
-    const text = (await readLimited(res, ERROR_BODY_LIMIT, what, true)).toString('utf8');
-    let registryCode: string | undefined;
-    let registryMessage: string | undefined;
-    try {
-      const body = JSON.parse(text) as { errors?: { code?: string; message?: string }[] };
-      registryCode = body.errors?.[0]?.code;
-      registryMessage = body.errors?.[0]?.message;
-    } catch {
-      /* not an OCI error body */
-    }
-    const status = res.status;
-    let code: PullbenchErrorCode = 'REGISTRY_ERROR';
-    if (status === 401) code = 'REGISTRY_UNAUTHORIZED';
-    else if (status === 403) code = 'REGISTRY_DENIED';
-    else if (status === 429) code = 'REGISTRY_TOO_MANY_REQUESTS';
-    else if (registryCode === 'DIGEST_INVALID') code = 'DIGEST_MISMATCH';
-    else if (registryCode === 'SIZE_INVALID') code = 'SIZE_MISMATCH';
-    else if (registryCode === 'MANIFEST_INVALID' || registryCode === 'MANIFEST_BLOB_UNKNOWN') code = 'INVALID_MANIFEST';
-    else if (status === 404) code = registryCode === 'BLOB_UNKNOWN' ? 'BLOB_UNKNOWN' : registryCode === 'MANIFEST_UNKNOWN' ? 'MANIFEST_UNKNOWN' : notFound;
-    const retryAfter = res.headers.get('retry-after');
-    const detail = registryCode ? `${registryCode}${registryMessage ? `: ${registryMessage}` : ''}` : `HTTP ${status}`;
-    throw new PullbenchError(code, `${what}: ${detail}`, {
-      details: { status, ...(registryCode ? { registryCode } : {}), ...(retryAfter ? { retryAfter } : {}) },
-    });
-  }
-}
-
-function checkReference(reference: string): void {
-  if (isDigest(reference)) return;
-  if (!/^[\w][\w.-]{0,127}$/.test(reference)) {
-    if (reference.includes(':')) parseDigest(reference);
-    throw new PullbenchError('INVALID_ARGUMENT', `invalid tag ${JSON.stringify(reference.slice(0, 200))}`);
-  }
-}
-
-function descriptorOf(digest: string, size: number): Descriptor {
-  return { mediaType: 'application/octet-stream', digest, size };
-}
-
-function withQuery(location: string, key: string, value: string): string {
-  const url = new URL(location);
-  url.searchParams.set(key, value);
-  return url.toString();
 }
 
 /** The `rel="next"` target of a Link header, as a path or URL. */
@@ -627,13 +376,6 @@ export function nextLink(res: { headers: { get(name: string): string | null } })
   for (const part of link.split(',')) {
     const m = /<([^>]+)>\s*;\s*rel="?next"?/i.exec(part);
     if (m) return m[1];
-  }
-  return undefined;
-}
-
-function pullbenchCause(err: unknown): PullbenchError | undefined {
-  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    if (e instanceof PullbenchError) return e;
   }
   return undefined;
 }

@@ -1,5 +1,5 @@
 import { PullbenchError } from '../errors.js';
-import { isDigest } from './digest.js';
+import { isDigest, parseDigest } from './digest.js';
 
 /**
  * Image references, normalised the way Kubernetes (kubelet's
@@ -115,4 +115,13 @@ export function parseReference(input: string): ImageReference {
     reference: digest ?? (tag as string),
     toString: () => full,
   };
+}
+
+/** A tag or a digest, as a manifest reference in a URL path; INVALID_ARGUMENT (or the digest's error) otherwise. */
+export function checkReference(reference: string): void {
+  if (isDigest(reference)) return;
+  if (!/^[\w][\w.-]{0,127}$/.test(reference)) {
+    if (reference.includes(':')) parseDigest(reference);
+    throw new PullbenchError('INVALID_ARGUMENT', `invalid tag ${JSON.stringify(reference.slice(0, 200))}`);
+  }
 }
