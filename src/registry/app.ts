@@ -1,17 +1,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { digestOf, parseDigest, isDigest } from '../oci/digest.js';
+import { digestOf, parseDigest } from '../oci/digest.js';
 import { MediaType, type ImageIndex } from '../oci/media-types.js';
 import { isPullbenchError } from '../errors.js';
-import { accepts, contentLength, JSON_TYPE, paginate, parseRange, readBody, sendBody, sendPage, unsupported } from './api-http.js';
+import { accepts, JSON_TYPE, paginate, parseRange, readBody, sendBody, sendPage, unsupported } from './api-http.js';
 import { parseScopes, type Authenticator, type Principal } from './auth.js';
-import type { BlobStore, BlobUpload, ByteRange } from './blob-store.js';
+import type { BlobStore, ByteRange } from './blob-store.js';
 import { RegistryHttpError, sendError } from './http-error.js';
 import { manifestRecord, parseManifest } from './manifest-validation.js';
 import type { Repository, RepositoryIndex } from './repositories.js';
 import { isRepositoryName, parseRoute, type Route } from './routes.js';
 import { emptyStats, toOpenMetrics, type PullRateLimiter, type RegistryStats } from './stats.js';
+import { Uploads } from './uploads.js';
 
 /** A blob the mirror can serve, possibly while it is still arriving from upstream. */
 export interface BlobSource {
@@ -39,42 +40,25 @@ export interface AppOptions {
   random?: () => number;
 }
 
-interface UploadSession {
-  name: string;
-  upload: BlobUpload;
-  busy: boolean;
-  touched: number;
-}
-
-/** Uploads idle this long are cancelled (and their temp files removed). */
-const UPLOAD_IDLE_MS = 60 * 60 * 1000;
-
 const API_VERSION = 'registry/2.0';
 
 /** The registry's HTTP behaviour, independent of the listening socket. */
 export class RegistryApp {
   private stats: RegistryStats;
-  private readonly uploads = new Map<string, UploadSession>();
+  private readonly uploads: Uploads;
   /** Set by the server once listening: base of the token realm. */
   baseUrl = '';
 
   private pullThrough: PullThrough | undefined;
 
-  private readonly sweeper: NodeJS.Timeout;
-
   constructor(private readonly opts: AppOptions) {
     this.stats = emptyStats(false);
-    this.sweeper = setInterval(() => this.sweepUploads(Date.now() - UPLOAD_IDLE_MS), 60_000).unref();
+    this.uploads = new Uploads(opts);
   }
 
   /** Cancels uploads not touched since `before` (ms since epoch). */
   sweepUploads(before: number): void {
-    for (const [id, s] of this.uploads) {
-      if (!s.busy && s.touched < before) {
-        this.uploads.delete(id);
-        void s.upload.abort().catch(() => undefined);
-      }
-    }
+    this.uploads.sweep(before);
   }
 
   /** Turns on mirror mode (before the server listens). */
@@ -103,10 +87,11 @@ export class RegistryApp {
   }
 
   async close(): Promise<void> {
-    clearInterval(this.sweeper);
-    await this.pullThrough?.close();
-    await Promise.all([...this.uploads.values()].map((s) => s.upload.abort().catch(() => undefined)));
-    this.uploads.clear();
+    try {
+      await this.pullThrough?.close();
+    } finally {
+      await this.uploads.close();
+    }
   }
 
   /** Entry point for node:http; never throws. */
@@ -166,9 +151,9 @@ export class RegistryApp {
         throw unsupported();
       case 'uploads':
         if (method !== 'POST') throw unsupported();
-        return this.startUpload(req, res, route.name, query, principal);
+        return this.uploads.start(req, res, route.name, query, principal);
       case 'upload':
-        return this.continueUpload(req, res, route, method, query);
+        return this.uploads.continue(req, res, route, method, query);
       case 'tags':
         if (method !== 'GET') throw unsupported();
         return this.tags(res, route.name, query);
@@ -418,133 +403,6 @@ export class RegistryApp {
     if (!referenced) await store.delete(route.digest);
     res.writeHead(202, { 'Content-Length': '0' });
     res.end();
-  }
-
-  // ---- uploads ----
-
-  private async link(name: string, digest: string): Promise<void> {
-    const repo = this.opts.index.getOrCreate(name);
-    repo.blobs.add(digest);
-    await this.opts.index.save(repo);
-  }
-
-  private blobCreated(res: ServerResponse, name: string, digest: string): void {
-    res.writeHead(201, { Location: `/v2/${name}/blobs/${digest}`, 'Docker-Content-Digest': digest, 'Content-Length': '0' });
-    res.end();
-  }
-
-  private checkLength(req: IncomingMessage): void {
-    const length = Number(req.headers['content-length'] ?? 0);
-    if (length > this.opts.maxBlobBytes) {
-      throw new RegistryHttpError('SIZE_INVALID', `blob exceeds the limit of ${this.opts.maxBlobBytes} bytes`, { status: 413 });
-    }
-  }
-
-  private async startUpload(req: IncomingMessage, res: ServerResponse, name: string, query: URLSearchParams, principal: Principal): Promise<void> {
-    const { index, store, auth } = this.opts;
-    const mount = query.get('mount');
-    const from = query.get('from');
-    if (mount !== null && from !== null && isDigest(mount) && isRepositoryName(from)) {
-      const source = index.get(from);
-      if (source?.blobs.has(mount) && store.size(mount) !== undefined && auth.allowed(principal, 'repository', from, 'pull')) {
-        req.resume();
-        await this.link(name, mount);
-        return this.blobCreated(res, name, mount);
-      }
-    }
-    const digest = query.get('digest');
-    const upload = store.startUpload();
-    if (digest !== null) {
-      if (!isDigest(digest)) throw new RegistryHttpError('DIGEST_INVALID', 'invalid digest');
-      this.checkLength(req);
-      try {
-        await upload.append(req, this.opts.maxBlobBytes);
-        await upload.commit(digest, contentLength(req));
-      } catch (err) {
-        await upload.abort();
-        throw err;
-      }
-      await this.link(name, digest);
-      return this.blobCreated(res, name, digest);
-    }
-    req.resume();
-    this.uploads.set(upload.id, { name, upload, busy: false, touched: Date.now() });
-    this.uploadAccepted(res, 202, name, upload);
-  }
-
-  private uploadAccepted(res: ServerResponse, status: number, name: string, upload: BlobUpload): void {
-    res.writeHead(status, {
-      Location: `/v2/${name}/blobs/uploads/${upload.id}`,
-      Range: `0-${Math.max(0, upload.size - 1)}`,
-      'Docker-Upload-UUID': upload.id,
-      'Content-Length': '0',
-    });
-    res.end();
-  }
-
-  private async continueUpload(
-    req: IncomingMessage,
-    res: ServerResponse,
-    route: Extract<Route, { kind: 'upload' }>,
-    method: string,
-    query: URLSearchParams,
-  ): Promise<void> {
-    const session = this.uploads.get(route.id);
-    if (!session || session.name !== route.name) throw new RegistryHttpError('BLOB_UPLOAD_UNKNOWN', 'blob upload unknown');
-    const { upload } = session;
-    session.touched = Date.now();
-    if (method === 'GET') return this.uploadAccepted(res, 204, route.name, upload);
-    if (method === 'DELETE') {
-      this.uploads.delete(route.id);
-      await upload.abort();
-      res.writeHead(204);
-      res.end();
-      return;
-    }
-    if (method !== 'PATCH' && method !== 'PUT') throw unsupported();
-    if (session.busy) throw new RegistryHttpError('RANGE_INVALID', 'another request is writing to this upload');
-    let digest: string | null = null;
-    if (method === 'PUT') {
-      digest = query.get('digest');
-      if (digest === null || !isDigest(digest)) throw new RegistryHttpError('DIGEST_INVALID', 'PUT needs a valid ?digest=');
-    }
-    const contentRange = req.headers['content-range'];
-    if (contentRange !== undefined) {
-      const m = /^(?:bytes[ =])?(\d+)-(\d+)$/.exec(contentRange.trim());
-      const start = m ? Number(m[1]) : NaN;
-      const end = m ? Number(m[2]) : NaN;
-      const len = contentLength(req);
-      if (!m || start !== upload.size || end < start || (len !== undefined && len !== end - start + 1)) {
-        throw new RegistryHttpError('RANGE_INVALID', 'Content-Range does not continue the upload', {
-          headers: { Range: `0-${Math.max(0, upload.size - 1)}`, Location: `/v2/${route.name}/blobs/uploads/${upload.id}` },
-          detail: { contentRange: contentRange.slice(0, 100), uploaded: upload.size },
-        });
-      }
-    }
-    if (upload.size + (contentLength(req) ?? 0) > this.opts.maxBlobBytes) {
-      throw new RegistryHttpError('SIZE_INVALID', `blob exceeds the limit of ${this.opts.maxBlobBytes} bytes`, { status: 413 });
-    }
-    session.busy = true;
-    try {
-      await upload.append(req, this.opts.maxBlobBytes);
-    } catch (err) {
-      // A partial chunk leaves the upload in an unknown state: drop it.
-      this.uploads.delete(route.id);
-      await upload.abort();
-      throw err;
-    } finally {
-      session.busy = false;
-    }
-    if (method === 'PATCH') return this.uploadAccepted(res, 202, route.name, upload);
-    this.uploads.delete(route.id);
-    try {
-      await upload.commit(digest!);
-    } catch (err) {
-      await upload.abort();
-      throw err;
-    }
-    await this.link(route.name, digest!);
-    this.blobCreated(res, route.name, digest!);
   }
 
   // ---- listings ----
