@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
+import { progressRenderer } from '../cli/progress.js';
 import { renderComparisonTable } from '../compare/index.js';
 import { PullbenchError } from '../errors.js';
 import { renderSummary } from '../report/render.js';
@@ -26,9 +27,9 @@ export default class Run extends BaseCommand {
     const loaded = await loadScenario(args.scenario, { set: flags.set });
     // Read before the run so that a missing or malformed baseline fails in seconds, not after it.
     const baseline = flags.baseline ? await readResults(flags.baseline) : undefined;
-    const show = this.interactive && !this.jsonEnabled();
     const { results, files, notes, comparison } = await runScenario(loaded, {
-      onProgress: show ? (m) => this.logToStderr(m) : undefined,
+      // --json keeps stderr for errors; a terminal gets a line per readiness change, a log one every few seconds.
+      ...(this.jsonEnabled() ? {} : { onProgress: progressRenderer((line) => this.logToStderr(line), { interactive: this.interactive }) }),
       ...(flags.output ? { outputDir: flags.output } : {}),
       ...(baseline && flags.baseline ? { baseline, baselineFile: flags.baseline } : {}),
     });

@@ -1,3 +1,4 @@
+import type { RunEventSink } from '../core/progress.js';
 import { createHash } from 'node:crypto';
 import { EmulatedCluster } from '../cluster/drivers/emulated/driver.js';
 import { PullbenchError } from '../errors.js';
@@ -27,7 +28,7 @@ export interface ModelContext {
   /** Scenario refs of the rollout images. */
   images: string[];
   namespace: string;
-  onProgress?(message: string): void;
+  onProgress?: RunEventSink;
 }
 
 const bytesPerMs = (bitsPerSecond: number): number => bitsPerSecond / 8 / 1000;
@@ -117,7 +118,6 @@ export function runModelRepetition(ctx: ModelContext, arm: Arm, index: number): 
     const linkBefore = cluster.linkBytes();
     const t0 = clock.now();
     let uid = 0;
-    let reported = 0;
     const steps = await runRollouts(scenario.rollouts, {
       cluster,
       clock,
@@ -125,12 +125,7 @@ export function runModelRepetition(ctx: ModelContext, arm: Arm, index: number): 
       pullPolicy: arm.pullPolicy,
       imageRef: (ref) => `${MODEL_REGISTRY_HOST}/${ref}`,
       newUid: () => `00000000-0000-4000-8000-${(++uid).toString(16).padStart(12, '0')}`,
-      onProgress: (step, ready, total) => {
-        if (ready === total || Date.now() - reported > 2000) {
-          reported = Date.now();
-          ctx.onProgress?.(`  ${step}: ${ready}/${total} ready at ${((clock.now() - t0) / 1000).toFixed(1)} s virtual`);
-        }
-      },
+      onProgress: (step, ready, total) => ctx.onProgress?.({ type: 'step', step, ready, total, virtualSeconds: (clock.now() - t0) / 1000 }),
     });
     const linkAfter = cluster.linkBytes();
     return {

@@ -1,3 +1,4 @@
+import type { RunEventSink } from '../core/progress.js';
 import type { Cluster } from '../cluster/cluster.js';
 import { EmulatedCluster, type EmulatedClusterOptions, type Route } from '../cluster/drivers/emulated/driver.js';
 import { realClock } from '../core/clock.js';
@@ -57,7 +58,7 @@ export interface WarmStageInput {
   auth?: BasicCredentials;
   /** A real cluster: its caches are emptied for cold arms (an emulated one starts empty). */
   real: boolean;
-  progress(message: string): void;
+  progress: RunEventSink;
 }
 
 /**
@@ -67,7 +68,7 @@ export interface WarmStageInput {
  */
 export async function warmStage({ cluster, arm, images, auth, real, progress }: WarmStageInput): Promise<boolean | undefined> {
   if (arm.cache === 'warm') {
-    progress(`  warming ${cluster.nodes.length} node(s) with ${images.length} image(s)`);
+    progress({ type: 'warming', nodes: cluster.nodes.length, images: images.length });
     await cluster.prepull(images, auth);
     const missing: string[] = [];
     for (const node of cluster.nodes) {
@@ -80,7 +81,7 @@ export async function warmStage({ cluster, arm, images, auth, real, progress }: 
     return true;
   }
   if (real && arm.cache === 'cold') {
-    progress(`  emptying the image cache on ${cluster.nodes.length} node(s)`);
+    progress({ type: 'emptying-cache', nodes: cluster.nodes.length });
     return cluster.makeCold(images);
   }
   return undefined;

@@ -1,3 +1,4 @@
+import type { RunEventSink } from '../core/progress.js';
 import type { LoadedScenario } from '../scenario/load.js';
 import type { Scenario } from '../scenario/schema.js';
 import type { RealRun } from './real-cluster.js';
@@ -12,7 +13,7 @@ export interface RunContext {
   readonly loaded: LoadedScenario;
   readonly scenario: Scenario;
   /** Progress lines; the command decides whether to show them. */
-  readonly progress: (message: string) => void;
+  readonly progress: RunEventSink;
   /** A real cluster (kind, k3s, kubeconfig), opened once for the whole run. */
   readonly real?: RealRun;
   /** The signing stage's signer, when the scenario signs. */

@@ -1,3 +1,4 @@
+import type { RunEventSink } from '../core/progress.js';
 import type { Cluster } from '../cluster/cluster.js';
 import { realClock } from '../core/clock.js';
 import { buildTimelines } from '../measure/timeline.js';
@@ -7,7 +8,6 @@ import type { Repetition } from '../results/index.js';
 import { runRollouts } from '../rollout/engine.js';
 import type { Arm } from '../scenario/matrix.js';
 import type { RolloutSection, Scenario } from '../scenario/schema.js';
-import { formatBytes } from '../util/units.js';
 import { LoadStage } from './load-stage.js';
 import { deniedPods, type Admission } from './verify-stage.js';
 
@@ -25,7 +25,7 @@ export interface MeasureStageInput {
   imageHost: string;
   /** Emulated clusters: the process usage sampler, started before the nodes. */
   sampler?: UsageSampler;
-  progress(message: string): void;
+  progress: RunEventSink;
 }
 
 /** What the measured rollout produced, before it is read into a repetition. */
@@ -57,10 +57,8 @@ export async function measureStage({ scenario, arm, cluster, registry, mirror, r
   mirror?.resetStats();
   const linkBefore = cluster.linkBytes();
 
-  let lastKey = '';
-  let lastAt = 0;
   if (storms) {
-    progress(`  load: ${storms.describe()}`);
+    progress({ type: 'load', storms: storms.describe() });
     await storms.start();
   }
   const startedAt = Date.now();
@@ -72,15 +70,8 @@ export async function measureStage({ scenario, arm, cluster, registry, mirror, r
     pullPolicy: arm.pullPolicy,
     imageRef: (ref) => `${imageHost}/${ref}`,
     onProgress: (step, ready, total) => {
-      // One line when readiness changes, else at most every 2 s with the bytes moving.
-      const now = Date.now();
-      const key = `${step}:${ready}/${total}`;
-      if (key === lastKey && now - lastAt < 2000) return;
-      lastKey = key;
-      lastAt = now;
       const moved = cluster.linkBytes();
-      const bytes = moved.registry + moved.mirror - linkBefore.registry - linkBefore.mirror;
-      progress(`  ${step}: ${ready}/${total} ready, ${formatBytes(bytes)} over the links`);
+      progress({ type: 'step', step, ready, total, linkBytes: moved.registry + moved.mirror - linkBefore.registry - linkBefore.mirror });
     },
   });
   const rolloutDurationMs = Date.now() - startedAt;

@@ -1,3 +1,4 @@
+import type { RunEventSink } from '../core/progress.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { compareResults } from '../compare/index.js';
@@ -22,7 +23,7 @@ import { admission, prepareSigner, rolloutImageRefs, signSeeded, verifyStage, ty
 
 export interface RunOptions {
   /** Progress lines (which arm, pods ready); the command decides whether to show them. */
-  onProgress?(message: string): void;
+  onProgress?: RunEventSink;
   /** Write outputs (default true); tests may skip. */
   writeOutputs?: boolean;
   /** Override outputs.dir. */
@@ -67,9 +68,9 @@ export async function runScenario(given: LoadedScenario, options: RunOptions = {
     const real = scenario.cluster.driver === 'emulated' || scenario.cluster.driver === 'model' ? undefined : await startRealRun(scenario, registry);
     if (real) {
       owned.push(real);
-      progress(`cluster ${scenario.cluster.driver} ready`);
+      progress({ type: 'cluster-ready', driver: scenario.cluster.driver });
     }
-    progress(`registry ${registry.version()} at ${registry.url}; seeding ${scenario.images.length} image(s)`);
+    progress({ type: 'seeding', registry: registry.version(), url: registry.url, images: scenario.images.length });
     const sizes = await seedStage(loaded, registry);
     // The supply-chain stages: sign what the scenario says, then admit or deny each rollout image.
     const signer = await prepareSigner(loaded);
@@ -82,7 +83,7 @@ export async function runScenario(given: LoadedScenario, options: RunOptions = {
     if (scenario.verify) {
       supplyChain = await verifyStage(loaded, registry, signer);
       admitted = admission(scenario, supplyChain);
-      progress(`verify: ${supplyChain.images.map((i) => `${i.image} ${i.admitted ? i.decision : 'denied'}`).join(', ')}`);
+      progress({ type: 'verified', images: supplyChain.images.map((i) => ({ image: i.image, decision: i.admitted ? i.decision : 'denied' })) });
     }
     const ctx: RunContext = { loaded, scenario, progress, ...(real ? { real } : {}), ...(signer ? { signer } : {}), ...(admitted ? { admitted } : {}) };
     // The model driver: nodes in virtual time over flows, sized by what was just seeded (docs/model.md).
@@ -99,7 +100,7 @@ export async function runScenario(given: LoadedScenario, options: RunOptions = {
     for (const arm of arms) {
       const repetitions: Repetition[] = [];
       for (let rep = 0; rep < scenario.repeat; rep++) {
-        progress(`arm ${arm.name} (${rep + 1}/${scenario.repeat})`);
+        progress({ type: 'arm', arm: arm.name, repetition: rep + 1, repetitions: scenario.repeat });
         // A rate limit's window would carry over from one arm to the next (and from the verify stage's
         // manifest GETs to the first): give each repetition a fresh registry.
         let repRegistry = registry;
