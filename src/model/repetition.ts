@@ -19,7 +19,7 @@ import { runInVirtualTime } from './virtual-time.js';
 /** Where a modelled run's virtual clock starts: a fixed instant, so that its timestamps reproduce. */
 export const VIRTUAL_EPOCH = Date.UTC(2026, 0, 1);
 /** The registry host in modelled image references (no socket behind it). */
-export const MODEL_REGISTRY_HOST = 'registry.model:5000';
+const MODEL_REGISTRY_HOST = 'registry.model:5000';
 
 export interface ModelContext {
   scenario: Scenario;

@@ -370,7 +370,7 @@ export class RegistryClient {
 }
 
 /** The `rel="next"` target of a Link header, as a path or URL. */
-export function nextLink(res: { headers: { get(name: string): string | null } }): string | undefined {
+function nextLink(res: { headers: { get(name: string): string | null } }): string | undefined {
   const link = res.headers.get('link');
   if (!link) return undefined;
   for (const part of link.split(',')) {

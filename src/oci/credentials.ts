@@ -36,7 +36,7 @@ export interface PullSecret {
 }
 
 export const SECRET_TYPE_DOCKER_CONFIG_JSON = 'kubernetes.io/dockerconfigjson';
-export const SECRET_TYPE_DOCKERCFG = 'kubernetes.io/dockercfg';
+const SECRET_TYPE_DOCKERCFG = 'kubernetes.io/dockercfg';
 const DOCKER_CONFIG_JSON_KEY = '.dockerconfigjson';
 const DOCKERCFG_KEY = '.dockercfg';
 /** keyring.go defaultRegistryHost: the key `https://index.docker.io/v1/` is stored under. */
@@ -112,7 +112,7 @@ export function parseDockerConfigJson(text: string, source = 'config.json'): Map
 }
 
 /** Parses legacy `.dockercfg` text: the entries without the `auths` wrapper. */
-export function parseDockercfg(text: string, source = '.dockercfg'): Map<string, BasicCredentials> {
+function parseDockercfg(text: string, source = '.dockercfg'): Map<string, BasicCredentials> {
   return parseEntries(parseJsonObject(text, source), source);
 }
 

@@ -61,7 +61,7 @@ function isLocalhost(registryHost: string): boolean {
  * containerd's server when hosts.toml names none (config/hosts.go): registry-1.docker.io
  * for docker.io, plain http for localhost and loopback addresses, else `https://<host>`.
  */
-export function defaultServerUrl(registryHost: string): string {
+function defaultServerUrl(registryHost: string): string {
   if (registryHost === 'docker.io') return DOCKER_HUB_SERVER;
   if (isLocalhost(registryHost)) return `http://${registryHost}`;
   return `https://${registryHost}`;

@@ -22,7 +22,7 @@ export const MANIFEST_MEDIA_TYPES: readonly string[] = [
   MediaType.DockerManifestList,
 ];
 
-export const INDEX_MEDIA_TYPES: readonly string[] = [MediaType.OciIndex, MediaType.DockerManifestList];
+const INDEX_MEDIA_TYPES: readonly string[] = [MediaType.OciIndex, MediaType.DockerManifestList];
 
 export function isIndexMediaType(mediaType: string | undefined): boolean {
   return mediaType !== undefined && INDEX_MEDIA_TYPES.includes(mediaType);

@@ -14,7 +14,7 @@ import type { HostCapability, RegistryHost } from './hosts.js';
  * - requests to a host other than the image's registry carry `?ns=<registry>`
  *   (request.addNamespace / isProxy), except registry-1.docker.io for docker.io.
  */
-export const MAX_RESPONSES_PER_HOST = 6;
+const MAX_RESPONSES_PER_HOST = 6;
 
 export interface HostAttempt {
   url: string;

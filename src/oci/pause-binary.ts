@@ -126,9 +126,6 @@ const BINARIES: Record<string, Buffer> = {
 /** Where the executable lives in the image, and the image's Entrypoint. */
 export const PAUSE_PATH = '/pause';
 
-/** The architectures (OCI names, linux only) a pause executable exists for. */
-export const PAUSE_ARCHITECTURES = Object.keys(BINARIES);
-
 /** The pause executable for a linux architecture (`amd64`, `arm64`), or undefined when there is none. */
 export function pauseBinary(architecture: string): Buffer | undefined {
   const bin = BINARIES[architecture];

@@ -49,7 +49,7 @@ export function normalizePlatform(p: PlatformSpec): PlatformSpec {
  * The platforms a node accepts, best first, as containerd 1.6's `platforms.Only`:
  * arm/v7 also runs v6 and v5, arm64 also runs arm/v8..v5, amd64 also runs 386.
  */
-export function compatiblePlatforms(want: PlatformSpec): PlatformSpec[] {
+function compatiblePlatforms(want: PlatformSpec): PlatformSpec[] {
   const p = normalizePlatform(want);
   const out: PlatformSpec[] = [p];
   const armDown = (from: number): void => {

@@ -30,7 +30,7 @@ export interface ImageReference {
   toString(): string;
 }
 
-export const DEFAULT_DOMAIN = 'docker.io';
+const DEFAULT_DOMAIN = 'docker.io';
 const LEGACY_DEFAULT_DOMAIN = 'index.docker.io';
 const OFFICIAL_REPO_PREFIX = 'library/';
 /** distribution/reference NameTotalLengthMax. */

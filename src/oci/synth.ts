@@ -292,7 +292,7 @@ export async function synthesizeImage(spec: SynthSpec, sink: BlobSink, tag?: str
 }
 
 /** A sink that pushes to a repository with a RegistryClient. */
-export function registrySink(client: RegistryClient, repo: string): BlobSink {
+function registrySink(client: RegistryClient, repo: string): BlobSink {
   return {
     putStream: async (body, mediaType) => ({ ...(await client.pushBlob(repo, body)), mediaType }),
     putBytes: async (bytes, mediaType) => ({ ...(await client.pushBlob(repo, bytes)), mediaType }),

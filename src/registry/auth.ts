@@ -6,9 +6,7 @@ import { PullbenchError } from '../errors.js';
 import type { BasicCredentials } from '../oci/credentials.js';
 import { RegistryHttpError } from './http-error.js';
 
-
 export type AuthMode = 'none' | 'basic' | 'token';
-export type Action = 'pull' | 'push' | 'delete' | '*';
 
 /** One scope of access, as in `repository:<name>:pull,push`. */
 export interface AccessEntry {

@@ -165,7 +165,7 @@ export const distributionRegistry: RegistryProvider = {
 };
 
 /** A registry someone else runs, by URL; only `upstream`-free specs make sense. */
-export function externalRegistry(url: string): RegistryProvider {
+function externalRegistry(url: string): RegistryProvider {
   return {
     name: 'external',
     async start() {

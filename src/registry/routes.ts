@@ -24,7 +24,7 @@ export function isRepositoryName(name: string): boolean {
   return name.length <= MAX_NAME_LENGTH && NAME_RE.test(name);
 }
 
-export function isTag(tag: string): boolean {
+function isTag(tag: string): boolean {
   return TAG_RE.test(tag);
 }
 

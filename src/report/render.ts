@@ -73,7 +73,7 @@ function wrap(text: string, width: number): string {
 }
 
 /** Each failure reason of each arm with one example message (kubelet's last error), and the steps that ended early. */
-export function failureLines(results: RunResults): string[] {
+function failureLines(results: RunResults): string[] {
   const out: string[] = [];
   for (const { arm, repetitions } of results.arms) {
     const byReason = new Map<string, { n: number; expected: number; example?: string }>();

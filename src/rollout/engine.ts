@@ -58,7 +58,7 @@ interface Workload {
 }
 
 /** How often, at most, a controller syncs a step of this many pods; changes in between are handled together. */
-export function syncIntervalMs(pods: number): number {
+function syncIntervalMs(pods: number): number {
   return pods < 200 ? 0 : Math.max(10, pods / 100);
 }
 

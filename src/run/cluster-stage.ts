@@ -17,7 +17,7 @@ const route = (target: string, link: LinkSection | undefined): Route => ({ targe
  * `cluster`, `links` and `pullSecrets` onto a cluster (cluster/ does not know
  * the scenario file). Pre-pulled arms reach the registry unshaped.
  */
-export function emulatedClusterOptions(scenario: Scenario, arm: Arm, registry: StartedRegistry, mirror?: StartedRegistry): EmulatedClusterOptions {
+function emulatedClusterOptions(scenario: Scenario, arm: Arm, registry: StartedRegistry, mirror?: StartedRegistry): EmulatedClusterOptions {
   return {
     nodes: scenario.cluster.nodes,
     runtime: scenario.cluster.runtime,

@@ -18,7 +18,7 @@ import { signImage } from '../supply-chain/sign.js';
 import { makeTempDir } from '../util/temp.js';
 
 /** The failure reason recorded for pods of a rollout whose image the verify stage denied. */
-export const ADMISSION_DENIED = 'AdmissionDenied';
+const ADMISSION_DENIED = 'AdmissionDenied';
 
 /** The signing key of a run: given in the scenario or generated into the run's temp dir. */
 export interface RunSigner extends AsyncDisposable {
@@ -68,7 +68,7 @@ function clientOf(scenario: Scenario, registry: StartedRegistry): RegistryClient
 }
 
 /** The scenario refs the signing section selects. */
-export function imagesToSign(scenario: Scenario): string[] {
+function imagesToSign(scenario: Scenario): string[] {
   const wanted = scenario.signing?.images ?? [];
   return wanted.includes('all') ? scenario.images.map((i) => i.ref) : wanted;
 }

@@ -1,7 +1,7 @@
 import { API_VERSION, scenarioSchema } from './schema.js';
 
 /** Where the published schema lives, for `# yaml-language-server: $schema=...`. */
-export const SCHEMA_ID = 'https://pullbench.dev/schema/scenario.schema.json';
+const SCHEMA_ID = 'https://pullbench.dev/schema/scenario.schema.json';
 
 /** The JSON Schema of scenario files, generated from the one schema definition. */
 export function scenarioJsonSchema(): Record<string, unknown> {

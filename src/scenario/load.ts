@@ -54,7 +54,7 @@ export async function loadScenario(file: string, options: LoadOptions = {}): Pro
 }
 
 /** Most problems listed in an error; the rest are counted, so that a wrong file gives a page, not megabytes. */
-export const MAX_PROBLEMS_SHOWN = 20;
+const MAX_PROBLEMS_SHOWN = 20;
 /** Keys that would reach an object's prototype when a scenario is turned into objects. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
@@ -153,7 +153,7 @@ export function redactScenario(loaded: LoadedScenario): unknown {
  * Shorter secrets are redacted in their own fields only: searched for in free text, a password `y` turned every
  * arm `Always` into `Alwa***s`.
  */
-export const MIN_REDACTED_IN_TEXT = 4;
+const MIN_REDACTED_IN_TEXT = 4;
 
 /** Replaces every occurrence of the given secret strings inside string leaves. */
 export function redactValues<T>(value: T, secrets: string[]): T {
@@ -198,12 +198,12 @@ function forbiddenKeys(value: unknown, path: Path): Issue[] {
 }
 
 /** `rollouts[0].deployment.replicas` */
-export function formatPath(path: Path): string {
+function formatPath(path: Path): string {
   return path.map((seg, i) => (typeof seg === 'number' ? `[${seg}]` : i === 0 ? seg : `.${seg}`)).join('');
 }
 
 /** Parses `a.b[0].c` into a path. */
-export function parsePath(text: string): Path | undefined {
+function parsePath(text: string): Path | undefined {
   if (!/^[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*|\[\d+\])*$/.test(text)) return undefined;
   const out: Path = [];
   for (const m of text.matchAll(/([A-Za-z_][\w-]*)|\[(\d+)\]/g)) out.push(m[1] ?? Number(m[2]));

@@ -393,7 +393,7 @@ function checkLoadStage(sc: Infer<typeof scenarioSchema>, report: (path: (string
 }
 
 // Real clusters pull from where their nodes can reach: a registry in a container on kind's/k3s' network, or an external one.
-export function checkRealClusterReach(sc: Infer<typeof scenarioSchema>, report: (path: (string | number)[], message: string) => void): void {
+function checkRealClusterReach(sc: Infer<typeof scenarioSchema>, report: (path: (string | number)[], message: string) => void): void {
   const driver = sc.cluster.driver;
   if (driver === 'emulated' || driver === 'model') return;
   const links = Object.keys(sc.links).filter((k) => sc.links[k as keyof typeof sc.links] !== undefined);
@@ -408,16 +408,9 @@ export function checkRealClusterReach(sc: Infer<typeof scenarioSchema>, report: 
 }
 
 export type Scenario = Infer<typeof scenarioSchema>;
-export type RegistrySection = Scenario['registry'];
 export type LinkSection = NonNullable<Scenario['links']['registry']>;
-export type ImageSection = Scenario['images'][number];
 export type RolloutSection = Scenario['rollouts'][number];
-export type SigningSection = NonNullable<Scenario['signing']>;
-export type VerifySection = NonNullable<Scenario['verify']>;
 export type LoadSection = NonNullable<Scenario['load']>[number];
-export type ThresholdSection = Scenario['thresholds'][number];
-export type KubeletSection = Scenario['cluster']['kubelet'];
-export type ScaleSection = NonNullable<Scenario['scale']>;
 export type PullPolicy = Scenario['matrix']['pullPolicy'][number];
 export type Topology = Scenario['matrix']['topology'][number];
 export type CacheState = Scenario['matrix']['cache'][number];

@@ -238,7 +238,7 @@ async function evaluateGate(gate: VulnerabilityGate, image: string, digest: stri
 }
 
 /** Evaluates one image against every rule and every matching image policy. */
-export async function evaluateImage(input: ImageInput, policies: PolicySet, opts: EvaluateOptions): Promise<ImageDecisionRecord> {
+async function evaluateImage(input: ImageInput, policies: PolicySet, opts: EvaluateOptions): Promise<ImageDecisionRecord> {
   const container = containerOf(input);
   const image = container.image;
   let ref: ReturnType<typeof parseReference>;

@@ -112,7 +112,7 @@ function parseEnvelope(bytes: Buffer): { payload: Buffer; signatures: Buffer[] }
  * (pkg/cosign/verifiers.go): an in-toto statement of which a subject, in
  * order, has the image's sha256; a null subject before it is an error.
  */
-export function statementClaims(payload: Buffer, manifestDigest: string): InTotoStatement {
+function statementClaims(payload: Buffer, manifestDigest: string): InTotoStatement {
   const statement = parseStatement(payload);
   if (!statement) reject('PAYLOAD_INVALID', 'the DSSE payload is not an in-toto statement');
   for (const subject of statement.subject) {

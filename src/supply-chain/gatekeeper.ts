@@ -30,8 +30,6 @@ export type GatekeeperRule =
   | { kind: 'K8sDisallowedTags'; name: string; action: EnforcementAction; tags: string[]; exemptImages: string[] }
   | { kind: 'K8sImageDigests'; name: string; action: EnforcementAction; exemptImages: string[] };
 
-export const GATEKEEPER_KINDS = ['K8sAllowedRepos', 'K8sDisallowedRepos', 'K8sAllowedReposv2', 'K8sDisallowedTags', 'K8sImageDigests'] as const;
-
 // The Rego messages name the container kind in the singular.
 const NOUN: Record<ContainerField, string> = { containers: 'container', initContainers: 'initContainer', ephemeralContainers: 'ephemeralContainer' };
 
@@ -39,7 +37,7 @@ const NOUN: Record<ContainerField, string> = { containers: 'container', initCont
 const list = (xs: string[]): string => `[${xs.map((x) => JSON.stringify(x)).join(', ')}]`;
 
 /** lib.exempt_container `_matches_exemption`, also allowedreposv2's `image_matches`: exact, or a prefix before a trailing `*`. */
-export function starPrefixMatch(image: string, pattern: string): boolean {
+function starPrefixMatch(image: string, pattern: string): boolean {
   return pattern.endsWith('*') ? image.startsWith(pattern.slice(0, -1)) : image === pattern;
 }
 

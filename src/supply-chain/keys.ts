@@ -30,13 +30,13 @@ export interface ScryptParams {
  * parameters come from the file and a tampered N would otherwise let a key file
  * pin a CPU or allocate gigabytes.
  */
-export const ACCEPTED_SCRYPT_PARAMS: readonly ScryptParams[] = [
+const ACCEPTED_SCRYPT_PARAMS: readonly ScryptParams[] = [
   { N: 32768, r: 8, p: 1 },
   { N: 65536, r: 8, p: 1 },
   { N: 131072, r: 8, p: 1 },
 ];
 /** What go-securesystemslib's `Encrypt` (and so `cosign generate-key-pair`) writes today. */
-export const DEFAULT_SCRYPT_PARAMS: ScryptParams = { N: 65536, r: 8, p: 1 };
+const DEFAULT_SCRYPT_PARAMS: ScryptParams = { N: 65536, r: 8, p: 1 };
 
 const SALT_SIZE = 32;
 const KEY_SIZE = 32;

@@ -128,7 +128,7 @@ export function dsseBundleJson(statement: Buffer, key: KeyObject): unknown {
 }
 
 /** An image signature bundle: subject the image digest, predicate type `https://sigstore.dev/cosign/sign/v1`. */
-export function signatureBundle(name: string, digest: string, key: KeyObject): unknown {
+function signatureBundle(name: string, digest: string, key: KeyObject): unknown {
   const [alg, hex] = digest.split(':');
   const statement = Buffer.from(
     JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ name, digest: { [alg!]: hex } }], predicateType: COSIGN_SIGN_PREDICATE, predicate: {} }),

@@ -7,14 +7,14 @@ import { PullbenchError } from '../errors.js';
  */
 
 /** `_type` of every statement cosign attest generates (in-toto-golang StatementInTotoV01). */
-export const STATEMENT_V01 = 'https://in-toto.io/Statement/v0.1';
+const STATEMENT_V01 = 'https://in-toto.io/Statement/v0.1';
 export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 /** cosign attestation.CosignCustomProvenanceV01 and CosignVulnProvenanceV01. */
-export const COSIGN_CUSTOM_PREDICATE = 'https://cosign.sigstore.dev/attestation/v1';
+const COSIGN_CUSTOM_PREDICATE = 'https://cosign.sigstore.dev/attestation/v1';
 export const COSIGN_VULN_PREDICATE = 'https://cosign.sigstore.dev/attestation/vuln/v1';
 
 /** cosign's `--type` names and the predicate URIs they stand for (options/predicate.go PredicateTypeMap). */
-export const PREDICATE_TYPES: Readonly<Record<string, string>> = {
+const PREDICATE_TYPES: Readonly<Record<string, string>> = {
   custom: COSIGN_CUSTOM_PREDICATE,
   slsaprovenance: 'https://slsa.dev/provenance/v0.2',
   slsaprovenance02: 'https://slsa.dev/provenance/v0.2',

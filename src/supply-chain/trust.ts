@@ -33,7 +33,7 @@ export function trustFromTrustedRootJson(text: string): Trust {
 }
 
 /** Every certificate in a PEM bundle. */
-export function parseCertificates(pem: string): X509Certificate[] {
+function parseCertificates(pem: string): X509Certificate[] {
   const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
   try {
     return blocks.map((b) => X509Certificate.parse(b));
@@ -43,7 +43,7 @@ export function parseCertificates(pem: string): X509Certificate[] {
 }
 
 /** Rekor/CT log ID: SHA-256 of the key's SubjectPublicKeyInfo DER. */
-export function logIdOf(key: KeyObject): Buffer {
+function logIdOf(key: KeyObject): Buffer {
   return createHash('sha256').update(key.export({ format: 'der', type: 'spki' })).digest();
 }
 

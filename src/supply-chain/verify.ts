@@ -132,7 +132,7 @@ function checkAnnotations(optional: Record<string, unknown> | null | undefined, 
 }
 
 /** Verifies `signature` over `data` with every hash cosign may have signed with for this key type. */
-export function verifyWithKey(data: Buffer, key: KeyObject, signature: Buffer): boolean {
+function verifyWithKey(data: Buffer, key: KeyObject, signature: Buffer): boolean {
   for (const hash of hashesForKey(key)) {
     try {
       if (cryptoVerify(hash, data, key, signature)) return true;

@@ -1,7 +1,7 @@
 import { Transform } from 'node:stream';
 
 /** Default run size: the input zlib's thread-pool work is cheapest at, measured (see coalesce()). */
-export const COALESCE_BYTES = 256 * 1024;
+const COALESCE_BYTES = 256 * 1024;
 
 /**
  * Gathers a stream's chunks into runs of at least `minBytes` (the last one may be

@@ -1,9 +1,9 @@
 import type { V1DaemonSet, V1Deployment, V1Namespace, V1PodSpec, V1Secret } from '@kubernetes/client-node';
 import { PullbenchError } from '../../errors.js';
 
-export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'pullbench' } as const;
+const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'pullbench' } as const;
 export const RUN_LABEL = 'pullbench.io/run';
-export const WORKLOAD_LABEL = 'pullbench.io/workload';
+const WORKLOAD_LABEL = 'pullbench.io/workload';
 
 export type PullPolicy = 'Always' | 'IfNotPresent' | 'Never';
 

@@ -80,7 +80,7 @@ export function timelineFromStatus(pod: PodLike): PodStatusTimeline {
  * created or keeps exiting (e.g. a `command` the image does not contain).
  * ErrImagePull and ContainerCreating are left pending: the kubelet retries them.
  */
-export const STUCK_REASONS: ReadonlySet<string> = new Set([
+const STUCK_REASONS: ReadonlySet<string> = new Set([
   'ImagePullBackOff',
   'ErrImageNeverPull',
   'InvalidImageName',
@@ -104,7 +104,7 @@ export function podConditionOf(pod: PodLike | undefined, createError?: string): 
 }
 
 /** Share of pods (0..1) allowed to lack pull data before a run is invalid. */
-export const MAX_MISSING_SHARE = 0.1;
+const MAX_MISSING_SHARE = 0.1;
 
 /**
  * Marks a run invalid (RUN_INVALID) when more than 10% of its pods have

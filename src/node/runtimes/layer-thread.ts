@@ -241,7 +241,7 @@ export class LayerThread {
 }
 
 /** Layer threads a JS thread's disk-store runtimes share at most. */
-export const MAX_SHARED_LAYER_THREADS = 8;
+const MAX_SHARED_LAYER_THREADS = 8;
 let shared: { threads: LayerThread; users: number } | undefined;
 
 /**

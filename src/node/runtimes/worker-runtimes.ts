@@ -19,7 +19,7 @@ export type WorkerReply =
   | { seq: number; ok: false; error: { code?: PullbenchErrorCode; message: string; details?: Record<string, unknown> }; stats?: RuntimeStats };
 
 /** From this many nodes on, the runtimes go to worker threads unless told otherwise. */
-export const AUTO_WORKERS_FROM_NODES = 100;
+const AUTO_WORKERS_FROM_NODES = 100;
 /** Nodes per worker at most, by default: a worker's costs grow faster than its node count. */
 const AUTO_NODES_PER_WORKER = 250;
 const AUTO_WORKERS_MAX = 8;

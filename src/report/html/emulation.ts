@@ -49,7 +49,7 @@ export const EMULATION_NOTE =
   'Emulated nodes share the pullbench process with the registry, the mirror and the link shaping (and the load generator of any load: storm, marked on its arm), so per-node figures are the process\'s CPU time during the rollout and its RSS growth from before the nodes started, divided by the node count: an upper bound on one emulated node, not a per-node measurement.';
 
 /** Below this the rollout is too short for ratios over its window (cores busy, event loop busy) to mean anything. */
-export const MIN_USAGE_WINDOW_MS = 1000;
+const MIN_USAGE_WINDOW_MS = 1000;
 
 /** The summary's emulation-cost table: one row per arm with usage, fitting 100 columns. */
 export function usageLines(results: Pick<RunResults, 'arms'>): string[] {

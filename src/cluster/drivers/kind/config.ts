@@ -8,7 +8,7 @@ export function kindNetworkName(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /** Where the kind nodes' containerd reads registry host configuration (`config_path`). */
-export const NODE_CERTS_DIR = '/etc/containerd/certs.d';
+const NODE_CERTS_DIR = '/etc/containerd/certs.d';
 
 export interface KindClusterConfig {
   name: string;
