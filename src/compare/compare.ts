@@ -6,7 +6,7 @@ export interface CompareOptions {
   tolerances?: Tolerances;
   /** Bootstrap resamples (default 2000). */
   resamples?: number;
-  files?: { baseline?: string; current?: string };
+  files?: { baseline?: string | undefined; current?: string | undefined };
 }
 
 const nodeMajor = (v: string | undefined): string => (v ?? '').split('.')[0] ?? '';

@@ -35,10 +35,10 @@ export interface DoctorReport {
 }
 
 export interface DoctorOptions {
-  kubeconfig?: string;
-  context?: string;
+  kubeconfig?: string | undefined;
+  context?: string | undefined;
   /** Image the `container` provider would run (registry:2 unless told). */
-  registryImage?: string;
+  registryImage?: string | undefined;
 }
 
 const firstVersion = (text: string): string | undefined => /v?(\d+\.\d+\.\d+[^\s,"]*)/.exec(text)?.[1];

@@ -23,9 +23,9 @@ export interface EngineOptions {
   rate?: number;
   timeoutSeconds?: number;
   /** Authorization header for requests whose kind is not `token` (Basic or Bearer), replaceable mid-run. */
-  authorization?: string;
+  authorization?: string | undefined;
   /** Authorization header for token requests (Basic, or none for anonymous). */
-  tokenAuthorization?: string;
+  tokenAuthorization?: string | undefined;
 }
 
 /** Raw counts of a finished run; `summarize` turns them into a LoadResult. */

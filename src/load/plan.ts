@@ -17,7 +17,7 @@ export interface ImageTarget {
   config: { digest: string; size: number };
   layers: Array<{ digest: string; size: number }>;
   /** Token endpoint with service and scope, when the registry uses bearer tokens. */
-  tokenUrl?: URL;
+  tokenUrl?: URL | undefined;
 }
 
 /** Largest request cycle a mix may expand to. */

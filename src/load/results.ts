@@ -8,7 +8,7 @@ export interface RunFacts {
   target: ImageTarget;
   auth: LoadResult['auth'];
   connections: number;
-  rate?: number;
+  rate?: number | undefined;
   tokenRefreshes: number;
 }
 

@@ -20,10 +20,10 @@ export interface DiscoveredTarget {
 }
 
 interface Observed {
-  authorization?: string;
-  tokenUrl?: URL;
-  tokenAuthorization?: string;
-  expiry?: TokenExpiry;
+  authorization?: string | undefined;
+  tokenUrl?: URL | undefined;
+  tokenAuthorization?: string | undefined;
+  expiry?: TokenExpiry | undefined;
 }
 
 /** When a token expires, and how long it lived (for the refresh margin). */
@@ -45,10 +45,10 @@ const DEFAULT_TOKEN_SECONDS = 60;
 export async function discoverTarget(opts: {
   registry: string;
   image: string;
-  credentials?: LoadCredentials;
-  platform?: string;
-  fetch?: typeof fetch;
-  timeoutMs?: number;
+  credentials?: LoadCredentials | undefined;
+  platform?: string | undefined;
+  fetch?: typeof fetch | undefined;
+  timeoutMs?: number | undefined;
 }): Promise<DiscoveredTarget> {
   const observed: Observed = {};
   const baseFetch = opts.fetch ?? globalThis.fetch;

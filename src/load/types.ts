@@ -30,7 +30,7 @@ export interface LoadSpec {
   amount?: number;
   /** Requests per second across all connections (autocannon's overallRate); unset means as fast as possible. */
   rate?: number;
-  credentials?: LoadCredentials;
+  credentials?: LoadCredentials | undefined;
   /** Platform chosen from an index, e.g. linux/amd64. Default: this host's. */
   platform?: string;
   mix?: MixWeights;

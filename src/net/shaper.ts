@@ -233,7 +233,7 @@ export class Link {
   /** @internal */ readonly up: LinkDirection;
   readonly scheduler: Scheduler;
 
-  constructor(spec: LinkSpec, opts: { uplink?: SharedUplink; clock?: Clock } = {}) {
+  constructor(spec: LinkSpec, opts: { uplink?: SharedUplink | undefined; clock?: Clock | undefined } = {}) {
     validateSpec(spec);
     this.spec = spec;
     this.scheduler = Scheduler.for(opts.clock ?? systemClock);

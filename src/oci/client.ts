@@ -17,9 +17,9 @@ export interface ClientOptions {
   /** Scheme + host[:port], no path, e.g. `http://127.0.0.1:41234`. */
   baseUrl: string;
   /** Used for Basic auth, and for the Bearer token request. */
-  credentials?: BasicCredentials;
+  credentials?: BasicCredentials | undefined;
   /** Injectable (link shaping, tests); its bodies cross WHATWG streams, so it is slower than the default pool. */
-  fetch?: typeof fetch;
+  fetch?: typeof fetch | undefined;
   /**
    * Sends the requests (takes precedence over `fetch`); share one `HttpPool` between
    * clients to share connections. Default: a keep-alive pool of the client's own,
@@ -40,7 +40,7 @@ export interface ClientOptions {
   /** Extra headers on every request (hosts.toml `[header]`). */
   headers?: Record<string, string>;
   /** Time to wait for response headers (not for a whole blob), default 30 s. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
 }
 
 export interface ManifestResult {

@@ -81,7 +81,7 @@ export class Pusher {
     repo: string,
     location: string,
     data: Buffer | Readable,
-    opts: { digest?: string; size?: number; chunkSize?: number },
+    opts: { digest?: string | undefined; size?: number | undefined; chunkSize?: number | undefined },
     what: string,
   ): Promise<Descriptor> {
     const { digest, size } = opts;
@@ -191,7 +191,7 @@ export class Pusher {
     repo: string,
     start: string,
     data: Buffer | Readable,
-    opts: { digest?: string; size?: number; chunkSize: number },
+    opts: { digest?: string | undefined; size?: number | undefined; chunkSize: number },
     what: string,
   ): Promise<Descriptor> {
     if (!Number.isInteger(opts.chunkSize) || opts.chunkSize <= 0) {

@@ -18,7 +18,7 @@ export interface SynthSpec {
   /** Size in bytes of the random file in each new layer (the blob is a little larger: tar + gzip framing). Not counting the entrypoint layer. */
   layers: number[];
   /** One manifest per platform, each with its own layers; more than one -> an OCI image index. Default linux/amd64. */
-  platforms?: PlatformSpec[];
+  platforms?: PlatformSpec[] | undefined;
   /** Seed of the content; default `pullbench`. */
   seed?: string | number;
   /** Layer compression; `gzip` (default) or `none`. Node 20 has no zstd compressor. */
@@ -26,7 +26,7 @@ export interface SynthSpec {
   /** gzip level 0-9, default 1 (random content does not compress anyway). */
   gzipLevel?: number;
   /** An image whose layers come first in every platform's manifest (v2 = v1's layers + new ones). */
-  base?: BaseImage;
+  base?: BaseImage | undefined;
   /** Labels in the image config. */
   labels?: Record<string, string>;
 }

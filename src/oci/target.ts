@@ -15,9 +15,9 @@ export interface PushTarget {
 
 export interface PushTargetOptions {
   /** Registry base URL; default `https://<domain of ref>` (http for localhost and 127.0.0.1). */
-  registry?: string;
-  credentials?: BasicCredentials;
-  fetch?: typeof fetch;
+  registry?: string | undefined;
+  credentials?: BasicCredentials | undefined;
+  fetch?: typeof fetch | undefined;
 }
 
 function hasDomain(input: string): boolean {

@@ -33,8 +33,8 @@ export interface AppOptions {
   store: BlobStore;
   index: RepositoryIndex;
   auth: Authenticator;
-  rateLimiter?: PullRateLimiter;
-  faults?: { errorRate?: number; latencyMs?: number };
+  rateLimiter?: PullRateLimiter | undefined;
+  faults?: { errorRate?: number | undefined; latencyMs?: number | undefined } | undefined;
   maxManifestBytes: number;
   maxBlobBytes: number;
   random?: () => number;

@@ -25,7 +25,7 @@ interface TokenClaims {
 
 /** Who a request is from once its Authorization header has been checked. */
 export interface Principal {
-  username?: string;
+  username?: string | undefined;
   access?: AccessEntry[];
 }
 
@@ -86,9 +86,9 @@ export interface AuthOptions {
   mode: AuthMode;
   users: Array<BasicCredentials | { username: string; bcryptHash: string }>;
   /** Anonymous clients may pull (token mode: anonymous pull tokens). Default false. */
-  anonymousPull?: boolean;
+  anonymousPull?: boolean | undefined;
   service?: string;
-  tokenTtlSeconds?: number;
+  tokenTtlSeconds?: number | undefined;
   /** Clock (seconds since epoch), injectable for expiry tests. */
   now?: () => number;
 }

@@ -11,7 +11,7 @@ import { manifestRecord, parseManifest } from './manifest-validation.js';
 import type { Repository, RepositoryIndex } from './repositories.js';
 
 export interface PullThroughOptions {
-  upstream: { url: string; credentials?: BasicCredentials };
+  upstream: { url: string; credentials?: BasicCredentials | undefined };
   store: BlobStore;
   index: RepositoryIndex;
   counters: { countUpstream(kind: 'manifest' | 'blob'): void; countUpstreamBytes(bytes: number): void };

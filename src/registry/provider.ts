@@ -43,9 +43,9 @@ export interface RegistrySpec {
   rootDir?: string;
   users?: BasicCredentials[];
   auth?: 'none' | 'basic' | 'token';
-  upstream?: { url: string; credentials?: BasicCredentials };
-  rateLimit?: { manifestGets: number; windowMs: number };
-  faults?: { errorRate?: number; latencyMs?: number };
+  upstream?: { url: string; credentials?: BasicCredentials | undefined };
+  rateLimit?: { manifestGets: number; windowMs: number } | undefined;
+  faults?: { errorRate?: number | undefined; latencyMs?: number | undefined } | undefined;
 }
 
 export interface RegistryProvider {

@@ -8,8 +8,8 @@ export interface ManifestRecord {
   mediaType: string;
   bytes: Buffer;
   /** The descriptor this manifest gets in a referrers response, when it has a subject. */
-  subject?: string;
-  referrerDescriptor?: Descriptor;
+  subject?: string | undefined;
+  referrerDescriptor?: Descriptor | undefined;
 }
 
 /** What one repository can see: linked blobs, manifests, tags and referrers. */

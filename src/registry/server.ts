@@ -18,22 +18,22 @@ export const LISTEN_BACKLOG = 4096;
 export interface RegistryServerOptions {
   host?: string;
   /** 0 (default) picks a free port. */
-  port?: number;
-  storage?: 'memory' | 'filesystem';
+  port?: number | undefined;
+  storage?: 'memory' | 'filesystem' | undefined;
   /** Filesystem storage root; a temp dir (removed on close) when absent. */
-  rootDir?: string;
-  auth?: AuthMode;
-  users?: Array<BasicCredentials | { username: string; bcryptHash: string }>;
+  rootDir?: string | undefined;
+  auth?: AuthMode | undefined;
+  users?: Array<BasicCredentials | { username: string; bcryptHash: string }> | undefined;
   anonymousPull?: boolean;
-  rateLimit?: { manifestGets: number; windowMs: number };
-  faults?: { errorRate?: number; latencyMs?: number };
+  rateLimit?: { manifestGets: number; windowMs: number } | undefined;
+  faults?: { errorRate?: number | undefined; latencyMs?: number | undefined } | undefined;
   /** Default 4 MiB, as distribution. */
   maxManifestBytes?: number;
   /** Default 64 GiB. */
   maxBlobBytes?: number;
   tokenTtlSeconds?: number;
   /** Pull-through mirror of this upstream registry. */
-  upstream?: { url: string; credentials?: BasicCredentials };
+  upstream?: { url: string; credentials?: BasicCredentials | undefined };
 }
 
 /** A listening embedded registry. */
@@ -41,7 +41,7 @@ export interface RunningRegistryServer extends AsyncDisposable {
   readonly url: string;
   readonly host: string;
   readonly port: number;
-  readonly rootDir?: string;
+  readonly rootDir?: string | undefined;
   stats(): RegistryStats;
   resetStats(): void;
   close(): Promise<void>;

@@ -76,7 +76,7 @@ function wrap(text: string, width: number): string {
 function failureLines(results: RunResults): string[] {
   const out: string[] = [];
   for (const { arm, repetitions } of results.arms) {
-    const byReason = new Map<string, { n: number; expected: number; example?: string }>();
+    const byReason = new Map<string, { n: number; expected: number; example?: string | undefined }>();
     for (const p of repetitions.flatMap((r) => r.pods)) {
       if (p.outcome === 'ready') continue;
       const reason = p.failureReason ?? 'NotReady';

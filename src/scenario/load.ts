@@ -214,7 +214,7 @@ interface Override {
   path: Path;
   arg: string;
   /** The shortest prefix of `path` the file did not have: problems about it are this flag's. */
-  created?: Path;
+  created?: Path | undefined;
 }
 
 function applyOverrides(doc: Document, file: string, sets: string[]): Override[] {

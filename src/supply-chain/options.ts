@@ -6,20 +6,20 @@ import type { VerifyOptions } from './verify.js';
 
 /** Verification settings as files and strings (command flags, policy authorities). */
 export interface VerifySettings {
-  key?: string;
-  certificateIdentity?: string;
-  certificateIdentityRegexp?: string;
-  certificateOidcIssuer?: string;
-  certificateOidcIssuerRegexp?: string;
-  trustedRoot?: string;
-  caRoots?: string;
-  caIntermediates?: string;
-  rekorKey?: string;
-  ctlogKey?: string;
-  insecureIgnoreTlog?: boolean;
-  insecureIgnoreSct?: boolean;
-  annotations?: string[];
-  repository?: string;
+  key?: string | undefined;
+  certificateIdentity?: string | undefined;
+  certificateIdentityRegexp?: string | undefined;
+  certificateOidcIssuer?: string | undefined;
+  certificateOidcIssuerRegexp?: string | undefined;
+  trustedRoot?: string | undefined;
+  caRoots?: string | undefined;
+  caIntermediates?: string | undefined;
+  rekorKey?: string | undefined;
+  ctlogKey?: string | undefined;
+  insecureIgnoreTlog?: boolean | undefined;
+  insecureIgnoreSct?: boolean | undefined;
+  annotations?: string[] | undefined;
+  repository?: string | undefined;
 }
 
 /** Reads a text file named on the command line; a missing file is INVALID_ARGUMENT, not a stack trace. */

@@ -4,13 +4,13 @@ import { passwordFromEnv } from '../util/env-password.js';
 
 export interface PasswordSource {
   /** The password given on the command line (visible in `ps`; prefer the env). */
-  password?: string;
+  password?: string | undefined;
   /** Name of an environment variable that holds the password. */
-  passwordEnv?: string;
+  passwordEnv?: string | undefined;
   /** Ask on the terminal when nothing else gives a password. */
-  prompt?: boolean;
+  prompt?: boolean | undefined;
   /** Ask twice and require both to match (key generation). */
-  confirm?: boolean;
+  confirm?: boolean | undefined;
 }
 
 /**

@@ -22,8 +22,11 @@ async function timelines(version: string) {
   run('bad', 'registry.example/missing:1');
   run('never', 'registry.example/absent:1', 'Never');
   for (let i = 0; i < 4; i++) await clock.advance(10_000);
-  for (const p of pods) p.waitingReason = node.status(p.uid)?.containers[0]?.status.state === 'waiting' ? (node.status(p.uid)!.containers[0]!.status as { reason: string }).reason : undefined;
-  for (const p of pods) if (p.waitingReason === undefined) delete p.waitingReason;
+  for (const p of pods) {
+    const waiting = node.status(p.uid)?.containers[0]?.status.state === 'waiting' ? (node.status(p.uid)!.containers[0]!.status as { reason: string }).reason : undefined;
+    if (waiting === undefined) delete p.waitingReason;
+    else p.waitingReason = waiting;
+  }
   const out = buildTimelines(node.events(), pods).map((t) => ({ uid: t.uid, outcome: t.outcome, failureReason: t.failureReason, pullMs: t.pullMs, pullErrors: t.pullErrors > 0 }));
   for (const p of pods) node.deletePod(p.uid);
   return out;

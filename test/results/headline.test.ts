@@ -42,7 +42,10 @@ describe('the headline', () => {
     const r = structuredClone(fixture);
     const direct = arm(r, 'Always/direct/cold');
     for (const name of ['Always/mirror/cold', 'IfNotPresent/mirror/cold']) {
-      arm(r, name).repetitions.forEach((rep, i) => rep.pods.forEach((p, j) => (p.pullMs = direct.repetitions[i]!.pods[j]?.pullMs ?? p.pullMs)));
+      arm(r, name).repetitions.forEach((rep, i) => rep.pods.forEach((p, j) => {
+        const pullMs = direct.repetitions[i]!.pods[j]?.pullMs;
+        if (pullMs !== undefined) p.pullMs = pullMs;
+      }));
     }
     const h = headlineOf(r);
     expect(h.tiers).toHaveLength(1);

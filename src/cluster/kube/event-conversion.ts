@@ -18,19 +18,19 @@ interface WireSeries {
 
 /** The fields of core/v1 Event (CoreV1Event) that pullbench reads. */
 export interface CoreV1EventLike {
-  metadata?: { creationTimestamp?: WireTime; uid?: string; name?: string };
-  type?: string;
-  reason?: string;
-  message?: string;
+  metadata?: { creationTimestamp?: WireTime | undefined; uid?: string | undefined; name?: string | undefined } | undefined;
+  type?: string | undefined;
+  reason?: string | undefined;
+  message?: string | undefined;
   involvedObject: WireRef;
-  source?: { component?: string; host?: string };
-  reportingComponent?: string;
-  reportingInstance?: string;
-  eventTime?: WireTime;
-  firstTimestamp?: WireTime;
-  lastTimestamp?: WireTime;
-  count?: number;
-  series?: WireSeries;
+  source?: { component?: string | undefined; host?: string | undefined } | undefined;
+  reportingComponent?: string | undefined;
+  reportingInstance?: string | undefined;
+  eventTime?: WireTime | undefined;
+  firstTimestamp?: WireTime | undefined;
+  lastTimestamp?: WireTime | undefined;
+  count?: number | undefined;
+  series?: WireSeries | undefined;
 }
 
 /** The fields of events.k8s.io/v1 Event (EventsV1Event) that pullbench reads. */
@@ -78,12 +78,12 @@ function toRef(ref: WireRef | undefined): ObjectRef | undefined {
  * `series.lastObservedTime`, else `lastTimestamp`.
  */
 export function occurrenceTime(e: {
-  eventTime?: WireTime;
-  first?: WireTime;
-  last?: WireTime;
-  count?: number;
-  series?: WireSeries;
-  created?: WireTime;
+  eventTime?: WireTime | undefined;
+  first?: WireTime | undefined;
+  last?: WireTime | undefined;
+  count?: number | undefined;
+  series?: WireSeries | undefined;
+  created?: WireTime | undefined;
 }): number | undefined {
   const repeated = (e.count ?? 1) > 1 || e.series !== undefined;
   if (repeated) return millis(e.series?.lastObservedTime) ?? millis(e.last) ?? millis(e.eventTime) ?? millis(e.first) ?? millis(e.created);

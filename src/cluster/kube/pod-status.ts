@@ -34,10 +34,10 @@ export interface PodStatusTimeline {
   uid: string;
   name: string;
   node?: string;
-  createdAt?: number;
+  createdAt?: number | undefined;
   scheduledAt?: number;
   startedAt?: number;
-  readyAt?: number;
+  readyAt?: number | undefined;
   imageResolved: boolean;
   failureReason?: string;
   pullUpperBoundMs?: number;

@@ -170,7 +170,7 @@ export class KubeSession implements AsyncDisposable {
   async watchEvents(podUids: () => ReadonlySet<string>, onEvent: (e: KubeEvent) => void): Promise<void> {
     const filter = new PodEventFilter(podUids);
     const path = `/api/v1/namespaces/${this.namespace}/events`;
-    const deliver = (raw: CoreV1EventLike & { metadata?: { uid?: string; resourceVersion?: string } }): void => {
+    const deliver = (raw: CoreV1EventLike & { metadata?: { uid?: string | undefined; resourceVersion?: string | undefined } | undefined }): void => {
       const ev = fromCoreV1Event(raw);
       if (ev && filter.accept(ev, raw.metadata?.uid ?? `${ev.reason}/${ev.involvedObject.uid}`)) onEvent(ev);
     };
@@ -183,7 +183,7 @@ export class KubeSession implements AsyncDisposable {
       const abort = await watch.watch(
         path,
         { resourceVersion: rv, allowWatchBookmarks: true },
-        (phase, obj: CoreV1EventLike & { metadata?: { resourceVersion?: string } }) => {
+        (phase, obj: CoreV1EventLike & { metadata?: { resourceVersion?: string | undefined } | undefined }) => {
           rv = obj.metadata?.resourceVersion ?? rv;
           if (phase === 'ADDED' || phase === 'MODIFIED') deliver(obj);
         },

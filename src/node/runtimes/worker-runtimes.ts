@@ -15,8 +15,8 @@ export interface WorkerRequest {
 
 /** @internal */
 export type WorkerReply =
-  | { seq: number; ok: true; value: unknown; stats?: RuntimeStats }
-  | { seq: number; ok: false; error: { code?: PullbenchErrorCode; message: string; details?: Record<string, unknown> }; stats?: RuntimeStats };
+  | { seq: number; ok: true; value: unknown; stats?: RuntimeStats | undefined }
+  | { seq: number; ok: false; error: { code?: PullbenchErrorCode; message: string; details?: Record<string, unknown> }; stats?: RuntimeStats | undefined };
 
 /** From this many nodes on, the runtimes go to worker threads unless told otherwise. */
 const AUTO_WORKERS_FROM_NODES = 100;

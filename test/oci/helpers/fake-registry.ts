@@ -3,8 +3,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 export interface SeenRequest {
   method: string;
   url: string;
-  authorization?: string;
-  accept?: string;
+  authorization?: string | undefined;
+  accept?: string | undefined;
 }
 
 /** A tiny HTTP server for client edge cases; `handle` answers, every request is recorded. */

@@ -14,7 +14,7 @@ export interface KindClusterConfig {
   name: string;
   workers: number;
   /** kindest/node image, e.g. `kindest/node:v1.31.0`; kind's default when absent. */
-  nodeImage?: string;
+  nodeImage?: string | undefined;
 }
 
 /**
