@@ -1,6 +1,7 @@
 import type { RunEventSink } from '../core/progress.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { PullbenchError } from '../errors.js';
 import { compareResults } from '../compare/index.js';
 import { BUILTIN_CALIBRATION, loadCalibration } from '../model/calibration.js';
 import { readCatalog } from '../model/catalog.js';
@@ -53,6 +54,9 @@ export async function runScenario(given: LoadedScenario, options: RunOptions = {
   // scale.bytes: the run sees smaller layers over proportionally slower links; the results keep the spec as written.
   const loaded: LoadedScenario = { ...given, scenario: scaleScenario(given.scenario) };
   const { scenario } = loaded;
+  if (scenario.registries || scenario.cluster.pools) {
+    throw new PullbenchError('INVALID_ARGUMENT', 'registries and cluster.pools are accepted by the schema, but this build cannot run them yet; use the one-registry, one-pool form');
+  }
   const progress = options.onProgress ?? (() => undefined);
   const startedAt = new Date();
   const owned: AsyncDisposable[] = [];

@@ -121,7 +121,7 @@ export function parseScenario(text: string, file: string, options: LoadOptions =
     });
   }
 
-  const ctx = { issues: forbiddenKeys(interpolated, []), secrets: [] as Path[] };
+  const ctx = { issues: [...forbiddenKeys(interpolated, []), ...mixedForms(interpolated)], secrets: [] as Path[] };
   const result = scenarioSchema.check(interpolated, [], ctx);
   if (result !== INVALID) {
     const arms = expandArms(result).map((a) => a.name);
@@ -186,6 +186,23 @@ function problemText(file: string, problems: ScenarioProblem[]): string {
 
 function clip(message: string): string {
   return message.length > 200 ? `${message.slice(0, 197)}...` : message;
+}
+
+// The one-registry and one-pool forms are shorthands: written beside the list form, one of them would be ignored.
+function mixedForms(value: unknown): Issue[] {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return [];
+  const doc = value as Record<string, unknown>;
+  const issues: Issue[] = [];
+  if (doc.registries !== undefined) {
+    for (const key of ['registry', 'mirror', 'links']) {
+      if (doc[key] !== undefined) issues.push({ path: [key], atKey: true, message: `${key} is the one-registry form; with registries, give each registry its own ${key === 'registry' ? 'entry' : key}` });
+    }
+  }
+  const cluster = doc.cluster;
+  if (cluster && typeof cluster === 'object' && (cluster as Record<string, unknown>).pools !== undefined && (cluster as Record<string, unknown>).nodes !== undefined) {
+    issues.push({ path: ['cluster', 'nodes'], atKey: true, message: 'nodes is the one-pool form; with pools, give each pool its nodes' });
+  }
+  return issues;
 }
 
 function forbiddenKeys(value: unknown, path: Path): Issue[] {

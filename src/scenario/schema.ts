@@ -1,4 +1,5 @@
 import { LOAD_PROFILES } from '../load/types.js';
+import { DEFAULT_POOL, fleetNames, scenarioRegistries, stormRegistry } from './fleet.js';
 import { s, type Infer } from './schema-builder.js';
 import { signing, verify } from './supply-chain-schema.js';
 import { CONTAINERD_VERSIONS, DEFAULT_CONTAINERD_VERSION, DEFAULT_KUBERNETES_VERSION, KUBERNETES_VERSIONS, kubeletProfile } from '../node/profiles.js';
@@ -13,6 +14,8 @@ import { CONTAINERD_VERSIONS, DEFAULT_CONTAINERD_VERSION, DEFAULT_KUBERNETES_VER
  */
 
 export const API_VERSION = 'pullbench.dev/v1alpha1';
+
+const platform = () => s.string({ pattern: /^[a-z0-9]+\/[a-z0-9]+(\/[a-z0-9]+)?$/, patternHint: 'os/arch like linux/amd64' });
 
 const name = () => s.string({ pattern: /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, patternHint: 'a lower-case DNS-style name like "app-v1"' });
 
@@ -33,37 +36,42 @@ const faults = s.object({
   latency: s.duration().default(0).describe('Extra latency per request'),
 }).describe('Injected faults on every request');
 
-const registry = s
-  .object({
-    provider: s
-      .enum(['embedded', 'distribution', 'container', 'external'])
-      .default('embedded')
-      .describe("embedded: pullbench's registry, in process; distribution: Debian's docker-registry as a child process; container: CNCF distribution through testcontainers (needs Docker); external: an existing registry at url"),
-    url: s.string({ pattern: /^https?:\/\/[^/]+$/, patternHint: 'a URL like http://127.0.0.1:5000' }).optional().describe('For provider external'),
-    image: s.string({ minLength: 1 }).optional().describe('For provider container (default registry:2)'),
-    auth: s
-      .object({
-        type: s.enum(['none', 'basic', 'token']).default('token').describe('none, basic (HTTP Basic), or token (Bearer tokens from a token endpoint, as Docker Hub)'),
-        users: s.array(user, { min: 1 }).describe('The users that may pull and push'),
-      })
-      .optional()
-      .describe('Authentication of the registry'),
-    rateLimit: rateLimit.optional(),
-    faults: faults.optional(),
-  })
-  .describe('The registry the images are seeded into and pulled from')
-  .refine((r, report) => {
-    if (r.provider === 'external' && !r.url) report(['url'], 'provider external needs a url');
-    if (r.provider !== 'external' && r.url) report(['url'], 'url is only for provider external');
-  });
+// The fields a registry has in either form (the flat `registry:` and each `registries:` entry).
+const registryShape = {
+  provider: s
+    .enum(['embedded', 'distribution', 'container', 'external'])
+    .default('embedded')
+    .describe("embedded: pullbench's registry, in process; distribution: Debian's docker-registry as a child process; container: CNCF distribution through testcontainers (needs Docker); external: an existing registry at url"),
+  url: s.string({ pattern: /^https?:\/\/[^/]+$/, patternHint: 'a URL like http://127.0.0.1:5000' }).optional().describe('For provider external'),
+  image: s.string({ minLength: 1 }).optional().describe('For provider container (default registry:2)'),
+  auth: s
+    .object({
+      type: s.enum(['none', 'basic', 'token']).default('token').describe('none, basic (HTTP Basic), or token (Bearer tokens from a token endpoint, as Docker Hub)'),
+      users: s.array(user, { min: 1 }).describe('The users that may pull and push'),
+    })
+    .optional()
+    .describe('Authentication of the registry'),
+  rateLimit: rateLimit.optional(),
+  faults: faults.optional(),
+};
 
-const mirror = s
-  .object({
-    provider: s.enum(['embedded', 'distribution', 'container']).default('embedded').describe('As registry.provider; mirrors run fresh (cold) for each repetition'),
-    image: s.string({ minLength: 1 }).optional().describe('For provider container (default registry:2)'),
-    faults: faults.optional(),
-  })
-  .describe('A pull-through cache of the registry');
+const checkRegistryUrl = (r: { provider: string; url?: string | undefined }, report: (path: (string | number)[], message: string) => void): void => {
+  if (r.provider === 'external' && !r.url) report(['url'], 'provider external needs a url');
+  if (r.provider !== 'external' && r.url) report(['url'], 'url is only for provider external');
+};
+
+const registry = s
+  .object(registryShape)
+  .describe('The registry the images are seeded into and pulled from (the one-registry form of `registries`; its name is "registry")')
+  .refine(checkRegistryUrl);
+
+const mirrorShape = {
+  provider: s.enum(['embedded', 'distribution', 'container']).default('embedded').describe('As registry.provider; mirrors run fresh (cold) for each repetition'),
+  image: s.string({ minLength: 1 }).optional().describe('For provider container (default registry:2)'),
+  faults: faults.optional(),
+};
+
+const mirror = s.object(mirrorShape).describe('A pull-through cache of the registry (its name is "mirror")');
 
 const link = s.object({
   bandwidth: s.bandwidth().describe('Per-link bandwidth, e.g. 200Mbit'),
@@ -72,10 +80,29 @@ const link = s.object({
   sharedUplink: s.bandwidth().optional().describe('All nodes on this link share this much egress (fair share)'),
 }).describe('A shaped link: bandwidth, latency and jitter each way');
 
+const registryLinks = s.object({
+  registry: link.optional().describe('nodes <-> this registry'),
+  mirror: link.optional().describe("nodes <-> this registry's mirror"),
+  upstream: link.optional().describe("this registry's mirror <-> this registry"),
+}).describe('Shaped links of this registry (emulated driver; unshaped where absent); a pool\'s own links take precedence');
+
+const namedRegistry = s
+  .object({
+    name: name().describe('Names the registry: images, pull secrets, storms, faults and results refer to it'),
+    ...registryShape,
+    mirror: s
+      .object({ name: name().optional().describe('Names the mirror for faults and results (default <registry name>-mirror)'), ...mirrorShape })
+      .optional()
+      .describe("A pull-through cache of this registry; mirror arms pull this registry's images through it"),
+    links: registryLinks.optional(),
+  })
+  .describe('A registry: its images are seeded into it and pulled from it by host, with its own auth, limits, faults, links and mirror')
+  .refine(checkRegistryUrl);
+
 const synth = s.object({
   layers: s.array(s.size(), { min: 1 }).describe('Layer sizes (uncompressed content is random, so compressed ~= size)'),
   platforms: s
-    .array(s.string({ pattern: /^[a-z0-9]+\/[a-z0-9]+(\/[a-z0-9]+)?$/, patternHint: 'os/arch like linux/amd64' }), { min: 1, unique: true })
+    .array(platform(), { min: 1, unique: true })
     .default(['linux/amd64'])
     .describe('os/arch[/variant] of each platform, each with its own layers; more than one makes an OCI image index'),
   compression: s.enum(['gzip', 'none']).default('gzip').describe('Layer compression: gzip (level 1) or none (plain tar)'),
@@ -89,6 +116,7 @@ const image = s
     synth: synth.optional(),
     from: s.string({ minLength: 1 }).optional().describe('Another image of this scenario whose layers come first (v1 -> v2 pairs)'),
     import: s.string({ minLength: 1 }).optional().describe('An OCI image layout directory, relative to the scenario file'),
+    registry: name().optional().describe('With registries: the registry (by name) the image is seeded into and pulled from; its host goes in front of ref (default the first registry)'),
   })
   .refine((i, report) => {
     if (!i.synth && !i.import) report([], 'an image needs synth or import');
@@ -100,21 +128,62 @@ const pullSecret = s.object({
   name: name().describe('Secret name, as pods list it in imagePullSecrets'),
   username: s.string({ minLength: 1 }).describe('Registry user name'),
   password: s.secret().describe('Password; write ${env:NAME} to keep it out of the file (redacted in results)'),
+  registry: name().optional().describe("With registries: the registry (by name) whose host the secret's .dockerconfigjson names (default every registry)"),
 });
+
+const KUBELET_DEFAULTS = {
+  serializeImagePulls: true,
+  registryPullQPS: 5,
+  registryBurst: 10,
+  maxConcurrentDownloads: 3,
+  ensureSecretPulledImages: false,
+};
+
+const kubeletDescriptions = {
+  serializeImagePulls: 'Pull one image at a time per node (kubelet\'s serializeImagePulls)',
+  maxParallelImagePulls: 'With serializeImagePulls false: at most this many pulls at once per node (default no limit)',
+  registryPullQPS: 'Pulls started per second per node (token bucket; 0: no limit); over it a pull fails with "pull QPS exceeded"',
+  registryBurst: 'Burst of the registryPullQPS token bucket',
+  maxConcurrentDownloads: "containerd's max_concurrent_downloads",
+  ensureSecretPulledImages: 'KEP-2535: a pod must hold credentials for a private image even when the image is already on the node',
+};
 
 const kubelet = s.object({
-  serializeImagePulls: s.boolean().default(true).describe('Pull one image at a time per node (kubelet\'s serializeImagePulls)'),
-  maxParallelImagePulls: s.int({ min: 1 }).optional().describe('With serializeImagePulls false: at most this many pulls at once per node (default no limit)'),
-  registryPullQPS: s.number({ min: 0 }).default(5).describe('Pulls started per second per node (token bucket; 0: no limit); over it a pull fails with "pull QPS exceeded"'),
-  registryBurst: s.int({ min: 0 }).default(10).describe('Burst of the registryPullQPS token bucket'),
-  maxConcurrentDownloads: s.int({ min: 1 }).default(3).describe("containerd's max_concurrent_downloads"),
-  ensureSecretPulledImages: s
-    .boolean()
-    .default(false)
-    .describe('KEP-2535: a pod must hold credentials for a private image even when the image is already on the node'),
+  serializeImagePulls: s.boolean().default(KUBELET_DEFAULTS.serializeImagePulls).describe(kubeletDescriptions.serializeImagePulls),
+  maxParallelImagePulls: s.int({ min: 1 }).optional().describe(kubeletDescriptions.maxParallelImagePulls),
+  registryPullQPS: s.number({ min: 0 }).default(KUBELET_DEFAULTS.registryPullQPS).describe(kubeletDescriptions.registryPullQPS),
+  registryBurst: s.int({ min: 0 }).default(KUBELET_DEFAULTS.registryBurst).describe(kubeletDescriptions.registryBurst),
+  maxConcurrentDownloads: s.int({ min: 1 }).default(KUBELET_DEFAULTS.maxConcurrentDownloads).describe(kubeletDescriptions.maxConcurrentDownloads),
+  ensureSecretPulledImages: s.boolean().default(KUBELET_DEFAULTS.ensureSecretPulledImages).describe(kubeletDescriptions.ensureSecretPulledImages),
 });
 
-const cluster = s.object({
+// A pool's kubelet settings: each one it leaves out is cluster.kubelet's.
+const poolKubelet = s.object({
+  serializeImagePulls: s.boolean().optional().describe(kubeletDescriptions.serializeImagePulls),
+  maxParallelImagePulls: s.int({ min: 1 }).optional().describe(kubeletDescriptions.maxParallelImagePulls),
+  registryPullQPS: s.number({ min: 0 }).optional().describe(kubeletDescriptions.registryPullQPS),
+  registryBurst: s.int({ min: 0 }).optional().describe(kubeletDescriptions.registryBurst),
+  maxConcurrentDownloads: s.int({ min: 1 }).optional().describe(kubeletDescriptions.maxConcurrentDownloads),
+  ensureSecretPulledImages: s.boolean().optional().describe(kubeletDescriptions.ensureSecretPulledImages),
+}).describe("This pool's kubelet image-pull settings; each one left out is cluster.kubelet's");
+
+const pool = s.object({
+  name: name().describe('Names the pool: node names (<name>-node-1, ...), results, faults and workloads\' pool field refer to it'),
+  nodes: s.int({ min: 1, max: 100_000 }).describe('Node count of this pool'),
+  platform: platform().optional().describe("os/arch[/variant] the pool's nodes run, e.g. linux/arm64: they pull that platform's manifest from an image index (default this machine's platform, as the flat form)"),
+  links: s
+    .object({
+      registry: link.optional().describe("This pool's nodes <-> every registry (takes precedence over the registry's own link)"),
+      mirror: link.optional().describe("This pool's nodes <-> every mirror"),
+    })
+    .optional()
+    .describe("This pool's links (emulated driver); where absent, the registry's links, then the top-level links"),
+  kubelet: poolKubelet.optional(),
+  kubernetesVersion: s.enum([...KUBERNETES_VERSIONS]).optional().describe("This pool's kubelet release (default cluster.kubernetesVersion): a fleet mid-upgrade"),
+  containerdVersion: s.enum([...CONTAINERD_VERSIONS]).optional().describe("This pool's containerd release (default cluster.containerdVersion)"),
+}).describe('A node pool: nodes alike in platform, links and kubelet settings');
+
+const clusterFields = s.object({
   driver: s
     .enum(['emulated', 'kind', 'k3s', 'kubeconfig', 'model'])
     .default('emulated')
@@ -133,13 +202,11 @@ const cluster = s.object({
     .enum([...CONTAINERD_VERSIONS])
     .optional()
     .describe(`Runtime embedded: the containerd release whose pull behaviour the nodes follow (default ${DEFAULT_CONTAINERD_VERSION}); runtime containerd runs the installed one`),
-  kubelet: kubelet.describe('Kubelet image-pull settings of the emulated nodes').default({
-    serializeImagePulls: true,
-    registryPullQPS: 5,
-    registryBurst: 10,
-    maxConcurrentDownloads: 3,
-    ensureSecretPulledImages: false,
-  }),
+  kubelet: kubelet.describe('Kubelet image-pull settings of the emulated nodes (with pools: of every pool, unless the pool sets its own)').default({ ...KUBELET_DEFAULTS }),
+  pools: s
+    .array(pool, { min: 1 })
+    .optional()
+    .describe('Node pools, each with its own node count, platform, links and kubelet settings; instead of nodes (which is one pool named "default")'),
   kubeconfig: s.string({ minLength: 1 }).optional().describe('For driver kubeconfig: the kubeconfig file (default $KUBECONFIG or ~/.kube/config)'),
   context: s.string({ minLength: 1 }).optional().describe('For driver kubeconfig: the context (default the current one)'),
   keep: s.boolean().optional().describe('For driver kind: keep the cluster after the run'),
@@ -148,14 +215,18 @@ const cluster = s.object({
   namespacePrefix: name().optional().describe('For real drivers: prefix of the namespace pullbench creates per repetition (default pullbench)'),
   calibration: s.string({ minLength: 1 }).optional().describe('For driver model: a file from `pullbench calibrate --out`, relative to the scenario (default: the built-in calibration)'),
   command: s.array(s.string({ minLength: 1 }), { min: 1 }).optional().describe('For real drivers: overrides the image entrypoint, e.g. [sleep, "3600"]; the image must contain it. Default: the image\'s own (synthesised images run /pause, which waits for SIGTERM)'),
-})
+});
+
+const cluster = clusterFields
   .describe('Where the pods run')
   .refine((c, report) => {
     if (c.driver !== 'kubeconfig' && c.kubeconfig !== undefined) report(['kubeconfig'], 'kubeconfig is only for driver kubeconfig');
     if (c.driver !== 'kubeconfig' && c.context !== undefined) report(['context'], 'context is only for driver kubeconfig');
     if (c.driver !== 'kind' && c.keep !== undefined) report(['keep'], 'keep is only for driver kind');
     if (c.driver !== 'kind' && c.driver !== 'k3s' && c.nodeImage !== undefined) report(['nodeImage'], 'nodeImage is only for drivers kind and k3s');
-    if (c.driver !== 'model' && c.nodes > 5000) report(['nodes'], 'at most 5,000 nodes (driver model goes to 100,000)');
+    const total = c.pools ? c.pools.reduce((n, p) => n + p.nodes, 0) : c.nodes;
+    if (c.driver !== 'model' && total > 5000) report(c.pools ? ['pools'] : ['nodes'], 'at most 5,000 nodes (driver model goes to 100,000)');
+    if (c.driver === 'model' && total > 100_000) report(['pools'], 'at most 100,000 nodes');
     if (c.driver !== 'model' && c.calibration !== undefined) report(['calibration'], 'calibration is only for driver model');
     if ((c.driver === 'emulated' || c.driver === 'model') && c.coldCacheImage !== undefined) report(['coldCacheImage'], 'coldCacheImage is only for drivers kind, k3s and kubeconfig');
     if ((c.driver === 'emulated' || c.driver === 'model') && c.command !== undefined) report(['command'], 'command is only for drivers kind, k3s and kubeconfig');
@@ -167,10 +238,41 @@ const cluster = s.object({
     if ((c.driver !== 'emulated' || c.runtime !== 'embedded') && c.containerdVersion !== undefined) report(['containerdVersion'], 'containerdVersion is for runtime embedded; a real containerd reports its own (recorded in results.json)');
     if (emulatedNodes && c.kubelet.ensureSecretPulledImages && !kubeletProfile(c.kubernetesVersion).ensureSecretPulledImages) report(['kubelet', 'ensureSecretPulledImages'], `ensureSecretPulledImages (KEP-2535) needs kubernetesVersion 1.33 or later, not ${c.kubernetesVersion ?? ''}`);
     if (c.driver === 'k3s' && c.nodes !== 1) report(['nodes'], 'the k3s driver runs a single server node; set nodes: 1');
+    checkPools(c, report);
   });
+
+// Pools: unique names; what each pool sets must be something its driver and runtime can give a node.
+function checkPools(c: Infer<typeof clusterFields>, report: (path: (string | number)[], message: string) => void): void {
+  const seen = new Set<string>();
+  c.pools?.forEach((p, i) => {
+    const at = (...rest: (string | number)[]): (string | number)[] => ['pools', i, ...rest];
+    if (seen.has(p.name)) report(at('name'), `duplicate pool name "${p.name}"`);
+    seen.add(p.name);
+    if (c.driver === 'k3s' || c.driver === 'kubeconfig' || c.driver === 'model') {
+      report(at(), c.driver === 'k3s'
+        ? 'the k3s driver runs a single server node: it has no pools; use nodes: 1'
+        : c.driver === 'kubeconfig'
+          ? 'pools create nodes; an existing cluster (driver kubeconfig) has its own; remove pools'
+          : 'the model driver does not cover node pools yet; run it with driver emulated');
+      return;
+    }
+    if (p.platform !== undefined && (c.driver !== 'emulated' || c.runtime !== 'embedded')) {
+      report(at('platform'), c.driver === 'emulated'
+        ? 'platform needs runtime embedded: a real containerd pulls for the machine it runs on'
+        : `platform is for driver emulated: ${c.driver} nodes run this machine's platform`);
+    }
+    if (c.driver !== 'emulated' && p.kubernetesVersion !== undefined) report(at('kubernetesVersion'), `kubernetesVersion is for driver emulated; a ${c.driver} cluster reports its own`);
+    if ((c.driver !== 'emulated' || c.runtime !== 'embedded') && p.containerdVersion !== undefined) report(at('containerdVersion'), 'containerdVersion is for runtime embedded; a real containerd reports its own');
+    const version = p.kubernetesVersion ?? c.kubernetesVersion;
+    if (c.driver === 'emulated' && (p.kubelet?.ensureSecretPulledImages ?? c.kubelet.ensureSecretPulledImages) && !kubeletProfile(version).ensureSecretPulledImages) {
+      report(at('kubelet', 'ensureSecretPulledImages'), `ensureSecretPulledImages (KEP-2535) needs kubernetesVersion 1.33 or later, not ${version ?? ''}`);
+    }
+  });
+}
 
 const podTemplate = {
   image: s.string({ minLength: 1 }).describe('An image of this scenario, by ref'),
+  pool: name().optional().describe("Run the pods on this pool's nodes only (a nodeSelector on the pool's label pullbench.dev/pool); default every node"),
   imagePullSecrets: s.array(name(), { unique: true }).default([]).describe('Names of pullSecrets the pods use'),
 };
 
@@ -218,6 +320,7 @@ const storm = s
     name: name().optional().describe('Names the storm in results (default storm-1, storm-2, ...)'),
     profile: s.enum(LOAD_PROFILES).describe('The request pattern, as `pullbench load --profile`'),
     target: s.enum(['registry', 'mirror']).default('registry').describe("registry: the scenario's registry; mirror: the arm's mirror (arms without one run no such storm)"),
+    registry: name().optional().describe('With registries: which registry (by name), or whose mirror, the storm hammers (default the first)'),
     connections: s.int({ min: 1, max: 10_000 }).default(10).describe('Concurrent connections, shared by the images (at least one each)'),
     rate: s.int({ min: 1, max: 1_000_000 }).optional().describe('Requests per second across all connections (default: as fast as possible)'),
     duration: s.union(s.literal('rollout'), s.duration(), '"rollout" or a duration like 30s').default('rollout').describe('rollout: until the rollout ends; a duration: that long, or until the rollout ends if sooner'),
@@ -288,6 +391,10 @@ export const scenarioSchema = s
     }).describe('Names the scenario'),
     registry: registry.default({ provider: 'embedded' }),
     mirror: mirror.optional(),
+    registries: s
+      .array(namedRegistry, { min: 1 })
+      .optional()
+      .describe('Several registries, each by name; instead of registry, mirror and links (which are one registry named "registry" with a mirror named "mirror")'),
     links: s
       .object({
         registry: link.optional().describe('nodes <-> registry'),
@@ -304,7 +411,7 @@ export const scenarioSchema = s
       nodes: 3,
       runtime: 'embedded',
       layerStore: 'disk',
-      kubelet: { serializeImagePulls: true, registryPullQPS: 5, registryBurst: 10, maxConcurrentDownloads: 3, ensureSecretPulledImages: false },
+      kubelet: { ...KUBELET_DEFAULTS },
     }),
     signing: signing.optional(),
     verify: verify.optional(),
@@ -351,19 +458,62 @@ export const scenarioSchema = s
     if (sc.scale && sc.scale.bytes < 1) sc.images.forEach((img, i) => {
       if (img.import) report(['images', i, 'import'], 'scale.bytes below 1 needs synth images (an imported layout keeps its sizes)');
     });
-    if (sc.matrix.topology.includes('mirror') && !sc.mirror) report(['matrix', 'topology'], 'topology mirror needs a mirror section');
+    if (sc.matrix.topology.includes('mirror') && !scenarioRegistries(sc).some((r) => r.mirror)) report(['matrix', 'topology'], sc.registries ? 'topology mirror needs a mirror on at least one of registries' : 'topology mirror needs a mirror section');
     sc.thresholds.forEach((t, i) => {
       if (t.percentile !== undefined && t.metric !== 'pull' && t.metric !== 'pullWithWaiting') report(['thresholds', i, 'percentile'], `percentile applies to pull and pullWithWaiting, not ${t.metric}`);
     });
   })
+  .refine((sc, report) => checkFleet(sc, report))
   .refine((sc, report) => checkLoadStage(sc, report))
   .refine((sc, report) => checkRealClusterReach(sc, report))
   .refine((sc, report) => checkModelCoverage(sc, report));
+
+// Registries and pools: names unique (faults and results refer to them), and every reference to one resolves.
+function checkFleet(sc: Infer<typeof scenarioSchema>, report: (path: (string | number)[], message: string) => void): void {
+  const names = fleetNames(sc);
+  const seen = new Map<string, string>();
+  const claim = (what: string, named: string, path: (string | number)[]): void => {
+    const before = seen.get(named);
+    if (before) report(path, `duplicate name "${named}": a ${before} has it; registries, mirrors and pools need names of their own`);
+    else seen.set(named, what);
+  };
+  sc.registries?.forEach((r, i) => {
+    claim('registry', r.name, ['registries', i, 'name']);
+    if (r.mirror) claim('mirror', r.mirror.name ?? `${r.name}-mirror`, ['registries', i, 'mirror', ...(r.mirror.name ? ['name'] : [])]);
+  });
+  sc.cluster.pools?.forEach((p, i) => claim('pool', p.name, ['cluster', 'pools', i, 'name']));
+  const unknown = (kind: string, named: string, known: string[]): string => `unknown ${kind} "${named}"; declare it under ${kind === 'pool' ? 'cluster.pools' : 'registries'} (known: ${known.join(', ') || 'none'})`;
+  const registryRef = (named: string | undefined, path: (string | number)[]): void => {
+    if (named === undefined) return;
+    if (!sc.registries) report(path, 'registry names a registry of registries; with the one-registry form (registry:) leave it out');
+    else if (!names.registries.includes(named)) report(path, unknown('registry', named, names.registries));
+  };
+  sc.images.forEach((img, i) => {
+    registryRef(img.registry, ['images', i, 'registry']);
+    const base = img.from ? sc.images.find((o) => o.ref === img.from) : undefined;
+    if (base && sc.registries && (base.registry ?? names.registries[0]) !== (img.registry ?? names.registries[0])) {
+      report(['images', i, 'from'], `from must name an image of the same registry ("${img.from}" is in another)`);
+    }
+  });
+  sc.pullSecrets.forEach((p, i) => registryRef(p.registry, ['pullSecrets', i, 'registry']));
+  sc.load?.forEach((l, i) => registryRef(l.registry, ['load', i, 'registry']));
+  sc.rollouts.forEach((r, i) => {
+    const template = r.deployment ?? r.daemonSet;
+    const kind = r.deployment ? 'deployment' : 'daemonSet';
+    if (template?.pool !== undefined && !names.pools.includes(template.pool)) {
+      report(['rollouts', i, kind, 'pool'], sc.cluster.pools ? unknown('pool', template.pool, names.pools) : `pool names a pool of cluster.pools; the flat form has one pool, "${DEFAULT_POOL}"`);
+    }
+  });
+}
 
 // What the model driver does not cover is refused by name, never run as something else (docs/model.md).
 function checkModelCoverage(sc: Infer<typeof scenarioSchema>, report: (path: (string | number)[], message: string) => void): void {
   if (sc.cluster.driver !== 'model') return;
   const no = (what: string): string => `the model driver does not cover ${what}; run it with driver emulated`;
+  if (sc.registries) {
+    report(['registries'], no('several registries (it models one registry and its mirror)'));
+    return;
+  }
   if (sc.registry.provider !== 'embedded') report(['registry', 'provider'], no(`registry provider ${sc.registry.provider} (it is calibrated on the embedded registry)`));
   if (sc.mirror && sc.mirror.provider !== 'embedded') report(['mirror', 'provider'], no(`mirror provider ${sc.mirror.provider} (it models the embedded mirror)`));
   if (sc.registry.auth) report(['registry', 'auth'], no('registry auth (token and basic round trips are not modelled)'));
@@ -386,9 +536,11 @@ function checkLoadStage(sc: Infer<typeof scenarioSchema>, report: (path: (string
     l.images?.forEach((ref, j) => {
       if (!refs.has(ref)) report(['load', i, 'images', j], `unknown image "${ref}"; declare it under images`);
     });
-    if (l.target === 'mirror' && !sc.mirror) report(['load', i, 'target'], 'target mirror needs a mirror section');
-    if (l.user !== undefined && !sc.registry.auth?.users.some((u) => u.username === l.user)) report(['load', i, 'user'], `unknown user "${l.user}"; declare it under registry.auth.users`);
-    if (l.profile === 'token' && (l.target === 'mirror' || sc.registry.auth?.type !== 'token')) report(['load', i, 'profile'], 'profile token needs target registry with registry.auth.type token');
+    const target = stormRegistry(sc, l);
+    if (!target) return;
+    if (l.target === 'mirror' && !target.mirror) report(['load', i, 'target'], sc.registries ? `target mirror needs a mirror on registry "${target.name}"` : 'target mirror needs a mirror section');
+    if (l.user !== undefined && !target.auth?.users.some((u) => u.username === l.user)) report(['load', i, 'user'], `unknown user "${l.user}"; declare it under ${sc.registries ? `registry "${target.name}"'s auth.users` : 'registry.auth.users'}`);
+    if (l.profile === 'token' && (l.target === 'mirror' || target.auth?.type !== 'token')) report(['load', i, 'profile'], 'profile token needs target registry with registry.auth.type token');
   });
 }
 
@@ -398,13 +550,24 @@ function checkRealClusterReach(sc: Infer<typeof scenarioSchema>, report: (path: 
   if (driver === 'emulated' || driver === 'model') return;
   const links = Object.keys(sc.links).filter((k) => sc.links[k as keyof typeof sc.links] !== undefined);
   if (links.length > 0) report(['links', links[0]!], `links shape emulated nodes only; remove links for driver ${driver}`);
-  if (driver === 'kubeconfig') {
-    if (sc.registry.provider !== 'external') report(['registry', 'provider'], 'driver kubeconfig needs registry provider external with a url the cluster nodes can reach (pullbench cannot route an existing cluster to a local registry)');
-    if (sc.matrix.topology.includes('mirror')) report(['matrix', 'topology'], 'topology mirror needs driver kind or k3s (pullbench cannot configure the containerd of an existing cluster); remove mirror from matrix.topology');
-    return;
+  sc.cluster.pools?.forEach((p, i) => {
+    if (p.links) report(['cluster', 'pools', i, 'links'], `links shape emulated nodes only; remove links for driver ${driver}`);
+  });
+  // Each registry where it was written: the flat form at registry/mirror, a list entry at registries[i].
+  const written = sc.registries
+    ? sc.registries.map((r, i) => ({ r, at: ['registries', i] as (string | number)[], mirror: r.mirror, mirrorAt: ['registries', i, 'mirror'] as (string | number)[] }))
+    : [{ r: sc.registry, at: ['registry'] as (string | number)[], mirror: sc.mirror, mirrorAt: ['mirror'] as (string | number)[] }];
+  if (sc.registries && written.length > 1) report(['registries'], `driver ${driver} pulls from one registry; several registries need driver emulated`);
+  for (const { r, at, mirror, mirrorAt } of written) {
+    if ('links' in r && r.links) report([...at, 'links'], `links shape emulated nodes only; remove links for driver ${driver}`);
+    if (driver === 'kubeconfig') {
+      if (r.provider !== 'external') report([...at, 'provider'], 'driver kubeconfig needs registry provider external with a url the cluster nodes can reach (pullbench cannot route an existing cluster to a local registry)');
+      continue;
+    }
+    if (r.provider !== 'container') report([...at, 'provider'], `driver ${driver} needs registry provider container (started on the cluster's Docker network); set ${at.join('.').replace(/\.(\d+)/g, '[$1]')}.provider: container`);
+    if (mirror && mirror.provider !== 'container') report([...mirrorAt, 'provider'], `driver ${driver} needs mirror provider container; set mirror.provider: container`);
   }
-  if (sc.registry.provider !== 'container') report(['registry', 'provider'], `driver ${driver} needs registry provider container (started on the cluster's Docker network); set registry.provider: container`);
-  if (sc.mirror && sc.mirror.provider !== 'container') report(['mirror', 'provider'], `driver ${driver} needs mirror provider container; set mirror.provider: container`);
+  if (driver === 'kubeconfig' && sc.matrix.topology.includes('mirror')) report(['matrix', 'topology'], 'topology mirror needs driver kind or k3s (pullbench cannot configure the containerd of an existing cluster); remove mirror from matrix.topology');
 }
 
 export type Scenario = Infer<typeof scenarioSchema>;
