@@ -5,6 +5,7 @@ import { PullbenchError } from '../errors.js';
 import { buildTimelines } from '../measure/timeline.js';
 import { ManualClock, seededRandom } from '../core/clock.js';
 import { emptyStats } from '../registry/stats.js';
+import { DEFAULT_MAX_CONCURRENT_DOWNLOADS } from '../node/profiles.js';
 import type { Repetition } from '../results/index.js';
 import { runRollouts } from '../rollout/engine.js';
 import type { Arm } from '../scenario/matrix.js';
@@ -85,7 +86,7 @@ export function runModelRepetition(ctx: ModelContext, arm: Arm, index: number): 
       catalog: ctx.catalog,
       registry: { server: registry, route: 0, latencyMs: registryLink?.latency ?? 0, shaped: registryLink !== undefined },
       ...(mirror ? { mirror: { server: mirror, route: 1, latencyMs: scenario.links.mirror?.latency ?? 0, shaped: scenario.links.mirror !== undefined } } : {}),
-      maxConcurrentDownloads: scenario.cluster.kubelet.maxConcurrentDownloads,
+      maxConcurrentDownloads: scenario.cluster.kubelet.maxConcurrentDownloads ?? DEFAULT_MAX_CONCURRENT_DOWNLOADS,
     };
     await using cluster = await EmulatedCluster.start({
       nodes: scenario.cluster.nodes,

@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import type { ContainerWaitingReason, EventSink, EventType, KubeEvent } from '../core/events.js';
 import { PullbenchError } from '../errors.js';
-import type { Clock } from '../core/clock.js';
+import { seededRandom, type Clock } from '../core/clock.js';
 import { ImageManager, type ImagePullConfig } from './kubelet/image-manager.js';
 import { defaultPullPolicy, type PullPolicy } from './kubelet/policy.js';
 import { containerEventMessages } from './profiles.js';
@@ -59,8 +60,10 @@ export interface NodeOptions extends ImagePullConfig {
   sink?: EventSink;
   /** Node-level credentials (kubelet's config.json), tried after the pod's secrets. */
   nodeCredentials?: CredentialSource;
-  /** Delay before a pod with failed containers is synced again (kubelet's pod worker backoff, 10 s). */
+  /** Delay before a pod with failed containers is synced again: kubelet's pod worker backOffPeriod, 10 s, jittered. */
   syncRetryMs?: number;
+  /** Random numbers in [0, 1) for the sync retry's jitter (default: seeded from the node's name, so runs repeat). */
+  random?: () => number;
 }
 
 interface PodRecord {
@@ -80,8 +83,11 @@ export class EmulatedNode {
   private readonly pods = new Map<string, PodRecord>();
   private readonly recorded: KubeEvent[] = [];
 
+  private readonly random: () => number;
+
   constructor(private readonly opts: NodeOptions) {
     this.name = opts.name;
+    this.random = opts.random ?? seededRandom(createHash('sha256').update(opts.name).digest().readUInt32LE(0));
     this.images = new ImageManager(opts.runtime, opts.clock, opts);
   }
 
@@ -137,7 +143,7 @@ export class EmulatedNode {
     for (;;) {
       await this.syncPod(pod);
       if (pod.deleted || pod.containers.every((c) => c.status.state === 'running')) return;
-      await this.opts.clock.sleep(this.opts.syncRetryMs ?? 10_000);
+      await this.opts.clock.sleep(jitter(this.opts.syncRetryMs ?? POD_SYNC_BACKOFF_MS, POD_SYNC_JITTER_FACTOR, this.random));
       if (pod.deleted) return;
     }
   }
@@ -149,7 +155,7 @@ export class EmulatedNode {
       if (pod.deleted) return;
       if (c.status.state === 'running') continue;
       const record = (type: EventType, reason: string, message: string): void => this.record(spec, c.name, type, reason, message);
-      const credentials = [
+      const credentials = (): PullAuth[] => [
         ...(spec.pullSecrets?.lookup(c.image) ?? []),
         ...(this.opts.nodeCredentials?.lookup(c.image) ?? []),
       ];
@@ -192,6 +198,19 @@ export class EmulatedNode {
     this.recorded.push(event);
     this.opts.sink?.emit(event);
   }
+}
+
+/**
+ * A pod whose sync failed (a container that did not start) is synced again after the pod worker's backOffPeriod
+ * jittered by up to half of it: 10-15 s (pkg/kubelet/pod_workers.go completeWork:
+ * `wait.Jitter(p.backOffPeriod, workerBackOffPeriodJitterFactor)`, backOffPeriod 10 s in kubelet.go; 1.31-1.35).
+ */
+const POD_SYNC_BACKOFF_MS = 10_000;
+const POD_SYNC_JITTER_FACTOR = 0.5;
+
+// apimachinery's wait.Jitter: d + random * factor * d.
+function jitter(ms: number, factor: number, random: () => number): number {
+  return ms + random() * factor * ms;
 }
 
 const POLICIES = new Set(['Always', 'IfNotPresent', 'Never']);

@@ -17,6 +17,9 @@ export type ContainerdVersion = (typeof CONTAINERD_VERSIONS)[number];
 /** The newest modelled release (containerd 2.1, May 2025). */
 export const DEFAULT_CONTAINERD_VERSION: ContainerdVersion = '2.1';
 
+/** containerd CRI's max_concurrent_downloads when its config sets none (pkg/cri/config DefaultConfig in 1.7; internal/cri/config in 2.x). */
+export const DEFAULT_MAX_CONCURRENT_DOWNLOADS = 3;
+
 export interface KubeletProfile {
   version: KubernetesVersion;
   /**

@@ -98,7 +98,8 @@ export function parseReference(input: string): ImageReference {
   if (rest.length === 0) throw invalid(input, 'repository name must have at least one component');
 
   const { domain, remainder } = splitDomain(rest);
-  if (remainder.toLowerCase() !== remainder) throw invalid(input, 'repository name must be lowercase');
+  // distribution/reference's ParseNormalizedNamed text, which kubelet's InvalidImageName message carries.
+  if (remainder.toLowerCase() !== remainder) throw invalid(input, `invalid reference format: repository name (${remainder}) must be lowercase`);
   if (!DOMAIN_RE.test(domain) || !PATH_RE.test(remainder)) throw invalid(input, 'invalid reference format');
   const name = `${domain}/${remainder}`;
   if (name.length > NAME_TOTAL_LENGTH_MAX) throw invalid(input, `repository name must not be more than ${NAME_TOTAL_LENGTH_MAX} characters`);

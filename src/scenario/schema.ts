@@ -3,6 +3,8 @@ import { DEFAULT_POOL, fleetNames, scenarioRegistries, stormRegistry } from './f
 import { s, type Infer } from './schema-builder.js';
 import { signing, verify } from './supply-chain-schema.js';
 import { CONTAINERD_VERSIONS, DEFAULT_CONTAINERD_VERSION, DEFAULT_KUBERNETES_VERSION, KUBERNETES_VERSIONS, kubeletProfile } from '../node/profiles.js';
+import { effectiveImagePullSettings } from '../node/kubelet/config.js';
+import { isPullbenchError } from '../errors.js';
 
 /**
  * The scenario schema: the single source for runtime validation, the
@@ -131,30 +133,30 @@ const pullSecret = s.object({
   registry: name().optional().describe("With registries: the registry (by name) whose host the secret's .dockerconfigjson names (default every registry)"),
 });
 
-const KUBELET_DEFAULTS = {
-  serializeImagePulls: true,
-  registryPullQPS: 5,
-  registryBurst: 10,
-  maxConcurrentDownloads: 3,
-  ensureSecretPulledImages: false,
-};
-
 const kubeletDescriptions = {
-  serializeImagePulls: 'Pull one image at a time per node (kubelet\'s serializeImagePulls)',
+  serializeImagePulls: "Pull one image at a time per node (kubelet's serializeImagePulls). Unset: true, or false when maxParallelImagePulls is 2 or more (kubelet's v1beta1 defaulting)",
   maxParallelImagePulls: 'With serializeImagePulls false: at most this many pulls at once per node (default no limit)',
-  registryPullQPS: 'Pulls started per second per node (token bucket; 0: no limit); over it a pull fails with "pull QPS exceeded"',
-  registryBurst: 'Burst of the registryPullQPS token bucket',
-  maxConcurrentDownloads: "containerd's max_concurrent_downloads",
+  registryPullQPS: 'Pulls started per second per node (token bucket; 0: no limit; unset: 5); over it a pull fails with "pull QPS exceeded"',
+  registryBurst: 'Burst of the registryPullQPS token bucket (unset or 0: 10, as kubelet defaults it)',
+  maxConcurrentDownloads: "containerd's max_concurrent_downloads (unset: 3, containerd's default)",
   ensureSecretPulledImages: 'KEP-2535: a pod must hold credentials for a private image even when the image is already on the node',
 };
 
 const kubelet = s.object({
-  serializeImagePulls: s.boolean().default(KUBELET_DEFAULTS.serializeImagePulls).describe(kubeletDescriptions.serializeImagePulls),
+  serializeImagePulls: s.boolean().optional().describe(kubeletDescriptions.serializeImagePulls),
   maxParallelImagePulls: s.int({ min: 1 }).optional().describe(kubeletDescriptions.maxParallelImagePulls),
-  registryPullQPS: s.number({ min: 0 }).default(KUBELET_DEFAULTS.registryPullQPS).describe(kubeletDescriptions.registryPullQPS),
-  registryBurst: s.int({ min: 0 }).default(KUBELET_DEFAULTS.registryBurst).describe(kubeletDescriptions.registryBurst),
-  maxConcurrentDownloads: s.int({ min: 1 }).default(KUBELET_DEFAULTS.maxConcurrentDownloads).describe(kubeletDescriptions.maxConcurrentDownloads),
-  ensureSecretPulledImages: s.boolean().default(KUBELET_DEFAULTS.ensureSecretPulledImages).describe(kubeletDescriptions.ensureSecretPulledImages),
+  registryPullQPS: s.number({ min: 0 }).optional().describe(kubeletDescriptions.registryPullQPS),
+  registryBurst: s.int({ min: 0 }).optional().describe(kubeletDescriptions.registryBurst),
+  maxConcurrentDownloads: s.int({ min: 1 }).optional().describe(kubeletDescriptions.maxConcurrentDownloads),
+  ensureSecretPulledImages: s.boolean().default(false).describe(kubeletDescriptions.ensureSecretPulledImages),
+}).refine((k, report) => {
+  try {
+    effectiveImagePullSettings(k);
+  } catch (err) {
+    if (!isPullbenchError(err, 'INVALID_ARGUMENT')) throw err;
+    const at = k.maxParallelImagePulls !== undefined ? 'maxParallelImagePulls' : 'serializeImagePulls';
+    for (const problem of (err.details as { problems: string[] }).problems) report([at], `kubelet would refuse this: ${problem}`);
+  }
 });
 
 // A pool's kubelet settings: each one it leaves out is cluster.kubelet's.
@@ -202,7 +204,7 @@ const clusterFields = s.object({
     .enum([...CONTAINERD_VERSIONS])
     .optional()
     .describe(`Runtime embedded: the containerd release whose pull behaviour the nodes follow (default ${DEFAULT_CONTAINERD_VERSION}); runtime containerd runs the installed one`),
-  kubelet: kubelet.describe('Kubelet image-pull settings of the emulated nodes (with pools: of every pool, unless the pool sets its own)').default({ ...KUBELET_DEFAULTS }),
+  kubelet: kubelet.describe('Kubelet image-pull settings of the emulated nodes (with pools: of every pool, unless the pool sets its own)').default({ ensureSecretPulledImages: false }),
   pools: s
     .array(pool, { min: 1 })
     .optional()
@@ -411,7 +413,7 @@ export const scenarioSchema = s
       nodes: 3,
       runtime: 'embedded',
       layerStore: 'disk',
-      kubelet: { ...KUBELET_DEFAULTS },
+      kubelet: { ensureSecretPulledImages: false },
     }),
     signing: signing.optional(),
     verify: verify.optional(),

@@ -83,7 +83,7 @@ describe('an emulated node running a pod', () => {
     void node.runPod(pod('u1', 'Bad//Name'));
     await clock.advance(0);
     expect(lines(node.events())).toEqual([
-      'Warning InspectFailed Failed to apply default image tag "Bad//Name": couldn\'t parse image name "Bad//Name": invalid reference format',
+      'Warning InspectFailed Failed to apply default image tag "Bad//Name": couldn\'t parse image name "Bad//Name": invalid reference format: repository name (/Name) must be lowercase',
       'Warning Failed Error: InvalidImageName',
     ]);
     expect(node.status('u1')!.containers[0]!.status).toMatchObject({ reason: 'InvalidImageName' });
@@ -119,7 +119,8 @@ describe('a pod spec that is wrong', () => {
 
 describe('when a pull keeps failing', () => {
   it('retries on the pod sync and backs off 10 s, doubling, with BackOff and ImagePullBackOff in between', async () => {
-    const { clock, node, runtime } = setup({}, 0);
+    // No jitter drawn: every pod sync retry comes after the pod worker's 10 s (see the jitter cases below).
+    const { clock, node, runtime } = setup({ random: () => 0 }, 0);
     const image = 'registry.example/missing:1';
     runtime.failing.set(image, 'rpc error: code = NotFound desc = not found');
     const start = clock.now();
@@ -192,9 +193,9 @@ describe('pull queues', () => {
     expect(runtime.maxActive).toBe(3);
   });
 
-  it('rejects maxParallelImagePulls > 1 with serializeImagePulls on', () => {
+  it('rejects maxParallelImagePulls > 1 with serializeImagePulls set to true', () => {
     const clock = new ManualClock();
-    expect(() => new EmulatedNode({ name: 'n', clock, runtime: new FakeRuntime(clock), maxParallelImagePulls: 3 })).toThrow(
+    expect(() => new EmulatedNode({ name: 'n', clock, runtime: new FakeRuntime(clock), serializeImagePulls: true, maxParallelImagePulls: 3 })).toThrow(
       expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
     );
   });
@@ -210,7 +211,7 @@ describe('registry QPS limit', () => {
       'Failed to pull image "registry.example/img10:1": pull QPS exceeded',
       'Failed to pull image "registry.example/img11:1": pull QPS exceeded',
     ]);
-    await clock.advance(10_000);
+    await clock.advance(15_000);
     await Promise.all(pods);
   });
 });

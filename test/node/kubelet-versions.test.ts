@@ -59,8 +59,9 @@ describe('kubelet versions: the back-off waiting message', () => {
     runtime.failing.set(image, 'not found');
     void node.runPod(pod('u1', image));
     await clock.advance(0);
-    await clock.advance(10_000);
-    await clock.advance(10_000);
+    // Pod syncs retry after 10-15 s: by 30 s the second retry finds the back-off.
+    await clock.advance(15_000);
+    await clock.advance(15_000);
     const status = node.status('u1')!.containers[0]!.status;
     const backOffEvents = lines(node.events()).filter((l) => l.includes(' BackOff '));
     node.deletePod('u1');

@@ -40,4 +40,13 @@ describe('the emulated cluster as a scenario sets it', () => {
     });
     expect(problems(withCluster('{ kubernetesVersion: "1.30" }')).code).toBe('SCENARIO_INVALID');
   });
+
+  it('leaves unset kubelet fields to kubelet\'s defaulting, and refuses what kubelet would refuse at start-up', () => {
+    const { scenario } = parseScenario(withCluster('{ kubelet: { maxParallelImagePulls: 4 } }'), 's.yaml');
+    expect(scenario.cluster.kubelet).toEqual({ maxParallelImagePulls: 4, ensureSecretPulledImages: false });
+    expect(problems(withCluster('{ kubelet: { serializeImagePulls: true, maxParallelImagePulls: 4 } }'))).toEqual({
+      code: 'SCENARIO_INVALID',
+      paths: ['cluster.kubelet.maxParallelImagePulls'],
+    });
+  });
 });

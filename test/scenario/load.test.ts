@@ -27,7 +27,7 @@ describe('a minimal scenario', () => {
       nodes: 3,
       runtime: 'embedded',
       layerStore: 'disk',
-      kubelet: { serializeImagePulls: true, registryPullQPS: 5, registryBurst: 10, maxConcurrentDownloads: 3, ensureSecretPulledImages: false },
+      kubelet: { ensureSecretPulledImages: false },
     });
     expect(scenario.images[0]!.synth).toEqual({ layers: [1_000_000], platforms: ['linux/amd64'], compression: 'gzip' });
     expect(scenario.rollouts[0]!.deployment).toMatchObject({ replicas: 2, maxSurge: '25%', maxUnavailable: '25%', imagePullSecrets: [] });

@@ -10,17 +10,10 @@ import { TokenBucket } from './limiter.js';
 import { applyDefaultImageTag, shouldPullImage, type PullPolicy } from './policy.js';
 import { kubeletProfile, type KubeletProfile } from '../profiles.js';
 import { TaskQueue } from '../../util/task-queue.js';
+import { effectiveImagePullSettings, type EffectiveImagePullSettings, type KubeletImagePullSettings } from './config.js';
 
-/** The kubelet configuration fields that govern image pulls (KubeletConfiguration names). */
-export interface ImagePullConfig {
-  /** Pull one image at a time per node (kubelet default true). */
-  serializeImagePulls?: boolean;
-  /** With serializeImagePulls false: at most this many pulls at once (default unlimited). */
-  maxParallelImagePulls?: number;
-  /** Pulls per second across the node; 0 = no limit (kubelet default 5). */
-  registryPullQPS?: number;
-  /** Burst for registryPullQPS (kubelet default 10). */
-  registryBurst?: number;
+/** The kubelet configuration fields that govern image pulls (KubeletConfiguration names), defaulted as kubelet does. */
+export interface ImagePullConfig extends KubeletImagePullSettings {
   /**
    * KEP-2535: an image pulled with credentials is only reused (IfNotPresent) by
    * pods that present the same credentials; others must pull with their own.
@@ -61,6 +54,8 @@ export class ImageManager {
   // backoff key -> `ErrImagePull: <error>` of the last failed pull (kubelet 1.32+ prevPullErrMsg)
   private readonly prevPullError = new Map<string, string>();
   readonly profile: KubeletProfile;
+  /** The image-pull settings after kubelet's defaulting, as this node runs with them. */
+  readonly settings: EffectiveImagePullSettings;
 
   constructor(
     private readonly runtime: Runtime,
@@ -71,18 +66,9 @@ export class ImageManager {
     if (config.ensureSecretPulledImages && !this.profile.ensureSecretPulledImages) {
       throw new PullbenchError('INVALID_ARGUMENT', `ensureSecretPulledImages (KEP-2535) needs kubelet 1.33 or later; this node models ${this.profile.version}`);
     }
-    const serialize = config.serializeImagePulls ?? true;
-    if (serialize && config.maxParallelImagePulls !== undefined && config.maxParallelImagePulls !== 1) {
-      throw new PullbenchError('INVALID_ARGUMENT', 'maxParallelImagePulls must be 1 (or unset) when serializeImagePulls is true', {
-        details: { maxParallelImagePulls: config.maxParallelImagePulls },
-      });
-    }
-    if (config.maxParallelImagePulls !== undefined && !(config.maxParallelImagePulls >= 1)) {
-      throw new PullbenchError('INVALID_ARGUMENT', 'maxParallelImagePulls must be at least 1');
-    }
-    this.queue = new TaskQueue(serialize ? 1 : (config.maxParallelImagePulls ?? Infinity));
-    const qps = config.registryPullQPS ?? 5;
-    this.limiter = qps > 0 ? new TokenBucket(clock, qps, config.registryBurst ?? 10) : undefined;
+    const settings = (this.settings = effectiveImagePullSettings(config));
+    this.queue = new TaskQueue(settings.serializeImagePulls ? 1 : (settings.maxParallelImagePulls ?? Infinity));
+    this.limiter = settings.registryPullQPS > 0 ? new TokenBucket(clock, settings.registryPullQPS, settings.registryBurst) : undefined;
     this.backoff = new Backoff(clock, config.backoffInitialMs ?? 10_000, config.backoffMaxMs ?? 300_000);
   }
 
@@ -95,7 +81,7 @@ export class ImageManager {
   async ensureImageExists(
     podUid: string,
     container: ContainerImageSpec,
-    credentials: PullAuth[],
+    pullCredentials: PullAuth[] | (() => PullAuth[]),
     record: RecordEvent,
     sandbox?: SandboxConfig,
   ): Promise<EnsureResult> {
@@ -105,10 +91,15 @@ export class ImageManager {
       spec = applyDefaultImageTag(image);
     } catch (err) {
       if (!isPullbenchError(err, 'INVALID_IMAGE_NAME')) throw err;
-      const msg = `Failed to apply default image tag ${q(image)}: couldn't parse image name ${q(image)}: invalid reference format`;
+      // kubelet's applyDefaultImageTag wraps the reference parser's own error (distribution/reference's text).
+      const why = (err.details as { reason?: string } | undefined)?.reason ?? 'invalid reference format';
+      const msg = `Failed to apply default image tag ${q(image)}: couldn't parse image name ${q(image)}: ${why}`;
       record('Warning', 'InspectFailed', msg);
       return { ok: false, reason: 'InvalidImageName', message: msg };
     }
+    // The keyring is looked up by the image's repository, so only once the name parsed (kubelet looks it up inside
+    // PullImage, after applyDefaultImageTag): an invalid name with pull secrets is InvalidImageName, not a throw.
+    const credentials = typeof pullCredentials === 'function' ? pullCredentials() : pullCredentials;
 
     let imageRef = '';
     // From 1.32 Always goes straight to the pull (imagePullPrecheck); before, every policy asked the runtime first.

@@ -5,7 +5,8 @@ import { EmulatedNode } from '../../../node/kubelet.js';
 import type { Runtime } from '../../../node/runtime.js';
 import { ContainerdRuntime } from '../../../node/runtimes/containerd.js';
 import { EmbeddedRuntime, type LayerStoreKind } from '../../../node/runtimes/embedded.js';
-import { containerdProfile, kubeletProfile } from '../../../node/profiles.js';
+import { containerdProfile, DEFAULT_MAX_CONCURRENT_DOWNLOADS, kubeletProfile } from '../../../node/profiles.js';
+import type { KubeletImagePullSettings } from '../../../node/kubelet/config.js';
 import { Keyring, SECRET_TYPE_DOCKER_CONFIG_JSON, type BasicCredentials } from '../../../oci/credentials.js';
 import type { Cluster, PodCondition, PodCreate } from '../../cluster.js';
 import type { KubeEvent, PodObservation } from '../../../core/events.js';
@@ -20,13 +21,10 @@ export interface RouteLink {
   sharedUplink?: number;
 }
 
-/** The kubelet and containerd settings every emulated node gets. */
-export interface EmulatedKubelet {
-  serializeImagePulls: boolean;
-  maxParallelImagePulls?: number;
-  registryPullQPS: number;
-  registryBurst: number;
-  maxConcurrentDownloads: number;
+/** The kubelet and containerd settings every emulated node gets, as a config file writes them (unset: defaulted). */
+export interface EmulatedKubelet extends KubeletImagePullSettings {
+  /** containerd's max_concurrent_downloads (default 3). */
+  maxConcurrentDownloads?: number | undefined;
   ensureSecretPulledImages: boolean;
 }
 
@@ -165,12 +163,12 @@ export class EmulatedCluster implements Cluster {
         ].join('\n'),
       };
       const embedded = {
-        label: name, hostsToml, maxConcurrentDownloads: opts.kubelet.maxConcurrentDownloads, layerStore: this.layerStore,
+        label: name, hostsToml, maxConcurrentDownloads: opts.kubelet.maxConcurrentDownloads ?? DEFAULT_MAX_CONCURRENT_DOWNLOADS, layerStore: this.layerStore,
         containerdVersion: containerdProfile(opts.containerdVersion).version,
       };
       const runtime: Runtime =
         opts.runtime === 'containerd'
-          ? await ContainerdRuntime.start({ label: name, hostsToml, maxConcurrentDownloads: opts.kubelet.maxConcurrentDownloads })
+          ? await ContainerdRuntime.start({ label: name, hostsToml, maxConcurrentDownloads: opts.kubelet.maxConcurrentDownloads ?? DEFAULT_MAX_CONCURRENT_DOWNLOADS })
           : this.pool
             ? await this.pool.start((worker) => ({ ...embedded, ...(selfShaped ? { routes: routesFor(worker) } : {}) }))
             : await EmbeddedRuntime.start({ ...embedded, ...(selfShaped ? { routes: routesFor(undefined) } : {}) });
@@ -187,7 +185,7 @@ export class EmulatedCluster implements Cluster {
       clock: this.opts.clock,
       kubelet: kubeletProfile(this.opts.kubernetesVersion),
       serializeImagePulls: k.serializeImagePulls,
-      ...(k.maxParallelImagePulls !== undefined ? { maxParallelImagePulls: k.maxParallelImagePulls } : {}),
+      maxParallelImagePulls: k.maxParallelImagePulls,
       registryPullQPS: k.registryPullQPS,
       registryBurst: k.registryBurst,
       ensureSecretPulledImages: k.ensureSecretPulledImages,
