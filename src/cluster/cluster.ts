@@ -12,7 +12,8 @@ export interface PodCreate {
   rollout: string;
   /** Full image reference as the node pulls it, e.g. 127.0.0.1:41234/demo/app:v1. */
   image: string;
-  imagePullPolicy: ImagePullPolicy;
+  /** Absent: left to the API server's defaulting (Always for `:latest` or no tag, else IfNotPresent). */
+  imagePullPolicy?: ImagePullPolicy | undefined;
   /** Names of the scenario's pull secrets. */
   imagePullSecrets: string[];
   node: string;

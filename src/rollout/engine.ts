@@ -11,7 +11,8 @@ export interface RolloutOptions {
   cluster: Cluster;
   clock: Clock;
   namespace: string;
-  pullPolicy: ImagePullPolicy;
+  /** `Default`: pods leave imagePullPolicy out, for the API server's defaulting. */
+  pullPolicy: ImagePullPolicy | 'Default';
   /** Scenario image ref (`demo/app:v1`) -> the reference nodes pull. */
   imageRef(ref: string): string;
   /** Pod uids (default random UUIDs); a modelled run numbers them so that it is reproducible. */
@@ -100,7 +101,8 @@ async function runStep(step: RolloutSection, w: Workload, scheduler: SpreadSched
     const uid = opts.newUid?.() ?? randomUUID();
     const name = `${w.name}-${w.revision}-${++w.created}`;
     cluster.createPod({
-      uid, name, namespace: opts.namespace, rollout: w.step, image: opts.imageRef(w.image), imagePullPolicy: opts.pullPolicy,
+      uid, name, namespace: opts.namespace, rollout: w.step, image: opts.imageRef(w.image),
+      ...(opts.pullPolicy === 'Default' ? {} : { imagePullPolicy: opts.pullPolicy }),
       imagePullSecrets: w.imagePullSecrets, node, expectFailure: w.expectFailure,
     });
     w.pods.push({ uid, node, revision: w.revision });

@@ -354,7 +354,10 @@ const scale = s
   .describe('Scale the emulation down: fewer bytes at proportionally slower links (emulated driver, synth images)');
 
 const matrix = s.object({
-  pullPolicy: s.array(s.enum(['Always', 'IfNotPresent', 'Never']), { min: 1, unique: true }).default(['IfNotPresent']).describe('The imagePullPolicy of every pod'),
+  pullPolicy: s
+    .array(s.enum(['Always', 'IfNotPresent', 'Never', 'Default']), { min: 1, unique: true })
+    .default(['IfNotPresent'])
+    .describe('The imagePullPolicy of every pod; Default leaves it out, for the API server to default per container (`:latest` or no tag: Always, otherwise IfNotPresent)'),
   topology: s
     .array(s.enum(['direct', 'mirror', 'pre-pulled']), { min: 1, unique: true })
     .default(['direct'])

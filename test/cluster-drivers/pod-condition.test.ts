@@ -50,6 +50,11 @@ describe('what pods run on a real cluster', () => {
     expect(deployment.command).toBeUndefined();
   });
 
+  it('leaves imagePullPolicy out for the API server to default when the arm says Default', () => {
+    const { pullPolicy: _, ...rest } = base;
+    expect(podManifest(rest).spec!.containers[0]!).toEqual({ name: 'app', image: base.image });
+  });
+
   it("overrides the entrypoint only with the scenario's command, as given", () => {
     expect(podManifest({ ...base, command: ['sleep', '3600'] }).spec!.containers[0]!.command).toEqual(['sleep', '3600']);
   });

@@ -39,6 +39,16 @@ describe('the shipped scenarios', () => {
     expect(r.thresholds.every((t) => t.passed)).toBe(true);
   });
 
+  it('latest-trap: IfNotPresent never asks the registry about :latest; left to defaulting, only the :latest pods re-resolve', async () => {
+    const r = await run('latest-trap', ['cluster.nodes=2', 'rollouts[0].deployment.replicas=2', 'rollouts[1].deployment.replicas=2', 'images[0].synth.layers=[300kB]', 'images[1].synth.layers=[300kB]']);
+    const byName = Object.fromEntries(r.arms.map((a) => [a.arm.name, a.aggregate]));
+    expect(byName['IfNotPresent/direct/warm']!.requests.registryManifestHead).toBe(0);
+    // Always for shop/web:latest (one manifest HEAD per pod, as containerd resolves), IfNotPresent for shop/api:1.4.
+    expect(byName['Default/direct/warm']!.requests.registryManifestHead).toBe(2);
+    expect(byName['Default/direct/warm']!.requests.registryBlobGet).toBe(0);
+    expect(r.passed).toBe(true);
+  });
+
   it('mirror-vs-direct: the mirror arm sends one pull upstream', async () => {
     const r = await run('mirror-vs-direct', ['cluster.nodes=3', 'repeat=1', 'images[0].synth.layers=[1MB]']);
     const mirror = r.arms.find((a) => a.arm.topology === 'mirror')!.aggregate;

@@ -199,7 +199,8 @@ export function podManifest(p: {
   runId: string;
   workload: string;
   image: string;
-  pullPolicy: PullPolicy;
+  /** Absent: the pod leaves imagePullPolicy out and the API server defaults it. */
+  pullPolicy?: PullPolicy | undefined;
   pullSecrets: string[];
   node: string;
   command?: string[];
@@ -222,7 +223,7 @@ export function podManifest(p: {
       terminationGracePeriodSeconds: 1,
       tolerations: [{ operator: 'Exists' }],
       ...(p.pullSecrets.length ? { imagePullSecrets: p.pullSecrets.map((name) => ({ name })) } : {}),
-      containers: [{ name: 'app', image: p.image, imagePullPolicy: p.pullPolicy, ...(p.command ? { command: p.command } : {}) }],
+      containers: [{ name: 'app', image: p.image, ...(p.pullPolicy ? { imagePullPolicy: p.pullPolicy } : {}), ...(p.command ? { command: p.command } : {}) }],
     },
   };
 }

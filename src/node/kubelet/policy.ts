@@ -4,9 +4,10 @@ import { parseReference } from '../../oci/reference.js';
 export type PullPolicy = 'Always' | 'IfNotPresent' | 'Never';
 
 /**
- * The API server's defaulting at pod creation: `:latest` or no tag (and no
- * digest) -> Always, anything else (a tag, or a digest) -> IfNotPresent. An
- * unparseable name defaults to IfNotPresent and fails later as InvalidImageName.
+ * The API server's defaulting at pod creation, per container (pkg/apis/core/v1/defaults.go SetDefaults_Container,
+ * unchanged 1.31-1.35): the tag pkg/util/parsers ParseImageName gives (`latest` when there is neither tag nor digest)
+ * is `latest` -> Always, anything else (another tag, or a digest alone) -> IfNotPresent. An unparseable name gets
+ * IfNotPresent (the parse error is ignored there) and fails later as InvalidImageName.
  */
 export function defaultPullPolicy(image: string): PullPolicy {
   try {

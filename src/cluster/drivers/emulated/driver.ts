@@ -209,7 +209,7 @@ export class EmulatedCluster implements Cluster {
     });
     void node.runPod({
       uid: pod.uid, name: pod.name, namespace: pod.namespace,
-      containers: [{ name: 'app', image: pod.image, imagePullPolicy: pod.imagePullPolicy }],
+      containers: [{ name: 'app', image: pod.image, ...(pod.imagePullPolicy ? { imagePullPolicy: pod.imagePullPolicy } : {}) }],
       pullSecrets: this.keyringFor(pod.imagePullSecrets),
     });
   }
