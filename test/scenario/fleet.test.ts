@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { effectiveImagePullSettings } from '../../src/node/kubelet/config.js';
 import { isPullbenchError, type PullbenchError } from '../../src/errors.js';
 import { DEFAULT_MIRROR, DEFAULT_POOL, DEFAULT_REGISTRY, fleetNames, nodeCount, registryOfImage, routeLink, scenarioPools, scenarioRegistries } from '../../src/scenario/fleet.js';
 import { parseScenario, type ScenarioProblem } from '../../src/scenario/load.js';
@@ -70,7 +71,10 @@ describe('pools and several registries', () => {
 
   it("gives each pool cluster.kubelet under its own settings, and its own kubelet release", () => {
     const [core, edge] = scenarioPools(scenario);
-    expect(core).toMatchObject({ name: 'core', nodes: 4, platform: 'linux/amd64', nodePrefix: 'core-node', kubelet: { maxConcurrentDownloads: 5, serializeImagePulls: true } });
+    expect(core).toMatchObject({ name: 'core', nodes: 4, platform: 'linux/amd64', nodePrefix: 'core-node', kubelet: { maxConcurrentDownloads: 5 } });
+    // Left unset, serializeImagePulls is kubelet's default when the node starts (true: no maxParallelImagePulls).
+    expect(core!.kubelet.serializeImagePulls).toBeUndefined();
+    expect(effectiveImagePullSettings(core!.kubelet).serializeImagePulls).toBe(true);
     expect(core!.kubernetesVersion).toBeUndefined();
     expect(edge).toMatchObject({ name: 'edge', platform: 'linux/arm64', kubernetesVersion: '1.33', kubelet: { maxConcurrentDownloads: 5, serializeImagePulls: false, maxParallelImagePulls: 2 } });
     expect(nodeCount(scenario)).toBe(6);
