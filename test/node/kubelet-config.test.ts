@@ -140,7 +140,7 @@ describe('a failed pod sync', () => {
 describe('an invalid image name on a pod with pull secrets', () => {
   it('is InvalidImageName with the parser\'s reason, not a rejected pod sync', async () => {
     const { clock, node, runtime } = setup();
-    const secrets = Keyring.fromDockerConfigs({ auths: { 'registry.example': { username: 'u', password: 'p' } } });
+    const secrets = Keyring.fromDockerConfigs({ 'registry.example': { username: 'u', password: 'p' } });
     const image = 'registry.example/Team/App:1';
     const running = node.runPod(pod('u1', image, { pullSecrets: secrets }));
     let rejected: unknown;
