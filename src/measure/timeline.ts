@@ -1,5 +1,13 @@
 import type { KubeEvent, PodObservation } from '../core/events.js';
 import { parseGoDuration } from './go-duration.js';
+import { pullCause, type PullCause } from './pull-cause.js';
+
+/** One failed pull attempt: when kubelet reported it, and why (`count` > 1: a real cluster's event aggregated repeats). */
+export interface PullFailure {
+  at: number;
+  cause: PullCause;
+  count?: number;
+}
 
 /** One pod's life as the events and the pod object tell it. Times are ms since the epoch. */
 export interface PodTimeline {
@@ -25,6 +33,10 @@ export interface PodTimeline {
   pullSource?: 'message' | 'timestamps';
   /** Failed pull attempts (`Failed to pull image ...` events). */
   pullErrors: number;
+  /** Each failed pull attempt with its cause, in time order. */
+  pullFailures?: PullFailure[];
+  /** When each pull attempt started (kubelet's `Pulling` events): the gaps after failures are kubelet's back-off. */
+  pullAttempts?: number[];
   /** Last error message of a failed pull, if any. */
   lastError?: string;
   outcome: 'ready' | 'failed' | 'pending';
@@ -97,6 +109,10 @@ function timelineOf(pod: PodObservation, events: KubeEvent[]): PodTimeline {
     outcome: 'pending',
     expectFailure: pod.expectFailure ?? false,
   };
+  const failures: PullFailure[] = [];
+  const attempts: number[] = [];
+  t.pullFailures = failures;
+  t.pullAttempts = attempts;
   let lastErrorReason: string | undefined;
   let pullingAt: number | undefined;
   for (const e of events) {
@@ -111,6 +127,7 @@ function timelineOf(pod: PodObservation, events: KubeEvent[]): PodTimeline {
       case 'Pulling':
         t.pullStartedAt ??= e.timestamp;
         pullingAt = e.timestamp;
+        attempts.push(e.timestamp);
         break;
       case 'Pulled': {
         if (ALREADY_PRESENT_RE.test(e.message)) {
@@ -136,6 +153,7 @@ function timelineOf(pod: PodObservation, events: KubeEvent[]): PodTimeline {
         if (e.message.startsWith('Failed to pull image')) {
           t.pullErrors += e.count ?? 1;
           t.lastError = e.message;
+          failures.push({ at: e.timestamp, cause: pullCause(e.message), ...(e.count !== undefined && e.count > 1 ? { count: e.count } : {}) });
         }
         const reason = /^Error: (\w+)/.exec(e.message)?.[1];
         if (reason) lastErrorReason = reason;

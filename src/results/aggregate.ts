@@ -1,4 +1,6 @@
 import { aggregateStorms } from '../load/stage.js';
+import { PULL_CAUSES } from '../measure/pull-cause.js';
+import { failuresByCause, recoveryMs } from '../measure/recovery.js';
 import { aggregateUsage } from '../measure/usage.js';
 import { distribution, meanWithCi } from '../measure/stats.js';
 import type { RegistryStats } from '../registry/stats.js';
@@ -50,6 +52,16 @@ export function aggregateArm(repetitions: Repetition[], imageBytes: (image: stri
   const usage = aggregateUsage(repetitions.flatMap((r) => (r.usage ? [r.usage] : [])));
   if (usage) aggregate.usage = usage;
   if (repetitions.some((r) => r.load)) aggregate.load = aggregateStorms(repetitions);
+  // Failed attempts by cause, per repetition (averaged, as the request counts are).
+  const causes = repetitions.map((r) => failuresByCause(r.pods));
+  aggregate.failures.byCause = Object.fromEntries(PULL_CAUSES.map((c) => [c, mean(causes.map((x) => x[c]))]));
+  const faulted = repetitions.filter((r) => (r.faults?.windows.length ?? 0) > 0);
+  if (faulted.length > 0) {
+    const each = faulted.map((r) => recoveryMs(r.pods, r.faults!.windows.map((w) => w.endedAt)));
+    const recovered = each.filter((x): x is number => x !== undefined);
+    const ci = meanWithCi(recovered);
+    aggregate.recovery = { ...(ci ? { ms: ci } : {}), perRepetition: each.map((x) => x ?? null), notRecovered: each.length - recovered.length };
+  }
   if (repetitions.some((r) => r.mirror) && mirrorBlobGets > 0) aggregate.mirrorHitRatio = Math.max(0, 1 - mirrorUpstreamBlobGets / mirrorBlobGets);
   return aggregate;
 }

@@ -36,6 +36,16 @@ export interface Repetition {
   usage?: ProcessUsage;
   /** The scenario's load: stage: what each storm sent beside the rollout (registry/mirror stats above include it). */
   load?: StormRun[];
+  /** The scenario's faults: their windows in this repetition, and the requests the fault fronts met with one, by kind. */
+  faults?: { windows: FaultRun[]; faulted: Record<string, number> };
+}
+
+/** A scenario fault as it fell in one repetition (ms since the epoch). */
+export interface FaultRun {
+  target: string;
+  kind: string | number;
+  startedAt: number;
+  endedAt: number;
 }
 
 export interface ArmResult {
@@ -53,7 +63,16 @@ export interface ArmAggregate {
   pullMean?: MeanWithCi;
   rolloutDuration?: MeanWithCi;
   alreadyPresent: number;
-  failures: { total: number; unexpected: number; byReason: Record<string, number>; rate: number };
+  failures: {
+    total: number;
+    unexpected: number;
+    byReason: Record<string, number>;
+    rate: number;
+    /** Failed pull attempts by cause (src/measure/pull-cause.ts), per repetition, averaged; absent in results before it. */
+    byCause?: Record<string, number>;
+  };
+  /** With faults: time from the last fault window's end until every pod meant to run was Ready (null: never, within the step). */
+  recovery?: { ms?: MeanWithCi; perRepetition: (number | null)[]; notRecovered: number };
   /** Per repetition, averaged. */
   bytes: { registry: number; mirror: number; nodeCache: number };
   requests: { registryManifestGet: number; registryManifestHead: number; registryBlobGet: number; mirrorManifestGet: number; mirrorBlobGet: number };

@@ -4,7 +4,7 @@ import type { Metric, Scenario } from '../scenario/schema.js';
 import { formatMs } from '../util/units.js';
 import type { ArmResult, RunResults, ThresholdResult } from './model.js';
 
-function metricValue(arm: ArmResult, metric: Metric, percentile: number): number | undefined {
+function metricValue(arm: ArmResult, metric: Metric, percentile: number, cause: string | undefined): number | undefined {
   const a = arm.aggregate;
   switch (metric) {
     case 'pull':
@@ -25,12 +25,18 @@ function metricValue(arm: ArmResult, metric: Metric, percentile: number): number
       return a.tooManyRequests;
     case 'blobBytes':
       return a.bytes.registry + a.bytes.mirror;
+    case 'pullFailures': {
+      const byCause = a.failures.byCause ?? {};
+      return cause === undefined ? Object.values(byCause).reduce((x, y) => x + y, 0) : (byCause[cause] ?? 0);
+    }
+    case 'recovery':
+      return a.recovery && a.recovery.notRecovered === 0 ? a.recovery.ms?.mean : undefined;
   }
 }
 
 function formatThreshold(metric: Metric, v: number | undefined): string {
   if (v === undefined) return 'no data';
-  if (metric === 'pull' || metric === 'pullWithWaiting' || metric === 'rolloutDuration') return formatMs(v);
+  if (metric === 'pull' || metric === 'pullWithWaiting' || metric === 'rolloutDuration' || metric === 'recovery') return formatMs(v);
   if (metric === 'failureRate') return `${(v * 100).toFixed(1)}%`;
   return `${Math.round(v)}`;
 }
@@ -41,9 +47,9 @@ export function evaluateThresholds(scenario: Pick<Scenario, 'thresholds'>, arms:
   for (const t of scenario.thresholds) {
     const pct = t.percentile ?? 95;
     for (const arm of arms.filter((a) => armMatches(t.arm, a.arm.name))) {
-      const actual = metricValue(arm, t.metric, pct);
+      const actual = metricValue(arm, t.metric, pct, t.cause);
       const passed = actual !== undefined && actual <= t.max;
-      const label = t.metric === 'pull' || t.metric === 'pullWithWaiting' ? `${t.metric} p${pct}` : t.metric;
+      const label = t.metric === 'pull' || t.metric === 'pullWithWaiting' ? `${t.metric} p${pct}` : t.cause ? `${t.metric} (${t.cause})` : t.metric;
       out.push({
         arm: arm.arm.name, metric: t.metric, ...(t.metric === 'pull' || t.metric === 'pullWithWaiting' ? { percentile: pct } : {}),
         max: t.max, actual, passed,

@@ -19,6 +19,8 @@ export interface RolloutOptions {
   newUid?: () => string;
   /** Called after every sync with pods ready / total of the step. */
   onProgress?(step: string, ready: number, total: number): void;
+  /** A step starts (before its first pod is created): faults timed from a step are scheduled here. */
+  onStepStart?(step: string, at: number): void;
 }
 
 export interface StepResult {
@@ -93,6 +95,7 @@ export async function runRollouts(steps: readonly RolloutSection[], opts: Rollou
 async function runStep(step: RolloutSection, w: Workload, scheduler: SpreadScheduler, opts: RolloutOptions): Promise<StepResult> {
   const { cluster, clock } = opts;
   const startedAt = clock.now();
+  opts.onStepStart?.(step.name, startedAt);
   const deadline = startedAt + step.timeout;
   const createdHere: string[] = [];
   const state = (p: TrackedPod): PodState => ({ uid: p.uid, available: cluster.condition(p.uid) === 'ready' });

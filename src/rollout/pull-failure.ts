@@ -1,3 +1,5 @@
+import { pullCause, TRANSIENT_CAUSES } from '../measure/pull-cause.js';
+
 /**
  * Which pull failures retrying cannot fix within a rollout. kubelet retries every
  * failed pull with back-off for as long as the pod exists (pkg/kubelet/images/
@@ -22,13 +24,11 @@ const UNFIXABLE: readonly [string, RegExp][] = [
   ['forbidden (403)', /\b403\b|forbidden|denied/i],
   ['not found (404)', /\b404\b|: not found|manifest unknown|name unknown/i],
 ];
-// Anything that a later attempt may not meet again: a rate limit, a server error, the network, kubelet's QPS.
-const TRANSIENT = /\b(429|5\d\d)\b|too many requests|QPS exceeded|timeout|timed out|deadline|ECONNREFUSED|ECONNRESET|connection refused|reset by peer|unexpected EOF|i\/o/i;
 
 /** The cause when retrying cannot fix this pull error on any credential tried, else undefined. */
 export function unfixableCause(message: string): UnfixableCause | undefined {
   // kubelet aggregates one error per credential ("[a, b]"): one transient answer among them and a retry may pass.
-  if (TRANSIENT.test(message)) return undefined;
+  if (TRANSIENT_CAUSES.has(pullCause(message))) return undefined;
   const hit = UNFIXABLE.find(([, re]) => re.test(message));
   return hit ? { cause: hit[0], message } : undefined;
 }

@@ -17,7 +17,7 @@ const route = (target: string, link: LinkSection | undefined): Route => ({ targe
  * `cluster`, `links` and `pullSecrets` onto a cluster (cluster/ does not know
  * the scenario file). Pre-pulled arms reach the registry unshaped.
  */
-function emulatedClusterOptions(scenario: Scenario, arm: Arm, registry: StartedRegistry, mirror?: StartedRegistry): EmulatedClusterOptions {
+function emulatedClusterOptions(scenario: Scenario, arm: Arm, registry: StartedRegistry, mirror: StartedRegistry | undefined, ways: NodeWays): EmulatedClusterOptions {
   return {
     nodes: scenario.cluster.nodes,
     runtime: scenario.cluster.runtime,
@@ -27,11 +27,17 @@ function emulatedClusterOptions(scenario: Scenario, arm: Arm, registry: StartedR
     kubelet: scenario.cluster.kubelet,
     clock: realClock,
     registryHost: registry.host,
-    registry: route(registry.host, arm.topology !== 'pre-pulled' ? scenario.links.registry : undefined),
-    ...(mirror ? { mirror: route(mirror.host, scenario.links.mirror) } : {}),
+    registry: route(ways.registry ?? registry.host, arm.topology !== 'pre-pulled' ? scenario.links.registry : undefined),
+    ...(mirror ? { mirror: route(ways.mirror ?? mirror.host, scenario.links.mirror) } : {}),
     pullSecrets: new Map(scenario.pullSecrets.map((p) => [p.name, { username: p.username, password: p.password }])),
     namePrefix: 'node',
   };
+}
+
+/** Where the nodes reach the registry and the mirror when not directly (the fault stage's fronts). */
+export interface NodeWays {
+  registry?: string;
+  mirror?: string;
 }
 
 export interface ClusterStageInput {
@@ -42,11 +48,12 @@ export interface ClusterStageInput {
   registry: StartedRegistry;
   mirror?: StartedRegistry;
   real?: RealRun;
+  ways?: NodeWays;
 }
 
 /** Stage `cluster`: a fresh emulated cluster, or a fresh namespace on the run's real cluster. */
-export async function clusterStage({ scenario, arm, index, registry, mirror, real }: ClusterStageInput): Promise<Cluster> {
-  return real ? real.open(arm, index) : EmulatedCluster.start(emulatedClusterOptions(scenario, arm, registry, mirror));
+export async function clusterStage({ scenario, arm, index, registry, mirror, real, ways = {} }: ClusterStageInput): Promise<Cluster> {
+  return real ? real.open(arm, index) : EmulatedCluster.start(emulatedClusterOptions(scenario, arm, registry, mirror, ways));
 }
 
 export interface WarmStageInput {

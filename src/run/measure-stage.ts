@@ -8,6 +8,7 @@ import type { Repetition } from '../results/index.js';
 import { runRollouts } from '../rollout/engine.js';
 import type { Arm } from '../scenario/matrix.js';
 import type { RolloutSection, Scenario } from '../scenario/schema.js';
+import type { FaultStage } from './fault-stage.js';
 import { LoadStage } from './load-stage.js';
 import { deniedPods, type Admission } from './verify-stage.js';
 
@@ -25,6 +26,8 @@ export interface MeasureStageInput {
   imageHost: string;
   /** Emulated clusters: the process usage sampler, started before the nodes. */
   sampler?: UsageSampler;
+  /** The fault fronts, armed as the rollout starts. */
+  faults?: FaultStage;
   progress: RunEventSink;
 }
 
@@ -37,6 +40,7 @@ export interface Measured {
   linkBytes: { registry: number; mirror: number };
   usage?: Repetition['usage'];
   load?: Repetition['load'];
+  faults?: Repetition['faults'];
 }
 
 /**
@@ -44,7 +48,7 @@ export interface Measured {
  * the registries' counters and the links' byte counts reset or read around
  * them, so that what came before (pre-pulls, storm lookups) is not counted.
  */
-export async function measureStage({ scenario, arm, cluster, registry, mirror, rollouts, imageHost, sampler, progress }: MeasureStageInput): Promise<Measured> {
+export async function measureStage({ scenario, arm, cluster, registry, mirror, rollouts, imageHost, sampler, faults, progress }: MeasureStageInput): Promise<Measured> {
   // Registries counted from their log (docker-registry) answer before they log: their counts wait for the log.
   const statsCaughtUp = async (): Promise<void> => {
     await Promise.all([registry.statsCaughtUp?.(), mirror?.statsCaughtUp?.()]);
@@ -62,13 +66,17 @@ export async function measureStage({ scenario, arm, cluster, registry, mirror, r
     await storms.start();
   }
   const startedAt = Date.now();
+  faults?.arm(startedAt);
   sampler?.begin();
-  const steps = await runRollouts(rollouts, {
+  // A timed 401 or 404 ends with its window, and kubelet's retries outlast it: no step ends early on it.
+  const timedFaults = scenario.faults.length > 0;
+  const steps = await runRollouts(timedFaults ? rollouts.map((r) => ({ ...r, failFast: false })) : rollouts, {
     cluster,
     clock: realClock,
     namespace: NAMESPACE,
     pullPolicy: arm.pullPolicy,
     imageRef: (ref) => `${imageHost}/${ref}`,
+    ...(faults ? { onStepStart: (step: string, at: number) => faults.stepStarted(step, at) } : {}),
     onProgress: (step, ready, total) => {
       const moved = cluster.linkBytes();
       progress({ type: 'step', step, ready, total, linkBytes: moved.registry + moved.mirror - linkBefore.registry - linkBefore.mirror });
@@ -88,6 +96,7 @@ export async function measureStage({ scenario, arm, cluster, registry, mirror, r
     linkBytes: { registry: linkAfter.registry - linkBefore.registry, mirror: linkAfter.mirror - linkBefore.mirror },
     ...(usage ? { usage } : {}),
     ...(load ? { load } : {}),
+    ...(faults && scenario.faults.length + Object.keys(faults.faulted()).length > 0 ? { faults: { windows: faults.record(), faulted: faults.faulted() } } : {}),
   };
 }
 
@@ -118,5 +127,6 @@ export function collectStage({ index, cluster, registry, mirror, measured, cache
     ...(cacheVerified !== undefined ? { cacheVerified } : {}),
     ...(measured.usage ? { usage: measured.usage } : {}),
     ...(measured.load ? { load: measured.load } : {}),
+    ...(measured.faults ? { faults: measured.faults } : {}),
   };
 }

@@ -23,7 +23,7 @@ function registrySpec(scenario: Scenario): RegistrySpec {
   return {
     ...(r.auth ? { auth: r.auth.type, users: r.auth.users } : {}),
     ...(r.rateLimit ? { rateLimit: { manifestGets: r.rateLimit.manifestGets, windowMs: r.rateLimit.window } } : {}),
-    ...(r.faults ? { faults: { errorRate: r.faults.errorRate, latencyMs: r.faults.latency } } : {}),
+    // registry.faults are the fault stage's, on the rollout's pulls only: seeding meets none (src/run/fault-stage.ts).
   };
 }
 
@@ -51,6 +51,8 @@ export async function seedStage(loaded: LoadedScenario, registry: StartedRegistr
   const sizes = new Map<string, number>();
   for (const image of scenario.images) {
     const { repo, tag } = splitRef(image.ref);
+    // An absent image is declared only to be rolled out and fail (404).
+    if (image.absent) continue;
     if (image.import) {
       await importLayout(resolve(loaded.dir, image.import), client, repo, tag);
       sizes.set(image.ref, 0);
@@ -79,18 +81,20 @@ export interface StartedMirror extends AsyncDisposable {
 export interface MirrorStageInput {
   scenario: Scenario;
   registry: StartedRegistry;
+  /** Where the mirror reaches the registry when not registry.host (the fault stage's front). */
+  upstream?: string;
   real?: RealRun;
 }
 
 /** Stage `mirror` (mirror arms): a fresh mirror in front of the registry, reaching it over the upstream link if one is declared. */
-export async function mirrorStage({ scenario, registry, real }: MirrorStageInput): Promise<StartedMirror> {
+export async function mirrorStage({ scenario, registry, upstream, real }: MirrorStageInput): Promise<StartedMirror> {
   const owned = new Owned();
   try {
-    let upstreamUrl = registry.url;
+    let upstreamUrl = upstream ? `http://${upstream}` : registry.url;
     if (scenario.links.upstream) {
       const l = scenario.links.upstream;
       const proxy = await startShapedProxy({
-        target: registry.host,
+        target: upstream ?? registry.host,
         link: { bandwidthBps: l.bandwidth, latencyMs: l.latency, ...(l.jitter ? { jitterMs: l.jitter } : {}) },
         ...(l.sharedUplink ? { uplink: new SharedUplink(l.sharedUplink) } : {}),
       });
@@ -104,7 +108,6 @@ export async function mirrorStage({ scenario, registry, real }: MirrorStageInput
       await provider.start({
         ...(spec.provider === 'embedded' ? { storage: 'memory' as const } : {}),
         upstream: { url: real?.registryNetworkUrl ?? upstreamUrl, ...(user ? { credentials: user } : {}) },
-        ...(spec.faults ? { faults: { errorRate: spec.faults.errorRate, latencyMs: spec.faults.latency } } : {}),
       }),
     );
     return { mirror, [Symbol.asyncDispose]: () => owned[Symbol.asyncDispose]() };

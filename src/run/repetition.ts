@@ -5,6 +5,7 @@ import type { Arm } from '../scenario/matrix.js';
 import { clusterStage, warmStage } from './cluster-stage.js';
 import { Owned, type RunContext } from './context.js';
 import { collectStage, measureStage } from './measure-stage.js';
+import { FaultStage } from './fault-stage.js';
 import { mirrorStage } from './registry-stage.js';
 import { rolloutImageRefs } from './verify-stage.js';
 
@@ -29,17 +30,21 @@ export interface RepetitionOutput {
 export async function runRepetition(ctx: RunContext, { arm, index, registry }: RepetitionInput): Promise<RepetitionOutput> {
   const { scenario, real, admitted, progress } = ctx;
   await using owned = new Owned();
-  const mirror = arm.topology === 'mirror' ? owned.add(await mirrorStage({ scenario, registry, ...(real ? { real } : {}) })).mirror : undefined;
+  // Emulated nodes meet the scenario's faults through fronts; a real cluster's (a stopped or paused registry container) are the run's.
+  const faults = real ? undefined : owned.add(await FaultStage.start(scenario, registry.host));
+  const mirror = arm.topology === 'mirror' ? owned.add(await mirrorStage({ scenario, registry, ...(faults ? { upstream: faults.upstream } : {}), ...(real ? { real } : {}) })).mirror : undefined;
+  const ways = faults ? { registry: faults.registry, ...(mirror ? { mirror: await faults.mirror(mirror.host) } : {}) } : {};
   // Emulated nodes live in this process: sample it, from a baseline before the nodes start.
   const sampler = real ? undefined : owned.add(UsageSampler.start());
-  const cluster = owned.add(await clusterStage({ scenario, arm, index, registry, ...(mirror ? { mirror } : {}), ...(real ? { real } : {}) }));
+  const cluster = owned.add(await clusterStage({ scenario, arm, index, registry, ...(mirror ? { mirror } : {}), ...(real ? { real } : {}), ways }));
   // Real nodes name the registry (or the mirror route) as they reach it on their network.
   const imageHost = real?.imageHost(arm.topology) ?? registry.host;
   const rollouts = admitted?.rollouts ?? scenario.rollouts;
-  const images = rolloutImageRefs(rollouts).map((ref) => `${imageHost}/${ref}`);
+  const absent = new Set(scenario.images.filter((i) => i.absent).map((i) => i.ref));
+  const images = rolloutImageRefs(rollouts).filter((ref) => !absent.has(ref)).map((ref) => `${imageHost}/${ref}`);
   const auth = scenario.registry.auth?.users[0];
   const cacheVerified = await warmStage({ cluster, arm, images, ...(auth ? { auth } : {}), real: real !== undefined, progress });
-  const measured = await measureStage({ scenario, arm, cluster, registry, ...(mirror ? { mirror } : {}), rollouts, imageHost, ...(sampler ? { sampler } : {}), progress });
+  const measured = await measureStage({ scenario, arm, cluster, registry, ...(mirror ? { mirror } : {}), rollouts, imageHost, ...(sampler ? { sampler } : {}), ...(faults ? { faults } : {}), progress });
   const repetition = collectStage({ index, cluster, registry, ...(mirror ? { mirror } : {}), measured, ...(cacheVerified !== undefined ? { cacheVerified } : {}), ...(admitted ? { admitted } : {}), imageHost });
   return { repetition, versions: { cluster: cluster.versions(), ...(mirror ? { mirror: mirror.version() } : {}) } };
 }

@@ -70,7 +70,7 @@ function clientOf(scenario: Scenario, registry: StartedRegistry): RegistryClient
 /** The scenario refs the signing section selects. */
 function imagesToSign(scenario: Scenario): string[] {
   const wanted = scenario.signing?.images ?? [];
-  return wanted.includes('all') ? scenario.images.map((i) => i.ref) : wanted;
+  return wanted.includes('all') ? scenario.images.filter((i) => !i.absent).map((i) => i.ref) : wanted;
 }
 
 /** Signs the selected seeded images in `registry` with the run's key. */

@@ -1,5 +1,6 @@
 import { LOAD_PROFILES } from '../load/types.js';
 import { DEFAULT_POOL, fleetNames, scenarioRegistries, stormRegistry } from './fleet.js';
+import { PULL_CAUSES } from '../measure/pull-cause.js';
 import { s, type Infer } from './schema-builder.js';
 import { signing, verify } from './supply-chain-schema.js';
 import { CONTAINERD_VERSIONS, DEFAULT_CONTAINERD_VERSION, DEFAULT_KUBERNETES_VERSION, KUBERNETES_VERSIONS, kubeletProfile } from '../node/profiles.js';
@@ -36,7 +37,46 @@ const rateLimit = s
 const faults = s.object({
   errorRate: s.percent().default(0).describe('Fraction of requests answered with 503 Service Unavailable, e.g. 5%'),
   latency: s.duration().default(0).describe('Extra latency per request'),
-}).describe('Injected faults on every request');
+}).describe("Steady faults on the rollout's pull requests (never on seeding); timed ones go under the top-level faults");
+
+export const FAULT_KINDS = ['refuse', 'reset', 'stall', 'latency', 'credentials-expire', 401, 404, 429, 500, 503] as const;
+/** Kinds a TCP link can take (an HTTP status needs a server to answer it). */
+const LINK_FAULT_KINDS: ReadonlySet<string | number> = new Set(['refuse', 'reset', 'stall', 'latency']);
+
+const fault = s
+  .object({
+    target: s
+      .string({ pattern: /^(link:)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, patternHint: 'a registry or mirror name (registry, mirror in the flat form), proxy, peers, or link:NAME' })
+      .describe('What fails: a registry or mirror by name (registry and mirror in the flat form) or proxy (the server), peers (the p2p peer set), or link:NAME (the nodes\' way to it; link:upstream, or link:REGISTRY.upstream with registries:, is a mirror\'s way to its registry)'),
+    at: s.duration().describe('When the fault starts, from the start of the rollout (or of step `after`), e.g. 20s'),
+    after: s.string({ minLength: 1 }).optional().describe('A rollout step\'s name: `at` counts from when that step starts (mid-rollout faults that do not depend on how long earlier steps took)'),
+    for: s.duration().describe('How long it lasts, e.g. 60s'),
+    kind: s
+      .enum(FAULT_KINDS)
+      .describe('refuse: connections refused; reset: connections reset mid-body; stall: requests and bodies held until the window ends; latency: extra delay per request; credentials-expire: every request carrying credentials gets 401 (an expired or rotated password until the pull secret catches up); 401, 404, 429, 500, 503: that HTTP status'),
+    latency: s.duration().optional().describe('For kind latency: the extra delay per request (default 1s)'),
+  })
+  .describe('A fault on a timeline')
+  .refine((f, report) => {
+    if (f.latency !== undefined && f.kind !== 'latency') report(['latency'], 'latency is only for kind latency');
+    if (f.target.startsWith('link:') && !LINK_FAULT_KINDS.has(f.kind)) report(['kind'], `a link can refuse, reset, stall or add latency; ${f.kind} needs a server: target registry, mirror or proxy`);
+  });
+
+const proxy = s
+  .object({
+    auth: s
+      .object({
+        username: s.string({ minLength: 1 }).describe('Proxy user name'),
+        password: s.secret().describe('Proxy password: write ${env:NAME} (redacted in results, never logged)'),
+      })
+      .optional()
+      .describe('Basic proxy authentication (Proxy-Authorization), as containerd sends the user info of HTTP_PROXY'),
+    noProxy: s
+      .array(s.string({ minLength: 1 }), { unique: true })
+      .default([])
+      .describe('Registries the nodes reach directly (NO_PROXY): registry, mirror, or a host pattern as Go\'s NO_PROXY takes it (.example.com, *.example.com, 10.0.0.0/8)'),
+  })
+  .describe("An HTTP forward / CONNECT proxy between the nodes and the registries, set in the nodes' runtime environment (HTTP_PROXY, HTTPS_PROXY, NO_PROXY) as containerd reads it; pod env changes nothing for pulls");
 
 // The fields a registry has in either form (the flat `registry:` and each `registries:` entry).
 const registryShape = {
@@ -119,9 +159,14 @@ const image = s
     from: s.string({ minLength: 1 }).optional().describe('Another image of this scenario whose layers come first (v1 -> v2 pairs)'),
     import: s.string({ minLength: 1 }).optional().describe('An OCI image layout directory, relative to the scenario file'),
     registry: name().optional().describe('With registries: the registry (by name) the image is seeded into and pulled from; its host goes in front of ref (default the first registry)'),
+    absent: s.boolean().optional().describe('Never seeded: pulls of it get 404 (manifest unknown); roll it out with expect: failure'),
   })
   .refine((i, report) => {
-    if (!i.synth && !i.import) report([], 'an image needs synth or import');
+    if (i.absent) {
+      if (i.synth || i.import || i.from) report(['absent'], 'an absent image has no synth, import or from');
+      return;
+    }
+    if (!i.synth && !i.import) report([], 'an image needs synth or import (or absent: true)');
     if (i.synth && i.import) report(['import'], 'use either synth or import, not both');
     if (i.from && !i.synth) report(['from'], 'from works with synth only');
   });
@@ -368,12 +413,13 @@ const matrix = s.object({
     .describe('cold: fresh nodes; warm: every image pulled onto every node first, checked with CRI ListImages'),
 }).describe('The arms: every combination of pullPolicy x topology x cache is run');
 
-export const METRICS = ['pull', 'pullWithWaiting', 'rolloutDuration', 'failureRate', 'upstreamPulls', 'tooManyRequests', 'blobBytes'] as const;
+export const METRICS = ['pull', 'pullWithWaiting', 'rolloutDuration', 'failureRate', 'upstreamPulls', 'tooManyRequests', 'blobBytes', 'pullFailures', 'recovery'] as const;
 
 const threshold = s
   .object({
     arm: s.string({ minLength: 1 }).default('*').describe('Arm name or pattern: "IfNotPresent/mirror", "*/mirror/warm"'),
-    metric: s.enum(METRICS).describe('pull, pullWithWaiting (including the kubelet\'s queue), rolloutDuration, failureRate, upstreamPulls (the registry\'s manifest GETs, as Docker Hub counts pulls), tooManyRequests (429s), blobBytes (bytes the registry and mirror served)'),
+    metric: s.enum(METRICS).describe('pull, pullWithWaiting (including the kubelet\'s queue), rolloutDuration, failureRate, upstreamPulls (the registry\'s manifest GETs, as Docker Hub counts pulls), tooManyRequests (429s), blobBytes (bytes the registry and mirror served), pullFailures (failed pull attempts per repetition, of one cause or all), recovery (from the last fault\'s end until every pod is Ready)'),
+    cause: s.enum(PULL_CAUSES).optional().describe('For pullFailures: count only this cause (default every cause)'),
     percentile: s.enum([50, 90, 95, 99, 100]).optional().describe('For pull, pullWithWaiting (default 95)'),
     max: s
       .union(s.duration(), s.union(s.percent(), s.number({ min: 0 }), 'a number'), 'a duration (5s), a percentage (1%) or a number')
@@ -405,9 +451,12 @@ export const scenarioSchema = s
         registry: link.optional().describe('nodes <-> registry'),
         mirror: link.optional().describe('nodes <-> mirror'),
         upstream: link.optional().describe('mirror <-> registry'),
+        proxy: link.optional().describe('nodes <-> proxy (with a proxy section)'),
       })
       .default({})
       .describe('Shaped links of the emulated driver (unshaped where absent)'),
+    proxy: proxy.optional(),
+    faults: s.array(fault).default([]).describe('Faults on a timeline: each arm\'s rollout meets them at the same times (docs/faults-and-proxies.md)'),
     images: s.array(image, { min: 1 }).describe('The images seeded into the registry before the arms run'),
     pullSecrets: s.array(pullSecret).default([]).describe('Credentials pods name in imagePullSecrets'),
     scale: scale.optional(),
@@ -466,9 +515,12 @@ export const scenarioSchema = s
     if (sc.matrix.topology.includes('mirror') && !scenarioRegistries(sc).some((r) => r.mirror)) report(['matrix', 'topology'], sc.registries ? 'topology mirror needs a mirror on at least one of registries' : 'topology mirror needs a mirror section');
     sc.thresholds.forEach((t, i) => {
       if (t.percentile !== undefined && t.metric !== 'pull' && t.metric !== 'pullWithWaiting') report(['thresholds', i, 'percentile'], `percentile applies to pull and pullWithWaiting, not ${t.metric}`);
+      if (t.cause !== undefined && t.metric !== 'pullFailures') report(['thresholds', i, 'cause'], `cause applies to pullFailures, not ${t.metric}`);
+      if (t.metric === 'recovery' && sc.faults.length === 0) report(['thresholds', i, 'metric'], 'recovery is measured from the end of a fault: add faults');
     });
   })
   .refine((sc, report) => checkFleet(sc, report))
+  .refine((sc, report) => checkFaults(sc, report))
   .refine((sc, report) => checkLoadStage(sc, report))
   .refine((sc, report) => checkRealClusterReach(sc, report))
   .refine((sc, report) => checkModelCoverage(sc, report));
@@ -525,9 +577,46 @@ function checkModelCoverage(sc: Infer<typeof scenarioSchema>, report: (path: (st
   if (sc.signing) report(['signing'], no('signing'));
   if (sc.verify) report(['verify'], no('the verify stage'));
   if (sc.load) report(['load'], no('load storms beside the rollout'));
+  if (sc.faults.length > 0) report(['faults'], no('faults on a timeline'));
+  if (sc.proxy) report(['proxy'], no('a proxy hop'));
   for (const key of ['registry', 'mirror', 'upstream'] as const) {
     if (sc.links[key]?.jitter) report(['links', key, 'jitter'], no('link jitter'));
   }
+}
+
+/**
+ * What a fault may target in this scenario, by the names src/scenario/fleet.ts gives: each registry and mirror
+ * (the server), `link:NAME` (the nodes' way to it), and a mirror's way to its registry (`link:upstream` in the
+ * flat form, `link:REGISTRY.upstream` with registries:), and the proxy.
+ */
+export function faultTargets(sc: Pick<Scenario, 'registry' | 'mirror' | 'links' | 'registries' | 'proxy'>): string[] {
+  return [
+    ...scenarioRegistries(sc).flatMap((r) => [
+      r.name,
+      `link:${r.name}`,
+      ...(r.mirror ? [r.mirror.name, `link:${r.mirror.name}`, sc.registries ? `link:${r.name}.upstream` : 'link:upstream'] : []),
+    ]),
+    ...(sc.proxy ? ['proxy', 'link:proxy'] : []),
+  ];
+}
+
+// Faults name targets this scenario has; absent images roll out expecting failure; the proxy's noProxy names known hosts.
+function checkFaults(sc: Infer<typeof scenarioSchema>, report: (path: (string | number)[], message: string) => void): void {
+  const targets = faultTargets(sc);
+  sc.faults.forEach((f, i) => {
+    if (f.target === 'peers') report(['faults', i, 'target'], 'target peers needs the p2p peer set (issue 21), which this build does not have yet');
+    else if (!targets.includes(f.target)) report(['faults', i, 'target'], `unknown fault target "${f.target}"; this scenario has ${targets.join(', ')}`);
+    if (f.after !== undefined && !sc.rollouts.some((r) => r.name === f.after)) report(['faults', i, 'after'], `unknown rollout step "${f.after}"; name one of rollouts[].name`);
+  });
+  const absent = new Set(sc.images.filter((i) => i.absent).map((i) => i.ref));
+  sc.rollouts.forEach((r, i) => {
+    const ref = r.deployment?.image ?? r.daemonSet?.image ?? r.update?.image;
+    if (ref !== undefined && absent.has(ref) && r.expect !== 'failure') report(['rollouts', i, 'expect'], `image "${ref}" is absent: set expect: failure`);
+  });
+  sc.images.forEach((img, i) => {
+    if (img.absent && sc.images.some((o) => o.from === img.ref)) report(['images', i, 'absent'], 'an absent image cannot be the base (from) of another');
+  });
+  if (sc.links.proxy && !sc.proxy) report(['links', 'proxy'], 'links.proxy needs a proxy section');
 }
 
 // Storms name this scenario's images, users and mirror.
@@ -555,6 +644,14 @@ function checkRealClusterReach(sc: Infer<typeof scenarioSchema>, report: (path: 
   if (driver === 'emulated' || driver === 'model') return;
   const links = Object.keys(sc.links).filter((k) => sc.links[k as keyof typeof sc.links] !== undefined);
   if (links.length > 0) report(['links', links[0]!], `links shape emulated nodes only; remove links for driver ${driver}`);
+  if (sc.proxy) report(['proxy'], `driver ${driver}: pullbench cannot set the proxy environment of a real node's containerd; run the proxy hop with driver emulated`);
+  // A real node reaches the registry container itself: the only faults it can meet are that container stopped or paused.
+  sc.faults.forEach((f, i) => {
+    if ((sc.registries?.[0] ?? sc.registry).provider !== 'container') report(['faults', i], `driver ${driver}: faults need registry provider container (pullbench stops or pauses that container); an external registry cannot be made to fail`);
+    else if (f.target !== 'registry' || (f.kind !== 'refuse' && f.kind !== 'stall')) {
+      report(['faults', i], `driver ${driver} can only take faults on the registry container: kind refuse (container stopped) or stall (container paused); ${f.target} ${f.kind} needs driver emulated`);
+    }
+  });
   sc.cluster.pools?.forEach((p, i) => {
     if (p.links) report(['cluster', 'pools', i, 'links'], `links shape emulated nodes only; remove links for driver ${driver}`);
   });

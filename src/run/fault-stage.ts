@@ -1,0 +1,87 @@
+import { startFaultFront, type FaultWindow, type SteadyFaults, type StartedFaultFront } from '../net/fault-front.js';
+import type { FaultRun } from '../results/model.js';
+import type { Scenario } from '../scenario/schema.js';
+import { Owned } from './context.js';
+
+type Section = NonNullable<Scenario['registry']['faults']>;
+
+const steady = (f: Section | undefined): SteadyFaults | undefined =>
+  f && (f.errorRate > 0 || f.latency > 0) ? { errorRate: f.errorRate, latencyMs: f.latency } : undefined;
+
+/**
+ * Stage `faults` (emulated clusters): a fault front before each way the rollout's pulls take, carrying the
+ * faults that scenario names for it: the nodes' way to the registry (targets registry, link:registry), the
+ * mirror's way to it (registry, link:upstream), the nodes' way to the mirror (mirror, link:mirror). The
+ * registry itself runs without faults, so seeding and warm pre-pulls meet none (the fronts arm with the rollout).
+ */
+export class FaultStage implements AsyncDisposable {
+  private readonly owned = new Owned();
+  private readonly fronts: { front: StartedFaultFront; targets: string[] }[] = [];
+  private readonly windows: FaultRun[] = [];
+  private readonly stepsSeen = new Set<string>();
+
+  private constructor(private readonly scenario: Scenario) {}
+
+  /** The registry-side fronts; `registry`/`upstream` are where the nodes and the mirror reach the registry. */
+  static async start(scenario: Scenario, registryHost: string): Promise<FaultStage & { registry: string; upstream: string }> {
+    const stage = new FaultStage(scenario);
+    try {
+      const registry = await stage.front(registryHost, ['registry', 'link:registry'], steady(scenario.registry.faults));
+      const upstream = scenario.mirror ? await stage.front(registryHost, ['registry', 'link:upstream'], steady(scenario.registry.faults)) : registryHost;
+      return Object.assign(stage, { registry, upstream });
+    } catch (err) {
+      await stage[Symbol.asyncDispose]();
+      throw err;
+    }
+  }
+
+  /** Where the nodes reach a mirror arm's mirror. */
+  mirror(mirrorHost: string): Promise<string> {
+    return this.front(mirrorHost, ['mirror', 'link:mirror'], steady(this.scenario.mirror?.faults));
+  }
+
+  /** The rollout starts: steady faults on, and the faults timed from the rollout's start scheduled. */
+  arm(at: number): void {
+    for (const { front } of this.fronts) front.arm();
+    this.schedule(undefined, at);
+  }
+
+  /** A rollout step starts: the faults timed from it (`after`) scheduled, the first time it starts. */
+  stepStarted(step: string, at: number): void {
+    if (this.stepsSeen.has(step)) return;
+    this.stepsSeen.add(step);
+    this.schedule(step, at);
+  }
+
+  /** The scenario's fault windows as they fell in this repetition (ms since the epoch). */
+  record(): FaultRun[] {
+    return [...this.windows].sort((a, b) => a.startedAt - b.startedAt);
+  }
+
+  /** Requests the fronts met with a fault, by kind (errorRate: the steady 503s). */
+  faulted(): Record<string, number> {
+    const total: Record<string, number> = {};
+    for (const { front } of this.fronts) for (const [k, n] of Object.entries(front.stats().faulted)) total[k] = (total[k] ?? 0) + n;
+    return total;
+  }
+
+  private schedule(after: string | undefined, at: number): void {
+    for (const f of this.scenario.faults.filter((x) => x.after === after)) {
+      const window: FaultWindow = { kind: f.kind, startAt: at + f.at, endAt: at + f.at + f.for, ...(f.latency !== undefined ? { latencyMs: f.latency } : {}) };
+      this.windows.push({ target: f.target, kind: f.kind, startedAt: window.startAt, endedAt: window.endAt });
+      for (const { front, targets } of this.fronts) if (targets.includes(f.target)) front.add(window);
+    }
+  }
+
+  // No front where nothing would fault: the way stays direct.
+  private async front(target: string, targets: string[], steadyFaults: SteadyFaults | undefined): Promise<string> {
+    if (!this.scenario.faults.some((f) => targets.includes(f.target)) && !steadyFaults) return target;
+    const front = this.owned.add(await startFaultFront({ target, ...(steadyFaults ? { steady: steadyFaults } : {}) }));
+    this.fronts.push({ front, targets });
+    return front.host;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.owned[Symbol.asyncDispose]();
+  }
+}
