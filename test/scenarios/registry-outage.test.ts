@@ -5,8 +5,9 @@ import { loadScenario } from '../../src/scenario/load.js';
 
 // kubelet's image back-off (pkg/kubelet/images/image_manager.go, flowcontrol.Backoff): 10 s, doubling to 300 s.
 const backoff = (failuresBefore: number): number => Math.min(10_000 * 2 ** (failuresBefore - 1), 300_000);
-// The pod worker syncs a failed pod every 10 s (its own back-off), so a retry comes at most one sync after the image back-off.
-const SYNC_MS = 10_000;
+// The pod worker syncs a failed pod every 10-15 s (backOffPeriod 10 s, wait.Jitter 0.5), so a retry comes at most one
+// sync after the image back-off.
+const SYNC_MS = 15_000;
 const SLACK_MS = 1_500;
 
 describe('scenarios/registry-outage.yaml, scaled to 4 nodes and a 15 s outage', { timeout: 240_000 }, () => {
