@@ -1,5 +1,6 @@
 import type { KubeEvent, PodObservation } from '../core/events.js';
 import type { BasicCredentials } from '../oci/credentials.js';
+import type { P2pStats } from '../node/p2p/index.js';
 
 export type ImagePullPolicy = 'Always' | 'IfNotPresent' | 'Never';
 
@@ -56,7 +57,9 @@ export interface Cluster extends AsyncDisposable {
    */
   makeCold(images: string[]): Promise<boolean>;
   /** Bytes the shaped links carried down to the nodes so far, by source; zeros where pullbench shapes no link. */
-  linkBytes(): { registry: number; mirror: number };
+  linkBytes(): { registry: number; mirror: number; peers?: number };
+  /** Topology p2p (emulated clusters): what the P2P agents did; undefined elsewhere. */
+  p2pStats?(): P2pStats | undefined;
   /** RUN_INVALID when the record is too thin to measure (a real cluster that lost events); a no-op where it is complete. */
   assertEnoughData(): void;
 }

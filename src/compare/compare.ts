@@ -100,6 +100,8 @@ export function compareResults(baseline: RunResults, current: RunResults, option
       const b = baseline.arms.find((a) => a.arm.name === name);
       const c = current.arms.find((a) => a.arm.name === name);
       for (const metric of COMPARE_METRICS) {
+        const applies = METRICS[metric].applies;
+        if (applies && !(b && applies(b)) && !(c && applies(c))) continue;
         const tolerance = options.tolerances?.[metric] ?? METRICS[metric].tolerance;
         if (b && c) {
           metrics.push(compareMetric(name, metric, b, c, tolerance, resamples));

@@ -18,6 +18,8 @@ export interface MetricDefinition {
   noisy: boolean;
   /** Per repetition, per stratum (rollout step for pod metrics; a v1 rollout and a v2 update pull different bytes). */
   samples(arm: ArmResult): number[][][];
+  /** Only some arms measure it (topology p2p); compared where either run's arm does. Default: every arm. */
+  applies?(arm: ArmResult): boolean;
 }
 
 const median = (s: readonly number[]): number => percentileSorted(s, 50);
@@ -41,6 +43,9 @@ function byRollout(arm: ArmResult, value: (p: Pod) => number | undefined): numbe
 }
 const pullMs = (arm: ArmResult): number[][][] => byRollout(arm, (p) => p.pullMs);
 const waitingMs = (arm: ArmResult): number[][][] => byRollout(arm, (p) => (p.pullMs === undefined ? undefined : (p.pullWithWaitingMs ?? p.pullMs)));
+const isP2p = (arm: ArmResult): boolean => arm.repetitions.some((r) => r.p2p);
+const p2pRepetitions = (f: (p: NonNullable<ArmResult['repetitions'][number]['p2p']>, r: ArmResult['repetitions'][number]) => number) => (arm: ArmResult): number[][][] =>
+  arm.repetitions.flatMap((r) => (r.p2p ? [[[f(r.p2p, r)]]] : []));
 const perRepetition = (f: (r: ArmResult['repetitions'][number]) => number) => (arm: ArmResult): number[][][] => arm.repetitions.map((r) => [[f(r)]]);
 
 export const METRICS: Record<CompareMetric, MetricDefinition> = {
@@ -72,6 +77,18 @@ export const METRICS: Record<CompareMetric, MetricDefinition> = {
   tooManyRequests: {
     id: 'tooManyRequests', label: '429s', unit: 'count', per: 'repetition', statistic: mean, tolerance: 5, noisy: false,
     samples: perRepetition((r) => r.registry.tooManyRequests + (r.mirror?.tooManyRequests ?? 0)),
+  },
+  // Topology p2p: the share of the pulled bytes that went back to the registry (percentage points, as failureRate).
+  backToSourceRatio: {
+    id: 'backToSourceRatio', label: 'back-to-source ratio', unit: 'ratio', per: 'repetition', statistic: mean, tolerance: 5, noisy: true, applies: isP2p,
+    samples: p2pRepetitions((p, r) => {
+      const pulled = r.registry.bytesServed + (r.linkBytes?.peers ?? p.peerBytes);
+      return pulled > 0 ? r.registry.bytesServed / pulled : 0;
+    }),
+  },
+  peerUploadMax: {
+    id: 'peerUploadMax', label: 'largest node upload', unit: 'bytes', per: 'repetition', statistic: mean, tolerance: 25, noisy: true, applies: isP2p,
+    samples: p2pRepetitions((p) => Math.max(0, ...p.uploadedByNode)),
   },
 };
 

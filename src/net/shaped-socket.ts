@@ -17,7 +17,7 @@ const DEFAULT_STALL_MS = 2000;
 export interface ShapedRouteSpec {
   /** A name for the route's byte counts, e.g. `registry` or `mirror`. */
   name: string;
-  /** `host:port` the connections go to. */
+  /** `host:port` the connections go to, or `*`: any target no other route names (a node's link to all its peers). */
   target: string;
   link: LinkSpec;
   /** The registry's egress, shared with the other nodes' links that name the same `key`. */
@@ -45,6 +45,8 @@ function releaseUplink(key: string): void {
   if (entry !== undefined && --entry.users === 0) uplinks.delete(key);
 }
 
+const ANY_TARGET = '*';
+
 interface Route {
   spec: ShapedRouteSpec;
   host: string;
@@ -70,7 +72,7 @@ export class ShapedRoutes {
   constructor(specs: ShapedRouteSpec[], opts: { clock?: Clock } = {}) {
     const clock = opts.clock ?? systemClock;
     this.routes = specs.map((spec) => {
-      const { host, port } = parseTarget(spec.target, 'route target');
+      const { host, port } = spec.target === ANY_TARGET ? { host: ANY_TARGET, port: 0 } : parseTarget(spec.target, 'route target');
       const uplink = spec.uplink ? acquireUplink(spec.uplink) : undefined;
       return {
         spec, host, port,
@@ -83,9 +85,9 @@ export class ShapedRoutes {
 
   /** A shaped connection when `host:port` is a route's target; undefined for anything else. */
   readonly connect = (target: { host: string; port: number }): Duplex | undefined => {
-    const route = this.routes.find((r) => r.port === target.port && r.host === target.host);
+    const route = this.routes.find((r) => r.port === target.port && r.host === target.host) ?? this.routes.find((r) => r.host === ANY_TARGET);
     if (route === undefined || this.closed) return undefined;
-    const socket = new ShapedSocket(route, (s) => this.sockets.delete(s));
+    const socket = new ShapedSocket(route, target, (s) => this.sockets.delete(s));
     this.sockets.add(socket);
     return socket;
   };
@@ -147,6 +149,7 @@ class ShapedSocket extends Duplex {
 
   constructor(
     private readonly route: Route,
+    target: { host: string; port: number },
     private readonly onGone: (s: ShapedSocket) => void,
   ) {
     // A half-closed connection is the client's business (HTTP closes both ways): end both ways as a socket does.
@@ -160,7 +163,7 @@ class ShapedSocket extends Duplex {
     const resetAt = random() < (faults.resetRate ?? 0) ? Math.floor(random() * window) : (random(), Infinity);
     const stallAt = random() < (faults.stallRate ?? 0) ? Math.floor(random() * window) : (random(), Infinity);
 
-    this.tcp = createConnection({ host: route.host, port: route.port, noDelay: true });
+    this.tcp = createConnection({ host: target.host, port: target.port, noDelay: true });
     this.down = link.openFlow('down', {
       deliver: (chunk) => {
         if (this.gone) return;

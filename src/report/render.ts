@@ -1,5 +1,6 @@
 import { renderStorms } from '../load/stage.js';
 import { scaleNote, usageLines } from './html/emulation.js';
+import { p2pLines } from './html/p2p.js';
 import { type RunResults, type SupplyChainResult } from '../results/index.js';
 import { headlineOf, headlineText } from '../results/index.js';
 import { formatBytes, formatMs } from '../util/units.js';
@@ -7,7 +8,9 @@ import { formatBytes, formatMs } from '../util/units.js';
 /** The summary table printed at the end of `pullbench run`: one row per arm. */
 export function renderSummary(results: RunResults): string {
   const reps = Math.max(0, ...results.arms.map((a) => a.repetitions.length));
-  const header = ['arm', 'pods', 'pull p50', 'p95', 'rollout', 'failed', 'registry', 'mirror', 'pulls', 'hit'];
+  // Bytes from peers only when an arm ran topology p2p.
+  const peers = results.arms.some((a) => a.aggregate.bytes.peers !== undefined);
+  const header = ['arm', 'pods', 'pull p50', 'p95', 'rollout', 'failed', 'registry', 'mirror', ...(peers ? ['peers'] : []), 'pulls', 'hit'];
   const rows = results.arms.map(({ arm, aggregate: a, repetitions }) => [
     arm.name,
     String(a.pods),
@@ -17,6 +20,7 @@ export function renderSummary(results: RunResults): string {
     failedCell(a.failures.total, repetitions.flatMap((r) => r.pods).filter((p) => p.outcome !== 'ready' && p.expectFailure).length),
     formatBytes(a.bytes.registry),
     formatBytes(a.bytes.mirror),
+    ...(peers ? [formatBytes(a.bytes.peers ?? 0)] : []),
     String(Math.round(a.upstreamPulls)),
     a.mirrorHitRatio === undefined ? '-' : `${(a.mirrorHitRatio * 100).toFixed(0)}%`,
   ]);
@@ -27,8 +31,8 @@ export function renderSummary(results: RunResults): string {
     widths.map((w) => '-'.repeat(w)).join('  '),
     ...rows.map(line),
     wrap(
-      `arm = pull policy/topology/cache (direct: nodes pull from the registry; mirror: through a pull-through cache; pre-pulled: images loaded on the nodes beforehand; cold: nodes start empty; warm: nodes start with the images). ` +
-        `pods and pull times pool all ${reps} repetition(s); rollout, registry and mirror bytes and pulls (manifest GETs at the registry) are per repetition, means; hit: the mirror's blob hit ratio.`,
+      `arm = pull policy/topology/cache (direct: nodes pull from the registry; mirror: through a pull-through cache; pre-pulled: images loaded on the nodes beforehand;${peers ? ' p2p-whole-blob, p2p-pieces: nodes fetch from each other first, Spegel- and Dragonfly-like;' : ''} cold: nodes start empty; warm: nodes start with the images). ` +
+        `pods and pull times pool all ${reps} repetition(s); rollout, registry${peers ? ', mirror and peer' : ' and mirror'} bytes and pulls (manifest GETs at the registry) are per repetition, means; hit: the mirror's blob hit ratio.`,
       100,
     ),
     ...(results.arms.some((a) => a.aggregate.tooManyRequests > 0) ? [`429s per repetition: ${results.arms.map((a) => `${a.arm.name} ${Math.round(a.aggregate.tooManyRequests)}`).join(', ')}`] : []),
@@ -42,6 +46,8 @@ export function renderSummary(results: RunResults): string {
     for (const t of results.thresholds) out.push(`  ${t.passed ? 'pass' : 'FAIL'}  ${t.description}`);
   }
   if (results.supplyChain) out.push('', ...supplyChainLines(results.supplyChain));
+  const p2p = p2pLines(results);
+  if (p2p.length > 0) out.push('', ...p2p.slice(0, -1), wrap(p2p[p2p.length - 1]!, 100));
   const storms = renderStorms(results.arms);
   if (storms.length > 0) out.push('', ...storms);
   const usage = usageLines(results);

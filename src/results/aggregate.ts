@@ -4,7 +4,7 @@ import { failuresByCause, recoveryMs } from '../measure/recovery.js';
 import { aggregateUsage } from '../measure/usage.js';
 import { distribution, meanWithCi } from '../measure/stats.js';
 import type { RegistryStats } from '../registry/stats.js';
-import type { ArmAggregate, Repetition } from './model.js';
+import type { ArmAggregate, P2pAggregate, Repetition } from './model.js';
 
 const mean = (xs: number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
 
@@ -63,5 +63,30 @@ export function aggregateArm(repetitions: Repetition[], imageBytes: (image: stri
     aggregate.recovery = { ...(ci ? { ms: ci } : {}), perRepetition: each.map((x) => x ?? null), notRecovered: each.length - recovered.length };
   }
   if (repetitions.some((r) => r.mirror) && mirrorBlobGets > 0) aggregate.mirrorHitRatio = Math.max(0, 1 - mirrorUpstreamBlobGets / mirrorBlobGets);
+  if (repetitions.some((r) => r.linkBytes?.peers !== undefined)) aggregate.bytes.peers = mean(repetitions.map((r) => r.linkBytes?.peers ?? 0));
+  const p2p = aggregateP2p(repetitions);
+  if (p2p) aggregate.p2p = p2p;
   return aggregate;
+}
+
+/** A p2p arm's ratios and upload spread; the registry's bytes are what the nodes took back to the source. */
+function aggregateP2p(repetitions: Repetition[]): P2pAggregate | undefined {
+  const reps = repetitions.filter((r) => r.p2p);
+  const first = reps[0]?.p2p;
+  if (!first) return undefined;
+  const ratio = (num: number, den: number): number => (den > 0 ? num / den : 0);
+  const uploads = reps.flatMap((r) => r.p2p!.uploadedByNode);
+  const sorted = [...uploads].sort((a, b) => a - b);
+  const fallbacks = { ...first.fallbacks };
+  for (const k of Object.keys(fallbacks) as (keyof typeof fallbacks)[]) fallbacks[k] = mean(reps.map((r) => r.p2p!.fallbacks[k]));
+  return {
+    mode: first.mode,
+    backToSourceRatio: mean(reps.map((r) => ratio(r.registry.bytesServed, r.registry.bytesServed + (r.linkBytes?.peers ?? r.p2p!.peerBytes)))),
+    peerHitRatio: mean(reps.map((r) => ratio(r.p2p!.fromPeers, r.p2p!.wanted))),
+    uploadP50: sorted.length ? sorted[Math.floor((sorted.length - 1) / 2)]! : 0,
+    uploadMax: sorted.length ? sorted[sorted.length - 1]! : 0,
+    uploads,
+    fallbacks,
+    backToSourcePeers: mean(reps.map((r) => r.p2p!.backToSourcePeers)),
+  };
 }

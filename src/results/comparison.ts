@@ -16,6 +16,8 @@ export const COMPARE_METRICS = [
   'registryBytes',
   'upstreamPulls',
   'tooManyRequests',
+  'backToSourceRatio',
+  'peerUploadMax',
 ] as const;
 export type CompareMetric = (typeof COMPARE_METRICS)[number];
 

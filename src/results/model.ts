@@ -9,6 +9,7 @@ import type { ProcessUsage, UsageAggregate } from '../measure/usage.js';
 import type { Distribution, MeanWithCi } from '../measure/stats.js';
 import type { RegistryStats } from '../registry/stats.js';
 import type { Arm } from '../scenario/matrix.js';
+import type { P2pFallbacks, P2pStats } from '../node/p2p/index.js';
 import type { Metric } from '../scenario/schema.js';
 import type { CacheStats } from '../supply-chain/cache.js';
 import type { RuleResult } from '../supply-chain/admission.js';
@@ -29,7 +30,9 @@ export interface Repetition {
   registry: RegistryStats;
   mirror?: RegistryStats;
   /** Bytes the shaped links carried down to the nodes, by source. */
-  linkBytes?: { registry: number; mirror: number };
+  linkBytes?: { registry: number; mirror: number; peers?: number };
+  /** Topology p2p: what the nodes' P2P agents did (uploads per node, hits, fallbacks). */
+  p2p?: P2pStats;
   /** Warm arms: every node held every image before the rollout (checked, not assumed). */
   cacheVerified?: boolean;
   /** Emulated clusters: what the pullbench process spent during the rollout (CPU, memory, event loop), and its share per node. */
@@ -74,17 +77,35 @@ export interface ArmAggregate {
   /** With faults: time from the last fault window's end until every pod meant to run was Ready (null: never, within the step). */
   recovery?: { ms?: MeanWithCi; perRepetition: (number | null)[]; notRecovered: number };
   /** Per repetition, averaged. */
-  bytes: { registry: number; mirror: number; nodeCache: number };
+  bytes: { registry: number; mirror: number; nodeCache: number; peers?: number };
   requests: { registryManifestGet: number; registryManifestHead: number; registryBlobGet: number; mirrorManifestGet: number; mirrorBlobGet: number };
   /** Manifest GETs that reached the registry, as Docker Hub counts pulls (per repetition, averaged). */
   upstreamPulls: number;
   tooManyRequests: number;
   /** Share of blob requests the mirror served from its cache. */
   mirrorHitRatio?: number;
+  /** Topology p2p, per repetition averaged: see P2pAggregate. */
+  p2p?: P2pAggregate;
   /** Emulated clusters: process CPU and memory during the rollouts, per node (see src/measure/usage.ts for what is measured). */
   usage?: UsageAggregate;
   /** The load: stage, one row per storm and image, when the arm ran storms. */
   load?: StormAggregate[];
+}
+
+/** A p2p arm's figures, per repetition averaged. */
+export interface P2pAggregate {
+  mode: P2pStats['mode'];
+  /** Bytes the nodes took from the registry over their links / all bytes they pulled over links (registry + peers). */
+  backToSourceRatio: number;
+  /** Blob requests (whole-blob) or pieces (pieces) that peers served / all the nodes asked for. */
+  peerHitRatio: number;
+  /** Bytes each node uploaded to its peers: median and largest node. */
+  uploadP50: number;
+  uploadMax: number;
+  /** Every node's upload, the repetitions pooled (the report's spread). */
+  uploads: number[];
+  fallbacks: P2pFallbacks;
+  backToSourcePeers: number;
 }
 
 export interface ThresholdResult {

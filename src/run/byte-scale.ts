@@ -18,8 +18,13 @@ export function scaleScenario(scenario: Scenario): Scenario {
     const scaled = link(scenario.links[key]);
     if (scaled) links[key] = scaled;
   }
+  const peer = scenario.links.peer;
+  if (peer) links.peer = { ...peer, upload: peer.upload * factor, ...(peer.download !== undefined ? { download: peer.download * factor } : {}) };
+  // A p2p section's piece length is bytes too: scaled, so a blob keeps its piece count.
+  const p2p = scenario.p2p?.pieceLength !== undefined ? { p2p: { ...scenario.p2p, pieceLength: scaleSize(scenario.p2p.pieceLength, factor) } } : {};
   return {
     ...scenario,
+    ...p2p,
     links,
     images: scenario.images.map((img) =>
       img.synth ? { ...img, synth: { ...img.synth, layers: img.synth.layers.map((size) => scaleSize(size, factor)) } } : img,

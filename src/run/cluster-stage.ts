@@ -6,7 +6,8 @@ import { PullbenchError } from '../errors.js';
 import type { BasicCredentials } from '../oci/credentials.js';
 import type { StartedRegistry } from '../registry/provider.js';
 import type { Arm } from '../scenario/matrix.js';
-import type { LinkSection, Scenario } from '../scenario/schema.js';
+import type { LinkSection, P2pMode, Scenario } from '../scenario/schema.js';
+import type { P2pOptions } from '../node/p2p/index.js';
 import type { RealRun } from './real-cluster.js';
 
 /** The scenario's `links` entry as an emulated route: scenario units are the driver's (bytes per second, ms). */
@@ -31,6 +32,29 @@ function emulatedClusterOptions(scenario: Scenario, arm: Arm, registry: StartedR
     ...(mirror ? { mirror: route(ways.mirror ?? mirror.host, scenario.links.mirror) } : {}),
     pullSecrets: new Map(scenario.pullSecrets.map((p) => [p.name, { username: p.username, password: p.password }])),
     namePrefix: 'node',
+    ...(arm.p2p ? { p2p: p2pOptions(scenario, arm.p2p) } : {}),
+  };
+}
+
+/** The scenario's `p2p` section and `links.peer` as the P2P network's options (bandwidths to bytes per second). */
+function p2pOptions(scenario: Scenario, mode: P2pMode): P2pOptions {
+  const p = scenario.p2p!;
+  const peer = scenario.links.peer!;
+  return {
+    mode,
+    wholeBlob: { resolveTags: p.resolveTags, advertiseDelayMs: p.advertiseDelay, lookupCacheTtlMs: p.lookupCacheTtl, resolveRetries: p.resolveRetries },
+    pieces: {
+      ...(p.pieceLength !== undefined ? { pieceLength: p.pieceLength } : {}),
+      pieceLengthScale: scenario.scale?.bytes ?? 1,
+      candidateParentLimit: p.candidateParentLimit,
+      filterParentLimit: p.filterParentLimit,
+      backToSourceCount: p.backToSourceCount,
+      retryBackToSourceLimit: p.retryBackToSourceLimit,
+      retryIntervalMs: p.retryInterval,
+      concurrentPieceCount: p.concurrentPieceCount,
+    },
+    link: { upload: peer.upload / 8, download: (peer.download ?? peer.upload) / 8, latencyMs: peer.latency },
+    ...(p.faults ? { faults: { afterMs: p.faults.after, kill: p.faults.kill, corrupt: p.faults.corrupt } } : {}),
   };
 }
 

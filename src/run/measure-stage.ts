@@ -37,7 +37,7 @@ export interface Measured {
   startedAt: number;
   rolloutDurationMs: number;
   steps: Repetition['steps'];
-  linkBytes: { registry: number; mirror: number };
+  linkBytes: { registry: number; mirror: number; peers?: number };
   usage?: Repetition['usage'];
   load?: Repetition['load'];
   faults?: Repetition['faults'];
@@ -79,7 +79,7 @@ export async function measureStage({ scenario, arm, cluster, registry, mirror, r
     ...(faults ? { onStepStart: (step: string, at: number) => faults.stepStarted(step, at) } : {}),
     onProgress: (step, ready, total) => {
       const moved = cluster.linkBytes();
-      progress({ type: 'step', step, ready, total, linkBytes: moved.registry + moved.mirror - linkBefore.registry - linkBefore.mirror });
+      progress({ type: 'step', step, ready, total, linkBytes: moved.registry + moved.mirror + (moved.peers ?? 0) - linkBefore.registry - linkBefore.mirror - (linkBefore.peers ?? 0) });
     },
   });
   const rolloutDurationMs = Date.now() - startedAt;
@@ -93,7 +93,11 @@ export async function measureStage({ scenario, arm, cluster, registry, mirror, r
     startedAt,
     rolloutDurationMs,
     steps: steps.map((s) => ({ name: s.name, durationMs: s.durationMs, completed: s.completed, timedOut: s.timedOut, ...(s.failedFast ? { failedFast: s.failedFast } : {}) })),
-    linkBytes: { registry: linkAfter.registry - linkBefore.registry, mirror: linkAfter.mirror - linkBefore.mirror },
+    linkBytes: {
+      registry: linkAfter.registry - linkBefore.registry,
+      mirror: linkAfter.mirror - linkBefore.mirror,
+      ...(linkAfter.peers !== undefined ? { peers: linkAfter.peers - (linkBefore.peers ?? 0) } : {}),
+    },
     ...(usage ? { usage } : {}),
     ...(load ? { load } : {}),
     ...(faults && scenario.faults.length + Object.keys(faults.faulted()).length > 0 ? { faults: { windows: faults.record(), faulted: faults.faulted() } } : {}),
@@ -114,6 +118,7 @@ export interface CollectStageInput {
 
 /** Stage `collect`: the cluster's record read into per-pod timelines (and the verify stage's denials), with the registries' counters. */
 export function collectStage({ index, cluster, registry, mirror, measured, cacheVerified, admitted, imageHost }: CollectStageInput): Repetition {
+  const p2p = cluster.p2pStats?.();
   const pods = [...buildTimelines(cluster.events(), cluster.observations()), ...(admitted ? deniedPods(admitted, imageHost, measured.startedAt) : [])];
   return {
     index,
@@ -124,6 +129,7 @@ export function collectStage({ index, cluster, registry, mirror, measured, cache
     registry: registry.stats(),
     ...(mirror ? { mirror: mirror.stats() } : {}),
     linkBytes: measured.linkBytes,
+    ...(p2p ? { p2p } : {}),
     ...(cacheVerified !== undefined ? { cacheVerified } : {}),
     ...(measured.usage ? { usage: measured.usage } : {}),
     ...(measured.load ? { load: measured.load } : {}),

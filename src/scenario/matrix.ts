@@ -1,4 +1,4 @@
-import type { CacheState, PullPolicy, Scenario, Topology } from './schema.js';
+import type { CacheState, P2pMode, PullPolicy, Scenario, Topology } from './schema.js';
 
 /** One combination of the matrix, run `repeat` times. */
 export interface Arm {
@@ -7,24 +7,31 @@ export interface Arm {
   pullPolicy: PullPolicy;
   topology: Topology;
   cache: CacheState;
+  /** Topology p2p: the mode this arm runs (its name says `p2p-whole-blob` or `p2p-pieces`). */
+  p2p?: P2pMode;
 }
 
 /**
  * The arms of a scenario, in matrix order. `pre-pulled` means the images were
  * put on every node beforehand, so it only exists with a warm cache: a
- * `pre-pulled` x `cold` combination is folded into `pre-pulled/warm`.
+ * `pre-pulled` x `cold` combination is folded into `pre-pulled/warm`. Topology
+ * `p2p` gives an arm per `p2p.mode` (`IfNotPresent/p2p-pieces/cold`).
  */
-export function expandArms(scenario: Pick<Scenario, 'matrix'>): Arm[] {
+export function expandArms(scenario: Pick<Scenario, 'matrix'> & Partial<Pick<Scenario, 'p2p'>>): Arm[] {
   const arms: Arm[] = [];
   const seen = new Set<string>();
   for (const pullPolicy of scenario.matrix.pullPolicy) {
     for (const topology of scenario.matrix.topology) {
       for (const requested of scenario.matrix.cache) {
         const cache: CacheState = topology === 'pre-pulled' ? 'warm' : requested;
-        const name = `${pullPolicy}/${topology}/${cache}`;
-        if (seen.has(name)) continue;
-        seen.add(name);
-        arms.push({ name, pullPolicy, topology, cache });
+        // Topology p2p is an arm per mode: p2p-whole-blob, p2p-pieces.
+        const modes: (P2pMode | undefined)[] = topology === 'p2p' ? (scenario.p2p?.mode ?? ['whole-blob']) : [undefined];
+        for (const mode of modes) {
+          const name = `${pullPolicy}/${mode ? `p2p-${mode}` : topology}/${cache}`;
+          if (seen.has(name)) continue;
+          seen.add(name);
+          arms.push({ name, pullPolicy, topology, cache, ...(mode ? { p2p: mode } : {}) });
+        }
       }
     }
   }

@@ -140,6 +140,38 @@ const namedRegistry = s
   })
   .describe('A registry: its images are seeded into it and pulled from it by host, with its own auth, limits, faults, links and mirror')
   .refine(checkRegistryUrl);
+const peerLink = s.object({
+  upload: s.bandwidth().describe("What a node sends to its peers, shared by every peer it serves at once (its own NIC's egress)"),
+  download: s.bandwidth().optional().describe('What a node receives from its peers, shared by every peer it fetches from at once (default: upload)'),
+  latency: s.duration().default(0).describe('One-way latency between two nodes, e.g. 1ms'),
+}).describe('nodes <-> nodes (topology p2p): per-node upload and download capacity');
+
+const p2pFaults = s.object({
+  after: s.duration().default(0).describe('From the first blob a node asks its P2P agent for (mid-rollout)'),
+  kill: s.percent().default(0).describe('Share of the nodes whose P2P agent stops (connections dropped, refused after)'),
+  corrupt: s.percent().default(0).describe('Share of the nodes whose P2P agent then serves its peers corrupt bytes (one flipped bit per chunk)'),
+}).describe('Peers killed or serving corrupt bytes mid-rollout; nodes fall back and the results count the fallbacks');
+
+const p2p = s
+  .object({
+    mode: s
+      .array(s.enum(['whole-blob', 'pieces']), { min: 1, unique: true })
+      .default(['whole-blob'])
+      .describe('Each mode is an arm of topology p2p: whole-blob (Spegel: nodes serve the blobs committed in their content store) or pieces (Dragonfly: blobs cut into pieces, shared while they arrive)'),
+    resolveTags: s.boolean().default(true).describe("Whole-blob: peers also resolve tags to digests (Spegel's --resolve-tags, default true)"),
+    advertiseDelay: s.duration().default(0).describe('Whole-blob: from a blob committed on a node to its advertisement reaching the index (Spegel advertises on content-create events, re-advertising every 15 min)'),
+    lookupCacheTtl: s.duration().default(5000).describe("Whole-blob: how long a node keeps a lookup's answer, refreshed after half of it (Spegel's lookupCacheTTL, 5s)"),
+    resolveRetries: s.int({ min: 1, max: 100 }).default(3).describe("Whole-blob: peers tried per request before the node falls back to the registry (Spegel's --mirror-resolve-retries, 3)"),
+    pieceLength: s.size().optional().describe("Pieces: piece size (default Dragonfly's: blob size / 500 rounded up to a power of two, 4 MiB to 64 MiB; scaled by scale.bytes)"),
+    candidateParentLimit: s.int({ min: 1, max: 100 }).default(3).describe("Pieces: parents the scheduler gives a peer at most (Dragonfly's candidateParentLimit, 3)"),
+    filterParentLimit: s.int({ min: 1, max: 1000 }).default(15).describe("Pieces: peers the scheduler samples to pick parents from (Dragonfly's filterParentLimit, 15)"),
+    backToSourceCount: s.int({ min: 1, max: 100_000 }).default(200).describe("Pieces: peers per blob allowed back to the registry (Dragonfly's backToSourceCount, 200)"),
+    retryBackToSourceLimit: s.int({ min: 1, max: 100 }).default(4).describe("Pieces: failed schedulings before a peer goes back to the registry (Dragonfly's retryBackToSourceLimit, 4)"),
+    retryInterval: s.duration().default(500).describe("Pieces: wait between schedulings that found no parent (Dragonfly's retryInterval, 500ms)"),
+    concurrentPieceCount: s.int({ min: 1, max: 64 }).default(8).describe("Pieces: pieces a peer downloads at once (dfdaemon's download.concurrentPieceCount, 8)"),
+    faults: p2pFaults.optional(),
+  })
+  .describe('Peer-to-peer distribution (topology p2p): the modes and their parameters, upstream defaults');
 
 const synth = s.object({
   layers: s.array(s.size(), { min: 1 }).describe('Layer sizes (uncompressed content is random, so compressed ~= size)'),
@@ -404,9 +436,9 @@ const matrix = s.object({
     .default(['IfNotPresent'])
     .describe('The imagePullPolicy of every pod; Default leaves it out, for the API server to default per container (`:latest` or no tag: Always, otherwise IfNotPresent)'),
   topology: s
-    .array(s.enum(['direct', 'mirror', 'pre-pulled']), { min: 1, unique: true })
+    .array(s.enum(['direct', 'mirror', 'pre-pulled', 'p2p']), { min: 1, unique: true })
     .default(['direct'])
-    .describe('direct: nodes pull from the registry; mirror: through the pull-through mirror; pre-pulled: warm, with nodes unshaped to the registry'),
+    .describe('direct: nodes pull from the registry; mirror: through the pull-through mirror; pre-pulled: warm, with nodes unshaped to the registry; p2p: nodes fetch from each other first (an arm per p2p.mode, emulated driver only)'),
   cache: s
     .array(s.enum(['cold', 'warm']), { min: 1, unique: true })
     .default(['cold'])
@@ -446,12 +478,14 @@ export const scenarioSchema = s
       .array(namedRegistry, { min: 1 })
       .optional()
       .describe('Several registries, each by name; instead of registry, mirror and links (which are one registry named "registry" with a mirror named "mirror")'),
+    p2p: p2p.optional(),
     links: s
       .object({
         registry: link.optional().describe('nodes <-> registry'),
         mirror: link.optional().describe('nodes <-> mirror'),
         upstream: link.optional().describe('mirror <-> registry'),
         proxy: link.optional().describe('nodes <-> proxy (with a proxy section)'),
+        peer: peerLink.optional(),
       })
       .default({})
       .describe('Shaped links of the emulated driver (unshaped where absent)'),
@@ -513,6 +547,7 @@ export const scenarioSchema = s
       if (img.import) report(['images', i, 'import'], 'scale.bytes below 1 needs synth images (an imported layout keeps its sizes)');
     });
     if (sc.matrix.topology.includes('mirror') && !scenarioRegistries(sc).some((r) => r.mirror)) report(['matrix', 'topology'], sc.registries ? 'topology mirror needs a mirror on at least one of registries' : 'topology mirror needs a mirror section');
+    checkP2p(sc, report);
     sc.thresholds.forEach((t, i) => {
       if (t.percentile !== undefined && t.metric !== 'pull' && t.metric !== 'pullWithWaiting') report(['thresholds', i, 'percentile'], `percentile applies to pull and pullWithWaiting, not ${t.metric}`);
       if (t.cause !== undefined && t.metric !== 'pullFailures') report(['thresholds', i, 'cause'], `cause applies to pullFailures, not ${t.metric}`);
@@ -619,6 +654,22 @@ function checkFaults(sc: Infer<typeof scenarioSchema>, report: (path: (string | 
   if (sc.links.proxy && !sc.proxy) report(['links', 'proxy'], 'links.proxy needs a proxy section');
 }
 
+// P2P agents run beside emulated nodes only: pullbench starts them in process and writes each node's hosts.toml.
+function checkP2p(sc: Infer<typeof scenarioSchema>, report: (path: (string | number)[], message: string) => void): void {
+  if (!sc.matrix.topology.includes('p2p')) {
+    if (sc.p2p) report(['p2p'], 'p2p needs topology p2p in matrix.topology');
+    return;
+  }
+  const driver = sc.cluster.driver;
+  if (driver === 'model') report(['matrix', 'topology'], 'topology p2p is not modelled by the model driver (no peer links or P2P agents in its flow network); run it with driver emulated');
+  else if (driver !== 'emulated') report(['matrix', 'topology'], `topology p2p needs driver emulated: pullbench runs the P2P agents (Spegel- or Dragonfly-like) beside emulated nodes and cannot deploy them on a ${driver} cluster; remove p2p from matrix.topology`);
+  if (!sc.p2p) report(['matrix', 'topology'], 'topology p2p needs a p2p section (mode: [whole-blob] or [pieces])');
+  if (driver === 'emulated' && !sc.links.peer) report(['matrix', 'topology'], 'topology p2p needs links.peer (each node\'s upload and download to its peers)');
+  if (driver === 'emulated' && sc.cluster.runtime === 'embedded' && sc.cluster.layerStore === 'inflate-only' && sc.p2p?.mode.includes('whole-blob')) {
+    report(['cluster', 'layerStore'], 'p2p mode whole-blob serves blobs from the nodes\' content stores, which layerStore inflate-only does not keep; use layerStore disk');
+  }
+}
+
 // Storms name this scenario's images, users and mirror.
 function checkLoadStage(sc: Infer<typeof scenarioSchema>, report: (path: (string | number)[], message: string) => void): void {
   const refs = new Set(sc.images.map((i) => i.ref));
@@ -678,5 +729,8 @@ export type RolloutSection = Scenario['rollouts'][number];
 export type LoadSection = NonNullable<Scenario['load']>[number];
 export type PullPolicy = Scenario['matrix']['pullPolicy'][number];
 export type Topology = Scenario['matrix']['topology'][number];
+export type P2pSection = NonNullable<Scenario['p2p']>;
+export type P2pMode = P2pSection['mode'][number];
+export type PeerLinkSection = NonNullable<Scenario['links']['peer']>;
 export type CacheState = Scenario['matrix']['cache'][number];
 export type Metric = (typeof METRICS)[number];

@@ -50,6 +50,11 @@ export interface EmbeddedRuntimeOptions {
    * connections (`ShapedRoutes`): the emulated nodes' links without a proxy.
    */
   routes?: ShapedRouteSpec[];
+  /**
+   * The disk store's content store, in containerd's layout (`blobs/<alg>/<hex>`, committed blobs only): default in
+   * the runtime's own directory. Given, a node's P2P agent reads it, as Spegel reads containerd's content store.
+   */
+  contentRoot?: string;
 }
 
 interface Content {
@@ -86,6 +91,7 @@ export class EmbeddedRuntime implements Runtime {
   private readonly injected: HttpTransport | undefined;
   private readonly routes: ShapedRoutes | undefined;
   private dir: TempDir | undefined;
+  private contentRoot = '';
   /** containerd's metadata stores (bbolt) stand-in: appended and synced, one transaction at a time. */
   private journal: MetadataJournal | undefined;
   /** The disk store's layer downloads and applies, in a thread of their own. */
@@ -113,7 +119,8 @@ export class EmbeddedRuntime implements Runtime {
     const rt = new EmbeddedRuntime(opts);
     if ((opts.layerStore ?? 'disk') === 'disk') {
       rt.dir = await makeTempDir('pbemb-');
-      await mkdir(join(rt.dir.path, 'blobs'), { recursive: true });
+      rt.contentRoot = opts.contentRoot ?? rt.dir.path;
+      await mkdir(join(rt.contentRoot, 'blobs', 'sha256'), { recursive: true });
       await mkdir(join(rt.dir.path, 'snapshots'), { recursive: true });
       const journal = await createJournal(join(rt.dir.path, 'meta.db'));
       // A layer thread per concurrent download (at most MAX_LAYER_THREADS), so that they hash on every core, and one
@@ -422,8 +429,10 @@ export class EmbeddedRuntime implements Runtime {
     return join(this.dir!.path, 'snapshots', digest.replace(':', '-'));
   }
 
+  // containerd's content store layout (content/local/store.go: blobPath): blobs/<algorithm>/<encoded>.
   private blobPath(digest: string): string {
-    return join(this.dir!.path, 'blobs', digest.replace(':', '-'));
+    const [algorithm, encoded] = digest.split(':') as [string, string];
+    return join(this.contentRoot, 'blobs', algorithm, encoded);
   }
 }
 

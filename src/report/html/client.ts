@@ -57,13 +57,29 @@ export const CLIENT_SCRIPT = String.raw`
   });
 
   // Bytes by source, stacked per arm.
-  var sources = [['registry', 'registry'], ['mirror', 'mirror'], ['nodeCache', 'node cache']];
+  // Peers only when an arm ran topology p2p.
+  var withPeers = model.arms.concat(model.baselineArms).some(function (a) { return a.bytes.peers !== undefined; });
+  var sources = [['registry', 'registry'], ['mirror', 'mirror']].concat(withPeers ? [['peers', 'peers']] : []).concat([['nodeCache', 'node cache']]);
   make('chart-bytes', {
     type: 'bar',
     data: { labels: model.arms.map(function (a) { return a.name; }),
-      datasets: sources.map(function (s, i) { return { label: s[1], data: model.arms.map(function (a) { return a.bytes[s[0]]; }), backgroundColor: color(i) }; }) },
+      datasets: sources.map(function (s, i) { return { label: s[1], data: model.arms.map(function (a) { return a.bytes[s[0]] || 0; }), backgroundColor: color(i) }; }) },
     options: { scales: { x: { stacked: true }, y: { stacked: true, title: { display: true, text: model.bytesChart.axis }, ticks: { callback: function (x) { return fmtBytes(x); } } } },
       plugins: { title: { display: Boolean(model.bytesChart.title), text: model.bytesChart.title || '' } } },
+  });
+
+  // Topology p2p: the spread of bytes each node uploaded to its peers (min-max, q1-q3, median), per p2p arm.
+  var upArms = model.arms.filter(function (a) { return a.uploads; });
+  if (upArms.length) make('chart-uploads', {
+    type: 'bar',
+    data: { labels: upArms.map(function (a) { return a.name; }),
+      datasets: [
+        { label: 'min-max', data: upArms.map(function (a) { return [a.uploads.min, a.uploads.max]; }), backgroundColor: v('--grid'), barPercentage: 0.15, grouped: false, order: 3 },
+        { label: 'q1-q3', data: upArms.map(function (a) { return [a.uploads.q1, a.uploads.q3]; }), backgroundColor: upArms.map(function (a, i) { return color(i); }), barPercentage: 0.5, grouped: false, order: 2 },
+        { type: 'scatter', label: 'median', data: upArms.map(function (a) { return { x: a.uploads.median, y: a.name }; }), pointStyle: 'line', pointRadius: 14, borderWidth: 3, borderColor: v('--fg'), order: 1 },
+      ] },
+    options: { indexAxis: 'y', scales: { x: { title: { display: true, text: 'bytes uploaded per node' }, ticks: { callback: function (x) { return fmtBytes(x); } } }, y: { type: 'category' } },
+      plugins: { title: { display: true, text: 'upload per node (' + upArms[0].uploads.n + ' nodes x repetitions per arm)' } } },
   });
 
   // Requests that reached the upstream registry, and 429s.

@@ -29,7 +29,9 @@ export interface ChartArm {
   box?: Box;
   /** Sorted pull times, for the CDF (y = (i + 1) / n). */
   pulls: number[];
-  bytes: { registry: number; mirror: number; nodeCache: number };
+  bytes: { registry: number; mirror: number; nodeCache: number; peers?: number };
+  /** Topology p2p: bytes each node uploaded to its peers (the repetitions pooled), as a box. */
+  uploads?: Box;
   requests: { upstreamPulls: number; registryBlobGet: number; mirrorManifestGet: number; mirrorBlobGet: number; tooManyRequests: number };
   waterfall: WaterfallRow[];
   /** The load stage: requests the servers counted per repetition, the rollout's and each storm's. */
@@ -72,6 +74,11 @@ function waterfall(arm: ArmResult): WaterfallRow[] {
   });
 }
 
+function uploadBox(uploads: number[] | undefined): Pick<ChartArm, 'uploads'> {
+  const b = uploads ? box([...uploads].sort((x, y) => x - y)) : undefined;
+  return b ? { uploads: b } : {};
+}
+
 function loadShare(arm: ArmResult): Pick<ChartArm, 'load'> {
   const share = requestShare(arm.repetitions);
   if (!share || !arm.aggregate.load) return {};
@@ -96,6 +103,7 @@ export function chartArm(arm: ArmResult): ChartArm {
     },
     waterfall: waterfall(arm),
     ...loadShare(arm),
+    ...uploadBox(a.p2p?.uploads),
   };
 }
 

@@ -8,6 +8,7 @@ import { CLIENT_SCRIPT } from './client.js';
 import { EMULATION_HEAD, EMULATION_NOTE, emulationCells, scaleLabel, scaleNote } from './emulation.js';
 import { headlineOf, headlineText } from '../../results/index.js';
 import { rankArms, reportModel } from './model.js';
+import { P2P_HEAD, P2P_NOTE, p2pCells } from './p2p.js';
 
 export interface HtmlReportOptions {
   /** A baseline run and its comparison with this one (computed once, by the caller): a delta column and the verdicts. */
@@ -107,6 +108,15 @@ function emulationSection(results: RunResults): string {
   return `<h2>Emulation cost</h2><p>${esc(EMULATION_NOTE)}</p>${table('emulation-table', EMULATION_HEAD, rows)}`;
 }
 
+// Topology p2p: the ratios, the fallbacks, and the spread of what each node uploaded.
+function p2pSection(results: RunResults): string {
+  const rows = results.arms.flatMap(({ arm, aggregate: { p2p } }) =>
+    p2p ? [`<tr data-arm="${esc(arm.name)}"><td>${esc(arm.name)}</td>${p2pCells(p2p).map(([v, text]) => (v === undefined ? `<td>${esc(text)}</td>` : num(v, text))).join('')}</tr>`] : [],
+  );
+  if (rows.length === 0) return '';
+  return `<h2>Peer-to-peer</h2><p>${esc(P2P_NOTE)}</p>${table('p2p-table', P2P_HEAD, rows)}<div class="chart"><canvas id="chart-uploads" role="img" aria-label="bytes uploaded per node, per p2p arm"></canvas></div>`;
+}
+
 // The load: stage: what each storm sent and measured beside the rollout.
 function stormSection(results: RunResults): string {
   const rows = results.arms.flatMap(({ arm, aggregate: { load } }) =>
@@ -179,6 +189,7 @@ ${comparison ? comparisonSection(comparison) : ''}
 <h2>Where the bytes came from${scaled}, and what reached the upstream</h2>
 <div class="grid"><div class="chart"><canvas id="chart-bytes" role="img" aria-label="bytes by source${scaled}"></canvas></div><div class="chart"><canvas id="chart-requests" role="img" aria-label="upstream requests and 429s"></canvas></div></div>
 ${requestsTable(results)}
+${p2pSection(results)}
 ${stormSection(results)}
 <h2>Failures by reason</h2>
 ${failuresTable(results)}

@@ -11,6 +11,11 @@ import { Keyring, SECRET_TYPE_DOCKER_CONFIG_JSON, type BasicCredentials } from '
 import type { Cluster, PodCondition, PodCreate } from '../../cluster.js';
 import type { KubeEvent, PodObservation } from '../../../core/events.js';
 import { emulationWorkers, RuntimeWorkers } from '../../../node/runtimes/worker-runtimes.js';
+import { PeerNetwork, type P2pOptions, type P2pStats } from '../../../node/p2p/index.js';
+import { AdvertisingRuntime } from '../../../node/p2p/advertising-runtime.js';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { makeTempDir, type TempDir } from '../../../util/temp.js';
 
 /** A shaped link as the emulated nodes see it (bytes per second, milliseconds); run/ maps the scenario's `links` onto it. */
 export interface RouteLink {
@@ -63,6 +68,8 @@ export interface EmulatedClusterOptions {
   runtimes?: { driver: string; create(node: string, index: number): Runtime };
   /** Worker threads for the embedded runtimes (0: all in this thread); default PULLBENCH_EMULATION_WORKERS or automatic by node count, see emulationWorkers(). */
   workers?: number;
+  /** Topology p2p: a P2P agent per node, listed first in its hosts.toml (src/node/p2p). */
+  p2p?: P2pOptions;
 }
 
 interface PodEntry {
@@ -74,6 +81,22 @@ interface PodEntry {
 
 function toLinkSpec(link: RouteLink): LinkSpec {
   return { bandwidthBps: link.bandwidth, latencyMs: link.latency, ...(link.jitter ? { jitterMs: link.jitter } : {}) };
+}
+
+/**
+ * A node's hosts.toml for the registry: the mirror, or the node's P2P agent, first, then the registry (containerd
+ * tries the `[host]` entries in order and falls through to `server`). An agent is listed as Spegel lists itself
+ * (pkg/oci/containerd/mirror.go: templateHosts: pull, and resolve with --resolve-tags); dfinit lists dfdaemon's proxy
+ * with pull and resolve.
+ */
+function hostsTomlFor(registryHost: string, mirrorHost: string | undefined, agent: string | undefined, p2p: P2pOptions | undefined): string {
+  const lines = [`server = "http://${registryHost}"`];
+  if (mirrorHost) lines.push(`[host."http://${mirrorHost}"]`, '  capabilities = ["pull", "resolve"]');
+  if (agent) {
+    const resolve = p2p?.mode === 'pieces' || p2p?.wholeBlob.resolveTags;
+    lines.push(`[host."${agent}"]`, `  capabilities = ${resolve ? '["pull", "resolve"]' : '["pull"]'}`);
+  }
+  return [...lines, ''].join('\n');
 }
 
 /**
@@ -94,6 +117,8 @@ export class EmulatedCluster implements Cluster {
   private readonly listeners = new Set<() => void>();
   private readonly recorded: KubeEvent[] = [];
   private pool: RuntimeWorkers | undefined;
+  private peers: PeerNetwork | undefined;
+  private contentDir: TempDir | undefined;
 
   private get layerStore(): LayerStoreKind {
     return this.opts.layerStore ?? 'disk';
@@ -145,7 +170,12 @@ export class EmulatedCluster implements Cluster {
       });
     // Only the inflate-only store shapes its own connections (in whichever thread it runs). The disk store's layer
     // threads open plain connections, so it crosses the same shaped proxies as containerd: the link is alike for both.
-    const selfShaped = opts.runtime === 'embedded' && this.layerStore === 'inflate-only';
+    // A P2P agent reaches the registry over its node's link (piece mode), so the links are proxies then.
+    const selfShaped = opts.runtime === 'embedded' && this.layerStore === 'inflate-only' && !opts.p2p;
+    if (opts.p2p) {
+      this.peers = await PeerNetwork.start(opts.p2p, opts.clock);
+      this.contentDir = await makeTempDir('pbcontent-');
+    }
     for (const [index, name] of this.nodes.entries()) {
       if (opts.runtimes) {
         const runtime = opts.runtimes.create(name, index);
@@ -155,16 +185,13 @@ export class EmulatedCluster implements Cluster {
       }
       const registryHost = selfShaped ? opts.registry.target : await via('registry', opts.registry, uplinks.registry);
       const mirrorHost = opts.mirror ? (selfShaped ? opts.mirror.target : await via('mirror', opts.mirror, uplinks.mirror)) : undefined;
-      const hostsToml = {
-        [opts.registryHost]: [
-          `server = "http://${registryHost}"`,
-          ...(mirrorHost ? [`[host."http://${mirrorHost}"]`, '  capabilities = ["pull", "resolve"]'] : []),
-          '',
-        ].join('\n'),
-      };
+      const agent = this.peers ? await this.peers.addNode({ registryHost }) : undefined;
+      const hostsToml = { [opts.registryHost]: hostsTomlFor(registryHost, mirrorHost, agent, opts.p2p) };
+      const contentRoot = this.contentDir ? join(this.contentDir.path, name) : undefined;
+      if (contentRoot) await mkdir(contentRoot);
       const embedded = {
         label: name, hostsToml, maxConcurrentDownloads: opts.kubelet.maxConcurrentDownloads ?? DEFAULT_MAX_CONCURRENT_DOWNLOADS, layerStore: this.layerStore,
-        containerdVersion: containerdProfile(opts.containerdVersion).version,
+        containerdVersion: containerdProfile(opts.containerdVersion).version, ...(contentRoot ? { contentRoot } : {}),
       };
       const runtime: Runtime =
         opts.runtime === 'containerd'
@@ -173,7 +200,12 @@ export class EmulatedCluster implements Cluster {
             ? await this.pool.start((worker) => ({ ...embedded, ...(selfShaped ? { routes: routesFor(worker) } : {}) }))
             : await EmbeddedRuntime.start({ ...embedded, ...(selfShaped ? { routes: routesFor(undefined) } : {}) });
       this.runtimes.push(runtime);
-      this.addNode(name, runtime);
+      const peers = this.peers;
+      if (peers) {
+        // Spegel reads the node's containerd content store (its --containerd-content-path).
+        peers.setContentRoot(index, runtime instanceof ContainerdRuntime ? join(runtime.daemon.root, 'io.containerd.content.v1.content') : contentRoot!);
+        this.addNode(name, new AdvertisingRuntime(runtime, (...image) => peers.imageCreated(index, ...image)));
+      } else this.addNode(name, runtime);
     }
   }
 
@@ -262,9 +294,9 @@ export class EmulatedCluster implements Cluster {
   /** The emulated nodes record every event they write. */
   assertEnoughData(): void {}
 
-  /** Bytes the nodes' shaped links carried down, by destination (unshaped routes are not counted). */
-  linkBytes(): { registry: number; mirror: number } {
-    const sum = { registry: 0, mirror: 0 };
+  /** Bytes the nodes' shaped links carried down, by destination (unshaped routes are not counted); peers: what the nodes fetched from each other. */
+  linkBytes(): { registry: number; mirror: number; peers?: number } {
+    const sum: { registry: number; mirror: number; peers?: number } = { registry: 0, mirror: 0, ...(this.peers ? { peers: this.peers.stats().peerBytes } : {}) };
     for (const { kind, proxy } of this.proxies) sum[kind] += proxy.stats().bytesDown;
     for (const runtime of this.runtimes) {
       const links = runtime.stats().linkBytesDown;
@@ -272,6 +304,11 @@ export class EmulatedCluster implements Cluster {
       sum.mirror += links?.mirror ?? 0;
     }
     return sum;
+  }
+
+  /** Topology p2p: what the P2P agents did (uploads per node, hits, fallbacks). */
+  p2pStats(): P2pStats | undefined {
+    return this.peers?.stats();
   }
 
   events(): KubeEvent[] {
@@ -325,6 +362,10 @@ export class EmulatedCluster implements Cluster {
     const errors: unknown[] = [];
     for (const r of this.runtimes.splice(0)) await Promise.resolve(r[Symbol.asyncDispose]()).catch((e: unknown) => errors.push(e));
     for (const { proxy } of this.proxies.splice(0)) await proxy.close().catch((e: unknown) => errors.push(e));
+    await this.peers?.[Symbol.asyncDispose]().catch((e: unknown) => errors.push(e));
+    this.peers = undefined;
+    await this.contentDir?.remove().catch((e: unknown) => errors.push(e));
+    this.contentDir = undefined;
     await this.pool?.[Symbol.asyncDispose]().catch((e: unknown) => errors.push(e));
     this.pool = undefined;
     if (errors.length > 0) throw errors[0];

@@ -1,0 +1,315 @@
+import { createHash } from 'node:crypto';
+import { open, type FileHandle } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { HttpResponse, HttpTransport } from '../../net/http-pool.js';
+import { TaskQueue } from '../../util/task-queue.js';
+import { AgentServer, corrupting, drain } from './agent-server.js';
+import { parseDistributionPath, type DistributionPath } from './distribution-path.js';
+import type { PieceOptions } from './options.js';
+import type { PieceScheduler, Task } from './piece-scheduler.js';
+import type { AgentCounters } from './spegel-agent.js';
+
+/** The header a dfdaemon's piece request carries here (what the peer's upload server answers). */
+const PIECE_PATH = /^\/pieces\/(sha256:[a-f0-9]{64})\/(\d+)$/;
+/** How long a child waits for a piece to appear at its parents before it asks the scheduler again. */
+const PIECE_WAIT_MS = 1000;
+/** Headers a dfdaemon proxy passes to the registry (the node's credentials, what it accepts). */
+const FORWARDED = ['authorization', 'accept', 'range'];
+
+export interface DragonflyPeers {
+  scheduler: PieceScheduler;
+  url(n: number): string;
+  /** This node's download link to its peers. */
+  transport: HttpTransport;
+  /** This node's link to the registry (the same link its runtime pulls over). */
+  source: HttpTransport;
+  /** host:port of the registry through that link. */
+  sourceHost: string;
+  /** Where the agent keeps pieces (its storage). */
+  dir: string;
+  /** A blob was asked for (the network's fault clock starts at the first). */
+  asked(): void;
+}
+
+interface LocalTask {
+  task: Task;
+  file: FileHandle;
+  have: Uint8Array;
+  /** Resolves when the download ends (all pieces, or failed). */
+  done: Promise<void>;
+  failed: boolean;
+}
+
+/**
+ * Piece mode: a node's dfdaemon (dragonflyoss/client at ff17c0b) with the scheduler (piece-scheduler.ts).
+ * - Its proxy is the node's first host in hosts.toml (dfinit writes it); blob GETs become P2P tasks, everything
+ *   else (manifests, HEADs) is passed to the registry over the node's own link.
+ * - A task's blob is cut into pieces (piece-scheduler.ts: pieceLengthFor); the peer downloads
+ *   download.concurrentPieceCount (8) at once (dragonfly-client-config/src/dfdaemon.rs:
+ *   default_download_concurrent_piece_count), from the source (HTTP Range requests) when the scheduler sends it
+ *   back to source, else from its parents, each piece from a parent that holds it.
+ * - Pieces are served to peers as soon as they are stored, while the blob is still arriving, and streamed to the
+ *   node's runtime in order as they complete.
+ * - Every piece from a parent is checked against the digest the back-to-source peer recorded; a corrupt piece or a
+ *   failed parent blocklists that parent and the piece is fetched again; with no parent left the peer is scheduled
+ *   again (and may go back to source). Dragonfly checks crc32 piece digests; sha256 here, the same role.
+ */
+export class DragonflyAgent {
+  readonly server = new AgentServer((req, res) => this.handle(req, res));
+  corrupt = false;
+  private readonly local = new Map<string, LocalTask>();
+  private readonly files = new Set<FileHandle>();
+
+  constructor(
+    readonly node: number,
+    private readonly opts: PieceOptions,
+    private readonly peers: DragonflyPeers,
+    readonly counters: AgentCounters & { sourceBytes: number },
+  ) {}
+
+  async start(): Promise<void> {
+    await this.server.start();
+  }
+
+  kill(): void {
+    this.server.kill();
+    this.peers.scheduler.leave(this.node);
+  }
+
+  async close(): Promise<void> {
+    await this.server.close();
+    await Promise.all([...this.files].map((f) => f.close().catch(() => undefined)));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = req.url ?? '/';
+    const piece = PIECE_PATH.exec(url);
+    if (piece) return this.uploadPiece(piece[1]!, Number(piece[2]), res);
+    const dist = parseDistributionPath(url);
+    if (dist?.kind === 'blobs' && req.method === 'GET' && !req.headers.range) return this.serveBlob(dist, req, res);
+    return this.passThrough(req, res);
+  }
+
+  // What a dfdaemon proxy does with anything but a blob: the registry answers it, over this node's link.
+  private async passThrough(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const u = new URL(req.url ?? '/', 'http://agent');
+    u.searchParams.delete('ns');
+    const response = await this.peers.source.request(`http://${this.peers.sourceHost}${u.pathname}${u.search}`, {
+      method: req.method ?? 'GET',
+      headers: forwarded(req),
+    });
+    res.writeHead(response.status, responseHeaders(response));
+    await pipeline(response.body, res);
+  }
+
+  // A peer's upload server: a piece this node stored, or 404.
+  private async uploadPiece(digest: string, n: number, res: ServerResponse): Promise<void> {
+    const lt = this.local.get(digest);
+    if (!lt || lt.have[n] !== 1) {
+      res.writeHead(404).end();
+      return;
+    }
+    const { offset, length } = range(lt.task, n);
+    const buf = Buffer.allocUnsafe(length);
+    await lt.file.read(buf, 0, length, offset);
+    res.writeHead(200, { 'content-length': length, 'content-type': 'application/octet-stream' });
+    if (this.corrupt) await pipeline([buf], corrupting(), res);
+    else res.end(buf);
+  }
+
+  private async serveBlob(dist: DistributionPath, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const digest = dist.reference;
+    const { scheduler } = this.peers;
+    this.peers.asked();
+    const task = scheduler.task(digest);
+    let lt = this.local.get(digest);
+    if (lt?.failed) {
+      this.local.delete(digest);
+      lt = undefined;
+    }
+    if (!lt) {
+      const file = await open(join(this.peers.dir, digest.replace(':', '-')), 'w+');
+      this.files.add(file);
+      const entry: LocalTask = { task, file, have: new Uint8Array(0), done: Promise.resolve(), failed: false };
+      this.local.set(digest, entry);
+      entry.done = this.download(entry, dist, forwarded(req));
+      entry.done.catch(() => {
+        entry.failed = true;
+        scheduler.touch(task);
+      });
+      lt = entry;
+    }
+    // The response starts once the size is known, then streams the pieces in order as they complete.
+    while (task.size === undefined) {
+      const failed = await Promise.race([lt.done.then(() => false, () => true), scheduler.changed(task, PIECE_WAIT_MS).then(() => false)]);
+      if (failed && task.size === undefined) {
+        res.writeHead(502).end();
+        return;
+      }
+    }
+    res.writeHead(200, { 'content-length': task.size, 'content-type': 'application/octet-stream', 'docker-content-digest': digest });
+    for (let n = 0; n < task.pieceCount; n++) {
+      while (lt.have[n] !== 1) {
+        if (lt.failed) {
+          res.destroy();
+          return;
+        }
+        await Promise.race([scheduler.changed(task, PIECE_WAIT_MS), lt.done.catch(() => undefined)]);
+      }
+      const { offset, length } = range(task, n);
+      const buf = Buffer.allocUnsafe(length);
+      await lt.file.read(buf, 0, length, offset);
+      if (!res.write(buf)) await new Promise((resolve) => res.once('drain', resolve));
+    }
+    res.end();
+  }
+
+  // The peer's download: scheduled, then pieces from the source or from parents, concurrentPieceCount at a time.
+  private async download(lt: LocalTask, dist: DistributionPath, headers: Record<string, string>): Promise<void> {
+    const { scheduler } = this.peers;
+    const task = lt.task;
+    const blocklist = new Set<number>();
+    let decision = await scheduler.register(task, this.node, blocklist);
+    if (decision.backToSource && task.size === undefined) {
+      const head = await this.peers.source.request(this.sourceUrl(dist), { method: 'HEAD', headers });
+      head.body.resume();
+      const size = Number(head.headers.get('content-length'));
+      if (head.status !== 200 || !Number.isFinite(size)) {
+        scheduler.failed(task, this.node);
+        throw new Error(`source answered ${head.status}`);
+      }
+      scheduler.setSize(task, size);
+    }
+    while (task.size === undefined) await scheduler.changed(task, PIECE_WAIT_MS);
+    lt.have = new Uint8Array(task.pieceCount);
+    const inflight = new Set<number>();
+    const load = new Map<number, number>();
+    const queue = new TaskQueue(this.opts.concurrentPieceCount);
+    const next = (): number | undefined => {
+      for (let n = 0; n < task.pieceCount; n++) {
+        if (lt.have[n] === 1 || inflight.has(n)) continue;
+        if (decision.backToSource || decision.parents.some((p) => scheduler.has(task, p, n))) return n;
+      }
+      return undefined;
+    };
+    let stored = 0;
+    while (stored < task.pieceCount) {
+      const n = next();
+      if (n === undefined) {
+        if (inflight.size === 0 && !decision.backToSource) {
+          const live = decision.parents.filter((p) => !blocklist.has(p) && task.peers.get(p)?.state !== 'failed');
+          // No live parent holds anything this peer still needs: ask the scheduler again (it may send it to source).
+          if (live.length === 0) decision = await scheduler.schedule(task, this.node, blocklist);
+          else {
+            await scheduler.changed(task, PIECE_WAIT_MS);
+            if (next() === undefined && live.every((p) => task.peers.get(p)?.state === 'succeeded')) decision = await scheduler.schedule(task, this.node, blocklist);
+          }
+        } else await scheduler.changed(task, PIECE_WAIT_MS);
+        continue;
+      }
+      inflight.add(n);
+      const parent = decision.backToSource ? undefined : this.pickParent(task, decision.parents, n, blocklist, load);
+      if (parent !== undefined) load.set(parent, (load.get(parent) ?? 0) + 1);
+      void queue
+        .run(() => this.fetchPiece(lt, dist, headers, n, parent))
+        .then(
+          () => {
+            stored++;
+          },
+          () => {
+            // A failed or corrupt parent is blocklisted (the client reports it, the scheduler filters it out).
+            if (parent !== undefined) {
+              blocklist.add(parent);
+              decision = decision.backToSource ? decision : { backToSource: false, parents: decision.parents.filter((p) => p !== parent) };
+            }
+          },
+        )
+        .finally(() => {
+          inflight.delete(n);
+          if (parent !== undefined) load.set(parent, (load.get(parent) ?? 1) - 1);
+          scheduler.touch(task);
+        });
+      // Keep at most concurrentPieceCount pieces in flight.
+      while (inflight.size >= this.opts.concurrentPieceCount) await scheduler.changed(task, PIECE_WAIT_MS);
+    }
+    scheduler.succeeded(task, this.node);
+  }
+
+  private pickParent(task: Task, parents: number[], n: number, blocklist: Set<number>, load: Map<number, number>): number | undefined {
+    let best: number | undefined;
+    for (const p of parents) {
+      if (blocklist.has(p) || !this.peers.scheduler.has(task, p, n)) continue;
+      if (best === undefined || (load.get(p) ?? 0) < (load.get(best) ?? 0)) best = p;
+    }
+    return best;
+  }
+
+  private sourceUrl(dist: DistributionPath): string {
+    return `http://${this.peers.sourceHost}/v2/${dist.name}/blobs/${dist.reference}`;
+  }
+
+  private async fetchPiece(lt: LocalTask, dist: DistributionPath, headers: Record<string, string>, n: number, parent: number | undefined): Promise<void> {
+    const task = lt.task;
+    const { offset, length } = range(task, n);
+    const fromSource = parent === undefined;
+    let response: HttpResponse;
+    try {
+      response = fromSource
+        ? await this.peers.source.request(this.sourceUrl(dist), { method: 'GET', headers: { ...headers, range: `bytes=${offset}-${offset + length - 1}` } })
+        : await this.peers.transport.request(`${this.peers.url(parent)}/pieces/${task.digest}/${n}`, { method: 'GET', headers: {} });
+    } catch (err) {
+      this.counters.fallbacks.peerFailed++;
+      throw err;
+    }
+    if (response.status !== 200 && response.status !== 206) {
+      await drain(response.body).catch(() => undefined);
+      if (!fromSource) this.counters.fallbacks.peerFailed++;
+      throw new Error(`piece ${n}: ${response.status}`);
+    }
+    const chunks: Buffer[] = [];
+    try {
+      for await (const c of response.body) chunks.push(c as Buffer);
+    } catch (err) {
+      this.counters.fallbacks.aborted++;
+      throw err;
+    }
+    const buf = Buffer.concat(chunks);
+    const digest = `sha256:${createHash('sha256').update(buf).digest('hex')}`;
+    const expected = task.pieceDigests[n];
+    if (buf.length !== length || (!fromSource && expected !== undefined && digest !== expected)) {
+      this.counters.fallbacks.corrupt++;
+      throw new Error(`piece ${n} failed its digest check`);
+    }
+    await lt.file.write(buf, 0, length, offset);
+    lt.have[n] = 1;
+    this.counters.wanted++;
+    if (fromSource) this.counters.sourceBytes += length;
+    else this.counters.fromPeers++;
+    this.peers.scheduler.pieceDone(task, this.node, n, digest);
+  }
+}
+
+function range(task: Task, n: number): { offset: number; length: number } {
+  const offset = n * task.pieceLength;
+  return { offset, length: Math.min(task.pieceLength, task.size! - offset) };
+}
+
+function forwarded(req: IncomingMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const h of FORWARDED) {
+    const v = req.headers[h];
+    if (typeof v === 'string') out[h] = v;
+  }
+  return out;
+}
+
+function responseHeaders(r: HttpResponse): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const h of ['content-length', 'content-type', 'docker-content-digest', 'www-authenticate', 'location', 'content-range', 'etag']) {
+    const v = r.headers.get(h);
+    if (v !== null) out[h] = v;
+  }
+  return out;
+}

@@ -1,0 +1,191 @@
+import type { Clock } from '../../core/clock.js';
+import type { PieceOptions } from './options.js';
+
+/** Dragonfly client's piece bounds (dragonfly-client-config/src/lib.rs: MIN_PIECE_LENGTH 4 MiB; dragonfly-client/src/resource/piece.rs: MAX_PIECE_LENGTH 64 MiB). */
+const MIN_PIECE_LENGTH = 4 * 1024 * 1024;
+const MAX_PIECE_LENGTH = 64 * 1024 * 1024;
+/** piece.rs: calculate_piece_length's MAX_PIECE_COUNT. */
+const MAX_PIECE_COUNT = 500;
+
+/**
+ * Dragonfly's default piece length for a blob (dragonflyoss/client, dragonfly-client/src/resource/piece.rs:
+ * calculate_piece_length, OptimizeByFileLength): size / 500 rounded up to a power of two, within 4 MiB and 64 MiB.
+ * `scale` shrinks the bounds with a scaled run's bytes, so a scaled blob keeps its piece count.
+ */
+export function pieceLengthFor(size: number, scale = 1): number {
+  const raw = size / MAX_PIECE_COUNT;
+  const pow = raw <= 1 ? 1 : 2 ** Math.ceil(Math.log2(raw));
+  const min = Math.max(1024, Math.round(MIN_PIECE_LENGTH * scale));
+  const max = Math.max(min, Math.round(MAX_PIECE_LENGTH * scale));
+  return pow > min ? Math.min(pow, max) : min;
+}
+
+type PeerState = 'running' | 'back-to-source' | 'succeeded' | 'failed';
+
+interface Peer {
+  node: number;
+  state: PeerState;
+  /** Parents it was given (its in-degree in the task's DAG). */
+  parents: Set<number>;
+  /** Children fetching from it. */
+  children: number;
+  have: Uint8Array;
+  finished: number;
+}
+
+export interface Task {
+  digest: string;
+  size: number | undefined;
+  pieceLength: number;
+  pieceCount: number;
+  /** Piece digests as the back-to-source peers recorded them (the piece metadata a child checks). */
+  pieceDigests: (string | undefined)[];
+  peers: Map<number, Peer>;
+  backToSource: number;
+  waiters: Set<() => void>;
+}
+
+export type Decision = { backToSource: true } | { backToSource: false; parents: number[] };
+
+/**
+ * The scheduler every node's dfdaemon announces to (dragonflyoss/dragonfly at 66db456, scheduler/), per blob (task):
+ * - The first peer of a task, pending, goes back to source (service/service_v2.go: handleRegisterPeerRequest; no
+ *   seed peers here).
+ * - Any other is given up to candidateParentLimit (3) parents among filterParentLimit (15) random peers of the task,
+ *   not itself, not blocklisted, and for normal hosts only ones downloading from parents, back-to-source or
+ *   succeeded (scheduling/scheduling.go: filterCandidateParents), best first (evaluator: most finished pieces, then
+ *   fewest children, as its free-upload score).
+ * - None found: it waits retryInterval (500 ms) and tries again; after retryBackToSourceLimit (4) tries it goes back
+ *   to source, if fewer than backToSourceCount (200) peers of the task have (ScheduleCandidateParents,
+ *   task.CanBackToSource).
+ */
+export class PieceScheduler {
+  private readonly tasks = new Map<string, Task>();
+  backToSourcePeers = 0;
+
+  constructor(
+    private readonly opts: PieceOptions,
+    private readonly clock: Clock,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  task(digest: string): Task {
+    let t = this.tasks.get(digest);
+    if (!t) {
+      t = { digest, size: undefined, pieceLength: 0, pieceCount: 0, pieceDigests: [], peers: new Map(), backToSource: 0, waiters: new Set() };
+      this.tasks.set(digest, t);
+    }
+    return t;
+  }
+
+  /** The back-to-source peer learnt the blob's size: the task's pieces are fixed from now on. */
+  setSize(t: Task, size: number): void {
+    if (t.size !== undefined) return;
+    t.size = size;
+    t.pieceLength = this.opts.pieceLength ?? pieceLengthFor(size, this.opts.pieceLengthScale);
+    t.pieceCount = Math.max(1, Math.ceil(size / t.pieceLength));
+    for (const p of t.peers.values()) p.have = new Uint8Array(t.pieceCount);
+    this.notify(t);
+  }
+
+  async register(t: Task, node: number, blocklist: Set<number>): Promise<Decision> {
+    const pending = [...t.peers.values()].every((p) => p.state === 'failed');
+    t.peers.set(node, { node, state: 'running', parents: new Set(), children: 0, have: new Uint8Array(t.pieceCount), finished: 0 });
+    if (pending && t.backToSource < this.opts.backToSourceCount) return this.toSource(t, node);
+    return this.schedule(t, node, blocklist);
+  }
+
+  async schedule(t: Task, node: number, blocklist: Set<number>): Promise<Decision> {
+    const peer = t.peers.get(node)!;
+    for (const p of peer.parents) {
+      const parent = t.peers.get(p);
+      if (parent) parent.children--;
+    }
+    peer.parents.clear();
+    for (let n = 0; ; n++) {
+      if (n >= this.opts.retryBackToSourceLimit && t.backToSource < this.opts.backToSourceCount) return this.toSource(t, node);
+      const parents = this.candidates(t, node, blocklist);
+      if (parents.length > 0) {
+        for (const p of parents) {
+          peer.parents.add(p.node);
+          p.children++;
+        }
+        return { backToSource: false, parents: parents.map((p) => p.node) };
+      }
+      await new Promise<void>((resolve) => this.clock.setTimer(resolve, this.opts.retryIntervalMs));
+    }
+  }
+
+  private toSource(t: Task, node: number): Decision {
+    t.backToSource++;
+    this.backToSourcePeers++;
+    t.peers.get(node)!.state = 'back-to-source';
+    return { backToSource: true };
+  }
+
+  private candidates(t: Task, node: number, blocklist: Set<number>): Peer[] {
+    const all = [...t.peers.values()];
+    for (let i = all.length - 1; i > 0; i--) {
+      const j = Math.floor(this.random() * (i + 1));
+      [all[i], all[j]] = [all[j]!, all[i]!];
+    }
+    return all
+      .slice(0, this.opts.filterParentLimit)
+      .filter((p) => p.node !== node && !blocklist.has(p.node) && p.state !== 'failed' && (p.parents.size > 0 || p.state === 'back-to-source' || p.state === 'succeeded'))
+      .sort((a, b) => b.finished - a.finished || a.children - b.children)
+      .slice(0, this.opts.candidateParentLimit);
+  }
+
+  pieceDone(t: Task, node: number, piece: number, digest: string): void {
+    const p = t.peers.get(node);
+    if (!p || p.have[piece]) return;
+    p.have[piece] = 1;
+    p.finished++;
+    t.pieceDigests[piece] ??= digest;
+    this.notify(t);
+  }
+
+  has(t: Task, node: number, piece: number): boolean {
+    const p = t.peers.get(node);
+    return p !== undefined && p.state !== 'failed' && p.have[piece] === 1;
+  }
+
+  succeeded(t: Task, node: number): void {
+    const p = t.peers.get(node);
+    if (p) p.state = 'succeeded';
+    this.notify(t);
+  }
+
+  failed(t: Task, node: number): void {
+    const p = t.peers.get(node);
+    if (p) p.state = 'failed';
+    this.notify(t);
+  }
+
+  /** A node's dfdaemon is gone: it is no parent to anyone any more (its peers leave every task). */
+  leave(node: number): void {
+    for (const t of this.tasks.values()) if (t.peers.has(node)) this.failed(t, node);
+  }
+
+  /** Resolves at the next change of the task (a piece, a size, a peer's state), or after `ms`. */
+  changed(t: Task, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        t.waiters.delete(done);
+        this.clock.clearTimer(timer);
+        resolve();
+      };
+      const timer = this.clock.setTimer(done, ms);
+      t.waiters.add(done);
+    });
+  }
+
+  /** Wakes whoever waits on the task's changes (a piece failed: its slot is free again). */
+  touch(t: Task): void {
+    this.notify(t);
+  }
+
+  private notify(t: Task): void {
+    for (const w of [...t.waiters]) w();
+  }
+}

@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../../src/core/clock.js';
+import { pieceLengthFor, PieceScheduler } from '../../../src/node/p2p/piece-scheduler.js';
+import type { PieceOptions } from '../../../src/node/p2p/options.js';
+
+const MiB = 1024 * 1024;
+const opts: PieceOptions = {
+  pieceLengthScale: 1, candidateParentLimit: 3, filterParentLimit: 15, backToSourceCount: 200, retryBackToSourceLimit: 4, retryIntervalMs: 500, concurrentPieceCount: 8,
+};
+
+describe("Dragonfly's default piece length", () => {
+  it('is 4 MiB up to 2 GB, then size / 500 rounded up to a power of two, at most 64 MiB', () => {
+    expect(pieceLengthFor(200e6)).toBe(4 * MiB);
+    expect(pieceLengthFor(3 * 1024 * MiB)).toBe(8 * MiB);
+    expect(pieceLengthFor(100 * 1024 * MiB)).toBe(64 * MiB);
+  });
+
+  it('shrinks with a scaled run, so a scaled blob keeps its piece count', () => {
+    expect(Math.ceil(20e6 / pieceLengthFor(20e6, 0.1))).toBe(Math.ceil(200e6 / pieceLengthFor(200e6)));
+  });
+});
+
+describe('the piece scheduler', () => {
+  it('sends the first peer of a blob back to source and gives the next ones it as a parent', async () => {
+    const s = new PieceScheduler(opts, new ManualClock());
+    const t = s.task('sha256:a');
+    expect(await s.register(t, 0, new Set())).toEqual({ backToSource: true });
+    expect(await s.register(t, 1, new Set())).toEqual({ backToSource: false, parents: [0] });
+    // Node 1 now downloads from a parent (in-degree 1): it is a candidate too.
+    const third = await s.register(t, 2, new Set());
+    expect(third.backToSource).toBe(false);
+    expect(third.backToSource === false && [...third.parents].sort()).toEqual([0, 1]);
+    expect(s.backToSourcePeers).toBe(1);
+  });
+
+  it('gives at most candidateParentLimit parents, those with the most pieces first', async () => {
+    const s = new PieceScheduler({ ...opts, candidateParentLimit: 2 }, new ManualClock());
+    const t = s.task('sha256:b');
+    await s.register(t, 0, new Set());
+    s.setSize(t, 10 * 4 * MiB);
+    for (const n of [1, 2, 3]) await s.register(t, n, new Set());
+    s.pieceDone(t, 3, 0, 'sha256:p0');
+    s.pieceDone(t, 3, 1, 'sha256:p1');
+    s.pieceDone(t, 0, 0, 'sha256:p0');
+    const d = await s.register(t, 4, new Set());
+    expect(d).toEqual({ backToSource: false, parents: [3, 0] });
+  });
+
+  it('retries every retryInterval and goes back to source after retryBackToSourceLimit tries without a parent', async () => {
+    const clock = new ManualClock();
+    const s = new PieceScheduler(opts, clock);
+    const t = s.task('sha256:c');
+    await s.register(t, 0, new Set());
+    // The only peer is blocklisted: no candidate.
+    const pending = s.register(t, 1, new Set([0]));
+    let settled = false;
+    void pending.then(() => (settled = true));
+    for (let i = 0; i < 3; i++) await clock.advance(500);
+    expect(settled).toBe(false);
+    await clock.advance(500);
+    expect(await pending).toEqual({ backToSource: true });
+    expect(s.backToSourcePeers).toBe(2);
+  });
+
+  it('never sends more than backToSourceCount peers of a blob to the source', async () => {
+    const clock = new ManualClock();
+    const s = new PieceScheduler({ ...opts, backToSourceCount: 1, retryBackToSourceLimit: 1 }, clock);
+    const t = s.task('sha256:d');
+    await s.register(t, 0, new Set());
+    const pending = s.register(t, 1, new Set([0]));
+    let settled = false;
+    void pending.then(() => (settled = true));
+    for (let i = 0; i < 5; i++) await clock.advance(500);
+    // Still waiting for a parent: the one back-to-source slot is taken.
+    expect(settled).toBe(false);
+    expect(s.backToSourcePeers).toBe(1);
+  });
+});
