@@ -36,8 +36,8 @@ export interface Cluster extends AsyncDisposable {
   /** Deletes a pod (a rolling update scaling an old revision down). */
   deletePod(uid: string): void;
   condition(uid: string): PodCondition;
-  /** Called whenever some pod's condition changes; returns an unsubscribe function. */
-  onChange(listener: () => void): () => void;
+  /** Called whenever some pod's condition changes, with its uid when the driver knows it; returns an unsubscribe function. */
+  onChange(listener: (uid?: string) => void): () => void;
   /** Image references present on a node (CRI ListImages repo tags). */
   nodeImages(node: string): Promise<string[]>;
   events(): KubeEvent[];

@@ -33,7 +33,12 @@ function samplesOf(arm: ArmResult, metric: Headline['metric']): Samples {
   if (metric === 'rollout') return arm.repetitions.map((r) => [[r.rolloutDurationMs]]);
   return arm.repetitions.map((rep) => {
     const strata = new Map<string, number[]>();
-    for (const p of rep.pods as Pod[]) if (p.pullMs !== undefined) strata.set(p.rollout, [...(strata.get(p.rollout) ?? []), p.pullMs]);
+    for (const p of rep.pods as Pod[]) {
+      if (p.pullMs === undefined) continue;
+      const stratum = strata.get(p.rollout);
+      if (stratum) stratum.push(p.pullMs);
+      else strata.set(p.rollout, [p.pullMs]);
+    }
     return [...strata.values()];
   });
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Cluster, ImagePullPolicy } from '../cluster/cluster.js';
+import type { Cluster, ImagePullPolicy, PodCondition } from '../cluster/cluster.js';
 import type { Clock } from '../core/clock.js';
 import type { RolloutSection } from '../scenario/schema.js';
 import type { IntOrPercent } from '../scenario/schema-builder.js';
@@ -99,6 +99,8 @@ async function runStep(step: RolloutSection, w: Workload, scheduler: SpreadSched
   const deadline = startedAt + step.timeout;
   const createdHere: string[] = [];
   const state = (p: TrackedPod): PodState => ({ uid: p.uid, available: cluster.condition(p.uid) === 'ready' });
+  const census = new NewPodCensus(cluster);
+  const stopCounting = cluster.onChange((uid) => census.changed(uid));
 
   const create = (node: string): void => {
     const uid = opts.newUid?.() ?? randomUUID();
@@ -109,6 +111,7 @@ async function runStep(step: RolloutSection, w: Workload, scheduler: SpreadSched
       imagePullSecrets: w.imagePullSecrets, node, expectFailure: w.expectFailure,
     });
     w.pods.push({ uid, node, revision: w.revision });
+    census.add(uid);
     createdHere.push(uid);
   };
   const remove = (uid: string): void => {
@@ -116,11 +119,15 @@ async function runStep(step: RolloutSection, w: Workload, scheduler: SpreadSched
     if (!pod) return;
     cluster.deletePod(uid);
     scheduler.release(pod.node, w.name);
+    census.delete(uid);
     w.pods = w.pods.filter((p) => p.uid !== uid);
   };
 
   // One controller sync; true when it changed something.
   const sync = (): boolean => {
+    // Every node has its new pod (one per node, as create() below makes them) and no old one is left: nothing to do,
+    // and no pass over the pods (100,000 in a model).
+    if (w.kind === 'daemonSet' && census.size === w.pods.length && census.size === cluster.nodes.length) return false;
     const oldPods = w.pods.filter((p) => p.revision < w.revision);
     const newPods = w.pods.filter((p) => p.revision === w.revision);
     if (w.kind === 'deployment') {
@@ -130,9 +137,6 @@ async function runStep(step: RolloutSection, w: Workload, scheduler: SpreadSched
       return action.create > 0 || action.delete.length > 0;
     }
     // By node, once per sync: a find per node made every sync O(nodes x pods), minutes at 1,000 nodes.
-    // Every node has its new pod (one per node, as create() below makes them) and no old one is left: nothing to do,
-    // and no pass over the nodes (10,000 in a model).
-    if (oldPods.length === 0 && newPods.length === cluster.nodes.length) return false;
     const newByNode = firstByNode(newPods);
     const oldByNode = firstByNode(oldPods);
     const nodes: NodePods[] = cluster.nodes.map((node) => {
@@ -147,13 +151,12 @@ async function runStep(step: RolloutSection, w: Workload, scheduler: SpreadSched
   };
 
   const settled = (): boolean => {
-    const newPods = w.pods.filter((p) => p.revision === w.revision);
-    if (newPods.length < w.replicas || newPods.length !== w.pods.length) {
+    const n = census.size;
+    if (n < w.replicas || n !== w.pods.length) {
       // An expected failure never completes the rollout: it is settled once every new pod has failed.
-      return w.expectFailure && newPods.length > 0 && newPods.every((p) => cluster.condition(p.uid) === 'failed');
+      return w.expectFailure && n > 0 && census.failed === n;
     }
-    const conditions = newPods.map((p) => cluster.condition(p.uid));
-    return w.expectFailure ? conditions.every((c) => c !== 'pending') : conditions.every((c) => c === 'ready');
+    return w.expectFailure ? census.ready + census.failed === n : census.ready === n;
   };
 
   let timedOut = false;
@@ -161,33 +164,36 @@ async function runStep(step: RolloutSection, w: Workload, scheduler: SpreadSched
   let lastCauseCheck = -Infinity;
   // Every pod not ready has failed (none on its way): the moment to ask whether a retry could help. At most once a second,
   // since it reads the events.
-  const unfixable = (newPods: TrackedPod[]): UnfixableCause | undefined => {
+  const unfixable = (): UnfixableCause | undefined => {
     if (w.expectFailure || step.failFast === false || clock.now() - lastCauseCheck < 1000) return undefined;
-    const failed = newPods.filter((p) => cluster.condition(p.uid) === 'failed');
-    if (failed.length === 0 || failed.length + newPods.filter((p) => cluster.condition(p.uid) === 'ready').length < newPods.length) return undefined;
+    if (census.failed === 0 || census.failed + census.ready < census.size) return undefined;
     lastCauseCheck = clock.now();
-    return commonUnfixableCause(new Set(failed.map((p) => p.uid)), cluster.events());
+    return commonUnfixableCause(census.with('failed'), cluster.events());
   };
   let lastSync = -Infinity;
-  for (;;) {
-    // Every sync is a pass over the step's pods; one per readiness change made a large step O(pods²). A sync every
-    // pods/100 ms bounds the passes by the step's duration instead; small steps sync at once, their timing exact.
-    const wait = lastSync + syncIntervalMs(w.replicas) - clock.now();
-    if (wait > 0) await clock.sleep(wait);
-    lastSync = clock.now();
-    while (sync()) {
-      /* keep syncing until the controller has nothing to do */
+  try {
+    for (;;) {
+      // Every sync is a pass over the step's pods; one per readiness change made a large step O(pods²). A sync every
+      // pods/100 ms bounds the passes by the step's duration instead; small steps sync at once, their timing exact.
+      const wait = lastSync + syncIntervalMs(w.replicas) - clock.now();
+      if (wait > 0) await clock.sleep(wait);
+      lastSync = clock.now();
+      while (sync()) {
+        /* keep syncing until the controller has nothing to do */
+      }
+      census.refresh();
+      opts.onProgress?.(step.name, census.ready, w.replicas);
+      if (settled()) break;
+      failedFast = unfixable();
+      if (failedFast) break;
+      if (clock.now() >= deadline) {
+        timedOut = true;
+        break;
+      }
+      await waitForChange(cluster, clock, Math.min(1000, deadline - clock.now()));
     }
-    const newPods = w.pods.filter((p) => p.revision === w.revision);
-    opts.onProgress?.(step.name, newPods.filter((p) => cluster.condition(p.uid) === 'ready').length, w.replicas);
-    if (settled()) break;
-    failedFast = unfixable(newPods);
-    if (failedFast) break;
-    if (clock.now() >= deadline) {
-      timedOut = true;
-      break;
-    }
-    await waitForChange(cluster, clock, Math.min(1000, deadline - clock.now()));
+  } finally {
+    stopCounting();
   }
   const finishedAt = clock.now();
   return {
@@ -202,6 +208,67 @@ async function runStep(step: RolloutSection, w: Workload, scheduler: SpreadSched
     ...(failedFast ? { failedFast } : {}),
     pods: createdHere,
   };
+}
+
+/**
+ * The step's new pods and how many of them are ready or failed, kept as the cluster reports changes: a check costs
+ * the changes since the last one, not a pass over the pods (a pass per check made a 50,000-pod step quadratic).
+ * A change reported without its pod (a cluster that cannot tell) marks every count stale until the next refresh.
+ */
+class NewPodCensus {
+  private readonly conditions = new Map<string, PodCondition>();
+  ready = 0;
+  failed = 0;
+  private stale = false;
+
+  constructor(private readonly cluster: Cluster) {}
+
+  get size(): number {
+    return this.conditions.size;
+  }
+
+  add(uid: string): void {
+    this.conditions.set(uid, 'pending');
+    this.update(uid);
+  }
+
+  delete(uid: string): void {
+    const was = this.conditions.get(uid);
+    if (was === undefined) return;
+    this.count(was, -1);
+    this.conditions.delete(uid);
+  }
+
+  changed(uid: string | undefined): void {
+    if (uid === undefined) this.stale = true;
+    else this.update(uid);
+  }
+
+  /** Re-reads every pod after a change the cluster could not place. */
+  refresh(): void {
+    if (!this.stale) return;
+    this.stale = false;
+    for (const uid of this.conditions.keys()) this.update(uid);
+  }
+
+  with(condition: PodCondition): Set<string> {
+    return new Set([...this.conditions].filter(([, c]) => c === condition).map(([uid]) => uid));
+  }
+
+  private update(uid: string): void {
+    const was = this.conditions.get(uid);
+    if (was === undefined) return;
+    const now = this.cluster.condition(uid);
+    if (now === was) return;
+    this.count(was, -1);
+    this.count(now, 1);
+    this.conditions.set(uid, now);
+  }
+
+  private count(c: PodCondition, by: number): void {
+    if (c === 'ready') this.ready += by;
+    else if (c === 'failed') this.failed += by;
+  }
 }
 
 function firstByNode(pods: readonly TrackedPod[]): Map<string, TrackedPod> {

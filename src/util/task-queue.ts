@@ -5,7 +5,9 @@
  */
 export class TaskQueue {
   private running = 0;
-  private readonly waiting: (() => void)[] = [];
+  // A FIFO read from `head`: Array.shift copies the array once it is large (thousands of pulls queued on a model's registry).
+  private waiting: (() => void)[] = [];
+  private head = 0;
   private peak = 0;
 
   constructor(readonly limit: number) {}
@@ -17,7 +19,7 @@ export class TaskQueue {
     try {
       return await task();
     } finally {
-      const next = this.waiting.shift();
+      const next = this.next();
       if (next) next();
       else this.running--;
     }
@@ -33,6 +35,16 @@ export class TaskQueue {
   }
 
   queued(): number {
-    return this.waiting.length;
+    return this.waiting.length - this.head;
+  }
+
+  private next(): (() => void) | undefined {
+    if (this.head >= this.waiting.length) return undefined;
+    const next = this.waiting[this.head++];
+    if (this.head > 1024 && this.head * 2 > this.waiting.length) {
+      this.waiting = this.waiting.slice(this.head);
+      this.head = 0;
+    }
+    return next;
   }
 }

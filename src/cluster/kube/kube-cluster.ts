@@ -41,7 +41,7 @@ export class KubeCluster implements Cluster {
   private readonly entries = new Map<string, Entry>();
   private readonly byRealUid = new Map<string, string>();
   private readonly collected: KubeEvent[] = [];
-  private readonly listeners = new Set<() => void>();
+  private readonly listeners = new Set<(uid?: string) => void>();
   private podWatch?: AbortController;
 
   private constructor(
@@ -98,7 +98,7 @@ export class KubeCluster implements Cluster {
       entry.realUid = pod.metadata.uid;
       this.byRealUid.set(pod.metadata.uid, id);
     }
-    for (const l of this.listeners) l();
+    for (const l of this.listeners) l(id);
   }
 
   createPod(pod: PodCreate): void {
@@ -120,7 +120,7 @@ export class KubeCluster implements Cluster {
       (created) => this.onPod(created),
       (err: unknown) => {
         entry.createError = (err as Error).message;
-        for (const l of this.listeners) l();
+        for (const l of this.listeners) l(pod.uid);
       },
     );
   }
@@ -137,7 +137,7 @@ export class KubeCluster implements Cluster {
     return entry ? podConditionOf(entry.pod, entry.createError) : 'pending';
   }
 
-  onChange(listener: () => void): () => void {
+  onChange(listener: (uid?: string) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }

@@ -114,7 +114,7 @@ export class EmulatedCluster implements Cluster {
   private readonly runtimes: Runtime[] = [];
   private readonly proxies: { kind: 'registry' | 'mirror'; proxy: StartedProxy }[] = [];
   private readonly pods = new Map<string, PodEntry>();
-  private readonly listeners = new Set<() => void>();
+  private readonly listeners = new Set<(uid?: string) => void>();
   private readonly recorded: KubeEvent[] = [];
   private pool: RuntimeWorkers | undefined;
   private peers: PeerNetwork | undefined;
@@ -267,7 +267,7 @@ export class EmulatedCluster implements Cluster {
     return this.pods.get(uid)?.condition ?? 'pending';
   }
 
-  onChange(listener: () => void): () => void {
+  onChange(listener: (uid?: string) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -321,7 +321,9 @@ export class EmulatedCluster implements Cluster {
 
   versions(): Record<string, string> {
     const containerd = this.runtimes.find((r): r is ContainerdRuntime => r instanceof ContainerdRuntime);
-    if (this.opts.runtimes) return { runtime: this.opts.runtimes.driver, kubernetesVersion: kubeletProfile(this.opts.kubernetesVersion).version };
+    if (this.opts.runtimes) {
+      return { runtime: this.opts.runtimes.driver, kubernetesVersion: kubeletProfile(this.opts.kubernetesVersion).version, containerdVersion: containerdProfile(this.opts.containerdVersion).version };
+    }
     return {
       runtime: this.opts.runtime,
       kubernetesVersion: kubeletProfile(this.opts.kubernetesVersion).version,
@@ -353,7 +355,7 @@ export class EmulatedCluster implements Cluster {
     }
     if (condition !== entry.condition) {
       entry.condition = condition;
-      this.listeners.forEach((l) => l());
+      for (const l of this.listeners) l(entry.create.uid);
     }
   }
 
