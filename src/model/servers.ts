@@ -1,6 +1,5 @@
 import { PullbenchError } from '../errors.js';
 import type { Clock } from '../core/clock.js';
-import { TaskQueue } from '../util/task-queue.js';
 import { emptyStats, PullRateLimiter, type RegistryStats } from '../registry/stats.js';
 import type { ServerCalibration } from './calibration.js';
 import type { FlowNetwork } from './flow-network.js';
@@ -34,7 +33,8 @@ export interface ServerOptions {
  */
 export class ModelRegistry {
   readonly stats: RegistryStats;
-  private readonly queue: TaskQueue;
+  /** When each of the `concurrency` servers is next free: a FIFO of fixed service times needs no queue of waiters. */
+  private readonly freeAt: Float64Array;
   private readonly limiter: PullRateLimiter | undefined;
 
   constructor(
@@ -43,14 +43,14 @@ export class ModelRegistry {
     withUpstream = false,
   ) {
     this.stats = emptyStats(withUpstream);
-    this.queue = new TaskQueue(opts.calibration.concurrency);
+    this.freeAt = new Float64Array(opts.calibration.concurrency).fill(-Infinity);
     this.limiter = opts.rateLimit ? new PullRateLimiter(opts.rateLimit.manifestGets, opts.rateLimit.windowMs, () => clock.now()) : undefined;
   }
 
   /** Serves one request up to its first byte; throws the client's error for a fault or a 429. */
   async handle(req: ModelRequest): Promise<void> {
     this.count(req);
-    await this.queue.run(() => this.clock.sleep(this.opts.calibration.serviceMs));
+    await this.clock.sleep(this.served());
     const { faults } = this.opts;
     if (faults && faults.latencyMs > 0) await this.clock.sleep(faults.latencyMs);
     if (faults && faults.errorRate > 0 && this.opts.random() < faults.errorRate) {
@@ -65,6 +65,16 @@ export class ModelRegistry {
       }
     }
     if (req.kind !== 'manifestHead') this.stats.bytesServed += req.bytes;
+  }
+
+  // The request takes the server free first, in arrival order (as TaskQueue's FIFO would): ms until its service ends.
+  private served(): number {
+    let first = 0;
+    for (let i = 1; i < this.freeAt.length; i++) if (this.freeAt[i]! < this.freeAt[first]!) first = i;
+    const now = this.clock.now();
+    const end = Math.max(now, this.freeAt[first]!) + this.opts.calibration.serviceMs;
+    this.freeAt[first] = end;
+    return end - now;
   }
 
   // A mirror fills its cache here; the registry has every seeded image.
