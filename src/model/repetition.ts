@@ -4,8 +4,8 @@ import { EmulatedCluster } from '../cluster/drivers/emulated/driver.js';
 import { PullbenchError } from '../errors.js';
 import { buildTimelines } from '../measure/timeline.js';
 import { ManualClock, seededRandom } from '../core/clock.js';
+import { containerdProfile, DEFAULT_MAX_CONCURRENT_DOWNLOADS } from '../node/profiles.js';
 import { emptyStats } from '../registry/stats.js';
-import { DEFAULT_MAX_CONCURRENT_DOWNLOADS } from '../node/profiles.js';
 import type { Repetition } from '../results/index.js';
 import { runRollouts } from '../rollout/engine.js';
 import type { Arm } from '../scenario/matrix.js';
@@ -87,12 +87,14 @@ export function runModelRepetition(ctx: ModelContext, arm: Arm, index: number): 
       registry: { server: registry, route: 0, latencyMs: registryLink?.latency ?? 0, shaped: registryLink !== undefined },
       ...(mirror ? { mirror: { server: mirror, route: 1, latencyMs: scenario.links.mirror?.latency ?? 0, shaped: scenario.links.mirror !== undefined } } : {}),
       maxConcurrentDownloads: scenario.cluster.kubelet.maxConcurrentDownloads ?? DEFAULT_MAX_CONCURRENT_DOWNLOADS,
+      containerd: containerdProfile(scenario.cluster.containerdVersion),
     };
     await using cluster = await EmulatedCluster.start({
       nodes: scenario.cluster.nodes,
       runtime: 'embedded',
       kubelet: scenario.cluster.kubelet,
       ...(scenario.cluster.kubernetesVersion ? { kubernetesVersion: scenario.cluster.kubernetesVersion } : {}),
+      ...(scenario.cluster.containerdVersion ? { containerdVersion: scenario.cluster.containerdVersion } : {}),
       clock,
       registryHost: MODEL_REGISTRY_HOST,
       registry: { target: MODEL_REGISTRY_HOST },

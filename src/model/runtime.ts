@@ -2,6 +2,7 @@ import { PullbenchError } from '../errors.js';
 import type { Clock } from '../core/clock.js';
 import { TaskQueue } from '../util/task-queue.js';
 import { criError } from '../node/runtimes/cri-error.js';
+import type { ContainerdProfile } from '../node/profiles.js';
 import type { ImageInfo, PullAuth, Runtime, RuntimeStats } from '../node/runtime.js';
 import type { RegistryHost } from '../oci/hosts.js';
 import type { Descriptor } from '../oci/media-types.js';
@@ -28,6 +29,8 @@ export interface ModelWorld {
   registry: ServerSide;
   mirror?: ServerSide & { server: ModelMirror };
   maxConcurrentDownloads: number;
+  /** The containerd release's pull behaviour: what max_concurrent_downloads bounds, which 5xx it retries. */
+  containerd: ContainerdProfile;
 }
 
 interface ImageRecord {
@@ -131,15 +134,17 @@ export class ModelRuntime implements Runtime {
   private async pull(name: string, tag: string, img: CatalogImage): Promise<string> {
     const resolving: Connections = new Map();
     const fetching: Connections = new Map();
-    await withMirrors(this.hosts, 'resolve', (h) => this.request(h, resolving, { kind: 'manifestHead', repo: img.repo, reference: tag, bytes: 0 }));
-    const small = (d: Descriptor): Promise<void> =>
-      this.fetchOnce(d.digest, () =>
-        this.limiter.run(() => withMirrors(this.hosts, 'pull', (h) => this.request(h, fetching, { kind: 'manifestGet', repo: img.repo, reference: d.digest, bytes: d.size }))),
-      );
-    const blob = (d: Descriptor): Promise<void> =>
-      this.fetchOnce(d.digest, () =>
-        this.limiter.run(() => withMirrors(this.hosts, 'pull', (h) => this.request(h, fetching, { kind: 'blobGet', repo: img.repo, reference: d.digest, bytes: d.size }))),
-      );
+    const { containerd } = this.world;
+    // containerd 2.1 retries a 5xx on the last host once (mirror-fetch.ts); 1.7 and 2.0 do not.
+    const retry = { retryServerErrorsOnLastHost: containerd.retriesServerErrorsOnLastHost };
+    // max_concurrent_downloads: node-wide in 2.1 (the transfer service's limiter), per pull in 1.7 and 2.0
+    // (src/node/profiles.ts downloadLimit; as EmbeddedRuntime.pullWith chooses it).
+    const limiter = containerd.downloadLimit === 'node' ? this.limiter : new TaskQueue(this.world.maxConcurrentDownloads);
+    await withMirrors(this.hosts, 'resolve', (h) => this.request(h, resolving, { kind: 'manifestHead', repo: img.repo, reference: tag, bytes: 0 }), retry);
+    const fetch = (kind: 'manifestGet' | 'blobGet', d: Descriptor): Promise<void> =>
+      this.fetchOnce(d.digest, () => limiter.run(() => withMirrors(this.hosts, 'pull', (h) => this.request(h, fetching, { kind, repo: img.repo, reference: d.digest, bytes: d.size }), retry)));
+    const small = (d: Descriptor): Promise<void> => fetch('manifestGet', d);
+    const blob = (d: Descriptor): Promise<void> => fetch('blobGet', d);
     await small(img.root);
     if (img.manifest) await small(img.manifest);
     // The layers wait for the config (containerd's unpacker needs its diff ids), then go max_concurrent_downloads at a time.

@@ -280,7 +280,7 @@ const clusterFields = s.object({
   containerdVersion: s
     .enum([...CONTAINERD_VERSIONS])
     .optional()
-    .describe(`Runtime embedded: the containerd release whose pull behaviour the nodes follow (default ${DEFAULT_CONTAINERD_VERSION}); runtime containerd runs the installed one`),
+    .describe(`Runtime embedded and driver model: the containerd release whose pull behaviour the nodes follow (default ${DEFAULT_CONTAINERD_VERSION}); runtime containerd runs the installed one`),
   kubelet: kubelet.describe('Kubelet image-pull settings of the emulated nodes (with pools: of every pool, unless the pool sets its own)').default({ ensureSecretPulledImages: false }),
   pools: s
     .array(pool, { min: 1 })
@@ -314,7 +314,7 @@ const cluster = clusterFields
     const emulatedNodes = c.driver === 'emulated' || c.driver === 'model';
     if ((c.driver !== 'emulated' || c.runtime !== 'embedded') && c.layerStore !== 'disk') report(['layerStore'], 'layerStore inflate-only is for driver emulated with runtime embedded');
     if (!emulatedNodes && c.kubernetesVersion !== undefined) report(['kubernetesVersion'], `kubernetesVersion is for drivers emulated and model; a ${c.driver} cluster reports its own (recorded in results.json)`);
-    if ((c.driver !== 'emulated' || c.runtime !== 'embedded') && c.containerdVersion !== undefined) report(['containerdVersion'], 'containerdVersion is for runtime embedded; a real containerd reports its own (recorded in results.json)');
+    if (((c.driver !== 'emulated' && c.driver !== 'model') || c.runtime !== 'embedded') && c.containerdVersion !== undefined) report(['containerdVersion'], 'containerdVersion is for runtime embedded (drivers emulated and model); a real containerd reports its own (recorded in results.json)');
     if (emulatedNodes && c.kubelet.ensureSecretPulledImages && !kubeletProfile(c.kubernetesVersion).ensureSecretPulledImages) report(['kubelet', 'ensureSecretPulledImages'], `ensureSecretPulledImages (KEP-2535) needs kubernetesVersion 1.33 or later, not ${c.kubernetesVersion ?? ''}`);
     if (c.driver === 'k3s' && c.nodes !== 1) report(['nodes'], 'the k3s driver runs a single server node; set nodes: 1');
     checkPools(c, report);
