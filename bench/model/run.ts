@@ -1,12 +1,16 @@
 // The model against live emulation, and what the model costs as it grows (docs/model.md).
 //
-//   npx tsx bench/model/run.ts --nodes 50,200            validation: live (3 repetitions, under flock) and modelled, per arm
-//   npx tsx bench/model/run.ts --cost 1000,5000,10000,50000 --nodes none   cost growth of scenarios/scale-10k-model.yaml
+//   npx tsx bench/model/run.ts --nodes 50,200,1000                 validation: live (3 repetitions, under flock) and modelled, per arm
+//   npx tsx bench/model/run.ts --nodes 200 --reuse-live            the model again against live results already in --out
+//   npx tsx bench/model/run.ts --nodes none --cost 1000,5000,10000,50000   cost growth of scenarios/scale-10k-model.yaml
 //
 // Every figure comes from `pullbench run` (bin/run.js, built): the live side as users run it, the model likewise with
-// --set cluster.driver=model. The live runs take /tmp/pullbench-bench.lock, as the machine is shared.
+// --set cluster.driver=model. Every run takes /tmp/pullbench-bench.lock, as the machine is shared; the load average at
+// its start and end is printed with it, since wall time on a loaded machine measures the machine. Tables are printed
+// and written to --out (validation-<nodes>.md, cost.md).
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { percentile } from '../../src/measure/stats.js';
 import type { RunResults } from '../../src/results/model.js';
@@ -16,20 +20,31 @@ const root = resolve(import.meta.dirname, '../..');
 const out = resolve(listOption('out', ['reports/model-bench'])[0]!);
 const nodeCounts = listOption('nodes', ['50', '200']).filter((n) => n !== 'none').map(Number);
 const costCounts = listOption('cost', []).map(Number);
+const reuseLive = process.argv.includes('--reuse-live');
 const scenario = join(root, 'bench/model/validation.yaml');
 
-function pullbench(args: string[], lock: boolean): { wallMs: number; rssMb?: number; cpuS?: number } {
-  const cmd = ['/usr/bin/time', '-f', '%e %M %U %S', process.execPath, join(root, 'bin/run.js'), 'run', ...args];
-  const argv = lock ? ['flock', '/tmp/pullbench-bench.lock', ...cmd] : cmd;
+interface Measured {
+  wallMs: number;
+  rssMb?: number;
+  cpuS?: number;
+  load: string;
+}
+
+const load = (): string => loadavg()[0]!.toFixed(1);
+
+function pullbench(args: string[], env: Record<string, string> = {}): Measured {
+  const cmd = ['flock', '/tmp/pullbench-bench.lock', '/usr/bin/time', '-f', '%e %M %U %S', process.execPath, join(root, 'bin/run.js'), 'run', ...args];
+  const before = load();
   const t0 = Date.now();
-  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1 << 26 });
+  const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1 << 26, env: { ...process.env, ...env } });
+  const wallMs = Date.now() - t0;
   const last = r.stderr.trim().split('\n').at(-1) ?? '';
   const [, rss, user, sys] = last.split(' ').map(Number);
   if (r.status !== 0 && r.status !== 3 && r.status !== 5) {
     console.error(r.stderr.slice(-2000));
     throw new Error(`pullbench run ${args.join(' ')} exited ${r.status}`);
   }
-  return { wallMs: Date.now() - t0, ...(rss ? { rssMb: rss / 1024, cpuS: user! + sys! } : {}) };
+  return { wallMs, load: `${before}-${load()}`, ...(rss ? { rssMb: rss / 1024, cpuS: user! + sys! } : {}) };
 }
 
 const results = (dir: string): RunResults => JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as RunResults;
@@ -38,52 +53,69 @@ interface Figures {
   p50: number;
   p95: number;
   rollout: number;
+  /** Live: cores the process kept busy over the rollouts (usage.cpu.cores), the sign of a CPU-bound emulation. */
+  cores?: number;
 }
 
 function perRepetition(r: RunResults, arm: string): Figures[] {
   const a = r.arms.find((x) => x.arm.name === arm)!;
   return a.repetitions.map((rep) => {
     const pulls = rep.pods.filter((p) => p.pullMs !== undefined).map((p) => p.pullMs!);
-    return { p50: percentile(pulls, 50), p95: percentile(pulls, 95), rollout: rep.rolloutDurationMs };
+    return { p50: percentile(pulls, 50), p95: percentile(pulls, 95), rollout: rep.rolloutDurationMs, ...(rep.usage ? { cores: rep.usage.cpu.cores } : {}) };
   });
 }
 
 const s = (ms: number): string => (ms / 1000).toFixed(2);
 
+function table(file: string, lines: string[]): void {
+  console.log(lines.join('\n'));
+  writeFileSync(join(out, file), `${lines.join('\n')}\n`);
+}
+
 function validate(nodes: number): void {
   const liveDir = join(out, `live-${nodes}`);
   const modelDir = join(out, `model-${nodes}`);
-  const live = pullbench([scenario, '--set', `cluster.nodes=${nodes}`, '-o', liveDir], true);
-  const model = pullbench([scenario, '--set', `cluster.nodes=${nodes}`, '--set', 'cluster.driver=model', '--set', 'repeat=1', '-o', modelDir], false);
+  const reused = reuseLive && existsSync(join(liveDir, 'results.json'));
+  const live = reused ? undefined : pullbench([scenario, '--set', `cluster.nodes=${nodes}`, '-o', liveDir]);
+  const model = pullbench([scenario, '--set', `cluster.nodes=${nodes}`, '--set', 'cluster.driver=model', '--set', 'repeat=1', '-o', modelDir]);
   const lr = results(liveDir);
   const mr = results(modelDir);
-  console.log(`\n${nodes} nodes (live ${s(live.wallMs)} s wall for ${lr.arms[0]!.repetitions.length} repetitions per arm; model ${s(model.wallMs)} s)`);
-  console.log('| arm | metric | live mean (min-max of 3) | model | model / live |');
-  console.log('| --- | --- | --- | --- | --- |');
+  const lines = [
+    `${nodes} nodes, cold. Live: ${lr.arms[0]!.repetitions.length} repetitions per arm, ${live ? `${s(live.wallMs)} s wall, load average ${live.load}` : `reused from ${lr.finishedAt}`}; model: ${s(model.wallMs)} s wall, load average ${model.load}.`,
+    '',
+    '| arm | metric | live mean (min-max of 3) | model | model / live | live cores busy |',
+    '| --- | --- | --- | --- | --- | --- |',
+  ];
   for (const arm of lr.arms.map((a) => a.arm.name)) {
     const l = perRepetition(lr, arm);
     const m = perRepetition(mr, arm)[0]!;
+    const cores = l.map((f) => f.cores).filter((c): c is number => c !== undefined);
+    const busy = cores.length > 0 ? `${Math.min(...cores).toFixed(2)}-${Math.max(...cores).toFixed(2)}` : '-';
     for (const metric of ['p50', 'p95', 'rollout'] as const) {
       const xs = l.map((f) => f[metric]);
       const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
       const ratio = m[metric] / mean;
       const mark = Math.abs(ratio - 1) <= 0.1 ? 'within 10%' : 'OUT';
-      console.log(`| ${arm} | ${metric === 'rollout' ? 'rollout' : `pull ${metric}`} | ${s(mean)} s (${s(Math.min(...xs))}-${s(Math.max(...xs))}) | ${s(m[metric])} s | ${ratio.toFixed(2)} ${mark} |`);
+      lines.push(`| ${arm} | ${metric === 'rollout' ? 'rollout' : `pull ${metric}`} | ${s(mean)} s (${s(Math.min(...xs))}-${s(Math.max(...xs))}) | ${s(m[metric])} s | ${ratio.toFixed(2)} ${mark} | ${busy} |`);
     }
   }
+  table(`validation-${nodes}.md`, lines);
 }
 
 function cost(nodes: number): void {
   const dir = join(out, `cost-${nodes}`);
-  const r = pullbench([join(root, 'scenarios/scale-10k-model.yaml'), '--set', `cluster.nodes=${nodes}`, '-o', dir], false);
+  // Old space sized for the largest runs; the 4 GB target is read from the peak RSS column.
+  const r = pullbench([join(root, 'scenarios/scale-10k-model.yaml'), '--set', `cluster.nodes=${nodes}`, '-o', dir], { NODE_OPTIONS: '--max-old-space-size=16000' });
   const rep = results(dir).arms[0]!.repetitions[0]!;
-  console.log(`| ${nodes.toLocaleString('en')} | ${rep.pods.length.toLocaleString('en')} | ${s(rep.rolloutDurationMs)} s | ${s(r.wallMs)} s | ${r.cpuS?.toFixed(1)} s | ${r.rssMb?.toFixed(0)} MB |`);
+  const line = `| ${nodes.toLocaleString('en')} | ${rep.pods.length.toLocaleString('en')} | ${s(rep.rolloutDurationMs)} s | ${s(r.wallMs)} s | ${r.cpuS?.toFixed(1)} s | ${r.rssMb?.toFixed(0)} MB | ${r.load} |`;
+  console.log(line);
+  appendFileSync(join(out, 'cost.md'), `${line}\n`);
 }
 
 mkdirSync(out, { recursive: true });
 for (const n of nodeCounts) validate(n);
 if (costCounts.length > 0) {
-  console.log('\n| nodes | pods | virtual rollout | wall | CPU (user+sys) | peak RSS |');
-  console.log('| --- | --- | --- | --- | --- | --- |');
+  const head = ['| nodes | pods (= pulls) | virtual rollout | wall | CPU (user+sys) | peak RSS | load average (start-end) |', '| --- | --- | --- | --- | --- | --- | --- |'];
+  table('cost.md', head);
   for (const n of costCounts) cost(n);
 }

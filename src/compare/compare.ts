@@ -24,6 +24,8 @@ export function incomparability(baseline: RunResults, current: RunResults): stri
     return reasons;
   }
   if (baseline.scenario.name !== current.scenario.name) reasons.push(`different scenarios: "${baseline.scenario.name}" vs "${current.scenario.name}"`);
+  const modelled = modelMismatch(baseline, current);
+  if (modelled) reasons.push(modelled);
   const b = baseline.environment;
   const c = current.environment;
   const env: Array<[string, unknown, unknown]> = [
@@ -31,7 +33,7 @@ export function incomparability(baseline: RunResults, current: RunResults): stri
     ['Node.js major version', nodeMajor(b.node), nodeMajor(c.node)],
     ['platform', b.platform, c.platform],
     ['architecture', b.arch, c.arch],
-    ['cluster driver', b.cluster.driver, c.cluster.driver],
+    ...(modelled ? [] : [['cluster driver', b.cluster.driver, c.cluster.driver] as [string, unknown, unknown]]),
     ['node runtime', b.cluster.runtime, c.cluster.runtime],
     ['registry provider', get(baseline.scenario.spec, ['registry', 'provider']), get(current.scenario.spec, ['registry', 'provider'])],
   ];
@@ -41,6 +43,19 @@ export function incomparability(baseline: RunResults, current: RunResults): stri
   const common = current.arms.filter((a) => baseline.arms.some((x) => x.arm.name === a.arm.name));
   if (reasons.length === 0 && common.length === 0) reasons.push('no arm in common');
   return reasons;
+}
+
+// A modelled run (driver model) predicts; a live one measures: comparing one with the other says which is which.
+// Two modelled runs are comparable only under the same calibration, which sets their servers' speed.
+function modelMismatch(baseline: RunResults, current: RunResults): string | undefined {
+  const what = (r: RunResults): string => (r.model ? 'modelled (driver model, virtual time)' : `live (driver ${r.environment.cluster.driver ?? 'unknown'})`);
+  if (!baseline.model !== !current.model) {
+    return `a modelled run against a live one: the baseline is ${what(baseline)}, the current run is ${what(current)}; compare the model with live runs through bench/model/run.ts (docs/model.md)`;
+  }
+  if (baseline.model && current.model && JSON.stringify(baseline.model.calibration) !== JSON.stringify(current.model.calibration)) {
+    return `both modelled, with different calibrations (measured ${baseline.model.calibration.measuredAt} vs ${current.model.calibration.measuredAt}): their server speeds differ by construction`;
+  }
+  return undefined;
 }
 
 /** Leaf fields of two JSON values that differ, as `path: a -> b`. */

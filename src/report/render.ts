@@ -1,5 +1,5 @@
 import { renderStorms } from '../load/stage.js';
-import { scaleNote, usageLines } from './html/emulation.js';
+import { modelNote, scaleNote, usageLines } from './html/emulation.js';
 import { p2pLines } from './html/p2p.js';
 import { type RunResults, type SupplyChainResult } from '../results/index.js';
 import { headlineOf, headlineText } from '../results/index.js';
@@ -26,7 +26,9 @@ export function renderSummary(results: RunResults): string {
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const modelled = modelNote(results);
   const out = [
+    ...(modelled ? [wrap(modelled, 100), ''] : []),
     line(header),
     widths.map((w) => '-'.repeat(w)).join('  '),
     ...rows.map(line),

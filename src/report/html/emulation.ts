@@ -12,6 +12,21 @@ export function scaleNote(results: Pick<RunResults, 'scale'>): string | undefine
   return `Scaled run: layer sizes and link bandwidths x${f}, so pull times are representative of the full sizes while byte counts are as measured (multiply by ${+(1 / f).toPrecision(4)} for the modelled sizes).`;
 }
 
+/**
+ * For a modelled run (cluster.driver model), what it is and the calibration it used, in one paragraph: its figures
+ * are the model's prediction in virtual time, not a measurement (docs/model.md). Undefined for any other run.
+ */
+export function modelNote(results: Pick<RunResults, 'model'>): string | undefined {
+  const m = results.model;
+  if (!m) return undefined;
+  const server = (s: { serviceMs: number; concurrency: number; egressBytesPerMs: number }): string =>
+    `${s.serviceMs.toFixed(2)} ms per request, ${s.concurrency} at once, ${formatBytes(s.egressBytesPerMs * 1000)}/s`;
+  return (
+    `Modelled run, not a measurement: cluster.driver model ran the kubelet and rollout code in virtual time over ${m.network} (no sockets, no bytes moved); ` +
+    `pull and rollout times are the model's prediction (docs/model.md). Calibration measured ${m.calibration.measuredAt}: registry ${server(m.calibration.registry)}; mirror ${server(m.calibration.mirror)}.`
+  );
+}
+
 /** `scaled x0.1` beside a byte-scaled run's byte figures (charts, columns), or undefined. */
 export function scaleLabel(results: Pick<RunResults, 'scale'>): string | undefined {
   const f = results.scale?.bytes;

@@ -5,7 +5,7 @@ import { formatValue, type ArmResult, type Comparison, type RunResults } from '.
 import { formatBytes, formatMs } from '../../util/units.js';
 import { STORM_COLUMNS, STORM_NOTE, stormCells } from '../../load/stage.js';
 import { CLIENT_SCRIPT } from './client.js';
-import { EMULATION_HEAD, EMULATION_NOTE, emulationCells, scaleLabel, scaleNote } from './emulation.js';
+import { EMULATION_HEAD, EMULATION_NOTE, emulationCells, modelNote, scaleLabel, scaleNote } from './emulation.js';
 import { headlineOf, headlineText } from '../../results/index.js';
 import { rankArms, reportModel } from './model.js';
 import { P2P_HEAD, P2P_NOTE, p2pCells } from './p2p.js';
@@ -177,6 +177,7 @@ export async function renderHtmlReport(results: RunResults, options: HtmlReportO
 <body>
 <h1>pullbench: ${esc(results.scenario.name)} <span class="status${results.passed ? '' : ' failed'}">${results.passed ? 'passed' : 'failed'}</span></h1>
 ${description ? `<p>${esc(description)}</p>` : ''}
+${modelNote(results) ? `<p class="headline bad" id="model-note" data-testid="model-note">${esc(modelNote(results)!)}</p>` : ''}
 ${scaleNote(results) ? `<p class="headline" id="scale-note">${esc(scaleNote(results)!)}</p>` : ''}
 ${headline(results)}
 ${headlineTable(results, baseline)}
