@@ -2,7 +2,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { incomparability } from '../../src/compare/index.js';
 import { loadCalibration, BUILTIN_CALIBRATION } from '../../src/model/calibration.js';
+import { renderSummary } from '../../src/report/render.js';
 import { runScenario } from '../../src/run/run.js';
 import { loadScenario } from '../../src/scenario/load.js';
 
@@ -30,6 +32,19 @@ describe('the model driver', () => {
       expect(agg.pods).toBe(400);
       expect(agg.failures.total).toBe(0);
       expect(agg.pull!.count).toBe(400);
+      // Marked as modelled wherever a reader meets it: the HTML report's banner, the summary, and compare.
+      const html = await readFile(join(dir, 'a', 'report.html'), 'utf8');
+      expect(html).toMatch(/id="model-note"[^>]*>Modelled run, not a measurement/);
+      expect(html).toContain(BUILTIN_CALIBRATION.measuredAt);
+      expect(renderSummary(results).split('\n')[0]).toMatch(/^Modelled run/);
+      const live = { ...structuredClone(results), environment: { ...results.environment, cluster: { ...results.environment.cluster, driver: 'emulated' } } };
+      delete live.model;
+      const [reason] = incomparability(live, results);
+      expect(reason).toMatch(/baseline is live \(driver emulated\), the current run is modelled/);
+      expect(incomparability(results, structuredClone(results))).toEqual([]);
+      const recalibrated = structuredClone(results);
+      recalibrated.model!.calibration.registry.serviceMs *= 2;
+      expect(incomparability(results, recalibrated)).toEqual([expect.stringMatching(/different calibrations/)]);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
