@@ -51,6 +51,8 @@ describe('what the model driver refuses before the run, by field', () => {
     ['link jitter', 'links: { registry: { bandwidth: 1Gbit, jitter: 2ms } }', '', 'links.registry.jitter', /jitter/],
     ['load storms', 'load: [{ profile: manifest-head }]', '', 'load', /load storms/],
     ['runtime containerd', '', '  runtime: containerd', 'cluster.runtime', /runtime/],
+    ['several registries', 'registries: [{ name: hub }, { name: quay }]', '', 'registries', /several registries/],
+    ['node pools', '', '  pools: [{ name: arm, nodes: 2 }]', 'cluster.pools[0]', /node pools/],
     ['layerStore inflate-only (the node side has no store to model)', '', '  layerStore: inflate-only', 'cluster.layerStore', /layerStore/],
   ])('refuses %s', async (_what, extra, cluster, path, words) => {
     await refusedAt(extra, cluster, path, words);
