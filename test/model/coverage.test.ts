@@ -53,6 +53,9 @@ describe('what the model driver refuses before the run, by field', () => {
     ['runtime containerd', '', '  runtime: containerd', 'cluster.runtime', /runtime/],
     ['several registries', 'registries: [{ name: hub }, { name: quay }]', '', 'registries', /several registries/],
     ['node pools', '', '  pools: [{ name: arm, nodes: 2 }]', 'cluster.pools[0]', /node pools/],
+    ['faults on a timeline', 'faults: [{ target: registry, at: 1s, for: 1s, kind: 503 }]', '', 'faults', /faults on a timeline/],
+    ['a proxy', 'proxy: {}', '', 'proxy', /proxy/],
+    ['topology p2p', 'matrix: { topology: [p2p] }\np2p: { mode: [pieces] }', '', 'matrix.topology', /p2p is not modelled/],
     ['layerStore inflate-only (the node side has no store to model)', '', '  layerStore: inflate-only', 'cluster.layerStore', /layerStore/],
   ])('refuses %s', async (_what, extra, cluster, path, words) => {
     await refusedAt(extra, cluster, path, words);
