@@ -53,8 +53,9 @@ export type Decision = { backToSource: true } | { backToSource: false; parents: 
  *   seed peers here).
  * - Any other is given up to candidateParentLimit (3) parents among filterParentLimit (15) random peers of the task,
  *   not itself, not blocklisted, and for normal hosts only ones downloading from parents, back-to-source or
- *   succeeded (scheduling/scheduling.go: filterCandidateParents), best first (evaluator: most finished pieces, then
- *   fewest children, as its free-upload score).
+ *   succeeded (scheduling/scheduling.go: filterCandidateParents), best first: the least loaded (evaluator/
+ *   evaluator_default.go: load quality, 0.6 of the score, is the parent's upload bandwidth in use; here its
+ *   children; ties in the random sample's order).
  * - None found: it waits retryInterval (500 ms) and tries again; after retryBackToSourceLimit (4) tries it goes back
  *   to source, if fewer than backToSourceCount (200) peers of the task have (ScheduleCandidateParents,
  *   task.CanBackToSource).
@@ -132,7 +133,7 @@ export class PieceScheduler {
     return all
       .slice(0, this.opts.filterParentLimit)
       .filter((p) => p.node !== node && !blocklist.has(p.node) && p.state !== 'failed' && (p.parents.size > 0 || p.state === 'back-to-source' || p.state === 'succeeded'))
-      .sort((a, b) => b.finished - a.finished || a.children - b.children)
+      .sort((a, b) => a.children - b.children)
       .slice(0, this.opts.candidateParentLimit);
   }
 
