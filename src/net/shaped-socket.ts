@@ -241,11 +241,15 @@ class ShapedSocket extends Duplex {
     cb(err);
   }
 
-  // What node:http's agent and client call on a socket.
+  // What node:http's agent and client call on a socket. As net.Socket's: a zero timeout removes the callback, which a
+  // kept-alive connection gets once per request (else its 'timeout' listeners pile up, one per request).
   setTimeout(ms: number, cb?: () => void): this {
     this.timeout = ms;
     this.tcp.setTimeout(ms);
-    if (cb) this.once('timeout', cb);
+    if (cb) {
+      if (ms === 0) this.removeListener('timeout', cb);
+      else this.once('timeout', cb);
+    }
     return this;
   }
 
