@@ -46,6 +46,7 @@ export type PullbenchErrorCode =
   | 'FAILURE_RATE_EXCEEDED'
   | 'RUN_INVALID'
   | 'REGRESSION'
+  | 'INCONCLUSIVE'
   | 'NOT_COMPARABLE'
   // supply chain
   | 'KEY_INVALID'

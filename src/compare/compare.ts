@@ -1,4 +1,5 @@
-import type { ArmResult, Comparison, MetricComparison, RunResults, Verdict } from '../results/index.js';
+import type { ArmResult, Comparison, EnvironmentComparison, MetricComparison, RunResults, Verdict } from '../results/index.js';
+import { compareEnvironments } from './environment.js';
 import { bootstrapDifference, pooled, seedOf } from '../measure/bootstrap.js';
 import { COMPARE_METRICS, METRICS, type CompareMetric, type Tolerances } from './metrics.js';
 
@@ -68,16 +69,18 @@ export function specChanges(a: unknown, b: unknown, path = ''): string[] {
   return JSON.stringify(a) === JSON.stringify(b) ? [] : [`${path || '(root)'}: ${JSON.stringify(a) ?? 'absent'} -> ${JSON.stringify(b) ?? 'absent'}`];
 }
 
-function compareMetric(arm: string, metric: CompareMetric, base: ArmResult, cur: ArmResult, tolerance: number, resamples: number): MetricComparison {
+function compareMetric(arm: string, metric: CompareMetric, base: ArmResult, cur: ArmResult, tolerance: number, resamples: number, machine = 1): MetricComparison {
   const def = METRICS[metric];
+  // machine: the slowdown the busier side's machine explains; the current run's timings are divided by it.
+  const curSamples = machine === 1 ? def.samples(cur) : def.samples(cur).map((rep) => rep.map((s) => s.map((x) => x / machine)));
   const bs = pooled(def.samples(base));
-  const cs = pooled(def.samples(cur));
+  const cs = pooled(curSamples);
   const row = { arm, metric, label: def.label, unit: def.unit, samples: { baseline: bs.length, current: cs.length }, tolerance };
   if (bs.length === 0 && cs.length === 0) return { ...row, verdict: 'unchanged', reason: `no ${def.per === 'pod' ? 'pulls' : 'samples'} in either run` };
   if (bs.length === 0 || cs.length === 0) {
     return { ...row, verdict: 'not comparable', reason: `no ${def.per === 'pod' ? 'pulls' : 'samples'} in the ${bs.length === 0 ? 'baseline' : 'current run'}` };
   }
-  const ci = bootstrapDifference(def.samples(base), def.samples(cur), def.statistic, { seed: seedOf(`${arm}|${metric}`), resamples });
+  const ci = bootstrapDifference(def.samples(base), curSamples, def.statistic, { seed: seedOf(`${arm}|${metric}`), resamples });
   const baseline = def.statistic(bs);
   const current = def.statistic(cs);
   const delta = ci.delta;
@@ -99,6 +102,41 @@ function signed(x: number, digits: number): string {
   return `${x >= 0 ? '+' : ''}${x.toFixed(digits)}`;
 }
 
+// The ratio current / baseline of a metric's statistic for one arm; undefined where either side has no positive value.
+function ratio(metric: CompareMetric, base: ArmResult, cur: ArmResult): number | undefined {
+  const def = METRICS[metric];
+  const [b, c] = [pooled(def.samples(base)), pooled(def.samples(cur))];
+  if (b.length === 0 || c.length === 0) return undefined;
+  const [x, y] = [def.statistic(b), def.statistic(c)];
+  return x > 0 && y > 0 ? y / x : undefined;
+}
+
+/**
+ * When one side ran on a busier machine, the slowdown of a timing metric that every arm
+ * shared is the machine's: the smallest ratio over the arms (current busier; at least 1),
+ * or the largest (baseline busier; at most 1). Like a control group, the least-changed arm
+ * bounds what the machine did; a single arm is its own control, so nothing is left to claim.
+ */
+function machineFactors(env: EnvironmentComparison, pairs: Array<[ArmResult, ArmResult]>): Partial<Record<CompareMetric, number>> {
+  if (env.verdict !== 'current busier' && env.verdict !== 'baseline busier') return {};
+  const out: Partial<Record<CompareMetric, number>> = {};
+  for (const metric of COMPARE_METRICS) {
+    if (!METRICS[metric].noisy) continue;
+    const ratios = pairs.map(([b, c]) => ratio(metric, b, c)).filter((r): r is number => r !== undefined);
+    if (ratios.length === 0) continue;
+    out[metric] = env.verdict === 'current busier' ? Math.max(1, Math.min(...ratios)) : Math.min(1, Math.max(...ratios));
+  }
+  return out;
+}
+
+// A claim the raw data makes stands only if it survives taking the machine's share out; it is never created by it.
+function judged(raw: MetricComparison, adjusted: MetricComparison, factor: number, env: EnvironmentComparison): MetricComparison {
+  if (raw.verdict !== 'regressed' && raw.verdict !== 'improved') return raw;
+  const shared = `the ${env.verdict === 'current busier' ? 'current run' : 'baseline'} ran on a busier machine and every arm's ${raw.label} moved by x${factor.toFixed(2)}`;
+  if (adjusted.verdict === raw.verdict) return { ...raw, reason: `${raw.reason}; still ${raw.verdict} beyond the shared x${factor.toFixed(2)} (${shared})` };
+  return { ...raw, verdict: 'inconclusive', reason: `${raw.reason}, but ${shared}, which explains it` };
+}
+
 /**
  * The regression gate, pure: for each arm in either run and each metric, the
  * change and whether it is real given the noise (95% bootstrap CI of the
@@ -109,8 +147,15 @@ export function compareResults(baseline: RunResults, current: RunResults, option
   const resamples = options.resamples ?? 2000;
   const reasons = incomparability(baseline, current);
   const metrics: MetricComparison[] = [];
+  const environment = compareEnvironments(baseline, current);
   if (reasons.length === 0) {
     const names = [...new Set([...baseline.arms, ...current.arms].map((a) => a.arm.name))];
+    const pairs = names.flatMap((name): Array<[ArmResult, ArmResult]> => {
+      const [b, c] = [baseline.arms.find((a) => a.arm.name === name), current.arms.find((a) => a.arm.name === name)];
+      return b && c ? [[b, c]] : [];
+    });
+    const factors = machineFactors(environment, pairs);
+    if (Object.keys(factors).length > 0) environment.machineFactor = factors;
     for (const name of names) {
       const b = baseline.arms.find((a) => a.arm.name === name);
       const c = current.arms.find((a) => a.arm.name === name);
@@ -118,8 +163,10 @@ export function compareResults(baseline: RunResults, current: RunResults, option
         const applies = METRICS[metric].applies;
         if (applies && !(b && applies(b)) && !(c && applies(c))) continue;
         const tolerance = options.tolerances?.[metric] ?? METRICS[metric].tolerance;
+        const factor = factors[metric];
         if (b && c) {
-          metrics.push(compareMetric(name, metric, b, c, tolerance, resamples));
+          const raw = compareMetric(name, metric, b, c, tolerance, resamples);
+          metrics.push(factor === undefined || factor === 1 ? raw : judged(raw, compareMetric(name, metric, b, c, tolerance, resamples, factor), factor, environment));
         } else {
           const def = METRICS[metric];
           metrics.push({
@@ -130,9 +177,10 @@ export function compareResults(baseline: RunResults, current: RunResults, option
       }
     }
   }
-  const counts: Record<Verdict, number> = { regressed: 0, improved: 0, unchanged: 0, 'not comparable': 0 };
+  const counts: Record<Verdict, number> = { regressed: 0, improved: 0, unchanged: 0, inconclusive: 0, 'not comparable': 0 };
   for (const m of metrics) counts[m.verdict]++;
-  const verdict: Verdict = counts.regressed > 0 ? 'regressed' : reasons.length > 0 ? 'not comparable' : counts.improved > 0 ? 'improved' : 'unchanged';
+  const verdict: Verdict =
+    counts.regressed > 0 ? 'regressed' : reasons.length > 0 ? 'not comparable' : counts.inconclusive > 0 ? 'inconclusive' : counts.improved > 0 ? 'improved' : 'unchanged';
   return {
     kind: 'pullbench.comparison',
     schemaVersion: 1,
@@ -143,6 +191,7 @@ export function compareResults(baseline: RunResults, current: RunResults, option
     reasons,
     specChanges: reasons.length === 0 ? specChanges(baseline.scenario.spec, current.scenario.spec) : [],
     metrics,
+    environment,
     counts,
     resamples,
   };

@@ -21,15 +21,31 @@ function cells(m: MetricComparison): string[] {
 
 const HEADER = ['arm', 'metric', 'baseline', 'current', 'change', '95% CI of difference', 'tolerance', 'verdict'];
 
+function counted(c: Comparison): string {
+  const n = c.counts;
+  return `${n.regressed} regressed, ${n.improved} improved, ${n.unchanged} unchanged${n.inconclusive ? `, ${n.inconclusive} inconclusive` : ''}, ${n['not comparable']} not comparable`;
+}
+
 function headline(c: Comparison): string {
   if (c.reasons.length > 0 && c.metrics.length === 0) return `NOT COMPARABLE: ${c.reasons.join('; ')}`;
-  const n = c.counts;
-  return `${c.verdict.toUpperCase()}: ${n.regressed} regressed, ${n.improved} improved, ${n.unchanged} unchanged, ${n['not comparable']} not comparable`;
+  return `${c.verdict.toUpperCase()}: ${counted(c)}`;
+}
+
+/** The environment verdict in one line, or none when the machines were alike. */
+function environmentLine(c: Comparison): string | undefined {
+  const e = c.environment;
+  if (!e || e.verdict === 'similar') return undefined;
+  if (e.verdict === 'unknown') return `environment: unknown, ${e.reason}`;
+  const factors = Object.entries(e.machineFactor ?? {}).filter(([, f]) => f !== 1);
+  const shared = factors.length > 0 ? `; timing changes all arms shared are put down to the machine (${factors.map(([m, f]) => `${m} x${f.toFixed(2)}`).join(', ')})` : '';
+  return `environment: the ${e.verdict === 'current busier' ? 'current run' : 'baseline'} ran on a busier machine (${e.reason})${shared}`;
 }
 
 /** The comparison as an aligned text table with the verdict first. */
 export function renderComparisonTable(c: Comparison): string {
   const out = [headline(c)];
+  const env = environmentLine(c);
+  if (env) out.push(env);
   if (c.metrics.length > 0) {
     const rows = c.metrics.map(cells);
     const widths = HEADER.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -67,7 +83,7 @@ export function renderComparisonJunit(c: Comparison): string {
   return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites tests="${cases.length}" failures="${failures}" skipped="${skipped}">\n  <testsuite name="${xmlEscape(`pullbench compare ${name}`)}" tests="${cases.length}" failures="${failures}" skipped="${skipped}" timestamp="${xmlEscape(c.current.startedAt)}">\n${cases.join('\n')}\n  </testsuite>\n</testsuites>\n`;
 }
 
-const ICON: Record<string, string> = { regressed: '🔴 regressed', improved: '🟢 improved', unchanged: '⚪ unchanged', 'not comparable': '⚠️ not comparable' };
+const ICON: Record<string, string> = { regressed: '🔴 regressed', improved: '🟢 improved', unchanged: '⚪ unchanged', inconclusive: '🟡 inconclusive', 'not comparable': '⚠️ not comparable' };
 
 function mdCell(s: string): string {
   return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
@@ -78,9 +94,10 @@ export function renderComparisonMarkdown(c: Comparison): string {
   const out = [`## pullbench compare: ${c.scenario.current} — ${ICON[c.verdict] ?? c.verdict}`, ''];
   out.push(`Baseline ${c.baseline.file ? `\`${c.baseline.file}\` ` : ''}(${c.baseline.startedAt}) vs current ${c.current.file ? `\`${c.current.file}\` ` : ''}(${c.current.startedAt}).`, '');
   if (c.reasons.length > 0) out.push('**Not comparable:**', ...c.reasons.map((r) => `- ${mdCell(r)}`), '');
+  const env = environmentLine(c);
+  if (env) out.push(`**${mdCell(env)}**`, '');
   if (c.metrics.length > 0) {
-    const n = c.counts;
-    out.push(`${n.regressed} regressed, ${n.improved} improved, ${n.unchanged} unchanged, ${n['not comparable']} not comparable (95% bootstrap CI of the difference, ${c.resamples} resamples).`, '');
+    out.push(`${counted(c)} (95% bootstrap CI of the difference, ${c.resamples} resamples).`, '');
     const table = (rows: MetricComparison[]): string[] => [
       `| ${HEADER.join(' | ')} |`,
       `|${HEADER.map((_, i) => (i < 2 || i === 7 ? ' --- ' : ' ---: ')).join('|')}|`,

@@ -21,7 +21,33 @@ export const COMPARE_METRICS = [
 ] as const;
 export type CompareMetric = (typeof COMPARE_METRICS)[number];
 
-export type Verdict = 'regressed' | 'improved' | 'unchanged' | 'not comparable';
+/** `inconclusive`: the change is there, but the busier machine of one side could explain it (see EnvironmentComparison). */
+export type Verdict = 'regressed' | 'improved' | 'unchanged' | 'inconclusive' | 'not comparable';
+
+/** How busy one run's machine was, as compare reads its recorded conditions. */
+export interface MachineLoad {
+  /** Cores' worth of CPU other processes used, on average over the run. */
+  otherCores: number;
+  stealShare: number;
+  cores: number;
+  /** otherCores plus the cores steal took: the machine the run did not have. */
+  busyCores: number;
+  loopDelayP99Ms: number;
+  /** The larger 1-minute load average of the run's start and end. */
+  loadAverage: number;
+  source: '/proc/stat' | 'load average';
+}
+
+/** Whether one side ran on a busier machine; when one did, timing changes that all arms share are put down to it. */
+export interface EnvironmentComparison {
+  verdict: 'similar' | 'current busier' | 'baseline busier' | 'unknown';
+  baseline?: MachineLoad;
+  current?: MachineLoad;
+  /** The figures, in words. */
+  reason: string;
+  /** Per timing metric: the slowdown (current / baseline) every arm shared, taken as the machine's (1: none). */
+  machineFactor?: Partial<Record<CompareMetric, number>>;
+}
 
 export interface MetricComparison {
   arm: string;
@@ -50,13 +76,15 @@ export interface Comparison {
   scenario: { baseline: string; current: string };
   baseline: { startedAt: string; file?: string };
   current: { startedAt: string; file?: string };
-  /** Overall: regressed if any metric regressed, else not comparable if the runs cannot be compared, else improved/unchanged. */
+  /** Overall: regressed if any metric regressed, else not comparable if the runs cannot be compared, else inconclusive, improved, unchanged. */
   verdict: Verdict;
   /** Why the runs cannot be compared at all (empty when they can). */
   reasons: string[];
   /** Scenario fields that differ between the runs (`links.registry.bandwidth: 50000000 -> 12500000`). */
   specChanges: string[];
   metrics: MetricComparison[];
+  /** Which side ran on the busier machine (absent in comparisons from before it was recorded). */
+  environment?: EnvironmentComparison;
   counts: Record<Verdict, number>;
   resamples: number;
 }

@@ -5,6 +5,7 @@
  */
 import type { StormAggregate, StormRun } from '../load/stage.js';
 import type { PodTimeline } from '../measure/timeline.js';
+import type { RunConditions } from '../measure/conditions.js';
 import type { ProcessUsage, UsageAggregate } from '../measure/usage.js';
 import type { Distribution, MeanWithCi } from '../measure/stats.js';
 import type { RegistryStats } from '../registry/stats.js';
@@ -155,7 +156,8 @@ export interface RunResults {
   scenario: { name: string; file: string; spec: unknown };
   startedAt: string;
   finishedAt: string;
-  environment: EnvironmentInfo & { registry: string; mirror?: string; cluster: Record<string, string> };
+  /** `conditions`: how busy the machine was during the run (absent in results from before it was recorded). */
+  environment: EnvironmentInfo & { registry: string; mirror?: string; cluster: Record<string, string>; conditions?: RunConditions };
   arms: ArmResult[];
   thresholds: ThresholdResult[];
   gate: { failureRate: number; max: number; passed: boolean };

@@ -14,6 +14,7 @@ import { expandArms } from '../scenario/matrix.js';
 import type { Scenario } from '../scenario/schema.js';
 import { registerCleanup } from '../util/cleanup.js';
 import { environmentInfo } from '../util/environment.js';
+import { recordConditions } from '../measure/conditions.js';
 import { scaleScenario } from './byte-scale.js';
 import type { RunContext } from './context.js';
 import { NAMESPACE } from './measure-stage.js';
@@ -59,6 +60,7 @@ export async function runScenario(given: LoadedScenario, options: RunOptions = {
   }
   const progress = options.onProgress ?? (() => undefined);
   const startedAt = new Date();
+  const conditions = recordConditions();
   const owned: AsyncDisposable[] = [];
   const unregister = registerCleanup('pullbench run', async () => {
     for (const d of owned.splice(0).reverse()) await Promise.resolve(d[Symbol.asyncDispose]()).catch(() => undefined);
@@ -137,7 +139,7 @@ export async function runScenario(given: LoadedScenario, options: RunOptions = {
         // A modelled run's times are virtual, so that the same scenario gives the same file.
         startedAt: model ? new Date(VIRTUAL_EPOCH).toISOString() : startedAt.toISOString(),
         finishedAt: model ? new Date(VIRTUAL_EPOCH + armResults.flatMap((a) => a.repetitions).reduce((n, r) => n + r.rolloutDurationMs, 0)).toISOString() : new Date().toISOString(),
-        environment: { ...environmentInfo(), registry: registry.version(), ...(mirrorVersion ? { mirror: mirrorVersion } : {}), cluster: { driver: scenario.cluster.driver, ...clusterVersions } },
+        environment: { ...environmentInfo(), registry: registry.version(), ...(mirrorVersion ? { mirror: mirrorVersion } : {}), cluster: { driver: scenario.cluster.driver, ...clusterVersions }, conditions: conditions.stop() },
         arms: armResults,
         thresholds,
         gate,
@@ -153,6 +155,7 @@ export async function runScenario(given: LoadedScenario, options: RunOptions = {
     const files = options.writeOutputs === false ? [] : await writeOutputs(results, scenario, options.outputDir, baseline);
     return { results, files, notes: [], ...(comparison ? { comparison } : {}) };
   } finally {
+    conditions.stop();
     for (const d of owned.splice(0).reverse()) await d[Symbol.asyncDispose]();
     unregister();
   }

@@ -74,7 +74,7 @@ function comparisonSection(c: Comparison): string {
       `<tr class="v-${m.verdict.replace(' ', '-')}"><td>${esc(m.arm)}</td><td>${esc(m.label)}</td>${num(m.baseline, formatValue(m.unit, m.baseline))}${num(m.current, formatValue(m.unit, m.current))}${num(m.relative, m.relative === undefined ? '-' : Number.isFinite(m.relative) ? `${m.relative >= 0 ? '+' : ''}${(m.relative * 100).toFixed(1)}%` : '∞')}<td>${esc(m.verdict)}</td><td>${esc(m.reason)}</td></tr>`,
   );
   const n = c.counts;
-  return `<section><h2>Against the baseline: ${esc(c.verdict)}</h2><p>${n.regressed} regressed, ${n.improved} improved, ${n.unchanged} unchanged, ${n['not comparable']} not comparable (95% bootstrap CI of the difference, tolerance per metric).</p>${table('comparison-table', ['arm', 'metric', 'baseline', 'current', 'Δ', 'verdict', 'why'], rows)}${c.specChanges.length ? `<p>Scenario changes: <code>${esc(c.specChanges.join('; '))}</code></p>` : ''}</section>`;
+  return `<section><h2>Against the baseline: ${esc(c.verdict)}</h2><p>${n.regressed} regressed, ${n.improved} improved, ${n.unchanged} unchanged, ${n.inconclusive ?? 0} inconclusive, ${n['not comparable']} not comparable${c.environment && c.environment.verdict !== 'similar' ? `; environment: ${esc(c.environment.verdict)} (${esc(c.environment.reason)})` : ''} (95% bootstrap CI of the difference, tolerance per metric).</p>${table('comparison-table', ['arm', 'metric', 'baseline', 'current', 'Δ', 'verdict', 'why'], rows)}${c.specChanges.length ? `<p>Scenario changes: <code>${esc(c.specChanges.join('; '))}</code></p>` : ''}</section>`;
 }
 
 function failuresTable(results: RunResults): string {
