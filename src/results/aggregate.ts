@@ -8,6 +8,20 @@ import type { ArmAggregate, P2pAggregate, Repetition } from './model.js';
 
 const mean = (xs: number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
 
+/**
+ * Image bytes the pods got without them crossing a link: the image of every pod that got
+ * it (already present, or pulled), less what the links carried down to the nodes. So a
+ * warm node counts the same under every policy: IfNotPresent finds the image present,
+ * Always resolves the tag again and finds every layer in the content store, and only the
+ * manifests it fetched again are not the cache's. Without link counts (a real cluster
+ * without shaped links), the bytes the nodes' first hop served stand in.
+ */
+function nodeCacheBytes(r: Repetition, imageBytes: (image: string) => number): number {
+  const needed = r.pods.filter((p) => p.alreadyPresent || p.pullMs !== undefined).reduce((a, p) => a + imageBytes(p.image), 0);
+  const carried = r.linkBytes && r.linkBytes.registry + r.linkBytes.mirror > 0 ? r.linkBytes.registry + r.linkBytes.mirror : (r.mirror ?? r.registry).bytesServed;
+  return Math.max(0, needed - carried);
+}
+
 /** Aggregates of one arm, computed once from its repetitions. */
 export function aggregateArm(repetitions: Repetition[], imageBytes: (image: string) => number): ArmAggregate {
   const pods = repetitions.flatMap((r) => r.pods);
@@ -29,7 +43,7 @@ export function aggregateArm(repetitions: Repetition[], imageBytes: (image: stri
     bytes: {
       registry: stat((s) => s.bytesServed, 'registry'),
       mirror: stat((s) => s.bytesServed, 'mirror'),
-      nodeCache: mean(repetitions.map((r) => r.pods.filter((p) => p.alreadyPresent).reduce((a, p) => a + imageBytes(p.image), 0))),
+      nodeCache: mean(repetitions.map((r) => nodeCacheBytes(r, imageBytes))),
     },
     requests: {
       registryManifestGet: stat((s) => s.manifestGet, 'registry'),

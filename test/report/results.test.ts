@@ -34,9 +34,21 @@ describe('arm aggregates', () => {
   });
 
   it('attributes bytes to registry, mirror and node cache, and computes the mirror hit ratio', () => {
-    expect(a.bytes).toEqual({ registry: 8000, mirror: 250, nodeCache: 3500 });
+    // Repetition 0: three pods got 7,000 bytes each, 8,000 came from the registry; repetition 1: one pod, 500 from the mirror.
+    expect(a.bytes).toEqual({ registry: 8000, mirror: 250, nodeCache: (21000 - 8000 + (7000 - 500)) / 2 });
     expect(a.upstreamPulls).toBe(4);
     expect(a.mirrorHitRatio).toBeCloseTo(0.8, 10);
+  });
+
+  it('counts the node cache alike for Always on a warm node and for IfNotPresent: image bytes that did not cross a link', () => {
+    const warm = (pods: PodTimeline[], manifestBytes: number): Repetition => rep(0, pods, { registry: { ...emptyStats(false), bytesServed: manifestBytes }, linkBytes: { registry: manifestBytes, mirror: 0 } });
+    const present = aggregateArm([warm([pod({ alreadyPresent: true }), pod({ alreadyPresent: true })], 0)], () => 7_000_000);
+    const always = aggregateArm([warm([pod({ pullMs: 40 }), pod({ pullMs: 45 })], 2 * 1500)], () => 7_000_000);
+    expect(present.bytes.nodeCache).toBe(14_000_000);
+    // Always fetched the two manifests again (1,500 bytes each); every layer came from the node.
+    expect(always.bytes.nodeCache).toBe(14_000_000 - 3000);
+    const cold = aggregateArm([warm([pod({ pullMs: 900 }), pod({ pullMs: 950 })], 14_003_000)], () => 7_000_000);
+    expect(cold.bytes.nodeCache).toBe(0);
   });
 
   it('evaluates thresholds per selected arm', () => {
@@ -54,7 +66,9 @@ describe('arm aggregates', () => {
       environment: {} as RunResults['environment'], arms: [arm], thresholds: results, gate: { failureRate: 1 / 6, max: 0, passed: false }, passed: false,
     };
     const junit = renderJunit(run);
-    expect(junit).toContain('tests="3" failures="2"');
+    // Thresholds, the failure rate, and the arm's expected failure: a passing testcase that says it was expected.
+    expect(junit).toContain('tests="4" failures="2"');
+    expect(junit).toContain('<testcase name="IfNotPresent/direct/cold expected failures" classname="pullbench.unit.IfNotPresent/direct/cold"><system-out>1 pod(s) failed as expected (rollouts[].expect: failure): ImagePullBackOff</system-out></testcase>');
     expect(junit).toContain('<testcase name="IfNotPresent/direct/cold pull p50 &lt;= 250ms"');
     const table = renderSummary(run);
     expect(table).toContain('ErrImagePull x1');
