@@ -1,7 +1,7 @@
 import { renderStorms } from '../load/stage.js';
 import { modelNote, scaleNote, usageLines } from './html/emulation.js';
 import { p2pLines } from './html/p2p.js';
-import { type RunResults, type SupplyChainResult } from '../results/index.js';
+import { armLegend, failedText, type RunResults, type SupplyChainResult } from '../results/index.js';
 import { headlineOf, headlineText } from '../results/index.js';
 import { formatBytes, formatMs } from '../util/units.js';
 
@@ -17,7 +17,7 @@ export function renderSummary(results: RunResults): string {
     a.pull ? formatMs(a.pull.p50) : '-',
     a.pull ? formatMs(a.pull.p95) : '-',
     a.rolloutDuration ? formatMs(a.rolloutDuration.mean) : '-',
-    failedCell(a.failures.total, repetitions.flatMap((r) => r.pods).filter((p) => p.outcome !== 'ready' && p.expectFailure).length),
+    failedText(a.failures.total, repetitions.flatMap((r) => r.pods).filter((p) => p.outcome !== 'ready' && p.expectFailure).length),
     formatBytes(a.bytes.registry),
     formatBytes(a.bytes.mirror),
     ...(peers ? [formatBytes(a.bytes.peers ?? 0)] : []),
@@ -33,7 +33,7 @@ export function renderSummary(results: RunResults): string {
     widths.map((w) => '-'.repeat(w)).join('  '),
     ...rows.map(line),
     wrap(
-      `arm = pull policy/topology/cache (direct: nodes pull from the registry; mirror: through a pull-through cache; pre-pulled: images loaded on the nodes beforehand;${peers ? ' p2p-whole-blob, p2p-pieces: nodes fetch from each other first, Spegel- and Dragonfly-like;' : ''} cold: nodes start empty; warm: nodes start with the images). ` +
+      `arm = pull policy/topology/cache (${armLegend(peers)}). ` +
         `pods and pull times pool all ${reps} repetition(s); rollout, registry${peers ? ', mirror and peer' : ' and mirror'} bytes and pulls (manifest GETs at the registry) are per repetition, means; hit: the mirror's blob hit ratio.`,
       100,
     ),
@@ -59,13 +59,6 @@ export function renderSummary(results: RunResults): string {
   const g = results.gate;
   out.push('', `failure rate ${(g.failureRate * 100).toFixed(1)}% (max ${(g.max * 100).toFixed(1)}%): ${g.passed ? 'pass' : 'FAIL'}`);
   return `${out.join('\n')}\n`;
-}
-
-// Expected failures (rollouts[].expect: failure) are not failures of the run: they are counted apart.
-function failedCell(total: number, expected: number): string {
-  if (total === 0) return '0';
-  if (expected === total) return `${total} expected`;
-  return expected > 0 ? `${total - expected} (+${expected} exp.)` : String(total);
 }
 
 function wrap(text: string, width: number): string {
@@ -131,7 +124,9 @@ function xmlEscape(s: string): string {
 
 /** JUnit XML: one testcase per threshold (and arm), plus the failure-rate gate. */
 export function renderJunit(results: RunResults): string {
-  const cases = results.thresholds.map((t) => ({ name: t.name, classname: `pullbench.${results.scenario.name}.${t.arm}`, failure: t.passed ? undefined : t.description }));
+  const cases: Array<{ name: string; classname: string; failure: string | undefined; out?: string }> = results.thresholds.map((t) => ({
+    name: t.name, classname: `pullbench.${results.scenario.name}.${t.arm}`, failure: t.passed ? undefined : t.description,
+  }));
   // One testcase per image decision: an unexpected denial fails it; a warning, or a denial its rollouts expect, does not.
   for (const i of results.supplyChain?.images ?? []) {
     cases.push({
@@ -139,6 +134,13 @@ export function renderJunit(results: RunResults): string {
       classname: `pullbench.${results.scenario.name}.supply-chain`,
       failure: i.decision === 'deny' && !i.expectDenial ? `${i.admitted ? 'denied (warn mode, rolled out)' : 'denied'}: ${i.reasons.join('; ')}` : undefined,
     });
+  }
+  // Pods that failed as their rollout expects pass, and say so, so CI does not read them as flaky.
+  for (const { arm, repetitions } of results.arms) {
+    const expected = repetitions.flatMap((r) => r.pods).filter((p) => p.expectFailure && p.outcome !== 'ready');
+    if (expected.length === 0) continue;
+    const reasons = [...new Set(expected.map((p) => p.failureReason ?? 'NotReady'))].join(', ');
+    cases.push({ name: `${arm.name} expected failures`, classname: `pullbench.${results.scenario.name}.${arm.name}`, failure: undefined, out: `${expected.length} pod(s) failed as expected (rollouts[].expect: failure): ${reasons}` });
   }
   const g = results.gate;
   cases.push({
@@ -148,7 +150,7 @@ export function renderJunit(results: RunResults): string {
   });
   const failures = cases.filter((c) => c.failure).length;
   const body = cases
-    .map((c) => `    <testcase name="${xmlEscape(c.name)}" classname="${xmlEscape(c.classname)}">${c.failure ? `<failure message="${xmlEscape(c.failure)}"/>` : ''}</testcase>`)
+    .map((c) => `    <testcase name="${xmlEscape(c.name)}" classname="${xmlEscape(c.classname)}">${c.failure ? `<failure message="${xmlEscape(c.failure)}"/>` : ''}${c.out ? `<system-out>${xmlEscape(c.out)}</system-out>` : ''}</testcase>`)
     .join('\n');
   return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites tests="${cases.length}" failures="${failures}">\n  <testsuite name="pullbench ${xmlEscape(results.scenario.name)}" tests="${cases.length}" failures="${failures}" timestamp="${results.startedAt}">\n${body}\n  </testsuite>\n</testsuites>\n`;
 }

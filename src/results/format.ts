@@ -17,3 +17,15 @@ export function formatValue(unit: MetricUnit, v: number | undefined): string {
       return Number.isInteger(v) ? String(v) : v.toFixed(1);
   }
 }
+
+/** What the parts of an arm's name mean, for the summary and the report; the p2p topologies when a run has them. */
+export function armLegend(p2p = false): string {
+  return `direct: nodes pull from the registry; mirror: through a pull-through cache; pre-pulled: images loaded on the nodes beforehand;${p2p ? ' p2p-whole-blob, p2p-pieces: nodes fetch from each other first, Spegel- and Dragonfly-like;' : ''} cold: nodes start empty; warm: nodes start with the images`;
+}
+
+/** Pods that did not start, with the ones the scenario expects to fail (rollouts[].expect: failure) counted apart: they are not failures of the run. */
+export function failedText(total: number, expected: number): string {
+  if (total === 0) return '0';
+  if (expected === total) return `${total} expected`;
+  return expected > 0 ? `${total - expected} (+${expected} exp.)` : String(total);
+}

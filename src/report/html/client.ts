@@ -16,6 +16,8 @@ export const CLIENT_SCRIPT = String.raw`
   Chart.defaults.font.family = v('--font');
   Chart.defaults.animation = false;
   Chart.defaults.maintainAspectRatio = false;
+  // Room at the edges, so that the first and last tick labels (and rotated category labels) are not cut off.
+  Chart.defaults.layout.padding = { top: 4, right: 16, bottom: 4, left: 8 };
   var charts = {};
   window.pullbenchCharts = charts;
   var fmtMs = function (ms) { return ms < 1000 ? Math.round(ms) + ' ms' : (ms / 1000).toFixed(2) + ' s'; };
@@ -36,13 +38,14 @@ export const CLIENT_SCRIPT = String.raw`
     data: {
       labels: boxArms.map(function (a) { return a.label; }),
       datasets: [
-        { label: 'min-max', data: boxArms.map(function (a) { return [a.box.min, a.box.max]; }), backgroundColor: v('--muted'), barPercentage: 0.08, grouped: false, order: 3 },
-        { label: 'q1-q3', data: boxArms.map(function (a) { return [a.box.q1, a.box.q3]; }), backgroundColor: boxArms.map(function (a, i) { return color(i); }), barPercentage: 0.5, grouped: false, order: 2 },
+        { label: 'min-max', data: boxArms.map(function (a) { return [a.box.min, a.box.max]; }), backgroundColor: v('--muted'), barPercentage: 0.08, grouped: false, order: 3, pointStyle: 'rect' },
+        { label: 'q1-q3', data: boxArms.map(function (a) { return [a.box.q1, a.box.q3]; }), backgroundColor: boxArms.map(function (a, i) { return color(i); }), barPercentage: 0.5, grouped: false, order: 2, pointStyle: 'rect' },
         { type: 'scatter', label: 'median', data: boxArms.map(function (a) { return { x: a.box.median, y: a.label }; }), pointStyle: 'line', pointRadius: 14, borderWidth: 3, borderColor: v('--fg'), order: 1 },
       ],
     },
-    options: { indexAxis: 'y', scales: { x: { title: { display: true, text: 'pull time (ms)' } }, y: { type: 'category' } },
-      plugins: { tooltip: { callbacks: { label: function (c) { var b = boxArms[c.dataIndex].box; return 'min ' + fmtMs(b.min) + ', q1 ' + fmtMs(b.q1) + ', median ' + fmtMs(b.median) + ', q3 ' + fmtMs(b.q3) + ', max ' + fmtMs(b.max) + ' (n=' + b.n + ')'; } } } } },
+    options: { indexAxis: 'y', scales: { x: { title: { display: true, text: 'pull time (ms)' } }, y: { type: 'category', ticks: { autoSkip: false } } },
+      // Point styles in the legend: the median swatch is the line drawn on the boxes, not an empty box.
+      plugins: { legend: { labels: { usePointStyle: true, pointStyleWidth: 28 } }, tooltip: { callbacks: { label: function (c) { var b = boxArms[c.dataIndex].box; return 'min ' + fmtMs(b.min) + ', q1 ' + fmtMs(b.q1) + ', median ' + fmtMs(b.median) + ', q3 ' + fmtMs(b.q3) + ', max ' + fmtMs(b.max) + ' (n=' + b.n + ')'; } } } } },
   });
 
   // CDF of pull times, one line per arm (baseline arms dashed).
@@ -64,7 +67,7 @@ export const CLIENT_SCRIPT = String.raw`
     type: 'bar',
     data: { labels: model.arms.map(function (a) { return a.name; }),
       datasets: sources.map(function (s, i) { return { label: s[1], data: model.arms.map(function (a) { return a.bytes[s[0]] || 0; }), backgroundColor: color(i) }; }) },
-    options: { scales: { x: { stacked: true }, y: { stacked: true, title: { display: true, text: model.bytesChart.axis }, ticks: { callback: function (x) { return fmtBytes(x); } } } },
+    options: { scales: { x: { stacked: true, ticks: { autoSkip: false, maxRotation: 40 } }, y: { stacked: true, title: { display: true, text: model.bytesChart.axis }, ticks: { callback: function (x) { return fmtBytes(x); } } } },
       plugins: { title: { display: Boolean(model.bytesChart.title), text: model.bytesChart.title || '' } } },
   });
 
@@ -88,7 +91,7 @@ export const CLIENT_SCRIPT = String.raw`
     type: 'bar',
     data: { labels: model.arms.map(function (a) { return a.name; }),
       datasets: kinds.map(function (k, i) { return { label: k[1], data: model.arms.map(function (a) { return a.requests[k[0]]; }), backgroundColor: color(i + 3) }; }) },
-    options: { scales: { y: { title: { display: true, text: 'per repetition' } } } },
+    options: { scales: { x: { ticks: { autoSkip: false, maxRotation: 40 } }, y: { title: { display: true, text: 'per repetition' } } } },
   });
 
   // Load stage: what the registry and mirror served per arm, the rollout's share beside each storm's (log scale: storms dwarf rollouts).

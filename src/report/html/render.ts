@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { formatValue, type ArmResult, type Comparison, type RunResults } from '../../results/index.js';
+import { armLegend, failedText, formatValue, type ArmResult, type Comparison, type RunResults } from '../../results/index.js';
 import { formatBytes, formatMs } from '../../util/units.js';
 import { STORM_COLUMNS, STORM_NOTE, stormCells } from '../../load/stage.js';
 import { CLIENT_SCRIPT } from './client.js';
@@ -28,6 +28,8 @@ const esc = (s: string): string => s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', 
 const inlineJson = (v: unknown): string => JSON.stringify(v).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
 const num = (v: number | undefined, text: string): string => `<td data-value="${v ?? ''}">${esc(text)}</td>`;
 
+const capitalized = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);
+
 function headline(results: RunResults): string {
   return `<p class="headline" data-testid="headline">${esc(headlineText(headlineOf(results), formatMs))}</p>`;
 }
@@ -37,7 +39,7 @@ function headlineTable(results: RunResults, baseline?: RunResults): string {
   const fastest = ranked.find((a) => a.aggregate.pull)?.aggregate.pull?.p50;
   const base = (name: string): ArmResult | undefined => baseline?.arms.find((a) => a.arm.name === name);
   const scaled = scaleLabel(results);
-  const head = ['arm', 'pods', 'pull p50', 'pull p95', 'incl. waiting p95', 'rollout', 'failed', scaled ? `from registry (${scaled})` : 'from registry', 'upstream pulls', 'vs fastest'];
+  const head = ['arm', 'pods', 'pull p50', 'pull p95', 'incl. waiting p95', 'rollout', 'failed', scaled ? `from registry (${scaled})` : 'from registry', 'upstream pulls', 'p50 / lowest p50'];
   if (baseline) head.push('baseline p50', 'Δ p50');
   const rows = ranked.map((arm) => {
     const a = arm.aggregate;
@@ -48,7 +50,7 @@ function headlineTable(results: RunResults, baseline?: RunResults): string {
       num(a.pull?.p95, a.pull ? formatMs(a.pull.p95) : '-'),
       num(a.pullWithWaiting?.p95, a.pullWithWaiting ? formatMs(a.pullWithWaiting.p95) : '-'),
       num(a.rolloutDuration?.mean, a.rolloutDuration ? formatMs(a.rolloutDuration.mean) : '-'),
-      num(a.failures.total, String(a.failures.total)),
+      num(a.failures.total, failedText(a.failures.total, arm.repetitions.flatMap((r) => r.pods).filter((p) => p.outcome !== 'ready' && p.expectFailure).length)),
       num(a.bytes.registry, formatBytes(a.bytes.registry)),
       num(a.upstreamPulls, String(Math.round(a.upstreamPulls))),
       num(a.pull && fastest ? a.pull.p50 / fastest : undefined, a.pull && fastest ? `${(a.pull.p50 / fastest).toFixed(2)}x` : '-'),
@@ -60,7 +62,9 @@ function headlineTable(results: RunResults, baseline?: RunResults): string {
     }
     return `<tr data-arm="${esc(arm.arm.name)}">${cells.join('')}</tr>`;
   });
-  return table('headline-table', head, rows);
+  // The ratio column is a plain ratio of medians: the headline above says whether a difference is real.
+  const legend = `<p class="legend" id="arm-legend">An arm is pull policy/topology/cache. ${esc(capitalized(armLegend(results.arms.some((a) => a.aggregate.bytes.peers !== undefined))))}. Failed: pods that did not start (expected: the rollout expects them to fail). p50 / lowest p50: this arm's pull p50 over the lowest arm's, a ratio, not a ranking; the headline says which differences stand out of the noise.</p>`;
+  return `${table('headline-table', head, rows)}${legend}`;
 }
 
 function table(id: string, head: string[], rows: string[]): string {
@@ -80,8 +84,9 @@ function comparisonSection(c: Comparison): string {
 function failuresTable(results: RunResults): string {
   const reasons = [...new Set(results.arms.flatMap((a) => Object.keys(a.aggregate.failures.byReason)))].sort();
   if (reasons.length === 0) return '<p>No pod failed.</p>';
-  const rows = results.arms.map((a) => `<tr><td>${esc(a.arm.name)}</td>${reasons.map((r) => num(a.aggregate.failures.byReason[r] ?? 0, String(a.aggregate.failures.byReason[r] ?? 0))).join('')}${num(a.aggregate.failures.unexpected, String(a.aggregate.failures.unexpected))}</tr>`);
-  return table('failures-table', ['arm', ...reasons, 'unexpected'], rows);
+  const expected = (a: ArmResult): number => a.repetitions.flatMap((r) => r.pods).filter((p) => p.outcome !== 'ready' && p.expectFailure).length;
+  const rows = results.arms.map((a) => `<tr><td>${esc(a.arm.name)}</td>${reasons.map((r) => num(a.aggregate.failures.byReason[r] ?? 0, String(a.aggregate.failures.byReason[r] ?? 0))).join('')}${num(expected(a), String(expected(a)))}${num(a.aggregate.failures.unexpected, String(a.aggregate.failures.unexpected))}</tr>`);
+  return table('failures-table', ['arm', ...reasons, 'expected', 'unexpected'], rows);
 }
 
 function requestsTable(results: RunResults): string {
@@ -134,7 +139,7 @@ function environmentTable(results: RunResults): string {
     ...Object.entries(e.cluster).map(([k, v]) => [`cluster ${k}`, v] as [string, string]),
     ['started', results.startedAt], ['finished', results.finishedAt], ['scenario file', results.scenario.file],
   ];
-  return `<table id="environment-table">${rows.map(([k, v]) => `<tr><th scope="row">${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</table>`;
+  return `<div class="scroll"><table id="environment-table">${rows.map(([k, v]) => `<tr><th scope="row">${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</table></div>`;
 }
 
 const STYLE = `
@@ -146,9 +151,13 @@ const STYLE = `
 body { margin: 0 auto; max-width: 1200px; padding: 1rem 1.5rem 3rem; background: var(--bg); color: var(--fg); font: 14px/1.5 var(--font); }
 h1 { font-size: 1.5rem; margin: .5rem 0; } h2 { font-size: 1.15rem; margin: 2rem 0 .5rem; border-bottom: 1px solid var(--grid); padding-bottom: .25rem; }
 .headline { font-size: 1.05rem; background: var(--card); padding: .75rem 1rem; border-radius: 6px; }
-.scroll { overflow-x: auto; }
+.scroll { overflow-x: auto; max-width: 100%; }
+.legend { color: var(--muted); font-size: .9rem; margin: .4rem 0 0; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
 th, td { padding: .3rem .6rem; border-bottom: 1px solid var(--grid); text-align: right; white-space: nowrap; }
+/* Headers wrap so that wide tables fit the page; words in the "why" column wrap too. */
+th { white-space: normal; vertical-align: bottom; min-width: 4rem; }
+#comparison-table td:last-child, #environment-table td { white-space: normal; }
 th:first-child, td:first-child, #environment-table th, #environment-table td, #thresholds-table th, #thresholds-table td, #comparison-table td:last-child { text-align: left; }
 #load-table th:nth-child(-n+5), #load-table td:nth-child(-n+5) { text-align: left; }
 table.sortable th { cursor: pointer; user-select: none; } table.sortable th[aria-sort=ascending]::after { content: " ▲"; } table.sortable th[aria-sort=descending]::after { content: " ▼"; }
