@@ -1,5 +1,5 @@
 import type { ArmResult, Comparison, EnvironmentComparison, MetricComparison, RunResults, Verdict } from '../results/index.js';
-import { compareEnvironments } from './environment.js';
+import { BUSIER_DELAY_MS, compareEnvironments } from './environment.js';
 import { bootstrapDifference, pooled, seedOf } from '../measure/bootstrap.js';
 import { COMPARE_METRICS, METRICS, type CompareMetric, type Tolerances } from './metrics.js';
 
@@ -113,9 +113,10 @@ function ratio(metric: CompareMetric, base: ArmResult, cur: ArmResult): number |
 
 /**
  * When one side ran on a busier machine, the slowdown of a timing metric that every arm
- * shared is the machine's: the smallest ratio over the arms (current busier; at least 1),
- * or the largest (baseline busier; at most 1). Like a control group, the least-changed arm
- * bounds what the machine did; a single arm is its own control, so nothing is left to claim.
+ * shared is the machine's: like a control group, the least-changed arm bounds what the
+ * machine did: the smallest ratio current/baseline when the current run was busier (at
+ * least 1), the largest when the baseline was (at most 1). A single arm is its own
+ * control, so nothing is left to claim.
  */
 function machineFactors(env: EnvironmentComparison, pairs: Array<[ArmResult, ArmResult]>): Partial<Record<CompareMetric, number>> {
   if (env.verdict !== 'current busier' && env.verdict !== 'baseline busier') return {};
@@ -124,7 +125,8 @@ function machineFactors(env: EnvironmentComparison, pairs: Array<[ArmResult, Arm
     if (!METRICS[metric].noisy) continue;
     const ratios = pairs.map(([b, c]) => ratio(metric, b, c)).filter((r): r is number => r !== undefined);
     if (ratios.length === 0) continue;
-    out[metric] = env.verdict === 'current busier' ? Math.max(1, Math.min(...ratios)) : Math.min(1, Math.max(...ratios));
+    const [low, high] = [Math.min(...ratios), Math.max(...ratios)];
+    out[metric] = env.verdict === 'current busier' ? Math.max(1, low) : Math.min(1, high);
   }
   return out;
 }
@@ -135,6 +137,43 @@ function judged(raw: MetricComparison, adjusted: MetricComparison, factor: numbe
   const shared = `the ${env.verdict === 'current busier' ? 'current run' : 'baseline'} ran on a busier machine and every arm's ${raw.label} moved by x${factor.toFixed(2)}`;
   if (adjusted.verdict === raw.verdict) return { ...raw, reason: `${raw.reason}; still ${raw.verdict} beyond the shared x${factor.toFixed(2)} (${shared})` };
   return { ...raw, verdict: 'inconclusive', reason: `${raw.reason}, but ${shared}, which explains it` };
+}
+
+/**
+ * Other work took half of each machine or more: the harness was starved on both sides and
+ * its timings measure the scheduler as much as the pull. Only a change beyond what starvation
+ * did between A/A runs stands (docs/reports.md: one arm moved x3.3 between two runs of the
+ * same code on a saturated machine).
+ */
+export const BOTH_BUSY_FACTOR = 4;
+
+function busyBoth(m: MetricComparison): MetricComparison {
+  if (!METRICS[m.metric].noisy || (m.verdict !== 'regressed' && m.verdict !== 'improved')) return m;
+  const r = m.baseline && m.current ? m.current / m.baseline : 1;
+  if (r >= BOTH_BUSY_FACTOR || r <= 1 / BOTH_BUSY_FACTOR) return { ...m, reason: `${m.reason}; both runs shared a busy machine, but the change is beyond x${BOTH_BUSY_FACTOR}` };
+  return { ...m, verdict: 'inconclusive', reason: `${m.reason}, but both runs shared a busy machine (other work took half of it or more), and starvation moves timings by up to x${BOTH_BUSY_FACTOR}` };
+}
+
+// The harness's own event-loop delay while the arm's rollouts ran (p99, mean over repetitions); undefined without usage.
+function loopDelay(arm: ArmResult): number | undefined {
+  const d = arm.repetitions.flatMap((r) => (r.usage ? [r.usage.eventLoop.delayP99Ms] : []));
+  return d.length > 0 ? d.reduce((a, b) => a + b, 0) / d.length : undefined;
+}
+
+/**
+ * Arms run one after another, so a neighbour that comes and goes can slow one arm and
+ * not the others. Every time an emulated run measures passes through its event loop: when
+ * the loop ran late by twice as much and by BUSIER_DELAY_MS or more during one side's
+ * rollouts of this arm, a timing change in that direction is the harness's, not the pull's.
+ */
+function lateLoop(m: MetricComparison, base: ArmResult, cur: ArmResult): MetricComparison {
+  if (!METRICS[m.metric].noisy || (m.verdict !== 'regressed' && m.verdict !== 'improved')) return m;
+  const [b, c] = [loopDelay(base), loopDelay(cur)];
+  if (b === undefined || c === undefined) return m;
+  const [slow, fast] = m.verdict === 'regressed' ? [c, b] : [b, c];
+  if (slow - fast < BUSIER_DELAY_MS || slow < 2 * fast) return m;
+  const side = m.verdict === 'regressed' ? 'current run' : 'baseline';
+  return { ...m, verdict: 'inconclusive', reason: `${m.reason}, but the ${side}'s event loop ran late during this arm (delay p99 ${slow.toFixed(0)}ms vs ${fast.toFixed(0)}ms), which explains it` };
 }
 
 /**
@@ -166,7 +205,8 @@ export function compareResults(baseline: RunResults, current: RunResults, option
         const factor = factors[metric];
         if (b && c) {
           const raw = compareMetric(name, metric, b, c, tolerance, resamples);
-          metrics.push(factor === undefined || factor === 1 ? raw : judged(raw, compareMetric(name, metric, b, c, tolerance, resamples, factor), factor, environment));
+          const machine = factor === undefined || factor === 1 ? raw : judged(raw, compareMetric(name, metric, b, c, tolerance, resamples, factor), factor, environment);
+          metrics.push(environment.verdict === 'both busy' ? busyBoth(machine) : lateLoop(machine, b, c));
         } else {
           const def = METRICS[metric];
           metrics.push({

@@ -9,6 +9,8 @@ import type { EnvironmentComparison, MachineLoad, RunResults } from '../results/
  */
 export const BUSIER_CORES = 0.5;
 export const BUSIER_DELAY_MS = 20;
+/** Both runs busy: other work took at least this share of the machine in each, so neither is a quiet reference. */
+export const BUSY_SHARE = 0.5;
 
 /** What one run's conditions say about how busy its machine was; undefined when it recorded none. */
 export function machineLoad(results: RunResults): MachineLoad | undefined {
@@ -46,7 +48,10 @@ export function compareEnvironments(baseline: RunResults, current: RunResults): 
   const delayDiff = c.loopDelayP99Ms - b.loopDelayP99Ms;
   const byCores = Math.abs(cores) >= BUSIER_CORES;
   const byDelay = Math.abs(delayDiff) >= BUSIER_DELAY_MS && (delayRatio >= 2 || delayRatio <= 0.5);
-  if (!byCores && !byDelay) return { verdict: 'similar', baseline: b, current: c, reason: text };
+  if (!byCores && !byDelay) {
+    const busy = b.busyCores >= BUSY_SHARE * b.cores && c.busyCores >= BUSY_SHARE * c.cores;
+    return { verdict: busy ? 'both busy' : 'similar', baseline: b, current: c, reason: text };
+  }
   // Other processes' CPU is the direct measure; the loop's lateness decides only when it alone moved.
   const currentBusier = byCores ? cores > 0 : delayDiff > 0;
   return { verdict: currentBusier ? 'current busier' : 'baseline busier', baseline: b, current: c, reason: text };

@@ -38,6 +38,7 @@ function environmentLine(c: Comparison): string | undefined {
   if (e.verdict === 'unknown') return `environment: unknown, ${e.reason}`;
   const factors = Object.entries(e.machineFactor ?? {}).filter(([, f]) => f !== 1);
   const shared = factors.length > 0 ? `; timing changes all arms shared are put down to the machine (${factors.map(([m, f]) => `${m} x${f.toFixed(2)}`).join(', ')})` : '';
+  if (e.verdict === 'both busy') return `environment: both runs shared a busy machine (${e.reason}); timing changes within x4 are inconclusive`;
   return `environment: the ${e.verdict === 'current busier' ? 'current run' : 'baseline'} ran on a busier machine (${e.reason})${shared}`;
 }
 

@@ -40,7 +40,8 @@ export interface MachineLoad {
 
 /** Whether one side ran on a busier machine; when one did, timing changes that all arms share are put down to it. */
 export interface EnvironmentComparison {
-  verdict: 'similar' | 'current busier' | 'baseline busier' | 'unknown';
+  /** both busy: other work took half of each machine or more, so neither run is a quiet reference. */
+  verdict: 'similar' | 'current busier' | 'baseline busier' | 'both busy' | 'unknown';
   baseline?: MachineLoad;
   current?: MachineLoad;
   /** The figures, in words. */

@@ -87,6 +87,31 @@ describe('compareResults on a busier machine', () => {
     expect(c.verdict).toBe('inconclusive');
   });
 
+  it('calls timing changes inconclusive when other work took half of both machines', () => {
+    const c = compareResults(run(1.2), run(1.3, { [DIRECT[1]!]: 1.8 }), { resamples: 500 });
+    expect(c.environment?.verdict).toBe('both busy');
+    expect(row(c, DIRECT[1]!, 'pullP50')).toMatchObject({ verdict: 'inconclusive' });
+    expect(c.verdict).toBe('inconclusive');
+    // Beyond what starvation did to A/A runs, a change still stands.
+    const far = compareResults(run(1.2), run(1.3, { [DIRECT[1]!]: 5 }), { resamples: 500 });
+    expect(row(far, DIRECT[1]!, 'pullP50').verdict).toBe('regressed');
+  });
+
+  it('calls an arm inconclusive when the harness event loop ran late during that arm only', () => {
+    const delay = (r: RunResults, ms: number): RunResults => {
+      const usage = (x: number) => ({ eventLoop: { utilization: 0.5, delayP50Ms: x / 2, delayP99Ms: x, delayMaxMs: x } }) as NonNullable<RunResults['arms'][number]['repetitions'][number]['usage']>;
+      for (const rep of r.arms.find((a) => a.arm.name === DIRECT[1])!.repetitions) rep.usage = usage(ms);
+      return r;
+    };
+    const cur = delay(run(0.1, { [DIRECT[1]!]: 1.8 }), 400);
+    const base = delay(run(0.1), 20);
+    const c = compareResults(base, cur, { resamples: 500 });
+    expect(c.environment?.verdict).toBe('similar');
+    expect(row(c, DIRECT[1]!, 'pullP50').verdict).toBe('inconclusive');
+    expect(row(c, DIRECT[1]!, 'pullP50').reason).toContain('event loop ran late during this arm (delay p99 400ms vs 20ms)');
+    expect(c.counts.regressed).toBe(0);
+  });
+
   it('never moves byte and request counts', () => {
     const c = compareResults(run(0.05), run(1.0, { '*': 1.6 }), { resamples: 500 });
     expect(row(c, DIRECT[0]!, 'registryBytes')).toMatchObject({ verdict: 'unchanged' });

@@ -24,14 +24,17 @@ describe('examples/nightly.yml', () => {
     expect(workflow.on).toHaveProperty('workflow_dispatch');
   });
 
-  it('restores a baseline, compares, renders the report, uploads it and keeps good runs as the next baseline', () => {
+  it('restores the history artifact, adds tonight, gates on its change points and keeps it as an artifact again', () => {
     const uses = steps.map((s) => s.uses ?? '');
-    expect(uses).toContain('actions/cache/restore@v4');
-    expect(uses).toContain('actions/cache/save@v4');
-    expect(uses).toContain('actions/upload-artifact@v4');
-    expect(scripts).toMatch(/\.\/bin\/run\.js compare "\$BASELINE_DIR\/results\.json" "\$OUT\/results\.json"/);
+    expect(uses).toContain('actions/download-artifact@v4');
+    expect(steps.find((s) => s.uses === 'actions/download-artifact@v4')?.with).toMatchObject({ name: 'pullbench-history' });
+    expect(steps.filter((s) => s.uses === 'actions/upload-artifact@v4').map((s) => s.with?.name)).toContain('pullbench-history');
+    expect(scripts).toMatch(/\.\/bin\/run\.js compare "\$\{last\}results\.json" "\$OUT\/results\.json"/);
+    expect(scripts).toContain('./bin/run.js compare --history "$HISTORY_DIR"');
     expect(scripts).toContain('./bin/run.js report');
-    expect(scripts).toMatch(/= 4 \]; then .*exit 4/);
+    // The gate fails on the history's change point, not on one night against another.
+    expect(scripts).toMatch(/steps\.history\.outputs\.code }}" = 4 \]; then .*exit 4/);
+    expect(scripts).toMatch(/"\$code" = 9 \]; then echo "::warning::/);
   });
 
   it('passes only flags the commands have', () => {
