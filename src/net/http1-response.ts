@@ -105,7 +105,7 @@ export class ResponseReader {
   // other is cut short.
   private ended(): void {
     if (this.framing?.kind === 'close') this.finish(false);
-    else this.fail(cutShort('connection closed before the response body ended'));
+    else this.fail(Object.assign(cutShort('connection closed before the response body ended'), { unexpectedEof: true }));
   }
 
   setConsumer(consume: BodyConsumer, onEnd: (keep: boolean) => void, onFail: (err: Error) => void): void {

@@ -319,4 +319,68 @@ describe('the layer thread', () => {
     // Details that cannot be cloned (a function) still cross, as JSON.
     expect(fromPlain(plainError(new PullbenchError('INTERNAL', 'x', { details: { f: () => 1, n: 3 } })))).toMatchObject({ details: { n: 3 } });
   });
+
+  describe('when a blob download is cut short', () => {
+    const blob = randomBytes(2 * 1024 * 1024 + 33);
+    // A registry whose answers end early: `cuts[i]` is how many body bytes the i-th request gets before the server
+    // closes the connection cleanly (undefined: the whole rest). Ranges are honoured unless `ignoreRange`.
+    const cutting = (cuts: (number | undefined)[], ignoreRange = false) => {
+      const ranges: (string | undefined)[] = [];
+      const handler = (req: IncomingMessage, res: ServerResponse): void => {
+        const i = ranges.length;
+        ranges.push(req.headers.range);
+        const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+        const from = m && !ignoreRange ? Number(m[1]) : 0;
+        const rest = blob.subarray(from);
+        res.writeHead(from > 0 ? 206 : 200, {
+          'content-length': String(rest.length),
+          ...(from > 0 ? { 'content-range': `bytes ${from}-${blob.length - 1}/${blob.length}` } : {}),
+        });
+        const cut = cuts[i];
+        if (cut === undefined) res.end(rest);
+        else res.write(rest.subarray(0, cut), () => res.socket!.end());
+      };
+      return { ranges, handler };
+    };
+    const fetchBlob = async (transport: Awaited<ReturnType<typeof setup>>['transport'], url: string, dir: TempDir) => {
+      const path = join(dir.path, 'blob');
+      const res = await transport.request(`${url}/v2/a/blobs/${sha256(blob)}`, { method: 'GET', headers: {}, saveTo: { digest: sha256(blob), partial: `${path}.partial`, path } });
+      return { saved: res.saved!, path };
+    };
+
+    it('asks again with a Range at the received offset and keeps what it had, as containerd\'s httpReadSeeker', async () => {
+      const { ranges, handler } = cutting([1_000_003, 500_000]);
+      const { url, dir, transport } = await setup(handler);
+      const { saved, path } = await fetchBlob(transport, url, dir);
+      expect(await saved).toBe(blob.length);
+      expect((await readFile(path)).equals(blob)).toBe(true);
+      expect(ranges).toEqual([undefined, 'bytes=1000003-', 'bytes=1500003-']);
+    });
+
+    it('drops the bytes before the offset when the registry ignores Range and sends the whole blob', async () => {
+      const { ranges, handler } = cutting([700_000], true);
+      const { url, dir, transport } = await setup(handler);
+      const { saved, path } = await fetchBlob(transport, url, dir);
+      expect(await saved).toBe(blob.length);
+      expect((await readFile(path)).equals(blob)).toBe(true);
+      expect(ranges).toEqual([undefined, 'bytes=700000-']);
+    });
+
+    it('gives up after three resumes in a row that bring no byte', async () => {
+      const { ranges, handler } = cutting([1000, 0, 0, 0, 0, 0]);
+      const { url, dir, transport } = await setup(handler);
+      const { saved, path } = await fetchBlob(transport, url, dir);
+      await expect(saved).rejects.toThrow(/closed before the response body ended/);
+      expect(ranges).toEqual([undefined, 'bytes=1000-', 'bytes=1000-', 'bytes=1000-']);
+      expect(await exists(path)).toBe(false);
+    });
+
+    it('counts again from one cut when a resume brings bytes', async () => {
+      const { ranges, handler } = cutting([1000, 0, 0, 10, 0, 0, undefined]);
+      const { url, dir, transport } = await setup(handler);
+      const { saved } = await fetchBlob(transport, url, dir);
+      expect(await saved).toBe(blob.length);
+      expect(ranges).toHaveLength(7);
+    });
+  });
 });

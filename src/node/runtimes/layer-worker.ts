@@ -69,7 +69,7 @@ async function fetchInto(job: Extract<LayerJob, { op: 'fetch' }>): Promise<void>
       hash.update(bytes);
       filled = 0;
     };
-    await res.consume((view) => {
+    const take = (view: Buffer): number => {
       received += view.length;
       Atomics.store(progress, 0, BigInt(received));
       if (length !== undefined && received > length) throw sizeMismatch(job.save.digest, length, received);
@@ -81,7 +81,32 @@ async function fetchInto(job: Extract<LayerJob, { op: 'fetch' }>): Promise<void>
         if (filled === fill.length) flush();
       }
       return view.length;
-    });
+    };
+    // containerd's httpReadSeeker (remotes/docker/httpreadseeker.go in 1.7, core/remotes/docker/ in 2.0 and 2.1,
+    // Read): a body cut short (io.ErrUnexpectedEOF: the connection ended before its length) is opened again at the
+    // received offset, and the read goes on; a cut with nothing received since the last one counts against maxRetry
+    // (3), and the fourth such cut in a row fails the fetch. A reopen that fails fails it at once.
+    let cutsWithoutProgress = 0;
+    let skip = 0;
+    const skipThenTake = (view: Buffer): number => {
+      if (skip === 0) return take(view);
+      const n = Math.min(skip, view.length);
+      skip -= n;
+      return n === view.length ? n : n + take(view.subarray(n));
+    };
+    for (;;) {
+      const before = received;
+      try {
+        await res.consume(skipThenTake);
+        if (skip > 0) throw new Error('unable to discard to offset');
+        break;
+      } catch (err) {
+        if (!(err as { unexpectedEof?: boolean }).unexpectedEof || length === undefined) throw err;
+        cutsWithoutProgress = received > before ? 1 : cutsWithoutProgress + 1;
+        if (cutsWithoutProgress > MAX_RESUMES_WITHOUT_PROGRESS) throw err;
+        ({ res, skip } = await resume(pool, job, received));
+      }
+    }
     if (filled > 0) flush();
     if (length !== undefined && received !== length) throw sizeMismatch(job.save.digest, length, received);
     const actual = hash.digest();
@@ -99,6 +124,29 @@ async function fetchInto(job: Extract<LayerJob, { op: 'fetch' }>): Promise<void>
     giveStage(spares, fill);
   }
   reply({ id: job.id, saved: received });
+}
+
+/** containerd's httpReadSeeker maxRetry: cuts in a row with no byte between them before a fetch gives up. */
+const MAX_RESUMES_WITHOUT_PROGRESS = 3;
+
+// The fetcher's open(offset) (remotes/docker/fetcher.go dockerFetcher.open; core/remotes/docker/ in 2.x): the same
+// GET with `Range: bytes=<offset>-`; a status above 299 fails; a Content-Range must start at the offset, and a
+// response without one (a registry that ignores Range: 200 and the whole blob) has its first `offset` bytes dropped.
+async function resume(pool: RawHttpPool, job: Extract<LayerJob, { op: 'fetch' }>, offset: number): Promise<{ res: RawResponse; skip: number }> {
+  const res = await pool.get(job.url, { ...job.headers, range: `bytes=${offset}-` });
+  if (res.status > 299) {
+    res.discard();
+    throw new Error(`unexpected status code ${job.url}: ${res.status} resuming at byte ${offset}`);
+  }
+  const range = res.header('content-range');
+  if (range !== null) {
+    if (!range.startsWith(`bytes ${offset}-`)) {
+      res.discard();
+      throw new Error(`unhandled content range in response: ${range}`);
+    }
+    return { res, skip: 0 };
+  }
+  return { res, skip: offset };
 }
 
 // The first bytes of a response that is not saved (a challenge, an error), for the client to read as it reads any. A
