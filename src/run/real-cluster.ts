@@ -70,6 +70,7 @@ export async function startRealRun(scenario: Scenario, registry: StartedRegistry
     ...(c.keep !== undefined ? { keep: c.keep } : {}),
     ...(c.nodeImage ? { image: c.nodeImage } : {}),
     ...(driver === 'k3s' && net ? { network: net.name } : {}),
+    kubelet: c.kubelet,
   });
   const runId = randomBytes(3).toString('hex');
   const prefix = c.namespacePrefix ?? 'pullbench';

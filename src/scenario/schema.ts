@@ -6,6 +6,7 @@ import { signing, verify } from './supply-chain-schema.js';
 import { CONTAINERD_VERSIONS, DEFAULT_CONTAINERD_VERSION, DEFAULT_KUBERNETES_VERSION, KUBERNETES_VERSIONS, kubeletProfile } from '../node/profiles.js';
 import { effectiveImagePullSettings } from '../node/kubelet/config.js';
 import { isPullbenchError } from '../errors.js';
+import { unappliableSettings } from '../cluster/kube/kubelet-settings.js';
 
 /**
  * The scenario schema: the single source for runtime validation, the
@@ -281,7 +282,7 @@ const clusterFields = s.object({
     .enum([...CONTAINERD_VERSIONS])
     .optional()
     .describe(`Runtime embedded and driver model: the containerd release whose pull behaviour the nodes follow (default ${DEFAULT_CONTAINERD_VERSION}); runtime containerd runs the installed one`),
-  kubelet: kubelet.describe('Kubelet image-pull settings of the emulated nodes (with pools: of every pool, unless the pool sets its own)').default({ ensureSecretPulledImages: false }),
+  kubelet: kubelet.describe("Kubelet and containerd image-pull settings (with pools: of every pool, unless the pool sets its own). Emulated nodes follow them; kind creates its nodes with them (a KubeletConfiguration patch, containerd's max_concurrent_downloads), k3s with --kubelet-arg (no containerd setting); a kubeconfig cluster refuses any that is set. results.json records what the nodes ran with").default({ ensureSecretPulledImages: false }),
   pools: s
     .array(pool, { min: 1 })
     .optional()
@@ -317,6 +318,9 @@ const cluster = clusterFields
     if (((c.driver !== 'emulated' && c.driver !== 'model') || c.runtime !== 'embedded') && c.containerdVersion !== undefined) report(['containerdVersion'], 'containerdVersion is for runtime embedded (drivers emulated and model); a real containerd reports its own (recorded in results.json)');
     if (emulatedNodes && c.kubelet.ensureSecretPulledImages && !kubeletProfile(c.kubernetesVersion).ensureSecretPulledImages) report(['kubelet', 'ensureSecretPulledImages'], `ensureSecretPulledImages (KEP-2535) needs kubernetesVersion 1.33 or later, not ${c.kubernetesVersion ?? ''}`);
     if (c.driver === 'k3s' && c.nodes !== 1) report(['nodes'], 'the k3s driver runs a single server node; set nodes: 1');
+    if (c.driver === 'kind' || c.driver === 'k3s' || c.driver === 'kubeconfig') {
+      for (const { field, why } of unappliableSettings(c.driver, c.kubelet)) report(['kubelet', field], why);
+    }
     checkPools(c, report);
   });
 

@@ -25,6 +25,8 @@ export async function startFakeApiServer(opts: {
   pulledMessage?: (image: string) => string;
   kubelet?: KubeletScript;
   gitVersion: string;
+  /** A node's kubelet configuration, served at /api/v1/nodes/<name>/proxy/configz (none: the node object, as a 404-less proxy would not). */
+  configz?: (node: string) => Obj | undefined;
 }): Promise<FakeApiServer> {
   const script: KubeletScript =
     opts.kubelet ??
@@ -73,6 +75,10 @@ export async function startFakeApiServer(opts: {
       const p = url.pathname.split('/').filter(Boolean);
       if (url.pathname === '/version') return send(res, 200, { major: '1', minor: '31', gitVersion: opts.gitVersion });
       if (url.pathname === '/api/v1/nodes') return send(res, 200, { kind: 'NodeList', apiVersion: 'v1', metadata: {}, items: opts.nodes });
+      if (p[2] === 'nodes' && p[3] && p[4] === 'proxy' && p[5] === 'configz') {
+        const config = opts.configz?.(p[3]);
+        return config ? send(res, 200, { kubeletconfig: config }) : send(res, 404, { kind: 'Status', code: 404 });
+      }
       if (p[2] === 'nodes' && p[3]) return send(res, 200, opts.nodes.find((n) => n.metadata.name === p[3]) ?? {});
       if (url.pathname === '/api/v1/namespaces' && req.method === 'POST') {
         const ns = await body(req);

@@ -21,6 +21,9 @@ describe('the kubeconfig driver through the Cluster port (fake API server seam)'
       nodes: [node('cp', { 'node-role.kubernetes.io/control-plane': '' }), node('w1'), node('w2')],
       gitVersion: 'v1.31.0',
       pulledMessage: (image) => `Successfully pulled image "${image}" in 1.5s (2.25s including waiting). Image size: 10485760 bytes.`,
+      // Each kubelet's effective configuration; w2 was given parallel pulls, cp answers nothing.
+      configz: (name) =>
+        name === 'cp' ? undefined : { serializeImagePulls: name !== 'w2', ...(name === 'w2' ? { maxParallelImagePulls: 4 } : {}), registryPullQPS: 5, registryBurst: 10, cgroupDriver: 'systemd' },
     });
     const path = join(dir, 'config');
     writeFileSync(path, api.kubeconfig);
@@ -33,6 +36,7 @@ describe('the kubeconfig driver through the Cluster port (fake API server seam)'
       expect(cluster.nodes).toEqual(['w1', 'w2']);
       expect(cluster.versions()).toEqual({
         kubernetes: 'v1.31.0', containerRuntime: 'containerd://1.7.18', kubelet: 'v1.31.0', kubernetesVersion: '1.31', containerdVersion: '1.7',
+        'kubelet.serializeImagePulls': 'false, true', 'kubelet.maxParallelImagePulls': '4', 'kubelet.registryPullQPS': '5', 'kubelet.registryBurst': '10',
       });
       expect(api.namespaces.get('pullbench-r1')?.metadata).toMatchObject({ labels: { 'pullbench.io/run': 'r1' } });
       expect(await cluster.nodeImages('w1')).toEqual(['registry.pullbench.test:5000/bench/app:v1']);

@@ -258,6 +258,7 @@ export class KubeCluster implements Cluster {
       kubelet: this.clusterVersions.kubelets.join(', '),
       kubernetesVersion: this.clusterVersions.kubeletProfile,
       ...(this.clusterVersions.containerdProfile ? { containerdVersion: this.clusterVersions.containerdProfile } : {}),
+      ...this.clusterVersions.settings,
     };
   }
 

@@ -55,6 +55,8 @@ export interface ClusterVersions {
   /** The modelled releases nearest the nodes' own (profiles.ts), by which their events are read and results marked. */
   kubeletProfile: string;
   containerdProfile?: string;
+  /** The nodes' effective kubelet image-pull settings, read from each kubelet's /configz (`kubelet.<field>`). */
+  settings?: Record<string, string>;
 }
 
 export function clusterVersions(gitVersion: string, nodes: NodeLike[]): ClusterVersions {

@@ -1,6 +1,7 @@
 import { PullbenchError } from '../../errors.js';
 import type { RegistryRoute } from './registry-routes.js';
 import type { StartedKubeCluster } from './started-cluster.js';
+import { unappliableSettings, type RealKubeletSettings } from './kubelet-settings.js';
 
 export interface RealClusterOptions {
   driver: 'kind' | 'k3s' | 'kubeconfig';
@@ -18,6 +19,8 @@ export interface RealClusterOptions {
   network?: string;
   name?: string;
   image?: string;
+  /** The scenario's kubelet and containerd settings: kind and k3s clusters are created with them. */
+  kubelet?: RealKubeletSettings;
 }
 
 /**
@@ -27,6 +30,13 @@ export interface RealClusterOptions {
  * k3s loads testcontainers).
  */
 export async function startRealCluster(o: RealClusterOptions): Promise<StartedKubeCluster> {
+  // The scenario loader refuses these first; a library caller gets the same refusal before anything starts.
+  const refused = unappliableSettings(o.driver, o.kubelet ?? {});
+  if (refused.length > 0) {
+    throw new PullbenchError('INVALID_ARGUMENT', `cluster.kubelet cannot be applied to a ${o.driver} cluster: ${refused.map((r) => `${r.field}: ${r.why}`).join('; ')}`, {
+      details: { fields: refused.map((r) => r.field) },
+    });
+  }
   switch (o.driver) {
     case 'kind': {
       const { startKind } = await import('../drivers/kind/driver.js');
@@ -38,12 +48,13 @@ export async function startRealCluster(o: RealClusterOptions): Promise<StartedKu
         ...(o.connectContainers ? { connectContainers: o.connectContainers } : {}),
         ...(o.keep !== undefined ? { keep: o.keep } : {}),
         ...(o.dockerHost ? { dockerHost: o.dockerHost } : {}),
+        ...(o.kubelet ? { kubelet: o.kubelet } : {}),
       });
     }
     case 'k3s': {
       if (o.nodes !== 1) throw new PullbenchError('INVALID_ARGUMENT', 'the k3s driver runs a single server node; set cluster.nodes: 1');
       const { startK3s } = await import('../drivers/k3s/driver.js');
-      return startK3s({ ...(o.image ? { image: o.image } : {}), ...(o.routes ? { routes: o.routes } : {}), ...(o.dockerHost ? { dockerHost: o.dockerHost } : {}), ...(o.network ? { network: o.network } : {}) });
+      return startK3s({ ...(o.kubelet ? { kubelet: o.kubelet } : {}), ...(o.image ? { image: o.image } : {}), ...(o.routes ? { routes: o.routes } : {}), ...(o.dockerHost ? { dockerHost: o.dockerHost } : {}), ...(o.network ? { network: o.network } : {}) });
     }
     case 'kubeconfig': {
       const { connectKubeconfig } = await import('../drivers/kubeconfig/driver.js');

@@ -15,6 +15,7 @@ import { registerCleanup } from '../../util/cleanup.js';
 import type { KubeEvent } from '../../core/events.js';
 import { fromCoreV1Event, PodEventFilter, type CoreV1EventLike } from './event-conversion.js';
 import { namespaceManifest, RUN_LABEL } from './manifests.js';
+import { kubeletSettingsFromConfigz, mergeNodeSettings } from './kubelet-settings.js';
 import { assertCold, cacheIsWarm, clusterVersions, type ClusterVersions } from './node-state.js';
 
 export interface KubeTarget {
@@ -90,7 +91,18 @@ export class KubeSession implements AsyncDisposable {
   async versions(): Promise<ClusterVersions> {
     try {
       const [v, nodes] = await Promise.all([this.version.getCode(), this.core.listNode()]);
-      return clusterVersions(v.gitVersion, nodes.items);
+      // Each kubelet's effective configuration through the API server's node proxy; a node that does not answer
+      // (no proxy rights, a kubelet without /configz) is left out rather than failing the run.
+      const perNode = await Promise.all(
+        nodes.items.map((n) =>
+          this.core
+            .connectGetNodeProxyWithPath({ name: n.metadata?.name ?? '', path: 'configz' })
+            .then((answer: unknown) => kubeletSettingsFromConfigz(typeof answer === 'string' ? JSON.parse(answer) : answer))
+            .catch(() => ({})),
+        ),
+      );
+      const settings = mergeNodeSettings(perNode);
+      return { ...clusterVersions(v.gitVersion, nodes.items), ...(Object.keys(settings).length ? { settings } : {}) };
     } catch (err) {
       throw clusterError('reading cluster versions', err);
     }

@@ -7,6 +7,7 @@ import { ContainerdRuntime } from '../../../node/runtimes/containerd.js';
 import { EmbeddedRuntime, type LayerStoreKind } from '../../../node/runtimes/embedded.js';
 import { containerdProfile, DEFAULT_MAX_CONCURRENT_DOWNLOADS, kubeletProfile } from '../../../node/profiles.js';
 import type { KubeletImagePullSettings } from '../../../node/kubelet/config.js';
+import { mergeNodeSettings } from '../../kube/kubelet-settings.js';
 import { Keyring, SECRET_TYPE_DOCKER_CONFIG_JSON, type BasicCredentials } from '../../../oci/credentials.js';
 import type { Cluster, PodCondition, PodCreate } from '../../cluster.js';
 import type { KubeEvent, PodObservation } from '../../../core/events.js';
@@ -321,15 +322,33 @@ export class EmulatedCluster implements Cluster {
 
   versions(): Record<string, string> {
     const containerd = this.runtimes.find((r): r is ContainerdRuntime => r instanceof ContainerdRuntime);
+    const settings = this.settings();
     if (this.opts.runtimes) {
-      return { runtime: this.opts.runtimes.driver, kubernetesVersion: kubeletProfile(this.opts.kubernetesVersion).version, containerdVersion: containerdProfile(this.opts.containerdVersion).version };
+      return { runtime: this.opts.runtimes.driver, kubernetesVersion: kubeletProfile(this.opts.kubernetesVersion).version, containerdVersion: containerdProfile(this.opts.containerdVersion).version, ...settings };
     }
     return {
+      ...settings,
       runtime: this.opts.runtime,
       kubernetesVersion: kubeletProfile(this.opts.kubernetesVersion).version,
       ...(this.opts.runtime === 'embedded' ? { layerStore: this.layerStore, containerdVersion: containerdProfile(this.opts.containerdVersion).version } : {}),
       ...(containerd ? { containerd: containerd.daemon.version } : {}),
     };
+  }
+
+  // The settings the nodes run with, after kubelet's defaulting (the same keys a real cluster's /configz gives).
+  private settings(): Record<string, string> {
+    const perNode = [...this.byName.values()].map((node) => {
+      const s = node.images.settings;
+      return {
+        'kubelet.serializeImagePulls': String(s.serializeImagePulls),
+        ...(s.maxParallelImagePulls !== undefined ? { 'kubelet.maxParallelImagePulls': String(s.maxParallelImagePulls) } : {}),
+        'kubelet.registryPullQPS': String(s.registryPullQPS),
+        'kubelet.registryBurst': String(s.registryBurst),
+        'kubelet.ensureSecretPulledImages': String(this.opts.kubelet.ensureSecretPulledImages),
+        'containerd.max_concurrent_downloads': String(this.opts.kubelet.maxConcurrentDownloads ?? DEFAULT_MAX_CONCURRENT_DOWNLOADS),
+      };
+    });
+    return mergeNodeSettings(perNode);
   }
 
   private onEvent(event: KubeEvent): void {

@@ -3,6 +3,7 @@ import { registerCleanup } from '../../../util/cleanup.js';
 import { DEFAULT_K3S_IMAGE } from '../../../docker/images.js';
 import { loadTestcontainers } from '../../../docker/testcontainers.js';
 import { registriesYaml, type RegistryRoute } from '../../kube/registry-routes.js';
+import { k3sKubeletArgs, type RealKubeletSettings } from '../../kube/kubelet-settings.js';
 import { loadKubeConfig } from '../../kube/session.js';
 import { sessionOpener, type StartedKubeCluster } from '../../kube/started-cluster.js';
 
@@ -14,6 +15,8 @@ export interface K3sDriverOptions {
   dockerHost?: string;
   /** Docker network to join (so that a registry container on it is reachable by alias). */
   network?: string;
+  /** Kubelet settings of the node, as --kubelet-arg (k3sKubeletArgs). */
+  kubelet?: RealKubeletSettings;
 }
 
 /** A single-node k3s server through @testcontainers/k3s, with registries.yaml for the scenario's mirror. */
@@ -29,6 +32,9 @@ export async function startK3s(opts: K3sDriverOptions = {}): Promise<StartedKube
     ]);
   }
   if (opts.network) builder = builder.withNetworkMode(opts.network);
+  const kubeletArgs = k3sKubeletArgs(opts.kubelet ?? {});
+  // K3sContainer's own command, with the kubelet's arguments after it.
+  if (kubeletArgs.length) builder = builder.withCommand(['server', '--disable=traefik', ...kubeletArgs]);
   let started: Awaited<ReturnType<typeof builder.start>>;
   try {
     started = await builder.start();

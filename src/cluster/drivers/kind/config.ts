@@ -1,5 +1,6 @@
 import { stringify as toYaml } from 'yaml';
 import { assertDnsLabel } from '../../kube/manifests.js';
+import { kindSettingsPatches, type RealKubeletSettings } from '../../kube/kubelet-settings.js';
 import { certsDirName, hostsToml, type RegistryRoute } from '../../kube/registry-routes.js';
 
 /** The Docker network kind puts its nodes on: `kind`, or what KIND_EXPERIMENTAL_DOCKER_NETWORK names. */
@@ -15,6 +16,8 @@ export interface KindClusterConfig {
   workers: number;
   /** kindest/node image, e.g. `kindest/node:v1.31.0`; kind's default when absent. */
   nodeImage?: string | undefined;
+  /** Kubelet and containerd settings of every node (kindSettingsPatches). */
+  kubelet?: RealKubeletSettings | undefined;
 }
 
 /**
@@ -25,11 +28,13 @@ export interface KindClusterConfig {
 export function kindConfigYaml(cfg: KindClusterConfig): string {
   assertDnsLabel('kind cluster name', cfg.name);
   const node = (role: 'control-plane' | 'worker'): Record<string, unknown> => ({ role, ...(cfg.nodeImage ? { image: cfg.nodeImage } : {}) });
+  const settings = kindSettingsPatches(cfg.kubelet ?? {});
   return toYaml({
     kind: 'Cluster',
     apiVersion: 'kind.x-k8s.io/v1alpha4',
     name: cfg.name,
-    containerdConfigPatches: [`[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "${NODE_CERTS_DIR}"`],
+    containerdConfigPatches: [`[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "${NODE_CERTS_DIR}"`, ...settings.containerdConfigPatches],
+    ...(settings.kubeadmConfigPatches.length ? { kubeadmConfigPatches: settings.kubeadmConfigPatches } : {}),
     nodes: [node('control-plane'), ...Array.from({ length: cfg.workers }, () => node('worker'))],
   });
 }

@@ -9,6 +9,7 @@ import { findTool } from '../../../util/tools.js';
 import type { RegistryRoute } from '../../kube/registry-routes.js';
 import { loadKubeConfig } from '../../kube/session.js';
 import { sessionOpener, type StartedKubeCluster } from '../../kube/started-cluster.js';
+import type { RealKubeletSettings } from '../../kube/kubelet-settings.js';
 import { connectSteps, kindConfigYaml, nodeRegistrySteps, type DockerStep } from './config.js';
 
 const execFileAsync = promisify(execFile);
@@ -25,6 +26,8 @@ export interface KindDriverOptions {
   /** DOCKER_HOST for kind and docker. */
   dockerHost?: string;
   createTimeoutMs?: number;
+  /** Kubelet and containerd settings every node is created with. */
+  kubelet?: RealKubeletSettings;
 }
 
 /**
@@ -54,7 +57,7 @@ export async function startKind(opts: KindDriverOptions): Promise<StartedKubeClu
   // Only the config file lives here, for `kind create`; the nodes keep nothing from it.
   const dir = await makeTempDir('pbkind-');
   const configPath = join(dir.path, 'kind.yaml');
-  await writeFile(configPath, kindConfigYaml({ name: opts.name, workers: opts.workers ?? 1, nodeImage: opts.nodeImage }));
+  await writeFile(configPath, kindConfigYaml({ name: opts.name, workers: opts.workers ?? 1, nodeImage: opts.nodeImage, kubelet: opts.kubelet }));
 
   let created = false;
   const teardown = async (): Promise<void> => {

@@ -1,0 +1,87 @@
+/**
+ * The scenario's kubelet and containerd settings on a real cluster: written into the cluster pullbench creates
+ * (kind: a KubeletConfiguration patch and a containerd config patch; k3s: --kubelet-arg), refused where they cannot
+ * be applied, and read back from each node's kubelet (/configz) for the results.
+ */
+import type { KubeletImagePullSettings } from '../../node/kubelet/config.js';
+
+/** What a scenario's cluster.kubelet may ask of a real cluster. */
+export interface RealKubeletSettings extends KubeletImagePullSettings {
+  maxConcurrentDownloads?: number | undefined;
+  ensureSecretPulledImages?: boolean | undefined;
+}
+
+/** KubeletConfiguration v1beta1 fields (their kubelet flags for k3s) of the settings that are set. */
+function kubeletFields(k: RealKubeletSettings): [field: string, flag: string, value: unknown][] {
+  const out: [string, string, unknown][] = [];
+  if (k.serializeImagePulls !== undefined) out.push(['serializeImagePulls', 'serialize-image-pulls', k.serializeImagePulls]);
+  if (k.maxParallelImagePulls !== undefined) out.push(['maxParallelImagePulls', 'max-parallel-image-pulls', k.maxParallelImagePulls]);
+  if (k.registryPullQPS !== undefined) out.push(['registryPullQPS', 'registry-qps', k.registryPullQPS]);
+  if (k.registryBurst !== undefined) out.push(['registryBurst', 'registry-burst', k.registryBurst]);
+  return out;
+}
+
+/** The feature gate KEP-2535 sits behind (alpha in 1.33). */
+const ENSURE_SECRET_GATE = 'KubeletEnsureSecretPulledImages';
+
+/**
+ * kind's cluster config patches: a kubeadm patch of kind `KubeletConfiguration` (kind merges it into every node's
+ * kubelet config, https://kind.sigs.k8s.io/docs/user/configuration/#kubeadm-config-patches) and a containerd
+ * config patch with CRI's max_concurrent_downloads (the config version 2 plugin name kind's node images use).
+ */
+export function kindSettingsPatches(k: RealKubeletSettings): { kubeadmConfigPatches: string[]; containerdConfigPatches: string[] } {
+  const fields = kubeletFields(k);
+  const lines = fields.map(([field, , value]) => `${field}: ${String(value)}`);
+  if (k.ensureSecretPulledImages) lines.push('featureGates:', `  ${ENSURE_SECRET_GATE}: true`);
+  return {
+    kubeadmConfigPatches: lines.length ? [['kind: KubeletConfiguration', ...lines, ''].join('\n')] : [],
+    containerdConfigPatches:
+      k.maxConcurrentDownloads !== undefined ? [`[plugins."io.containerd.grpc.v1.cri"]\n  max_concurrent_downloads = ${k.maxConcurrentDownloads}`] : [],
+  };
+}
+
+/** k3s server arguments: each kubelet setting as `--kubelet-arg=<flag>=<value>`. */
+export function k3sKubeletArgs(k: RealKubeletSettings): string[] {
+  const args = kubeletFields(k).map(([, flag, value]) => `--kubelet-arg=${flag}=${String(value)}`);
+  if (k.ensureSecretPulledImages) args.push(`--kubelet-arg=feature-gates=${ENSURE_SECRET_GATE}=true`);
+  return args;
+}
+
+/**
+ * The settings a driver cannot apply, each with why: an existing cluster (kubeconfig) takes none; k3s has no
+ * containerd setting pullbench can write safely (its containerd config is a template of k3s's own version, and a
+ * second [plugins."io.containerd.grpc.v1.cri"] table in it would not parse).
+ */
+export function unappliableSettings(driver: 'kind' | 'k3s' | 'kubeconfig', k: RealKubeletSettings): { field: string; why: string }[] {
+  const set = [...kubeletFields(k).map(([field]) => field), ...(k.maxConcurrentDownloads !== undefined ? ['maxConcurrentDownloads'] : []), ...(k.ensureSecretPulledImages ? ['ensureSecretPulledImages'] : [])];
+  if (driver === 'kubeconfig') {
+    return set.map((field) => ({ field, why: `an existing cluster (driver kubeconfig) keeps its nodes' own kubelet and containerd settings; remove ${field} (results.json records what the nodes run with)` }));
+  }
+  if (driver === 'k3s' && k.maxConcurrentDownloads !== undefined) {
+    return [{ field: 'maxConcurrentDownloads', why: "k3s's containerd config is generated from a template of its own version, which pullbench does not rewrite; remove maxConcurrentDownloads or use driver kind" }];
+  }
+  return [];
+}
+
+/**
+ * The image-pull settings a node's kubelet runs with, from its /configz answer (`{"kubeletconfig": {...}}`, the
+ * effective KubeletConfiguration after defaulting), as results record them.
+ */
+export function kubeletSettingsFromConfigz(body: unknown): Record<string, string> {
+  const kc = (body as { kubeletconfig?: Record<string, unknown> } | null)?.kubeletconfig;
+  if (!kc || typeof kc !== 'object') return {};
+  const out: Record<string, string> = {};
+  for (const field of ['serializeImagePulls', 'maxParallelImagePulls', 'registryPullQPS', 'registryBurst']) {
+    if (kc[field] !== undefined && kc[field] !== null) out[`kubelet.${field}`] = String(kc[field]);
+  }
+  const gates = kc.featureGates as Record<string, unknown> | undefined;
+  if (gates?.[ENSURE_SECRET_GATE] !== undefined) out['kubelet.ensureSecretPulledImages'] = String(gates[ENSURE_SECRET_GATE]);
+  return out;
+}
+
+/** The settings of several nodes as one record: a field's distinct values, sorted and joined (a mixed cluster shows both). */
+export function mergeNodeSettings(perNode: Record<string, string>[]): Record<string, string> {
+  const values = new Map<string, Set<string>>();
+  for (const node of perNode) for (const [k, v] of Object.entries(node)) (values.get(k) ?? values.set(k, new Set()).get(k)!).add(v);
+  return Object.fromEntries([...values].map(([k, v]) => [k, [...v].sort().join(', ')]));
+}
