@@ -10,6 +10,11 @@ export interface EnvironmentInfo {
   cpus: number;
   cpuModel: string;
   memoryBytes: number;
+  /**
+   * Whether OpenSSL was told to ignore the CPU's SHA extensions (OPENSSL_ia32cap masking bit 29 of the second word,
+   * CPUID leaf 7 EBX "SHA"), as when matching a containerd whose Go sha256 lacks them; with the variable as given.
+   */
+  shaExtensions?: { hidden: boolean; opensslIa32cap?: string };
 }
 
 let cachedVersion: string | undefined;
@@ -32,5 +37,20 @@ export function environmentInfo(): EnvironmentInfo {
     cpus: cpuList.length,
     cpuModel: cpuList[0]?.model ?? 'unknown',
     memoryBytes: totalmem(),
+    shaExtensions: shaExtensionsOf(process.env.OPENSSL_ia32cap),
   };
+}
+
+/**
+ * Reads an OPENSSL_ia32cap value (OPENSSL_ia32cap(3): `[~]LOW[:[~]HIGH]`, each a number in C notation; `~` clears
+ * the bits it names): the SHA extensions are hidden when the second word clears bit 29. OpenSSL reads the variable
+ * once, as the process starts, so the value this process was started with is what its hashing used.
+ */
+export function shaExtensionsOf(value: string | undefined): { hidden: boolean; opensslIa32cap?: string } {
+  if (value === undefined || value === '') return { hidden: false };
+  const high = value.split(':')[1]?.trim() ?? '';
+  const clears = high.startsWith('~');
+  const bits = Number(clears ? high.slice(1) : high);
+  const hidden = clears && Number.isFinite(bits) && (bits & 0x20000000) !== 0;
+  return { hidden, opensslIa32cap: value };
 }

@@ -135,7 +135,9 @@ function environmentTable(results: RunResults): string {
   const e = results.environment;
   const rows: Array<[string, string]> = [
     ['pullbench', e.pullbench], ['Node.js', e.node], ['platform', `${e.platform}/${e.arch}, kernel ${e.kernel}`], ['CPUs', `${e.cpus} x ${e.cpuModel}`],
-    ['memory', formatBytes(e.memoryBytes)], ['registry', e.registry], ...(e.mirror ? [['mirror', e.mirror] as [string, string]] : []),
+    ['memory', formatBytes(e.memoryBytes)],
+    ...(e.shaExtensions ? [['SHA extensions', e.shaExtensions.hidden ? `hidden from OpenSSL (OPENSSL_ia32cap=${e.shaExtensions.opensslIa32cap ?? ''})` : 'used by OpenSSL where the CPU has them'] as [string, string]] : []),
+    ['registry', e.registry], ...(e.mirror ? [['mirror', e.mirror] as [string, string]] : []),
     ...Object.entries(e.cluster).map(([k, v]) => [`cluster ${k}`, v] as [string, string]),
     ['started', results.startedAt], ['finished', results.finishedAt], ['scenario file', results.scenario.file],
   ];
