@@ -127,6 +127,17 @@ function hostEntry(table: TomlTable, url: string, isMirror: boolean, source: str
  * `docker.io`): the `[host."url"]` entries in file order, then the server
  * (`server = ...` or containerd's default for that host).
  */
+/**
+ * The certs.d directories containerd tries for a registry host, in order (remotes/docker/config/hosts.go hostPaths
+ * and hostDirectory, the same in 1.7, 2.0 and 2.1): `host_port_` for a host with a port, the host as written, then
+ * `_default`. The first that exists is used.
+ */
+export function hostDirectoryPaths(host: string): string[] {
+  const colon = host.lastIndexOf(':');
+  const portDir = colon > 0 ? `${host.slice(0, colon)}_${host.slice(colon + 1)}_` : host;
+  return [...(portDir !== host ? [portDir] : []), host, '_default'];
+}
+
 export function parseHostsToml(text: string, server: string, source = `${server}/hosts.toml`): RegistryHost[] {
   const doc = readToml(text, source);
   const known = new Set(['server', 'host', 'capabilities', 'skip_verify', 'override_path', 'header', 'ca', 'client']);

@@ -86,6 +86,22 @@ describe('the embedded runtime behind a hosts.toml mirror', () => {
     }
   });
 
+  it('finds a registry\'s hosts.toml as containerd looks in certs.d: host_port_ first, then host:port, then _default', async () => {
+    const [byPort, byName, fallback] = [await startMirror(registry.url, '/v2'), await startMirror(registry.url, '/v2'), await startMirror(registry.url, '/v2')];
+    const via = (m: { url: string }): string => `server = "http://${registry.host}"\n[host."${m.url}"]\n  capabilities = ["pull", "resolve"]\n`;
+    const portDir = registry.host.replace(/:(\d+)$/, '_$1_');
+    try {
+      await using rt = await EmbeddedRuntime.start({ label: 'dirs', hostsToml: { [registry.host]: via(byName), [portDir]: via(byPort), _default: via(fallback) } });
+      await rt.pullImage(`${registry.host}/lib/app:v1`);
+      expect([byPort.seen.length > 0, byName.seen.length, fallback.seen.length]).toEqual([true, 0, 0]);
+      await using rt2 = await EmbeddedRuntime.start({ label: 'dirs2', hostsToml: { _default: via(fallback) } });
+      await rt2.pullImage(`${registry.host}/lib/app:v1`);
+      expect(fallback.seen.length).toBeGreaterThan(0);
+    } finally {
+      await Promise.all([byPort.close(), byName.close(), fallback.close()]);
+    }
+  });
+
   it('joins the repository to the mirror path itself under override_path, without /v2', async () => {
     const mirror = await startMirror(registry.url, '/registry/cache');
     try {

@@ -1,7 +1,7 @@
 // Where the embedded runtime's pull sends its requests: the hosts.toml host list per registry (as a real
 // containerd's certs.d), tried with containerd's mirror fallback, and one set of registry clients per pull phase.
 import { RegistryClient } from '../../oci/client.js';
-import { parseHostsToml, type HostCapability, type RegistryHost } from '../../oci/hosts.js';
+import { hostDirectoryPaths, parseHostsToml, type HostCapability, type RegistryHost } from '../../oci/hosts.js';
 import { isProxy, withMirrors } from '../../oci/mirror-fetch.js';
 import { HttpPool, type HttpTransport } from '../../net/http-pool.js';
 import type { ShapedRoutes } from '../../net/shaped-socket.js';
@@ -12,17 +12,36 @@ import type { LayerThread } from './layer-thread.js';
 /** Runs `fn` against the phase's hosts that have `capability`, falling back from mirror to mirror as containerd does. */
 export type Via = <T>(capability: HostCapability, fn: (c: RegistryClient) => Promise<T>) => Promise<T>;
 
-/** hosts.toml text by registry host, parsed once; a registry without one is reached directly. */
+/**
+ * hosts.toml text by certs.d directory name, as a real containerd's config_path holds them (the containerd runtime
+ * writes the same record to its certs.d): a registry's file is found as containerd finds it, and parsed once per
+ * registry; a registry without one is reached directly.
+ */
 export class RegistryHosts {
-  private readonly hosts = new Map<string, RegistryHost[]>();
+  private readonly parsed = new Map<string, RegistryHost[]>();
 
-  constructor(hostsToml: Record<string, string> = {}) {
-    for (const [host, text] of Object.entries(hostsToml)) this.hosts.set(host, parseHostsToml(text, host));
+  constructor(private readonly hostsToml: Record<string, string> = {}) {
+    // Every file is checked at once, so a broken one fails the runtime's start, not a later pull.
+    for (const [dir, text] of Object.entries(hostsToml)) parseHostsToml(text, hostOfDirectory(dir), `${dir}/hosts.toml`);
   }
 
   for(domain: string): RegistryHost[] {
-    return this.hosts.get(domain) ?? parseHostsToml('', domain);
+    let hosts = this.parsed.get(domain);
+    if (!hosts) {
+      const dir = hostDirectoryPaths(domain).find((d) => this.hostsToml[d] !== undefined);
+      // The file's `server` defaults to the registry asked for, also when the file is _default's.
+      hosts = parseHostsToml(dir === undefined ? '' : this.hostsToml[dir]!, domain, dir === undefined ? undefined : `${dir}/hosts.toml`);
+      this.parsed.set(domain, hosts);
+    }
+    return hosts;
   }
+}
+
+// A registry host a certs.d directory can stand for, to check its file before any pull names one.
+function hostOfDirectory(dir: string): string {
+  if (dir === '_default') return 'default.invalid';
+  const port = /^(.+)_(\d+)_$/.exec(dir);
+  return port ? `${port[1]}:${port[2]}` : dir;
 }
 
 export interface PhaseOptions {
