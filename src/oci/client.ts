@@ -117,7 +117,7 @@ export class RegistryClient {
     await this.close();
   }
 
-  /** Tag (or digest) -> descriptor, by HEAD; GET when HEAD is refused (405) or lacks Docker-Content-Digest. */
+  /** Tag (or digest) -> descriptor, by HEAD; GET when HEAD is refused (405), gives no length, or (for a tag) lacks Docker-Content-Digest. */
   async resolve(repo: string, reference: string, accept: string = MANIFEST_ACCEPT): Promise<Descriptor> {
     checkReference(reference);
     const res = await this.send({
@@ -130,6 +130,11 @@ export class RegistryClient {
     });
     const digest = res.headers.get('docker-content-digest');
     const length = res.headers.get('content-length');
+    // containerd's resolver (remotes/docker/resolver.go Resolve, 1.7-2.1) reads the digest header only for a tag: a
+    // digest reference is its own digest, and it GETs the manifest only when the HEAD gave no length.
+    if (res.status === 200 && !digest && isDigest(reference) && length !== null) {
+      return { mediaType: contentType(res), digest: reference, size: Number(length) };
+    }
     if (res.status === 200 && digest && isDigest(digest) && length !== null) {
       if (isDigest(reference) && digest !== reference) {
         throw new PullbenchError('DIGEST_MISMATCH', `registry resolved ${reference} to ${digest}`, { details: { expected: reference, actual: digest } });
