@@ -1,6 +1,8 @@
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type ClientRequest } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type ClientRequest, type RequestOptions } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Readable, pipeline, type Duplex } from 'node:stream';
+import { PullbenchError } from '../errors.js';
+import { proxyForUrl, type ProxyEnv } from './proxy-env.js';
 
 /** The part of an HTTP response the registry client reads. `headers.get` matches the fetch API's. */
 export interface HttpResponse {
@@ -52,6 +54,8 @@ export interface HttpPoolOptions {
    * target (a shaped link: `ShapedRoutes.connect`), or undefined to connect directly.
    */
   connect?: (target: { host: string; port: number }) => Duplex | undefined;
+  /** The runtime's proxy environment (HTTP_PROXY, NO_PROXY), chosen per request as Go's ProxyFromEnvironment does. */
+  proxy?: ProxyEnv;
 }
 
 export interface HttpPoolStats {
@@ -78,8 +82,10 @@ export class HttpPool implements HttpTransport, AsyncDisposable {
   private readonly counters: HttpPoolStats = { connections: 0, requests: 0 };
   private closed = false;
   private readonly highWaterMark: number;
+  private readonly proxyEnv: ProxyEnv | undefined;
 
   constructor(opts: HttpPoolOptions = {}) {
+    this.proxyEnv = opts.proxy;
     const common = {
       keepAlive: true,
       maxSockets: opts.maxConnectionsPerHost ?? 64,
@@ -127,12 +133,19 @@ export class HttpPool implements HttpTransport, AsyncDisposable {
     if (this.closed) return Promise.reject(new Error('the connection pool is closed'));
     this.counters.requests++;
     const https = url.protocol === 'https:';
+    const proxy = this.proxyEnv ? proxyForUrl(url, this.proxyEnv) : undefined;
+    if (proxy && (https || proxy.protocol !== 'http:')) {
+      return Promise.reject(new PullbenchError('INVALID_ARGUMENT', `${url.origin} through proxy ${proxy.host}: the embedded runtime sends plain HTTP through an http:// proxy only (no CONNECT); use runtime containerd`));
+    }
     return new Promise<HttpResponse>((resolve, reject) => {
       let settled = false;
       const send = https ? httpsRequest : httpRequest;
       // `highWaterMark` sizes the response's buffer (Node >= 20.0 honours it; @types/node does not list it).
       const options = { method: req.method, headers: req.headers, agent: https ? this.https : this.http, highWaterMark: this.highWaterMark };
-      const client: ClientRequest = send(url, options as Parameters<typeof httpRequest>[1]);
+      // Through a proxy, Go's Transport sends plain HTTP with the absolute URI, and the proxy URL's user info as Proxy-Authorization.
+      const client: ClientRequest = proxy
+        ? httpRequest({ ...options, host: proxy.hostname, port: Number(proxy.port || 80), path: url.href, headers: { ...req.headers, host: url.host, ...proxyAuthorization(proxy) } } as RequestOptions)
+        : send(url, options as Parameters<typeof httpRequest>[1]);
       const onAbort = (): void => {
         client.destroy(new Error('request aborted'));
       };
@@ -189,6 +202,12 @@ export class HttpPool implements HttpTransport, AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+function proxyAuthorization(proxy: URL): Record<string, string> {
+  if (!proxy.username) return {};
+  const user = `${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`;
+  return { 'proxy-authorization': `Basic ${Buffer.from(user).toString('base64')}` };
 }
 
 function isConnectionReset(err: unknown): boolean {

@@ -1,7 +1,7 @@
 import { createConnection, createServer, type Socket } from 'node:net';
 import { PullbenchError } from '../errors.js';
-import { registerCleanup } from '../util/cleanup.js';
 import { seededRandom, type Clock } from '../core/clock.js';
+import { closeOnce, listenOnLoopback } from './loopback-server.js';
 import { Link, type LinkSpec, type SharedUplink, type ShapedFlow } from './shaper.js';
 
 export interface ProxyStats {
@@ -162,22 +162,8 @@ export async function startShapedProxy(opts: ShapedProxyOptions): Promise<Starte
     upstream.on('close', () => onClose(upstream));
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err) => reject(new PullbenchError('INTERNAL', `shaped proxy could not listen: ${err.message}`, { cause: err })));
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as { port: number }).port;
-
-  let closing: Promise<void> | undefined;
-  const close = (): Promise<void> => {
-    closing ??= new Promise<void>((resolve) => {
-      unregister();
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    });
-    return closing;
-  };
-  const unregister = registerCleanup(`shaped proxy 127.0.0.1:${port}`, close);
+  const port = await listenOnLoopback(server, 'shaped proxy');
+  const close = closeOnce(`shaped proxy 127.0.0.1:${port}`, server, sockets);
 
   return {
     host: `127.0.0.1:${port}`,

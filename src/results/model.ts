@@ -6,6 +6,7 @@
 import type { StormAggregate, StormRun } from '../load/stage.js';
 import type { PodTimeline } from '../measure/timeline.js';
 import type { RunConditions } from '../measure/conditions.js';
+import type { ForwardProxyStats } from '../net/forward-proxy.js';
 import type { ProcessUsage, UsageAggregate } from '../measure/usage.js';
 import type { Distribution, MeanWithCi } from '../measure/stats.js';
 import type { RegistryStats } from '../registry/stats.js';
@@ -42,6 +43,8 @@ export interface Repetition {
   load?: StormRun[];
   /** The scenario's faults: their windows in this repetition, and the requests the fault fronts met with one, by kind. */
   faults?: { windows: FaultRun[]; faulted: Record<string, number> };
+  /** The proxy hop: requests forwarded, tunnels, 407s, by target as the nodes named it. */
+  proxy?: ForwardProxyStats;
 }
 
 /** A scenario fault as it fell in one repetition (ms since the epoch). */

@@ -1,6 +1,6 @@
 import type { RunEventSink } from '../core/progress.js';
 import type { Cluster } from '../cluster/cluster.js';
-import { EmulatedCluster, type EmulatedClusterOptions, type Route } from '../cluster/drivers/emulated/driver.js';
+import { EmulatedCluster, PROXY_ALIASES, type EmulatedClusterOptions, type NodeProxy, type Route } from '../cluster/drivers/emulated/driver.js';
 import { realClock } from '../core/clock.js';
 import { PullbenchError } from '../errors.js';
 import type { BasicCredentials } from '../oci/credentials.js';
@@ -30,6 +30,7 @@ function emulatedClusterOptions(scenario: Scenario, arm: Arm, registry: StartedR
     registryHost: registry.host,
     registry: route(ways.registry ?? registry.host, arm.topology !== 'pre-pulled' ? scenario.links.registry : undefined),
     ...(mirror ? { mirror: route(ways.mirror ?? mirror.host, scenario.links.mirror) } : {}),
+    ...(ways.proxy && scenario.proxy ? { proxy: nodeProxy(scenario.proxy, route(ways.proxy, scenario.links.proxy)) } : {}),
     pullSecrets: new Map(scenario.pullSecrets.map((p) => [p.name, { username: p.username, password: p.password }])),
     namePrefix: 'node',
     ...(arm.p2p ? { p2p: p2pOptions(scenario, arm.p2p) } : {}),
@@ -62,6 +63,14 @@ function p2pOptions(scenario: Scenario, mode: P2pMode): P2pOptions {
 export interface NodeWays {
   registry?: string;
   mirror?: string;
+  /** The proxy hop (the proxy stage's server, or its fault front). */
+  proxy?: string;
+}
+
+// `registry` and `mirror` in noProxy are the names the nodes know them by (their aliases); anything else is a NO_PROXY pattern as written.
+function nodeProxy(p: NonNullable<Scenario['proxy']>, via: Route): NodeProxy {
+  const alias = (entry: string): string => (entry === 'registry' || entry === 'mirror' ? PROXY_ALIASES[entry].split(':')[0]! : entry);
+  return { route: via, ...(p.auth ? { credentials: p.auth } : {}), noProxy: p.noProxy.map(alias) };
 }
 
 export interface ClusterStageInput {

@@ -40,6 +40,11 @@ export class FaultStage implements AsyncDisposable {
     return this.front(mirrorHost, ['mirror', 'link:mirror'], steady(this.scenario.mirror?.faults));
   }
 
+  /** Where the nodes reach the proxy hop. */
+  proxy(proxyHost: string): Promise<string> {
+    return this.front(proxyHost, ['proxy', 'link:proxy'], undefined);
+  }
+
   /** The rollout starts: steady faults on, and the faults timed from the rollout's start scheduled. */
   arm(at: number): void {
     for (const { front } of this.fronts) front.arm();

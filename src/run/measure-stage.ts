@@ -114,10 +114,12 @@ export interface CollectStageInput {
   cacheVerified?: boolean;
   admitted?: Admission;
   imageHost: string;
+  /** The proxy hop's counters. */
+  proxy?: Repetition['proxy'];
 }
 
 /** Stage `collect`: the cluster's record read into per-pod timelines (and the verify stage's denials), with the registries' counters. */
-export function collectStage({ index, cluster, registry, mirror, measured, cacheVerified, admitted, imageHost }: CollectStageInput): Repetition {
+export function collectStage({ index, cluster, registry, mirror, measured, cacheVerified, admitted, imageHost, proxy }: CollectStageInput): Repetition {
   const p2p = cluster.p2pStats?.();
   const pods = [...buildTimelines(cluster.events(), cluster.observations()), ...(admitted ? deniedPods(admitted, imageHost, measured.startedAt) : [])];
   return {
@@ -134,5 +136,6 @@ export function collectStage({ index, cluster, registry, mirror, measured, cache
     ...(measured.usage ? { usage: measured.usage } : {}),
     ...(measured.load ? { load: measured.load } : {}),
     ...(measured.faults ? { faults: measured.faults } : {}),
+    ...(proxy ? { proxy } : {}),
   };
 }

@@ -27,10 +27,10 @@ describe('faults, proxy and absent images in the scenario', () => {
     expect(ok.faults.map((f) => [f.target, f.at, f.for, f.kind])).toEqual([['registry', 5000, 60_000, 503], ['link:upstream', 0, 1000, 'reset'], ['proxy', 0, 2000, 'stall']]);
   });
 
-  it('refuses unknown targets, peers (p2p not here yet), statuses on a link, and unknown steps', () => {
+  it('refuses unknown targets, peers (no fault front on the peer set yet), statuses on a link, and unknown steps', () => {
     const out = issues(`${base}faults:\n  - { target: mirror, at: 0s, for: 1s, kind: 503 }\n  - { target: peers, at: 0s, for: 1s, kind: refuse }\n  - { target: registry, after: nope, at: 0s, for: 1s, kind: 503 }\n`).join('\n');
     expect(out).toMatch(/faults\[0\]\.target: unknown fault target "mirror"/);
-    expect(out).toMatch(/faults\[1\]\.target: .*p2p/);
+    expect(out).toMatch(/faults\[1\]\.target: faults on the p2p peer set/);
     expect(out).toMatch(/faults\[2\]\.after: unknown rollout step "nope"/);
     expect(issues(`${base}faults: [{ target: link:registry, at: 0s, for: 1s, kind: 503 }]\n`).join('\n')).toMatch(/faults\[0\]\.kind: a link can refuse/);
   });

@@ -40,6 +40,8 @@ export interface ContainerdOptions {
   /** Force a snapshotter instead of probing overlayfs. */
   snapshotter?: 'overlayfs' | 'native';
   readyTimeoutMs?: number;
+  /** The service environment's proxy variables (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), as a systemd drop-in sets them. */
+  proxyEnv?: Record<string, string>;
 }
 
 // Snapshotters and plugins that need kernel features or devices this harness never uses.
@@ -60,6 +62,11 @@ const MAX_SOCKET_PATH = 107;
  * (process group, mounts under its root, directories) is removed on stop,
  * on failure to start, and on Ctrl-C.
  */
+// This process's proxy variables are not the node's: a containerd gets exactly the scenario's, or none.
+function withoutProxy(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !/^(https?|no|all)_proxy$/i.test(k)));
+}
+
 export async function startContainerd(opts: ContainerdOptions): Promise<StartedContainerd> {
   const containerdBin = findTool('containerd');
   const ctrBin = findTool('ctr');
@@ -112,6 +119,8 @@ export async function startContainerd(opts: ContainerdOptions): Promise<StartedC
       ready: async () => (await ctrRaw(['version'])).stdout.includes('Server:'),
       readyTimeoutMs: opts.readyTimeoutMs ?? 30_000,
       stopGraceMs: 5000,
+      // The daemon's own environment is where containerd (Go's ProxyFromEnvironment) reads a proxy from; nothing else sets one.
+      env: { ...withoutProxy(process.env), ...opts.proxyEnv },
       // Its pulls are timed against the embedded runtime's, which run in this process: the same CPU share for both.
       sameSession: true,
     });

@@ -6,6 +6,7 @@ import { PullbenchError } from '../../errors.js';
 import { MANIFEST_ACCEPT, isIndexMediaType, type Descriptor, type ImageIndex } from '../../oci/media-types.js';
 import { fetchTransport, type HttpTransport } from '../../net/http-pool.js';
 import { ShapedRoutes, type ShapedRouteSpec } from '../../net/shaped-socket.js';
+import type { ProxyEnv } from '../../net/proxy-env.js';
 import { hostPlatform, selectPlatform, type PlatformSpec } from '../../oci/platform.js';
 import { parseReference, type ImageReference } from '../../oci/reference.js';
 import { coalesce } from '../../util/coalesce.js';
@@ -55,6 +56,8 @@ export interface EmbeddedRuntimeOptions {
    * the runtime's own directory. Given, a node's P2P agent reads it, as Spegel reads containerd's content store.
    */
   contentRoot?: string;
+  /** The node's proxy environment, as a containerd service's (HTTP_PROXY, NO_PROXY): Go's choice per request. */
+  proxy?: ProxyEnv;
 }
 
 interface Content {
@@ -230,6 +233,7 @@ export class EmbeddedRuntime implements Runtime {
         ...(auth ? { auth } : {}),
         ...(this.injected ? { injected: this.injected } : {}),
         ...(this.routes ? { routes: this.routes } : {}),
+        ...(this.opts.proxy ? { proxy: this.opts.proxy } : {}),
         ...(this.layers ? { layers: this.layers } : {}),
         pools,
         counted: (t) => this.counted(t),

@@ -4,6 +4,7 @@ import { RegistryClient } from '../../oci/client.js';
 import { hostDirectoryPaths, parseHostsToml, type HostCapability, type RegistryHost } from '../../oci/hosts.js';
 import { isProxy, withMirrors } from '../../oci/mirror-fetch.js';
 import { HttpPool, type HttpTransport } from '../../net/http-pool.js';
+import type { ProxyEnv } from '../../net/proxy-env.js';
 import type { ShapedRoutes } from '../../net/shaped-socket.js';
 import type { ImageReference } from '../../oci/reference.js';
 import type { PullAuth } from '../runtime.js';
@@ -51,6 +52,8 @@ export interface PhaseOptions {
   /** An injected transport, used for every host; else each phase opens keep-alive pools of its own. */
   injected?: HttpTransport;
   routes?: ShapedRoutes;
+  /** The node's proxy environment (containerd's HTTP_PROXY / NO_PROXY). */
+  proxy?: ProxyEnv;
   /** The disk store's layer threads, whose own connections carry the blobs. */
   layers?: LayerThread;
   /** Where the phase's pools go, to be closed after the pull. */
@@ -73,9 +76,9 @@ export function pullPhase(o: PhaseOptions): Via {
     if (!t) {
       if (o.injected) t = o.injected;
       else {
-        const pool = new HttpPool({ insecureSkipVerify: skipVerify, ...(o.routes ? { connect: o.routes.connect } : {}) });
-        // Layer blobs go through the layer thread's own connections, unless this thread shapes the links.
-        const transport = o.layers && !o.routes && !skipVerify ? o.layers.transport(pool) : pool;
+        const pool = new HttpPool({ insecureSkipVerify: skipVerify, ...(o.routes ? { connect: o.routes.connect } : {}), ...(o.proxy ? { proxy: o.proxy } : {}) });
+        // Layer blobs go through the layer thread's own connections, unless this thread shapes the links or a proxy is set.
+        const transport = o.layers && !o.routes && !o.proxy && !skipVerify ? o.layers.transport(pool) : pool;
         o.pools.push(transport);
         t = transport;
       }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { useProxy, type ProxyEnv } from '../../../net/proxy-env.js';
 import { startShapedProxy, SharedUplink, type LinkSpec, type ShapedRouteSpec, type StartedProxy } from '../../../net/index.js';
 import type { Clock } from '../../../core/clock.js';
 import { EmulatedNode } from '../../../node/kubelet.js';
@@ -42,6 +43,21 @@ export interface Route {
   link?: RouteLink;
 }
 
+/**
+ * The names a proxied node's hosts.toml gives the registry and the mirror: Go never proxies localhost or a
+ * loopback address (httpproxy config.useProxy), so a proxied host needs a name only the proxy resolves.
+ */
+export const PROXY_ALIASES = { registry: 'registry.pullbench.internal:5000', mirror: 'mirror.pullbench.internal:5000' } as const;
+
+/** An HTTP proxy between the nodes and the registries, set in each node's runtime environment. */
+export interface NodeProxy {
+  /** The proxy server, and the nodes' link to it. */
+  route: Route;
+  credentials?: BasicCredentials;
+  /** NO_PROXY entries, as Go reads them (`registry` / `mirror` already mapped to their alias hosts by the caller). */
+  noProxy: string[];
+}
+
 export interface EmulatedClusterOptions {
   nodes: number;
   runtime: 'embedded' | 'containerd';
@@ -58,6 +74,8 @@ export interface EmulatedClusterOptions {
   registry: Route;
   /** With a mirror: nodes try it first (hosts.toml), then the registry. */
   mirror?: Route;
+  /** A proxy hop: HTTP_PROXY / NO_PROXY in every node's runtime environment. */
+  proxy?: NodeProxy;
   /** Scenario pull secrets by name. */
   pullSecrets: Map<string, BasicCredentials>;
   /** Node name prefix, e.g. `arm1-node`. */
@@ -160,14 +178,16 @@ export class EmulatedCluster implements Cluster {
     const clusterKey = randomUUID();
     const counts = { registry: new SharedArrayBuffer(4 * Math.max(workers, 1)), mirror: new SharedArrayBuffer(4 * Math.max(workers, 1)) };
     const routesFor = (worker: number | undefined): ShapedRouteSpec[] =>
-      (['registry', 'mirror'] as const).flatMap((kind) => {
-        const route = kind === 'registry' ? opts.registry : opts.mirror;
+      (['registry', 'mirror', 'proxy'] as const).flatMap((kind) => {
+        const route = kind === 'registry' ? opts.registry : kind === 'mirror' ? opts.mirror : opts.proxy?.route;
         if (!route?.link) return [];
         const shared = route.link.sharedUplink;
+        // The proxy link carries registry traffic: its bytes count as the registry's.
+        const name = kind === 'proxy' ? 'registry' : kind;
         const uplink = shared
-          ? { key: `${clusterKey}:${kind}`, bandwidthBps: shared, ...(worker !== undefined ? { shares: { counts: counts[kind], slot: worker } } : {}) }
+          ? { key: `${clusterKey}:${kind}`, bandwidthBps: shared, ...(worker !== undefined ? { shares: { counts: counts[name], slot: worker } } : {}) }
           : undefined;
-        return [{ name: kind, target: route.target, link: toLinkSpec(route.link), ...(uplink ? { uplink } : {}) }];
+        return [{ name, target: route.target, link: toLinkSpec(route.link), ...(uplink ? { uplink } : {}) }];
       });
     // Only the inflate-only store shapes its own connections (in whichever thread it runs). The disk store's layer
     // threads open plain connections, so it crosses the same shaped proxies as containerd: the link is alike for both.
@@ -184,8 +204,11 @@ export class EmulatedCluster implements Cluster {
         this.addNode(name, runtime);
         continue;
       }
-      const registryHost = selfShaped ? opts.registry.target : await via('registry', opts.registry, uplinks.registry);
-      const mirrorHost = opts.mirror ? (selfShaped ? opts.mirror.target : await via('mirror', opts.mirror, uplinks.mirror)) : undefined;
+      const proxyEnv = opts.proxy ? await this.proxyEnv(opts.proxy, selfShaped, via) : undefined;
+      // A proxied host is named by its alias (the proxy resolves it); one NO_PROXY bypasses is reached directly, over its link.
+      const proxied = (alias: string): boolean => proxyEnv !== undefined && useProxy(alias.split(':')[0]!, alias.split(':')[1]!, proxyEnv.NO_PROXY ?? '');
+      const registryHost = proxied(PROXY_ALIASES.registry) ? PROXY_ALIASES.registry : selfShaped ? opts.registry.target : await via('registry', opts.registry, uplinks.registry);
+      const mirrorHost = !opts.mirror ? undefined : proxied(PROXY_ALIASES.mirror) ? PROXY_ALIASES.mirror : selfShaped ? opts.mirror.target : await via('mirror', opts.mirror, uplinks.mirror);
       const agent = this.peers ? await this.peers.addNode({ registryHost }) : undefined;
       const hostsToml = { [opts.registryHost]: hostsTomlFor(registryHost, mirrorHost, agent, opts.p2p) };
       const contentRoot = this.contentDir ? join(this.contentDir.path, name) : undefined;
@@ -193,10 +216,11 @@ export class EmulatedCluster implements Cluster {
       const embedded = {
         label: name, hostsToml, maxConcurrentDownloads: opts.kubelet.maxConcurrentDownloads ?? DEFAULT_MAX_CONCURRENT_DOWNLOADS, layerStore: this.layerStore,
         containerdVersion: containerdProfile(opts.containerdVersion).version, ...(contentRoot ? { contentRoot } : {}),
+        ...(proxyEnv ? { proxy: proxyEnv } : {}),
       };
       const runtime: Runtime =
         opts.runtime === 'containerd'
-          ? await ContainerdRuntime.start({ label: name, hostsToml, maxConcurrentDownloads: opts.kubelet.maxConcurrentDownloads ?? DEFAULT_MAX_CONCURRENT_DOWNLOADS })
+          ? await ContainerdRuntime.start({ label: name, hostsToml, maxConcurrentDownloads: opts.kubelet.maxConcurrentDownloads ?? DEFAULT_MAX_CONCURRENT_DOWNLOADS, ...(proxyEnv ? { proxyEnv: { ...proxyEnv } } : {}) })
           : this.pool
             ? await this.pool.start((worker) => ({ ...embedded, ...(selfShaped ? { routes: routesFor(worker) } : {}) }))
             : await EmbeddedRuntime.start({ ...embedded, ...(selfShaped ? { routes: routesFor(undefined) } : {}) });
@@ -208,6 +232,14 @@ export class EmulatedCluster implements Cluster {
         this.addNode(name, new AdvertisingRuntime(runtime, (...image) => peers.imageCreated(index, ...image)));
       } else this.addNode(name, runtime);
     }
+  }
+
+  // HTTP_PROXY (with the credentials as user info, as containerd's service environment carries them) and NO_PROXY.
+  private async proxyEnv(p: NodeProxy, selfShaped: boolean, via: (kind: 'registry' | 'mirror', route: Route, uplink: SharedUplink | undefined) => Promise<string>): Promise<ProxyEnv> {
+    const host = selfShaped || !p.route.link ? p.route.target : await via('registry', p.route, undefined);
+    const user = p.credentials ? `${encodeURIComponent(p.credentials.username)}:${encodeURIComponent(p.credentials.password)}@` : '';
+    const url = `http://${user}${host}`;
+    return { HTTP_PROXY: url, HTTPS_PROXY: url, ...(p.noProxy.length > 0 ? { NO_PROXY: p.noProxy.join(',') } : {}) };
   }
 
   private addNode(name: string, runtime: Runtime): void {
