@@ -15,6 +15,13 @@ import type { AgentCounters } from './spegel-agent.js';
 const PIECE_PATH = /^\/pieces\/(sha256:[a-f0-9]{64})\/(\d+)$/;
 /** How long a child waits for a piece to appear at its parents before it asks the scheduler again. */
 const PIECE_WAIT_MS = 1000;
+/**
+ * How long a child goes without anything from its parents before it reschedules them away (dragonfly-client-config
+ * src/dfdaemon.rs: download.collected_piece_timeout, default_collected_download_piece_timeout; 10 s in the releases
+ * that introduced it, longer in later ones). Without it a child whose parents wait on dead or corrupt peers would
+ * wait as long as they do.
+ */
+const COLLECTED_PIECE_TIMEOUT_MS = 10_000;
 /** Headers a dfdaemon proxy passes to the registry (the node's credentials, what it accepts). */
 const FORWARDED = ['authorization', 'accept', 'range'];
 
@@ -172,17 +179,37 @@ export class DragonflyAgent {
     const task = lt.task;
     const blocklist = new Set<number>();
     let decision = await scheduler.register(task, this.node, blocklist);
-    if (decision.backToSource && task.size === undefined) {
-      const head = await this.peers.source.request(this.sourceUrl(dist), { method: 'HEAD', headers });
-      head.body.resume();
-      const size = Number(head.headers.get('content-length'));
-      if (head.status !== 200 || !Number.isFinite(size)) {
-        scheduler.failed(task, this.node);
-        throw new Error(`source answered ${head.status}`);
+    // When this peer last got something from its parents (a piece, the size) or new parents.
+    let progressAt = scheduler.now();
+    const reschedule = async (stalled: number[]): Promise<void> => {
+      // ReschedulePeerRequest: the parents that gave nothing go with it and the scheduler blocks them
+      // (scheduler/service/service_v2.go: handleReschedulePeerRequest adds its candidate parents to the blocklist).
+      for (const p of stalled) blocklist.add(p);
+      decision = await scheduler.schedule(task, this.node, blocklist);
+      progressAt = scheduler.now();
+    };
+    const stalledFor = (): number => scheduler.now() - progressAt;
+    while (task.size === undefined) {
+      this.alive();
+      if (decision.backToSource) {
+        const head = await this.peers.source.request(this.sourceUrl(dist), { method: 'HEAD', headers });
+        head.body.resume();
+        const size = Number(head.headers.get('content-length'));
+        if (head.status !== 200 || !Number.isFinite(size)) {
+          scheduler.failed(task, this.node);
+          throw new Error(`source answered ${head.status}`);
+        }
+        this.alive();
+        scheduler.setSize(task, size);
+        break;
       }
-      scheduler.setSize(task, size);
+      await scheduler.changed(task, PIECE_WAIT_MS);
+      if (task.size !== undefined) break;
+      // The size comes from the back-to-source peer up the DAG: if every parent left, or none made progress for
+      // the collected-piece timeout, ask the scheduler again (it sends this peer to source after its retry limit).
+      const live = decision.parents.filter((p) => task.peers.get(p)?.state !== 'failed');
+      if (live.length === 0 || stalledFor() >= COLLECTED_PIECE_TIMEOUT_MS) await reschedule(live);
     }
-    while (task.size === undefined) await scheduler.changed(task, PIECE_WAIT_MS);
     lt.have = new Uint8Array(task.pieceCount);
     const inflight = new Set<number>();
     const load = new Map<number, number>();
@@ -196,15 +223,18 @@ export class DragonflyAgent {
     };
     let stored = 0;
     while (stored < task.pieceCount) {
+      this.alive();
       const n = next();
       if (n === undefined) {
         if (inflight.size === 0 && !decision.backToSource) {
           const live = decision.parents.filter((p) => !blocklist.has(p) && task.peers.get(p)?.state !== 'failed');
           // No live parent holds anything this peer still needs: ask the scheduler again (it may send it to source).
-          if (live.length === 0) decision = await scheduler.schedule(task, this.node, blocklist);
+          if (live.length === 0) await reschedule([]);
           else {
             await scheduler.changed(task, PIECE_WAIT_MS);
-            if (next() === undefined && live.every((p) => task.peers.get(p)?.state === 'succeeded')) decision = await scheduler.schedule(task, this.node, blocklist);
+            // Parents that finished without the pieces, or that gave nothing for the collected-piece timeout (a
+            // parent waiting on its own dead or corrupt parents), are given back: a pull never waits forever.
+            if (next() === undefined && (live.every((p) => task.peers.get(p)?.state === 'succeeded') || stalledFor() >= COLLECTED_PIECE_TIMEOUT_MS)) await reschedule(live);
           }
         } else await scheduler.changed(task, PIECE_WAIT_MS);
         continue;
@@ -217,6 +247,7 @@ export class DragonflyAgent {
         .then(
           () => {
             stored++;
+            progressAt = scheduler.now();
           },
           () => {
             // A failed or corrupt parent is blocklisted (the client reports it, the scheduler filters it out).
@@ -234,7 +265,13 @@ export class DragonflyAgent {
       // Keep at most concurrentPieceCount pieces in flight.
       while (inflight.size >= this.opts.concurrentPieceCount) await scheduler.changed(task, PIECE_WAIT_MS);
     }
+    this.alive();
     scheduler.succeeded(task, this.node);
+  }
+
+  // A killed dfdaemon downloads nothing more and reports nothing to the scheduler (it left every task).
+  private alive(): void {
+    if (this.server.killed) throw new Error(`node ${this.node + 1}'s agent was killed`);
   }
 
   private pickParent(task: Task, parents: number[], n: number, blocklist: Set<number>, load: Map<number, number>): number | undefined {
@@ -282,6 +319,7 @@ export class DragonflyAgent {
       this.counters.fallbacks.corrupt++;
       throw new Error(`piece ${n} failed its digest check`);
     }
+    this.alive();
     await lt.file.write(buf, 0, length, offset);
     lt.have[n] = 1;
     this.counters.wanted++;

@@ -55,7 +55,9 @@ export type Decision = { backToSource: true } | { backToSource: false; parents: 
  *   not itself, not blocklisted, and for normal hosts only ones downloading from parents, back-to-source or
  *   succeeded (scheduling/scheduling.go: filterCandidateParents), best first: the least loaded (evaluator/
  *   evaluator_default.go: load quality, 0.6 of the score, is the parent's upload bandwidth in use; here its
- *   children; ties in the random sample's order).
+ *   children; ties in the random sample's order). A candidate that would close a cycle is skipped
+ *   (filterCandidateParents: task.CanAddPeerEdge), so the task's peers form a DAG whose every path ends at a peer
+ *   that has the pieces or goes to source: two children never wait on each other for pieces neither has.
  * - None found: it waits retryInterval (500 ms) and tries again; after retryBackToSourceLimit (4) tries it goes back
  *   to source, if fewer than backToSourceCount (200) peers of the task have (ScheduleCandidateParents,
  *   task.CanBackToSource).
@@ -133,8 +135,28 @@ export class PieceScheduler {
     return all
       .slice(0, this.opts.filterParentLimit)
       .filter((p) => p.node !== node && !blocklist.has(p.node) && p.state !== 'failed' && (p.parents.size > 0 || p.state === 'back-to-source' || p.state === 'succeeded'))
+      .filter((p) => !this.descendsFrom(t, p.node, node))
       .sort((a, b) => a.children - b.children)
       .slice(0, this.opts.candidateParentLimit);
+  }
+
+  // Whether `node` is an ancestor of `peer` in the task's DAG: the edge node -> ... -> peer exists, so peer -> node
+  // would close a cycle (scheduler/resource/standard/task.go: CanAddPeerEdge, a DAG cycle check).
+  private descendsFrom(t: Task, peer: number, node: number): boolean {
+    const seen = new Set<number>();
+    const stack = [peer];
+    while (stack.length > 0) {
+      const p = t.peers.get(stack.pop()!);
+      if (!p) continue;
+      for (const parent of p.parents) {
+        if (parent === node) return true;
+        if (!seen.has(parent)) {
+          seen.add(parent);
+          stack.push(parent);
+        }
+      }
+    }
+    return false;
   }
 
   pieceDone(t: Task, node: number, piece: number, digest: string): void {
@@ -153,7 +175,8 @@ export class PieceScheduler {
 
   succeeded(t: Task, node: number): void {
     const p = t.peers.get(node);
-    if (p) p.state = 'succeeded';
+    // A peer that left (its dfdaemon died) stays failed: it is no parent to anyone again.
+    if (p && p.state !== 'failed') p.state = 'succeeded';
     this.notify(t);
   }
 
@@ -166,6 +189,10 @@ export class PieceScheduler {
   /** A node's dfdaemon is gone: it is no parent to anyone any more (its peers leave every task). */
   leave(node: number): void {
     for (const t of this.tasks.values()) if (t.peers.has(node)) this.failed(t, node);
+  }
+
+  now(): number {
+    return this.clock.now();
   }
 
   /** Resolves at the next change of the task (a piece, a size, a peer's state), or after `ms`. */

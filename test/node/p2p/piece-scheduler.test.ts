@@ -75,4 +75,27 @@ describe('the piece scheduler', () => {
     expect(settled).toBe(false);
     expect(s.backToSourcePeers).toBe(1);
   });
+  it('never gives a peer one of its own descendants as a parent, and sends it to source when only those are left', async () => {
+    const clock = new ManualClock();
+    const s = new PieceScheduler(opts, clock);
+    const t = s.task('sha256:e');
+    await s.register(t, 0, new Set());
+    expect(await s.register(t, 1, new Set())).toEqual({ backToSource: false, parents: [0] });
+    expect(await s.register(t, 2, new Set())).toMatchObject({ backToSource: false });
+    // The back-to-source peer dies: node 1 is rescheduled. Node 2 downloads from node 1 (1 -> 2), so 2 -> 1 would be a
+    // cycle in which both wait for pieces neither has; with node 0 gone no parent is left and node 1 goes to source.
+    s.leave(0);
+    const pending = s.schedule(t, 1, new Set());
+    for (let i = 0; i < 4; i++) await clock.advance(500);
+    expect(await pending).toEqual({ backToSource: true });
+  });
+
+  it('keeps a peer that left failed even if its download later completes', async () => {
+    const s = new PieceScheduler(opts, new ManualClock());
+    const t = s.task('sha256:f');
+    await s.register(t, 0, new Set());
+    s.leave(0);
+    s.succeeded(t, 0);
+    expect(t.peers.get(0)!.state).toBe('failed');
+  });
 });
