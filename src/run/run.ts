@@ -136,10 +136,11 @@ export async function runScenario(given: LoadedScenario, options: RunOptions = {
         schemaVersion: RESULTS_SCHEMA_VERSION,
         kind: 'pullbench.results',
         scenario: { name: scenario.metadata.name, file: loaded.file, spec: redactScenario(given) },
-        // A modelled run's times are virtual, so that the same scenario gives the same file.
+        // A modelled run's times are virtual and it records no machine conditions (its figures do not depend on
+        // the machine), so that the same scenario gives the same file.
         startedAt: model ? new Date(VIRTUAL_EPOCH).toISOString() : startedAt.toISOString(),
         finishedAt: model ? new Date(VIRTUAL_EPOCH + armResults.flatMap((a) => a.repetitions).reduce((n, r) => n + r.rolloutDurationMs, 0)).toISOString() : new Date().toISOString(),
-        environment: { ...environmentInfo(), registry: registry.version(), ...(mirrorVersion ? { mirror: mirrorVersion } : {}), cluster: { driver: scenario.cluster.driver, ...clusterVersions }, conditions: conditions.stop() },
+        environment: { ...environmentInfo(), registry: registry.version(), ...(mirrorVersion ? { mirror: mirrorVersion } : {}), cluster: { driver: scenario.cluster.driver, ...clusterVersions }, ...(model ? {} : { conditions: conditions.stop() }) },
         arms: armResults,
         thresholds,
         gate,

@@ -46,7 +46,7 @@ describe('scale.bytes', () => {
       }
       return [];
     };
-    expect(problems(yaml('scale: { bytes: 0.1 }').replace('cluster: { nodes: 2,', 'cluster: { driver: kubeconfig, nodes: 2,').replace(/links:\n.*\n/, '').replace('metadata: { name: bytes }', 'metadata: { name: bytes }\nregistry: { provider: external, url: "http://127.0.0.1:5000" }'))).toContain('scale');
+    expect(problems(yaml('scale: { bytes: 0.1 }').replace('cluster: { nodes: 2, kubelet: { serializeImagePulls: false } }', 'cluster: { driver: kubeconfig, nodes: 2 }').replace(/links:\n.*\n/, '').replace('metadata: { name: bytes }', 'metadata: { name: bytes }\nregistry: { provider: external, url: "http://127.0.0.1:5000" }'))).toContain('scale');
     expect(problems(yaml('scale: { bytes: 0.1 }').replace('synth: { layers: [2MB, 1MB] }', 'import: ./layout'))).toContain('images[0].import');
     expect(problems(yaml('scale: { bytes: 0 }'))).toContain('scale.bytes');
   });
