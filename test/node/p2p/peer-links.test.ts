@@ -40,13 +40,14 @@ describe('peer links', () => {
     const pools = downs.map((d) => new HttpPool({ connect: d.connect }));
     try {
       const best = [Infinity, Infinity];
-      for (let round = 0; round < 2; round++) {
+      // Best of 4: a round that the test machine's scheduler delays is slower, never faster, than the link.
+      for (let round = 0; round < 4; round++) {
         const times = await Promise.all(pools.map((p) => fetchAll(p, `${upload.url}/blob`)));
         times.forEach((t, i) => (best[i] = Math.min(best[i]!, t)));
       }
       const ideal = (BYTES * 8) / (8 * MBIT) * 1000;
       for (const t of best) expect(Math.abs(t / ideal - 1)).toBeLessThan(0.05);
-      expect(downs.map((d) => d.stats().peers!.bytesDown).every((b) => b >= 2 * BYTES)).toBe(true);
+      expect(downs.map((d) => d.stats().peers!.bytesDown).every((b) => b >= 4 * BYTES)).toBe(true);
     } finally {
       await Promise.all(pools.map((p) => p.close()));
       downs.forEach((d) => d.close());
@@ -60,7 +61,8 @@ describe('peer links', () => {
     const pool = new HttpPool({ connect: down.connect });
     try {
       let best = Infinity;
-      for (let round = 0; round < 2; round++) best = Math.min(best, await fetchAll(pool, `${upload.url}/blob`));
+      // Best of 4, as above.
+      for (let round = 0; round < 4; round++) best = Math.min(best, await fetchAll(pool, `${upload.url}/blob`));
       expect(Math.abs(best / 1000 - 1)).toBeLessThan(0.05);
     } finally {
       await pool.close();
