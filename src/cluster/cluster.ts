@@ -21,6 +21,20 @@ export interface PodCreate {
   expectFailure?: boolean;
 }
 
+/** A node pool: nodes alike in platform, links and kubelet settings (a real cluster's: by the pullbench.dev/pool label). */
+export interface ClusterPool {
+  name: string;
+  nodes: readonly string[];
+}
+
+/** Bytes shaped links carried down to nodes, by source. */
+export interface LinkBytes {
+  registry: number;
+  mirror: number;
+  /** Topology p2p: bytes peers' uploads carried to nodes. */
+  peers?: number;
+}
+
 /** Where a pod stands, as a controller sees it: Ready, stuck on an error, or on its way. */
 export type PodCondition = 'pending' | 'ready' | 'failed';
 
@@ -32,6 +46,8 @@ export type PodCondition = 'pending' | 'ready' | 'failed';
 export interface Cluster extends AsyncDisposable {
   readonly driver: string;
   readonly nodes: readonly string[];
+  /** The nodes by pool, in order; every node is in exactly one (one pool named "default" where there are none). */
+  readonly pools: readonly ClusterPool[];
   createPod(pod: PodCreate): void;
   /** Deletes a pod (a rolling update scaling an old revision down). */
   deletePod(uid: string): void;
@@ -56,8 +72,8 @@ export interface Cluster extends AsyncDisposable {
    * started empty and there was nothing to do (a fresh emulated cluster).
    */
   makeCold(images: string[]): Promise<boolean>;
-  /** Bytes the shaped links carried down to the nodes so far, by source; zeros where pullbench shapes no link. */
-  linkBytes(): { registry: number; mirror: number; peers?: number };
+  /** Bytes the shaped links carried down to the nodes (of one pool with `pool`) so far, by source; zeros where pullbench shapes no link. */
+  linkBytes(pool?: string): LinkBytes;
   /** Topology p2p (emulated clusters): what the P2P agents did; undefined elsewhere. */
   p2pStats?(): P2pStats | undefined;
   /** RUN_INVALID when the record is too thin to measure (a real cluster that lost events); a no-op where it is complete. */

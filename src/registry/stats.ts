@@ -239,3 +239,12 @@ export class AccessLogStats {
     return this.marker.caughtUp();
   }
 }
+
+/** Counters of several registries (or mirrors) added up: the total a run reports beside each one's. */
+export function sumStats(all: readonly RegistryStats[]): RegistryStats {
+  const out = emptyStats(all.some((s) => s.upstreamBytes !== undefined));
+  for (const s of all) {
+    for (const key of Object.keys(out) as (keyof RegistryStats)[]) out[key] = (out[key] ?? 0) + (s[key] ?? 0);
+  }
+  return out;
+}

@@ -3,8 +3,8 @@ import { PULL_CAUSES } from '../measure/pull-cause.js';
 import { failuresByCause, recoveryMs } from '../measure/recovery.js';
 import { aggregateUsage } from '../measure/usage.js';
 import { distribution, meanWithCi } from '../measure/stats.js';
-import type { RegistryStats } from '../registry/stats.js';
-import type { ArmAggregate, P2pAggregate, Repetition } from './model.js';
+import { emptyStats, type RegistryStats } from '../registry/stats.js';
+import type { ArmAggregate, P2pAggregate, PoolAggregate, RegistryAggregate, Repetition } from './model.js';
 
 const mean = (xs: number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
 
@@ -22,29 +22,44 @@ function nodeCacheBytes(r: Repetition, imageBytes: (image: string) => number): n
   return Math.max(0, needed - carried);
 }
 
-/** Aggregates of one arm, computed once from its repetitions. */
-export function aggregateArm(repetitions: Repetition[], imageBytes: (image: string) => number): ArmAggregate {
-  const pods = repetitions.flatMap((r) => r.pods);
+type PodFigures = Pick<ArmAggregate, 'pods' | 'alreadyPresent' | 'failures' | 'pull' | 'pullWithWaiting' | 'pullMean'>;
+
+// The figures of a set of pods (an arm's, or one pool's), pooled over repetitions.
+function podFigures(repetitions: Repetition['pods'][]): PodFigures {
+  const pods = repetitions.flat();
   const pulled = pods.filter((p) => p.pullMs !== undefined);
   const failed = pods.filter((p) => p.outcome !== 'ready');
   const byReason: Record<string, number> = {};
   for (const p of failed) byReason[p.failureReason ?? 'NotReady'] = (byReason[p.failureReason ?? 'NotReady'] ?? 0) + 1;
   // A pod meant to fail that started anyway is a failure of the scenario too.
   const unexpected = pods.filter((p) => (p.outcome !== 'ready') !== p.expectFailure).length;
-  const repMeans = repetitions.map((r) => r.pods.filter((p) => p.pullMs !== undefined).map((p) => p.pullMs!)).filter((xs) => xs.length > 0).map(mean);
-  const stat = (f: (s: RegistryStats) => number | undefined, which: 'registry' | 'mirror'): number =>
-    mean(repetitions.map((r) => (which === 'registry' ? f(r.registry) : r.mirror ? f(r.mirror) : 0) ?? 0));
-  const mirrorBlobGets = stat((s) => s.blobGet, 'mirror');
-  const mirrorUpstreamBlobGets = stat((s) => s.upstreamBlobGet, 'mirror');
-  const aggregate: ArmAggregate = {
+  const repMeans = repetitions.map((r) => r.filter((p) => p.pullMs !== undefined).map((p) => p.pullMs!)).filter((xs) => xs.length > 0).map(mean);
+  // Failed attempts by cause, per repetition (averaged, as the request counts are).
+  const causes = repetitions.map((r) => failuresByCause(r));
+  const byCause = Object.fromEntries(PULL_CAUSES.map((c) => [c, mean(causes.map((x) => x[c]))]));
+  const out: PodFigures = {
     pods: pods.length,
     alreadyPresent: pods.filter((p) => p.alreadyPresent).length,
-    failures: { total: failed.length, unexpected, byReason, rate: pods.length ? unexpected / pods.length : 0 },
-    bytes: {
-      registry: stat((s) => s.bytesServed, 'registry'),
-      mirror: stat((s) => s.bytesServed, 'mirror'),
-      nodeCache: mean(repetitions.map((r) => nodeCacheBytes(r, imageBytes))),
-    },
+    failures: { total: failed.length, unexpected, byReason, rate: pods.length ? unexpected / pods.length : 0, byCause },
+  };
+  const pull = distribution(pulled.map((p) => p.pullMs!));
+  const pullWithWaiting = distribution(pulled.map((p) => p.pullWithWaitingMs ?? p.pullMs!));
+  const pullMean = meanWithCi(repMeans);
+  if (pull) out.pull = pull;
+  if (pullWithWaiting) out.pullWithWaiting = pullWithWaiting;
+  if (pullMean) out.pullMean = pullMean;
+  return out;
+}
+
+// The registry-side figures of one registry and its mirror (or of all of them added up), averaged over repetitions.
+function serverFigures(servers: { registry: RegistryStats; mirror?: RegistryStats | undefined }[]): RegistryAggregate {
+  const stat = (f: (s: RegistryStats) => number | undefined, which: 'registry' | 'mirror'): number =>
+    mean(servers.map((r) => (which === 'registry' ? f(r.registry) : r.mirror ? f(r.mirror) : 0) ?? 0));
+  const mirrorBlobGets = stat((s) => s.blobGet, 'mirror');
+  const mirrorUpstreamBlobGets = stat((s) => s.upstreamBlobGet, 'mirror');
+  const out: RegistryAggregate = {
+    bytes: { registry: stat((s) => s.bytesServed, 'registry'), mirror: stat((s) => s.bytesServed, 'mirror') },
+
     requests: {
       registryManifestGet: stat((s) => s.manifestGet, 'registry'),
       registryManifestHead: stat((s) => s.manifestHead, 'registry'),
@@ -55,20 +70,28 @@ export function aggregateArm(repetitions: Repetition[], imageBytes: (image: stri
     upstreamPulls: stat((s) => s.manifestGet, 'registry'),
     tooManyRequests: stat((s) => s.tooManyRequests, 'registry') + stat((s) => s.tooManyRequests, 'mirror'),
   };
-  const pull = distribution(pulled.map((p) => p.pullMs!));
-  const pullWithWaiting = distribution(pulled.map((p) => p.pullWithWaitingMs ?? p.pullMs!));
-  const pullMean = meanWithCi(repMeans);
+  if (servers.some((r) => r.mirror) && mirrorBlobGets > 0) out.mirrorHitRatio = Math.max(0, 1 - mirrorUpstreamBlobGets / mirrorBlobGets);
+  return out;
+}
+
+/** Aggregates of one arm, computed once from its repetitions: in total, and per pool and per registry where the run recorded them. */
+export function aggregateArm(repetitions: Repetition[], imageBytes: (image: string) => number): ArmAggregate {
+  const servers = serverFigures(repetitions);
+  const aggregate: ArmAggregate = {
+    ...podFigures(repetitions.map((r) => r.pods)),
+    bytes: {
+      ...servers.bytes,
+      nodeCache: mean(repetitions.map((r) => nodeCacheBytes(r, imageBytes))),
+    },
+    requests: servers.requests,
+    upstreamPulls: servers.upstreamPulls,
+    tooManyRequests: servers.tooManyRequests,
+  };
   const rolloutDuration = meanWithCi(repetitions.map((r) => r.rolloutDurationMs));
-  if (pull) aggregate.pull = pull;
-  if (pullWithWaiting) aggregate.pullWithWaiting = pullWithWaiting;
-  if (pullMean) aggregate.pullMean = pullMean;
   if (rolloutDuration) aggregate.rolloutDuration = rolloutDuration;
   const usage = aggregateUsage(repetitions.flatMap((r) => (r.usage ? [r.usage] : [])));
   if (usage) aggregate.usage = usage;
   if (repetitions.some((r) => r.load)) aggregate.load = aggregateStorms(repetitions);
-  // Failed attempts by cause, per repetition (averaged, as the request counts are).
-  const causes = repetitions.map((r) => failuresByCause(r.pods));
-  aggregate.failures.byCause = Object.fromEntries(PULL_CAUSES.map((c) => [c, mean(causes.map((x) => x[c]))]));
   const faulted = repetitions.filter((r) => (r.faults?.windows.length ?? 0) > 0);
   if (faulted.length > 0) {
     const each = faulted.map((r) => recoveryMs(r.pods, r.faults!.windows.map((w) => w.endedAt)));
@@ -76,10 +99,25 @@ export function aggregateArm(repetitions: Repetition[], imageBytes: (image: stri
     const ci = meanWithCi(recovered);
     aggregate.recovery = { ...(ci ? { ms: ci } : {}), perRepetition: each.map((x) => x ?? null), notRecovered: each.length - recovered.length };
   }
-  if (repetitions.some((r) => r.mirror) && mirrorBlobGets > 0) aggregate.mirrorHitRatio = Math.max(0, 1 - mirrorUpstreamBlobGets / mirrorBlobGets);
+  if (servers.mirrorHitRatio !== undefined) aggregate.mirrorHitRatio = servers.mirrorHitRatio;
   if (repetitions.some((r) => r.linkBytes?.peers !== undefined)) aggregate.bytes.peers = mean(repetitions.map((r) => r.linkBytes?.peers ?? 0));
   const p2p = aggregateP2p(repetitions);
   if (p2p) aggregate.p2p = p2p;
+  const pools = repetitions[0]?.pools;
+  if (pools) {
+    aggregate.byPool = Object.fromEntries(Object.entries(pools).map(([name, { nodes }]): [string, PoolAggregate] => [name, {
+      nodes,
+      ...podFigures(repetitions.map((r) => r.pods.filter((p) => p.pool === name))),
+      linkBytes: {
+        registry: mean(repetitions.map((r) => r.pools?.[name]?.linkBytes.registry ?? 0)),
+        mirror: mean(repetitions.map((r) => r.pools?.[name]?.linkBytes.mirror ?? 0)),
+      },
+    }]));
+  }
+  const registries = repetitions[0]?.registries;
+  if (registries) {
+    aggregate.byRegistry = Object.fromEntries(Object.keys(registries).map((name) => [name, serverFigures(repetitions.map((r) => r.registries?.[name] ?? { registry: emptyStats(false) }))]));
+  }
   return aggregate;
 }
 

@@ -28,9 +28,15 @@ export interface Repetition {
   /** From the first pod created to the last step settled. */
   rolloutDurationMs: number;
   steps: { name: string; durationMs: number; completed: boolean; timedOut: boolean; failedFast?: { cause: string; message: string } }[];
-  pods: PodTimeline[];
+  /** With cluster.pools, each pod names its node's pool. */
+  pods: (PodTimeline & { pool?: string })[];
+  /** The registries' counters added up (several registries), or the one registry's. */
   registry: RegistryStats;
   mirror?: RegistryStats;
+  /** With `registries:`: each registry's counters and its mirror's, by registry name. */
+  registries?: Record<string, { registry: RegistryStats; mirror?: RegistryStats }>;
+  /** With cluster.pools: each pool's node count and the bytes its nodes' links carried, by pool name. */
+  pools?: Record<string, { nodes: number; linkBytes: { registry: number; mirror: number; peers?: number } }>;
   /** Bytes the shaped links carried down to the nodes, by source. */
   linkBytes?: { registry: number; mirror: number; peers?: number };
   /** Topology p2p: what the nodes' P2P agents did (uploads per node, hits, fallbacks). */
@@ -61,6 +67,30 @@ export interface ArmResult {
   aggregate: ArmAggregate;
 }
 
+/** What a registry and its mirror served (or all of them, added up), per repetition, averaged. */
+export interface RegistryAggregate {
+  bytes: { registry: number; mirror: number };
+  requests: { registryManifestGet: number; registryManifestHead: number; registryBlobGet: number; mirrorManifestGet: number; mirrorBlobGet: number };
+  /** Manifest GETs that reached the registry, as Docker Hub counts pulls (per repetition, averaged). */
+  upstreamPulls: number;
+  tooManyRequests: number;
+  /** Share of blob requests the mirror served from its cache. */
+  mirrorHitRatio?: number;
+}
+
+/** The pod figures of one node pool, pooled over repetitions as the arm's are, and the bytes over its nodes' links. */
+export interface PoolAggregate {
+  nodes: number;
+  pods: number;
+  pull?: Distribution;
+  pullWithWaiting?: Distribution;
+  pullMean?: MeanWithCi;
+  alreadyPresent: number;
+  failures: ArmAggregate['failures'];
+  /** Per repetition, averaged. */
+  linkBytes: { registry: number; mirror: number };
+}
+
 export interface ArmAggregate {
   pods: number;
   /** Pods with a pull (not already present), pooled over repetitions. */
@@ -82,7 +112,7 @@ export interface ArmAggregate {
   recovery?: { ms?: MeanWithCi; perRepetition: (number | null)[]; notRecovered: number };
   /** Per repetition, averaged. */
   bytes: { registry: number; mirror: number; nodeCache: number; peers?: number };
-  requests: { registryManifestGet: number; registryManifestHead: number; registryBlobGet: number; mirrorManifestGet: number; mirrorBlobGet: number };
+  requests: RegistryAggregate['requests'];
   /** Manifest GETs that reached the registry, as Docker Hub counts pulls (per repetition, averaged). */
   upstreamPulls: number;
   tooManyRequests: number;
@@ -94,6 +124,10 @@ export interface ArmAggregate {
   usage?: UsageAggregate;
   /** The load: stage, one row per storm and image, when the arm ran storms. */
   load?: StormAggregate[];
+  /** With cluster.pools: the pod figures of each pool, by pool name (they add up to the arm's). */
+  byPool?: Record<string, PoolAggregate>;
+  /** With registries: what each registry and its mirror served, by registry name (they add up to the arm's). */
+  byRegistry?: Record<string, RegistryAggregate>;
 }
 
 /** A p2p arm's figures, per repetition averaged. */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Cluster, ImagePullPolicy, PodCondition } from '../cluster/cluster.js';
 import type { Clock } from '../core/clock.js';
+import { PullbenchError } from '../errors.js';
 import type { RolloutSection } from '../scenario/schema.js';
 import type { IntOrPercent } from '../scenario/schema-builder.js';
 import { commonUnfixableCause, type UnfixableCause } from './pull-failure.js';
@@ -48,6 +49,8 @@ interface TrackedPod {
 interface Workload {
   name: string;
   kind: 'deployment' | 'daemonSet';
+  /** The nodes its pods may run on (its pool's, or every node). */
+  nodes: readonly string[];
   replicas: number;
   maxSurge: IntOrPercent;
   maxUnavailable: IntOrPercent;
@@ -69,6 +72,13 @@ function syncIntervalMs(pods: number): number {
 export async function runRollouts(steps: readonly RolloutSection[], opts: RolloutOptions): Promise<StepResult[]> {
   const scheduler = new SpreadScheduler(opts.cluster.nodes);
   const workloads = new Map<string, Workload>();
+  // A workload's pool is a nodeSelector on the pool label: only that pool's nodes.
+  const nodesOf = (pool: string | undefined): readonly string[] => {
+    if (pool === undefined) return opts.cluster.nodes;
+    const found = opts.cluster.pools.find((p) => p.name === pool);
+    if (!found) throw new PullbenchError('INVALID_ARGUMENT', `no node pool "${pool}" in the cluster (it has: ${opts.cluster.pools.map((p) => p.name).join(', ')})`);
+    return found.nodes;
+  };
   const results: StepResult[] = [];
   for (const step of steps) {
     let workload: Workload;
@@ -78,11 +88,12 @@ export async function runRollouts(steps: readonly RolloutSection[], opts: Rollou
       workload.image = step.update.image;
     } else if (step.deployment) {
       const d = step.deployment;
-      workload = { name: step.name, kind: 'deployment', replicas: d.replicas, maxSurge: d.maxSurge, maxUnavailable: d.maxUnavailable, imagePullSecrets: d.imagePullSecrets, image: d.image, revision: 1, step: step.name, expectFailure: false, pods: [], created: 0 };
+      workload = { name: step.name, kind: 'deployment', nodes: nodesOf(d.pool), replicas: d.replicas, maxSurge: d.maxSurge, maxUnavailable: d.maxUnavailable, imagePullSecrets: d.imagePullSecrets, image: d.image, revision: 1, step: step.name, expectFailure: false, pods: [], created: 0 };
       workloads.set(step.name, workload);
     } else {
       const ds = step.daemonSet!;
-      workload = { name: step.name, kind: 'daemonSet', replicas: opts.cluster.nodes.length, maxSurge: 0, maxUnavailable: ds.maxUnavailable, imagePullSecrets: ds.imagePullSecrets, image: ds.image, revision: 1, step: step.name, expectFailure: false, pods: [], created: 0 };
+      const nodes = nodesOf(ds.pool);
+      workload = { name: step.name, kind: 'daemonSet', nodes, replicas: nodes.length, maxSurge: 0, maxUnavailable: ds.maxUnavailable, imagePullSecrets: ds.imagePullSecrets, image: ds.image, revision: 1, step: step.name, expectFailure: false, pods: [], created: 0 };
       workloads.set(step.name, workload);
     }
     workload.step = step.name;
@@ -127,19 +138,19 @@ async function runStep(step: RolloutSection, w: Workload, scheduler: SpreadSched
   const sync = (): boolean => {
     // Every node has its new pod (one per node, as create() below makes them) and no old one is left: nothing to do,
     // and no pass over the pods (100,000 in a model).
-    if (w.kind === 'daemonSet' && census.size === w.pods.length && census.size === cluster.nodes.length) return false;
+    if (w.kind === 'daemonSet' && census.size === w.pods.length && census.size === w.nodes.length) return false;
     const oldPods = w.pods.filter((p) => p.revision < w.revision);
     const newPods = w.pods.filter((p) => p.revision === w.revision);
     if (w.kind === 'deployment') {
       const action = deploymentSync(w, oldPods.map(state), newPods.map(state));
-      for (let i = 0; i < action.create; i++) create(scheduler.schedule(w.name));
+      for (let i = 0; i < action.create; i++) create(scheduler.schedule(w.name, w.nodes === cluster.nodes ? undefined : w.nodes));
       action.delete.forEach(remove);
       return action.create > 0 || action.delete.length > 0;
     }
     // By node, once per sync: a find per node made every sync O(nodes x pods), minutes at 1,000 nodes.
     const newByNode = firstByNode(newPods);
     const oldByNode = firstByNode(oldPods);
-    const nodes: NodePods[] = cluster.nodes.map((node) => {
+    const nodes: NodePods[] = w.nodes.map((node) => {
       const old = oldByNode.get(node);
       const neu = newByNode.get(node);
       return { node, ...(old ? { old: state(old) } : {}), ...(neu ? { new: state(neu) } : {}) };

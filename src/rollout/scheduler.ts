@@ -14,20 +14,23 @@ export class SpreadScheduler {
     for (const n of nodes) this.load.set(n, 0);
   }
 
-  schedule(workload: string): string {
+  /** The node for the workload's next pod; among `allowed` only when given (a nodeSelector). */
+  schedule(workload: string, allowed?: readonly string[]): string {
+    const only = allowed ? new Set(allowed) : undefined;
     const perNode = this.byWorkload.get(workload) ?? new Map<string, number>();
     this.byWorkload.set(workload, perNode);
     let best: string | undefined;
     let bestKey: [number, number] = [Infinity, Infinity];
     for (let i = 0; i < this.nodes.length; i++) {
       const node = this.nodes[(this.cursor + i) % this.nodes.length]!;
+      if (only && !only.has(node)) continue;
       const key: [number, number] = [this.load.get(node)!, perNode.get(node) ?? 0];
       if (key[0] < bestKey[0] || (key[0] === bestKey[0] && key[1] < bestKey[1])) {
         best = node;
         bestKey = key;
       }
     }
-    const chosen = best ?? this.nodes[0]!;
+    const chosen = best ?? allowed?.[0] ?? this.nodes[0]!;
     this.cursor = (this.nodes.indexOf(chosen) + 1) % this.nodes.length;
     this.load.set(chosen, (this.load.get(chosen) ?? 0) + 1);
     perNode.set(chosen, (perNode.get(chosen) ?? 0) + 1);

@@ -1,38 +1,58 @@
 import type { RunEventSink } from '../core/progress.js';
 import type { Cluster } from '../cluster/cluster.js';
-import { EmulatedCluster, PROXY_ALIASES, type EmulatedClusterOptions, type NodeProxy, type Route } from '../cluster/drivers/emulated/driver.js';
+import { EmulatedCluster, PROXY_ALIASES, type EmulatedClusterOptions, type EmulatedPool, type NodeProxy, type Route } from '../cluster/drivers/emulated/driver.js';
 import { realClock } from '../core/clock.js';
 import { PullbenchError } from '../errors.js';
 import type { BasicCredentials } from '../oci/credentials.js';
 import type { StartedRegistry } from '../registry/provider.js';
 import type { Arm } from '../scenario/matrix.js';
-import type { LinkSection, P2pMode, Scenario } from '../scenario/schema.js';
+import { parsePlatform } from '../oci/platform.js';
+import { routeLink, scenarioPools } from '../scenario/fleet.js';
+import type { P2pMode, Scenario } from '../scenario/schema.js';
 import type { P2pOptions } from '../node/p2p/index.js';
+import type { RunRegistries } from './registry-stage.js';
 import type { RealRun } from './real-cluster.js';
 
-/** The scenario's `links` entry as an emulated route: scenario units are the driver's (bytes per second, ms). */
-const route = (target: string, link: LinkSection | undefined): Route => ({ target, ...(link ? { link } : {}) });
+/** A fleet link as an emulated route: scenario units are the driver's (bytes per second, ms); nodes sharing an uplink share where it was declared. */
+function route(target: string, found: ReturnType<typeof routeLink>): Route {
+  return { target, ...(found ? { link: found.link, uplinkKey: found.origin } : {}) };
+}
 
 /**
  * The scenario as the emulated driver's options: the one place that maps
- * `cluster`, `links` and `pullSecrets` onto a cluster (cluster/ does not know
- * the scenario file). Pre-pulled arms reach the registry unshaped.
+ * `cluster` (its pools), the registries' and pools' links and `pullSecrets`
+ * onto a cluster (cluster/ does not know the scenario file). Pre-pulled arms
+ * reach the registries unshaped.
  */
-function emulatedClusterOptions(scenario: Scenario, arm: Arm, registry: StartedRegistry, mirror: StartedRegistry | undefined, ways: NodeWays): EmulatedClusterOptions {
+function emulatedClusterOptions(scenario: Scenario, arm: Arm, registries: RunRegistries, mirrors: ReadonlyMap<string, StartedRegistry> | undefined, ways: NodeWays): EmulatedClusterOptions {
+  const pools = scenarioPools(scenario).map((pool): EmulatedPool => ({
+    name: pool.name,
+    nodes: pool.nodes,
+    namePrefix: pool.nodePrefix,
+    ...(pool.platform ? { platform: parsePlatform(pool.platform) } : {}),
+    kubelet: pool.kubelet,
+    ...(pool.kubernetesVersion ? { kubernetesVersion: pool.kubernetesVersion } : {}),
+    ...(pool.containerdVersion ? { containerdVersion: pool.containerdVersion } : {}),
+    registries: registries.list.map(({ spec, registry }) => {
+      const mirror = mirrors?.get(spec.name);
+      return {
+        name: spec.name,
+        host: registry.host,
+        registry: route(ways.registries?.get(spec.name) ?? registry.host, arm.topology !== 'pre-pulled' ? routeLink(pool, spec, 'registry') : undefined),
+        ...(mirror ? { mirror: route(ways.mirrors?.get(spec.name) ?? mirror.host, routeLink(pool, spec, 'mirror')) } : {}),
+      };
+    }),
+  }));
   return {
-    nodes: scenario.cluster.nodes,
     runtime: scenario.cluster.runtime,
     layerStore: scenario.cluster.layerStore,
-    ...(scenario.cluster.kubernetesVersion ? { kubernetesVersion: scenario.cluster.kubernetesVersion } : {}),
-    ...(scenario.cluster.containerdVersion ? { containerdVersion: scenario.cluster.containerdVersion } : {}),
-    kubelet: scenario.cluster.kubelet,
     clock: realClock,
-    registryHost: registry.host,
-    registry: route(ways.registry ?? registry.host, arm.topology !== 'pre-pulled' ? scenario.links.registry : undefined),
-    ...(mirror ? { mirror: route(ways.mirror ?? mirror.host, scenario.links.mirror) } : {}),
-    ...(ways.proxy && scenario.proxy ? { proxy: nodeProxy(scenario.proxy, route(ways.proxy, scenario.links.proxy)) } : {}),
-    pullSecrets: new Map(scenario.pullSecrets.map((p) => [p.name, { username: p.username, password: p.password }])),
-    namePrefix: 'node',
+    pools,
+    // A secret naming a registry holds credentials for its host only; else for every registry's.
+    pullSecrets: new Map(scenario.pullSecrets.map((p) => [p.name, {
+      username: p.username, password: p.password, ...(p.registry ? { hosts: [registries.byName(p.registry).registry.host] } : {}),
+    }])),
+    ...(ways.proxy && scenario.proxy ? { proxy: nodeProxy(scenario.proxy, { target: ways.proxy, ...(scenario.links.proxy ? { link: scenario.links.proxy } : {}) }) } : {}),
     ...(arm.p2p ? { p2p: p2pOptions(scenario, arm.p2p) } : {}),
   };
 }
@@ -59,10 +79,10 @@ function p2pOptions(scenario: Scenario, mode: P2pMode): P2pOptions {
   };
 }
 
-/** Where the nodes reach the registry and the mirror when not directly (the fault stage's fronts). */
+/** Where the nodes reach each registry and mirror when not directly (the fault stage's fronts), by registry name. */
 export interface NodeWays {
-  registry?: string;
-  mirror?: string;
+  registries?: ReadonlyMap<string, string>;
+  mirrors?: ReadonlyMap<string, string>;
   /** The proxy hop (the proxy stage's server, or its fault front). */
   proxy?: string;
 }
@@ -78,24 +98,23 @@ export interface ClusterStageInput {
   arm: Arm;
   /** The repetition's index (a real cluster names its namespace after it). */
   index: number;
-  registry: StartedRegistry;
-  mirror?: StartedRegistry;
+  registries: RunRegistries;
+  /** The arm's mirrors, by registry name. */
+  mirrors?: ReadonlyMap<string, StartedRegistry>;
   real?: RealRun;
   ways?: NodeWays;
 }
 
 /** Stage `cluster`: a fresh emulated cluster, or a fresh namespace on the run's real cluster. */
-export async function clusterStage({ scenario, arm, index, registry, mirror, real, ways = {} }: ClusterStageInput): Promise<Cluster> {
-  return real ? real.open(arm, index) : EmulatedCluster.start(emulatedClusterOptions(scenario, arm, registry, mirror, ways));
+export async function clusterStage({ scenario, arm, index, registries, mirrors, real, ways = {} }: ClusterStageInput): Promise<Cluster> {
+  return real ? real.open(arm, index) : EmulatedCluster.start(emulatedClusterOptions(scenario, arm, registries, mirrors, ways));
 }
 
 export interface WarmStageInput {
   cluster: Cluster;
   arm: Arm;
-  /** Image references as the nodes pull them. */
-  images: string[];
-  /** The registry user, for emulated nodes' pre-pulls. */
-  auth?: BasicCredentials;
+  /** Image references as the nodes pull them, by registry: with its user, for emulated nodes' pre-pulls. */
+  groups: { images: string[]; auth?: BasicCredentials }[];
   /** A real cluster: its caches are emptied for cold arms (an emulated one starts empty). */
   real: boolean;
   progress: RunEventSink;
@@ -106,10 +125,11 @@ export interface WarmStageInput {
  * on a real cluster gets its caches emptied, checked. Whether the cache state
  * was checked (undefined: a fresh emulated cluster, cold by construction).
  */
-export async function warmStage({ cluster, arm, images, auth, real, progress }: WarmStageInput): Promise<boolean | undefined> {
+export async function warmStage({ cluster, arm, groups, real, progress }: WarmStageInput): Promise<boolean | undefined> {
+  const images = groups.flatMap((g) => g.images);
   if (arm.cache === 'warm') {
     progress({ type: 'warming', nodes: cluster.nodes.length, images: images.length });
-    await cluster.prepull(images, auth);
+    for (const g of groups) await cluster.prepull(g.images, g.auth);
     const missing: string[] = [];
     for (const node of cluster.nodes) {
       const present = new Set(await cluster.nodeImages(node));

@@ -1,7 +1,9 @@
 import { startFaultFront, type FaultWindow, type SteadyFaults, type StartedFaultFront } from '../net/fault-front.js';
 import type { FaultRun } from '../results/model.js';
+import type { FleetRegistry } from '../scenario/fleet.js';
 import type { Scenario } from '../scenario/schema.js';
 import { Owned } from './context.js';
+import type { RunRegistries } from './registry-stage.js';
 
 type Section = NonNullable<Scenario['registry']['faults']>;
 
@@ -10,9 +12,10 @@ const steady = (f: Section | undefined): SteadyFaults | undefined =>
 
 /**
  * Stage `faults` (emulated clusters): a fault front before each way the rollout's pulls take, carrying the
- * faults that scenario names for it: the nodes' way to the registry (targets registry, link:registry), the
- * mirror's way to it (registry, link:upstream), the nodes' way to the mirror (mirror, link:mirror). The
- * registry itself runs without faults, so seeding and warm pre-pulls meet none (the fronts arm with the rollout).
+ * faults that scenario names for it, per registry by its name (src/scenario/fleet.ts): the nodes' way to the
+ * registry (targets NAME, link:NAME), its mirror's way to it (NAME, link:upstream or link:NAME.upstream), the
+ * nodes' way to the mirror (MIRROR, link:MIRROR). The registries themselves run without faults, so seeding
+ * and warm pre-pulls meet none (the fronts arm with the rollout).
  */
 export class FaultStage implements AsyncDisposable {
   private readonly owned = new Owned();
@@ -22,22 +25,30 @@ export class FaultStage implements AsyncDisposable {
 
   private constructor(private readonly scenario: Scenario) {}
 
-  /** The registry-side fronts; `registry`/`upstream` are where the nodes and the mirror reach the registry. */
-  static async start(scenario: Scenario, registryHost: string): Promise<FaultStage & { registry: string; upstream: string }> {
+  /**
+   * The registry-side fronts, by registry name: `registries` where the nodes reach each registry, `upstreams`
+   * where each one's mirror does.
+   */
+  static async start(scenario: Scenario, registries: RunRegistries): Promise<FaultStage & { registries: Map<string, string>; upstreams: Map<string, string> }> {
     const stage = new FaultStage(scenario);
+    const ways = { registries: new Map<string, string>(), upstreams: new Map<string, string>() };
     try {
-      const registry = await stage.front(registryHost, ['registry', 'link:registry'], steady(scenario.registry.faults));
-      const upstream = scenario.mirror ? await stage.front(registryHost, ['registry', 'link:upstream'], steady(scenario.registry.faults)) : registryHost;
-      return Object.assign(stage, { registry, upstream });
+      for (const { spec, registry } of registries.list) {
+        const faults = steady(spec.faults);
+        ways.registries.set(spec.name, await stage.front(registry.host, [spec.name, `link:${spec.name}`], faults));
+        if (spec.mirror) ways.upstreams.set(spec.name, await stage.front(registry.host, [spec.name, scenario.registries ? `link:${spec.name}.upstream` : 'link:upstream'], faults));
+      }
+      return Object.assign(stage, ways);
     } catch (err) {
       await stage[Symbol.asyncDispose]();
       throw err;
     }
   }
 
-  /** Where the nodes reach a mirror arm's mirror. */
-  mirror(mirrorHost: string): Promise<string> {
-    return this.front(mirrorHost, ['mirror', 'link:mirror'], steady(this.scenario.mirror?.faults));
+  /** Where the nodes reach a mirror arm's mirror of a registry. */
+  mirror(registry: FleetRegistry, mirrorHost: string): Promise<string> {
+    const mirror = registry.mirror!;
+    return this.front(mirrorHost, [mirror.name, `link:${mirror.name}`], steady(mirror.faults));
   }
 
   /** Where the nodes reach the proxy hop. */

@@ -6,6 +6,7 @@ import { RegistryClient } from '../oci/client.js';
 import { MANIFEST_ACCEPT } from '../oci/media-types.js';
 import type { StartedRegistry } from '../registry/provider.js';
 import type { LoadSection, RolloutSection, Scenario } from '../scenario/schema.js';
+import { stormRegistry } from '../scenario/fleet.js';
 import { registerCleanup } from '../util/cleanup.js';
 import { rolloutImageRefs } from './verify-stage.js';
 
@@ -14,6 +15,8 @@ export interface LoadStageTargets {
   registry: StartedRegistry;
   /** The arm's mirror; storms with target mirror are skipped on arms without one. */
   mirror?: StartedRegistry;
+  /** With several registries: each one (and the arm's mirror of it) by name, for storms that name their registry. */
+  byName?: ReadonlyMap<string, { registry: StartedRegistry; mirror?: StartedRegistry }>;
 }
 
 interface PlannedStorm {
@@ -52,7 +55,7 @@ function discoverUpstream(mirrorUrl: string, upstream: RegistryClient): typeof f
 }
 
 function credentialsFor(scenario: Scenario, l: LoadSection): LoadCredentials | undefined {
-  const users = scenario.registry.auth?.users ?? [];
+  const users = stormRegistry(scenario, l)?.auth?.users ?? [];
   const user = l.user === undefined ? users[0] : users.find((u) => u.username === l.user);
   return user ? { username: user.username, password: user.password } : undefined;
 }
@@ -77,11 +80,17 @@ export class LoadStage implements AsyncDisposable {
   static async prepare(scenario: Scenario, targets: LoadStageTargets, rollouts: RolloutSection[] = scenario.rollouts): Promise<LoadStage | undefined> {
     const planned: PlannedStorm[] = [];
     const sections = scenario.load ?? [];
-    const upstream = new RegistryClient({ baseUrl: targets.registry.url, ...(scenario.registry.auth?.users[0] ? { credentials: scenario.registry.auth.users[0] } : {}), userAgent: 'pullbench-load' });
+    const upstreams: RegistryClient[] = [];
     try {
       for (const [i, l] of sections.entries()) {
-        const target = l.target === 'mirror' ? targets.mirror : targets.registry;
+        // A storm naming a registry hits that one (or the arm's mirror of it); else the first.
+        const named = l.registry !== undefined ? targets.byName?.get(l.registry) : undefined;
+        const here = named ?? targets;
+        const target = l.target === 'mirror' ? here.mirror : here.registry;
         if (!target) continue;
+        const user = stormRegistry(scenario, l)?.auth?.users[0];
+        const upstream = new RegistryClient({ baseUrl: here.registry.url, ...(user ? { credentials: user } : {}), userAgent: 'pullbench-load' });
+        upstreams.push(upstream);
         const images = l.images ?? rolloutImageRefs(rollouts);
         const credentials = l.target === 'registry' ? credentialsFor(scenario, l) : undefined;
         const discovery = l.target === 'mirror' ? { fetch: discoverUpstream(target.url, upstream) } : {};
@@ -108,7 +117,7 @@ export class LoadStage implements AsyncDisposable {
         }
       }
     } finally {
-      await upstream.close();
+      for (const u of upstreams) await u.close();
     }
     return planned.length > 0 ? new LoadStage(planned) : undefined;
   }

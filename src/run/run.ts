@@ -1,8 +1,8 @@
 import type { RunEventSink } from '../core/progress.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { PullbenchError } from '../errors.js';
 import { compareResults } from '../compare/index.js';
+import { PullbenchError } from '../errors.js';
 import { BUILTIN_CALIBRATION, loadCalibration } from '../model/calibration.js';
 import { readCatalog } from '../model/catalog.js';
 import { runModelRepetition, VIRTUAL_EPOCH, type ModelContext } from '../model/repetition.js';
@@ -19,7 +19,7 @@ import { scaleScenario } from './byte-scale.js';
 import type { RunContext } from './context.js';
 import { NAMESPACE } from './measure-stage.js';
 import { prepareNetwork, startRealRun } from './real-cluster.js';
-import { registryStage, seedStage } from './registry-stage.js';
+import { freshRateLimited, registryStage, seedStage } from './registry-stage.js';
 import { runRepetition } from './repetition.js';
 import { admission, prepareSigner, rolloutImageRefs, signSeeded, verifyStage, type Admission } from './verify-stage.js';
 
@@ -55,8 +55,10 @@ export async function runScenario(given: LoadedScenario, options: RunOptions = {
   // scale.bytes: the run sees smaller layers over proportionally slower links; the results keep the spec as written.
   const loaded: LoadedScenario = { ...given, scenario: scaleScenario(given.scenario) };
   const { scenario } = loaded;
-  if (scenario.registries || scenario.cluster.pools) {
-    throw new PullbenchError('INVALID_ARGUMENT', 'registries and cluster.pools are accepted by the schema, but this build cannot run them yet; use the one-registry, one-pool form');
+  // The scenario schema refuses pools for model, k3s and kubeconfig and several registries for every driver but
+  // emulated; the emulated driver is the only one that runs either form yet (kind's nodes are not labelled by pool).
+  if ((scenario.registries || scenario.cluster.pools) && scenario.cluster.driver !== 'emulated') {
+    throw new PullbenchError('INVALID_ARGUMENT', `registries and cluster.pools run with driver emulated only; driver ${scenario.cluster.driver} cannot run them yet: use the one-registry, one-pool form`);
   }
   const progress = options.onProgress ?? (() => undefined);
   const startedAt = new Date();
@@ -68,8 +70,9 @@ export async function runScenario(given: LoadedScenario, options: RunOptions = {
   try {
     // Owned first, so disposed last: after the cluster and the registry containers on the network.
     owned.push(await prepareNetwork(scenario));
-    const registry = await registryStage(scenario);
-    owned.push(registry);
+    const registries = await registryStage(scenario);
+    owned.push(registries);
+    const registry = registries.primary;
     // One real cluster for the whole run (kind is created once), a namespace of its own per repetition; before seeding, to fail fast.
     const real = scenario.cluster.driver === 'emulated' || scenario.cluster.driver === 'model' ? undefined : await startRealRun(scenario, registry);
     if (real) {
@@ -77,17 +80,17 @@ export async function runScenario(given: LoadedScenario, options: RunOptions = {
       progress({ type: 'cluster-ready', driver: scenario.cluster.driver });
     }
     progress({ type: 'seeding', registry: registry.version(), url: registry.url, images: scenario.images.length });
-    const sizes = await seedStage(loaded, registry);
+    const sizes = await seedStage(loaded, registries);
     // The supply-chain stages: sign what the scenario says, then admit or deny each rollout image.
     const signer = await prepareSigner(loaded);
     if (signer) {
       owned.push(signer);
-      await signSeeded(scenario, registry, signer);
+      await signSeeded(scenario, registries, signer);
     }
     let supplyChain: SupplyChainResult | undefined;
     let admitted: Admission | undefined;
     if (scenario.verify) {
-      supplyChain = await verifyStage(loaded, registry, signer);
+      supplyChain = await verifyStage(loaded, registries, signer);
       admitted = admission(scenario, supplyChain);
       progress({ type: 'verified', images: supplyChain.images.map((i) => ({ image: i.image, decision: i.admitted ? i.decision : 'denied' })) });
     }
@@ -109,22 +112,20 @@ export async function runScenario(given: LoadedScenario, options: RunOptions = {
         progress({ type: 'arm', arm: arm.name, repetition: rep + 1, repetitions: scenario.repeat });
         // A rate limit's window would carry over from one arm to the next (and from the verify stage's
         // manifest GETs to the first): give each repetition a fresh registry.
-        let repRegistry = registry;
-        if (!model && scenario.registry.rateLimit && (arm !== arms[0] || rep > 0 || scenario.verify)) {
-          repRegistry = await registryStage(scenario);
-          await seedStage(loaded, repRegistry);
-          if (signer) await signSeeded(scenario, repRegistry, signer);
+        let repRegistries = registries;
+        if (!model && registries.list.some((r) => r.spec.rateLimit) && (arm !== arms[0] || rep > 0 || scenario.verify)) {
+          repRegistries = await freshRateLimited(loaded, registries, signer && ((fresh) => signSeeded(scenario, fresh, signer)));
         }
         try {
           if (model) repetitions.push(await runModelRepetition(model, arm, rep));
           else {
-            const { repetition, versions } = await runRepetition(ctx, { arm, index: rep, registry: repRegistry });
+            const { repetition, versions } = await runRepetition(ctx, { arm, index: rep, registries: repRegistries });
             Object.assign(clusterVersions, versions.cluster);
             mirrorVersion ??= versions.mirror;
             repetitions.push(repetition);
           }
         } finally {
-          if (repRegistry !== registry) await repRegistry[Symbol.asyncDispose]();
+          if (repRegistries !== registries) await repRegistries[Symbol.asyncDispose]();
         }
       }
       armResults.push({ arm, repetitions, aggregate: aggregateArm(repetitions, (image) => sizes.get(imageKey(image)) ?? 0) });
@@ -149,7 +150,7 @@ export async function runScenario(given: LoadedScenario, options: RunOptions = {
         ...(model ? { model: { clock: 'virtual' as const, network: 'max-min fair flows' as const, calibration: model.calibration } } : {}),
         passed: gate.passed && thresholds.every((t) => t.passed),
       },
-      [...loaded.secretValues, ...(scenario.registry.auth?.users.map((u) => u.password) ?? []), ...scenario.pullSecrets.map((p) => p.password)],
+      [...loaded.secretValues, ...registries.list.flatMap((r) => r.spec.auth?.users.map((u) => u.password) ?? []), ...scenario.pullSecrets.map((p) => p.password)],
     );
     const comparison = options.baseline && compareResults(options.baseline, results, options.baselineFile ? { files: { baseline: options.baselineFile } } : {});
     const baseline = options.baseline && comparison ? { results: options.baseline, comparison } : undefined;

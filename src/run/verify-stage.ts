@@ -4,9 +4,10 @@ import { join, resolve } from 'node:path';
 import { PullbenchError } from '../errors.js';
 import type { PodTimeline } from '../measure/timeline.js';
 import type { SupplyChainImage, SupplyChainResult } from '../results/index.js';
-import { RegistryClient } from '../oci/client.js';
-import type { StartedRegistry } from '../registry/provider.js';
+import type { RegistryClient } from '../oci/client.js';
+import { nodeCount, scenarioPools } from '../scenario/fleet.js';
 import type { LoadedScenario } from '../scenario/load.js';
+import { clientOf, type RunRegistries } from './registry-stage.js';
 import type { RolloutSection, Scenario } from '../scenario/schema.js';
 import { VerificationCache } from '../supply-chain/cache.js';
 import { generateCosignKeyPair, publicKeyPem, readPrivateKey } from '../supply-chain/keys.js';
@@ -62,9 +63,15 @@ export async function prepareSigner(loaded: LoadedScenario): Promise<RunSigner |
   };
 }
 
-function clientOf(scenario: Scenario, registry: StartedRegistry): RegistryClient {
-  const user = scenario.registry.auth?.users[0];
-  return new RegistryClient({ baseUrl: registry.url, ...(user ? { credentials: user } : {}) });
+/** A client per registry, each with its first user's credentials, picked by an image's host; closed together. */
+function clientsOf(registries: RunRegistries): { of: (image: string) => RegistryClient | undefined } & AsyncDisposable {
+  const byHost = new Map(registries.list.map((r) => [r.registry.host, clientOf(r)]));
+  return {
+    of: (image) => byHost.get(image.slice(0, image.indexOf('/'))),
+    [Symbol.asyncDispose]: async () => {
+      for (const c of byHost.values()) await c.close();
+    },
+  };
 }
 
 /** The scenario refs the signing section selects. */
@@ -73,11 +80,14 @@ function imagesToSign(scenario: Scenario): string[] {
   return wanted.includes('all') ? scenario.images.filter((i) => !i.absent).map((i) => i.ref) : wanted;
 }
 
-/** Signs the selected seeded images in `registry` with the run's key. */
-export async function signSeeded(scenario: Scenario, registry: StartedRegistry, signer: RunSigner): Promise<void> {
-  await using client = clientOf(scenario, registry);
+/** Signs the selected seeded images, each in its registry, with the run's key. */
+export async function signSeeded(scenario: Scenario, registries: RunRegistries, signer: RunSigner): Promise<void> {
+  await using clients = clientsOf(registries);
   const format = scenario.signing?.format ?? 'legacy';
-  for (const ref of imagesToSign(scenario)) await signImage(client, `${registry.host}/${ref}`, { key: signer.key, format });
+  for (const ref of imagesToSign(scenario)) {
+    const image = registries.imageRef(ref);
+    await signImage(clients.of(image)!, image, { key: signer.key, format });
+  }
 }
 
 async function policiesOf(loaded: LoadedScenario, signer: RunSigner | undefined): Promise<PolicySet> {
@@ -111,13 +121,13 @@ export function rolloutImageRefs(rollouts: RolloutSection[]): string[] {
 }
 
 /** The verify stage: one decision per rollout image, through one verification cache. */
-export async function verifyStage(loaded: LoadedScenario, registry: StartedRegistry, signer: RunSigner | undefined): Promise<SupplyChainResult> {
+export async function verifyStage(loaded: LoadedScenario, registries: RunRegistries, signer: RunSigner | undefined): Promise<SupplyChainResult> {
   const { scenario } = loaded;
   const v = scenario.verify!;
   const t0 = Date.now();
   const policies = await policiesOf(loaded, signer);
-  await using client = clientOf(scenario, registry);
-  const cache = new VerificationCache({ client });
+  await using clients = clientsOf(registries);
+  const cache = new VerificationCache({ clients: clients.of });
   const refs = rolloutImageRefs(scenario.rollouts);
   // Trust files are named relative to the scenario file, like keys and policies.
   const files = Object.entries({ trustedRoot: v.trustedRoot, caRoots: v.caRoots, rekorKey: v.rekorKey, ctlogKey: v.ctlogKey }).filter((e): e is [string, string] => e[1] !== undefined);
@@ -126,9 +136,9 @@ export async function verifyStage(loaded: LoadedScenario, registry: StartedRegis
   if (keyless.length > 0 && !trust) {
     throw new PullbenchError('INVALID_ARGUMENT', `verify: keyless authorities (${keyless.join(', ')}) need verify.trustedRoot or verify.caRoots: keyless verification works offline only`);
   }
-  // Reports are named by scenario ref; the stage sees the images as the pods will, under the registry's host.
-  const scans = await loadReports((v.vulnerabilities?.reports ?? []).map((r) => ({ image: `${registry.host}/${r.image}`, file: resolve(loaded.dir, r.file) })));
-  const decisions = await verifyImages(refs.map((r) => `${registry.host}/${r}`), policies, { cache, ignoreTlog: v.ignoreTlog, scans, ...(trust ? { trust } : {}) });
+  // Reports are named by scenario ref; the stage sees the images as the pods will, under their registry's host.
+  const scans = await loadReports((v.vulnerabilities?.reports ?? []).map((r) => ({ image: registries.imageRef(r.image), file: resolve(loaded.dir, r.file) })));
+  const decisions = await verifyImages(refs.map((r) => registries.imageRef(r)), policies, { cache, ignoreTlog: v.ignoreTlog, scans, ...(trust ? { trust } : {}) });
   const signed = new Set(signer ? imagesToSign(scenario) : []);
   const format = scenario.signing?.format ?? 'legacy';
   const images = decisions.map((d, i): SupplyChainImage => {
@@ -172,7 +182,7 @@ export function admission(scenario: Scenario, supplyChain: SupplyChainResult): A
   const out: Admission = { rollouts: [], denied: [] };
   for (const r of scenario.rollouts) {
     const image = r.deployment?.image ?? r.daemonSet?.image ?? r.update!.image;
-    const pods = r.deployment ? r.deployment.replicas : r.daemonSet ? scenario.cluster.nodes : (replicas.get(r.update!.target) ?? 0);
+    const pods = r.deployment ? r.deployment.replicas : r.daemonSet ? daemonSetPods(scenario, r.daemonSet.pool) : (replicas.get(r.update!.target) ?? 0);
     if (r.deployment || r.daemonSet) replicas.set(r.name, pods);
     const reason = refused.get(image) ?? (r.update && skipped.has(r.update.target) ? `target ${r.update.target} was not admitted` : undefined);
     if (reason === undefined) out.rollouts.push(r);
@@ -184,14 +194,19 @@ export function admission(scenario: Scenario, supplyChain: SupplyChainResult): A
   return out;
 }
 
+// A DaemonSet has a pod per node it selects: its pool's, or every node.
+function daemonSetPods(scenario: Scenario, pool: string | undefined): number {
+  return pool === undefined ? nodeCount(scenario) : (scenarioPools(scenario).find((p) => p.name === pool)?.nodes ?? 0);
+}
+
 /** Pod records for denied rollouts: created, never scheduled, failed with AdmissionDenied. */
-export function deniedPods(a: Admission, registryHost: string, at: number): PodTimeline[] {
+export function deniedPods(a: Admission, imageRef: (ref: string) => string, at: number): PodTimeline[] {
   return a.denied.flatMap(({ rollout, pods, reason }) =>
     Array.from({ length: pods }, (_, i): PodTimeline => ({
       uid: `denied-${rollout.name}-${i}`,
       name: `${rollout.name}-denied-${i}`,
       rollout: rollout.name,
-      image: `${registryHost}/${rollout.deployment?.image ?? rollout.daemonSet?.image ?? rollout.update!.image}`,
+      image: imageRef(rollout.deployment?.image ?? rollout.daemonSet?.image ?? rollout.update!.image),
       createdAt: at,
       alreadyPresent: false,
       pullErrors: 0,

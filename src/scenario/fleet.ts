@@ -14,8 +14,6 @@ export const DEFAULT_POOL = 'default';
 export const DEFAULT_REGISTRY = 'registry';
 /** The flat form's mirror (`mirror:`). */
 export const DEFAULT_MIRROR = 'mirror';
-/** The node label a pool's nodes carry (real clusters, and workloads' `pool` nodeSelector). */
-export const POOL_LABEL = 'pullbench.dev/pool';
 
 type RegistrySection = Scenario['registry'];
 type MirrorSection = NonNullable<Scenario['mirror']>;

@@ -355,7 +355,7 @@ function checkPools(c: Infer<typeof clusterFields>, report: (path: (string | num
 
 const podTemplate = {
   image: s.string({ minLength: 1 }).describe('An image of this scenario, by ref'),
-  pool: name().optional().describe("Run the pods on this pool's nodes only (a nodeSelector on the pool's label pullbench.dev/pool); default every node"),
+  pool: name().optional().describe("Run the pods on this pool's nodes only (a nodeSelector on the pool's label pullbench.io/pool); default every node"),
   imagePullSecrets: s.array(name(), { unique: true }).default([]).describe('Names of pullSecrets the pods use'),
 };
 
@@ -657,6 +657,8 @@ function checkFaults(sc: Infer<typeof scenarioSchema>, report: (path: (string | 
   });
   if (sc.links.proxy && !sc.proxy) report(['links', 'proxy'], 'links.proxy needs a proxy section');
   if (sc.proxy && (sc.matrix.topology as readonly string[]).includes('p2p')) report(['proxy'], 'the proxy hop and topology p2p do not run together yet (the peers would need the proxy too)');
+  // The nodes name the proxied registry and mirror by one alias each (PROXY_ALIASES): one registry's.
+  if (sc.proxy && (sc.registries?.length ?? 1) > 1) report(['proxy'], 'the proxy hop runs with one registry yet (the nodes name the proxied registry and mirror by one alias each); remove the proxy or all registries but one');
 }
 
 // P2P agents run beside emulated nodes only: pullbench starts them in process and writes each node's hosts.toml.
@@ -673,6 +675,8 @@ function checkP2p(sc: Infer<typeof scenarioSchema>, report: (path: (string | num
   if (driver === 'emulated' && sc.cluster.runtime === 'embedded' && sc.cluster.layerStore === 'inflate-only' && sc.p2p?.mode.includes('whole-blob')) {
     report(['cluster', 'layerStore'], 'p2p mode whole-blob serves blobs from the nodes\' content stores, which layerStore inflate-only does not keep; use layerStore disk');
   }
+  // Each node's P2P agent fronts one registry (its hosts.toml entry for the first registry only).
+  if ((sc.registries?.length ?? 1) > 1) report(['matrix', 'topology'], 'topology p2p runs with one registry yet (a node\'s P2P agent fronts one registry); remove p2p from matrix.topology or all registries but one');
 }
 
 // Storms name this scenario's images, users and mirror.

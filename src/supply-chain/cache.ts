@@ -33,6 +33,8 @@ export interface VerificationCacheOptions {
   access?: RegistryAccess;
   /** For tests and the embedded registry: one client for every reference. */
   client?: RegistryClient;
+  /** Several registries, each with a client of its own (its credentials): the one for a reference, else `client`. */
+  clients?: (image: string) => RegistryClient | undefined;
   /** Milliseconds; default Date.now. */
   now?: () => number;
   /** How long a verified result (and a tag's digest) is reused; default 5 minutes. */
@@ -87,7 +89,7 @@ export class VerificationCache {
   }
 
   private client(image: string): RegistryClient {
-    return this.opts.client ?? clientFor(parseReference(image), this.opts.access);
+    return this.opts.clients?.(image) ?? this.opts.client ?? clientFor(parseReference(image), this.opts.access);
   }
 
   /** Tag or digest -> resolved manifest (cached). Registry errors are thrown and not cached. */

@@ -15,7 +15,10 @@ class FakeCluster implements Cluster {
   minAvailableDuringUpdate = Infinity;
   tracking = false;
   private created = 0;
-  constructor(readonly nodes: string[], private readonly clock: ManualClock, private readonly readyAfterMs: number | ((n: number) => number)) {}
+  pools: { name: string; nodes: string[] }[];
+  constructor(readonly nodes: string[], private readonly clock: ManualClock, private readonly readyAfterMs: number | ((n: number) => number)) {
+    this.pools = [{ name: 'default', nodes }];
+  }
   createPod(pod: PodCreate): void {
     this.live.set(pod.uid, pod);
     this.cond.set(pod.uid, 'pending');
@@ -118,6 +121,23 @@ describe('running rollouts against a cluster', () => {
     const [r] = await drive(clock, runRollouts(sc.rollouts, { cluster, clock, namespace: 'pb', pullPolicy: 'Always', imageRef: (x) => x }));
     expect([...cluster.live.values()].map((p) => p.node).sort()).toEqual(['n1', 'n2', 'n3']);
     expect(r!.completed).toBe(true);
+  });
+
+  it("keeps a workload with a pool on that pool's nodes, a DaemonSet one pod per pool node, a Deployment spread over them", async () => {
+    const clock = new ManualClock(0);
+    const cluster = new FakeCluster(['core-node-1', 'core-node-2', 'edge-node-1', 'edge-node-2', 'edge-node-3'], clock, 100);
+    cluster.pools = [{ name: 'core', nodes: ['core-node-1', 'core-node-2'] }, { name: 'edge', nodes: ['edge-node-1', 'edge-node-2', 'edge-node-3'] }];
+    const sc = parseScenario(
+      'apiVersion: pullbench.dev/v1alpha1\nkind: Scenario\nmetadata: { name: t }\nimages:\n  - { ref: demo/app:v1, synth: { layers: [1MB] } }\n'
+        + 'cluster: { pools: [{ name: core, nodes: 2 }, { name: edge, nodes: 3 }] }\n'
+        + 'rollouts:\n  - { name: agent, daemonSet: { image: demo/app:v1, pool: edge } }\n  - { name: api, deployment: { image: demo/app:v1, pool: core, replicas: 4 } }\n',
+      's.yaml',
+    ).scenario;
+    const [agent, api] = await drive(clock, runRollouts(sc.rollouts, { cluster, clock, namespace: 'pb', pullPolicy: 'Always', imageRef: (x) => x }));
+    const nodesOf = (rollout: string): string[] => [...cluster.live.values()].filter((p) => p.rollout === rollout).map((p) => p.node).sort();
+    expect(agent!.completed && api!.completed).toBe(true);
+    expect(nodesOf('agent')).toEqual(['edge-node-1', 'edge-node-2', 'edge-node-3']);
+    expect(nodesOf('api')).toEqual(['core-node-1', 'core-node-1', 'core-node-2', 'core-node-2']);
   });
 
   it('settles a rollout expected to fail once its pods have failed, and times out one that should not fail', async () => {

@@ -7,7 +7,9 @@ import { MediaType, type Descriptor } from '../../src/oci/media-types.js';
 import { pushSynthImage } from '../../src/oci/synth.js';
 import { embeddedRegistry, type StartedRegistry } from '../../src/registry/provider.js';
 import { verifyStage } from '../../src/run/verify-stage.js';
-import { loadScenario } from '../../src/scenario/load.js';
+import { RunRegistries } from '../../src/run/registry-stage.js';
+import { scenarioRegistries } from '../../src/scenario/fleet.js';
+import { loadScenario, type LoadedScenario } from '../../src/scenario/load.js';
 import { signatureTag } from '../../src/supply-chain/registry.js';
 import { signatureConfig } from '../../src/supply-chain/sign.js';
 import { makeTempDir, type TempDir } from '../../src/util/temp.js';
@@ -83,6 +85,9 @@ rollouts:
   );
 });
 
+// The test's registry, as the run's one registry (not disposed with it: afterAll does).
+const runRegistries = (loaded: LoadedScenario): RunRegistries => new RunRegistries([{ spec: scenarioRegistries(loaded.scenario)[0]!, registry }], loaded.scenario, []);
+
 afterAll(async () => {
   await registry?.[Symbol.asyncDispose]();
   await dir?.remove();
@@ -91,7 +96,7 @@ afterAll(async () => {
 describe('verify stage with a keyless policy', () => {
   it('admits the image signed by the workflow and denies the unsigned one, with trust from the scenario', async () => {
     const loaded = await loadScenario(join(dir.path, 'scenario.yaml'));
-    const result = await verifyStage(loaded, registry, undefined);
+    const result = await verifyStage(loaded, runRegistries(loaded), undefined);
     expect(result.images.map((i) => [i.image, i.decision])).toEqual([
       ['acme/app:v1', 'allow'],
       ['acme/other:v1', 'deny'],
@@ -103,18 +108,18 @@ describe('verify stage with a keyless policy', () => {
     const loaded = await loadScenario(join(dir.path, 'scenario.yaml'));
     const { caRoots: _c, rekorKey: _r, ctlogKey: _k, ...untrusting } = loaded.scenario.verify!;
     loaded.scenario.verify = untrusting;
-    await expect(verifyStage(loaded, registry, undefined)).rejects.toThrow('keyless authorities (release-workflow/github-actions) need verify.trustedRoot or verify.caRoots');
+    await expect(verifyStage(loaded, runRegistries(loaded), undefined)).rejects.toThrow('keyless authorities (release-workflow/github-actions) need verify.trustedRoot or verify.caRoots');
   });
 
   it('denies the signed image for a policy that names another workflow', async () => {
     const loaded = await loadScenario(join(dir.path, 'scenario.yaml'), { set: ['verify.policies=[other-subject.yaml]'] });
-    const result = await verifyStage(loaded, registry, undefined);
+    const result = await verifyStage(loaded, runRegistries(loaded), undefined);
     expect(result.images[0]!.decision).toBe('deny');
     expect(result.images[0]!.reasons.join()).toMatch(/IDENTITY_MISMATCH|identity/i);
   });
 
   it('names a trust file that cannot be read', async () => {
     const loaded = await loadScenario(join(dir.path, 'scenario.yaml'), { set: ['verify.trustedRoot=missing-root.json'] });
-    await expect(verifyStage(loaded, registry, undefined)).rejects.toThrow(/cannot read trusted root .*missing-root\.json/);
+    await expect(verifyStage(loaded, runRegistries(loaded), undefined)).rejects.toThrow(/cannot read trusted root .*missing-root\.json/);
   });
 });

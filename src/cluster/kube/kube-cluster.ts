@@ -1,9 +1,9 @@
 import { Watch, type V1Pod } from '@kubernetes/client-node';
-import type { Cluster, PodCondition, PodCreate } from '../cluster.js';
+import type { Cluster, ClusterPool, PodCondition, PodCreate } from '../cluster.js';
 import { PullbenchError } from '../../errors.js';
 import type { BasicCredentials } from '../../oci/credentials.js';
 import type { KubeEvent, PodObservation } from '../../core/events.js';
-import { coldCacheDaemonSet, dockerConfigSecret, podManifest, POD_ID_LABEL, RUN_LABEL } from './manifests.js';
+import { coldCacheDaemonSet, dockerConfigSecret, podManifest, POD_ID_LABEL, POOL_LABEL, RUN_LABEL } from './manifests.js';
 import type { ClusterVersions } from './node-state.js';
 import { assertCoverage, podConditionOf, timelineFromStatus } from './pod-status.js';
 import type { KubeSession } from './session.js';
@@ -48,6 +48,7 @@ export class KubeCluster implements Cluster {
     private readonly kube: StartedKubeCluster,
     private readonly session: KubeSession,
     readonly nodes: readonly string[],
+    readonly pools: readonly ClusterPool[],
     private readonly clusterVersions: ClusterVersions,
     private readonly opts: KubeClusterOptions,
   ) {
@@ -62,8 +63,15 @@ export class KubeCluster implements Cluster {
       }
       const all = await session.nodes();
       const workers = all.filter((n) => !('node-role.kubernetes.io/control-plane' in (n.metadata?.labels ?? {})));
-      const names = (workers.length > 0 ? workers : all).map((n) => n.metadata?.name ?? '').filter((n) => n !== '');
-      const cluster = new KubeCluster(kube, session, names, await session.versions(), opts);
+      const used = (workers.length > 0 ? workers : all).filter((n) => (n.metadata?.name ?? '') !== '');
+      const names = used.map((n) => n.metadata!.name!);
+      // Pools as the nodes are labelled (kind's labelled node groups); unlabelled nodes are the pool "default".
+      const pools = new Map<string, string[]>();
+      for (const n of used) {
+        const pool = n.metadata?.labels?.[POOL_LABEL] ?? 'default';
+        pools.set(pool, [...(pools.get(pool) ?? []), n.metadata!.name!]);
+      }
+      const cluster = new KubeCluster(kube, session, names, [...pools].map(([name, nodes]) => ({ name, nodes })), await session.versions(), opts);
       await cluster.watch();
       return cluster;
     } catch (err) {

@@ -3,6 +3,8 @@ import { PullbenchError } from '../../errors.js';
 
 const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'pullbench' } as const;
 export const RUN_LABEL = 'pullbench.io/run';
+/** The node label that names a node's pool (kind's labelled node groups; pods' nodeSelector for a workload's pool). */
+export const POOL_LABEL = 'pullbench.io/pool';
 const WORKLOAD_LABEL = 'pullbench.io/workload';
 
 export type PullPolicy = 'Always' | 'IfNotPresent' | 'Never';

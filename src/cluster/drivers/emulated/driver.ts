@@ -6,11 +6,12 @@ import { EmulatedNode } from '../../../node/kubelet.js';
 import type { Runtime } from '../../../node/runtime.js';
 import { ContainerdRuntime } from '../../../node/runtimes/containerd.js';
 import { EmbeddedRuntime, type LayerStoreKind } from '../../../node/runtimes/embedded.js';
+import type { PlatformSpec } from '../../../oci/platform.js';
 import { containerdProfile, DEFAULT_MAX_CONCURRENT_DOWNLOADS, kubeletProfile } from '../../../node/profiles.js';
 import type { KubeletImagePullSettings } from '../../../node/kubelet/config.js';
 import { mergeNodeSettings } from '../../kube/kubelet-settings.js';
 import { Keyring, SECRET_TYPE_DOCKER_CONFIG_JSON, type BasicCredentials } from '../../../oci/credentials.js';
-import type { Cluster, PodCondition, PodCreate } from '../../cluster.js';
+import type { Cluster, ClusterPool, LinkBytes, PodCondition, PodCreate } from '../../cluster.js';
 import type { KubeEvent, PodObservation } from '../../../core/events.js';
 import { emulationWorkers, RuntimeWorkers } from '../../../node/runtimes/worker-runtimes.js';
 import { PeerNetwork, type P2pOptions, type P2pStats } from '../../../node/p2p/index.js';
@@ -41,6 +42,8 @@ export interface Route {
   target: string;
   /** No link: the nodes reach the target directly, unshaped. */
   link?: RouteLink;
+  /** Routes naming the same key share one `link.sharedUplink` across their nodes (default: one per cluster and kind). */
+  uplinkKey?: string;
 }
 
 /**
@@ -58,28 +61,58 @@ export interface NodeProxy {
   noProxy: string[];
 }
 
-export interface EmulatedClusterOptions {
+/** How a pool's nodes reach one registry: the host its image references name, the registry and the mirror in front of it. */
+export interface RegistryRoutes {
+  /** Names the registry's routes in link byte counts. */
+  name: string;
+  /** The registry host in image references (host:port); its hosts.toml directory on the nodes. */
+  host: string;
+  registry: Route;
+  /** With a mirror: nodes try it first (hosts.toml), then the registry. */
+  mirror?: Route;
+}
+
+/** Nodes alike: their count, names, platform, kubelet and the ways to every registry. */
+export interface EmulatedPool {
+  name: string;
   nodes: number;
-  runtime: 'embedded' | 'containerd';
-  /** The embedded runtimes' layer store (default disk: containerd's work per pull). */
-  layerStore?: LayerStoreKind;
+  /** Node names are `<namePrefix>-1`, `<namePrefix>-2`, ... */
+  namePrefix: string;
+  /** The platform the nodes pull from an image index (default this machine's). */
+  platform?: PlatformSpec;
+  kubelet: EmulatedKubelet;
+  /** The kubelet release the nodes follow (default DEFAULT_KUBERNETES_VERSION). */
+  kubernetesVersion?: string;
+  /** The containerd release the embedded runtimes follow (default DEFAULT_CONTAINERD_VERSION). */
+  containerdVersion?: string;
+  registries: RegistryRoutes[];
+}
+
+/** One pool pulling from one registry: the form most callers (and the model driver) need. */
+interface SinglePool {
+
+  nodes: number;
   /** The kubelet release the nodes follow (default DEFAULT_KUBERNETES_VERSION). */
   kubernetesVersion?: string;
   /** The containerd release the embedded runtimes follow (default DEFAULT_CONTAINERD_VERSION). */
   containerdVersion?: string;
   kubelet: EmulatedKubelet;
-  clock: Clock;
   /** The registry host in image references (host:port). */
   registryHost: string;
   registry: Route;
   /** With a mirror: nodes try it first (hosts.toml), then the registry. */
   mirror?: Route;
-  /** A proxy hop: HTTP_PROXY / NO_PROXY in every node's runtime environment. */
-  proxy?: NodeProxy;
-  /** Scenario pull secrets by name. */
-  pullSecrets: Map<string, BasicCredentials>;
   /** Node name prefix, e.g. `arm1-node`. */
   namePrefix?: string;
+}
+
+interface ClusterCommon {
+  runtime: 'embedded' | 'containerd';
+  /** The embedded runtimes' layer store (default disk: containerd's work per pull). */
+  layerStore?: LayerStoreKind;
+  clock: Clock;
+  /** Scenario pull secrets by name; a secret without hosts holds credentials for every registry host. */
+  pullSecrets: Map<string, BasicCredentials & { hosts?: string[] }>;
   /**
    * Runtimes made by the caller instead of started here (the `model` driver's runtimes in virtual time): the
    * nodes, kubelets and pod bookkeeping stay this cluster's, `runtime` and `workers` are then unused.
@@ -89,6 +122,26 @@ export interface EmulatedClusterOptions {
   workers?: number;
   /** Topology p2p: a P2P agent per node, listed first in its hosts.toml (src/node/p2p). */
   p2p?: P2pOptions;
+  /** A proxy hop: HTTP_PROXY / NO_PROXY in every node's runtime environment. */
+  proxy?: NodeProxy;
+}
+
+export type EmulatedClusterOptions = ClusterCommon & (SinglePool | { pools: EmulatedPool[] });
+
+/** The pool the single-pool form is. */
+const SINGLE_POOL = 'default';
+
+function poolsOf(opts: EmulatedClusterOptions): EmulatedPool[] {
+  if ('pools' in opts) return opts.pools;
+  return [{
+    name: SINGLE_POOL,
+    nodes: opts.nodes,
+    namePrefix: opts.namePrefix ?? 'node',
+    kubelet: opts.kubelet,
+    ...(opts.kubernetesVersion ? { kubernetesVersion: opts.kubernetesVersion } : {}),
+    ...(opts.containerdVersion ? { containerdVersion: opts.containerdVersion } : {}),
+    registries: [{ name: 'registry', host: opts.registryHost, registry: opts.registry, ...(opts.mirror ? { mirror: opts.mirror } : {}) }],
+  }];
 }
 
 interface PodEntry {
@@ -129,9 +182,12 @@ function hostsTomlFor(registryHost: string, mirrorHost: string | undefined, agen
 export class EmulatedCluster implements Cluster {
   readonly driver: string;
   readonly nodes: string[];
+  readonly pools: ClusterPool[];
+  private readonly fleet: EmulatedPool[];
   private readonly byName = new Map<string, EmulatedNode>();
+  private readonly poolOf = new Map<string, EmulatedPool>();
   private readonly runtimes: Runtime[] = [];
-  private readonly proxies: { kind: 'registry' | 'mirror'; proxy: StartedProxy }[] = [];
+  private readonly proxies: { kind: 'registry' | 'mirror'; pool: string; proxy: StartedProxy }[] = [];
   private readonly pods = new Map<string, PodEntry>();
   private readonly listeners = new Set<(uid?: string) => void>();
   private readonly recorded: KubeEvent[] = [];
@@ -145,7 +201,10 @@ export class EmulatedCluster implements Cluster {
 
   private constructor(private readonly opts: EmulatedClusterOptions) {
     this.driver = opts.runtimes?.driver ?? 'emulated';
-    this.nodes = Array.from({ length: opts.nodes }, (_, i) => `${opts.namePrefix ?? 'node'}-${i + 1}`);
+    this.fleet = poolsOf(opts);
+    this.pools = this.fleet.map((p) => ({ name: p.name, nodes: Array.from({ length: p.nodes }, (_, i) => `${p.namePrefix}-${i + 1}`) }));
+    this.nodes = this.pools.flatMap((p) => p.nodes);
+    this.fleet.forEach((p, i) => this.pools[i]!.nodes.forEach((n) => this.poolOf.set(n, p)));
   }
 
   static async start(opts: EmulatedClusterOptions): Promise<EmulatedCluster> {
@@ -161,34 +220,49 @@ export class EmulatedCluster implements Cluster {
 
   private async startNodes(): Promise<void> {
     const { opts } = this;
-    const uplinks = {
-      registry: opts.registry.link?.sharedUplink ? new SharedUplink(opts.registry.link.sharedUplink) : undefined,
-      mirror: opts.mirror?.link?.sharedUplink ? new SharedUplink(opts.mirror.link.sharedUplink) : undefined,
+    // A shared uplink is one per key: by default one per cluster and kind, as when every node shared it.
+    const uplinkKey = (kind: 'registry' | 'mirror', route: Route): string => route.uplinkKey ?? kind;
+    const uplinks = new Map<string, SharedUplink>();
+    const uplinkOf = (kind: 'registry' | 'mirror', route: Route): SharedUplink | undefined => {
+      const bps = route.link?.sharedUplink;
+      if (!bps) return undefined;
+      const key = uplinkKey(kind, route);
+      if (!uplinks.has(key)) uplinks.set(key, new SharedUplink(bps));
+      return uplinks.get(key);
     };
-    const via = async (kind: 'registry' | 'mirror', route: Route, uplink: SharedUplink | undefined): Promise<string> => {
+    // uplink false: the route's own link only (the proxy hop's, as before pools).
+    const via = async (kind: 'registry' | 'mirror', pool: string, route: Route, uplink?: false): Promise<string> => {
       if (!route.link) return route.target;
-      const proxy = await startShapedProxy({ target: route.target, link: toLinkSpec(route.link), ...(uplink ? { uplink } : {}) });
-      this.proxies.push({ kind, proxy });
+      const shared = uplink === false ? undefined : uplinkOf(kind, route);
+      const proxy = await startShapedProxy({ target: route.target, link: toLinkSpec(route.link), ...(shared ? { uplink: shared } : {}) });
+      this.proxies.push({ kind, pool, proxy });
       return proxy.host;
     };
-    const workers = opts.runtime === 'embedded' && !opts.runtimes ? (opts.workers ?? emulationWorkers(process.env, opts.nodes)) : 0;
+    const workers = opts.runtime === 'embedded' && !opts.runtimes ? (opts.workers ?? emulationWorkers(process.env, this.nodes.length)) : 0;
     if (workers > 0) this.pool = new RuntimeWorkers(workers);
     // Embedded runtimes: the links as data, applied by each runtime to its own connections. A shared uplink is one
     // per thread (keyed per cluster), its threads' shares counted in one array: one slot per worker.
     const clusterKey = randomUUID();
-    const counts = { registry: new SharedArrayBuffer(4 * Math.max(workers, 1)), mirror: new SharedArrayBuffer(4 * Math.max(workers, 1)) };
-    const routesFor = (worker: number | undefined): ShapedRouteSpec[] =>
-      (['registry', 'mirror', 'proxy'] as const).flatMap((kind) => {
-        const route = kind === 'registry' ? opts.registry : kind === 'mirror' ? opts.mirror : opts.proxy?.route;
-        if (!route?.link) return [];
-        const shared = route.link.sharedUplink;
-        // The proxy link carries registry traffic: its bytes count as the registry's.
-        const name = kind === 'proxy' ? 'registry' : kind;
-        const uplink = shared
-          ? { key: `${clusterKey}:${kind}`, bandwidthBps: shared, ...(worker !== undefined ? { shares: { counts: counts[name], slot: worker } } : {}) }
-          : undefined;
-        return [{ name, target: route.target, link: toLinkSpec(route.link), ...(uplink ? { uplink } : {}) }];
-      });
+    const counts = new Map<string, SharedArrayBuffer>();
+    const countsOf = (key: string): SharedArrayBuffer => {
+      if (!counts.has(key)) counts.set(key, new SharedArrayBuffer(4 * Math.max(workers, 1)));
+      return counts.get(key)!;
+    };
+    const shaped = (kind: 'registry' | 'mirror' | 'proxy', name: string, route: Route | undefined, worker: number | undefined): ShapedRouteSpec[] => {
+      if (!route?.link) return [];
+      const shared = route.link.sharedUplink;
+      const key = route.uplinkKey ?? kind;
+      // The proxy link carries registry traffic: its bytes count as the registry's.
+      const countAs = kind === 'proxy' ? 'registry' : kind;
+      const uplink = shared
+        ? { key: `${clusterKey}:${key}`, bandwidthBps: shared, ...(worker !== undefined ? { shares: { counts: countsOf(key), slot: worker } } : {}) }
+        : undefined;
+      return [{ name: `${countAs}:${name}`, target: route.target, link: toLinkSpec(route.link), ...(uplink ? { uplink } : {}) }];
+    };
+    const routesFor = (pool: EmulatedPool, worker: number | undefined): ShapedRouteSpec[] => [
+      ...pool.registries.flatMap((r) => [...shaped('registry', r.name, r.registry, worker), ...shaped('mirror', r.name, r.mirror, worker)]),
+      ...shaped('proxy', 'proxy', opts.proxy?.route, worker),
+    ];
     // Only the inflate-only store shapes its own connections (in whichever thread it runs). The disk store's layer
     // threads open plain connections, so it crosses the same shaped proxies as containerd: the link is alike for both.
     // A P2P agent reaches the registry over its node's link (piece mode), so the links are proxies then.
@@ -197,58 +271,72 @@ export class EmulatedCluster implements Cluster {
       this.peers = await PeerNetwork.start(opts.p2p, opts.clock);
       this.contentDir = await makeTempDir('pbcontent-');
     }
-    for (const [index, name] of this.nodes.entries()) {
-      if (opts.runtimes) {
-        const runtime = opts.runtimes.create(name, index);
+    let index = 0;
+    for (const [p, pool] of this.fleet.entries()) {
+      for (const name of this.pools[p]!.nodes) {
+        if (opts.runtimes) {
+          const runtime = opts.runtimes.create(name, index++);
+          this.runtimes.push(runtime);
+          this.addNode(name, pool, runtime);
+          continue;
+        }
+        const proxyEnv = opts.proxy ? await this.proxyEnv(opts.proxy, pool.name, selfShaped, via) : undefined;
+        // A proxied host is named by its alias (the proxy resolves it); one NO_PROXY bypasses is reached directly, over its link.
+        // The aliases name one registry and its mirror: run/ refuses a proxy with several registries.
+        const proxied = (alias: string): boolean => proxyEnv !== undefined && pool.registries.length === 1 && useProxy(alias.split(':')[0]!, alias.split(':')[1]!, proxyEnv.NO_PROXY ?? '');
+        // containerd's certs.d: a hosts.toml per registry host, its server the registry's way, a mirror (or P2P agent) host first.
+        // The P2P agent fronts the first registry only (run/ refuses p2p with several registries).
+        const hostsToml: Record<string, string> = {};
+        let agent: string | undefined;
+        for (const [i, r] of pool.registries.entries()) {
+          const registryHost = proxied(PROXY_ALIASES.registry) ? PROXY_ALIASES.registry : selfShaped ? r.registry.target : await via('registry', pool.name, r.registry);
+          const mirrorHost = !r.mirror ? undefined : proxied(PROXY_ALIASES.mirror) ? PROXY_ALIASES.mirror : selfShaped ? r.mirror.target : await via('mirror', pool.name, r.mirror);
+          if (i === 0 && this.peers) agent = await this.peers.addNode({ registryHost });
+          hostsToml[r.host] = hostsTomlFor(registryHost, mirrorHost, i === 0 ? agent : undefined, opts.p2p);
+        }
+        const contentRoot = this.contentDir ? join(this.contentDir.path, name) : undefined;
+        if (contentRoot) await mkdir(contentRoot);
+        const embedded = {
+          label: name, hostsToml, maxConcurrentDownloads: pool.kubelet.maxConcurrentDownloads ?? DEFAULT_MAX_CONCURRENT_DOWNLOADS, layerStore: this.layerStore,
+          containerdVersion: containerdProfile(pool.containerdVersion).version, ...(contentRoot ? { contentRoot } : {}),
+          ...(pool.platform ? { platform: pool.platform } : {}),
+          ...(proxyEnv ? { proxy: proxyEnv } : {}),
+        };
+        const runtime: Runtime =
+          opts.runtime === 'containerd'
+            ? await ContainerdRuntime.start({
+              label: name, hostsToml, maxConcurrentDownloads: pool.kubelet.maxConcurrentDownloads ?? DEFAULT_MAX_CONCURRENT_DOWNLOADS, ...(proxyEnv ? { proxyEnv: { ...proxyEnv } } : {}),
+            })
+            : this.pool
+              ? await this.pool.start((worker) => ({ ...embedded, ...(selfShaped ? { routes: routesFor(pool, worker) } : {}) }))
+              : await EmbeddedRuntime.start({ ...embedded, ...(selfShaped ? { routes: routesFor(pool, undefined) } : {}) });
+        const nodeIndex = index++;
         this.runtimes.push(runtime);
-        this.addNode(name, runtime);
-        continue;
+        const peers = this.peers;
+        if (peers) {
+          // Spegel reads the node's containerd content store (its --containerd-content-path).
+          peers.setContentRoot(nodeIndex, runtime instanceof ContainerdRuntime ? join(runtime.daemon.root, 'io.containerd.content.v1.content') : contentRoot!);
+          this.addNode(name, pool, new AdvertisingRuntime(runtime, (...image) => peers.imageCreated(nodeIndex, ...image)));
+        } else this.addNode(name, pool, runtime);
       }
-      const proxyEnv = opts.proxy ? await this.proxyEnv(opts.proxy, selfShaped, via) : undefined;
-      // A proxied host is named by its alias (the proxy resolves it); one NO_PROXY bypasses is reached directly, over its link.
-      const proxied = (alias: string): boolean => proxyEnv !== undefined && useProxy(alias.split(':')[0]!, alias.split(':')[1]!, proxyEnv.NO_PROXY ?? '');
-      const registryHost = proxied(PROXY_ALIASES.registry) ? PROXY_ALIASES.registry : selfShaped ? opts.registry.target : await via('registry', opts.registry, uplinks.registry);
-      const mirrorHost = !opts.mirror ? undefined : proxied(PROXY_ALIASES.mirror) ? PROXY_ALIASES.mirror : selfShaped ? opts.mirror.target : await via('mirror', opts.mirror, uplinks.mirror);
-      const agent = this.peers ? await this.peers.addNode({ registryHost }) : undefined;
-      const hostsToml = { [opts.registryHost]: hostsTomlFor(registryHost, mirrorHost, agent, opts.p2p) };
-      const contentRoot = this.contentDir ? join(this.contentDir.path, name) : undefined;
-      if (contentRoot) await mkdir(contentRoot);
-      const embedded = {
-        label: name, hostsToml, maxConcurrentDownloads: opts.kubelet.maxConcurrentDownloads ?? DEFAULT_MAX_CONCURRENT_DOWNLOADS, layerStore: this.layerStore,
-        containerdVersion: containerdProfile(opts.containerdVersion).version, ...(contentRoot ? { contentRoot } : {}),
-        ...(proxyEnv ? { proxy: proxyEnv } : {}),
-      };
-      const runtime: Runtime =
-        opts.runtime === 'containerd'
-          ? await ContainerdRuntime.start({ label: name, hostsToml, maxConcurrentDownloads: opts.kubelet.maxConcurrentDownloads ?? DEFAULT_MAX_CONCURRENT_DOWNLOADS, ...(proxyEnv ? { proxyEnv: { ...proxyEnv } } : {}) })
-          : this.pool
-            ? await this.pool.start((worker) => ({ ...embedded, ...(selfShaped ? { routes: routesFor(worker) } : {}) }))
-            : await EmbeddedRuntime.start({ ...embedded, ...(selfShaped ? { routes: routesFor(undefined) } : {}) });
-      this.runtimes.push(runtime);
-      const peers = this.peers;
-      if (peers) {
-        // Spegel reads the node's containerd content store (its --containerd-content-path).
-        peers.setContentRoot(index, runtime instanceof ContainerdRuntime ? join(runtime.daemon.root, 'io.containerd.content.v1.content') : contentRoot!);
-        this.addNode(name, new AdvertisingRuntime(runtime, (...image) => peers.imageCreated(index, ...image)));
-      } else this.addNode(name, runtime);
     }
   }
 
   // HTTP_PROXY (with the credentials as user info, as containerd's service environment carries them) and NO_PROXY.
-  private async proxyEnv(p: NodeProxy, selfShaped: boolean, via: (kind: 'registry' | 'mirror', route: Route, uplink: SharedUplink | undefined) => Promise<string>): Promise<ProxyEnv> {
-    const host = selfShaped || !p.route.link ? p.route.target : await via('registry', p.route, undefined);
+  private async proxyEnv(p: NodeProxy, pool: string, selfShaped: boolean, via: (kind: 'registry' | 'mirror', pool: string, route: Route, uplink?: false) => Promise<string>): Promise<ProxyEnv> {
+    const host = selfShaped || !p.route.link ? p.route.target : await via('registry', pool, p.route, false);
     const user = p.credentials ? `${encodeURIComponent(p.credentials.username)}:${encodeURIComponent(p.credentials.password)}@` : '';
     const url = `http://${user}${host}`;
     return { HTTP_PROXY: url, HTTPS_PROXY: url, ...(p.noProxy.length > 0 ? { NO_PROXY: p.noProxy.join(',') } : {}) };
   }
 
-  private addNode(name: string, runtime: Runtime): void {
-    const k = this.opts.kubelet;
+  private addNode(name: string, pool: EmulatedPool, runtime: Runtime): void {
+    const k = pool.kubelet;
     const node = new EmulatedNode({
       name,
       runtime,
       clock: this.opts.clock,
-      kubelet: kubeletProfile(this.opts.kubernetesVersion),
+      kubelet: kubeletProfile(pool.kubernetesVersion),
       serializeImagePulls: k.serializeImagePulls,
       maxParallelImagePulls: k.maxParallelImagePulls,
       registryPullQPS: k.registryPullQPS,
@@ -275,15 +363,17 @@ export class EmulatedCluster implements Cluster {
     void node.runPod({
       uid: pod.uid, name: pod.name, namespace: pod.namespace,
       containers: [{ name: 'app', image: pod.image, ...(pod.imagePullPolicy ? { imagePullPolicy: pod.imagePullPolicy } : {}) }],
-      pullSecrets: this.keyringFor(pod.imagePullSecrets),
+      pullSecrets: this.keyringFor(pod.imagePullSecrets, node),
     });
   }
 
-  private keyringFor(names: string[]): Keyring {
+  // A pull secret's .dockerconfigjson names the hosts it holds credentials for, as `kubectl create secret docker-registry` writes it.
+  private keyringFor(names: string[], node: EmulatedNode): Keyring {
+    const hosts = this.poolOf.get(node.name)!.registries.map((r) => r.host);
     const secrets = names.flatMap((name) => {
       const cred = this.opts.pullSecrets.get(name);
       if (!cred) return [];
-      const auths = { [this.opts.registryHost]: { username: cred.username, password: cred.password } };
+      const auths = Object.fromEntries((cred.hosts ?? hosts).map((h) => [h, { username: cred.username, password: cred.password }]));
       return [{ metadata: { name }, type: SECRET_TYPE_DOCKER_CONFIG_JSON, stringData: { '.dockerconfigjson': JSON.stringify({ auths }) } }];
     });
     return Keyring.forPod({ secrets });
@@ -327,15 +417,20 @@ export class EmulatedCluster implements Cluster {
   /** The emulated nodes record every event they write. */
   assertEnoughData(): void {}
 
-  /** Bytes the nodes' shaped links carried down, by destination (unshaped routes are not counted); peers: what the nodes fetched from each other. */
-  linkBytes(): { registry: number; mirror: number; peers?: number } {
-    const sum: { registry: number; mirror: number; peers?: number } = { registry: 0, mirror: 0, ...(this.peers ? { peers: this.peers.stats().peerBytes } : {}) };
-    for (const { kind, proxy } of this.proxies) sum[kind] += proxy.stats().bytesDown;
-    for (const runtime of this.runtimes) {
-      const links = runtime.stats().linkBytesDown;
-      sum.registry += links?.registry ?? 0;
-      sum.mirror += links?.mirror ?? 0;
-    }
+  /**
+   * Bytes the nodes' shaped links carried down, by destination (unshaped routes are not counted); of one pool's nodes
+   * with `pool`; peers: what the nodes fetched from each other (the whole cluster's).
+   */
+  linkBytes(pool?: string): LinkBytes {
+    const sum: LinkBytes = { registry: 0, mirror: 0, ...(this.peers && pool === undefined ? { peers: this.peers.stats().peerBytes } : {}) };
+    for (const p of this.proxies) if (pool === undefined || p.pool === pool) sum[p.kind] += p.proxy.stats().bytesDown;
+    this.runtimes.forEach((runtime, i) => {
+      if (pool !== undefined && this.poolOf.get(this.nodes[i]!)?.name !== pool) return;
+      for (const [route, bytes] of Object.entries(runtime.stats().linkBytesDown ?? {})) {
+        const kind = route.split(':')[0];
+        if (kind === 'registry' || kind === 'mirror') sum[kind] += bytes;
+      }
+    });
     return sum;
   }
 
@@ -355,14 +450,19 @@ export class EmulatedCluster implements Cluster {
   versions(): Record<string, string> {
     const containerd = this.runtimes.find((r): r is ContainerdRuntime => r instanceof ContainerdRuntime);
     const settings = this.settings();
-    if (this.opts.runtimes) {
-      return { runtime: this.opts.runtimes.driver, kubernetesVersion: kubeletProfile(this.opts.kubernetesVersion).version, containerdVersion: containerdProfile(this.opts.containerdVersion).version, ...settings };
-    }
+    // Pools on other releases than the first are named: `kubernetesVersion@edge`.
+    const perPool = (key: string, of: (p: EmulatedPool) => string): Record<string, string> => {
+      const first = of(this.fleet[0]!);
+      return Object.fromEntries([[key, first], ...this.fleet.filter((p) => of(p) !== first).map((p) => [`${key}@${p.name}`, of(p)])]);
+    };
+    const kubelet = perPool('kubernetesVersion', (p) => kubeletProfile(p.kubernetesVersion).version);
+    const containerdVersions = perPool('containerdVersion', (p) => containerdProfile(p.containerdVersion).version);
+    if (this.opts.runtimes) return { runtime: this.opts.runtimes.driver, ...kubelet, ...containerdVersions, ...settings };
     return {
       ...settings,
       runtime: this.opts.runtime,
-      kubernetesVersion: kubeletProfile(this.opts.kubernetesVersion).version,
-      ...(this.opts.runtime === 'embedded' ? { layerStore: this.layerStore, containerdVersion: containerdProfile(this.opts.containerdVersion).version } : {}),
+      ...kubelet,
+      ...(this.opts.runtime === 'embedded' ? { layerStore: this.layerStore, ...containerdVersions } : {}),
       ...(containerd ? { containerd: containerd.daemon.version } : {}),
     };
   }
@@ -371,13 +471,14 @@ export class EmulatedCluster implements Cluster {
   private settings(): Record<string, string> {
     const perNode = [...this.byName.values()].map((node) => {
       const s = node.images.settings;
+      const kubelet = this.poolOf.get(node.name)!.kubelet;
       return {
         'kubelet.serializeImagePulls': String(s.serializeImagePulls),
         ...(s.maxParallelImagePulls !== undefined ? { 'kubelet.maxParallelImagePulls': String(s.maxParallelImagePulls) } : {}),
         'kubelet.registryPullQPS': String(s.registryPullQPS),
         'kubelet.registryBurst': String(s.registryBurst),
-        'kubelet.ensureSecretPulledImages': String(this.opts.kubelet.ensureSecretPulledImages),
-        'containerd.max_concurrent_downloads': String(this.opts.kubelet.maxConcurrentDownloads ?? DEFAULT_MAX_CONCURRENT_DOWNLOADS),
+        'kubelet.ensureSecretPulledImages': String(kubelet.ensureSecretPulledImages),
+        'containerd.max_concurrent_downloads': String(kubelet.maxConcurrentDownloads ?? DEFAULT_MAX_CONCURRENT_DOWNLOADS),
       };
     });
     return mergeNodeSettings(perNode);
