@@ -134,6 +134,14 @@ describe('when the fleet is written wrong', () => {
     expect(problemsOf(modelRegistries).map((p) => p.message)).toEqual([expect.stringContaining('the model driver does not cover several registries')]);
   });
 
+  it('refuses a proxy hop or topology p2p with several registries: one alias names the proxied registry, one P2P agent fronts one registry', () => {
+    const proxy = problemsOf(`${FLEET}proxy: {}\n`);
+    expect(proxy.map((p) => p.path)).toEqual(['proxy']);
+    expect(proxy[0]!.message).toContain('the proxy hop runs with one registry yet');
+    const p2p = problemsOf(`${FLEET}matrix: { topology: [p2p] }\np2p: { mode: [whole-blob] }\n`);
+    expect(p2p.find((p) => p.path === 'matrix.topology' && p.message.includes('topology p2p runs with one registry yet'))).toBeDefined();
+  });
+
   it("checks a pool's ensureSecretPulledImages against the pool's own kubelet release", () => {
     const problems = problemsOf(FLEET, ['cluster.pools[1].kubernetesVersion="1.32"', 'cluster.pools[1].kubelet.ensureSecretPulledImages=true']);
     expect(problems.map((p) => p.path)).toEqual(['cluster.pools[1].kubelet.ensureSecretPulledImages']);

@@ -4,7 +4,7 @@ import { isIndexMediaType, type ImageIndex, type ImageManifest } from '../../src
 import type { RunResults } from '../../src/results/index.js';
 import { registryStage, seedStage } from '../../src/run/registry-stage.js';
 import { runScenario } from '../../src/run/run.js';
-import { loadScenario, type LoadedScenario } from '../../src/scenario/load.js';
+import { loadScenario, parseScenario, type LoadedScenario } from '../../src/scenario/load.js';
 
 // scenarios/edge-and-core-pools.yaml through the product path (runScenario, real HTTP to in-process registries
 // and mirrors over shaped links), scaled down.
@@ -116,5 +116,16 @@ describe('an image whose registry differs from another image of the same reposit
     const pub = registries.byName('public');
     await using client = new RegistryClient({ baseUrl: pub.registry.url });
     await expect(client.getManifest('shop/api', 'v1')).rejects.toMatchObject({ code: 'MANIFEST_UNKNOWN' });
+  });
+});
+
+describe('pools and registries on a driver that cannot run them', () => {
+  it('refuses kind with cluster.pools before starting anything: kind does not label its nodes by pool yet', async () => {
+    const text = 'apiVersion: pullbench.dev/v1alpha1\nkind: Scenario\nmetadata: { name: t }\nregistry: { provider: container }\n'
+      + 'images:\n  - { ref: demo/app:v1, synth: { layers: [1MB] } }\ncluster:\n  driver: kind\n  pools: [{ name: core, nodes: 2 }, { name: edge, nodes: 1 }]\n'
+      + 'rollouts:\n  - { name: app, daemonSet: { image: demo/app:v1 } }\n';
+    await expect(runScenario(parseScenario(text, 'kind.yaml'), { writeOutputs: false })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT', message: expect.stringContaining('driver kind cannot run them yet'),
+    });
   });
 });
