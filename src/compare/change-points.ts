@@ -1,3 +1,4 @@
+import { seededRandom } from '../core/clock.js';
 /**
  * E-Divisive with means (Matteson & James, "A Nonparametric Approach for Multiple Change
  * Point Analysis of Multivariate Data", JASA 2014), as MongoDB's
@@ -49,24 +50,13 @@ function bestSplit(x: readonly number[], start: number, end: number, minSize: nu
   return best;
 }
 
-// mulberry32: a small seeded generator, enough for shuffles.
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Change points of a series, in order of index. */
 export function changePoints(series: readonly number[], options: ChangePointOptions = {}): FoundChange[] {
   const minSize = options.minSize ?? 2;
   const permutations = options.permutations ?? 199;
   const alpha = options.pValue ?? 0.05;
-  const next = random(options.seed ?? 1);
+  const next = seededRandom(options.seed ?? 1);
   const found: FoundChange[] = [];
   const segments: Array<[number, number]> = [[0, series.length]];
   while (segments.length > 0) {
