@@ -131,10 +131,52 @@ function machineFactors(env: EnvironmentComparison, pairs: Array<[ArmResult, Arm
   return out;
 }
 
+/** A run-queue share above this is a starved harness: nothing it timed can be told from the machine. */
+export const MAX_WAIT_SHARE = 0.9;
+/** Slack on the run-queue bound: waits that cluster on a few pulls stretch their percentiles more than the mean. */
+export const WAIT_SLACK = 1.1;
+
+// The share of the arm's rollout windows that the process's threads spent waiting for a CPU (mean over repetitions).
+function waitShare(arm: ArmResult): number | undefined {
+  const shares = arm.repetitions.flatMap((r) => (r.usage?.runQueue && r.usage.durationMs > 0 ? [r.usage.runQueue.threadsWaitMs / r.usage.durationMs] : []));
+  if (shares.length === 0 || shares.length !== arm.repetitions.length) return undefined;
+  return Math.min(MAX_WAIT_SHARE, shares.reduce((a, b) => a + b, 0) / shares.length);
+}
+
+// Whether every process that timed the run was this one: an out-of-process registry or runtime waits where we do not see.
+const inProcess = (r: RunResults): boolean =>
+  r.environment.cluster.driver === 'emulated' && r.environment.cluster.runtime === 'embedded' && (get(r.scenario.spec, ['registry', 'provider']) ?? 'embedded') === 'embedded';
+
+/**
+ * How much slower the current run's timings of one arm can be because its machine was busier,
+ * at most: a thread that waits a share s of a window for a CPU stretches that window by at most
+ * 1 / (1 - s), whatever else it waited for (a shaped link, a timer). From each side's run-queue
+ * wait (src/measure/usage.ts, Linux schedstat), so it is a measurement of this arm on this run,
+ * not an inference from the other arms. Undefined where a side did not record it, or where part
+ * of the run ran in other processes (containerd nodes, a distribution registry), whose waits
+ * this process cannot see.
+ */
+export function waitBound(baseline: RunResults, current: RunResults, base: ArmResult, cur: ArmResult): { up: number; down: number } | undefined {
+  if (!inProcess(baseline) || !inProcess(current)) return undefined;
+  const [sb, sc] = [waitShare(base), waitShare(cur)];
+  if (sb === undefined || sc === undefined) return undefined;
+  // up: what the current side's waits can add; down: what the baseline side's can (an improvement explained).
+  return { up: ((1 - Math.min(sb, sc)) / (1 - sc)) * WAIT_SLACK, down: ((1 - Math.min(sb, sc)) / (1 - sb)) * WAIT_SLACK };
+}
+
+// The arm's own bound caps the shared factor: the other arms may all have moved for a reason the machine cannot explain (a slower link).
+function armFactor(shared: number | undefined, bound: { up: number; down: number } | undefined): number | undefined {
+  if (shared === undefined || bound === undefined) return shared;
+  return shared >= 1 ? Math.max(1, Math.min(shared, bound.up)) : Math.min(1, Math.max(shared, 1 / bound.down));
+}
+
 // A claim the raw data makes stands only if it survives taking the machine's share out; it is never created by it.
-function judged(raw: MetricComparison, adjusted: MetricComparison, factor: number, env: EnvironmentComparison): MetricComparison {
+function judged(raw: MetricComparison, adjusted: MetricComparison, factor: number, env: EnvironmentComparison, sharedFactor = factor): MetricComparison {
   if (raw.verdict !== 'regressed' && raw.verdict !== 'improved') return raw;
-  const shared = `the ${env.verdict === 'current busier' ? 'current run' : 'baseline'} ran on a busier machine and every arm's ${raw.label} moved by x${factor.toFixed(2)}`;
+  const side = env.verdict === 'current busier' ? 'current run' : 'baseline';
+  const shared = factor === sharedFactor
+    ? `the ${side} ran on a busier machine and every arm's ${raw.label} moved by x${factor.toFixed(2)}`
+    : `the ${side} ran on a busier machine and every arm's ${raw.label} moved by x${sharedFactor.toFixed(2)}, of which the ${side}'s CPU wait during this arm explains at most x${factor.toFixed(2)}`;
   if (adjusted.verdict === raw.verdict) return { ...raw, reason: `${raw.reason}; still ${raw.verdict} beyond the shared x${factor.toFixed(2)} (${shared})` };
   return { ...raw, verdict: 'inconclusive', reason: `${raw.reason}, but ${shared}, which explains it` };
 }
@@ -147,10 +189,15 @@ function judged(raw: MetricComparison, adjusted: MetricComparison, factor: numbe
  */
 export const BOTH_BUSY_FACTOR = 4;
 
-function busyBoth(m: MetricComparison): MetricComparison {
+function busyBoth(m: MetricComparison, bound?: { up: number; down: number }): MetricComparison {
   if (!METRICS[m.metric].noisy || (m.verdict !== 'regressed' && m.verdict !== 'improved')) return m;
   const r = m.baseline && m.current ? m.current / m.baseline : 1;
   if (r >= BOTH_BUSY_FACTOR || r <= 1 / BOTH_BUSY_FACTOR) return { ...m, reason: `${m.reason}; both runs shared a busy machine, but the change is beyond x${BOTH_BUSY_FACTOR}` };
+  // The threads' measured CPU wait says how much of the starvation reached this arm.
+  if (bound && (m.verdict === 'regressed' ? r > bound.up : r < 1 / bound.down)) {
+    const limit = m.verdict === 'regressed' ? bound.up : 1 / bound.down;
+    return { ...m, reason: `${m.reason}; both runs shared a busy machine, but the threads' CPU wait during this arm explains at most x${limit.toFixed(2)}` };
+  }
   return { ...m, verdict: 'inconclusive', reason: `${m.reason}, but both runs shared a busy machine (other work took half of it or more), and starvation moves timings by up to x${BOTH_BUSY_FACTOR}` };
 }
 
@@ -166,13 +213,18 @@ function loopDelay(arm: ArmResult): number | undefined {
  * the loop ran late by twice as much and by BUSIER_DELAY_MS or more during one side's
  * rollouts of this arm, a timing change in that direction is the harness's, not the pull's.
  */
-function lateLoop(m: MetricComparison, base: ArmResult, cur: ArmResult): MetricComparison {
+function lateLoop(m: MetricComparison, base: ArmResult, cur: ArmResult, bound?: { up: number; down: number }): MetricComparison {
   if (!METRICS[m.metric].noisy || (m.verdict !== 'regressed' && m.verdict !== 'improved')) return m;
   const [b, c] = [loopDelay(base), loopDelay(cur)];
   if (b === undefined || c === undefined) return m;
   const [slow, fast] = m.verdict === 'regressed' ? [c, b] : [b, c];
   if (slow - fast < BUSIER_DELAY_MS || slow < 2 * fast) return m;
   const side = m.verdict === 'regressed' ? 'current run' : 'baseline';
+  const moved = m.baseline && m.current ? m.current / m.baseline : undefined;
+  const limit = bound ? (m.verdict === 'regressed' ? bound.up : 1 / bound.down) : undefined;
+  if (moved !== undefined && limit !== undefined && (m.verdict === 'regressed' ? moved > limit : moved < limit)) {
+    return { ...m, reason: `${m.reason}; the ${side}'s event loop ran late during this arm, but its threads' CPU wait explains at most x${limit.toFixed(2)}` };
+  }
   return { ...m, verdict: 'inconclusive', reason: `${m.reason}, but the ${side}'s event loop ran late during this arm (delay p99 ${slow.toFixed(0)}ms vs ${fast.toFixed(0)}ms), which explains it` };
 }
 
@@ -202,11 +254,12 @@ export function compareResults(baseline: RunResults, current: RunResults, option
         const applies = METRICS[metric].applies;
         if (applies && !(b && applies(b)) && !(c && applies(c))) continue;
         const tolerance = options.tolerances?.[metric] ?? METRICS[metric].tolerance;
-        const factor = factors[metric];
+        const bound = b && c ? waitBound(baseline, current, b, c) : undefined;
+        const factor = armFactor(factors[metric], bound);
         if (b && c) {
           const raw = compareMetric(name, metric, b, c, tolerance, resamples);
-          const machine = factor === undefined || factor === 1 ? raw : judged(raw, compareMetric(name, metric, b, c, tolerance, resamples, factor), factor, environment);
-          metrics.push(environment.verdict === 'both busy' ? busyBoth(machine) : lateLoop(machine, b, c));
+          const machine = factor === undefined || factor === 1 ? raw : judged(raw, compareMetric(name, metric, b, c, tolerance, resamples, factor), factor, environment, factors[metric]);
+          metrics.push(environment.verdict === 'both busy' ? busyBoth(machine, bound) : lateLoop(machine, b, c, bound));
         } else {
           const def = METRICS[metric];
           metrics.push({

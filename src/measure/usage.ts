@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { monitorEventLoopDelay, performance, type EventLoopUtilization, type IntervalHistogram } from 'node:perf_hooks';
 
 /**
@@ -37,6 +37,18 @@ export interface ProcessUsage {
   };
   /** Open file descriptors at the peak (sockets included), counted every 8th sample; Linux only. */
   openFdsPeak?: number;
+  /**
+   * Time this process's threads were runnable but waiting for a CPU during the window (Linux
+   * /proc/self/task/N/schedstat, field 2: run_delay, see the kernel's Documentation/scheduler/sched-stats.rst).
+   * Other work on the machine shows up here as lost time, whatever the harness was doing: the
+   * upper bound of how much a busy neighbour can have slowed this window (src/compare/compare.ts).
+   */
+  runQueue?: {
+    /** The main thread: the event loop, which every emulated node, link and timer of the run shares. */
+    mainWaitMs: number;
+    /** All threads (main, libuv pool for zlib and digests, V8 workers), summed. */
+    threadsWaitMs: number;
+  };
   perNode: {
     /** cpu.totalMs / nodes. */
     cpuMs: number;
@@ -68,6 +80,49 @@ function openFds(): number | undefined {
 
 const FD_EVERY = 8;
 
+/** run_delay (ns, the second field) of one schedstat line; undefined when it does not parse. */
+export function parseSchedstat(text: string): number | undefined {
+  const f = text.trim().split(/\s+/);
+  const wait = Number(f[1]);
+  return f.length >= 3 && Number.isFinite(wait) && wait >= 0 ? wait : undefined;
+}
+
+/** Run-queue wait in ns per thread id of this process; undefined off Linux (or without schedstats). */
+export function runQueueWaits(): Map<string, number> | undefined {
+  let tids: string[];
+  try {
+    tids = readdirSync('/proc/self/task');
+  } catch {
+    return undefined;
+  }
+  const out = new Map<string, number>();
+  for (const tid of tids) {
+    try {
+      const w = parseSchedstat(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8'));
+      if (w !== undefined) out.set(tid, w);
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out.size > 0 ? out : undefined;
+}
+
+/**
+ * The waits between two snapshots: threads present in both count their growth, threads born
+ * in between all of theirs; a thread that ended in between is lost (libuv's pool and V8's
+ * workers live as long as the process, so little is).
+ */
+export function runQueueDelta(before: Map<string, number>, after: Map<string, number>, mainTid: string): { mainWaitMs: number; threadsWaitMs: number } {
+  let threads = 0;
+  let main = 0;
+  for (const [tid, w] of after) {
+    const d = Math.max(0, w - (before.get(tid) ?? 0));
+    threads += d;
+    if (tid === mainTid) main = d;
+  }
+  return { mainWaitMs: Math.round(main / 1e4) / 100, threadsWaitMs: Math.round(threads / 1e4) / 100 };
+}
+
 /** The histogram's timer period: it records the time between ticks, so the delay is what exceeds it. */
 const RESOLUTION_MS = 10;
 const lateMs = (x: number): number => Math.max(0, Math.round((x / 1e6 - RESOLUTION_MS) * 100) / 100);
@@ -85,7 +140,7 @@ export class UsageSampler implements AsyncDisposable {
   private peakFds = openFds();
   private samples = 0;
   private readonly timer: NodeJS.Timeout;
-  private window: { t0: number; cpu: NodeJS.CpuUsage; elu: EventLoopUtilization; delay: IntervalHistogram } | undefined;
+  private window: { t0: number; cpu: NodeJS.CpuUsage; elu: EventLoopUtilization; delay: IntervalHistogram; waits: Map<string, number> | undefined } | undefined;
 
   private constructor(intervalMs: number) {
     this.timer = setInterval(() => this.sample(), intervalMs);
@@ -100,7 +155,7 @@ export class UsageSampler implements AsyncDisposable {
   begin(): void {
     const delay = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
     delay.enable();
-    this.window = { t0: performance.now(), cpu: process.cpuUsage(), elu: performance.eventLoopUtilization(), delay };
+    this.window = { t0: performance.now(), cpu: process.cpuUsage(), elu: performance.eventLoopUtilization(), delay, waits: runQueueWaits() };
   }
 
   /** Closes the window; without begin(), the window is since start(). `loadStorms`: storms that ran in this process meanwhile. */
@@ -109,6 +164,7 @@ export class UsageSampler implements AsyncDisposable {
     this.sample();
     const w = this.window;
     const durationMs = w ? performance.now() - w.t0 : 0;
+    const waits = w?.waits ? runQueueWaits() : undefined;
     const cpu = process.cpuUsage(w?.cpu);
     const elu = w ? performance.eventLoopUtilization(w.elu) : undefined;
     w?.delay.disable();
@@ -135,6 +191,8 @@ export class UsageSampler implements AsyncDisposable {
       samples: this.samples,
     };
     if (this.peakFds !== undefined) usage.openFdsPeak = this.peakFds;
+    // The main thread's id is the process id (the thread-group leader).
+    if (w?.waits && waits) usage.runQueue = runQueueDelta(w.waits, waits, String(process.pid));
     if (opts.loadStorms) usage.loadStorms = opts.loadStorms;
     return usage;
   }

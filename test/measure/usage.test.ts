@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { aggregateUsage, UsageSampler, type ProcessUsage } from '../../src/measure/usage.js';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { aggregateUsage, parseSchedstat, runQueueDelta, UsageSampler, type ProcessUsage } from '../../src/measure/usage.js';
 
 const busy = (ms: number): void => {
   const end = performance.now() + ms;
@@ -29,6 +32,34 @@ describe('sampling the process during a rollout', () => {
     expect(u.eventLoop.utilization).toBeGreaterThan(0.4);
     expect(u.samples).toBeGreaterThan(0);
     expect(u.perNode.method).toBe('process-share');
+  });
+
+  it.skipIf(!existsSync('/proc/self/task'))('records how long its threads waited for a CPU while other processes held every core', async () => {
+    // One spinning process per core and one more: the main thread, spinning too, must queue for a CPU.
+    const burners = Array.from({ length: cpus().length + 1 }, () => spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' }));
+    try {
+      await tick(100);
+      await using sampler = UsageSampler.start({ intervalMs: 50 });
+      sampler.begin();
+      busy(400);
+      const u = sampler.stop(1);
+      expect(u.runQueue).toBeDefined();
+      expect(u.runQueue!.mainWaitMs).toBeGreaterThan(20);
+      expect(u.runQueue!.threadsWaitMs).toBeGreaterThanOrEqual(u.runQueue!.mainWaitMs);
+      expect(u.runQueue!.mainWaitMs).toBeLessThanOrEqual(u.durationMs);
+    } finally {
+      for (const b of burners) b.kill('SIGKILL');
+    }
+  });
+
+  it('reads run_delay from a schedstat line and sums the growth per thread, counting threads born in between', () => {
+    expect(parseSchedstat('1129623 17038829 2\n')).toBe(17038829);
+    expect(parseSchedstat('garbage')).toBeUndefined();
+    expect(parseSchedstat('1 -5 2')).toBeUndefined();
+    const before = new Map([['100', 1e6], ['101', 5e6], ['102', 9e6]]);
+    // 102 ended (lost), 103 was born (all of its wait counts).
+    const after = new Map([['100', 31e6], ['101', 6e6], ['103', 2e6]]);
+    expect(runQueueDelta(before, after, '100')).toEqual({ mainWaitMs: 30, threadsWaitMs: 33 });
   });
 
   it('takes the memory peak against the baseline before the nodes started', async () => {
