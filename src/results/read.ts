@@ -12,7 +12,13 @@ export async function readResults(file: string): Promise<RunResults> {
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new PullbenchError('INVALID_ARGUMENT', `cannot read results file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err, details: { file } });
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ERR_STRING_TOO_LONG') {
+      // V8 caps one string at ~512 MB (buffer.constants.MAX_STRING_LENGTH): a results file that large
+      // comes from a modelled run of more than ~50,000 nodes (docs/model.md).
+      throw new PullbenchError('INVALID_ARGUMENT', `results file ${file} is larger than Node.js can read as one string (~512 MB); compare or report smaller runs, or fewer repetitions of this one`, { cause: err, details: { file } });
+    }
+    throw new PullbenchError('INVALID_ARGUMENT', `cannot read results file ${file}: ${code ?? String(err)}`, { cause: err, details: { file } });
   }
   let data: unknown;
   try {

@@ -1,3 +1,4 @@
+import { writeJsonFile } from '../util/json-stream.js';
 import type { RunEventSink } from '../core/progress.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -174,7 +175,8 @@ async function writeOutputs(results: RunResults, scenario: Scenario, override?: 
   const files: string[] = [];
   if (scenario.outputs.formats.includes('json')) {
     const f = join(dir, 'results.json');
-    await writeFile(f, `${JSON.stringify(results, null, 2)}\n`);
+    // Streamed: a modelled run of tens of thousands of nodes writes hundreds of MB (src/util/json-stream.ts).
+    await writeJsonFile(f, results);
     files.push(f);
   }
   if (scenario.outputs.formats.includes('junit')) {
