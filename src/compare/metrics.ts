@@ -92,6 +92,11 @@ export const METRICS: Record<CompareMetric, MetricDefinition> = {
   },
 };
 
+/** The metrics compared per pool as well: the ones measured on pods, which a pool's pods give on their own. */
+export const POOL_METRICS: readonly CompareMetric[] = COMPARE_METRICS.filter((m) => METRICS[m].per === 'pod');
+/** The metrics compared per registry as well: its and its mirror's counters. */
+export const REGISTRY_METRICS: readonly CompareMetric[] = ['registryBytes', 'upstreamPulls', 'tooManyRequests'];
+
 /** Tolerances in percent by metric; missing ones take the metric's default. */
 export type Tolerances = Partial<Record<CompareMetric, number>>;
 

@@ -1,4 +1,4 @@
-import { formatValue, type Comparison, type MetricComparison } from '../results/index.js';
+import { comparedSubject, formatValue, type Comparison, type MetricComparison } from '../results/index.js';
 
 export { formatValue };
 
@@ -16,7 +16,7 @@ function ci(m: MetricComparison): string {
 }
 
 function cells(m: MetricComparison): string[] {
-  return [m.arm, m.label, formatValue(m.unit, m.baseline), formatValue(m.unit, m.current), change(m), ci(m), `${m.tolerance}${m.unit === 'ratio' ? 'pp' : '%'}`, m.verdict];
+  return [comparedSubject(m), m.label, formatValue(m.unit, m.baseline), formatValue(m.unit, m.current), change(m), ci(m), `${m.tolerance}${m.unit === 'ratio' ? 'pp' : '%'}`, m.verdict];
 }
 
 const HEADER = ['arm', 'metric', 'baseline', 'current', 'change', '95% CI of difference', 'tolerance', 'verdict'];
@@ -54,7 +54,7 @@ export function renderComparisonTable(c: Comparison): string {
     out.push('', line(HEADER), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line));
   }
   const notable = c.metrics.filter((m) => m.verdict !== 'unchanged');
-  if (notable.length > 0) out.push('', ...notable.map((m) => `${m.verdict === 'regressed' ? 'REGRESSED' : m.verdict}: ${m.arm} ${m.label}: ${m.reason}`));
+  if (notable.length > 0) out.push('', ...notable.map((m) => `${m.verdict === 'regressed' ? 'REGRESSED' : m.verdict}: ${comparedSubject(m)} ${m.label}: ${m.reason}`));
   if (c.specChanges.length > 0) out.push('', 'scenario changes between the runs:', ...c.specChanges.map((s) => `  ${s}`));
   return `${out.join('\n')}\n`;
 }
@@ -63,7 +63,7 @@ function xmlEscape(s: string): string {
   return s.replace(/[<>&"']/g, (ch) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[ch]!);
 }
 
-/** JUnit XML: one testcase per arm and metric; a regression is a failure, a metric that cannot be compared is skipped. */
+/** JUnit XML: one testcase per arm (and pool, and registry) and metric; a regression is a failure, a metric that cannot be compared is skipped. */
 export function renderComparisonJunit(c: Comparison): string {
   const name = c.scenario.current;
   const cases = c.metrics.map((m) => {
@@ -73,7 +73,7 @@ export function renderComparisonJunit(c: Comparison): string {
         : m.verdict === 'not comparable'
           ? `<skipped message="${xmlEscape(m.reason)}"/>`
           : `<system-out>${xmlEscape(`${m.verdict}: ${formatValue(m.unit, m.baseline)} -> ${formatValue(m.unit, m.current)} (${m.reason})`)}</system-out>`;
-    return `    <testcase name="${xmlEscape(`${m.arm} ${m.label}`)}" classname="${xmlEscape(`pullbench.compare.${name}.${m.arm}`)}">${body}</testcase>`;
+    return `    <testcase name="${xmlEscape(`${comparedSubject(m)} ${m.label}`)}" classname="${xmlEscape(`pullbench.compare.${name}.${m.arm}`)}">${body}</testcase>`;
   });
   // Runs that cannot be compared at all are one failing testcase, so CI shows why.
   if (c.reasons.length > 0) {

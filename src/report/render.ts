@@ -4,6 +4,7 @@ import { p2pLines } from './html/p2p.js';
 import { armLegend, failedText, type RunResults, type SupplyChainResult } from '../results/index.js';
 import { headlineOf, headlineText } from '../results/index.js';
 import { formatBytes, formatMs } from '../util/units.js';
+import { POOL_HEAD, POOL_NOTE, POOL_PROPERTIES, poolCells, poolRows, REGISTRY_HEAD, REGISTRY_NOTE, REGISTRY_PROPERTIES, registryCells, registryRows, type Cell } from '../results/breakdown.js';
 
 /** The summary table printed at the end of `pullbench run`: one row per arm. */
 export function renderSummary(results: RunResults): string {
@@ -24,14 +25,10 @@ export function renderSummary(results: RunResults): string {
     String(Math.round(a.upstreamPulls)),
     a.mirrorHitRatio === undefined ? '-' : `${(a.mirrorHitRatio * 100).toFixed(0)}%`,
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   const modelled = modelNote(results);
   const out = [
     ...(modelled ? [wrap(modelled, 100), ''] : []),
-    line(header),
-    widths.map((w) => '-'.repeat(w)).join('  '),
-    ...rows.map(line),
+    ...aligned(header, rows),
     wrap(
       `arm = pull policy/topology/cache (${armLegend(peers)}). ` +
         `pods and pull times pool all ${reps} repetition(s); rollout, registry${peers ? ', mirror and peer' : ' and mirror'} bytes and pulls (manifest GETs at the registry) are per repetition, means; hit: the mirror's blob hit ratio.`,
@@ -41,6 +38,8 @@ export function renderSummary(results: RunResults): string {
     '',
     wrap(headlineText(headlineOf(results), formatMs), 100),
   ];
+  const breakdown = breakdownLines(results);
+  if (breakdown.length > 0) out.push('', ...breakdown);
   const failures = failureLines(results);
   if (failures.length > 0) out.push('', ...failures);
   if (results.thresholds.length > 0) {
@@ -59,6 +58,33 @@ export function renderSummary(results: RunResults): string {
   const g = results.gate;
   out.push('', `failure rate ${(g.failureRate * 100).toFixed(1)}% (max ${(g.max * 100).toFixed(1)}%): ${g.passed ? 'pass' : 'FAIL'}`);
   return `${out.join('\n')}\n`;
+}
+
+/** Rows under a header: the first `left` columns left-aligned, the others (numbers) right-aligned. */
+function aligned(header: readonly string[], rows: string[][], left = 1): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => (i < left ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
+}
+
+// The arm's name on its first row only, so that each arm's pools (or registries) read as a group.
+function grouped<T extends { arm: string }>(rows: T[], cells: (row: T) => string[]): string[][] {
+  return rows.map((row, i) => [i > 0 && rows[i - 1]!.arm === row.arm ? '' : row.arm, ...cells(row)]);
+}
+
+/** The arms' figures per pool and per registry, when the run had pools or several registries. */
+function breakdownLines(results: RunResults): string[] {
+  const out: string[] = [];
+  const pools = poolRows(results);
+  if (pools.length > 0) {
+    out.push(...aligned(['arm', 'pool', ...POOL_HEAD], grouped(pools, (r) => [r.pool, ...poolCells(r).map(([, text]) => text)]), 2), wrap(POOL_NOTE, 100));
+  }
+  const registries = registryRows(results);
+  if (registries.length > 0) {
+    if (out.length > 0) out.push('');
+    out.push(...aligned(['arm', 'registry', ...REGISTRY_HEAD], grouped(registries, (r) => [r.registry, ...registryCells(r).map(([, text]) => text)]), 2), wrap(REGISTRY_NOTE, 100));
+  }
+  return out;
 }
 
 function wrap(text: string, width: number): string {
@@ -124,7 +150,7 @@ function xmlEscape(s: string): string {
 
 /** JUnit XML: one testcase per threshold (and arm), plus the failure-rate gate. */
 export function renderJunit(results: RunResults): string {
-  const cases: Array<{ name: string; classname: string; failure: string | undefined; out?: string }> = results.thresholds.map((t) => ({
+  const cases: Array<{ name: string; classname: string; failure: string | undefined; out?: string; properties?: Array<[string, number]> }> = results.thresholds.map((t) => ({
     name: t.name, classname: `pullbench.${results.scenario.name}.${t.arm}`, failure: t.passed ? undefined : t.description,
   }));
   // One testcase per image decision: an unexpected denial fails it; a warning, or a denial its rollouts expect, does not.
@@ -142,6 +168,18 @@ export function renderJunit(results: RunResults): string {
     const reasons = [...new Set(expected.map((p) => p.failureReason ?? 'NotReady'))].join(', ');
     cases.push({ name: `${arm.name} expected failures`, classname: `pullbench.${results.scenario.name}.${arm.name}`, failure: undefined, out: `${expected.length} pod(s) failed as expected (rollouts[].expect: failure): ${reasons}` });
   }
+  // Each pool's and registry's figures, where JUnit consumers show them (the case's properties and output). They record;
+  // the thresholds and the failure-rate gate judge, as they judge the arm.
+  const figures = (head: readonly string[], keys: readonly string[], cells: Cell[]): Pick<(typeof cases)[number], 'out' | 'properties'> => ({
+    out: head.map((h, i) => `${h} ${cells[i]![1]}`).join(', '),
+    properties: keys.flatMap((k, i): Array<[string, number]> => (cells[i]![0] === undefined ? [] : [[k, cells[i]![0]!]])),
+  });
+  for (const row of poolRows(results)) {
+    cases.push({ name: `${row.arm} pool ${row.pool}`, classname: `pullbench.${results.scenario.name}.${row.arm}`, failure: undefined, ...figures(POOL_HEAD, POOL_PROPERTIES, poolCells(row)) });
+  }
+  for (const row of registryRows(results)) {
+    cases.push({ name: `${row.arm} registry ${row.registry}`, classname: `pullbench.${results.scenario.name}.${row.arm}`, failure: undefined, ...figures(REGISTRY_HEAD, REGISTRY_PROPERTIES, registryCells(row)) });
+  }
   const g = results.gate;
   cases.push({
     name: 'failure rate',
@@ -150,7 +188,7 @@ export function renderJunit(results: RunResults): string {
   });
   const failures = cases.filter((c) => c.failure).length;
   const body = cases
-    .map((c) => `    <testcase name="${xmlEscape(c.name)}" classname="${xmlEscape(c.classname)}">${c.failure ? `<failure message="${xmlEscape(c.failure)}"/>` : ''}${c.out ? `<system-out>${xmlEscape(c.out)}</system-out>` : ''}</testcase>`)
+    .map((c) => `    <testcase name="${xmlEscape(c.name)}" classname="${xmlEscape(c.classname)}">${c.properties ? `<properties>${c.properties.map(([k, v]) => `<property name="${xmlEscape(k)}" value="${v}"/>`).join('')}</properties>` : ''}${c.failure ? `<failure message="${xmlEscape(c.failure)}"/>` : ''}${c.out ? `<system-out>${xmlEscape(c.out)}</system-out>` : ''}</testcase>`)
     .join('\n');
   return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites tests="${cases.length}" failures="${failures}">\n  <testsuite name="pullbench ${xmlEscape(results.scenario.name)}" tests="${cases.length}" failures="${failures}" timestamp="${results.startedAt}">\n${body}\n  </testsuite>\n</testsuites>\n`;
 }

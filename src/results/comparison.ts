@@ -52,6 +52,10 @@ export interface EnvironmentComparison {
 
 export interface MetricComparison {
   arm: string;
+  /** The row is about one pool of the arm (its pods only), not the arm's total. */
+  pool?: string;
+  /** The row is about one registry of the arm (its and its mirror's counters only). */
+  registry?: string;
   metric: CompareMetric;
   label: string;
   unit: MetricUnit;

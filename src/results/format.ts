@@ -29,3 +29,8 @@ export function failedText(total: number, expected: number): string {
   if (expected === total) return `${total} expected`;
   return expected > 0 ? `${total - expected} (+${expected} exp.)` : String(total);
 }
+
+/** What a comparison row is about: the arm, or one pool or registry of it (`IfNotPresent/direct/cold [pool edge]`). */
+export function comparedSubject(m: { arm: string; pool?: string | undefined; registry?: string | undefined }): string {
+  return m.pool !== undefined ? `${m.arm} [pool ${m.pool}]` : m.registry !== undefined ? `${m.arm} [registry ${m.registry}]` : m.arm;
+}

@@ -71,6 +71,20 @@ export const CLIENT_SCRIPT = String.raw`
       plugins: { title: { display: Boolean(model.bytesChart.title), text: model.bytesChart.title || '' } } },
   });
 
+  // With pools: each pool's pull p50 (solid) and p95 (light) per arm, a bar per pool.
+  var poolArms = model.arms.filter(function (a) { return a.pools; });
+  var poolNames = [];
+  poolArms.forEach(function (a) { a.pools.forEach(function (p) { if (poolNames.indexOf(p.name) < 0) poolNames.push(p.name); }); });
+  var poolValue = function (a, name, key) { var p = a.pools.filter(function (x) { return x.name === name; })[0]; return p && p[key] !== undefined ? p[key] : null; };
+  if (poolArms.length) make('chart-pools', {
+    type: 'bar',
+    data: { labels: poolArms.map(function (a) { return a.name; }),
+      datasets: poolNames.map(function (n, i) { return { label: n + ' p50', data: poolArms.map(function (a) { return poolValue(a, n, 'p50'); }), backgroundColor: color(i), stack: n + ' p50' }; })
+        .concat(poolNames.map(function (n, i) { return { label: n + ' p95', data: poolArms.map(function (a) { return poolValue(a, n, 'p95'); }), backgroundColor: color(i) + '66', stack: n + ' p95' }; })) },
+    options: { scales: { x: { ticks: { autoSkip: false, maxRotation: 40 } }, y: { title: { display: true, text: 'pull time (ms)' } } },
+      plugins: { tooltip: { callbacks: { label: function (c) { return c.dataset.label + ': ' + fmtMs(c.parsed.y); } } } } },
+  });
+
   // Topology p2p: the spread of bytes each node uploaded to its peers (min-max, q1-q3, median), per p2p arm.
   var upArms = model.arms.filter(function (a) { return a.uploads; });
   if (upArms.length) make('chart-uploads', {

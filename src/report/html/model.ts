@@ -34,6 +34,8 @@ export interface ChartArm {
   uploads?: Box;
   requests: { upstreamPulls: number; registryBlobGet: number; mirrorManifestGet: number; mirrorBlobGet: number; tooManyRequests: number };
   waterfall: WaterfallRow[];
+  /** With cluster.pools: each pool's pull p50 and p95 (absent where the pool pulled nothing). */
+  pools?: Array<{ name: string; p50?: number; p95?: number }>;
   /** The load stage: requests the servers counted per repetition, the rollout's and each storm's. */
   load?: { rollout: number; storms: Array<{ name: string; requests: number }> };
 }
@@ -103,6 +105,7 @@ export function chartArm(arm: ArmResult): ChartArm {
       tooManyRequests: a.tooManyRequests,
     },
     waterfall: waterfall(arm),
+    ...(a.byPool ? { pools: Object.entries(a.byPool).map(([name, p]) => ({ name, ...(p.pull ? { p50: p.pull.p50, p95: p.pull.p95 } : {}) })) } : {}),
     ...loadShare(arm),
     ...uploadBox(a.p2p?.uploads),
   };

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { armLegend, failedText, formatValue, type ArmResult, type Comparison, type RunResults } from '../../results/index.js';
+import { armLegend, comparedSubject, failedText, formatValue, type ArmResult, type Comparison, type RunResults } from '../../results/index.js';
 import { formatBytes, formatMs } from '../../util/units.js';
 import { STORM_COLUMNS, STORM_NOTE, stormCells } from '../../load/stage.js';
 import { CLIENT_SCRIPT } from './client.js';
@@ -9,6 +9,7 @@ import { EMULATION_HEAD, EMULATION_NOTE, emulationCells, modelNote, scaleLabel, 
 import { headlineOf, headlineText } from '../../results/index.js';
 import { rankArms, reportModel } from './model.js';
 import { P2P_HEAD, P2P_NOTE, p2pCells } from './p2p.js';
+import { POOL_HEAD, POOL_NOTE, poolCells, poolRows, REGISTRY_NOTE, registryCells, registryRows } from '../../results/breakdown.js';
 
 export interface HtmlReportOptions {
   /** A baseline run and its comparison with this one (computed once, by the caller): a delta column and the verdicts. */
@@ -75,7 +76,7 @@ function comparisonSection(c: Comparison): string {
   if (c.reasons.length > 0) return `<section><h2>Against the baseline</h2><p class="bad">Not comparable: ${esc(c.reasons.join('; '))}</p></section>`;
   const rows = c.metrics.map(
     (m) =>
-      `<tr class="v-${m.verdict.replace(' ', '-')}"><td>${esc(m.arm)}</td><td>${esc(m.label)}</td>${num(m.baseline, formatValue(m.unit, m.baseline))}${num(m.current, formatValue(m.unit, m.current))}${num(m.relative, m.relative === undefined ? '-' : Number.isFinite(m.relative) ? `${m.relative >= 0 ? '+' : ''}${(m.relative * 100).toFixed(1)}%` : '∞')}<td>${esc(m.verdict)}</td><td>${esc(m.reason)}</td></tr>`,
+      `<tr class="v-${m.verdict.replace(' ', '-')}"><td>${esc(comparedSubject(m))}</td><td>${esc(m.label)}</td>${num(m.baseline, formatValue(m.unit, m.baseline))}${num(m.current, formatValue(m.unit, m.current))}${num(m.relative, m.relative === undefined ? '-' : Number.isFinite(m.relative) ? `${m.relative >= 0 ? '+' : ''}${(m.relative * 100).toFixed(1)}%` : '∞')}<td>${esc(m.verdict)}</td><td>${esc(m.reason)}</td></tr>`,
   );
   const n = c.counts;
   return `<section><h2>Against the baseline: ${esc(c.verdict)}</h2><p>${n.regressed} regressed, ${n.improved} improved, ${n.unchanged} unchanged, ${n.inconclusive ?? 0} inconclusive, ${n['not comparable']} not comparable${c.environment && c.environment.verdict !== 'similar' ? `; environment: ${esc(c.environment.verdict)} (${esc(c.environment.reason)})` : ''} (95% bootstrap CI of the difference, tolerance per metric).</p>${table('comparison-table', ['arm', 'metric', 'baseline', 'current', 'Δ', 'verdict', 'why'], rows)}${c.specChanges.length ? `<p>Scenario changes: <code>${esc(c.specChanges.join('; '))}</code></p>` : ''}</section>`;
@@ -122,6 +123,26 @@ function p2pSection(results: RunResults): string {
   return `<h2>Peer-to-peer</h2><p>${esc(P2P_NOTE)}</p>${table('p2p-table', P2P_HEAD, rows)}<div class="chart"><canvas id="chart-uploads" role="img" aria-label="bytes uploaded per node, per p2p arm"></canvas></div>`;
 }
 
+// With pools and several registries: every arm's figures per pool (a chart of pull times, a table) and per registry.
+function breakdownSection(results: RunResults): string {
+  const out: string[] = [];
+  const pools = poolRows(results);
+  if (pools.length > 0) {
+    const rows = pools.map((r) => `<tr data-arm="${esc(r.arm)}" data-pool="${esc(r.pool)}"><td>${esc(r.arm)}</td><td>${esc(r.pool)}</td>${poolCells(r).map(([v, text]) => num(v, text)).join('')}</tr>`);
+    out.push(
+      `<h2>By pool</h2><p>${esc(capitalized(POOL_NOTE))}.</p>`,
+      '<div class="chart"><canvas id="chart-pools" role="img" aria-label="pull time p50 and p95 per pool, per arm"></canvas></div>',
+      table('pool-table', ['arm', 'pool', ...POOL_HEAD.map((h) => (h === 'p95' ? 'pull p95' : h === 'registry' || h === 'mirror' ? `link bytes from ${h}` : h))], rows),
+    );
+  }
+  const registries = registryRows(results);
+  if (registries.length > 0) {
+    const rows = registries.map((r) => `<tr data-arm="${esc(r.arm)}" data-registry="${esc(r.registry)}"><td>${esc(r.arm)}</td><td>${esc(r.registry)}</td>${registryCells(r).map(([v, text]) => num(v, text)).join('')}</tr>`);
+    out.push(`<h2>By registry</h2><p>${esc(capitalized(REGISTRY_NOTE))}.</p>`, table('registry-table', ['arm', 'registry', 'bytes served', 'by its mirror', 'upstream pulls', '429s', 'mirror hit ratio'], rows));
+  }
+  return out.join('\n');
+}
+
 // The load: stage: what each storm sent and measured beside the rollout.
 function stormSection(results: RunResults): string {
   const rows = results.arms.flatMap(({ arm, aggregate: { load } }) =>
@@ -161,7 +182,7 @@ th, td { padding: .3rem .6rem; border-bottom: 1px solid var(--grid); text-align:
 th { white-space: normal; vertical-align: bottom; min-width: 4rem; }
 #comparison-table td:last-child, #environment-table td { white-space: normal; }
 th:first-child, td:first-child, #environment-table th, #environment-table td, #thresholds-table th, #thresholds-table td, #comparison-table td:last-child { text-align: left; }
-#load-table th:nth-child(-n+5), #load-table td:nth-child(-n+5) { text-align: left; }
+#load-table th:nth-child(-n+5), #load-table td:nth-child(-n+5), #pool-table th:nth-child(-n+2), #pool-table td:nth-child(-n+2), #registry-table th:nth-child(-n+2), #registry-table td:nth-child(-n+2) { text-align: left; }
 table.sortable th { cursor: pointer; user-select: none; } table.sortable th[aria-sort=ascending]::after { content: " ▲"; } table.sortable th[aria-sort=descending]::after { content: " ▼"; }
 .ok td:first-child { color: var(--ok); } .bad, .bad td:first-child, .v-regressed td { color: var(--bad); } .v-improved td { color: var(--ok); }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 1rem; }
@@ -201,6 +222,7 @@ ${comparison ? comparisonSection(comparison) : ''}
 <h2>Where the bytes came from${scaled}, and what reached the upstream</h2>
 <div class="grid"><div class="chart"><canvas id="chart-bytes" role="img" aria-label="bytes by source${scaled}"></canvas></div><div class="chart"><canvas id="chart-requests" role="img" aria-label="upstream requests and 429s"></canvas></div></div>
 ${requestsTable(results)}
+${breakdownSection(results)}
 ${p2pSection(results)}
 ${stormSection(results)}
 <h2>Failures by reason</h2>
