@@ -18,6 +18,8 @@ export interface PodCreate {
   /** Names of the scenario's pull secrets. */
   imagePullSecrets: string[];
   node: string;
+  /** The workload's pool (its pods' nodeSelector on a real cluster: kubelet admits the pod only on a node of that pool). */
+  pool?: string | undefined;
   expectFailure?: boolean;
 }
 

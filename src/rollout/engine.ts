@@ -51,6 +51,8 @@ interface Workload {
   kind: 'deployment' | 'daemonSet';
   /** The nodes its pods may run on (its pool's, or every node). */
   nodes: readonly string[];
+  /** The pool it selects, when it selects one. */
+  pool?: string | undefined;
   replicas: number;
   maxSurge: IntOrPercent;
   maxUnavailable: IntOrPercent;
@@ -88,12 +90,12 @@ export async function runRollouts(steps: readonly RolloutSection[], opts: Rollou
       workload.image = step.update.image;
     } else if (step.deployment) {
       const d = step.deployment;
-      workload = { name: step.name, kind: 'deployment', nodes: nodesOf(d.pool), replicas: d.replicas, maxSurge: d.maxSurge, maxUnavailable: d.maxUnavailable, imagePullSecrets: d.imagePullSecrets, image: d.image, revision: 1, step: step.name, expectFailure: false, pods: [], created: 0 };
+      workload = { name: step.name, kind: 'deployment', nodes: nodesOf(d.pool), pool: d.pool, replicas: d.replicas, maxSurge: d.maxSurge, maxUnavailable: d.maxUnavailable, imagePullSecrets: d.imagePullSecrets, image: d.image, revision: 1, step: step.name, expectFailure: false, pods: [], created: 0 };
       workloads.set(step.name, workload);
     } else {
       const ds = step.daemonSet!;
       const nodes = nodesOf(ds.pool);
-      workload = { name: step.name, kind: 'daemonSet', nodes, replicas: nodes.length, maxSurge: 0, maxUnavailable: ds.maxUnavailable, imagePullSecrets: ds.imagePullSecrets, image: ds.image, revision: 1, step: step.name, expectFailure: false, pods: [], created: 0 };
+      workload = { name: step.name, kind: 'daemonSet', nodes, pool: ds.pool, replicas: nodes.length, maxSurge: 0, maxUnavailable: ds.maxUnavailable, imagePullSecrets: ds.imagePullSecrets, image: ds.image, revision: 1, step: step.name, expectFailure: false, pods: [], created: 0 };
       workloads.set(step.name, workload);
     }
     workload.step = step.name;
@@ -119,7 +121,7 @@ async function runStep(step: RolloutSection, w: Workload, scheduler: SpreadSched
     cluster.createPod({
       uid, name, namespace: opts.namespace, rollout: w.step, image: opts.imageRef(w.image),
       ...(opts.pullPolicy === 'Default' ? {} : { imagePullPolicy: opts.pullPolicy }),
-      imagePullSecrets: w.imagePullSecrets, node, expectFailure: w.expectFailure,
+      imagePullSecrets: w.imagePullSecrets, node, ...(w.pool !== undefined ? { pool: w.pool } : {}), expectFailure: w.expectFailure,
     });
     w.pods.push({ uid, node, revision: w.revision });
     census.add(uid);

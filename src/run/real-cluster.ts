@@ -4,6 +4,7 @@ import type { StartedRegistry } from '../registry/provider.js';
 import type { Arm } from '../scenario/matrix.js';
 import type { Scenario, Topology } from '../scenario/schema.js';
 import { kindNetworkName } from '../cluster/drivers/kind/config.js';
+import { scenarioPools } from '../scenario/fleet.js';
 
 /** Aliases of the registry and mirror containers on the cluster's Docker network. */
 const REGISTRY_ALIAS = 'pullbench-registry';
@@ -71,6 +72,8 @@ export async function startRealRun(scenario: Scenario, registry: StartedRegistry
     ...(c.nodeImage ? { image: c.nodeImage } : {}),
     ...(driver === 'k3s' && net ? { network: net.name } : {}),
     kubelet: c.kubelet,
+    // kind labels each pool's workers (pullbench.io/pool), which KubeCluster reads back as the cluster's pools.
+    ...(c.pools ? { pools: scenarioPools(scenario).map((p) => ({ name: p.name, workers: p.nodes, kubelet: p.kubelet })) } : {}),
   });
   const runId = randomBytes(3).toString('hex');
   const prefix = c.namespacePrefix ?? 'pullbench';

@@ -57,9 +57,12 @@ export async function runScenario(given: LoadedScenario, options: RunOptions = {
   const loaded: LoadedScenario = { ...given, scenario: scaleScenario(given.scenario) };
   const { scenario } = loaded;
   // The scenario schema refuses pools for model, k3s and kubeconfig and several registries for every driver but
-  // emulated; the emulated driver is the only one that runs either form yet (kind's nodes are not labelled by pool).
-  if ((scenario.registries || scenario.cluster.pools) && scenario.cluster.driver !== 'emulated') {
-    throw new PullbenchError('INVALID_ARGUMENT', `registries and cluster.pools run with driver emulated only; driver ${scenario.cluster.driver} cannot run them yet: use the one-registry, one-pool form`);
+  // emulated; pools also run on kind (its workers labelled by pool), the list form of registries on emulated only.
+  if (scenario.registries && scenario.cluster.driver !== 'emulated') {
+    throw new PullbenchError('INVALID_ARGUMENT', `registries run with driver emulated only; driver ${scenario.cluster.driver} cannot run them yet: use the one-registry form (registry:, mirror:)`);
+  }
+  if (scenario.cluster.pools && scenario.cluster.driver !== 'emulated' && scenario.cluster.driver !== 'kind') {
+    throw new PullbenchError('INVALID_ARGUMENT', `cluster.pools run with drivers emulated and kind; driver ${scenario.cluster.driver} cannot run them: use cluster.nodes`);
   }
   const progress = options.onProgress ?? (() => undefined);
   const startedAt = new Date();

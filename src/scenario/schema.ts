@@ -6,7 +6,8 @@ import { signing, verify } from './supply-chain-schema.js';
 import { CONTAINERD_VERSIONS, DEFAULT_CONTAINERD_VERSION, DEFAULT_KUBERNETES_VERSION, KUBERNETES_VERSIONS, kubeletProfile } from '../node/profiles.js';
 import { effectiveImagePullSettings } from '../node/kubelet/config.js';
 import { isPullbenchError } from '../errors.js';
-import { unappliableSettings } from '../cluster/kube/kubelet-settings.js';
+import { unappliablePoolSettings, unappliableSettings } from '../cluster/kube/kubelet-settings.js';
+import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform } from '../oci/platform.js';
 
 /**
  * The scenario schema: the single source for runtime validation, the
@@ -339,11 +340,18 @@ function checkPools(c: Infer<typeof clusterFields>, report: (path: (string | num
           : 'the model driver does not cover node pools yet; run it with driver emulated');
       return;
     }
-    if (p.platform !== undefined && (c.driver !== 'emulated' || c.runtime !== 'embedded')) {
+    if (p.platform !== undefined && c.driver === 'kind') {
+      // A kind node is a container on this machine: its containerd pulls for this machine's platform, whatever the pool says.
+      const host = formatPlatform(hostPlatform());
+      if (formatPlatform(normalizePlatform(parsePlatform(p.platform))) !== host) {
+        report(at('platform'), `kind nodes are containers on this machine and pull for its platform, ${host}: a kind pool cannot be ${p.platform}; remove platform (or set ${host}), or run the pool with driver emulated`);
+      }
+    } else if (p.platform !== undefined && (c.driver !== 'emulated' || c.runtime !== 'embedded')) {
       report(at('platform'), c.driver === 'emulated'
         ? 'platform needs runtime embedded: a real containerd pulls for the machine it runs on'
         : `platform is for driver emulated: ${c.driver} nodes run this machine's platform`);
     }
+    if (c.driver === 'kind') for (const { field, why } of unappliablePoolSettings(c.kubelet, p.kubelet ?? {})) report(at('kubelet', field), why);
     if (c.driver !== 'emulated' && p.kubernetesVersion !== undefined) report(at('kubernetesVersion'), `kubernetesVersion is for driver emulated; a ${c.driver} cluster reports its own`);
     if ((c.driver !== 'emulated' || c.runtime !== 'embedded') && p.containerdVersion !== undefined) report(at('containerdVersion'), 'containerdVersion is for runtime embedded; a real containerd reports its own');
     const version = p.kubernetesVersion ?? c.kubernetesVersion;

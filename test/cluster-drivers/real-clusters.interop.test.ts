@@ -61,6 +61,33 @@ describeIf(
       }
     }, 600_000);
 
+    // Pools on kind: each pool's workers labelled, the edge's kubelet started with its own flag, and a pod whose pool
+    // is not its node's refused by that node's kubelet (the nodeSelector is checked at admission, even for a bound pod).
+    it("labels each pool's workers, gives a pool its own kubelet flags, and runs a pool's pods on its nodes only", async () => {
+      const kube = await startKind({
+        name: 'pullbench-it-pools',
+        ...(kindNodeImage ? { nodeImage: kindNodeImage } : {}),
+        pools: [{ name: 'core', workers: 1, kubelet: {} }, { name: 'edge', workers: 1, kubelet: { serializeImagePulls: false } }],
+      });
+      try {
+        const cluster = await KubeCluster.start(kube, { namespace: `pullbench-itp-${Date.now().toString(36)}`, runId: 'itp' });
+        try {
+          expect(cluster.pools.map((p) => [p.name, p.nodes.length]).sort()).toEqual([['core', 1], ['edge', 1]]);
+          expect(cluster.versions()['kubelet.serializeImagePulls']).toBe('false, true');
+          const nodeOf = (pool: string): string => cluster.pools.find((p) => p.name === pool)!.nodes[0]!;
+          const pod = (uid: string, node: string) => ({ uid, name: uid, namespace: '', rollout: 'pause', image: 'registry.k8s.io/pause:3.10', imagePullPolicy: 'IfNotPresent' as const, imagePullSecrets: [], node, pool: 'edge' });
+          cluster.createPod(pod('on-edge', nodeOf('edge')));
+          cluster.createPod(pod('on-core', nodeOf('core')));
+          await expect.poll(() => cluster.condition('on-edge'), { timeout: 120_000, interval: 1000 }).toBe('ready');
+          await expect.poll(() => cluster.condition('on-core'), { timeout: 120_000, interval: 1000 }).toBe('failed');
+        } finally {
+          await cluster[Symbol.asyncDispose]();
+        }
+      } finally {
+        await kube[Symbol.asyncDispose]();
+      }
+    }, 600_000);
+
     // The whole path: kind network, registry and mirror containers (registry:2 from Docker Hub), the synthesised
     // image pushed and run by its /pause entrypoint, every arm's pods Ready on real nodes.
     it('runs scenarios/kind-mirror.yaml scaled down: every pod becomes Ready and the run passes', async () => {

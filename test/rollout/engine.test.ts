@@ -138,6 +138,8 @@ describe('running rollouts against a cluster', () => {
     expect(agent!.completed && api!.completed).toBe(true);
     expect(nodesOf('agent')).toEqual(['edge-node-1', 'edge-node-2', 'edge-node-3']);
     expect(nodesOf('api')).toEqual(['core-node-1', 'core-node-1', 'core-node-2', 'core-node-2']);
+    // Each pod names its workload's pool: a real cluster's driver turns it into the pod's nodeSelector.
+    expect([...new Set([...cluster.live.values()].map((p) => `${p.rollout}:${p.pool}`))].sort()).toEqual(['agent:edge', 'api:core']);
   });
 
   it('settles a rollout expected to fail once its pods have failed, and times out one that should not fail', async () => {

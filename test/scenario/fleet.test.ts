@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { effectiveImagePullSettings } from '../../src/node/kubelet/config.js';
 import { isPullbenchError, type PullbenchError } from '../../src/errors.js';
+import { formatPlatform, hostPlatform } from '../../src/oci/platform.js';
 import { DEFAULT_MIRROR, DEFAULT_POOL, DEFAULT_REGISTRY, fleetNames, nodeCount, registryOfImage, routeLink, scenarioPools, scenarioRegistries } from '../../src/scenario/fleet.js';
 import { parseScenario, type ScenarioProblem } from '../../src/scenario/load.js';
 
@@ -121,11 +122,16 @@ describe('when the fleet is written wrong', () => {
   });
 
   it('refuses what a driver cannot give a pool: k3s and kubeconfig have none, kind runs the machine\'s platform, real containerd too', () => {
-    expect(problemsOf(FLEET, ['cluster.driver=kind']).map((p) => p.path)).toEqual(['cluster.pools[0].platform', 'cluster.pools[1].platform', 'cluster.pools[1].kubernetesVersion']);
+    // kind: a pool of another platform than this machine's, a per-pool setting kind gives every node alike, a kubelet release.
+    const host = formatPlatform(hostPlatform());
+    const otherPlatform = (['linux/amd64', 'linux/arm64'] as const).flatMap((p, i) => (p === host ? [] : [`cluster.pools[${i}].platform`]));
+    expect(problemsOf(FLEET, ['cluster.driver=kind']).map((p) => p.path).filter((p) => p !== 'cluster.pools[0].platform' && p !== 'cluster.pools[1].platform'))
+      .toEqual(['cluster.pools[1].kubelet.maxParallelImagePulls', 'cluster.pools[1].kubernetesVersion']);
+    expect(problemsOf(FLEET, ['cluster.driver=kind']).map((p) => p.path).filter((p) => p.endsWith('.platform'))).toEqual(otherPlatform);
     const kindPools = `${HEADER}registry: { provider: container }\nimages:\n  - { ref: demo/app:v1, synth: { layers: [1MB] } }\ncluster:\n  driver: kind\n  pools: [{ name: core, nodes: 2 }, { name: edge, nodes: 1, links: { registry: { bandwidth: 1Mbit } } }]\n${ROLLOUT}`;
     expect(problemsOf(kindPools).map((p) => p.path)).toEqual(['cluster.pools[1].links']);
     expect(parseScenario(kindPools.replace(', links: { registry: { bandwidth: 1Mbit } }', ''), 'kind.yaml').scenario.cluster.pools).toHaveLength(2);
-    expect(problemsOf(FLEET.replace(/,? ?platform: linux\/\w+/g, '').replace(/kubernetesVersion: "1.33"/, '').replace(/links: \{ registry: \{ bandwidth: 20Mbit, latency: 80ms \} \}/, ''), ['cluster.driver=kind']).map((p) => p.path))
+    expect(problemsOf(FLEET.replace(/,? ?platform: linux\/\w+/g, '').replace(/kubernetesVersion: "1.33"/, '').replace(/links: \{ registry: \{ bandwidth: 20Mbit, latency: 80ms \} \}/, '').replace(', maxParallelImagePulls: 2', ''), ['cluster.driver=kind']).map((p) => p.path))
       .toEqual(expect.arrayContaining(['registries', 'registries[0].links', 'registries[0].provider']));
     expect(problemsOf(FLEET, ['cluster.driver=k3s']).some((p) => p.path === 'cluster.pools[0]' && p.message.includes('single server node'))).toBe(true);
     expect(problemsOf(FLEET, ['cluster.runtime=containerd']).map((p) => p.path)).toEqual(['cluster.pools[0].platform', 'cluster.pools[1].platform']);

@@ -122,6 +122,7 @@ export class KubeCluster implements Cluster {
       pullPolicy: pod.imagePullPolicy,
       pullSecrets: pod.imagePullSecrets,
       node: pod.node,
+      ...(pod.pool !== undefined ? { pool: pod.pool } : {}),
       ...(this.opts.command ? { command: this.opts.command } : {}),
     });
     this.session.core.createNamespacedPod({ namespace: this.opts.namespace, body }).then(

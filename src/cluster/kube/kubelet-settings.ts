@@ -40,6 +40,49 @@ export function kindSettingsPatches(k: RealKubeletSettings): { kubeadmConfigPatc
   };
 }
 
+/** A node pool of a kind cluster: its workers, and its kubelet settings (cluster.kubelet with the pool's own over it). */
+export interface KindPool {
+  name: string;
+  workers: number;
+  kubelet: RealKubeletSettings;
+}
+
+// The settings a pool sets to a value other than the cluster's: only these need anything per node.
+function ownSettings(cluster: RealKubeletSettings, pool: RealKubeletSettings): (keyof RealKubeletSettings)[] {
+  return (Object.keys(pool) as (keyof RealKubeletSettings)[]).filter((k) => pool[k] !== undefined && pool[k] !== cluster[k] && !(k === 'ensureSecretPulledImages' && !pool[k] && !cluster[k]));
+}
+
+/**
+ * Per-pool settings kind cannot give one pool's nodes only, each with why. kind's containerdConfigPatches apply to
+ * every node (no per-node form), and `kubeadm join` takes a worker's KubeletConfiguration from the cluster's
+ * kubelet-config ConfigMap (a per-node KubeletConfiguration patch is ignored), so only settings that have a kubelet
+ * flag can differ per pool (JoinConfiguration kubeletExtraArgs); maxParallelImagePulls has none.
+ */
+export function unappliablePoolSettings(cluster: RealKubeletSettings, pool: RealKubeletSettings): { field: string; why: string }[] {
+  const out: { field: string; why: string }[] = [];
+  for (const field of ownSettings(cluster, pool)) {
+    if (field === 'maxConcurrentDownloads') {
+      out.push({ field, why: "kind writes containerd's config for every node alike (containerdConfigPatches has no per-node form): set maxConcurrentDownloads in cluster.kubelet, or run the pools with driver emulated" });
+    } else if (field === 'maxParallelImagePulls') {
+      out.push({ field, why: "maxParallelImagePulls is a KubeletConfiguration field without a kubelet flag, and kind's workers take their KubeletConfiguration from the cluster (kubeadm join): set it in cluster.kubelet, or run the pools with driver emulated" });
+    }
+  }
+  return out;
+}
+
+/**
+ * The kubelet flags a kind worker of this pool is started with (JoinConfiguration nodeRegistration.kubeletExtraArgs,
+ * in the map form of kind's kubeadm v1beta3 template), for the settings the pool does not share with the cluster;
+ * flags win over the cluster's KubeletConfiguration. Settings without a flag are refused by unappliablePoolSettings.
+ */
+export function kindPoolKubeletArgs(cluster: RealKubeletSettings, pool: RealKubeletSettings): Record<string, string> {
+  const own = new Set<string>(ownSettings(cluster, pool));
+  const args: Record<string, string> = {};
+  for (const [field, flag, value] of kubeletFields(pool)) if (own.has(field) && field !== 'maxParallelImagePulls') args[flag] = String(value);
+  if (own.has('ensureSecretPulledImages')) args['feature-gates'] = `${ENSURE_SECRET_GATE}=${String(Boolean(pool.ensureSecretPulledImages))}`;
+  return args;
+}
+
 /** k3s server arguments: each kubelet setting as `--kubelet-arg=<flag>=<value>`. */
 export function k3sKubeletArgs(k: RealKubeletSettings): string[] {
   const args = kubeletFields(k).map(([, flag, value]) => `--kubelet-arg=${flag}=${String(value)}`);

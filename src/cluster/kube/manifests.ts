@@ -205,6 +205,8 @@ export function podManifest(p: {
   pullPolicy?: PullPolicy | undefined;
   pullSecrets: string[];
   node: string;
+  /** The workload's pool: a nodeSelector on the pool label, which kubelet checks when it admits the bound pod. */
+  pool?: string;
   command?: string[];
 }): import('@kubernetes/client-node').V1Pod {
   assertDnsLabel('pod', p.name);
@@ -221,6 +223,7 @@ export function podManifest(p: {
     },
     spec: {
       nodeName: p.node,
+      ...(p.pool !== undefined ? { nodeSelector: { [POOL_LABEL]: p.pool } } : {}),
       restartPolicy: 'Always',
       terminationGracePeriodSeconds: 1,
       tolerations: [{ operator: 'Exists' }],

@@ -1,7 +1,7 @@
 import { PullbenchError } from '../../errors.js';
 import type { RegistryRoute } from './registry-routes.js';
 import type { StartedKubeCluster } from './started-cluster.js';
-import { unappliableSettings, type RealKubeletSettings } from './kubelet-settings.js';
+import { unappliableSettings, type KindPool, type RealKubeletSettings } from './kubelet-settings.js';
 
 export interface RealClusterOptions {
   driver: 'kind' | 'k3s' | 'kubeconfig';
@@ -21,6 +21,8 @@ export interface RealClusterOptions {
   image?: string;
   /** The scenario's kubelet and containerd settings: kind and k3s clusters are created with them. */
   kubelet?: RealKubeletSettings;
+  /** kind: node pools (each pool's workers labelled by pool, with its own kubelet flags) instead of `nodes` workers. */
+  pools?: KindPool[];
 }
 
 /**
@@ -49,14 +51,17 @@ export async function startRealCluster(o: RealClusterOptions): Promise<StartedKu
         ...(o.keep !== undefined ? { keep: o.keep } : {}),
         ...(o.dockerHost ? { dockerHost: o.dockerHost } : {}),
         ...(o.kubelet ? { kubelet: o.kubelet } : {}),
+        ...(o.pools ? { pools: o.pools } : {}),
       });
     }
     case 'k3s': {
+      if (o.pools) throw new PullbenchError('INVALID_ARGUMENT', 'the k3s driver runs a single server node: it has no pools; use cluster.nodes: 1');
       if (o.nodes !== 1) throw new PullbenchError('INVALID_ARGUMENT', 'the k3s driver runs a single server node; set cluster.nodes: 1');
       const { startK3s } = await import('../drivers/k3s/driver.js');
       return startK3s({ ...(o.kubelet ? { kubelet: o.kubelet } : {}), ...(o.image ? { image: o.image } : {}), ...(o.routes ? { routes: o.routes } : {}), ...(o.dockerHost ? { dockerHost: o.dockerHost } : {}), ...(o.network ? { network: o.network } : {}) });
     }
     case 'kubeconfig': {
+      if (o.pools) throw new PullbenchError('INVALID_ARGUMENT', 'an existing cluster (driver kubeconfig) has its own nodes: pools cannot create them; remove cluster.pools');
       const { connectKubeconfig } = await import('../drivers/kubeconfig/driver.js');
       return connectKubeconfig({ ...(o.kubeconfig ? { kubeconfigPath: o.kubeconfig } : {}), ...(o.context ? { context: o.context } : {}) });
     }

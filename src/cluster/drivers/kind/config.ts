@@ -1,6 +1,7 @@
 import { stringify as toYaml } from 'yaml';
-import { assertDnsLabel } from '../../kube/manifests.js';
-import { kindSettingsPatches, type RealKubeletSettings } from '../../kube/kubelet-settings.js';
+import { PullbenchError } from '../../../errors.js';
+import { assertDnsLabel, POOL_LABEL } from '../../kube/manifests.js';
+import { kindPoolKubeletArgs, kindSettingsPatches, unappliablePoolSettings, type KindPool, type RealKubeletSettings } from '../../kube/kubelet-settings.js';
 import { certsDirName, hostsToml, type RegistryRoute } from '../../kube/registry-routes.js';
 
 /** The Docker network kind puts its nodes on: `kind`, or what KIND_EXPERIMENTAL_DOCKER_NETWORK names. */
@@ -18,6 +19,17 @@ export interface KindClusterConfig {
   nodeImage?: string | undefined;
   /** Kubelet and containerd settings of every node (kindSettingsPatches). */
   kubelet?: RealKubeletSettings | undefined;
+  /** Node pools (instead of `workers`): each pool's workers labelled pullbench.io/pool=<name>, with the pool's own kubelet flags. */
+  pools?: KindPool[] | undefined;
+}
+
+// A worker of a pool: the pool label (kind's nodes[].labels) and, for settings the pool does not share with the
+// cluster, kubelet flags in a per-node JoinConfiguration patch (kind applies nodes[].kubeadmConfigPatches to that node only).
+function poolWorker(base: Record<string, unknown>, cluster: RealKubeletSettings, pool: KindPool): Record<string, unknown> {
+  assertDnsLabel('pool name', pool.name);
+  const args = kindPoolKubeletArgs(cluster, pool.kubelet);
+  const patch = Object.keys(args).length > 0 ? [toYaml({ kind: 'JoinConfiguration', nodeRegistration: { kubeletExtraArgs: args } })] : [];
+  return { ...base, labels: { [POOL_LABEL]: pool.name }, ...(patch.length ? { kubeadmConfigPatches: patch } : {}) };
 }
 
 /**
@@ -29,13 +41,18 @@ export function kindConfigYaml(cfg: KindClusterConfig): string {
   assertDnsLabel('kind cluster name', cfg.name);
   const node = (role: 'control-plane' | 'worker'): Record<string, unknown> => ({ role, ...(cfg.nodeImage ? { image: cfg.nodeImage } : {}) });
   const settings = kindSettingsPatches(cfg.kubelet ?? {});
+  const refused = (cfg.pools ?? []).flatMap((p) => unappliablePoolSettings(cfg.kubelet ?? {}, p.kubelet).map((r) => `pool ${p.name}: ${r.field}: ${r.why}`));
+  if (refused.length > 0) throw new PullbenchError('INVALID_ARGUMENT', `kind cannot give a pool these settings of its own: ${refused.join('; ')}`);
+  const workers = cfg.pools
+    ? cfg.pools.flatMap((p) => Array.from({ length: p.workers }, () => poolWorker(node('worker'), cfg.kubelet ?? {}, p)))
+    : Array.from({ length: cfg.workers }, () => node('worker'));
   return toYaml({
     kind: 'Cluster',
     apiVersion: 'kind.x-k8s.io/v1alpha4',
     name: cfg.name,
     containerdConfigPatches: [`[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "${NODE_CERTS_DIR}"`, ...settings.containerdConfigPatches],
     ...(settings.kubeadmConfigPatches.length ? { kubeadmConfigPatches: settings.kubeadmConfigPatches } : {}),
-    nodes: [node('control-plane'), ...Array.from({ length: cfg.workers }, () => node('worker'))],
+    nodes: [node('control-plane'), ...workers],
   });
 }
 

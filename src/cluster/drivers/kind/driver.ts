@@ -9,7 +9,7 @@ import { findTool } from '../../../util/tools.js';
 import type { RegistryRoute } from '../../kube/registry-routes.js';
 import { loadKubeConfig } from '../../kube/session.js';
 import { sessionOpener, type StartedKubeCluster } from '../../kube/started-cluster.js';
-import type { RealKubeletSettings } from '../../kube/kubelet-settings.js';
+import type { KindPool, RealKubeletSettings } from '../../kube/kubelet-settings.js';
 import { connectSteps, kindConfigYaml, nodeRegistrySteps, type DockerStep } from './config.js';
 
 const execFileAsync = promisify(execFile);
@@ -28,6 +28,8 @@ export interface KindDriverOptions {
   createTimeoutMs?: number;
   /** Kubelet and containerd settings every node is created with. */
   kubelet?: RealKubeletSettings;
+  /** Node pools instead of `workers`: labelled workers per pool, with the pool's own kubelet flags (kindConfigYaml). */
+  pools?: KindPool[];
 }
 
 /**
@@ -54,10 +56,12 @@ export async function startKind(opts: KindDriverOptions): Promise<StartedKubeClu
     return p;
   };
 
+  // The config first: what it refuses (a pool setting kind cannot apply per node) is refused before anything exists.
+  const config = kindConfigYaml({ name: opts.name, workers: opts.workers ?? 1, nodeImage: opts.nodeImage, kubelet: opts.kubelet, pools: opts.pools });
   // Only the config file lives here, for `kind create`; the nodes keep nothing from it.
   const dir = await makeTempDir('pbkind-');
   const configPath = join(dir.path, 'kind.yaml');
-  await writeFile(configPath, kindConfigYaml({ name: opts.name, workers: opts.workers ?? 1, nodeImage: opts.nodeImage, kubelet: opts.kubelet }));
+  await writeFile(configPath, config);
 
   let created = false;
   const teardown = async (): Promise<void> => {
