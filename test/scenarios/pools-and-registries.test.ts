@@ -4,16 +4,16 @@ import { isIndexMediaType, type ImageIndex, type ImageManifest } from '../../src
 import type { RunResults } from '../../src/results/index.js';
 import { registryStage, seedStage } from '../../src/run/registry-stage.js';
 import { runScenario } from '../../src/run/run.js';
-import { loadScenario, parseScenario, type LoadedScenario } from '../../src/scenario/load.js';
+import { loadScenario, type LoadedScenario } from '../../src/scenario/load.js';
 
-// scenarios/edge-and-core-pools.yaml through the product path (runScenario, real HTTP to in-process registries
+// scenarios/edge-and-core.yaml through the product path (runScenario, real HTTP to in-process registries
 // and mirrors over shaped links), scaled down.
 const env = { ...process.env, PULLBENCH_REGISTRY_PASSWORD: 's3cret-for-tests' };
 const SMALL = [
   'cluster.layerStore=inflate-only', 'cluster.pools[0].nodes=3', 'cluster.pools[1].nodes=2', 'rollouts[1].deployment.replicas=5',
   'images[0].synth.layers=[600kB, 200kB]', 'images[1].synth.layers=[300kB]',
 ];
-const load = (set: string[] = []): Promise<LoadedScenario> => loadScenario('scenarios/edge-and-core-pools.yaml', { env, set: [...SMALL, ...set] });
+const load = (set: string[] = []): Promise<LoadedScenario> => loadScenario('scenarios/edge-and-core.yaml', { env, set: [...SMALL, ...set] });
 
 // What a node of a platform pulls for a tag, read back from a registry: the index, the platform's manifest, its blobs.
 async function platformBytes(loaded: LoadedScenario, ref: string, architecture: string): Promise<{ total: number; blobs: number }> {
@@ -32,7 +32,7 @@ async function platformBytes(loaded: LoadedScenario, ref: string, architecture: 
   return { total: index.bytes.length + desc.size + blobs, blobs };
 }
 
-describe('scenarios/edge-and-core-pools.yaml: two pools, two registries', () => {
+describe('scenarios/edge-and-core.yaml: two pools, two registries', () => {
   let results: RunResults;
   let loaded: LoadedScenario;
 
@@ -94,6 +94,14 @@ describe('scenarios/edge-and-core-pools.yaml: two pools, two registries', () => 
     const direct = results.arms.find((a) => a.arm.topology === 'direct')!.aggregate.byPool!;
     expect(direct.edge!.pull!.p50).toBeGreaterThan(direct.core!.pull!.p50);
   });
+
+  it('puts the mirror at the edge: the edge takes the base image over its LAN, and the public registry serves less than without it', () => {
+    const direct = results.arms.find((a) => a.arm.topology === 'direct')!.aggregate;
+    const mirror = results.arms.find((a) => a.arm.topology === 'mirror')!.aggregate;
+    expect(direct.byPool!.edge!.linkBytes.mirror).toBe(0);
+    expect(mirror.byPool!.edge!.linkBytes.mirror).toBeGreaterThan(0);
+    expect(mirror.byRegistry!.public!.bytes.registry).toBeLessThan(direct.byRegistry!.public!.bytes.registry);
+  });
 });
 
 describe('pull secrets per registry host', () => {
@@ -116,16 +124,5 @@ describe('an image whose registry differs from another image of the same reposit
     const pub = registries.byName('public');
     await using client = new RegistryClient({ baseUrl: pub.registry.url });
     await expect(client.getManifest('shop/api', 'v1')).rejects.toMatchObject({ code: 'MANIFEST_UNKNOWN' });
-  });
-});
-
-describe('pools and registries on a driver that cannot run them', () => {
-  it('refuses kind with cluster.pools before starting anything: kind does not label its nodes by pool yet', async () => {
-    const text = 'apiVersion: pullbench.dev/v1alpha1\nkind: Scenario\nmetadata: { name: t }\nregistry: { provider: container }\n'
-      + 'images:\n  - { ref: demo/app:v1, synth: { layers: [1MB] } }\ncluster:\n  driver: kind\n  pools: [{ name: core, nodes: 2 }, { name: edge, nodes: 1 }]\n'
-      + 'rollouts:\n  - { name: app, daemonSet: { image: demo/app:v1 } }\n';
-    await expect(runScenario(parseScenario(text, 'kind.yaml'), { writeOutputs: false })).rejects.toMatchObject({
-      code: 'INVALID_ARGUMENT', message: expect.stringContaining('driver kind cannot run them yet'),
-    });
   });
 });

@@ -4,7 +4,7 @@ import { runScenario } from '../../src/run/run.js';
 import { loadScenario } from '../../src/scenario/load.js';
 
 // Every shipped scenario loads, and each (but containerd-nodes: see its interop test) runs scaled down.
-const env = { ...process.env, PULLBENCH_REGISTRY_PASSWORD: 's3cret-for-tests' };
+const env = { ...process.env, PULLBENCH_REGISTRY_PASSWORD: 's3cret-for-tests', PULLBENCH_PROXY_PASSWORD: 'proxy-s3cret-for-tests' };
 const load = (name: string, set: string[] = []) => loadScenario(`scenarios/${name}.yaml`, { env, set });
 // These check what the scenarios show (policies, mirrors, storms), not pull timing: the cheaper inflate-only store
 // keeps them quick on a busy machine. The disk store, the default, is timed in test/scenarios/fidelity.interop.test.ts.
@@ -90,5 +90,19 @@ describe('the shipped scenarios', () => {
     const leaked = off.arms[0]!.repetitions[0]!.pods.filter((p) => p.rollout === 'other-tenant');
     expect(leaked.every((p) => p.outcome === 'ready' && p.alreadyPresent)).toBe(true);
     expect(off.gate.passed).toBe(false);
+  });
+
+  it('corporate-proxy: the direct arm pulls through the authenticating proxy, the mirror arm reaches its mirror around it', async () => {
+    const r = await run('corporate-proxy', ['cluster.nodes=2', 'repeat=1', 'rollouts[0].deployment.replicas=3', 'images[0].synth.layers=[400kB]']);
+    const direct = r.arms.find((a) => a.arm.topology === 'direct')!;
+    const mirror = r.arms.find((a) => a.arm.topology === 'mirror')!;
+    for (const arm of [direct, mirror]) {
+      expect(arm.aggregate.failures.total).toBe(0);
+      expect(arm.repetitions[0]!.proxy!.authRequired).toBe(0);
+    }
+    expect(direct.repetitions[0]!.proxy!.byTarget['registry.pullbench.internal:5000']).toBeGreaterThan(0);
+    expect(Object.keys(mirror.repetitions[0]!.proxy!.byTarget)).not.toContain('mirror.pullbench.internal:5000');
+    expect(mirror.aggregate.requests.mirrorBlobGet).toBeGreaterThan(0);
+    expect(JSON.stringify(r)).not.toContain('proxy-s3cret-for-tests');
   });
 });
