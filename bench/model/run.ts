@@ -4,7 +4,8 @@
 //   npx tsx bench/model/run.ts --nodes 200 --reuse-live            the model again against live results already in --out
 //   npx tsx bench/model/run.ts --nodes none --cost 1000,5000,10000,50000   cost growth of scenarios/scale-10k-model.yaml
 //   --out DIR (default reports/model-bench); --no-lock: run without the bench lock (a look, not a quiet figure);
-//   --live-set k=v,...: --set overrides for the live runs only
+//   --live-set k=v,...: --set overrides for the live runs only; --set k=v,...: for both sides (the regime validated, e.g.
+//   links.registry.sharedUplink=500Mbit,links.mirror.sharedUplink=500Mbit: a network-bound rollout, not a CPU-bound one)
 //
 // Every figure comes from `pullbench run` (bin/run.js, built): the live side as users run it, the model likewise with
 // --set cluster.driver=model. Every run takes /tmp/pullbench-bench.lock, as the machine is shared; the load average at
@@ -27,7 +28,8 @@ const reuseLive = process.argv.includes('--reuse-live');
 const lock = process.argv.includes('--no-lock') ? [] : ['flock', '/tmp/pullbench-bench.lock'];
 const scenario = join(root, 'bench/model/validation.yaml');
 // --live-set a=b,c=d: overrides for the live runs only, e.g. cluster.layerStore=inflate-only (cheaper nodes; the model refuses it).
-const liveSets = listOption('live-set', []).flatMap((kv) => ['--set', kv]);
+const bothSets = listOption('set', []).flatMap((kv) => ['--set', kv]);
+const liveSets = [...bothSets, ...listOption('live-set', []).flatMap((kv) => ['--set', kv])];
 
 interface Measured {
   wallMs: number;
@@ -83,7 +85,7 @@ function validate(nodes: number): void {
   const modelDir = join(out, `model-${nodes}`);
   const reused = reuseLive && existsSync(join(liveDir, 'results.json'));
   const live = reused ? undefined : pullbench([scenario, '--set', `cluster.nodes=${nodes}`, ...liveSets, '-o', liveDir]);
-  const model = pullbench([scenario, '--set', `cluster.nodes=${nodes}`, '--set', 'cluster.driver=model', '--set', 'repeat=1', '-o', modelDir]);
+  const model = pullbench([scenario, '--set', `cluster.nodes=${nodes}`, ...bothSets, '--set', 'cluster.driver=model', '--set', 'repeat=1', '-o', modelDir]);
   const lr = results(liveDir);
   const mr = results(modelDir);
   const lines = [
