@@ -77,6 +77,38 @@ describeWithTools(['chromium'], 'the HTML report of a real run in headless Chrom
     expect(await labels(pathToFileURL(file).href)).toMatchObject({ axis: 'bytes per repetition', shown: false });
   });
 
+  // scenarios/edge-and-core.yaml scaled down (as test/scenarios/pools-and-registries.test.ts runs it): the By pool chart.
+  it("draws each pool's pull p50 and p95 per arm in a run with pools, and the pool and registry tables", async () => {
+    const loaded = await loadScenario('scenarios/edge-and-core.yaml', {
+      env: { ...process.env, PULLBENCH_REGISTRY_PASSWORD: 's3cret-for-tests' },
+      set: ['cluster.layerStore=inflate-only', 'cluster.pools[0].nodes=3', 'cluster.pools[1].nodes=2', 'rollouts[1].deployment.replicas=5', 'images[0].synth.layers=[600kB, 200kB]', 'images[1].synth.layers=[300kB]'],
+    });
+    const pooled = (await runScenario(loaded, { writeOutputs: false })).results;
+    const poolsFile = join(dir, 'report-pools.html');
+    writeFileSync(poolsFile, await renderHtmlReport(pooled));
+    const page = await browser.newPage({ viewport: { width: 1366, height: 800 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => void (m.type() === 'error' && errors.push(m.text())));
+    await page.goto(pathToFileURL(poolsFile).href);
+    const chart = await page.evaluate(() => {
+      const c = (globalThis as unknown as { pullbenchCharts: Record<string, { data: { labels: string[]; datasets: { label: string; data: (number | null)[] }[] } }> }).pullbenchCharts['chart-pools']!;
+      return { labels: c.data.labels, datasets: c.data.datasets.map((d) => ({ label: d.label, data: d.data })) };
+    });
+    expect(errors).toEqual([]);
+    expect(chart.labels).toEqual(pooled.arms.map((a) => a.arm.name));
+    const figure = (pool: string, key: 'p50' | 'p95') => pooled.arms.map((a) => a.aggregate.byPool![pool]!.pull![key]);
+    expect(chart.datasets).toEqual([
+      { label: 'core p50', data: figure('core', 'p50') }, { label: 'edge p50', data: figure('edge', 'p50') },
+      { label: 'core p95', data: figure('core', 'p95') }, { label: 'edge p95', data: figure('edge', 'p95') },
+    ]);
+    expect(await page.$$eval('#pool-table tbody tr', (rows) => rows.length)).toBe(2 * pooled.arms.length);
+    expect(await page.$$eval('#registry-table tbody tr', (rows) => rows.length)).toBe(2 * pooled.arms.length);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'report-pools.png'), fullPage: true });
+    await page.close();
+  }, 180_000);
+
   for (const scheme of ['light', 'dark'] as const) {
     it(`draws every chart with the right series and points, without console errors (${scheme})`, async () => {
       const page = await browser.newPage({ viewport: { width: 1366, height: 800 }, colorScheme: scheme });
