@@ -37,6 +37,7 @@ export type PullbenchErrorCode =
   // node and runtimes
   | 'RUNTIME_ERROR'
   | 'RUNTIME_START_FAILED'
+  | 'RUNTIME_CANCELED'
   // scenario files
   | 'SCENARIO_INVALID'
   | 'SCENARIO_NOT_FOUND'

@@ -16,7 +16,9 @@ const RULES: readonly [PullCause, RegExp][] = [
   ['digestMismatch', /digest mismatch|unexpected commit (digest|size)|content has digest|wrong diff id|does not match: got \d+ bytes/i],
   ['rateLimited', /\b429\b|too many requests|toomanyrequests|QPS exceeded/i],
   ['serverError', /\b5\d\d\b|service unavailable|internal server error|bad gateway/i],
-  ['timeout', /timeout|timed out|deadline exceeded|no answer from/i],
+  // containerd cancels a pull with no progress for image_pull_progress_timeout (`code = Canceled desc = ...: context
+  // canceled`, pkg/cri/server/image_pull.go pullProgressReporter in 1.7; internal/cri/server/images/ in 2.x).
+  ['timeout', /timeout|timed out|deadline exceeded|no answer from|code = Canceled|context canceled/i],
   ['resetOrRefused', /ECONNRESET|ECONNREFUSED|EPIPE|connection refused|connection reset|reset by peer|unexpected EOF|\bEOF\b|connection lost|socket hang up|cannot reach/i],
   ['auth', /\b40[13]\b|unauthorized|forbidden|authentication required|access denied|token endpoint refused|authorization failed/i],
   ['notFound', /\b404\b|: not found|manifest unknown|name unknown|blob unknown/i],

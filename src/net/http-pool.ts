@@ -16,6 +16,8 @@ export interface HttpResponse {
    * in place, rejects as the body or its verification failed.
    */
   saved?: Promise<number>;
+  /** With `saved`: the bytes of the body received so far (a runtime's progress check reads it while the body is saved). */
+  progress?: () => number;
 }
 
 export interface HttpRequest {
@@ -240,3 +242,4 @@ export function fetchTransport(fetchFn: typeof fetch): HttpTransport {
     },
   };
 }
+

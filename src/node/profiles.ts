@@ -67,6 +67,15 @@ export interface ContainerdProfile {
    * (not when the response before it had the same status); 1.7 and 2.0 never retry a 5xx.
    */
   retriesServerErrorsOnLastHost: boolean;
+  /**
+   * What image_pull_progress_timeout watches (see PullProgress). 1.7 and 2.0: every request of the pull's
+   * http.Client, from its send until its body is closed (pkg/cri/server/image_pull.go in 1.7,
+   * internal/cri/server/images/image_pull.go in 2.0: pullRequestReporterRoundTripper), so a request held before
+   * its answer is cancelled too. 2.1: the transfer service's progress events (internal/cri/server/images/image_pull.go
+   * pullImageWithTransferService, transferProgressReporter.handleProgress), where a fetch counts only once bytes of it
+   * arrived: a request held before any byte (a resolve, a layer not started) is never cancelled.
+   */
+  progressTracking: 'requests' | 'downloads';
 }
 
 function minorOf(version: string): [number, number] | undefined {
@@ -109,7 +118,12 @@ export function kubeletProfile(version: string = DEFAULT_KUBERNETES_VERSION, cla
 export function containerdProfile(version: string = DEFAULT_CONTAINERD_VERSION, clamp = false): ContainerdProfile {
   const v = pick(CONTAINERD_VERSIONS, version.replace(/^containerd:\/\//, ''), 'containerdVersion', clamp);
   const from21 = v === '2.1';
-  return { version: v, downloadLimit: from21 ? 'node' : 'per-pull', retriesServerErrorsOnLastHost: from21 };
+  return {
+    version: v,
+    downloadLimit: from21 ? 'node' : 'per-pull',
+    retriesServerErrorsOnLastHost: from21,
+    progressTracking: from21 ? 'downloads' : 'requests',
+  };
 }
 
 /** The Created / Started event messages of a container, as the profile's kubelet writes them. */

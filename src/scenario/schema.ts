@@ -218,6 +218,7 @@ const kubeletDescriptions = {
   registryPullQPS: 'Pulls started per second per node (token bucket; 0: no limit; unset: 5); over it a pull fails with "pull QPS exceeded"',
   registryBurst: 'Burst of the registryPullQPS token bucket (unset or 0: 10, as kubelet defaults it)',
   maxConcurrentDownloads: "containerd's max_concurrent_downloads (unset: 3, containerd's default)",
+  imagePullProgressTimeout: "containerd's image_pull_progress_timeout: a pull with no progress for this long is cancelled (`context canceled`); unset: 5m, containerd's default; 0s: never",
   ensureSecretPulledImages: 'KEP-2535: a pod must hold credentials for a private image even when the image is already on the node',
 };
 
@@ -227,6 +228,7 @@ const kubelet = s.object({
   registryPullQPS: s.number({ min: 0 }).optional().describe(kubeletDescriptions.registryPullQPS),
   registryBurst: s.int({ min: 0 }).optional().describe(kubeletDescriptions.registryBurst),
   maxConcurrentDownloads: s.int({ min: 1 }).optional().describe(kubeletDescriptions.maxConcurrentDownloads),
+  imagePullProgressTimeout: s.duration().optional().describe(kubeletDescriptions.imagePullProgressTimeout),
   ensureSecretPulledImages: s.boolean().default(false).describe(kubeletDescriptions.ensureSecretPulledImages),
 }).refine((k, report) => {
   try {
@@ -245,6 +247,7 @@ const poolKubelet = s.object({
   registryPullQPS: s.number({ min: 0 }).optional().describe(kubeletDescriptions.registryPullQPS),
   registryBurst: s.int({ min: 0 }).optional().describe(kubeletDescriptions.registryBurst),
   maxConcurrentDownloads: s.int({ min: 1 }).optional().describe(kubeletDescriptions.maxConcurrentDownloads),
+  imagePullProgressTimeout: s.duration().optional().describe(kubeletDescriptions.imagePullProgressTimeout),
   ensureSecretPulledImages: s.boolean().optional().describe(kubeletDescriptions.ensureSecretPulledImages),
 }).describe("This pool's kubelet image-pull settings; each one left out is cluster.kubelet's");
 

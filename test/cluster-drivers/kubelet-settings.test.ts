@@ -6,7 +6,7 @@ import { startRealCluster } from '../../src/cluster/kube/real-cluster.js';
 import { isPullbenchError } from '../../src/errors.js';
 import { parseScenario, type ScenarioProblem } from '../../src/scenario/load.js';
 
-const asked = { serializeImagePulls: false, maxParallelImagePulls: 4, registryPullQPS: 20, registryBurst: 40, maxConcurrentDownloads: 6, ensureSecretPulledImages: true };
+const asked = { serializeImagePulls: false, maxParallelImagePulls: 4, registryPullQPS: 20, registryBurst: 40, maxConcurrentDownloads: 6, imagePullProgressTimeout: 90_000, ensureSecretPulledImages: true };
 
 describe('a kind cluster created with the scenario\'s kubelet settings', () => {
   const cfg = parse(kindConfigYaml({ name: 'pullbench', workers: 1, kubelet: asked })) as { kubeadmConfigPatches: string[]; containerdConfigPatches: string[] };
@@ -23,10 +23,10 @@ describe('a kind cluster created with the scenario\'s kubelet settings', () => {
     });
   });
 
-  it("sets containerd's max_concurrent_downloads beside the registry config_path", () => {
+  it("sets containerd's max_concurrent_downloads and image_pull_progress_timeout (a Go duration) beside the registry config_path", () => {
     expect(cfg.containerdConfigPatches).toEqual([
       '[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/etc/containerd/certs.d"',
-      '[plugins."io.containerd.grpc.v1.cri"]\n  max_concurrent_downloads = 6',
+      '[plugins."io.containerd.grpc.v1.cri"]\n  max_concurrent_downloads = 6\n  image_pull_progress_timeout = "1m30s"',
     ]);
   });
 
@@ -39,7 +39,7 @@ describe('a kind cluster created with the scenario\'s kubelet settings', () => {
 
 describe('a k3s server started with the scenario\'s kubelet settings', () => {
   it('passes each as --kubelet-arg with the kubelet flag name', () => {
-    const { maxConcurrentDownloads: _, ...kubelet } = asked;
+    const { maxConcurrentDownloads: _, imagePullProgressTimeout: __, ...kubelet } = asked;
     expect(k3sKubeletArgs(kubelet)).toEqual([
       '--kubelet-arg=serialize-image-pulls=false',
       '--kubelet-arg=max-parallel-image-pulls=4',
@@ -54,7 +54,8 @@ describe('settings a cluster cannot take', () => {
   it('an existing cluster refuses every one that is set, naming it', () => {
     expect(unappliableSettings('kubeconfig', { registryBurst: 40, ensureSecretPulledImages: false }).map((r) => r.field)).toEqual(['registryBurst']);
     expect(unappliableSettings('kind', asked)).toEqual([]);
-    expect(unappliableSettings('k3s', asked).map((r) => r.field)).toEqual(['maxConcurrentDownloads']);
+    expect(unappliableSettings('k3s', asked).map((r) => r.field)).toEqual(['maxConcurrentDownloads', 'imagePullProgressTimeout']);
+    expect(unappliableSettings('kubeconfig', { imagePullProgressTimeout: 0 }).map((r) => r.field)).toEqual(['imagePullProgressTimeout']);
   });
 
   it('fails the scenario at load, at the field', () => {
@@ -71,6 +72,8 @@ describe('settings a cluster cannot take', () => {
     };
     expect(paths('{ driver: kubeconfig, kubelet: { registryPullQPS: 10, maxConcurrentDownloads: 2 } }')).toEqual(['cluster.kubelet.registryPullQPS', 'cluster.kubelet.maxConcurrentDownloads']);
     expect(paths('{ driver: k3s, nodes: 1, kubelet: { maxConcurrentDownloads: 2 } }')).toEqual(['cluster.kubelet.maxConcurrentDownloads']);
+    expect(paths('{ driver: k3s, nodes: 1, kubelet: { imagePullProgressTimeout: 2m } }')).toEqual(['cluster.kubelet.imagePullProgressTimeout']);
+    expect(paths('{ driver: kind, kubelet: { imagePullProgressTimeout: 2m } }').filter((p) => p.startsWith('cluster.kubelet'))).toEqual([]);
     expect(paths('{ driver: kind, kubelet: { maxConcurrentDownloads: 2, registryBurst: 30 } }').filter((p) => p.startsWith('cluster.kubelet'))).toEqual([]);
   });
 

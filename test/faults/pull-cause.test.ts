@@ -32,6 +32,11 @@ describe('the cause of a failed pull, from the kubelet message (containerd and t
     expect(pullCause(failed(err))).toBe(cause);
   });
 
+  it("reads containerd's cancel of a pull with no progress (image_pull_progress_timeout) as a timeout", () => {
+    const msg = `Failed to pull image "${img}": rpc error: code = Canceled desc = failed to pull and unpack image "${img}": context canceled`;
+    expect(pullCause(msg)).toBe('timeout');
+  });
+
   it('does not read a status in an address or a digest', () => {
     expect(pullCause(failed('dial tcp 127.0.0.1:40401: something odd sha256:503429'))).toBe('other');
     expect(pullCause('Failed to pull image "127.0.0.1:50300/x:v1": odd')).toBe('other');

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, expect, it } from 'vitest';
-import { startContainerd, type StartedContainerd } from '../../src/node/containerd/daemon.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { hasImagePullProgressTimeout, startContainerd, type StartedContainerd } from '../../src/node/containerd/daemon.js';
 import { describeWithTools } from '../helpers/interop.js';
 
 function alive(pid: number): boolean {
@@ -43,5 +43,30 @@ describeWithTools(['containerd', 'ctr'], 'a containerd started for one node', ()
   it('reports a failed ctr call as PROCESS_FAILED', async () => {
     await using d = await startContainerd({ label: 'test-node-2' });
     await expect(d.ctr(['no-such-command'])).rejects.toMatchObject({ code: 'PROCESS_FAILED' });
+  });
+
+  it("applies image_pull_progress_timeout to a containerd that has it (1.7+), and refuses it, naming the field, before starting one that has not", async () => {
+    const start = startContainerd({ label: 'test-node-3', imagePullProgressTimeoutMs: 90_000 });
+    const installed = await start.then(
+      async (d) => {
+        const config = await readFile(join(d.root, '..', 'config.toml'), 'utf8');
+        await d.stop();
+        expect(hasImagePullProgressTimeout(d.version)).toBe(true);
+        expect(config).toContain('image_pull_progress_timeout = "1m30s"');
+        return d.version;
+      },
+      (err: { code: string; details: { field: string; containerd: string } }) => {
+        expect(err).toMatchObject({ code: 'INVALID_ARGUMENT', details: { field: 'cluster.kubelet.imagePullProgressTimeout' } });
+        expect(hasImagePullProgressTimeout(err.details.containerd)).toBe(false);
+        return err.details.containerd;
+      },
+    );
+    expect(installed).toMatch(/^\d+\.\d+/);
+  });
+});
+
+describe('which containerd releases read image_pull_progress_timeout', () => {
+  it('1.7.0 added it; 1.6 has none', () => {
+    expect(['1.6.20~ds1', '1.6.38', 'v1.7.0', '1.7.29', '2.0.7', '2.1.4'].map(hasImagePullProgressTimeout)).toEqual([false, false, true, true, true, true]);
   });
 });

@@ -4,11 +4,24 @@
  * be applied, and read back from each node's kubelet (/configz) for the results.
  */
 import type { KubeletImagePullSettings } from '../../node/kubelet/config.js';
+import { formatGoDuration } from '../../node/kubelet/duration.js';
 
 /** What a scenario's cluster.kubelet may ask of a real cluster. */
 export interface RealKubeletSettings extends KubeletImagePullSettings {
   maxConcurrentDownloads?: number | undefined;
+  /** containerd's image_pull_progress_timeout, in ms. */
+  imagePullProgressTimeout?: number | undefined;
   ensureSecretPulledImages?: boolean | undefined;
+}
+
+/** The containerd CRI settings that are set, as config lines of the version 2 `[plugins."io.containerd.grpc.v1.cri"]` table. */
+function containerdFields(k: RealKubeletSettings): [field: string, line: string][] {
+  const out: [string, string][] = [];
+  if (k.maxConcurrentDownloads !== undefined) out.push(['maxConcurrentDownloads', `max_concurrent_downloads = ${k.maxConcurrentDownloads}`]);
+  if (k.imagePullProgressTimeout !== undefined) {
+    out.push(['imagePullProgressTimeout', `image_pull_progress_timeout = ${JSON.stringify(formatGoDuration(k.imagePullProgressTimeout))}`]);
+  }
+  return out;
 }
 
 /** KubeletConfiguration v1beta1 fields (their kubelet flags for k3s) of the settings that are set. */
@@ -27,16 +40,17 @@ const ENSURE_SECRET_GATE = 'KubeletEnsureSecretPulledImages';
 /**
  * kind's cluster config patches: a kubeadm patch of kind `KubeletConfiguration` (kind merges it into every node's
  * kubelet config, https://kind.sigs.k8s.io/docs/user/configuration/#kubeadm-config-patches) and a containerd
- * config patch with CRI's max_concurrent_downloads (the config version 2 plugin name kind's node images use).
+ * config patch with CRI's max_concurrent_downloads and image_pull_progress_timeout (the config version 2 plugin name
+ * kind's node images use; containerd 2.x migrates it to io.containerd.cri.v1.images).
  */
 export function kindSettingsPatches(k: RealKubeletSettings): { kubeadmConfigPatches: string[]; containerdConfigPatches: string[] } {
   const fields = kubeletFields(k);
+  const containerd = containerdFields(k);
   const lines = fields.map(([field, , value]) => `${field}: ${String(value)}`);
   if (k.ensureSecretPulledImages) lines.push('featureGates:', `  ${ENSURE_SECRET_GATE}: true`);
   return {
     kubeadmConfigPatches: lines.length ? [['kind: KubeletConfiguration', ...lines, ''].join('\n')] : [],
-    containerdConfigPatches:
-      k.maxConcurrentDownloads !== undefined ? [`[plugins."io.containerd.grpc.v1.cri"]\n  max_concurrent_downloads = ${k.maxConcurrentDownloads}`] : [],
+    containerdConfigPatches: containerd.length ? [['[plugins."io.containerd.grpc.v1.cri"]', ...containerd.map(([, line]) => `  ${line}`)].join('\n')] : [],
   };
 }
 
@@ -96,12 +110,13 @@ export function k3sKubeletArgs(k: RealKubeletSettings): string[] {
  * second [plugins."io.containerd.grpc.v1.cri"] table in it would not parse).
  */
 export function unappliableSettings(driver: 'kind' | 'k3s' | 'kubeconfig', k: RealKubeletSettings): { field: string; why: string }[] {
-  const set = [...kubeletFields(k).map(([field]) => field), ...(k.maxConcurrentDownloads !== undefined ? ['maxConcurrentDownloads'] : []), ...(k.ensureSecretPulledImages ? ['ensureSecretPulledImages'] : [])];
+  const containerd = containerdFields(k).map(([field]) => field);
+  const set = [...kubeletFields(k).map(([field]) => field), ...containerd, ...(k.ensureSecretPulledImages ? ['ensureSecretPulledImages'] : [])];
   if (driver === 'kubeconfig') {
     return set.map((field) => ({ field, why: `an existing cluster (driver kubeconfig) keeps its nodes' own kubelet and containerd settings; remove ${field} (results.json records what the nodes run with)` }));
   }
-  if (driver === 'k3s' && k.maxConcurrentDownloads !== undefined) {
-    return [{ field: 'maxConcurrentDownloads', why: "k3s's containerd config is generated from a template of its own version, which pullbench does not rewrite; remove maxConcurrentDownloads or use driver kind" }];
+  if (driver === 'k3s') {
+    return containerd.map((field) => ({ field, why: `k3s's containerd config is generated from a template of its own version, which pullbench does not rewrite; remove ${field} or use driver kind` }));
   }
   return [];
 }

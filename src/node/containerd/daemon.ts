@@ -7,6 +7,7 @@ import { registerCleanup } from '../../util/cleanup.js';
 import { startProcess, type StartedProcess } from '../../util/process.js';
 import { makeTempDir } from '../../util/temp.js';
 import { findTool } from '../../util/tools.js';
+import { formatGoDuration } from '../kubelet/duration.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -37,6 +38,11 @@ export interface ContainerdOptions {
   hostsToml?: Record<string, string>;
   /** CRI `max_concurrent_downloads` (containerd's default is 3). */
   maxConcurrentDownloads?: number;
+  /**
+   * CRI `image_pull_progress_timeout` in ms (containerd 1.7+; its default is 5 min): set, a containerd older than
+   * 1.7, which has no such setting, is refused before it starts.
+   */
+  imagePullProgressTimeoutMs?: number;
   /** Force a snapshotter instead of probing overlayfs. */
   snapshotter?: 'overlayfs' | 'native';
   readyTimeoutMs?: number;
@@ -75,6 +81,16 @@ export async function startContainerd(opts: ContainerdOptions): Promise<StartedC
       details: { missing: [!containerdBin && 'containerd', !ctrBin && 'ctr'].filter(Boolean) },
     });
   }
+  if (opts.imagePullProgressTimeoutMs !== undefined) {
+    const version = await installedVersion(containerdBin);
+    if (!hasImagePullProgressTimeout(version)) {
+      throw new PullbenchError(
+        'INVALID_ARGUMENT',
+        `cluster.kubelet.imagePullProgressTimeout: the installed containerd ${version} has no image_pull_progress_timeout (containerd 1.7 added it) and would ignore it; remove the field or install containerd 1.7 or later`,
+        { details: { field: 'cluster.kubelet.imagePullProgressTimeout', containerd: version } },
+      );
+    }
+  }
   const dir = await makeTempDir('pbctd-');
   const paths = {
     root: join(dir.path, 'root'),
@@ -107,7 +123,7 @@ export async function startContainerd(opts: ContainerdOptions): Promise<StartedC
     }
     const snapshotter = opts.snapshotter ?? (await probeSnapshotter(dir.path));
     const configPath = join(dir.path, 'config.toml');
-    await writeFile(configPath, renderConfig(dir.path, paths, snapshotter, opts.maxConcurrentDownloads ?? 3));
+    await writeFile(configPath, renderConfig(dir.path, paths, snapshotter, opts.maxConcurrentDownloads ?? 3, opts.imagePullProgressTimeoutMs));
 
     const ctrRaw = (args: string[]): Promise<{ stdout: string; stderr: string }> =>
       execFileAsync(ctrBin, ['--address', paths.socket, ...args], { timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
@@ -160,6 +176,21 @@ export async function startContainerd(opts: ContainerdOptions): Promise<StartedC
   }
 }
 
+// `containerd --version`: `containerd github.com/containerd/containerd 1.6.20~ds1 <commit>` -> `1.6.20~ds1`.
+async function installedVersion(bin: string): Promise<string> {
+  const { stdout } = await execFileAsync(bin, ['--version'], { timeout: 10_000 });
+  return /containerd\S*\s+(v?\d+\.\d+\S*)/.exec(stdout)?.[1] ?? 'unknown';
+}
+
+/**
+ * Whether a containerd release reads CRI's image_pull_progress_timeout: 1.7.0 added it (pkg/cri/config/config.go
+ * ImagePullProgressTimeout; absent from 1.6.x), 2.x keeps it.
+ */
+export function hasImagePullProgressTimeout(version: string): boolean {
+  const m = /^v?(\d+)\.(\d+)/.exec(version);
+  return m !== null && (Number(m[1]) > 1 || (Number(m[1]) === 1 && Number(m[2]) >= 7));
+}
+
 /**
  * containerd 1.6/1.7 reject a hosts.toml without any `[host]` table ("invalid
  * `host` tree", containerd/containerd#10027) and silently fall back to the
@@ -183,6 +214,7 @@ function renderConfig(
   p: { root: string; state: string; certsDir: string; socket: string },
   snapshotter: string,
   maxConcurrentDownloads: number,
+  imagePullProgressTimeoutMs: number | undefined,
 ): string {
   const q = (s: string): string => JSON.stringify(s);
   return [
@@ -204,6 +236,7 @@ function renderConfig(
     '  stream_server_address = "127.0.0.1"',
     '  stream_server_port = "0"',
     `  max_concurrent_downloads = ${maxConcurrentDownloads}`,
+    ...(imagePullProgressTimeoutMs !== undefined ? [`  image_pull_progress_timeout = ${q(formatGoDuration(imagePullProgressTimeoutMs))}`] : []),
     '  [plugins."io.containerd.grpc.v1.cri".containerd]',
     `    snapshotter = ${q(snapshotter)}`,
     '  [plugins."io.containerd.grpc.v1.cri".cni]',

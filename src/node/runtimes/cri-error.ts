@@ -10,7 +10,11 @@ export function criError(image: string, err: unknown): PullbenchError {
   const desc = notFound
     ? `failed to pull and unpack image "${image}": failed to resolve reference "${image}": ${image}: not found`
     : `failed to pull and unpack image "${image}": ${cause.message}`;
-  return new PullbenchError('RUNTIME_ERROR', `rpc error: code = ${notFound ? 'NotFound' : 'Unknown'} desc = ${desc}`, {
+  // A pull its progress check cancelled wraps context.Canceled, which errdefs.ToGRPC maps to codes.Canceled
+  // (errdefs/grpc.go ToGRPC, IsCanceled): `rpc error: code = Canceled desc = failed to pull and unpack image "x":
+  // context canceled`, as containerd's integration test image_pull_timeout_test.go expects it.
+  const code = notFound ? 'NotFound' : isPullbenchError(err, 'RUNTIME_CANCELED') ? 'Canceled' : 'Unknown';
+  return new PullbenchError('RUNTIME_ERROR', `rpc error: code = ${code} desc = ${desc}`, {
     cause: err,
     details: { image, ...(isPullbenchError(err) ? { code: err.code, ...err.details } : {}) },
   });

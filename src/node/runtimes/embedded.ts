@@ -12,6 +12,7 @@ import { parseReference, type ImageReference } from '../../oci/reference.js';
 import { coalesce } from '../../util/coalesce.js';
 import { makeTempDir, type TempDir } from '../../util/temp.js';
 import { TaskQueue } from '../../util/task-queue.js';
+import { systemClock, type Clock } from '../../core/clock.js';
 import type { ImageInfo, PullAuth, Runtime, RuntimeStats } from '../runtime.js';
 import { containerdProfile, type ContainerdProfile } from '../profiles.js';
 import { criError } from './cri-error.js';
@@ -22,6 +23,7 @@ import { MetadataJournal } from './metadata-journal.js';
 import { createJournal, META_TX_PER_NEW_LAYER, META_TX_PER_PULL } from './metadata-store.js';
 import { diffIdsOf, manifestParts, mediaTypeOf, parseJson } from './pull-manifest.js';
 import { pullPhase, RegistryHosts, type Via } from './registry-hosts.js';
+import { DEFAULT_IMAGE_PULL_PROGRESS_TIMEOUT_MS, isPullCanceled, pullCanceled, PullProgress } from './pull-progress.js';
 
 /** The disk store does containerd's work per pull; inflate-only skips the content store (see EmbeddedRuntimeOptions). */
 export type LayerStoreKind = 'disk' | 'inflate-only';
@@ -58,6 +60,13 @@ export interface EmbeddedRuntimeOptions {
   contentRoot?: string;
   /** The node's proxy environment, as a containerd service's (HTTP_PROXY, NO_PROXY): Go's choice per request. */
   proxy?: ProxyEnv;
+  /**
+   * containerd CRI's image_pull_progress_timeout (default 5 min; 0: never): a pull with no progress for this long
+   * fails with `context canceled` (see PullProgress, and the profile's progressTracking).
+   */
+  imagePullProgressTimeoutMs?: number;
+  /** The progress check's clock (default the wall clock: the pulls cross real connections). */
+  clock?: Clock;
 }
 
 interface Content {
@@ -207,16 +216,42 @@ export class EmbeddedRuntime implements Runtime {
       leased.add(digest);
       this.leases.set(digest, (this.leases.get(digest) ?? 0) + 1);
     };
-    try {
-      return await this.pullWith(ref, pools, lease, auth);
-    } finally {
-      for (const digest of leased) {
-        const n = this.leases.get(digest)! - 1;
-        if (n > 0) this.leases.set(digest, n);
-        else this.leases.delete(digest);
+    const progress = new PullProgress(
+      this.profile.progressTracking,
+      this.opts.imagePullProgressTimeoutMs ?? DEFAULT_IMAGE_PULL_PROGRESS_TIMEOUT_MS,
+      this.opts.clock ?? systemClock,
+    );
+    const work = (async () => {
+      try {
+        return await this.pullWith(ref, pools, lease, progress, auth);
+      } finally {
+        progress.stop();
+        for (const digest of leased) {
+          const n = this.leases.get(digest)! - 1;
+          if (n > 0) this.leases.set(digest, n);
+          else this.leases.delete(digest);
+        }
+        // Nothing stays open after a pull (containerd's idle connections would linger 30 s, then close).
+        await Promise.all(pools.map((p) => p.close()));
       }
-      // Nothing stays open after a pull (containerd's idle connections would linger 30 s, then close).
-      await Promise.all(pools.map((p) => p.close()));
+    })();
+    // A cancelled pull fails at once, as containerd's context does; its connections are closed, so what it was
+    // reading fails, and it sends nothing more (PullProgress.wrap). What is left of it (an apply, a wait for another
+    // pull's blob) ends on its own and gives its leases back then.
+    const canceled = new Promise<never>((_, reject) =>
+      progress.whenCanceled(() => {
+        reject(pullCanceled());
+        void Promise.all(pools.map((p) => p.close()));
+      }),
+    );
+    canceled.catch(() => undefined);
+    progress.start();
+    try {
+      return await Promise.race([work, canceled]);
+    } catch (err) {
+      throw progress.canceled ? pullCanceled() : err;
+    } finally {
+      work.catch(() => undefined);
     }
   }
 
@@ -224,6 +259,7 @@ export class EmbeddedRuntime implements Runtime {
     ref: ImageReference,
     pools: { close(): Promise<void> }[],
     lease: (digest: string) => void,
+    progress: PullProgress,
     auth?: PullAuth,
   ): Promise<string> {
     const phase = (): Via =>
@@ -236,7 +272,7 @@ export class EmbeddedRuntime implements Runtime {
         ...(this.opts.proxy ? { proxy: this.opts.proxy } : {}),
         ...(this.layers ? { layers: this.layers } : {}),
         pools,
-        counted: (t) => this.counted(t),
+        counted: (t) => progress.wrap(this.counted(t)),
         retryServerErrorsOnLastHost: this.profile.retriesServerErrorsOnLastHost,
       });
     const limiter = this.profile.downloadLimit === 'node' ? this.limiter : new TaskQueue(this.opts.maxConcurrentDownloads ?? 3);
@@ -250,7 +286,7 @@ export class EmbeddedRuntime implements Runtime {
     const fetchSmall = async (desc: Descriptor): Promise<Buffer> => {
       lease(desc.digest);
       fresh =
-        (await this.fetchOnce(desc.digest, () =>
+        (await this.fetchOnce(desc.digest, progress, () =>
           limiter.run(async () => {
             const m = await via('pull', (c) => c.getManifest(ref.path, desc.digest, desc.mediaType || MANIFEST_ACCEPT));
             this.counters.bytesDownloaded += m.bytes.length;
@@ -276,9 +312,9 @@ export class EmbeddedRuntime implements Runtime {
     // and the one below it applied (unpacker.go: unpack, fetch). The inflate-only store keeps no layer to apply: it
     // decompresses each as it downloads.
     for (const d of [config, ...layers]) lease(d.digest);
-    await this.fetchBlob(ref, config, via, limiter, false);
+    await this.fetchBlob(ref, config, via, limiter, false, progress);
     const diffIds = this.dir ? diffIdsOf(this.content.get(config.digest)!.bytes!, layers.length) : [];
-    const fetches = layers.map((l) => this.fetchBlob(ref, l, via, limiter, true));
+    const fetches = layers.map((l) => this.fetchBlob(ref, l, via, limiter, true, progress));
     // Awaited in order below, and all of them in the end: one that fails while an earlier one is awaited is not an
     // unhandled rejection meanwhile.
     for (const f of fetches) f.catch(() => undefined);
@@ -316,8 +352,9 @@ export class EmbeddedRuntime implements Runtime {
     via: Via,
     limiter: TaskQueue,
     isLayer: boolean,
+    progress: PullProgress,
   ): Promise<boolean> {
-    return this.fetchOnce(desc.digest, () =>
+    return this.fetchOnce(desc.digest, progress, () =>
       limiter.run(() =>
         (async () => {
           if (isLayer && this.dir) {
@@ -388,16 +425,26 @@ export class EmbeddedRuntime implements Runtime {
     return () => n;
   }
 
-  // A blob already stored is not fetched; a blob being fetched is awaited, not fetched twice.
-  // True for the call that fetched it.
-  private async fetchOnce(digest: string, fetcher: () => Promise<void>): Promise<boolean> {
-    if (this.content.has(digest)) return false;
-    let p = this.inflight.get(digest);
-    if (p) {
-      await p;
-      return false;
+  // A blob already stored is not fetched; a blob being fetched is awaited, not fetched twice. True for the call that
+  // fetched it. A fetch whose pull was cancelled fails as cancelled, and a pull that waited for it fetches the blob
+  // itself, as a containerd pull waiting for another's ingest lock takes the ingest over once it is aborted.
+  private async fetchOnce(digest: string, progress: PullProgress, fetcher: () => Promise<void>): Promise<boolean> {
+    for (;;) {
+      if (this.content.has(digest)) return false;
+      const p = this.inflight.get(digest);
+      if (!p) break;
+      try {
+        await p;
+        return false;
+      } catch (err) {
+        if (!isPullCanceled(err) || progress.canceled) throw err;
+      }
     }
-    p = fetcher().finally(() => this.inflight.delete(digest));
+    const p = fetcher()
+      .catch((err: unknown) => {
+        throw progress.canceled ? pullCanceled() : err;
+      })
+      .finally(() => this.inflight.delete(digest));
     this.inflight.set(digest, p);
     await p;
     return true;

@@ -228,6 +228,8 @@ export class LayerThread {
           body: Readable.from(r.body ? [Buffer.from(r.body)] : []),
         };
         if (r.status === 200) {
+          const received = new BigUint64Array(progress);
+          res.progress = () => Number(Atomics.load(received, 0));
           res.saved = new Promise<number>((ok, fail) => (settle = { resolve: ok, reject: fail }));
           res.saved.catch(() => undefined);
         }

@@ -10,6 +10,9 @@ import type { PlatformSpec } from '../../../oci/platform.js';
 import { containerdProfile, DEFAULT_MAX_CONCURRENT_DOWNLOADS, kubeletProfile } from '../../../node/profiles.js';
 import type { KubeletImagePullSettings } from '../../../node/kubelet/config.js';
 import { mergeNodeSettings } from '../../kube/kubelet-settings.js';
+import { DEFAULT_IMAGE_PULL_PROGRESS_TIMEOUT_MS } from '../../../node/runtimes/pull-progress.js';
+import { formatGoDuration } from '../../../node/kubelet/duration.js';
+import { hasImagePullProgressTimeout } from '../../../node/containerd/daemon.js';
 import { Keyring, SECRET_TYPE_DOCKER_CONFIG_JSON, type BasicCredentials } from '../../../oci/credentials.js';
 import type { Cluster, ClusterPool, LinkBytes, PodCondition, PodCreate } from '../../cluster.js';
 import type { KubeEvent, PodObservation } from '../../../core/events.js';
@@ -33,6 +36,8 @@ export interface RouteLink {
 export interface EmulatedKubelet extends KubeletImagePullSettings {
   /** containerd's max_concurrent_downloads (default 3). */
   maxConcurrentDownloads?: number | undefined;
+  /** containerd's image_pull_progress_timeout in ms (default 5 min; 0: never). */
+  imagePullProgressTimeout?: number | undefined;
   ensureSecretPulledImages: boolean;
 }
 
@@ -298,6 +303,7 @@ export class EmulatedCluster implements Cluster {
         if (contentRoot) await mkdir(contentRoot);
         const embedded = {
           label: name, hostsToml, maxConcurrentDownloads: pool.kubelet.maxConcurrentDownloads ?? DEFAULT_MAX_CONCURRENT_DOWNLOADS, layerStore: this.layerStore,
+          imagePullProgressTimeoutMs: pool.kubelet.imagePullProgressTimeout ?? DEFAULT_IMAGE_PULL_PROGRESS_TIMEOUT_MS,
           containerdVersion: containerdProfile(pool.containerdVersion).version, ...(contentRoot ? { contentRoot } : {}),
           ...(pool.platform ? { platform: pool.platform } : {}),
           ...(proxyEnv ? { proxy: proxyEnv } : {}),
@@ -306,6 +312,7 @@ export class EmulatedCluster implements Cluster {
           opts.runtime === 'containerd'
             ? await ContainerdRuntime.start({
               label: name, hostsToml, maxConcurrentDownloads: pool.kubelet.maxConcurrentDownloads ?? DEFAULT_MAX_CONCURRENT_DOWNLOADS, ...(proxyEnv ? { proxyEnv: { ...proxyEnv } } : {}),
+              ...(pool.kubelet.imagePullProgressTimeout !== undefined ? { imagePullProgressTimeoutMs: pool.kubelet.imagePullProgressTimeout } : {}),
             })
             : this.pool
               ? await this.pool.start((worker) => ({ ...embedded, ...(selfShaped ? { routes: routesFor(pool, worker) } : {}) }))
@@ -469,6 +476,10 @@ export class EmulatedCluster implements Cluster {
 
   // The settings the nodes run with, after kubelet's defaulting (the same keys a real cluster's /configz gives).
   private settings(): Record<string, string> {
+    // A real containerd older than 1.7 has no progress timeout (a scenario that sets one is refused at its start).
+    const daemon = this.runtimes.find((r): r is ContainerdRuntime => r instanceof ContainerdRuntime)?.daemon;
+    const progressTimeout = (ms: number | undefined): string =>
+      daemon && !hasImagePullProgressTimeout(daemon.version) ? 'unsupported' : formatGoDuration(ms ?? DEFAULT_IMAGE_PULL_PROGRESS_TIMEOUT_MS);
     const perNode = [...this.byName.values()].map((node) => {
       const s = node.images.settings;
       const kubelet = this.poolOf.get(node.name)!.kubelet;
@@ -479,6 +490,7 @@ export class EmulatedCluster implements Cluster {
         'kubelet.registryBurst': String(s.registryBurst),
         'kubelet.ensureSecretPulledImages': String(kubelet.ensureSecretPulledImages),
         'containerd.max_concurrent_downloads': String(kubelet.maxConcurrentDownloads ?? DEFAULT_MAX_CONCURRENT_DOWNLOADS),
+        'containerd.image_pull_progress_timeout': progressTimeout(kubelet.imagePullProgressTimeout),
       };
     });
     return mergeNodeSettings(perNode);
