@@ -53,7 +53,7 @@ describe('a kind cluster with node pools', () => {
   });
 
   it('refuses, naming the pool and the field, a setting kind can only give every node alike', () => {
-    for (const field of ['maxConcurrentDownloads', 'maxParallelImagePulls'] as const) {
+    for (const field of ['maxConcurrentDownloads', 'maxParallelImagePulls', 'imagePullProgressTimeout'] as const) {
       const err = expectCode(() => kindConfigYaml({ name: 'pb', workers: 1, pools: [{ name: 'edge', workers: 1, kubelet: { [field]: 2 } }] }), 'INVALID_ARGUMENT');
       expect(err.message).toContain(`pool edge: ${field}:`);
     }

@@ -75,8 +75,8 @@ function ownSettings(cluster: RealKubeletSettings, pool: RealKubeletSettings): (
 export function unappliablePoolSettings(cluster: RealKubeletSettings, pool: RealKubeletSettings): { field: string; why: string }[] {
   const out: { field: string; why: string }[] = [];
   for (const field of ownSettings(cluster, pool)) {
-    if (field === 'maxConcurrentDownloads') {
-      out.push({ field, why: "kind writes containerd's config for every node alike (containerdConfigPatches has no per-node form): set maxConcurrentDownloads in cluster.kubelet, or run the pools with driver emulated" });
+    if (field === 'maxConcurrentDownloads' || field === 'imagePullProgressTimeout') {
+      out.push({ field, why: `kind writes containerd's config for every node alike (containerdConfigPatches has no per-node form): set ${field} in cluster.kubelet, or run the pools with driver emulated` });
     } else if (field === 'maxParallelImagePulls') {
       out.push({ field, why: "maxParallelImagePulls is a KubeletConfiguration field without a kubelet flag, and kind's workers take their KubeletConfiguration from the cluster (kubeadm join): set it in cluster.kubelet, or run the pools with driver emulated" });
     }
