@@ -249,12 +249,12 @@ const poolKubelet = s.object({
   maxConcurrentDownloads: s.int({ min: 1 }).optional().describe(kubeletDescriptions.maxConcurrentDownloads),
   imagePullProgressTimeout: s.duration().optional().describe(kubeletDescriptions.imagePullProgressTimeout),
   ensureSecretPulledImages: s.boolean().optional().describe(kubeletDescriptions.ensureSecretPulledImages),
-}).describe("This pool's kubelet image-pull settings; each one left out is cluster.kubelet's");
+}).describe("This pool's kubelet image-pull settings; each one left out is cluster.kubelet's. Driver kind gives them to the pool's workers as kubelet flags; maxConcurrentDownloads and maxParallelImagePulls cannot differ per pool there");
 
 const pool = s.object({
   name: name().describe('Names the pool: node names (<name>-node-1, ...), results, faults and workloads\' pool field refer to it'),
   nodes: s.int({ min: 1, max: 100_000 }).describe('Node count of this pool'),
-  platform: platform().optional().describe("os/arch[/variant] the pool's nodes run, e.g. linux/arm64: they pull that platform's manifest from an image index (default this machine's platform, as the flat form)"),
+  platform: platform().optional().describe("os/arch[/variant] the pool's nodes run, e.g. linux/arm64: they pull that platform's manifest from an image index (default this machine's platform, as the flat form; driver kind: only this machine's)"),
   links: s
     .object({
       registry: link.optional().describe("This pool's nodes <-> every registry (takes precedence over the registry's own link)"),
