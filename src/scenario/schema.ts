@@ -249,7 +249,7 @@ const poolKubelet = s.object({
   maxConcurrentDownloads: s.int({ min: 1 }).optional().describe(kubeletDescriptions.maxConcurrentDownloads),
   imagePullProgressTimeout: s.duration().optional().describe(kubeletDescriptions.imagePullProgressTimeout),
   ensureSecretPulledImages: s.boolean().optional().describe(kubeletDescriptions.ensureSecretPulledImages),
-}).describe("This pool's kubelet image-pull settings; each one left out is cluster.kubelet's. Driver kind gives them to the pool's workers as kubelet flags; maxConcurrentDownloads and maxParallelImagePulls cannot differ per pool there");
+}).describe("This pool's kubelet image-pull settings; each one left out is cluster.kubelet's. Driver kind gives them to the pool's workers as kubelet flags; maxConcurrentDownloads, imagePullProgressTimeout (containerd's) and maxParallelImagePulls cannot differ per pool there");
 
 const pool = s.object({
   name: name().describe('Names the pool: node names (<name>-node-1, ...), results, faults and workloads\' pool field refer to it'),
