@@ -161,6 +161,7 @@ export class HttpPool implements HttpTransport, AsyncDisposable {
         done();
         // Nothing to read: let the connection go back to the pool at once.
         if (req.method === 'HEAD' || res.statusCode === 204 || res.statusCode === 304) res.resume();
+        else markUnexpectedEof(res);
         resolve({ status: res.statusCode ?? 0, headers: headersOf(res), body: res });
       });
       let bodyError: unknown;
@@ -243,3 +244,17 @@ export function fetchTransport(fetchFn: typeof fetch): HttpTransport {
   };
 }
 
+// A body whose connection ended (no socket error) before its length fails with `unexpectedEof`, as Go's reader
+// returns io.ErrUnexpectedEOF there (what containerd's fetcher resumes: src/oci/resuming-body.ts); a reset does not.
+function markUnexpectedEof(res: IncomingMessage): void {
+  const socket = res.socket;
+  let socketError = false;
+  const onSocketError = (): void => {
+    socketError = true;
+  };
+  socket.once('error', onSocketError);
+  res.once('close', () => socket.off('error', onSocketError));
+  res.once('error', (err) => {
+    if (!socketError && !res.complete) Object.assign(err, { unexpectedEof: true });
+  });
+}

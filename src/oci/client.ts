@@ -10,6 +10,7 @@ import { checkReference } from './reference.js';
 import { PULL, pullbenchCause, registryFailure, type RequestSpec } from './request.js';
 import { causeText, contentType, drain, MANIFEST_LIMIT, pipeInto, readJson, readLimited } from './response-body.js';
 import { VerifyingStream } from './verifying-stream.js';
+import { resumingBody, type Reopened } from './resuming-body.js';
 
 export { MONOLITHIC_LIMIT, type PushBlobOptions } from './pusher.js';
 
@@ -186,12 +187,14 @@ export class RegistryClient {
    * SIZE_MISMATCH at the end); a range read (206) cannot be and is not. A registry that
    * ignores Range answers 200 with the whole blob, which is verified (check `size`).
    * `saveTo` (whole blobs only) lets a transport that can save the verified blob
-   * to a file itself (`HttpRequest.saveTo`); the result's `saved` says it did.
+   * to a file itself (`HttpRequest.saveTo`); the result's `saved` says it did. `resume`: a whole-blob body
+   * whose connection ends before its length is asked for again from the byte it stopped at, as containerd's
+   * fetcher does (resumingBody); the digest is still checked over the whole blob.
    */
   async getBlob(
     repo: string,
     digest: string,
-    opts: { range?: { start: number; end?: number }; saveTo?: { partial: string; path: string } } = {},
+    opts: { range?: { start: number; end?: number }; saveTo?: { partial: string; path: string }; resume?: boolean } = {},
   ): Promise<BlobResult> {
     parseDigest(digest);
     const what = `blob ${repo}@${digest}`;
@@ -203,10 +206,29 @@ export class RegistryClient {
     const lengthHeader = res.headers.get('content-length');
     const size = lengthHeader === null ? -1 : Number(lengthHeader);
     if (res.saved && res.status === 200) return { size, body: res.body, saved: res.saved };
-    const source = res.body;
-    if (opts.range && res.status === 206) return { size, body: source };
+    if (opts.range && res.status === 206) return { size, body: res.body };
+    const source = opts.resume && res.status === 200 && size >= 0 ? resumingBody(res.body, size, (offset) => this.reopenBlob(repo, digest, offset)) : res.body;
     const verifier = new VerifyingStream(digest, size >= 0 ? size : undefined);
     return { size, body: pipeInto(source, verifier) };
+  }
+
+  // The fetcher's open(offset) (remotes/docker/fetcher.go dockerFetcher.open; core/remotes/docker/ in 2.x): the same
+  // GET with `Range: bytes=<offset>-`; a status above 299 fails; a Content-Range must start at the offset, and a
+  // response without one (a registry that ignores Range: 200 and the whole blob) has its first `offset` bytes dropped.
+  private async reopenBlob(repo: string, digest: string, offset: number): Promise<Reopened> {
+    const what = `blob ${repo}@${digest}`;
+    const res = await this.send({ method: 'GET', url: `/v2/${repo}/blobs/${digest}`, repo, actions: PULL, headers: { range: `bytes=${offset}-` }, what });
+    if (res.status > 299) {
+      await drain(res);
+      throw new PullbenchError('REGISTRY_ERROR', `${what}: unexpected status code ${res.status} resuming at byte ${offset}`, { details: { status: res.status, offset } });
+    }
+    const range = res.headers.get('content-range');
+    if (range === null) return { body: res.body, skip: offset };
+    if (!range.startsWith(`bytes ${offset}-`)) {
+      res.body.destroy();
+      throw new PullbenchError('REGISTRY_ERROR', `${what}: unhandled content range in response: ${range}`, { details: { offset, range } });
+    }
+    return { body: res.body, skip: 0 };
   }
 
   /**

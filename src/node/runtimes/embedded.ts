@@ -362,7 +362,7 @@ export class EmbeddedRuntime implements Runtime {
             return;
           }
           // Like containerd's fetcher, hosts are tried until one answers; a body that fails later fails the pull.
-          const blob = await via('pull', (c) => c.getBlob(ref.path, desc.digest));
+          const blob = await via('pull', (c) => c.getBlob(ref.path, desc.digest, { resume: true }));
           const received = this.counting(blob.body);
           if (!isLayer) {
             const chunks: Buffer[] = [];
@@ -390,7 +390,7 @@ export class EmbeddedRuntime implements Runtime {
     const partial = `${path}.partial-${process.pid}-${Math.random().toString(36).slice(2)}`;
     try {
       // Like containerd's fetcher, hosts are tried until one answers; a body that fails later fails the pull.
-      const blob = await via('pull', (c) => c.getBlob(ref.path, desc.digest, { saveTo: { partial, path } }));
+      const blob = await via('pull', (c) => c.getBlob(ref.path, desc.digest, { saveTo: { partial, path }, resume: true }));
       let size: number;
       if (blob.saved) {
         try {

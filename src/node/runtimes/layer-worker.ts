@@ -5,6 +5,7 @@ import { parentPort } from 'node:worker_threads';
 import { RawHttpPool, type RawResponse } from '../../net/raw-http.js';
 import { Digester, parseDigest } from '../../oci/digest.js';
 import { digestMismatch, sizeMismatch } from '../../oci/verifying-stream.js';
+import { MAX_RESUMES_WITHOUT_PROGRESS } from '../../oci/resuming-body.js';
 import { applyLayer } from './layer-apply.js';
 import { giveStage, SyncFile, takeStage } from './layer-store.js';
 import { plainError, type LayerJob, type LayerReply } from './layer-thread.js';
@@ -85,7 +86,8 @@ async function fetchInto(job: Extract<LayerJob, { op: 'fetch' }>): Promise<void>
     // containerd's httpReadSeeker (remotes/docker/httpreadseeker.go in 1.7, core/remotes/docker/ in 2.0 and 2.1,
     // Read): a body cut short (io.ErrUnexpectedEOF: the connection ended before its length) is opened again at the
     // received offset, and the read goes on; a cut with nothing received since the last one counts against maxRetry
-    // (3), and the fourth such cut in a row fails the fetch. A reopen that fails fails it at once.
+    // (3), and the fourth such cut in a row fails the fetch. A reopen that fails fails it at once. (The same read over
+    // RegistryClient's transports, for the inflate-only store: src/oci/resuming-body.ts.)
     let cutsWithoutProgress = 0;
     let skip = 0;
     const skipThenTake = (view: Buffer): number => {
@@ -125,9 +127,6 @@ async function fetchInto(job: Extract<LayerJob, { op: 'fetch' }>): Promise<void>
   }
   reply({ id: job.id, saved: received });
 }
-
-/** containerd's httpReadSeeker maxRetry: cuts in a row with no byte between them before a fetch gives up. */
-const MAX_RESUMES_WITHOUT_PROGRESS = 3;
 
 // The fetcher's open(offset) (remotes/docker/fetcher.go dockerFetcher.open; core/remotes/docker/ in 2.x): the same
 // GET with `Range: bytes=<offset>-`; a status above 299 fails; a Content-Range must start at the offset, and a
