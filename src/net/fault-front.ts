@@ -5,7 +5,7 @@ import { registerCleanup } from '../util/cleanup.js';
 import { parseTarget } from './proxy.js';
 
 /** What a fault does to the requests that meet it. */
-export type FaultKind = 'refuse' | 'reset' | 'stall' | 'latency' | 'credentials-expire' | 401 | 404 | 429 | 500 | 503;
+export type FaultKind = 'refuse' | 'reset' | 'stall' | 'latency' | 'corrupt' | 'credentials-expire' | 401 | 404 | 429 | 500 | 503;
 
 /** A fault's window, in ms since the epoch. */
 export interface FaultWindow {
@@ -62,7 +62,7 @@ const STATUS_TEXT: Record<number, [code: string, message: string]> = {
 /**
  * An HTTP front on 127.0.0.1:0 that forwards to a registry (or mirror, or proxy) and, once armed, meets
  * the requests that arrive inside a fault window with that fault: the server's answer (a status), the
- * network's (refused, reset mid-body, stalled, slowed), or an expired credential (401 to every request
+ * network's (refused, reset mid-body, stalled, slowed), a peer's corrupt bytes, or an expired credential (401 to every request
  * that carries one). Whatever the server is (embedded, distribution, a container, external), the nodes
  * meet the same fault at the same time; seeding and pre-pulls go around it or come before `arm`.
  */
@@ -160,8 +160,17 @@ export async function startFaultFront(opts: FaultFrontOptions): Promise<StartedF
       let sent = 0;
       let resetDone = false;
       let stalled = false;
-      up.on('data', (chunk: Buffer) => {
+      let corrupted = false;
+      up.on('data', (data: Buffer) => {
         if (resetDone) return;
+        let chunk = data;
+        // Corrupt: the body arrives whole, with one bit flipped per chunk (a peer serving bad bytes); the client's digest check is what catches it.
+        if (active('corrupt') && chunk.length > 0) {
+          if (!corrupted) count('corrupt');
+          corrupted = true;
+          chunk = Buffer.from(chunk);
+          chunk[chunk.length >> 1] = chunk[chunk.length >> 1]! ^ 0x01;
+        }
         // Reset mid-body: the headers and half the body (at least one byte of it, so the headers go out with it) get
         // through, and once the socket has handed them to the kernel the connection is reset (RST, not FIN): the
         // client reads a response that started and was cut. Node >= 24 reports the reset on the client's request as

@@ -9,7 +9,7 @@ import type { Arm } from '../scenario/matrix.js';
 import { parsePlatform } from '../oci/platform.js';
 import { routeLink, scenarioPools } from '../scenario/fleet.js';
 import type { P2pMode, Scenario } from '../scenario/schema.js';
-import type { P2pOptions } from '../node/p2p/index.js';
+import type { P2pOptions, PeerWay } from '../node/p2p/index.js';
 import type { RunRegistries } from './registry-stage.js';
 import type { RealRun } from './real-cluster.js';
 
@@ -53,7 +53,7 @@ function emulatedClusterOptions(scenario: Scenario, arm: Arm, registries: RunReg
       username: p.username, password: p.password, ...(p.registry ? { hosts: [registries.byName(p.registry).registry.host] } : {}),
     }])),
     ...(ways.proxy && scenario.proxy ? { proxy: nodeProxy(scenario.proxy, { target: ways.proxy, ...(scenario.links.proxy ? { link: scenario.links.proxy } : {}) }) } : {}),
-    ...(arm.p2p ? { p2p: p2pOptions(scenario, arm.p2p) } : {}),
+    ...(arm.p2p ? { p2p: p2pOptions(scenario, arm.p2p), ...(ways.peer ? { peerWay: ways.peer } : {}) } : {}),
   };
 }
 
@@ -85,6 +85,8 @@ export interface NodeWays {
   mirrors?: ReadonlyMap<string, string>;
   /** The proxy hop (the proxy stage's server, or its fault front). */
   proxy?: string;
+  /** Topology p2p: where a node's peers reach its agent (the fault stage's front for faults on target peers). */
+  peer?: PeerWay;
 }
 
 // `registry` and `mirror` in noProxy are the names the nodes know them by (their aliases); anything else is a NO_PROXY pattern as written.

@@ -10,11 +10,21 @@ type Section = NonNullable<Scenario['registry']['faults']>;
 const steady = (f: Section | undefined): SteadyFaults | undefined =>
   f && (f.errorRate > 0 || f.latency > 0) ? { errorRate: f.errorRate, latencyMs: f.latency } : undefined;
 
+/** A peer front's second target: the node it fronts, for faults on target peers that name nodes. */
+const PEER_PREFIX = 'peers@';
+
+// Whether a front reaching `targets` meets fault `f`: its target, and for target peers with nodes, one of them.
+function meets(f: Scenario['faults'][number], targets: string[]): boolean {
+  if (f.target === 'peers' && f.nodes) return f.nodes.some((n) => targets.includes(`${PEER_PREFIX}${n}`));
+  return targets.includes(f.target);
+}
+
 /**
  * Stage `faults` (emulated clusters): a fault front before each way the rollout's pulls take, carrying the
  * faults that scenario names for it, per registry by its name (src/scenario/fleet.ts): the nodes' way to the
  * registry (targets NAME, link:NAME), its mirror's way to it (NAME, link:upstream or link:NAME.upstream), the
- * nodes' way to the mirror (MIRROR, link:MIRROR). The registries themselves run without faults, so seeding
+ * nodes' way to the mirror (MIRROR, link:MIRROR), and with topology p2p the peers' way to each node's P2P agent
+ * (peers, or the nodes a fault names). The registries themselves run without faults, so seeding
  * and warm pre-pulls meet none (the fronts arm with the rollout).
  */
 export class FaultStage implements AsyncDisposable {
@@ -51,6 +61,14 @@ export class FaultStage implements AsyncDisposable {
     return this.front(mirrorHost, [mirror.name, `link:${mirror.name}`], steady(mirror.faults));
   }
 
+  /**
+   * Where node `node`'s peers reach its P2P agent (its upload link's target): a front carrying the faults on target
+   * peers that name this node or no node. The node's own runtime reaches its agent directly.
+   */
+  peer(agentHost: string, node: string): Promise<string> {
+    return this.front(agentHost, ['peers', `${PEER_PREFIX}${node}`], undefined);
+  }
+
   /** Where the nodes reach the proxy hop. */
   proxy(proxyHost: string): Promise<string> {
     return this.front(proxyHost, ['proxy', 'link:proxy'], undefined);
@@ -85,13 +103,13 @@ export class FaultStage implements AsyncDisposable {
     for (const f of this.scenario.faults.filter((x) => x.after === after)) {
       const window: FaultWindow = { kind: f.kind, startAt: at + f.at, endAt: at + f.at + f.for, ...(f.latency !== undefined ? { latencyMs: f.latency } : {}) };
       this.windows.push({ target: f.target, kind: f.kind, startedAt: window.startAt, endedAt: window.endAt });
-      for (const { front, targets } of this.fronts) if (targets.includes(f.target)) front.add(window);
+      for (const { front, targets } of this.fronts) if (meets(f, targets)) front.add(window);
     }
   }
 
   // No front where nothing would fault: the way stays direct.
   private async front(target: string, targets: string[], steadyFaults: SteadyFaults | undefined): Promise<string> {
-    if (!this.scenario.faults.some((f) => targets.includes(f.target)) && !steadyFaults) return target;
+    if (!this.scenario.faults.some((f) => meets(f, targets)) && !steadyFaults) return target;
     const front = this.owned.add(await startFaultFront({ target, ...(steadyFaults ? { steady: steadyFaults } : {}) }));
     this.fronts.push({ front, targets });
     return front.host;

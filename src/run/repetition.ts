@@ -50,6 +50,7 @@ export async function runRepetition(ctx: RunContext, { arm, index, registries }:
     },
   })) : undefined;
   if (proxy) ways.proxy = faults ? await faults.proxy(proxy.host) : proxy.host;
+  if (faults && arm.p2p) ways.peer = (agentHost, node) => faults.peer(agentHost, node);
   // Emulated nodes live in this process: sample it, from a baseline before the nodes start.
   const sampler = real ? undefined : owned.add(UsageSampler.start());
   const cluster = owned.add(await clusterStage({ scenario, arm, index, registries, ...(mirrors ? { mirrors } : {}), ...(real ? { real } : {}), ways }));

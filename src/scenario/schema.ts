@@ -1,5 +1,5 @@
 import { LOAD_PROFILES } from '../load/types.js';
-import { DEFAULT_POOL, fleetNames, scenarioRegistries, stormRegistry } from './fleet.js';
+import { DEFAULT_POOL, fleetNames, scenarioPools, scenarioRegistries, stormRegistry } from './fleet.js';
 import { PULL_CAUSES } from '../measure/pull-cause.js';
 import { s, type Infer } from './schema-builder.js';
 import { signing, verify } from './supply-chain-schema.js';
@@ -41,7 +41,9 @@ const faults = s.object({
   latency: s.duration().default(0).describe('Extra latency per request'),
 }).describe("Steady faults on the rollout's pull requests (never on seeding); timed ones go under the top-level faults");
 
-export const FAULT_KINDS = ['refuse', 'reset', 'stall', 'latency', 'credentials-expire', 401, 404, 429, 500, 503] as const;
+export const FAULT_KINDS = ['refuse', 'reset', 'stall', 'latency', 'corrupt', 'credentials-expire', 401, 404, 429, 500, 503] as const;
+/** Kinds the peers can take (target peers): what a P2P agent does to the peers it serves. */
+const PEER_FAULT_KINDS: ReadonlySet<string | number> = new Set(['refuse', 'reset', 'stall', 'corrupt']);
 /** Kinds a TCP link can take (an HTTP status needs a server to answer it). */
 const LINK_FAULT_KINDS: ReadonlySet<string | number> = new Set(['refuse', 'reset', 'stall', 'latency']);
 
@@ -49,19 +51,26 @@ const fault = s
   .object({
     target: s
       .string({ pattern: /^(link:)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, patternHint: 'a registry or mirror name (registry, mirror in the flat form), proxy, peers, or link:NAME' })
-      .describe('What fails: a registry or mirror by name (registry and mirror in the flat form) or proxy (the server), peers (the p2p peer set), or link:NAME (the nodes\' way to it; link:upstream, or link:REGISTRY.upstream with registries:, is a mirror\'s way to its registry)'),
+      .describe('What fails: a registry or mirror by name (registry and mirror in the flat form) or proxy (the server), peers (topology p2p: the nodes\' P2P agents as their peers reach them), or link:NAME (the nodes\' way to it; link:upstream, or link:REGISTRY.upstream with registries:, is a mirror\'s way to its registry)'),
     at: s.duration().describe('When the fault starts, from the start of the rollout (or of step `after`), e.g. 20s'),
     after: s.string({ minLength: 1 }).optional().describe('A rollout step\'s name: `at` counts from when that step starts (mid-rollout faults that do not depend on how long earlier steps took)'),
     for: s.duration().describe('How long it lasts, e.g. 60s'),
     kind: s
       .enum(FAULT_KINDS)
-      .describe('refuse: connections refused; reset: connections reset mid-body; stall: requests and bodies held until the window ends; latency: extra delay per request; credentials-expire: every request carrying credentials gets 401 (an expired or rotated password until the pull secret catches up); 401, 404, 429, 500, 503: that HTTP status'),
+      .describe('refuse: connections refused; reset: connections reset mid-body; stall: requests and bodies held until the window ends; latency: extra delay per request; corrupt (target peers only): bodies arrive with a flipped bit per chunk; credentials-expire: every request carrying credentials gets 401 (an expired or rotated password until the pull secret catches up); 401, 404, 429, 500, 503: that HTTP status'),
     latency: s.duration().optional().describe('For kind latency: the extra delay per request (default 1s)'),
+    nodes: s
+      .array(s.string({ minLength: 1 }), { min: 1, unique: true })
+      .optional()
+      .describe('For target peers: the nodes whose P2P agents fail, by name (node-1, node-2, ...; POOL-node-1 with pools); default every node'),
   })
   .describe('A fault on a timeline')
   .refine((f, report) => {
     if (f.latency !== undefined && f.kind !== 'latency') report(['latency'], 'latency is only for kind latency');
     if (f.target.startsWith('link:') && !LINK_FAULT_KINDS.has(f.kind)) report(['kind'], `a link can refuse, reset, stall or add latency; ${f.kind} needs a server: target registry, mirror or proxy`);
+    if (f.target === 'peers' && !PEER_FAULT_KINDS.has(f.kind)) report(['kind'], `peers can refuse, reset, stall or corrupt; ${f.kind} needs a server: target registry, mirror or proxy`);
+    if (f.target !== 'peers' && f.kind === 'corrupt') report(['kind'], 'corrupt is for target peers (a registry or mirror serving corrupt bytes is not modelled)');
+    if (f.target !== 'peers' && f.nodes !== undefined) report(['nodes'], 'nodes is for target peers');
   });
 
 const proxy = s
@@ -654,8 +663,13 @@ export function faultTargets(sc: Pick<Scenario, 'registry' | 'mirror' | 'links' 
 function checkFaults(sc: Infer<typeof scenarioSchema>, report: (path: (string | number)[], message: string) => void): void {
   const targets = faultTargets(sc);
   sc.faults.forEach((f, i) => {
-    if (f.target === 'peers') report(['faults', i, 'target'], 'faults on the p2p peer set are not supported yet (the peers have no fault front); target the registry, mirror or a link');
-    else if (!targets.includes(f.target)) report(['faults', i, 'target'], `unknown fault target "${f.target}"; this scenario has ${targets.join(', ')}`);
+    if (f.target === 'peers') {
+      if (!(sc.matrix.topology as readonly string[]).includes('p2p')) report(['faults', i, 'target'], 'target peers needs topology p2p in matrix.topology (the peers are the nodes\' P2P agents)');
+      const names = new Set(scenarioPools(sc).flatMap((p) => Array.from({ length: p.nodes }, (_, n) => `${p.nodePrefix}-${n + 1}`)));
+      f.nodes?.forEach((name, j) => {
+        if (!names.has(name)) report(['faults', i, 'nodes', j], `unknown node "${name}"; the nodes are ${[...names].slice(0, 3).join(', ')}${names.size > 3 ? ', ...' : ''}`);
+      });
+    } else if (!targets.includes(f.target)) report(['faults', i, 'target'], `unknown fault target "${f.target}"; this scenario has ${targets.join(', ')}`);
     if (f.after !== undefined && !sc.rollouts.some((r) => r.name === f.after)) report(['faults', i, 'after'], `unknown rollout step "${f.after}"; name one of rollouts[].name`);
   });
   const absent = new Set(sc.images.filter((i) => i.absent).map((i) => i.ref));

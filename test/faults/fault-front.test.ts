@@ -98,6 +98,26 @@ describe('the fault front', () => {
     }
   });
 
+  it('delivers a whole body with flipped bits while it corrupts, and the same body intact after the window', async () => {
+    await using front = await startFaultFront({ target });
+    const body = (): Promise<Buffer> =>
+      new Promise((resolve, reject) => {
+        request(`${front.url}/v2/x/blobs/a`, { agent: false }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve(Buffer.concat(chunks)));
+          res.on('error', reject);
+        }).end();
+      });
+    front.add({ kind: 'corrupt', startAt: Date.now() - 1, endAt: Date.now() + 300 });
+    const bad = await body();
+    expect(bad.length).toBe(BODY.length);
+    expect(bad.equals(BODY)).toBe(false);
+    expect(front.stats().faulted).toEqual({ corrupt: 1 });
+    await new Promise((r) => setTimeout(r, 400));
+    expect((await body()).equals(BODY)).toBe(true);
+  });
+
   it('refuses connections for its window, then listens again', async () => {
     await using front = await startFaultFront({ target });
     front.add({ kind: 'refuse', startAt: Date.now(), endAt: Date.now() + 400 });

@@ -27,12 +27,23 @@ describe('faults, proxy and absent images in the scenario', () => {
     expect(ok.faults.map((f) => [f.target, f.at, f.for, f.kind])).toEqual([['registry', 5000, 60_000, 503], ['link:upstream', 0, 1000, 'reset'], ['proxy', 0, 2000, 'stall']]);
   });
 
-  it('refuses unknown targets, peers (no fault front on the peer set yet), statuses on a link, and unknown steps', () => {
+  it('refuses unknown targets, peers without topology p2p, statuses on a link, and unknown steps', () => {
     const out = issues(`${base}faults:\n  - { target: mirror, at: 0s, for: 1s, kind: 503 }\n  - { target: peers, at: 0s, for: 1s, kind: refuse }\n  - { target: registry, after: nope, at: 0s, for: 1s, kind: 503 }\n`).join('\n');
     expect(out).toMatch(/faults\[0\]\.target: unknown fault target "mirror"/);
-    expect(out).toMatch(/faults\[1\]\.target: faults on the p2p peer set/);
+    expect(out).toMatch(/faults\[1\]\.target: target peers needs topology p2p/);
     expect(out).toMatch(/faults\[2\]\.after: unknown rollout step "nope"/);
     expect(issues(`${base}faults: [{ target: link:registry, at: 0s, for: 1s, kind: 503 }]\n`).join('\n')).toMatch(/faults\[0\]\.kind: a link can refuse/);
+  });
+
+  it('takes faults on the peers of topology p2p, all or named nodes, with the kinds a peer can take', () => {
+    const p2p = `${base}links: { peer: { upload: 1Gbit } }\np2p: { mode: [pieces] }\nmatrix: { topology: [p2p] }\ncluster: { nodes: 3 }\n`;
+    const ok = parseScenario(`${p2p}faults:\n  - { target: peers, at: 0s, for: 5s, kind: corrupt, nodes: [node-1, node-3] }\n  - { target: peers, at: 1s, for: 5s, kind: stall }\n`, 'f.yaml').scenario;
+    expect(ok.faults.map((f) => [f.target, f.kind, f.nodes])).toEqual([['peers', 'corrupt', ['node-1', 'node-3']], ['peers', 'stall', undefined]]);
+    const out = issues(`${p2p}faults:\n  - { target: peers, at: 0s, for: 1s, kind: 503 }\n  - { target: registry, at: 0s, for: 1s, kind: corrupt }\n  - { target: registry, at: 0s, for: 1s, kind: 503, nodes: [node-1] }\n`).join('\n');
+    expect(out).toMatch(/faults\[0\]\.kind: peers can refuse, reset, stall or corrupt/);
+    expect(out).toMatch(/faults\[1\]\.kind: corrupt is for target peers/);
+    expect(out).toMatch(/faults\[2\]\.nodes: nodes is for target peers/);
+    expect(issues(`${p2p}faults: [{ target: peers, at: 0s, for: 1s, kind: reset, nodes: [node-4] }]\n`).join('\n')).toMatch(/faults\[0\]\.nodes\[0\]: unknown node "node-4"; the nodes are node-1, node-2, node-3/);
   });
 
   it('needs expect: failure to roll out an absent image', () => {

@@ -20,10 +20,15 @@ interface NodeSlot {
   pools: HttpPool[];
 }
 
-/** Where a node's agent reaches the registry in piece mode: the node's own link to it (host:port). */
 export interface P2pNodeSpec {
+  /** Where the node's agent reaches the registry in piece mode: the node's own link to it (host:port). */
   registryHost: string;
+  /** The node's name (a fault on target peers names the nodes it strikes). */
+  name: string;
 }
+
+/** Where a node's peers reach its agent, given the agent's host:port and the node's name: a fault front, or the agent. */
+export type PeerWay = (agentHost: string, node: string) => Promise<string>;
 
 /**
  * The P2P side of an emulated cluster: one agent per node (SpegelAgent or DragonflyAgent), each behind its node's
@@ -46,13 +51,14 @@ export class PeerNetwork implements AsyncDisposable {
     readonly opts: P2pOptions,
     private readonly clock: Clock,
     private readonly dir: TempDir,
+    private readonly peerWay: PeerWay | undefined,
   ) {
     this.index = new ContentIndex(clock, opts.wholeBlob.advertiseDelayMs);
     this.scheduler = new PieceScheduler(opts.pieces, clock);
   }
 
-  static async start(opts: P2pOptions, clock: Clock): Promise<PeerNetwork> {
-    return new PeerNetwork(opts, clock, await makeTempDir('pbp2p-'));
+  static async start(opts: P2pOptions, clock: Clock, peerWay?: PeerWay): Promise<PeerNetwork> {
+    return new PeerNetwork(opts, clock, await makeTempDir('pbp2p-'), peerWay);
   }
 
   /** Starts node `index`'s agent; its URL goes first in the node's hosts.toml. */
@@ -60,7 +66,10 @@ export class PeerNetwork implements AsyncDisposable {
     const node = this.slots.length;
     const { link } = this.opts;
     const download = new ShapedRoutes([{ name: 'peers', target: '*', link: { bandwidthBps: link.download * 8, latencyMs: link.latencyMs } }], { clock: this.clock });
-    const peerPool = new HttpPool({ connect: download.connect });
+    // Connections to each parent stay open between pieces: Dragonfly's piece downloader pools its clients per parent
+    // (dragonfly-client src/resource/piece_downloader.rs at ff17c0b: TCPDownloader, up to MAX_CONNECTIONS_PER_ADDRESS 32
+    // per address, idle for DEFAULT_DOWNLOADER_IDLE_TIMEOUT 420 s). Go's 2 idle per host made every burst reconnect.
+    const peerPool = new HttpPool({ connect: download.connect, maxIdlePerHost: 32, idleTimeoutMs: 420_000 });
     const pools = [peerPool];
     const peerTransport: HttpTransport = peerPool;
     const asked = (): void => this.armFaults();
@@ -69,7 +78,9 @@ export class PeerNetwork implements AsyncDisposable {
     if (this.opts.mode === 'whole-blob') {
       agent = new SpegelAgent(node, this.opts.wholeBlob, { index: this.index, url, transport: peerTransport, clock: this.clock, asked }, this.counters);
     } else {
-      const source = new HttpPool();
+      // The backend's reqwest client keeps up to POOL_MAX_IDLE_PER_HOST (1024) idle connections to the source
+      // (dragonfly-client-backend src/lib.rs, src/http.rs: HTTP::new): concurrentPieceCount ranges at once reuse them.
+      const source = new HttpPool({ maxIdlePerHost: 1024 });
       pools.push(source);
       const dir = join(this.dir.path, `node-${node + 1}`);
       await mkdir(dir);
@@ -81,7 +92,8 @@ export class PeerNetwork implements AsyncDisposable {
       );
     }
     await agent.start();
-    const upload = await startShapedProxy({ target: agent.server.host, link: { bandwidthBps: link.upload * 8, latencyMs: 0, handshake: false }, clock: this.clock });
+    const target = this.peerWay ? await this.peerWay(agent.server.host, spec.name) : agent.server.host;
+    const upload = await startShapedProxy({ target, link: { bandwidthBps: link.upload * 8, latencyMs: 0, handshake: false }, clock: this.clock });
     this.slots.push({ agent, upload, download, pools });
     return `http://${agent.server.host}`;
   }

@@ -17,7 +17,7 @@ import { Keyring, SECRET_TYPE_DOCKER_CONFIG_JSON, type BasicCredentials } from '
 import type { Cluster, ClusterPool, LinkBytes, PodCondition, PodCreate } from '../../cluster.js';
 import type { KubeEvent, PodObservation } from '../../../core/events.js';
 import { emulationWorkers, RuntimeWorkers } from '../../../node/runtimes/worker-runtimes.js';
-import { PeerNetwork, type P2pOptions, type P2pStats } from '../../../node/p2p/index.js';
+import { PeerNetwork, type P2pOptions, type P2pStats, type PeerWay } from '../../../node/p2p/index.js';
 import { AdvertisingRuntime } from '../../../node/p2p/advertising-runtime.js';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -127,6 +127,8 @@ interface ClusterCommon {
   workers?: number;
   /** Topology p2p: a P2P agent per node, listed first in its hosts.toml (src/node/p2p). */
   p2p?: P2pOptions;
+  /** Topology p2p: where a node's peers reach its agent, given the agent's host:port (a fault front), default the agent. */
+  peerWay?: PeerWay;
   /** A proxy hop: HTTP_PROXY / NO_PROXY in every node's runtime environment. */
   proxy?: NodeProxy;
 }
@@ -273,7 +275,7 @@ export class EmulatedCluster implements Cluster {
     // A P2P agent reaches the registry over its node's link (piece mode), so the links are proxies then.
     const selfShaped = opts.runtime === 'embedded' && this.layerStore === 'inflate-only' && !opts.p2p;
     if (opts.p2p) {
-      this.peers = await PeerNetwork.start(opts.p2p, opts.clock);
+      this.peers = await PeerNetwork.start(opts.p2p, opts.clock, opts.peerWay);
       this.contentDir = await makeTempDir('pbcontent-');
     }
     let index = 0;
@@ -296,7 +298,7 @@ export class EmulatedCluster implements Cluster {
         for (const [i, r] of pool.registries.entries()) {
           const registryHost = proxied(PROXY_ALIASES.registry) ? PROXY_ALIASES.registry : selfShaped ? r.registry.target : await via('registry', pool.name, r.registry);
           const mirrorHost = !r.mirror ? undefined : proxied(PROXY_ALIASES.mirror) ? PROXY_ALIASES.mirror : selfShaped ? r.mirror.target : await via('mirror', pool.name, r.mirror);
-          if (i === 0 && this.peers) agent = await this.peers.addNode({ registryHost });
+          if (i === 0 && this.peers) agent = await this.peers.addNode({ registryHost, name });
           hostsToml[r.host] = hostsTomlFor(registryHost, mirrorHost, i === 0 ? agent : undefined, opts.p2p);
         }
         const contentRoot = this.contentDir ? join(this.contentDir.path, name) : undefined;
