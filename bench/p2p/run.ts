@@ -58,7 +58,7 @@ console.log(`p2p acceptance: ${nodes} nodes, cold DaemonSet, F = ${F / MB} MB (s
 console.log(`machine: ${env.cpus} x ${env.cpuModel}, Node ${env.node}; load average at start ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 console.log(`lower bound T_min = max(F/u_s ${fmt((F / us) * 1000)}, F/d_min ${fmt((F / dmin) * 1000)}, N*F/(u_s+sum u_i) ${fmt(((nodes * F) / (us + nodes * ui)) * 1000)}) = ${fmt(bound)}`);
 console.log('');
-console.log('arm                                rollout   x T_min   registry bytes   x image   peers bytes   failed   wall');
+console.log('arm                                rollout   x T_min   registry bytes   x image   peers bytes   failed   wall   cpu      loop');
 for (const m of modes) {
   const text = m === 'direct' ? scenario('direct') : scenario('p2p', m);
   const started = performance.now();
@@ -68,6 +68,8 @@ for (const m of modes) {
     const a = arm.aggregate;
     const rollout = a.rolloutDuration?.mean ?? NaN;
     const image = F * scale;
+    // During the rollout: the process's CPU in cores (every thread) and the main thread's busy share (src/measure/usage.ts).
+    const usage = arm.repetitions[0]?.usage;
     console.log(
       [
         arm.arm.name.padEnd(33),
@@ -78,10 +80,14 @@ for (const m of modes) {
         `${((a.bytes.peers ?? 0) / MB).toFixed(1)} MB`.padStart(13),
         String(a.failures.total).padStart(8),
         fmt(wall).padStart(7),
+        (usage ? fmt(usage.cpu.totalMs) : '-').padStart(8),
+        (usage ? `${(usage.eventLoop.utilization * 100).toFixed(0)}%` : '-').padStart(6),
       ].join(' '),
     );
   }
 }
 console.log('');
+console.log(`load average at end ${loadavg().map((l) => l.toFixed(2)).join(' ')}; wall: the whole arm (seeding, nodes starting, rollout, teardown);`);
+console.log('cpu: CPU time of this process during the rollout, every thread (the work, whatever the load); loop: the main thread\'s busy share then.');
 console.log('registry bytes are measured (scaled); x image = registry bytes / scaled image size. The acceptance:');
 console.log('direct ~50x image; pieces <= 1.5x image and rollout <= 1.3x T_min (on a quiet machine: the emulation is CPU-bound when loaded).');

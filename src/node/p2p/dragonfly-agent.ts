@@ -1,8 +1,9 @@
-import { createHash } from 'node:crypto';
+import { readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { crc32 } from 'node:zlib';
 import type { HttpResponse, HttpTransport } from '../../net/http-pool.js';
 import { TaskQueue } from '../../util/task-queue.js';
 import { AgentServer, corrupting, drain } from './agent-server.js';
@@ -22,6 +23,14 @@ const PIECE_WAIT_MS = 1000;
  * wait as long as they do.
  */
 const COLLECTED_PIECE_TIMEOUT_MS = 10_000;
+/**
+ * Times a request to the source is retried after a transient failure (a connection error, 408, 429 or 5xx):
+ * dragonfly-client-config src/dfdaemon.rs: default_backend_max_retries (1), which dragonfly-client-backend
+ * src/http.rs: HTTP::new gives reqwest-retry's RetryTransientMiddleware (its backoff wait is not modelled).
+ */
+const BACKEND_MAX_RETRIES = 1;
+/** Statuses reqwest-retry's default strategy (default_on_request_success) retries, besides any 5xx. */
+const TRANSIENT = new Set([408, 429]);
 /** Headers a dfdaemon proxy passes to the registry (the node's credentials, what it accepts). */
 const FORWARDED = ['authorization', 'accept', 'range'];
 
@@ -61,7 +70,7 @@ interface LocalTask {
  *   node's runtime in order as they complete.
  * - Every piece from a parent is checked against the digest the back-to-source peer recorded; a corrupt piece or a
  *   failed parent blocklists that parent and the piece is fetched again; with no parent left the peer is scheduled
- *   again (and may go back to source). Dragonfly checks crc32 piece digests; sha256 here, the same role.
+ *   again (and may go back to source). The piece digest is crc32, as Dragonfly's.
  */
 export class DragonflyAgent {
   readonly server = new AgentServer((req, res) => this.handle(req, res));
@@ -118,10 +127,8 @@ export class DragonflyAgent {
       res.writeHead(404).end();
       return;
     }
-    const { offset, length } = range(lt.task, n);
-    const buf = Buffer.allocUnsafe(length);
-    await lt.file.read(buf, 0, length, offset);
-    res.writeHead(200, { 'content-length': length, 'content-type': 'application/octet-stream' });
+    const buf = readPiece(lt, n);
+    res.writeHead(200, { 'content-length': buf.length, 'content-type': 'application/octet-stream' });
     if (this.corrupt) await pipeline([buf], corrupting(), res);
     else res.end(buf);
   }
@@ -144,7 +151,7 @@ export class DragonflyAgent {
       entry.done = this.download(entry, dist, forwarded(req));
       entry.done.catch(() => {
         entry.failed = true;
-        scheduler.touch(task);
+        scheduler.touch(task, this.node);
       });
       lt = entry;
     }
@@ -163,11 +170,9 @@ export class DragonflyAgent {
           res.destroy();
           return;
         }
-        await Promise.race([scheduler.changed(task, PIECE_WAIT_MS), lt.done.catch(() => undefined)]);
+        await Promise.race([scheduler.changed(task, PIECE_WAIT_MS, [this.node]), lt.done.catch(() => undefined)]);
       }
-      const { offset, length } = range(task, n);
-      const buf = Buffer.allocUnsafe(length);
-      await lt.file.read(buf, 0, length, offset);
+      const buf = readPiece(lt, n);
       if (!res.write(buf)) await new Promise((resolve) => res.once('drain', resolve));
     }
     res.end();
@@ -192,12 +197,12 @@ export class DragonflyAgent {
     while (task.size === undefined) {
       this.alive();
       if (decision.backToSource) {
-        const head = await this.peers.source.request(this.sourceUrl(dist), { method: 'HEAD', headers });
-        head.body.resume();
-        const size = Number(head.headers.get('content-length'));
-        if (head.status !== 200 || !Number.isFinite(size)) {
+        const head = await this.fromSource(this.sourceUrl(dist), 'HEAD', headers).catch((err: unknown) => err as Error);
+        const size = head instanceof Error ? NaN : Number(head.headers.get('content-length'));
+        if (head instanceof Error || head.status !== 200 || !Number.isFinite(size)) {
           scheduler.failed(task, this.node);
-          throw new Error(`source answered ${head.status}`);
+          this.counters.fallbacks.sourceFailed++;
+          throw head instanceof Error ? head : new Error(`source answered ${head.status}`);
         }
         this.alive();
         scheduler.setSize(task, size);
@@ -217,31 +222,38 @@ export class DragonflyAgent {
     const next = (): number | undefined => {
       for (let n = 0; n < task.pieceCount; n++) {
         if (lt.have[n] === 1 || inflight.has(n)) continue;
-        if (decision.backToSource || decision.parents.some((p) => scheduler.has(task, p, n))) return n;
+        if (decision.backToSource || direct || decision.parents.some((p) => scheduler.has(task, p, n))) return n;
       }
       return undefined;
     };
+    // What this peer's waits depend on: its own pieces, and its parents' pieces and states.
+    const watched = (): number[] => (decision.backToSource ? [this.node] : [this.node, ...decision.parents]);
     let stored = 0;
+    // The scheduler's back-to-source download failed: the rest comes from the source without the scheduler, once.
+    let direct = false;
+    let failure: unknown;
     while (stored < task.pieceCount) {
       this.alive();
+      if (failure !== undefined) throw failure;
       const n = next();
       if (n === undefined) {
-        if (inflight.size === 0 && !decision.backToSource) {
+        if (inflight.size === 0 && !decision.backToSource && !direct) {
           const live = decision.parents.filter((p) => !blocklist.has(p) && task.peers.get(p)?.state !== 'failed');
           // No live parent holds anything this peer still needs: ask the scheduler again (it may send it to source).
           if (live.length === 0) await reschedule([]);
           else {
-            await scheduler.changed(task, PIECE_WAIT_MS);
+            await scheduler.changed(task, PIECE_WAIT_MS, [this.node, ...live]);
             // Parents that finished without the pieces, or that gave nothing for the collected-piece timeout (a
             // parent waiting on its own dead or corrupt parents), are given back: a pull never waits forever.
             if (next() === undefined && (live.every((p) => task.peers.get(p)?.state === 'succeeded') || stalledFor() >= COLLECTED_PIECE_TIMEOUT_MS)) await reschedule(live);
           }
-        } else await scheduler.changed(task, PIECE_WAIT_MS);
+        } else await scheduler.changed(task, PIECE_WAIT_MS, watched());
         continue;
       }
       inflight.add(n);
-      const parent = decision.backToSource ? undefined : this.pickParent(task, decision.parents, n, blocklist, load);
+      const parent = decision.backToSource || direct ? undefined : this.pickParent(task, decision.parents, n, blocklist, load);
       if (parent !== undefined) load.set(parent, (load.get(parent) ?? 0) + 1);
+      const pass = direct ? 'direct' : 'scheduled';
       void queue
         .run(() => this.fetchPiece(lt, dist, headers, n, parent))
         .then(
@@ -249,9 +261,22 @@ export class DragonflyAgent {
             stored++;
             progressAt = scheduler.now();
           },
-          () => {
-            // A failed or corrupt parent is blocklisted (the client reports it, the scheduler filters it out).
-            if (parent !== undefined) {
+          (err: unknown) => {
+            if (parent === undefined) {
+              // A piece the source would not give past the backend's retries ends the back-to-source download
+              // (dragonfly-client src/resource/task.rs at ff17c0b: download_partial_with_scheduler_from_source stops
+              // at the first failed piece and the peer reports DownloadPeerBackToSourceFailedRequest; download then
+              // fetches the remaining pieces with download_partial_from_source, without the scheduler, and a
+              // failure there fails the task): the node's runtime falls through to the registry (its next host).
+              if (pass === 'scheduled') {
+                direct = true;
+                scheduler.failed(task, this.node);
+              } else if (failure === undefined) {
+                failure = err;
+                this.counters.fallbacks.sourceFailed++;
+              }
+            } else {
+              // A failed or corrupt parent is blocklisted (the client reports it, the scheduler filters it out).
               blocklist.add(parent);
               decision = decision.backToSource ? decision : { backToSource: false, parents: decision.parents.filter((p) => p !== parent) };
             }
@@ -260,10 +285,10 @@ export class DragonflyAgent {
         .finally(() => {
           inflight.delete(n);
           if (parent !== undefined) load.set(parent, (load.get(parent) ?? 1) - 1);
-          scheduler.touch(task);
+          scheduler.touch(task, this.node);
         });
       // Keep at most concurrentPieceCount pieces in flight.
-      while (inflight.size >= this.opts.concurrentPieceCount) await scheduler.changed(task, PIECE_WAIT_MS);
+      while (inflight.size >= this.opts.concurrentPieceCount) await scheduler.changed(task, PIECE_WAIT_MS, [this.node]);
     }
     this.alive();
     scheduler.succeeded(task, this.node);
@@ -287,6 +312,22 @@ export class DragonflyAgent {
     return `http://${this.peers.sourceHost}/v2/${dist.name}/blobs/${dist.reference}`;
   }
 
+  // A GET to the source, retried BACKEND_MAX_RETRIES times on a transient failure as the backend's client does.
+  private async fromSource(url: string, method: 'GET' | 'HEAD', headers: Record<string, string>): Promise<HttpResponse> {
+    for (let attempt = 0; ; attempt++) {
+      const last = attempt >= BACKEND_MAX_RETRIES;
+      let response: HttpResponse;
+      try {
+        response = await this.peers.source.request(url, { method, headers });
+      } catch (err) {
+        if (last) throw err;
+        continue;
+      }
+      if (last || (!TRANSIENT.has(response.status) && response.status < 500)) return response;
+      await drain(response.body).catch(() => undefined);
+    }
+  }
+
   private async fetchPiece(lt: LocalTask, dist: DistributionPath, headers: Record<string, string>, n: number, parent: number | undefined): Promise<void> {
     const task = lt.task;
     const { offset, length } = range(task, n);
@@ -294,10 +335,10 @@ export class DragonflyAgent {
     let response: HttpResponse;
     try {
       response = fromSource
-        ? await this.peers.source.request(this.sourceUrl(dist), { method: 'GET', headers: { ...headers, range: `bytes=${offset}-${offset + length - 1}` } })
+        ? await this.fromSource(this.sourceUrl(dist), 'GET', { ...headers, range: `bytes=${offset}-${offset + length - 1}` })
         : await this.peers.transport.request(`${this.peers.url(parent)}/pieces/${task.digest}/${n}`, { method: 'GET', headers: {} });
     } catch (err) {
-      this.counters.fallbacks.peerFailed++;
+      if (!fromSource) this.counters.fallbacks.peerFailed++;
       throw err;
     }
     if (response.status !== 200 && response.status !== 206) {
@@ -305,28 +346,45 @@ export class DragonflyAgent {
       if (!fromSource) this.counters.fallbacks.peerFailed++;
       throw new Error(`piece ${n}: ${response.status}`);
     }
+    // The piece's crc32 as it arrives, as Dragonfly's storage computes it while it writes the piece
+    // (dragonfly-client-storage src/content_linux.rs: write_piece_from_stream), checked against the parent's.
     const chunks: Buffer[] = [];
+    let received = 0;
+    let crc = 0;
     try {
-      for await (const c of response.body) chunks.push(c as Buffer);
+      for await (const c of response.body as AsyncIterable<Buffer>) {
+        chunks.push(c);
+        received += c.length;
+        crc = crc32(c, crc);
+      }
     } catch (err) {
       this.counters.fallbacks.aborted++;
       throw err;
     }
-    const buf = Buffer.concat(chunks);
-    const digest = `sha256:${createHash('sha256').update(buf).digest('hex')}`;
+    const digest = `crc32:${crc.toString(16)}`;
     const expected = task.pieceDigests[n];
-    if (buf.length !== length || (!fromSource && expected !== undefined && digest !== expected)) {
+    if (received !== length || (!fromSource && expected !== undefined && digest !== expected)) {
       this.counters.fallbacks.corrupt++;
       throw new Error(`piece ${n} failed its digest check`);
     }
     this.alive();
-    await lt.file.write(buf, 0, length, offset);
+    await lt.file.writev(chunks, offset);
     lt.have[n] = 1;
     this.counters.wanted++;
     if (fromSource) this.counters.sourceBytes += length;
     else this.counters.fromPeers++;
     this.peers.scheduler.pieceDone(task, this.node, n, digest);
   }
+}
+
+// A stored piece, read back as Dragonfly's upload server and proxy read it (from the page cache: it was just written).
+// Synchronously: the read is a copy from memory, where a promise read would queue behind the layer threads' work on
+// libuv's pool and cost the main thread more than the copy.
+function readPiece(lt: LocalTask, n: number): Buffer {
+  const { offset, length } = range(lt.task, n);
+  const buf = Buffer.allocUnsafe(length);
+  readSync(lt.file.fd, buf, 0, length, offset);
+  return buf;
 }
 
 function range(task: Task, n: number): { offset: number; length: number } {

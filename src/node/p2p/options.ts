@@ -62,6 +62,8 @@ export interface P2pFallbacks {
   corrupt: number;
   /** A peer's stream broke mid-blob: refetched (pieces) or the pull failed and was retried (whole-blob). */
   aborted: number;
+  /** Pieces: the agent's download from the registry failed past Dragonfly's retries (its task failed): the node's runtime fell through to the registry. */
+  sourceFailed: number;
   /** A node whose own agent was killed: its runtime fell through to the registry (counted by the requests that found it dead). */
   agentDown: number;
 }
@@ -87,5 +89,5 @@ export interface P2pStats {
 }
 
 export function emptyFallbacks(): P2pFallbacks {
-  return { miss: 0, peerFailed: 0, corrupt: 0, aborted: 0, agentDown: 0 };
+  return { miss: 0, peerFailed: 0, corrupt: 0, aborted: 0, sourceFailed: 0, agentDown: 0 };
 }

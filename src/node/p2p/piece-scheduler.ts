@@ -42,7 +42,17 @@ export interface Task {
   pieceDigests: (string | undefined)[];
   peers: Map<number, Peer>;
   backToSource: number;
-  waiters: Set<() => void>;
+  /** Who waits for the task's next change, in the order they began to wait (so by deadline: every wait is as long). */
+  waiters: Waiter[];
+  /** The one timer that ends the waits that saw no change, armed for the oldest (undefined: none). */
+  waitTimer: unknown;
+}
+
+interface Waiter {
+  resolve: () => void;
+  deadline: number;
+  /** Woken only by changes of these peers (and of the whole task); undefined: by any change. */
+  nodes: readonly number[] | undefined;
 }
 
 export type Decision = { backToSource: true } | { backToSource: false; parents: number[] };
@@ -75,7 +85,7 @@ export class PieceScheduler {
   task(digest: string): Task {
     let t = this.tasks.get(digest);
     if (!t) {
-      t = { digest, size: undefined, pieceLength: 0, pieceCount: 0, pieceDigests: [], peers: new Map(), backToSource: 0, waiters: new Set() };
+      t = { digest, size: undefined, pieceLength: 0, pieceCount: 0, pieceDigests: [], peers: new Map(), backToSource: 0, waiters: [], waitTimer: undefined };
       this.tasks.set(digest, t);
     }
     return t;
@@ -165,7 +175,7 @@ export class PieceScheduler {
     p.have[piece] = 1;
     p.finished++;
     t.pieceDigests[piece] ??= digest;
-    this.notify(t);
+    this.notify(t, node);
   }
 
   has(t: Task, node: number, piece: number): boolean {
@@ -177,13 +187,13 @@ export class PieceScheduler {
     const p = t.peers.get(node);
     // A peer that left (its dfdaemon died) stays failed: it is no parent to anyone again.
     if (p && p.state !== 'failed') p.state = 'succeeded';
-    this.notify(t);
+    this.notify(t, node);
   }
 
   failed(t: Task, node: number): void {
     const p = t.peers.get(node);
     if (p) p.state = 'failed';
-    this.notify(t);
+    this.notify(t, node);
   }
 
   /** A node's dfdaemon is gone: it is no parent to anyone any more (its peers leave every task). */
@@ -195,25 +205,50 @@ export class PieceScheduler {
     return this.clock.now();
   }
 
-  /** Resolves at the next change of the task (a piece, a size, a peer's state), or after `ms`. */
-  changed(t: Task, ms: number): Promise<void> {
+  /**
+   * Resolves at the next change of the task (its size, or a piece or the state of one of `nodes`, default any peer),
+   * or after `ms`. Every peer's download and every stream to a runtime waits here: a wait names the peers it depends
+   * on (itself, its parents), so a stored piece wakes its peer's children, not every peer of the blob; and one timer
+   * per task, not one per wait, keeps a wait to an array push (the emulation's cost, not Dragonfly's).
+   */
+  changed(t: Task, ms: number, nodes?: readonly number[]): Promise<void> {
     return new Promise((resolve) => {
-      const done = (): void => {
-        t.waiters.delete(done);
-        this.clock.clearTimer(timer);
-        resolve();
-      };
-      const timer = this.clock.setTimer(done, ms);
-      t.waiters.add(done);
+      t.waiters.push({ resolve, deadline: this.clock.now() + ms, nodes });
+      if (t.waitTimer === undefined) this.armWaitTimer(t);
     });
   }
 
-  /** Wakes whoever waits on the task's changes (a piece failed: its slot is free again). */
-  touch(t: Task): void {
-    this.notify(t);
+  // Ends the waits whose deadline passed, then waits for the oldest of the others.
+  private armWaitTimer(t: Task): void {
+    const first = t.waiters[0];
+    if (first === undefined) return;
+    t.waitTimer = this.clock.setTimer(() => {
+      t.waitTimer = undefined;
+      const now = this.clock.now();
+      let n = 0;
+      while (n < t.waiters.length && t.waiters[n]!.deadline <= now) n++;
+      for (const w of t.waiters.splice(0, n)) w.resolve();
+      this.armWaitTimer(t);
+    }, Math.max(0, first.deadline - this.clock.now()));
   }
 
-  private notify(t: Task): void {
-    for (const w of [...t.waiters]) w();
+  /** Wakes whoever waits on `node`'s changes in the task (a piece of its ended, stored or not: its slot is free again). */
+  touch(t: Task, node: number): void {
+    this.notify(t, node);
+  }
+
+  // Wakes the waits on the task that depend on `node` (all of them when undefined: the task itself changed).
+  private notify(t: Task, node?: number): void {
+    if (t.waiters.length === 0) return;
+    const woken: Waiter[] = [];
+    const kept: Waiter[] = [];
+    for (const w of t.waiters) (node === undefined || w.nodes === undefined || w.nodes.includes(node) ? woken : kept).push(w);
+    if (woken.length === 0) return;
+    t.waiters = kept;
+    if (kept.length === 0 && t.waitTimer !== undefined) {
+      this.clock.clearTimer(t.waitTimer);
+      t.waitTimer = undefined;
+    }
+    for (const w of woken) w.resolve();
   }
 }

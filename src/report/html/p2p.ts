@@ -7,7 +7,7 @@ export const P2P_HEAD = ['arm', 'mode', 'back-to-source', 'peer hits', 'upload p
 
 export const P2P_NOTE =
   'back-to-source: registry bytes / bytes the nodes pulled (registry and peers); peer hits: blob requests (whole-blob) or pieces (pieces) that peers served; ' +
-  'upload: bytes a node sent its peers, per node; fallbacks: misses (whole-blob: no peer held the blob, the node went to the registry), failed or corrupt peers, broken streams, and connections that found an agent killed.';
+  'upload: bytes a node sent its peers, per node; fallbacks: misses (whole-blob: no peer held the blob, the node went to the registry), failed or corrupt peers, broken streams, failed downloads from the registry (pieces), and connections that found an agent killed.';
 
 const pct = (x: number): string => `${(x * 100).toFixed(0)}%`;
 
