@@ -295,7 +295,7 @@ const clusterFields = s.object({
     .enum([...CONTAINERD_VERSIONS])
     .optional()
     .describe(`Runtime embedded and driver model: the containerd release whose pull behaviour the nodes follow (default ${DEFAULT_CONTAINERD_VERSION}); runtime containerd runs the installed one`),
-  kubelet: kubelet.describe("Kubelet and containerd image-pull settings (with pools: of every pool, unless the pool sets its own). Emulated nodes follow them; kind creates its nodes with them (a KubeletConfiguration patch, containerd's max_concurrent_downloads), k3s with --kubelet-arg (no containerd setting); a kubeconfig cluster refuses any that is set. results.json records what the nodes ran with").default({ ensureSecretPulledImages: false }),
+  kubelet: kubelet.describe("Kubelet and containerd image-pull settings (with pools: of every pool, unless the pool sets its own). Emulated nodes follow them; kind creates its nodes with them (a KubeletConfiguration patch, containerd's max_concurrent_downloads), k3s with --kubelet-arg (no containerd setting, no maxParallelImagePulls: it has no kubelet flag); a kubeconfig cluster refuses any that is set. results.json records what the nodes ran with").default({ ensureSecretPulledImages: false }),
   pools: s
     .array(pool, { min: 1 })
     .optional()

@@ -38,11 +38,10 @@ describe('a kind cluster created with the scenario\'s kubelet settings', () => {
 });
 
 describe('a k3s server started with the scenario\'s kubelet settings', () => {
-  it('passes each as --kubelet-arg with the kubelet flag name', () => {
+  it('passes each as --kubelet-arg with the kubelet flag name, and never a flag kubelet does not have', () => {
     const { maxConcurrentDownloads: _, imagePullProgressTimeout: __, ...kubelet } = asked;
     expect(k3sKubeletArgs(kubelet)).toEqual([
       '--kubelet-arg=serialize-image-pulls=false',
-      '--kubelet-arg=max-parallel-image-pulls=4',
       '--kubelet-arg=registry-qps=20',
       '--kubelet-arg=registry-burst=40',
       '--kubelet-arg=feature-gates=KubeletEnsureSecretPulledImages=true',
@@ -54,7 +53,8 @@ describe('settings a cluster cannot take', () => {
   it('an existing cluster refuses every one that is set, naming it', () => {
     expect(unappliableSettings('kubeconfig', { registryBurst: 40, ensureSecretPulledImages: false }).map((r) => r.field)).toEqual(['registryBurst']);
     expect(unappliableSettings('kind', asked)).toEqual([]);
-    expect(unappliableSettings('k3s', asked).map((r) => r.field)).toEqual(['maxConcurrentDownloads', 'imagePullProgressTimeout']);
+    expect(unappliableSettings('k3s', asked).map((r) => r.field)).toEqual(['maxParallelImagePulls', 'maxConcurrentDownloads', 'imagePullProgressTimeout']);
+    expect(unappliableSettings('k3s', { maxParallelImagePulls: 4 })[0]!.why).toContain('no kubelet flag');
     expect(unappliableSettings('kubeconfig', { imagePullProgressTimeout: 0 }).map((r) => r.field)).toEqual(['imagePullProgressTimeout']);
   });
 

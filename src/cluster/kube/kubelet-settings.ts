@@ -97,9 +97,16 @@ export function kindPoolKubeletArgs(cluster: RealKubeletSettings, pool: RealKube
   return args;
 }
 
-/** k3s server arguments: each kubelet setting as `--kubelet-arg=<flag>=<value>`. */
+/**
+ * Kubelet has no command-line flag for maxParallelImagePulls: it is a KubeletConfiguration field only (cmd/kubelet/app/options/options.go,
+ * AddKubeletConfigFlags, registers serialize-image-pulls, registry-qps and registry-burst, and no max-parallel-image-pulls), so a
+ * `--kubelet-arg=max-parallel-image-pulls=N` would stop the kubelet at "unknown flag".
+ */
+const CONFIG_ONLY = new Set(['maxParallelImagePulls']);
+
+/** k3s server arguments: each kubelet setting as `--kubelet-arg=<flag>=<value>` (config-only fields are refused by unappliableSettings). */
 export function k3sKubeletArgs(k: RealKubeletSettings): string[] {
-  const args = kubeletFields(k).map(([, flag, value]) => `--kubelet-arg=${flag}=${String(value)}`);
+  const args = kubeletFields(k).filter(([field]) => !CONFIG_ONLY.has(field)).map(([, flag, value]) => `--kubelet-arg=${flag}=${String(value)}`);
   if (k.ensureSecretPulledImages) args.push(`--kubelet-arg=feature-gates=${ENSURE_SECRET_GATE}=true`);
   return args;
 }
@@ -116,7 +123,11 @@ export function unappliableSettings(driver: 'kind' | 'k3s' | 'kubeconfig', k: Re
     return set.map((field) => ({ field, why: `an existing cluster (driver kubeconfig) keeps its nodes' own kubelet and containerd settings; remove ${field} (results.json records what the nodes run with)` }));
   }
   if (driver === 'k3s') {
-    return containerd.map((field) => ({ field, why: `k3s's containerd config is generated from a template of its own version, which pullbench does not rewrite; remove ${field} or use driver kind` }));
+    const configOnly = kubeletFields(k).filter(([field]) => CONFIG_ONLY.has(field)).map(([field]) => ({
+      field,
+      why: `${field} is a KubeletConfiguration field with no kubelet flag, and k3s takes kubelet settings as --kubelet-arg flags; remove ${field} or use driver kind (which patches the KubeletConfiguration)`,
+    }));
+    return [...configOnly, ...containerd.map((field) => ({ field, why: `k3s's containerd config is generated from a template of its own version, which pullbench does not rewrite; remove ${field} or use driver kind` }))];
   }
   return [];
 }
