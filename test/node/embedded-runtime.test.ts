@@ -198,6 +198,9 @@ describe('the embedded runtime', () => {
     expect(err).toMatchObject({ code: 'RUNTIME_ERROR', details: { code: 'DIGEST_MISMATCH', layer: base.layers[1]!.digest } });
     expect((err as Error).message).toContain(`wrong diff id calculated on extraction "${base.layers[1]!.diffId}"`);
     expect(await rt.listImages()).toEqual([]);
+    // Both layers' downloads committed their content (ingest, commit: 3 transactions each) before any unpack, as
+    // containerd's fetch handler does beside the unpacker; only the first layer was unpacked (6), and no image recorded.
+    expect(rt.stats().metadataCommits).toBe(3 + 3 + 6);
     // The manifest, config and first layer stay in the content store, as in containerd's; the bad layer does not.
     expect(rt.contentSize()).toBe(liar.contentSize - base.layers[1]!.gz.length);
     // Pulled again, the layer is fetched again (and fails again), not taken from the store.

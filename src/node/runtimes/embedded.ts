@@ -20,7 +20,7 @@ import { ImageStore } from './image-store.js';
 import { acquireLayerThreads, releaseLayerThreads, type LayerThread } from './layer-thread.js';
 import { BlobSink, decompressor } from './layer-store.js';
 import { MetadataJournal } from './metadata-journal.js';
-import { createJournal, META_TX_PER_NEW_LAYER, META_TX_PER_PULL } from './metadata-store.js';
+import { createJournal, META_TX_PER_LAYER_COMMIT, META_TX_PER_LAYER_INGEST, META_TX_PER_LAYER_UNPACK, META_TX_PER_PULL } from './metadata-store.js';
 import { diffIdsOf, manifestParts, mediaTypeOf, parseJson } from './pull-manifest.js';
 import { pullPhase, RegistryHosts, type Via } from './registry-hosts.js';
 import { DEFAULT_IMAGE_PULL_PROGRESS_TIMEOUT_MS, isPullCanceled, pullCanceled, PullProgress } from './pull-progress.js';
@@ -331,7 +331,8 @@ export class EmbeddedRuntime implements Runtime {
             details: { layer: l.digest, expected: diffIds[i], actual },
           });
         }
-        if (fresh) await this.journal?.commit(`layer ${l.digest}`, META_TX_PER_NEW_LAYER);
+        // The unpacker's share of the layer's transactions; its download made the others (storeLayer).
+        if (fresh) await this.journal?.commit(`layer ${l.digest}`, META_TX_PER_LAYER_UNPACK);
       }
     } finally {
       // Nothing of a failed pull is left running: its other fetches end (and store what verified) first.
@@ -388,6 +389,9 @@ export class EmbeddedRuntime implements Runtime {
   ): Promise<void> {
     const path = this.blobPath(desc.digest);
     const partial = `${path}.partial-${process.pid}-${Math.random().toString(36).slice(2)}`;
+    // containerd's fetch handler opens the ingest (a lease on it: one transaction) before its GET, and commits the
+    // content (two) once the blob is in place, beside the other downloads: not in the unpacker's chain.
+    await this.journal?.commit(`ingest ${desc.digest}`, META_TX_PER_LAYER_INGEST);
     try {
       // Like containerd's fetcher, hosts are tried until one answers; a body that fails later fails the pull.
       const blob = await via('pull', (c) => c.getBlob(ref.path, desc.digest, { saveTo: { partial, path }, resume: true }));
@@ -406,6 +410,7 @@ export class EmbeddedRuntime implements Runtime {
         await rename(partial, path);
         size = received();
       }
+      await this.journal?.commit(`content ${desc.digest}`, META_TX_PER_LAYER_COMMIT);
       this.content.set(desc.digest, { size });
     } finally {
       await rm(partial, { force: true });
