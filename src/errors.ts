@@ -11,6 +11,7 @@ export type PullbenchErrorCode =
   | 'NOT_FOUND'
   | 'INTERNAL'
   | 'INTERRUPTED'
+  | 'RESOURCES_EXCEEDED'
   | 'TIMEOUT'
   | 'TOOL_MISSING'
   | 'PROCESS_FAILED'

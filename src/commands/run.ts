@@ -7,6 +7,7 @@ import { renderSummary } from '../report/render.js';
 import { readResults, type RunResults } from '../results/index.js';
 import { runScenario } from '../run/run.js';
 import { loadScenario } from '../scenario/load.js';
+import { interruptSignal } from '../util/cleanup.js';
 
 export default class Run extends BaseCommand {
   static override summary = 'Run a scenario: roll workloads out over emulated nodes and measure image pulls';
@@ -20,6 +21,7 @@ export default class Run extends BaseCommand {
     set: Flags.string({ description: 'override a field: path=value (repeatable)', multiple: true, default: [] }),
     output: Flags.string({ char: 'o', description: 'directory for results (overrides outputs.dir)' }),
     baseline: Flags.string({ description: 'results.json of an earlier run: compare at the end (exit 4 on a regression)' }),
+    'ignore-memory-estimate': Flags.boolean({ description: 'run even when the memory estimate says the run does not fit this machine (docs/scale.md#memory)' }),
   };
 
   async run(): Promise<RunResults> {
@@ -32,6 +34,8 @@ export default class Run extends BaseCommand {
       ...(this.jsonEnabled() ? {} : { onProgress: progressRenderer((line) => this.logToStderr(line), { interactive: this.interactive }) }),
       ...(flags.output ? { outputDir: flags.output } : {}),
       ...(baseline && flags.baseline ? { baseline, baselineFile: flags.baseline } : {}),
+      signal: interruptSignal(),
+      ignoreMemoryEstimate: flags['ignore-memory-estimate'],
     });
     if (!this.jsonEnabled()) {
       this.log(renderSummary(results));

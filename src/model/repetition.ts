@@ -30,6 +30,8 @@ export interface ModelContext {
   images: string[];
   namespace: string;
   onProgress?: RunEventSink;
+  /** Aborted (Ctrl-C): the virtual-time loop stops at its next turn. */
+  signal?: AbortSignal;
 }
 
 const bytesPerMs = (bitsPerSecond: number): number => bitsPerSecond / 8 / 1000;
@@ -129,6 +131,7 @@ export function runModelRepetition(ctx: ModelContext, arm: Arm, index: number): 
       imageRef: (ref) => `${MODEL_REGISTRY_HOST}/${ref}`,
       newUid: () => `00000000-0000-4000-8000-${(++uid).toString(16).padStart(12, '0')}`,
       onProgress: (step, ready, total) => ctx.onProgress?.({ type: 'step', step, ready, total, virtualSeconds: (clock.now() - t0) / 1000 }),
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
     });
     const linkAfter = cluster.linkBytes();
     return {
@@ -142,5 +145,5 @@ export function runModelRepetition(ctx: ModelContext, arm: Arm, index: number): 
       linkBytes: { registry: linkAfter.registry - linkBefore.registry, mirror: linkAfter.mirror - linkBefore.mirror },
       ...(cacheVerified !== undefined ? { cacheVerified } : {}),
     };
-  });
+  }, ctx.signal);
 }

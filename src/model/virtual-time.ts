@@ -11,9 +11,10 @@ function settle(): Promise<void> {
  * run, then jumps the clock to the next timer and fires everything due then.
  * The work must wait on nothing but the clock (no sockets, no files), or the
  * loop would jump past it; when nothing is pending and the work is not done,
- * it has stalled and this says so.
+ * it has stalled and this says so. An abort ends the loop at its next turn with the signal's reason (the work,
+ * left waiting on the clock, is dropped).
  */
-export async function runInVirtualTime<T>(clock: ManualClock, work: () => Promise<T>): Promise<T> {
+export async function runInVirtualTime<T>(clock: ManualClock, work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
   let outcome: { ok: true; value: T } | { ok: false; error: unknown } | undefined;
   work().then(
     (value) => (outcome = { ok: true, value }),
@@ -22,6 +23,7 @@ export async function runInVirtualTime<T>(clock: ManualClock, work: () => Promis
   for (;;) {
     await settle();
     if (outcome) break;
+    signal?.throwIfAborted();
     if (!clock.fireNextInstant()) {
       throw new PullbenchError('INTERNAL', 'the model stalled: nothing is left to happen and the work is not done', {
         details: { virtualTimeMs: clock.now() },

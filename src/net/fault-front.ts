@@ -262,7 +262,7 @@ export async function startFaultFront(opts: FaultFrontOptions): Promise<StartedF
     });
     return closing;
   };
-  const unregister = registerCleanup(`fault front 127.0.0.1:${port}`, close);
+  const unregister = registerCleanup(`fault front 127.0.0.1:${port}`, close, { endsWithProcess: true });
 
   return {
     host: `127.0.0.1:${port}`,

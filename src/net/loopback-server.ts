@@ -26,6 +26,6 @@ export function closeOnce(what: string, server: Server, sockets: Set<Socket>, al
     });
     return closing;
   };
-  const unregister = registerCleanup(what, close);
+  const unregister = registerCleanup(what, close, { endsWithProcess: true });
   return close;
 }

@@ -147,7 +147,7 @@ export async function startRegistryServer(opts: RegistryServerOptions = {}): Pro
     })();
     return closing;
   };
-  const unregister = registerCleanup(`registry ${url}`, close);
+  const unregister = registerCleanup(`registry ${url}`, close, { endsWithProcess: true });
   return {
     url,
     host: hostPort,

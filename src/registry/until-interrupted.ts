@@ -6,6 +6,6 @@ import { registerCleanup } from '../util/cleanup.js';
  */
 export function untilInterrupted(): Promise<void> {
   return new Promise<void>((resolve) => {
-    registerCleanup('wait for interrupt', () => resolve());
+    registerCleanup('wait for interrupt', () => resolve(), { endsWithProcess: true });
   });
 }

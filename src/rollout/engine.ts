@@ -22,6 +22,8 @@ export interface RolloutOptions {
   onProgress?(step: string, ready: number, total: number): void;
   /** A step starts (before its first pod is created): faults timed from a step are scheduled here. */
   onStepStart?(step: string, at: number): void;
+  /** Aborted (Ctrl-C): the rollout stops at its next sync or wait, and throws the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export interface StepResult {
@@ -65,6 +67,15 @@ interface Workload {
   created: number;
 }
 
+/**
+ * Pods one controller sync creates at most, as kube-controller-manager's burstReplicas: 500 for the ReplicaSet
+ * controller (pkg/controller/replicaset/replica_set.go BurstReplicas), 250 for the DaemonSet controller
+ * (pkg/controller/daemon/daemon_controller.go BurstReplicas), v1.33. Between bursts the step yields a turn of the
+ * event loop: 100,000 pods created and started in one go held the process for over a minute (no progress line, no
+ * Ctrl-C); now a burst and what it sets off run, then timers, I/O and signals.
+ */
+const BURST = { deployment: 500, daemonSet: 250 } as const;
+
 /** How often, at most, a controller syncs a step of this many pods; changes in between are handled together. */
 function syncIntervalMs(pods: number): number {
   return pods < 200 ? 0 : Math.max(10, pods / 100);
@@ -83,6 +94,7 @@ export async function runRollouts(steps: readonly RolloutSection[], opts: Rollou
   };
   const results: StepResult[] = [];
   for (const step of steps) {
+    opts.signal?.throwIfAborted();
     let workload: Workload;
     if (step.update) {
       workload = workloads.get(step.update.target)!;
@@ -136,7 +148,8 @@ async function runStep(step: RolloutSection, w: Workload, scheduler: SpreadSched
     w.pods = w.pods.filter((p) => p.uid !== uid);
   };
 
-  // One controller sync; true when it changed something.
+  // One controller sync; true when it changed something. A full burst sets `burst`: the next sync waits a turn.
+  let burst = false;
   const sync = (): boolean => {
     // Every node has its new pod (one per node, as create() below makes them) and no old one is left: nothing to do,
     // and no pass over the pods (100,000 in a model).
@@ -145,9 +158,11 @@ async function runStep(step: RolloutSection, w: Workload, scheduler: SpreadSched
     const newPods = w.pods.filter((p) => p.revision === w.revision);
     if (w.kind === 'deployment') {
       const action = deploymentSync(w, oldPods.map(state), newPods.map(state));
-      for (let i = 0; i < action.create; i++) create(scheduler.schedule(w.name, w.nodes === cluster.nodes ? undefined : w.nodes));
+      const creates = Math.min(action.create, BURST.deployment);
+      for (let i = 0; i < creates; i++) create(scheduler.schedule(w.name, w.nodes === cluster.nodes ? undefined : w.nodes));
       action.delete.forEach(remove);
-      return action.create > 0 || action.delete.length > 0;
+      burst = creates === BURST.deployment;
+      return creates > 0 || action.delete.length > 0;
     }
     // By node, once per sync: a find per node made every sync O(nodes x pods), minutes at 1,000 nodes.
     const newByNode = firstByNode(newPods);
@@ -158,9 +173,11 @@ async function runStep(step: RolloutSection, w: Workload, scheduler: SpreadSched
       return { node, ...(old ? { old: state(old) } : {}), ...(neu ? { new: state(neu) } : {}) };
     });
     const action = daemonSetSync(w.maxUnavailable, nodes);
-    action.create.forEach(create);
+    const creates = action.create.slice(0, BURST.daemonSet);
+    creates.forEach(create);
     action.delete.forEach(remove);
-    return action.create.length > 0 || action.delete.length > 0;
+    burst = creates.length === BURST.daemonSet;
+    return creates.length > 0 || action.delete.length > 0;
   };
 
   const settled = (): boolean => {
@@ -186,13 +203,20 @@ async function runStep(step: RolloutSection, w: Workload, scheduler: SpreadSched
   let lastSync = -Infinity;
   try {
     for (;;) {
+      opts.signal?.throwIfAborted();
       // Every sync is a pass over the step's pods; one per readiness change made a large step O(pods²). A sync every
       // pods/100 ms bounds the passes by the step's duration instead; small steps sync at once, their timing exact.
       const wait = lastSync + syncIntervalMs(w.replicas) - clock.now();
-      if (wait > 0) await clock.sleep(wait);
+      if (wait > 0) await sleepUnlessAborted(clock, wait, opts.signal);
+      opts.signal?.throwIfAborted();
       lastSync = clock.now();
+      // Keep syncing until the controller has nothing to do, a turn of the event loop after each full burst.
       while (sync()) {
-        /* keep syncing until the controller has nothing to do */
+        if (burst) {
+          opts.onProgress?.(step.name, census.ready, w.replicas);
+          await sleepUnlessAborted(clock, 0, opts.signal);
+          opts.signal?.throwIfAborted();
+        }
       }
       census.refresh();
       opts.onProgress?.(step.name, census.ready, w.replicas);
@@ -203,7 +227,7 @@ async function runStep(step: RolloutSection, w: Workload, scheduler: SpreadSched
         timedOut = true;
         break;
       }
-      await waitForChange(cluster, clock, Math.min(1000, deadline - clock.now()));
+      await waitForChange(cluster, clock, Math.min(1000, deadline - clock.now()), opts.signal);
     }
   } finally {
     stopCounting();
@@ -290,16 +314,31 @@ function firstByNode(pods: readonly TrackedPod[]): Map<string, TrackedPod> {
   return byNode;
 }
 
-function waitForChange(cluster: Cluster, clock: Clock, ms: number): Promise<void> {
+// A change, the time, or an abort: whichever comes first.
+function waitForChange(cluster: Cluster, clock: Clock, ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve) => {
     let done = false;
     const finish = (): void => {
       if (done) return;
       done = true;
       unsubscribe();
+      signal?.removeEventListener('abort', finish);
       resolve();
     };
     const unsubscribe = cluster.onChange(finish);
+    signal?.addEventListener('abort', finish, { once: true });
     void clock.sleep(Math.max(0, ms)).then(finish);
+  });
+}
+
+function sleepUnlessAborted(clock: Clock, ms: number, signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return clock.sleep(ms);
+  return new Promise((resolve) => {
+    const finish = (): void => {
+      signal.removeEventListener('abort', finish);
+      resolve();
+    };
+    signal.addEventListener('abort', finish, { once: true });
+    void clock.sleep(ms).then(finish);
   });
 }

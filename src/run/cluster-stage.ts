@@ -24,7 +24,7 @@ function route(target: string, found: ReturnType<typeof routeLink>): Route {
  * onto a cluster (cluster/ does not know the scenario file). Pre-pulled arms
  * reach the registries unshaped.
  */
-function emulatedClusterOptions(scenario: Scenario, arm: Arm, registries: RunRegistries, mirrors: ReadonlyMap<string, StartedRegistry> | undefined, ways: NodeWays): EmulatedClusterOptions {
+function emulatedClusterOptions(scenario: Scenario, arm: Arm, registries: RunRegistries, mirrors: ReadonlyMap<string, StartedRegistry> | undefined, ways: NodeWays, signal: AbortSignal | undefined): EmulatedClusterOptions {
   const pools = scenarioPools(scenario).map((pool): EmulatedPool => ({
     name: pool.name,
     nodes: pool.nodes,
@@ -54,6 +54,7 @@ function emulatedClusterOptions(scenario: Scenario, arm: Arm, registries: RunReg
     }])),
     ...(ways.proxy && scenario.proxy ? { proxy: nodeProxy(scenario.proxy, { target: ways.proxy, ...(scenario.links.proxy ? { link: scenario.links.proxy } : {}) }) } : {}),
     ...(arm.p2p ? { p2p: p2pOptions(scenario, arm.p2p), ...(ways.peer ? { peerWay: ways.peer } : {}) } : {}),
+    ...(signal ? { signal } : {}),
   };
 }
 
@@ -105,11 +106,13 @@ export interface ClusterStageInput {
   mirrors?: ReadonlyMap<string, StartedRegistry>;
   real?: RealRun;
   ways?: NodeWays;
+  /** Aborted on Ctrl-C: an emulated cluster stops starting nodes. */
+  signal?: AbortSignal;
 }
 
 /** Stage `cluster`: a fresh emulated cluster, or a fresh namespace on the run's real cluster. */
-export async function clusterStage({ scenario, arm, index, registries, mirrors, real, ways = {} }: ClusterStageInput): Promise<Cluster> {
-  return real ? real.open(arm, index) : EmulatedCluster.start(emulatedClusterOptions(scenario, arm, registries, mirrors, ways));
+export async function clusterStage({ scenario, arm, index, registries, mirrors, real, ways = {}, signal }: ClusterStageInput): Promise<Cluster> {
+  return real ? real.open(arm, index) : EmulatedCluster.start(emulatedClusterOptions(scenario, arm, registries, mirrors, ways, signal));
 }
 
 export interface WarmStageInput {

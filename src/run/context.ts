@@ -20,6 +20,8 @@ export interface RunContext {
   readonly signer?: RunSigner;
   /** The verify stage's decisions, when the scenario verifies: what is rolled out, what is denied. */
   readonly admitted?: Admission;
+  /** Aborted on Ctrl-C: the cluster's start and the rollout stop at it. */
+  readonly signal?: AbortSignal;
 }
 
 /** Things a stage started, disposed in reverse order of start, each once. */

@@ -73,7 +73,7 @@ export class LoadStage implements AsyncDisposable {
   private readonly unregister: () => void;
 
   private constructor(private readonly storms: PlannedStorm[]) {
-    this.unregister = registerCleanup('load stage', () => this[Symbol.asyncDispose]());
+    this.unregister = registerCleanup('load stage', () => this[Symbol.asyncDispose](), { endsWithProcess: true });
   }
 
   /** Resolves every storm's image (a mirror storm's on the upstream registry); undefined when the scenario has no storm for this arm. */

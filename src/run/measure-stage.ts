@@ -32,6 +32,8 @@ export interface MeasureStageInput {
   /** The fault fronts, armed as the rollout starts. */
   faults?: FaultStage;
   progress: RunEventSink;
+  /** Aborted on Ctrl-C: the rollout stops. */
+  signal?: AbortSignal;
 }
 
 /** What the measured rollout produced, before it is read into a repetition. */
@@ -54,7 +56,7 @@ export interface Measured {
  * the registries' counters and the links' byte counts reset or read around
  * them, so that what came before (pre-pulls, storm lookups) is not counted.
  */
-export async function measureStage({ scenario, arm, cluster, registries, mirrors, rollouts, imageRef, sampler, faults, progress }: MeasureStageInput): Promise<Measured> {
+export async function measureStage({ scenario, arm, cluster, registries, mirrors, rollouts, imageRef, sampler, faults, progress, signal }: MeasureStageInput): Promise<Measured> {
   const servers = [...registries.list.map((r) => r.registry), ...(mirrors?.values() ?? [])];
   // Registries counted from their log (docker-registry) answer before they log: their counts wait for the log.
   const statsCaughtUp = async (): Promise<void> => {
@@ -90,6 +92,7 @@ export async function measureStage({ scenario, arm, cluster, registries, mirrors
     pullPolicy: arm.pullPolicy,
     imageRef,
     ...(faults ? { onStepStart: (step: string, at: number) => faults.stepStarted(step, at) } : {}),
+    ...(signal ? { signal } : {}),
     onProgress: (step, ready, total) => {
       const moved = cluster.linkBytes();
       progress({ type: 'step', step, ready, total, linkBytes: moved.registry + moved.mirror + (moved.peers ?? 0) - linkBefore.registry - linkBefore.mirror - (linkBefore.peers ?? 0) });

@@ -30,7 +30,7 @@ export interface RepetitionOutput {
  * warm, measure, collect. Everything it starts is disposed when it ends.
  */
 export async function runRepetition(ctx: RunContext, { arm, index, registries }: RepetitionInput): Promise<RepetitionOutput> {
-  const { scenario, real, admitted, progress } = ctx;
+  const { scenario, real, admitted, progress, signal } = ctx;
   await using owned = new Owned();
   // Emulated nodes meet the scenario's faults through fronts; a real cluster's (a stopped or paused registry container) are the run's.
   const faults = real ? undefined : owned.add(await FaultStage.start(scenario, registries));
@@ -53,7 +53,7 @@ export async function runRepetition(ctx: RunContext, { arm, index, registries }:
   if (faults && arm.p2p) ways.peer = (agentHost, node) => faults.peer(agentHost, node);
   // Emulated nodes live in this process: sample it, from a baseline before the nodes start.
   const sampler = real ? undefined : owned.add(UsageSampler.start());
-  const cluster = owned.add(await clusterStage({ scenario, arm, index, registries, ...(mirrors ? { mirrors } : {}), ...(real ? { real } : {}), ways }));
+  const cluster = owned.add(await clusterStage({ scenario, arm, index, registries, ...(mirrors ? { mirrors } : {}), ...(real ? { real } : {}), ways, ...(signal ? { signal } : {}) }));
   // Real nodes name the registry (or the mirror route) as they reach it on their network; emulated ones by each image's registry.
   const imageRef = real ? (ref: string): string => `${real.imageHost(arm.topology)}/${ref}` : (ref: string): string => registries.imageRef(ref);
   const rollouts = admitted?.rollouts ?? scenario.rollouts;
@@ -65,7 +65,7 @@ export async function runRepetition(ctx: RunContext, { arm, index, registries }:
     return { images: refs.filter((ref) => registries.of(ref) === r).map(imageRef), ...(user ? { auth: user } : {}) };
   }).filter((g) => g.images.length > 0);
   const cacheVerified = await warmStage({ cluster, arm, groups: warmGroups, real: real !== undefined, progress });
-  const measured = await measureStage({ scenario, arm, cluster, registries, ...(mirrors ? { mirrors } : {}), rollouts, imageRef, ...(sampler ? { sampler } : {}), ...(faults ? { faults } : {}), progress });
+  const measured = await measureStage({ scenario, arm, cluster, registries, ...(mirrors ? { mirrors } : {}), rollouts, imageRef, ...(sampler ? { sampler } : {}), ...(faults ? { faults } : {}), progress, ...(signal ? { signal } : {}) });
   const repetition = collectStage({
     ...(proxy ? { proxy: proxy.stats() } : {}), scenario, index, cluster, registries, ...(mirrors ? { mirrors } : {}), measured,
     ...(cacheVerified !== undefined ? { cacheVerified } : {}), ...(admitted ? { admitted } : {}), imageRef,

@@ -17,6 +17,7 @@ import { registerCleanup } from '../util/cleanup.js';
 import { environmentInfo } from '../util/environment.js';
 import { recordConditions } from '../measure/conditions.js';
 import { scaleScenario } from './byte-scale.js';
+import { assertMemoryFits, estimateMemory, machineLimits } from './memory.js';
 import type { RunContext } from './context.js';
 import { NAMESPACE } from './measure-stage.js';
 import { prepareNetwork, startRealRun } from './real-cluster.js';
@@ -35,6 +36,13 @@ export interface RunOptions {
   baseline?: RunResults;
   /** The baseline's file, recorded in the comparison. */
   baselineFile?: string;
+  /**
+   * Aborted (the command passes Ctrl-C's): the stage under way stops (the cluster's start, the rollout, a modelled
+   * repetition) and the run throws the signal's reason; what it started is disposed on the way out.
+   */
+  signal?: AbortSignal;
+  /** Run even when the memory estimate says the run does not fit this machine. */
+  ignoreMemoryEstimate?: boolean;
 }
 
 export interface RunOutcome {
@@ -64,13 +72,17 @@ export async function runScenario(given: LoadedScenario, options: RunOptions = {
   if (scenario.cluster.pools && scenario.cluster.driver !== 'emulated' && scenario.cluster.driver !== 'kind') {
     throw new PullbenchError('INVALID_ARGUMENT', `cluster.pools run with drivers emulated and kind; driver ${scenario.cluster.driver} cannot run them: use cluster.nodes`);
   }
+  // Before anything starts: a run that cannot fit is refused in a second, not after minutes of growing.
+  if (!options.ignoreMemoryEstimate) assertMemoryFits(estimateMemory(scenario), machineLimits());
   const progress = options.onProgress ?? (() => undefined);
   const startedAt = new Date();
   const conditions = recordConditions();
   const owned: AsyncDisposable[] = [];
+  const { signal } = options;
+  // Its parts (servers, temp dirs, processes, networks) are registered on their own, with their fallbacks.
   const unregister = registerCleanup('pullbench run', async () => {
     for (const d of owned.splice(0).reverse()) await Promise.resolve(d[Symbol.asyncDispose]()).catch(() => undefined);
-  });
+  }, { endsWithProcess: true });
   try {
     // Owned first, so disposed last: after the cluster and the registry containers on the network.
     owned.push(await prepareNetwork(scenario));
@@ -85,6 +97,7 @@ export async function runScenario(given: LoadedScenario, options: RunOptions = {
     }
     progress({ type: 'seeding', registry: registry.version(), url: registry.url, images: scenario.images.length });
     const sizes = await seedStage(loaded, registries);
+    signal?.throwIfAborted();
     // The supply-chain stages: sign what the scenario says, then admit or deny each rollout image.
     const signer = await prepareSigner(loaded);
     if (signer) {
@@ -98,13 +111,13 @@ export async function runScenario(given: LoadedScenario, options: RunOptions = {
       admitted = admission(scenario, supplyChain);
       progress({ type: 'verified', images: supplyChain.images.map((i) => ({ image: i.image, decision: i.admitted ? i.decision : 'denied' })) });
     }
-    const ctx: RunContext = { loaded, scenario, progress, ...(real ? { real } : {}), ...(signer ? { signer } : {}), ...(admitted ? { admitted } : {}) };
+    const ctx: RunContext = { loaded, scenario, progress, ...(real ? { real } : {}), ...(signer ? { signer } : {}), ...(admitted ? { admitted } : {}), ...(signal ? { signal } : {}) };
     // The model driver: nodes in virtual time over flows, sized by what was just seeded (docs/model.md).
     let model: ModelContext | undefined;
     if (scenario.cluster.driver === 'model') {
       const calibration = scenario.cluster.calibration ? await loadCalibration(resolve(loaded.dir, scenario.cluster.calibration)) : BUILTIN_CALIBRATION;
       const catalog = await readCatalog(registry, scenario.images.map((i) => i.ref));
-      model = { scenario, catalog, calibration, images: rolloutImageRefs(scenario.rollouts), namespace: NAMESPACE, onProgress: progress };
+      model = { scenario, catalog, calibration, images: rolloutImageRefs(scenario.rollouts), namespace: NAMESPACE, onProgress: progress, ...(signal ? { signal } : {}) };
     }
     const arms = expandArms(scenario);
     const armResults: ArmResult[] = [];
@@ -113,6 +126,7 @@ export async function runScenario(given: LoadedScenario, options: RunOptions = {
     for (const arm of arms) {
       const repetitions: Repetition[] = [];
       for (let rep = 0; rep < scenario.repeat; rep++) {
+        signal?.throwIfAborted();
         progress({ type: 'arm', arm: arm.name, repetition: rep + 1, repetitions: scenario.repeat });
         // A rate limit's window would carry over from one arm to the next (and from the verify stage's
         // manifest GETs to the first): give each repetition a fresh registry.

@@ -381,7 +381,8 @@ const podTemplate = {
 
 const deployment = s.object({
   ...podTemplate,
-  replicas: s.int({ min: 0 }).default(1).describe('Pod count'),
+  // Kubernetes' documented limit for one cluster (docs: Considerations for large clusters): 150,000 pods in total.
+  replicas: s.int({ min: 0, max: 150_000 }).default(1).describe("Pod count: at most 150,000, a whole cluster's pods at Kubernetes' documented limit (what fits this machine is checked before the run: docs/scale.md#memory)"),
   maxSurge: s.intOrPercent().default('25%').describe('Pods above replicas during a rolling update: a count or a percentage (rounded up)'),
   maxUnavailable: s.intOrPercent().default('25%').describe('Pods that may be unavailable during a rolling update: a count or a percentage (rounded down)'),
 }).describe('A Deployment, rolled out in waves as the Deployment controller does');

@@ -105,8 +105,8 @@ export async function startProcess(spec: ProcessSpec): Promise<StartedProcess> {
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
+    // Registered until it has exited: an exit of pullbench meanwhile (a second Ctrl-C) still kills it.
     stopping ??= (async () => {
-      unregister();
       if (hasExited) return;
       killGroup('SIGTERM');
       const grace = spec.stopGraceMs ?? 5000;
@@ -115,7 +115,7 @@ export async function startProcess(spec: ProcessSpec): Promise<StartedProcess> {
         killGroup('SIGKILL');
         await exitPromise;
       }
-    })();
+    })().finally(unregister);
     return stopping;
   };
   const unregister = registerCleanup(

@@ -2,26 +2,37 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { registerCleanup, withSyncFallback } from './cleanup.js';
+import { cleanupUnderWay, registerCleanup, withSyncFallback } from './cleanup.js';
 
 export interface TempDir extends AsyncDisposable {
   readonly path: string;
   remove(): Promise<void>;
 }
 
-/** A temp dir removed on dispose, and also on Ctrl-C or process exit. */
-export async function makeTempDir(prefix = 'pullbench-'): Promise<TempDir> {
-  const path = await mkdtemp(join(tmpdir(), prefix));
-  let removed = false;
-  const remove = async (): Promise<void> => {
-    if (removed) return;
-    removed = true;
-    unregister();
-    await rm(path, { recursive: true, force: true });
+export interface TempDirOptions {
+  /** Made inside this directory instead of the system's temp dir. */
+  parent?: string;
+  /**
+   * Registered with the process's cleanup (default). Off for a dir inside a parent the process has registered, or
+   * made in a worker thread, whose cleanup registry the process's exit does not run.
+   */
+  register?: boolean;
+}
+
+/**
+ * A temp dir removed on dispose, and also on Ctrl-C or process exit. It stays registered until it is gone, so an
+ * exit while it is being removed (a second Ctrl-C) still removes it, synchronously.
+ */
+export async function makeTempDir(prefix = 'pullbench-', opts: TempDirOptions = {}): Promise<TempDir> {
+  const path = await mkdtemp(join(opts.parent ?? tmpdir(), prefix));
+  let removing: Promise<void> | undefined;
+  const remove = (): Promise<void> => {
+    // Unregistered once gone: after a failure the exit's synchronous removal still tries.
+    removing ??= cleanupUnderWay(`removing ${path}`, rm(path, { recursive: true, force: true })).then(() => unregister());
+    return removing;
   };
-  const unregister = registerCleanup(
-    `temp dir ${path}`,
-    withSyncFallback(remove, () => rmSync(path, { recursive: true, force: true })),
-  );
+  const unregister = opts.register === false
+    ? () => undefined
+    : registerCleanup(`temp dir ${path}`, withSyncFallback(remove, () => rmSync(path, { recursive: true, force: true })));
   return { path, remove, [Symbol.asyncDispose]: remove };
 }

@@ -114,6 +114,23 @@ describe('running rollouts against a cluster', () => {
     expect(results[1]!.durationMs).toBe(200); // two waves: 5 new pods, then the other 5
   });
 
+  it('stops at an abort: the step waiting for pods throws the reason at once and creates no more pods', async () => {
+    const clock = new ManualClock(0);
+    // Pods that never become ready: the step would wait out its 300 s timeout.
+    const cluster = new FakeCluster(['n1', 'n2'], clock, 1e9);
+    const sc = scenario('  - { name: app, deployment: { image: demo/app:v1, replicas: 4 } }\n  - { name: more, deployment: { image: demo/app:v2, replicas: 4 } }\n');
+    const abort = new AbortController();
+    const steps = runRollouts(sc.rollouts, { cluster, clock, namespace: 'pb', pullPolicy: 'IfNotPresent', imageRef: (r) => r, signal: abort.signal });
+    const outcome = steps.then(() => 'finished', (err: unknown) => err);
+    await clock.advance(1500);
+    expect(cluster.live.size).toBe(4);
+    const reason = new Error('interrupted');
+    abort.abort(reason);
+    // No clock advance: the abort itself wakes the step.
+    expect(await outcome).toBe(reason);
+    expect(cluster.live.size).toBe(4);
+  });
+
   it('puts one DaemonSet pod on every node', async () => {
     const clock = new ManualClock(0);
     const cluster = new FakeCluster(['n1', 'n2', 'n3'], clock, 100);

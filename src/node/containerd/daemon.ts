@@ -103,14 +103,18 @@ export async function startContainerd(opts: ContainerdOptions): Promise<StartedC
     throw new PullbenchError('RUNTIME_START_FAILED', `socket path too long for a unix socket: ${paths.socket}`);
   }
   let proc: StartedProcess | undefined;
-  const teardown = async (): Promise<void> => {
-    unregister();
-    try {
-      await proc?.stop();
-    } finally {
-      await unmountUnder(dir.path);
-      await dir.remove();
-    }
+  // Registered until done: an exit meanwhile leaves its mounts to nobody, so the first Ctrl-C waits for it.
+  let tearing: Promise<void> | undefined;
+  const teardown = (): Promise<void> => {
+    tearing ??= (async () => {
+      try {
+        await proc?.stop();
+      } finally {
+        await unmountUnder(dir.path);
+        await dir.remove();
+      }
+    })().finally(unregister);
+    return tearing;
   };
   const unregister = registerCleanup(`containerd ${opts.label}`, teardown);
 
@@ -155,8 +159,7 @@ export async function startContainerd(opts: ContainerdOptions): Promise<StartedC
         });
       }
     };
-    let stopping: Promise<void> | undefined;
-    const stop = (): Promise<void> => (stopping ??= teardown());
+    const stop = teardown;
     return {
       ...paths,
       pid: started.pid,

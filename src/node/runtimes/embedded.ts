@@ -58,6 +58,11 @@ export interface EmbeddedRuntimeOptions {
    * the runtime's own directory. Given, a node's P2P agent reads it, as Spegel reads containerd's content store.
    */
   contentRoot?: string;
+  /**
+   * The disk store's directory is made inside this one, which its owner removes (an emulated cluster's node roots,
+   * removed with the process's cleanup even when this runtime lives in a worker thread); default the system's temp dir.
+   */
+  tempParent?: string;
   /** The node's proxy environment, as a containerd service's (HTTP_PROXY, NO_PROXY): Go's choice per request. */
   proxy?: ProxyEnv;
   /**
@@ -130,7 +135,7 @@ export class EmbeddedRuntime implements Runtime {
   static async start(opts: EmbeddedRuntimeOptions): Promise<EmbeddedRuntime> {
     const rt = new EmbeddedRuntime(opts);
     if ((opts.layerStore ?? 'disk') === 'disk') {
-      rt.dir = await makeTempDir('pbemb-');
+      rt.dir = await makeTempDir('pbemb-', opts.tempParent ? { parent: opts.tempParent, register: false } : {});
       rt.contentRoot = opts.contentRoot ?? rt.dir.path;
       await mkdir(join(rt.contentRoot, 'blobs', 'sha256'), { recursive: true });
       await mkdir(join(rt.dir.path, 'snapshots'), { recursive: true });

@@ -22,6 +22,7 @@ import { AdvertisingRuntime } from '../../../node/p2p/advertising-runtime.js';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeTempDir, type TempDir } from '../../../util/temp.js';
+import { registerCleanup } from '../../../util/cleanup.js';
 
 /** A shaped link as the emulated nodes see it (bytes per second, milliseconds); run/ maps the scenario's `links` onto it. */
 export interface RouteLink {
@@ -131,6 +132,8 @@ interface ClusterCommon {
   peerWay?: PeerWay;
   /** A proxy hop: HTTP_PROXY / NO_PROXY in every node's runtime environment. */
   proxy?: NodeProxy;
+  /** Aborted (Ctrl-C): the start stops between nodes, and a dispose ends worker-hosted runtimes with their threads. */
+  signal?: AbortSignal;
 }
 
 export type EmulatedClusterOptions = ClusterCommon & (SinglePool | { pools: EmulatedPool[] });
@@ -201,6 +204,10 @@ export class EmulatedCluster implements Cluster {
   private pool: RuntimeWorkers | undefined;
   private peers: PeerNetwork | undefined;
   private contentDir: TempDir | undefined;
+  /** The embedded disk-store runtimes' directories, one tree: removed at exit even for runtimes in worker threads. */
+  private nodesDir: TempDir | undefined;
+  private disposing: Promise<void> | undefined;
+  private unregister: () => void = () => undefined;
 
   private get layerStore(): LayerStoreKind {
     return this.opts.layerStore ?? 'disk';
@@ -215,7 +222,13 @@ export class EmulatedCluster implements Cluster {
   }
 
   static async start(opts: EmulatedClusterOptions): Promise<EmulatedCluster> {
+    opts.signal?.throwIfAborted();
     const cluster = new EmulatedCluster(opts);
+    // Made before the cluster registers its cleanup, so that a Ctrl-C disposes the cluster (ends its runtimes) first.
+    if (opts.runtime === 'embedded' && !opts.runtimes && cluster.layerStore === 'disk') cluster.nodesDir = await makeTempDir('pbnodes-');
+    // On Ctrl-C the process's cleanup disposes it, whoever holds it; its parts that outlive the process (temp dirs,
+    // containerd daemons) are registered on their own, so an exit need not wait for the rest.
+    cluster.unregister = registerCleanup(`emulated cluster (${cluster.nodes.length} nodes)`, () => cluster[Symbol.asyncDispose](), { endsWithProcess: true });
     try {
       await cluster.startNodes();
     } catch (err) {
@@ -281,6 +294,7 @@ export class EmulatedCluster implements Cluster {
     let index = 0;
     for (const [p, pool] of this.fleet.entries()) {
       for (const name of this.pools[p]!.nodes) {
+        opts.signal?.throwIfAborted();
         if (opts.runtimes) {
           const runtime = opts.runtimes.create(name, index++);
           this.runtimes.push(runtime);
@@ -307,6 +321,7 @@ export class EmulatedCluster implements Cluster {
           label: name, hostsToml, maxConcurrentDownloads: pool.kubelet.maxConcurrentDownloads ?? DEFAULT_MAX_CONCURRENT_DOWNLOADS, layerStore: this.layerStore,
           imagePullProgressTimeoutMs: pool.kubelet.imagePullProgressTimeout ?? DEFAULT_IMAGE_PULL_PROGRESS_TIMEOUT_MS,
           containerdVersion: containerdProfile(pool.containerdVersion).version, ...(contentRoot ? { contentRoot } : {}),
+          ...(this.nodesDir ? { tempParent: this.nodesDir.path } : {}),
           ...(pool.platform ? { platform: pool.platform } : {}),
           ...(proxyEnv ? { proxy: proxyEnv } : {}),
         };
@@ -525,17 +540,29 @@ export class EmulatedCluster implements Cluster {
     }
   }
 
-  async [Symbol.asyncDispose](): Promise<void> {
+  [Symbol.asyncDispose](): Promise<void> {
+    this.disposing ??= this.dispose().finally(() => this.unregister());
+    return this.disposing;
+  }
+
+  private async dispose(): Promise<void> {
     for (const uid of this.pods.keys()) this.deletePod(uid);
     const errors: unknown[] = [];
-    for (const r of this.runtimes.splice(0)) await Promise.resolve(r[Symbol.asyncDispose]()).catch((e: unknown) => errors.push(e));
-    for (const { proxy } of this.proxies.splice(0)) await proxy.close().catch((e: unknown) => errors.push(e));
+    const runtimes = this.runtimes.splice(0);
+    // Interrupted: worker-hosted runtimes end with their threads (terminated below), their directories with nodesDir;
+    // one by one, 5,000 of them took seconds. Otherwise (and for a containerd per node) each is disposed, all at once.
+    if (!(this.opts.signal?.aborted && this.pool)) {
+      await Promise.all(runtimes.map((r) => Promise.resolve(r[Symbol.asyncDispose]()).catch((e: unknown) => errors.push(e))));
+    }
+    await Promise.all(this.proxies.splice(0).map(({ proxy }) => proxy.close().catch((e: unknown) => errors.push(e))));
     await this.peers?.[Symbol.asyncDispose]().catch((e: unknown) => errors.push(e));
     this.peers = undefined;
     await this.contentDir?.remove().catch((e: unknown) => errors.push(e));
     this.contentDir = undefined;
     await this.pool?.[Symbol.asyncDispose]().catch((e: unknown) => errors.push(e));
     this.pool = undefined;
+    await this.nodesDir?.remove().catch((e: unknown) => errors.push(e));
+    this.nodesDir = undefined;
     if (errors.length > 0) throw errors[0];
   }
 }

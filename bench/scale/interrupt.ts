@@ -1,0 +1,109 @@
+/**
+ * Ctrl-C at scale: how long `pullbench run` (the built CLI, as users run it) takes from SIGINT to its exit, and
+ * whether it leaves anything in its temp dir or any process behind. One fresh process per trial, a private TMPDIR
+ * each; the signal is sent at a moment the run is in (`--at`):
+ *
+ *   start:   while the nodes start (after the `arm` line), the emulated cluster half built;
+ *   rollout: once the rollout runs (its first progress line), pods being created and pulls under way.
+ *
+ *   npm run build && flock /tmp/pullbench-bench.lock npx tsx bench/scale/interrupt.ts \
+ *     [--nodes 5000] [--replicas 100000] [--trials 3] [--at rollout,start] [--second-after MS]
+ *
+ * The scenario is scenarios/scale-200.yaml with its node count, one Deployment of --replicas pods of one image
+ * (the shape of issue 26's run: 5,000 nodes, 100,000 replicas). --second-after sends a second SIGINT that many
+ * ms after the first (a forced exit). Prints one line per trial and a summary with the load average.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { listOption, numberOption } from '../options.js';
+import { processesWithTmp } from '../../test/helpers/processes.js';
+
+const NODES = numberOption('nodes', 5000);
+const REPLICAS = numberOption('replicas', 100_000);
+const TRIALS = numberOption('trials', 3);
+const AT = listOption('at', ['rollout', 'start']);
+const SECOND = process.argv.includes('--second-after') ? numberOption('second-after', 100) : undefined;
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const CLI = join(ROOT, 'bin/run.js');
+
+const READY: Record<string, RegExp> = { start: /^arm \S+ \(1\/1\)$/m, rollout: /^ {2}\S+: \d+\/\d+ ready/m };
+
+interface Trial {
+  at: string;
+  code: number | null;
+  /** From the first SIGINT to the exit. */
+  exitMs: number;
+  /** From the process's start to the signal. */
+  signalAtS: number;
+  left: number;
+  survivors: number;
+  rssMB: number;
+}
+
+function rssMB(pid: number): number {
+  try {
+    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+  } catch {
+    return 0;
+  }
+}
+
+async function trial(at: string, work: string, n: number): Promise<Trial> {
+  const tmp = join(work, `t${n}`);
+  mkdirSync(tmp);
+  const sets = [`cluster.nodes=${NODES}`, `rollouts=[{name: app, deployment: {image: scale/svc-1:v1, replicas: ${REPLICAS}}}]`, 'outputs.formats=[json]'];
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [CLI, 'run', join(ROOT, 'scenarios/scale-200.yaml'), '-o', join(work, `out${n}`), ...sets.flatMap((s) => ['--set', s])], {
+    cwd: ROOT,
+    env: { ...process.env, TMPDIR: tmp, CI: '1' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+  try {
+    while (!READY[at]!.test(stderr) && child.exitCode === null) await sleep(50);
+    if (child.exitCode !== null) throw new Error(`the run ended before the signal (exit ${child.exitCode}):\n${stderr.slice(-1500)}`);
+    const rss = rssMB(child.pid!);
+    const signalAt = performance.now();
+    child.kill('SIGINT');
+    if (SECOND !== undefined) setTimeout(() => child.kill('SIGINT'), SECOND);
+    const code = await exited;
+    const exitMs = performance.now() - signalAt;
+    await sleep(300);
+    return { at, code, exitMs, signalAtS: (signalAt - t0) / 1000, left: readdirSync(tmp).length, survivors: processesWithTmp(tmp).length, rssMB: rss };
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+}
+
+const work = mkdtempSync(join(tmpdir(), 'pb-interrupt-bench-'));
+const trials: Trial[] = [];
+const loadBefore = loadavg();
+try {
+  let n = 0;
+  for (const at of AT) {
+    for (let i = 0; i < TRIALS; i++) {
+      const t = await trial(at, work, n++);
+      trials.push(t);
+      console.log(`${at.padEnd(7)} signal at ${t.signalAtS.toFixed(1)} s (RSS ${t.rssMB.toFixed(0)} MB): exit ${t.code} after ${t.exitMs.toFixed(0)} ms; left in TMPDIR ${t.left}, processes left ${t.survivors}`);
+    }
+  }
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
+const loadAfter = loadavg();
+for (const at of AT) {
+  const ms = trials.filter((t) => t.at === at).map((t) => t.exitMs).sort((a, b) => a - b);
+  console.log(`${at}: SIGINT to exit ${ms.map((m) => `${(m / 1000).toFixed(2)} s`).join(', ')} (max ${(ms.at(-1)! / 1000).toFixed(2)} s)`);
+}
+console.log(`${NODES} nodes, ${REPLICAS} replicas${SECOND !== undefined ? `, second SIGINT after ${SECOND} ms` : ''}; load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')} before, ${loadAfter.map((l) => l.toFixed(2)).join(' ')} after`);
+const bad = trials.filter((t) => t.code !== 130 || t.left > 0 || t.survivors > 0);
+if (bad.length > 0) {
+  console.error(`${bad.length} trial(s) did not exit 130 clean`);
+  process.exitCode = 1;
+}
