@@ -1,4 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,6 +34,13 @@ export async function makeTempDir(prefix = 'pullbench-', opts: TempDirOptions = 
   };
   const unregister = opts.register === false
     ? () => undefined
-    : registerCleanup(`temp dir ${path}`, withSyncFallback(remove, () => rmSync(path, { recursive: true, force: true })));
+    : registerCleanup(`temp dir ${path}`, withSyncFallback(remove, () => removeSync(path)));
   return { path, remove, [Symbol.asyncDispose]: remove };
+}
+
+// At exit, where only synchronous work runs: rm(1) when there is one, as Node 20's rmSync walks the tree in
+// JavaScript, one call at a time (1,000 node roots: 4.5-7.9 s here, rm -rf 0.9-5 s); rmSync where it fails.
+function removeSync(path: string): void {
+  const rm = spawnSync('rm', ['-rf', '--', path], { stdio: 'ignore' });
+  if (rm.status !== 0) rmSync(path, { recursive: true, force: true });
 }
