@@ -7,11 +7,11 @@
  *   rollout: once the rollout runs (its first progress line), pods being created and pulls under way.
  *
  *   npm run build && flock /tmp/pullbench-bench.lock npx tsx bench/scale/interrupt.ts \
- *     [--nodes 5000] [--replicas 100000] [--trials 3] [--at rollout,start] [--second-after MS]
+ *     [--nodes 5000] [--replicas 100000] [--trials 3] [--at rollout,start] [--after S] [--second-after MS]
  *
  * The scenario is scenarios/scale-200.yaml with its node count, one Deployment of --replicas pods of one image
  * (the shape of issue 26's run: 5,000 nodes, 100,000 replicas). --second-after sends a second SIGINT that many
- * ms after the first (a forced exit). Prints one line per trial and a summary with the load average.
+ * ms after the first (a forced exit); --after waits that many seconds past the moment before the first. Prints one line per trial and a summary with the load average.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -26,6 +26,8 @@ const NODES = numberOption('nodes', 5000);
 const REPLICAS = numberOption('replicas', 100_000);
 const TRIALS = numberOption('trials', 3);
 const AT = listOption('at', ['rollout', 'start']);
+// Seconds to wait after that moment, so the rollout is well under way (pods created, pulls in flight, memory grown).
+const AFTER_S = process.argv.includes('--after') ? numberOption('after', 1) : 0;
 const SECOND = process.argv.includes('--second-after') ? numberOption('second-after', 100) : undefined;
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = join(ROOT, 'bin/run.js');
@@ -42,6 +44,8 @@ interface Trial {
   left: number;
   survivors: number;
   rssMB: number;
+  /** The last progress line before the signal. */
+  line: string;
 }
 
 function rssMB(pid: number): number {
@@ -67,15 +71,17 @@ async function trial(at: string, work: string, n: number): Promise<Trial> {
   const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
   try {
     while (!READY[at]!.test(stderr) && child.exitCode === null) await sleep(50);
+    if (AFTER_S > 0) await sleep(AFTER_S * 1000);
     if (child.exitCode !== null) throw new Error(`the run ended before the signal (exit ${child.exitCode}):\n${stderr.slice(-1500)}`);
     const rss = rssMB(child.pid!);
+    const line = stderr.trim().split('\n').at(-1) ?? '';
     const signalAt = performance.now();
     child.kill('SIGINT');
     if (SECOND !== undefined) setTimeout(() => child.kill('SIGINT'), SECOND);
     const code = await exited;
     const exitMs = performance.now() - signalAt;
     await sleep(300);
-    return { at, code, exitMs, signalAtS: (signalAt - t0) / 1000, left: readdirSync(tmp).length, survivors: processesWithTmp(tmp).length, rssMB: rss };
+    return { at, code, exitMs, signalAtS: (signalAt - t0) / 1000, left: readdirSync(tmp).length, survivors: processesWithTmp(tmp).length, rssMB: rss, line };
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
@@ -90,7 +96,7 @@ try {
     for (let i = 0; i < TRIALS; i++) {
       const t = await trial(at, work, n++);
       trials.push(t);
-      console.log(`${at.padEnd(7)} signal at ${t.signalAtS.toFixed(1)} s (RSS ${t.rssMB.toFixed(0)} MB): exit ${t.code} after ${t.exitMs.toFixed(0)} ms; left in TMPDIR ${t.left}, processes left ${t.survivors}`);
+      console.log(`${at.padEnd(7)} signal at ${t.signalAtS.toFixed(1)} s (RSS ${t.rssMB.toFixed(0)} MB): exit ${t.code} after ${t.exitMs.toFixed(0)} ms; left in TMPDIR ${t.left}, processes left ${t.survivors} (after: ${t.line.trim()})`);
     }
   }
 } finally {
