@@ -10,6 +10,7 @@ import { headlineOf, headlineText } from '../../results/index.js';
 import { rankArms, reportModel } from './model.js';
 import { P2P_HEAD, P2P_NOTE, p2pCells } from './p2p.js';
 import { POOL_HEAD, POOL_NOTE, poolCells, poolRows, REGISTRY_NOTE, registryCells, registryRows } from '../../results/breakdown.js';
+import { TIMELINE_STYLE, timelinesSection } from './timelines.js';
 
 export interface HtmlReportOptions {
   /** A baseline run and its comparison with this one (computed once, by the caller): a delta column and the verdicts. */
@@ -205,7 +206,7 @@ export async function renderHtmlReport(results: RunResults, options: HtmlReportO
   const scaled = scaleLabel(results) ? ` (${scaleLabel(results)!})` : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>pullbench: ${esc(results.scenario.name)}</title><style>${STYLE}</style></head>
+<title>pullbench: ${esc(results.scenario.name)}</title><style>${STYLE}${TIMELINE_STYLE}</style></head>
 <body>
 <h1>pullbench: ${esc(results.scenario.name)} <span class="status${results.passed ? '' : ' failed'}">${results.passed ? 'passed' : 'failed'}</span></h1>
 ${description ? `<p>${esc(description)}</p>` : ''}
@@ -219,6 +220,7 @@ ${comparison ? comparisonSection(comparison) : ''}
 <h2>Per-pod waterfall</h2>
 <label>arm <select id="waterfall-arm">${armOptions}</select></label> (first repetition)
 <div class="chart" id="waterfall-box"><canvas id="chart-waterfall" role="img" aria-label="per-pod waterfall"></canvas></div>
+${timelinesSection(results)}
 <h2>Where the bytes came from${scaled}, and what reached the upstream</h2>
 <div class="grid"><div class="chart"><canvas id="chart-bytes" role="img" aria-label="bytes by source${scaled}"></canvas></div><div class="chart"><canvas id="chart-requests" role="img" aria-label="upstream requests and 429s"></canvas></div></div>
 ${requestsTable(results)}
