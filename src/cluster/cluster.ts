@@ -17,6 +17,8 @@ export interface PodCreate {
   imagePullPolicy?: ImagePullPolicy | undefined;
   /** Names of the scenario's pull secrets. */
   imagePullSecrets: string[];
+  /** The container's environment (pod spec env): the container's, never the runtime's pull. */
+  env?: readonly { name: string; value: string }[] | undefined;
   node: string;
   /** The workload's pool (its pods' nodeSelector on a real cluster: kubelet admits the pod only on a node of that pool). */
   pool?: string | undefined;

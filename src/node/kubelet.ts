@@ -21,6 +21,8 @@ export interface ContainerSpec {
   image: string;
   /** Defaulted at creation as the API server does when omitted. */
   imagePullPolicy?: PullPolicy;
+  /** The container's environment: for the container, never for the runtime's image pull (CRI passes none). */
+  env?: readonly { name: string; value: string }[];
 }
 
 export interface PodSpec {

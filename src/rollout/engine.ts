@@ -59,6 +59,7 @@ interface Workload {
   maxSurge: IntOrPercent;
   maxUnavailable: IntOrPercent;
   imagePullSecrets: string[];
+  env: readonly { name: string; value: string }[];
   image: string;
   revision: number;
   step: string;
@@ -102,12 +103,12 @@ export async function runRollouts(steps: readonly RolloutSection[], opts: Rollou
       workload.image = step.update.image;
     } else if (step.deployment) {
       const d = step.deployment;
-      workload = { name: step.name, kind: 'deployment', nodes: nodesOf(d.pool), pool: d.pool, replicas: d.replicas, maxSurge: d.maxSurge, maxUnavailable: d.maxUnavailable, imagePullSecrets: d.imagePullSecrets, image: d.image, revision: 1, step: step.name, expectFailure: false, pods: [], created: 0 };
+      workload = { name: step.name, kind: 'deployment', nodes: nodesOf(d.pool), pool: d.pool, replicas: d.replicas, maxSurge: d.maxSurge, maxUnavailable: d.maxUnavailable, imagePullSecrets: d.imagePullSecrets, env: d.env, image: d.image, revision: 1, step: step.name, expectFailure: false, pods: [], created: 0 };
       workloads.set(step.name, workload);
     } else {
       const ds = step.daemonSet!;
       const nodes = nodesOf(ds.pool);
-      workload = { name: step.name, kind: 'daemonSet', nodes, pool: ds.pool, replicas: nodes.length, maxSurge: 0, maxUnavailable: ds.maxUnavailable, imagePullSecrets: ds.imagePullSecrets, image: ds.image, revision: 1, step: step.name, expectFailure: false, pods: [], created: 0 };
+      workload = { name: step.name, kind: 'daemonSet', nodes, pool: ds.pool, replicas: nodes.length, maxSurge: 0, maxUnavailable: ds.maxUnavailable, imagePullSecrets: ds.imagePullSecrets, env: ds.env, image: ds.image, revision: 1, step: step.name, expectFailure: false, pods: [], created: 0 };
       workloads.set(step.name, workload);
     }
     workload.step = step.name;
@@ -133,7 +134,7 @@ async function runStep(step: RolloutSection, w: Workload, scheduler: SpreadSched
     cluster.createPod({
       uid, name, namespace: opts.namespace, rollout: w.step, image: opts.imageRef(w.image),
       ...(opts.pullPolicy === 'Default' ? {} : { imagePullPolicy: opts.pullPolicy }),
-      imagePullSecrets: w.imagePullSecrets, node, ...(w.pool !== undefined ? { pool: w.pool } : {}), expectFailure: w.expectFailure,
+      imagePullSecrets: w.imagePullSecrets, ...(w.env.length ? { env: w.env } : {}), node, ...(w.pool !== undefined ? { pool: w.pool } : {}), expectFailure: w.expectFailure,
     });
     w.pods.push({ uid, node, revision: w.revision });
     census.add(uid);

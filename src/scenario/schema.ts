@@ -377,6 +377,13 @@ const podTemplate = {
   image: s.string({ minLength: 1 }).describe('An image of this scenario, by ref'),
   pool: name().optional().describe("Run the pods on this pool's nodes only (a nodeSelector on the pool's label pullbench.io/pool); default every node"),
   imagePullSecrets: s.array(name(), { unique: true }).default([]).describe('Names of pullSecrets the pods use'),
+  env: s
+    .array(s.object({
+      name: s.string({ pattern: /^[-._a-zA-Z][-._a-zA-Z0-9]*$/, patternHint: 'an environment variable name, e.g. HTTP_PROXY' }).describe('Variable name, e.g. HTTP_PROXY'),
+      value: s.string().describe('Its value; write ${env:NAME} for one that holds a password (redacted in results)'),
+    }))
+    .default([])
+    .describe("The container's environment, as a pod spec's env. It changes nothing for pulls: kubelet hands the pull to the runtime over CRI (PullImageRequest: image, auth, sandbox config), so HTTP_PROXY here never reaches it; see proxy for the runtime's"),
 };
 
 const deployment = s.object({

@@ -59,6 +59,12 @@ describe('what pods run on a real cluster', () => {
     expect(podManifest({ ...base, command: ['sleep', '3600'] }).spec!.containers[0]!.command).toEqual(['sleep', '3600']);
   });
 
+  it("puts the scenario's env on the container (where a real cluster's users put HTTP_PROXY by mistake), and none when it sets none", () => {
+    const env = [{ name: 'HTTP_PROXY', value: 'http://proxy.corp:3128' }];
+    expect(podManifest({ ...base, env }).spec!.containers[0]!.env).toEqual(env);
+    expect(podManifest({ ...base, env: [] }).spec!.containers[0]!.env).toBeUndefined();
+  });
+
   it('ends pods fast: /pause exits 0 on SIGTERM, within the 1 s grace period', () => {
     expect(podManifest(base).spec!.terminationGracePeriodSeconds).toBe(1);
   });

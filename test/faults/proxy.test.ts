@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { proxyForUrl, useProxy } from '../../src/net/proxy-env.js';
 import { runScenario } from '../../src/run/run.js';
 import { parseScenario } from '../../src/scenario/load.js';
+import { freePort } from '../../src/util/ports.js';
 
 describe("Go's ProxyFromEnvironment rules (golang.org/x/net/http/httpproxy)", () => {
   it.each([
@@ -67,6 +68,24 @@ describe('the proxy hop, through an emulated cluster', { timeout: 120_000 }, () 
     expect(mirror.aggregate.failures.total).toBe(0);
     expect(Object.keys(mirror.repetitions[0]!.proxy!.byTarget)).not.toContain('mirror.pullbench.internal:5000');
     expect(mirror.aggregate.requests.mirrorBlobGet).toBeGreaterThan(0);
+  });
+
+  it("proxy variables in the pod's env change nothing for pulls: the runtime pulls with its own (the node's) proxy", async () => {
+    // Were the pod's env the pull's, NO_PROXY=* would send the pull around the proxy to a name only the proxy
+    // resolves, and HTTP_PROXY to a port nobody listens on: every pull would fail. kubelet passes the runtime
+    // image, auth and sandbox config only (CRI PullImageRequest), so every pull goes through the node's proxy.
+    const closed = await freePort();
+    const env = `env: [{ name: HTTP_PROXY, value: "http://127.0.0.1:${closed}" }, { name: http_proxy, value: "http://127.0.0.1:${closed}" }, { name: NO_PROXY, value: "*" }]`;
+    const text = scenario('{}').replace('daemonSet: { image: demo/app:v1 }', `daemonSet: { image: demo/app:v1, ${env} }`);
+    expect(text).toContain('NO_PROXY');
+    const { results } = await runScenario(parseScenario(text, 'p.yaml'), { writeOutputs: false });
+    for (const arm of results.arms) {
+      const rep = arm.repetitions[0]!;
+      expect(rep.pods.map((p) => p.outcome)).toEqual(['ready', 'ready']);
+      expect(arm.aggregate.failures.total).toBe(0);
+      expect(rep.proxy!.forwarded).toBeGreaterThan(0);
+    }
+    expect(Object.keys(results.arms.find((a) => a.arm.topology === 'direct')!.repetitions[0]!.proxy!.byTarget)).toEqual(['registry.pullbench.internal:5000']);
   });
 
   it('a proxy outage (target proxy, refuse) fails pulls as reset or refused, and they recover', async () => {

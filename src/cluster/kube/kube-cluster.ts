@@ -121,6 +121,7 @@ export class KubeCluster implements Cluster {
       image: pod.image,
       pullPolicy: pod.imagePullPolicy,
       pullSecrets: pod.imagePullSecrets,
+      env: pod.env,
       node: pod.node,
       ...(pod.pool !== undefined ? { pool: pod.pool } : {}),
       ...(this.opts.command ? { command: this.opts.command } : {}),

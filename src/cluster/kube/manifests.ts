@@ -208,6 +208,7 @@ export function podManifest(p: {
   /** The workload's pool: a nodeSelector on the pool label, which kubelet checks when it admits the bound pod. */
   pool?: string;
   command?: string[];
+  env?: readonly { name: string; value: string }[] | undefined;
 }): import('@kubernetes/client-node').V1Pod {
   assertDnsLabel('pod', p.name);
   if (!/^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/.test(p.id)) {
@@ -228,7 +229,7 @@ export function podManifest(p: {
       terminationGracePeriodSeconds: 1,
       tolerations: [{ operator: 'Exists' }],
       ...(p.pullSecrets.length ? { imagePullSecrets: p.pullSecrets.map((name) => ({ name })) } : {}),
-      containers: [{ name: 'app', image: p.image, ...(p.pullPolicy ? { imagePullPolicy: p.pullPolicy } : {}), ...(p.command ? { command: p.command } : {}) }],
+      containers: [{ name: 'app', image: p.image, ...(p.pullPolicy ? { imagePullPolicy: p.pullPolicy } : {}), ...(p.command ? { command: p.command } : {}), ...(p.env?.length ? { env: p.env.map((v) => ({ ...v })) } : {}) }],
     },
   };
 }

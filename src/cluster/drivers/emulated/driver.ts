@@ -386,7 +386,7 @@ export class EmulatedCluster implements Cluster {
     });
     void node.runPod({
       uid: pod.uid, name: pod.name, namespace: pod.namespace,
-      containers: [{ name: 'app', image: pod.image, ...(pod.imagePullPolicy ? { imagePullPolicy: pod.imagePullPolicy } : {}) }],
+      containers: [{ name: 'app', image: pod.image, ...(pod.imagePullPolicy ? { imagePullPolicy: pod.imagePullPolicy } : {}), ...(pod.env?.length ? { env: pod.env } : {}) }],
       pullSecrets: this.keyringFor(pod.imagePullSecrets, node),
     });
   }
