@@ -34,6 +34,21 @@ export interface StartedRegistry extends AsyncDisposable {
   resetStats(): void;
   /** e.g. "pullbench-embedded 0.1.0", "distribution 2.8.2" */
   version(): string;
+  /**
+   * Takes the server away and gives it back where its technology allows (a container: stopped or paused);
+   * absent where it cannot (embedded, distribution, external).
+   */
+  readonly outage?: RegistryOutage;
+}
+
+/** How a server is taken away: `stop` (gone: connections refused), `pause` (frozen: requests hang until it thaws). */
+export type OutageKind = 'stop' | 'pause';
+
+/** A registry's server taken away for a while, and given back with what it stored. */
+export interface RegistryOutage {
+  begin(kind: OutageKind): Promise<void>;
+  /** Resolves once the server answers again. */
+  end(kind: OutageKind): Promise<void>;
 }
 
 /** What to start. Providers that cannot honour a field say so with INVALID_ARGUMENT. */

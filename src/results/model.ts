@@ -59,6 +59,8 @@ export interface FaultRun {
   kind: string | number;
   startedAt: number;
   endedAt: number;
+  /** A real cluster's fault: what was done to the registry's container (`docker stop`, `docker pause`). */
+  action?: string;
 }
 
 export interface ArmResult {

@@ -19,6 +19,42 @@ function meets(f: Scenario['faults'][number], targets: string[]): boolean {
   return targets.includes(f.target);
 }
 
+/** What the measure stage drives and reads of a fault stage, whatever applies the faults (fronts, containers). */
+export interface FaultSchedule {
+  /** The rollout starts: the faults timed from its start scheduled. */
+  arm(at: number): void;
+  /** A rollout step starts: the faults timed from it (`after`) scheduled, the first time it starts. */
+  stepStarted(step: string, at: number): void;
+  /** The scenario's fault windows as they fell in this repetition (ms since the epoch). */
+  record(): FaultRun[];
+  /** What met the pulls, by kind: requests a front faulted, or a container's stops and pauses. */
+  faulted(): Record<string, number>;
+}
+
+/** When the scenario's faults are scheduled, whatever applies them: from the rollout's start, and from each step's first start (`after`). */
+export abstract class TimedFaults implements FaultSchedule {
+  private readonly stepsSeen = new Set<string>();
+  protected readonly windows: FaultRun[] = [];
+
+  arm(at: number): void {
+    this.schedule(undefined, at);
+  }
+
+  stepStarted(step: string, at: number): void {
+    if (this.stepsSeen.has(step)) return;
+    this.stepsSeen.add(step);
+    this.schedule(step, at);
+  }
+
+  record(): FaultRun[] {
+    return [...this.windows].sort((a, b) => a.startedAt - b.startedAt);
+  }
+
+  abstract faulted(): Record<string, number>;
+  /** The faults timed from `after` (a step's name; undefined: the rollout's start), which started at `at`. */
+  protected abstract schedule(after: string | undefined, at: number): void;
+}
+
 /**
  * Stage `faults` (emulated clusters): a fault front before each way the rollout's pulls take, carrying the
  * faults that scenario names for it, per registry by its name (src/scenario/fleet.ts): the nodes' way to the
@@ -27,13 +63,13 @@ function meets(f: Scenario['faults'][number], targets: string[]): boolean {
  * (peers, or the nodes a fault names). The registries themselves run without faults, so seeding
  * and warm pre-pulls meet none (the fronts arm with the rollout).
  */
-export class FaultStage implements AsyncDisposable {
+export class FaultStage extends TimedFaults implements AsyncDisposable {
   private readonly owned = new Owned();
   private readonly fronts: { front: StartedFaultFront; targets: string[] }[] = [];
-  private readonly windows: FaultRun[] = [];
-  private readonly stepsSeen = new Set<string>();
 
-  private constructor(private readonly scenario: Scenario) {}
+  private constructor(private readonly scenario: Scenario) {
+    super();
+  }
 
   /**
    * The registry-side fronts, by registry name: `registries` where the nodes reach each registry, `upstreams`
@@ -75,21 +111,9 @@ export class FaultStage implements AsyncDisposable {
   }
 
   /** The rollout starts: steady faults on, and the faults timed from the rollout's start scheduled. */
-  arm(at: number): void {
+  override arm(at: number): void {
     for (const { front } of this.fronts) front.arm();
-    this.schedule(undefined, at);
-  }
-
-  /** A rollout step starts: the faults timed from it (`after`) scheduled, the first time it starts. */
-  stepStarted(step: string, at: number): void {
-    if (this.stepsSeen.has(step)) return;
-    this.stepsSeen.add(step);
-    this.schedule(step, at);
-  }
-
-  /** The scenario's fault windows as they fell in this repetition (ms since the epoch). */
-  record(): FaultRun[] {
-    return [...this.windows].sort((a, b) => a.startedAt - b.startedAt);
+    super.arm(at);
   }
 
   /** Requests the fronts met with a fault, by kind (errorRate: the steady 503s). */
@@ -99,7 +123,7 @@ export class FaultStage implements AsyncDisposable {
     return total;
   }
 
-  private schedule(after: string | undefined, at: number): void {
+  protected schedule(after: string | undefined, at: number): void {
     for (const f of this.scenario.faults.filter((x) => x.after === after)) {
       const window: FaultWindow = { kind: f.kind, startAt: at + f.at, endAt: at + f.at + f.for, ...(f.latency !== undefined ? { latencyMs: f.latency } : {}) };
       this.windows.push({ target: f.target, kind: f.kind, startedAt: window.startAt, endedAt: window.endAt });

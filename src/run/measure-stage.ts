@@ -9,7 +9,7 @@ import type { Repetition } from '../results/index.js';
 import { runRollouts } from '../rollout/engine.js';
 import type { Arm } from '../scenario/matrix.js';
 import type { RolloutSection, Scenario } from '../scenario/schema.js';
-import type { FaultStage } from './fault-stage.js';
+import type { FaultSchedule } from './fault-stage.js';
 import { LoadStage } from './load-stage.js';
 import type { RunRegistries } from './registry-stage.js';
 import { deniedPods, type Admission } from './verify-stage.js';
@@ -29,8 +29,8 @@ export interface MeasureStageInput {
   imageRef: (ref: string) => string;
   /** Emulated clusters: the process usage sampler, started before the nodes. */
   sampler?: UsageSampler;
-  /** The fault fronts, armed as the rollout starts. */
-  faults?: FaultStage;
+  /** The fault fronts (or a real cluster's container faults), armed as the rollout starts. */
+  faults?: FaultSchedule;
   progress: RunEventSink;
   /** Aborted on Ctrl-C: the rollout stops. */
   signal?: AbortSignal;

@@ -6,7 +6,9 @@ import { Owned, type RunContext } from './context.js';
 import { PROXY_ALIASES } from '../cluster/drivers/emulated/driver.js';
 import { startForwardProxy } from '../net/forward-proxy.js';
 import type { NodeWays } from './cluster-stage.js';
-import { FaultStage } from './fault-stage.js';
+import { ContainerFaultStage } from './container-fault-stage.js';
+import { FaultStage, type FaultSchedule } from './fault-stage.js';
+import type { StartedRegistry } from '../registry/provider.js';
 import { collectStage, measureStage } from './measure-stage.js';
 import { mirrorStage, type RunRegistries } from './registry-stage.js';
 import { rolloutImageRefs } from './verify-stage.js';
@@ -32,12 +34,13 @@ export interface RepetitionOutput {
 export async function runRepetition(ctx: RunContext, { arm, index, registries }: RepetitionInput): Promise<RepetitionOutput> {
   const { scenario, real, admitted, progress, signal } = ctx;
   await using owned = new Owned();
-  // Emulated nodes meet the scenario's faults through fronts; a real cluster's (a stopped or paused registry container) are the run's.
-  const faults = real ? undefined : owned.add(await FaultStage.start(scenario, registries));
-  const mirrors = arm.topology === 'mirror' ? owned.add(await mirrorStage({ scenario, registries, ...(faults ? { upstreams: faults.upstreams } : {}), ...(real ? { real } : {}) })).byRegistry : undefined;
+  // Emulated nodes meet the scenario's faults through fronts; a real cluster's are a stopped or paused container (below).
+  const fronts = real ? undefined : owned.add(await FaultStage.start(scenario, registries));
+  const mirrors = arm.topology === 'mirror' ? owned.add(await mirrorStage({ scenario, registries, ...(fronts ? { upstreams: fronts.upstreams } : {}), ...(real ? { real } : {}) })).byRegistry : undefined;
   const mirrorWays = new Map<string, string>();
-  for (const [name, mirror] of mirrors ?? []) if (faults) mirrorWays.set(name, await faults.mirror(registries.byName(name).spec, mirror.host));
-  const ways: NodeWays = faults ? { registries: faults.registries, mirrors: mirrorWays } : {};
+  for (const [name, mirror] of mirrors ?? []) if (fronts) mirrorWays.set(name, await fronts.mirror(registries.byName(name).spec, mirror.host));
+  const ways: NodeWays = fronts ? { registries: fronts.registries, mirrors: mirrorWays } : {};
+  const faults: FaultSchedule | undefined = fronts ?? (real && scenario.faults.length > 0 ? owned.add(containerFaults(scenario, registries, mirrors)) : undefined);
   // The proxy hop: a forward proxy that resolves the registry's and the mirror's aliases to where the nodes would reach
   // them (one registry: runScenario refuses a proxy with several).
   const first = registries.list[0]!;
@@ -49,8 +52,8 @@ export async function runRepetition(ctx: RunContext, { arm, index, registries }:
       ...(firstMirror ? { [PROXY_ALIASES.mirror]: ways.mirrors?.get(first.spec.name) ?? firstMirror.host } : {}),
     },
   })) : undefined;
-  if (proxy) ways.proxy = faults ? await faults.proxy(proxy.host) : proxy.host;
-  if (faults && arm.p2p) ways.peer = (agentHost, node) => faults.peer(agentHost, node);
+  if (proxy) ways.proxy = fronts ? await fronts.proxy(proxy.host) : proxy.host;
+  if (fronts && arm.p2p) ways.peer = (agentHost, node) => fronts.peer(agentHost, node);
   // Emulated nodes live in this process: sample it, from a baseline before the nodes start.
   const sampler = real ? undefined : owned.add(UsageSampler.start());
   const cluster = owned.add(await clusterStage({ scenario, arm, index, registries, ...(mirrors ? { mirrors } : {}), ...(real ? { real } : {}), ways, ...(signal ? { signal } : {}) }));
@@ -72,4 +75,12 @@ export async function runRepetition(ctx: RunContext, { arm, index, registries }:
   });
   const mirror = mirrors?.values().next().value;
   return { repetition, versions: { cluster: cluster.versions(), ...(mirror ? { mirror: mirror.version() } : {}) } };
+}
+
+// A real cluster (one registry, flat form): its registry container, and the arm's mirror container on a mirror arm.
+function containerFaults(scenario: RunContext['scenario'], registries: RunRegistries, mirrors: ReadonlyMap<string, StartedRegistry> | undefined): ContainerFaultStage {
+  const first = registries.list[0]!;
+  const mirror = mirrors?.get(first.spec.name);
+  const targets = new Map([[first.spec.name, first.registry.outage], ...(mirror && first.spec.mirror ? [[first.spec.mirror.name, mirror.outage] as const] : [])]);
+  return new ContainerFaultStage(scenario.faults, targets);
 }

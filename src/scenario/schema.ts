@@ -731,6 +731,33 @@ function checkLoadStage(sc: Infer<typeof scenarioSchema>, report: (path: (string
   });
 }
 
+/** Fault kinds a registry container can take on a real cluster, and what the run does to the container for each. */
+export const CONTAINER_FAULT_ACTIONS = { refuse: 'docker stop', stall: 'docker pause' } as const;
+
+// A real node reaches the registry (or mirror) container itself: stopping or pausing that container is the only
+// fault it can meet (src/run/container-fault-stage.ts). Every other fault is refused by field, naming it, never run
+// without it; an external registry (kubeconfig) cannot be stopped at all.
+function checkRealClusterFaults(sc: Infer<typeof scenarioSchema>, report: (path: (string | number)[], message: string) => void): void {
+  const driver = sc.cluster.driver;
+  const kinds = Object.entries(CONTAINER_FAULT_ACTIONS).map(([k, a]) => `${k} (${a})`).join(' or ');
+  sc.faults.forEach((f, i) => {
+    const named = `fault ${f.kind} on ${f.target}`;
+    if (driver === 'kubeconfig') {
+      report(['faults', i], `driver kubeconfig: ${named} cannot run: the registry is external, pullbench can neither stop nor pause it; faults run with driver emulated (any kind), or kind/k3s with provider container (${kinds})`);
+      return;
+    }
+    if (f.target !== 'registry' && f.target !== 'mirror') {
+      report(['faults', i, 'target'], `driver ${driver}: ${named} cannot run: real nodes reach the registry and mirror containers themselves, so only those can fail (target registry or mirror); links and the proxy are emulated only`);
+      return;
+    }
+    const provider = f.target === 'mirror' ? sc.mirror?.provider : sc.registry.provider;
+    if (provider !== 'container') report(['faults', i, 'target'], `driver ${driver}: ${named} needs the ${f.target} in a container (provider container) to stop or pause it`);
+    if (!(String(f.kind) in CONTAINER_FAULT_ACTIONS)) {
+      report(['faults', i, 'kind'], `driver ${driver}: ${named} cannot run: a real node meets the ${f.target} container's outage only, ${kinds}; HTTP statuses, reset, latency and credentials-expire need driver emulated (its fault fronts)`);
+    }
+  });
+}
+
 // Real clusters pull from where their nodes can reach: a registry in a container on kind's/k3s' network, or an external one.
 function checkRealClusterReach(sc: Infer<typeof scenarioSchema>, report: (path: (string | number)[], message: string) => void): void {
   const driver = sc.cluster.driver;
@@ -738,9 +765,7 @@ function checkRealClusterReach(sc: Infer<typeof scenarioSchema>, report: (path: 
   const links = Object.keys(sc.links).filter((k) => sc.links[k as keyof typeof sc.links] !== undefined);
   if (links.length > 0) report(['links', links[0]!], `links shape emulated nodes only; remove links for driver ${driver}`);
   if (sc.proxy) report(['proxy'], `driver ${driver}: pullbench cannot set the proxy environment of a real node's containerd; run the proxy hop with driver emulated`);
-  // A real node reaches the registry container itself: stopping or pausing that container is the only fault it
-  // could meet, and the run does not drive the container's state yet. Refused by field, never run without the fault.
-  sc.faults.forEach((_, i) => report(['faults', i], `driver ${driver}: faults on a timeline run with driver emulated only (a stopped or paused registry container is not implemented yet)`));
+  checkRealClusterFaults(sc, report);
   sc.cluster.pools?.forEach((p, i) => {
     if (p.links) report(['cluster', 'pools', i, 'links'], `links shape emulated nodes only; remove links for driver ${driver}`);
   });

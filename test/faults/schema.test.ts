@@ -52,11 +52,24 @@ describe('faults, proxy and absent images in the scenario', () => {
     expect(issues(text.replace('image: demo/gone:v1 } }', 'image: demo/gone:v1 }, expect: failure }'))).toEqual([]);
   });
 
-  it('refuses before the run the faults a real cluster cannot take', () => {
+  it('takes on kind and k3s the faults a registry or mirror container can take: refuse (docker stop), stall (docker pause)', () => {
+    for (const driver of ['kind', 'k3s']) {
+      const real = `${base}cluster: { driver: ${driver}, nodes: 1 }\nregistry: { provider: container }\nmirror: { provider: container }\n`;
+      const text = `${real}faults:\n  - { target: registry, at: 0s, for: 60s, kind: refuse }\n  - { target: mirror, after: app, at: 1s, for: 5s, kind: stall }\n`;
+      expect(issues(text)).toEqual([]);
+    }
+  });
+
+  it('refuses before the run the faults a real cluster cannot take, naming each fault', () => {
     const real = `${base}cluster: { driver: kind }\nregistry: { provider: container }\n`;
-    const out = issues(`${real}faults: [{ target: registry, at: 0s, for: 1s, kind: refuse }]\nproxy: {}\n`).join('\n');
-    expect(out).toMatch(/faults\[0\]: driver kind: faults on a timeline run with driver emulated only/);
+    const out = issues(`${real}faults: [{ target: registry, at: 0s, for: 1s, kind: 503 }, { target: link:registry, at: 0s, for: 1s, kind: refuse }]\nproxy: {}\n`).join('\n');
+    expect(out).toMatch(/faults\[0\]\.kind: driver kind: fault 503 on registry cannot run: .*refuse \(docker stop\) or stall \(docker pause\)/);
+    expect(out).toMatch(/faults\[1\]\.target: driver kind: fault refuse on link:registry cannot run/);
     expect(out).toMatch(/proxy: driver kind/);
+    expect(issues(`${base}cluster: { driver: kind }\nregistry: { provider: container }\nmirror: { provider: embedded }\nfaults: [{ target: mirror, at: 0s, for: 1s, kind: stall }]\n`).join('\n'))
+      .toMatch(/faults\[0\]\.target: driver kind: fault stall on mirror needs the mirror in a container/);
+    const external = `${base}cluster: { driver: kubeconfig }\nregistry: { provider: external, url: "https://r.example" }\nfaults: [{ target: registry, at: 0s, for: 1s, kind: refuse }]\n`;
+    expect(issues(external).join('\n')).toMatch(/faults\[0\]: driver kubeconfig: fault refuse on registry cannot run: the registry is external/);
     expect(issues(`${base}cluster: { driver: model }\nfaults: [{ target: registry, at: 0s, for: 1s, kind: 503 }]\n`).join('\n')).toMatch(/model driver does not cover faults/);
   });
 

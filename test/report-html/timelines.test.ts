@@ -79,6 +79,14 @@ describe('the HTML report\'s per-pod timelines', () => {
     }
   });
 
+  it("name a real cluster's fault by what was done to the container", async () => {
+    const { results } = withOutage();
+    Object.assign(results.arms[0]!.repetitions[0]!.faults!.windows[0]!, { kind: 'stall', action: 'docker pause' });
+    const svg = svgOf(await renderHtmlReport(results, { chartJs }), results.arms[0]!.arm.name);
+    expect(svg).toContain('<title>fault stall on registry (docker pause): 500ms to 25.00s</title>');
+    expect(svg).toContain('>registry docker pause</text>');
+  });
+
   it('leave out arms without a fault or a failed attempt, and the section when no arm has one', async () => {
     const { results } = withOutage();
     const html = await renderHtmlReport(results, { chartJs });

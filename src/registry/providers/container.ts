@@ -5,7 +5,7 @@ import { loadTestcontainers } from '../../docker/testcontainers.js';
 import { stringify as toYaml } from 'yaml';
 import { PullbenchError } from '../../errors.js';
 import { registerCleanup } from '../../util/cleanup.js';
-import type { RegistryProvider, RegistrySpec, StartedRegistry } from '../provider.js';
+import type { OutageKind, RegistryOutage, RegistryProvider, RegistrySpec, StartedRegistry } from '../provider.js';
 import { AccessLogStats, countAccessLogLine } from '../stats.js';
 
 export { countAccessLogLine };
@@ -178,8 +178,11 @@ export function containerRegistry(opts: ContainerRegistryOptions = {}): Registry
     async start(spec: RegistrySpec): Promise<StartedContainerRegistry> {
       const net = opts.network;
       const port = net ? 5000 : (spec.port || (await freePort()));
+      // On a network, 5000 is published on a fixed host port, so that a container stopped and started again
+      // (a refuse fault) is still where pullbench reaches it: Docker draws a new ephemeral port on each start.
+      const hostPort = net ? spec.port || (await freePort()) : port;
       const plan = net ? planContainer(spec, port, '0.0.0.0:5000') : planContainer(spec, port);
-      const { GenericContainer } = await loadTestcontainers(opts.dockerHost);
+      const { GenericContainer, getContainerRuntimeClient } = await loadTestcontainers(opts.dockerHost);
       let container: StartedTestContainer | undefined;
       try {
         const base = new GenericContainer(image)
@@ -187,14 +190,14 @@ export function containerRegistry(opts: ContainerRegistryOptions = {}): Registry
           .withCopyContentToContainer(plan.files)
           .withLabels({ 'io.pullbench.provider': 'container' })
           .withWaitStrategy(
-            new RegistryV2Wait((ports) => `http://127.0.0.1:${net ? String(ports.getBinding(5000)) : String(port)}`),
+            new RegistryV2Wait(() => `http://127.0.0.1:${hostPort}`),
           )
           .withStartupTimeout(opts.readyTimeoutMs ?? 60_000);
         const configured = net
           ? base
               .withNetworkMode(net.name)
               .withNetworkAliases(...net.aliases)
-              .withExposedPorts(spec.port ? { container: 5000, host: spec.port } : 5000)
+              .withExposedPorts({ container: 5000, host: hostPort })
           : base.withNetworkMode('host');
         container = await configured.start();
       } catch (err) {
@@ -205,16 +208,21 @@ export function containerRegistry(opts: ContainerRegistryOptions = {}): Registry
         );
       }
       const started = container;
-      const logs = await started.logs().catch(async (err: unknown) => {
+      let logs = await started.logs().catch(async (err: unknown) => {
         await started.stop({ remove: true, removeVolumes: true, timeout: 5000 });
         throw new PullbenchError('REGISTRY_START_FAILED', `cannot follow the registry container's log: ${(err as Error).message}`);
       });
+      // An outage in progress (paused, stopped) is ended first: Docker neither stops a paused container nor stops a stopped one cleanly.
+      let down: OutageKind | undefined;
       let stopping: Promise<void> | undefined;
       const stop = (): Promise<void> =>
         (stopping ??= (async () => {
           unregister();
           logs.destroy();
-          await started.stop({ remove: true, removeVolumes: true, timeout: 5000 });
+          const docker = (await getContainerRuntimeClient()).container.getById(started.getId());
+          if (down === 'pause') await docker.unpause().catch(() => undefined);
+          if (down === 'stop') await docker.remove({ force: true, v: true }).catch(() => undefined);
+          else await started.stop({ remove: true, removeVolumes: true, timeout: 5000 });
         })());
       const unregister = registerCleanup(`registry container ${image} :${port}`, stop);
       let version = `distribution (${image})`;
@@ -225,17 +233,48 @@ export function containerRegistry(opts: ContainerRegistryOptions = {}): Registry
       } catch {
         /* images whose binary lives elsewhere still work; the version stays generic */
       }
-      const hostPort = net ? started.getMappedPort(5000) : port;
       const url = `http://127.0.0.1:${hostPort}`;
       const counted = new AccessLogStats(url, spec.upstream !== undefined, spec.users?.[0]);
       let partial = '';
-      logs.on('data', (chunk: Buffer | string) => {
-        const lines = (partial + chunk.toString()).split('\n');
-        partial = lines.pop() ?? '';
-        for (const line of lines) counted.line(line);
-      });
-      logs.on('error', () => undefined);
+      const follow = (stream: typeof logs): void => {
+        stream.on('data', (chunk: Buffer | string) => {
+          const lines = (partial + chunk.toString()).split('\n');
+          partial = lines.pop() ?? '';
+          for (const line of lines) counted.line(line);
+        });
+        stream.on('error', () => undefined);
+      };
+      follow(logs);
+      let stoppedAt = 0;
+      // docker pause / unpause, docker stop / start (storage and counters kept: the log is followed again from the start).
+      const outage: RegistryOutage = {
+        async begin(kind) {
+          const docker = (await getContainerRuntimeClient()).container.getById(started.getId());
+          if (kind === 'pause') await docker.pause();
+          else {
+            await docker.stop({ t: 5 });
+            stoppedAt = Date.now();
+          }
+          down = kind;
+        },
+        async end(kind) {
+          const docker = (await getContainerRuntimeClient()).container.getById(started.getId());
+          if (kind === 'pause') await docker.unpause();
+          else {
+            // The log is read again from the second after the stop (Docker's `since` counts whole seconds): no line twice.
+            const since = Math.ceil(stoppedAt / 1000);
+            await new Promise((r) => setTimeout(r, Math.max(0, since * 1000 - Date.now())));
+            await docker.start();
+            logs = await started.logs({ since });
+            partial = '';
+            follow(logs);
+            await untilAnswering(url, opts.readyTimeoutMs ?? 60_000);
+          }
+          down = undefined;
+        },
+      };
       return {
+        outage,
         url,
         host: `127.0.0.1:${hostPort}`,
         containerId: started.getId(),
@@ -248,4 +287,21 @@ export function containerRegistry(opts: ContainerRegistryOptions = {}): Registry
       };
     },
   };
+}
+
+// After a start: /v2/ answers 200 or 401 again (a refused or reset connection is the registry still starting).
+async function untilAnswering(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(2000) }).then(
+      async (res) => {
+        await res.arrayBuffer();
+        return res.status;
+      },
+      () => 0,
+    );
+    if (status === 200 || status === 401) return;
+    if (Date.now() > deadline) throw new PullbenchError('REGISTRY_START_FAILED', `${url}/v2/ did not answer within ${timeoutMs} ms of the container's start`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

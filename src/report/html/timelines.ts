@@ -30,7 +30,8 @@ export interface ArmTimeline {
   /** ms since the epoch that x = 0 stands for. */
   origin: number;
   span: number;
-  faults: Array<{ target: string; kind: string; from: number; to: number }>;
+  /** `action`: a real cluster's fault, what was done to the container (`docker stop`, `docker pause`). */
+  faults: Array<{ target: string; kind: string; from: number; to: number; action?: string }>;
   pods: PodTrack[];
   /** Pods left out beyond the row limit (pods without a failed attempt first). */
   omitted: number;
@@ -94,7 +95,7 @@ export function armTimeline(arm: ArmResult, maxPods = 80): ArmTimeline | undefin
     arm: arm.arm.name,
     origin,
     span: end - origin,
-    faults: windows.map((w) => ({ target: w.target, kind: String(w.kind), from: w.startedAt - origin, to: w.endedAt - origin })),
+    faults: windows.map((w) => ({ target: w.target, kind: String(w.kind), from: w.startedAt - origin, to: w.endedAt - origin, ...(w.action ? { action: w.action } : {}) })),
     pods,
     omitted: rep.pods.length - chosen.length,
   };
@@ -122,9 +123,9 @@ export function timelineSvg(t: ArmTimeline): string {
   const rowsBottom = TOP + t.pods.length * ROW_H;
   const parts: string[] = [];
   for (const f of t.faults) {
-    const label = `fault ${f.kind} on ${f.target}: ${formatMs(f.from)} to ${formatMs(f.to)}`;
+    const label = `fault ${f.kind} on ${f.target}${f.action ? ` (${f.action})` : ''}: ${formatMs(f.from)} to ${formatMs(f.to)}`;
     parts.push(`<rect class="fault" data-kind="${esc(f.kind)}" data-target="${esc(f.target)}" data-from="${f.from}" data-to="${f.to}" x="${x(f.from)}" y="0" width="${w(f.from, f.to)}" height="${rowsBottom}"><title>${esc(label)}</title></rect>`);
-    parts.push(`<text class="fault-label" x="${x(f.from) + 3}" y="11">${esc(`${f.target} ${f.kind}`)}</text>`);
+    parts.push(`<text class="fault-label" x="${x(f.from) + 3}" y="11">${esc(`${f.target} ${f.action ?? f.kind}`)}</text>`);
   }
   t.pods.forEach((p, i) => {
     const y = TOP + i * ROW_H;
@@ -132,7 +133,11 @@ export function timelineSvg(t: ArmTimeline): string {
     const row: string[] = [`<text class="pod-label" x="${LABEL_W - 6}" y="${mid + 4}">${esc(`${p.pod} @${p.node}`)}</text>`];
     row.push(`<line class="life" x1="${x(p.created)}" x2="${x(p.end)}" y1="${mid}" y2="${mid}"><title>${esc(`${p.rollout}: created ${formatMs(p.created)}, ${p.outcome}`)}</title></line>`);
     for (const b of p.backoffs) {
-      const label = b.retried ? `back-off ${formatMs(b.to - b.from)}` : `back-off, no retry before the step ended (${formatMs(b.to - b.from)} drawn)`;
+      const label = b.retried
+        ? `back-off ${formatMs(b.to - b.from)}`
+        : p.ready !== undefined
+          ? `back-off ${formatMs(b.to - b.from)}, then Ready on the image another pod pulled to the node`
+          : `back-off, no retry before the step ended (${formatMs(b.to - b.from)} drawn)`;
       row.push(`<rect class="backoff" data-from="${b.from}" data-to="${b.to}" data-retried="${b.retried}" x="${x(b.from)}" y="${y + 4}" width="${w(b.from, b.to)}" height="${ROW_H - 8}"><title>${esc(label)}</title></rect>`);
     }
     for (const a of p.attempts) {
