@@ -153,21 +153,41 @@ function waitShare(arm: ArmResult): number | undefined {
 const inProcess = (r: RunResults): boolean =>
   r.environment.cluster.driver === 'emulated' && r.environment.cluster.runtime === 'embedded' && (get(r.scenario.spec, ['registry', 'provider']) ?? 'embedded') === 'embedded';
 
+// Mean over repetitions of a per-repetition usage figure; undefined unless every repetition has it.
+function usageMean(arm: ArmResult, f: (u: NonNullable<ArmResult['repetitions'][number]['usage']>) => number | undefined): number | undefined {
+  const xs = arm.repetitions.flatMap((r) => {
+    const x = r.usage ? f(r.usage) : undefined;
+    return x === undefined || !Number.isFinite(x) ? [] : [x];
+  });
+  return xs.length > 0 && xs.length === arm.repetitions.length ? xs.reduce((a, b) => a + b, 0) / xs.length : undefined;
+}
+
 /**
- * How much slower the current run's timings of one arm can be because its machine was busier,
- * at most: a thread that waits a share s of a window for a CPU stretches that window by at most
- * 1 / (1 - s), whatever else it waited for (a shaped link, a timer). From each side's run-queue
- * wait (src/measure/usage.ts, Linux schedstat), so it is a measurement of this arm on this run,
- * not an inference from the other arms. Undefined where a side did not record it, or where part
- * of the run ran in other processes (containerd nodes, a distribution registry), whose waits
- * this process cannot see.
+ * How much slower (up) or faster (down) one side's timings of an arm can be because of its
+ * machine, at most, from two measurements of the arm itself (src/measure/usage.ts):
+ * - the run-queue wait: a window in which the threads waited a share s for a CPU is
+ *   stretched by at most 1 / (1 - s), whatever else they waited for;
+ * - the CPU probe: when the main thread's fixed work ran r times slower (a busy sibling
+ *   hyperthread slows it with no run-queue wait), only the share u of the window that the
+ *   process computed stretches, so the window by at most 1 / (1 - u (1 - 1/r)).
+ * The larger of the two, with slack for work that clusters on a few pulls. Undefined where
+ * a side did not record both, or where part of the run ran in other processes (containerd
+ * nodes, a distribution registry), which this process cannot measure.
  */
 export function waitBound(baseline: RunResults, current: RunResults, base: ArmResult, cur: ArmResult): { up: number; down: number } | undefined {
   if (!inProcess(baseline) || !inProcess(current)) return undefined;
   const [sb, sc] = [waitShare(base), waitShare(cur)];
-  if (sb === undefined || sc === undefined) return undefined;
-  // up: what the current side's waits can add; down: what the baseline side's can (an improvement explained).
-  return { up: ((1 - Math.min(sb, sc)) / (1 - sc)) * WAIT_SLACK, down: ((1 - Math.min(sb, sc)) / (1 - sb)) * WAIT_SLACK };
+  const probe = (a: ArmResult): number | undefined => usageMean(a, (u) => u.cpuProbe?.medianUs);
+  // The share of the window the process computed: its CPU time over the window (threads count), or the loop's busy share.
+  const busy = (a: ArmResult): number | undefined => usageMean(a, (u) => Math.min(1, Math.max(u.eventLoop.utilization, u.cpu?.cores ?? 0)));
+  const [pb, pc, ub, uc] = [probe(base), probe(cur), busy(base), busy(cur)];
+  if (sb === undefined || sc === undefined || pb === undefined || pc === undefined || ub === undefined || uc === undefined || pb <= 0 || pc <= 0) return undefined;
+  const queue = (slow: number, fast: number): number => (1 - Math.min(slow, fast)) / (1 - slow);
+  const cpu = (ratio: number, u: number): number => (ratio <= 1 ? 1 : 1 / (1 - Math.min(MAX_WAIT_SHARE, u * (1 - 1 / ratio))));
+  return {
+    up: Math.max(queue(sc, sb), cpu(pc / pb, uc)) * WAIT_SLACK,
+    down: Math.max(queue(sb, sc), cpu(pb / pc, ub)) * WAIT_SLACK,
+  };
 }
 
 // The arm's own bound caps the shared factor: the other arms may all have moved for a reason the machine cannot explain (a slower link).
@@ -182,7 +202,7 @@ function judged(raw: MetricComparison, adjusted: MetricComparison, factor: numbe
   const side = env.verdict === 'current busier' ? 'current run' : 'baseline';
   const shared = factor === sharedFactor
     ? `the ${side} ran on a busier machine and every arm's ${raw.label} moved by x${factor.toFixed(2)}`
-    : `the ${side} ran on a busier machine and every arm's ${raw.label} moved by x${sharedFactor.toFixed(2)}, of which the ${side}'s CPU wait during this arm explains at most x${factor.toFixed(2)}`;
+    : `the ${side} ran on a busier machine and every arm's ${raw.label} moved by x${sharedFactor.toFixed(2)}, of which the ${side}'s measured CPU (run-queue wait, probe) during this arm explains at most x${factor.toFixed(2)}`;
   if (adjusted.verdict === raw.verdict) return { ...raw, reason: `${raw.reason}; still ${raw.verdict} beyond the shared x${factor.toFixed(2)} (${shared})` };
   return { ...raw, verdict: 'inconclusive', reason: `${raw.reason}, but ${shared}, which explains it` };
 }
@@ -202,7 +222,7 @@ function busyBoth(m: MetricComparison, bound?: { up: number; down: number }): Me
   // The threads' measured CPU wait says how much of the starvation reached this arm.
   if (bound && (m.verdict === 'regressed' ? r > bound.up : r < 1 / bound.down)) {
     const limit = m.verdict === 'regressed' ? bound.up : 1 / bound.down;
-    return { ...m, reason: `${m.reason}; both runs shared a busy machine, but the threads' CPU wait during this arm explains at most x${limit.toFixed(2)}` };
+    return { ...m, reason: `${m.reason}; both runs shared a busy machine, but the measured CPU (run-queue wait, probe) during this arm explains at most x${limit.toFixed(2)}` };
   }
   return { ...m, verdict: 'inconclusive', reason: `${m.reason}, but both runs shared a busy machine (other work took half of it or more), and starvation moves timings by up to x${BOTH_BUSY_FACTOR}` };
 }
@@ -229,7 +249,7 @@ function lateLoop(m: MetricComparison, base: ArmResult, cur: ArmResult, bound?: 
   const moved = m.baseline && m.current ? m.current / m.baseline : undefined;
   const limit = bound ? (m.verdict === 'regressed' ? bound.up : 1 / bound.down) : undefined;
   if (moved !== undefined && limit !== undefined && (m.verdict === 'regressed' ? moved > limit : moved < limit)) {
-    return { ...m, reason: `${m.reason}; the ${side}'s event loop ran late during this arm, but its threads' CPU wait explains at most x${limit.toFixed(2)}` };
+    return { ...m, reason: `${m.reason}; the ${side}'s event loop ran late during this arm, but its measured CPU (run-queue wait, probe) explains at most x${limit.toFixed(2)}` };
   }
   return { ...m, verdict: 'inconclusive', reason: `${m.reason}, but the ${side}'s event loop ran late during this arm (delay p99 ${slow.toFixed(0)}ms vs ${fast.toFixed(0)}ms), which explains it` };
 }

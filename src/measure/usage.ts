@@ -49,6 +49,12 @@ export interface ProcessUsage {
     /** All threads (main, libuv pool for zlib and digests, V8 workers), summed. */
     threadsWaitMs: number;
   };
+  /**
+   * How fast the CPU ran this process's main thread during the window: a fixed piece of
+   * arithmetic (PROBE_ITERATIONS) timed at every sample, its median. A neighbour slows it
+   * even where the run queue shows no wait (a sibling hyperthread, a throttled clock).
+   */
+  cpuProbe?: { medianUs: number; samples: number };
   perNode: {
     /** cpu.totalMs / nodes. */
     cpuMs: number;
@@ -79,6 +85,17 @@ function openFds(): number | undefined {
 }
 
 const FD_EVERY = 8;
+
+/** The probe's work: ~0.2-0.5 ms of integer arithmetic on a current x86 core, 0.1-0.2% of a 250 ms sampling interval. */
+export const PROBE_ITERATIONS = 200_000;
+
+/** Microseconds the fixed work took on this thread now (a linear congruential step, kept live through its result). */
+export function cpuProbeUs(iterations = PROBE_ITERATIONS): { us: number; sink: number } {
+  let x = 1;
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < iterations; i++) x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+  return { us: Number(process.hrtime.bigint() - t0) / 1000, sink: x };
+}
 
 /** run_delay (ns, the second field) of one schedstat line; undefined when it does not parse. */
 export function parseSchedstat(text: string): number | undefined {
@@ -139,6 +156,8 @@ export class UsageSampler implements AsyncDisposable {
   private peakHeap = this.baseline.heapUsed;
   private peakFds = openFds();
   private samples = 0;
+  private probes: number[] = [];
+  private probeSink = 0;
   private readonly timer: NodeJS.Timeout;
   private window: { t0: number; cpu: NodeJS.CpuUsage; elu: EventLoopUtilization; delay: IntervalHistogram; waits: Map<string, number> | undefined } | undefined;
 
@@ -156,6 +175,7 @@ export class UsageSampler implements AsyncDisposable {
     const delay = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
     delay.enable();
     this.window = { t0: performance.now(), cpu: process.cpuUsage(), elu: performance.eventLoopUtilization(), delay, waits: runQueueWaits() };
+    this.probes = [];
   }
 
   /** Closes the window; without begin(), the window is since start(). `loadStorms`: storms that ran in this process meanwhile. */
@@ -193,6 +213,10 @@ export class UsageSampler implements AsyncDisposable {
     if (this.peakFds !== undefined) usage.openFdsPeak = this.peakFds;
     // The main thread's id is the process id (the thread-group leader).
     if (w?.waits && waits) usage.runQueue = runQueueDelta(w.waits, waits, String(process.pid));
+    if (w && this.probes.length > 0) {
+      const sorted = [...this.probes].sort((a, b) => a - b);
+      usage.cpuProbe = { medianUs: Math.round(sorted[Math.floor(sorted.length / 2)]! * 10) / 10, samples: sorted.length };
+    }
     if (opts.loadStorms) usage.loadStorms = opts.loadStorms;
     return usage;
   }
@@ -204,6 +228,11 @@ export class UsageSampler implements AsyncDisposable {
   }
 
   private sample(): void {
+    if (this.window) {
+      const p = cpuProbeUs();
+      this.probes.push(p.us);
+      this.probeSink ^= p.sink;
+    }
     const m = process.memoryUsage();
     if (m.rss > this.peakRss) this.peakRss = m.rss;
     if (m.heapUsed > this.peakHeap) this.peakHeap = m.heapUsed;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { aggregateUsage, parseSchedstat, runQueueDelta, UsageSampler, type ProcessUsage } from '../../src/measure/usage.js';
+import { aggregateUsage, cpuProbeUs, parseSchedstat, runQueueDelta, UsageSampler, type ProcessUsage } from '../../src/measure/usage.js';
 
 const busy = (ms: number): void => {
   const end = performance.now() + ms;
@@ -47,9 +47,18 @@ describe('sampling the process during a rollout', () => {
       expect(u.runQueue!.mainWaitMs).toBeGreaterThan(20);
       expect(u.runQueue!.threadsWaitMs).toBeGreaterThanOrEqual(u.runQueue!.mainWaitMs);
       expect(u.runQueue!.mainWaitMs).toBeLessThanOrEqual(u.durationMs);
+      // The probe ran at every sample of the window.
+      expect(u.cpuProbe?.samples).toBeGreaterThan(0);
+      expect(u.cpuProbe!.medianUs).toBeGreaterThan(0);
     } finally {
       for (const b of burners) b.kill('SIGKILL');
     }
+  });
+
+  it('times a fixed piece of work that takes longer when asked to do more', () => {
+    const small = Math.min(...Array.from({ length: 5 }, () => cpuProbeUs(50_000).us));
+    const large = Math.min(...Array.from({ length: 5 }, () => cpuProbeUs(500_000).us));
+    expect(large).toBeGreaterThan(small * 3);
   });
 
   it('reads run_delay from a schedstat line and sums the growth per thread, counting threads born in between', () => {
