@@ -1,8 +1,7 @@
 import type { ArmResult, Comparison, EnvironmentComparison, MetricComparison, RunResults, Verdict } from '../results/index.js';
 import { BUSIER_DELAY_MS, compareEnvironments } from './environment.js';
 import { bootstrapDifference, pooled, seedOf } from '../measure/bootstrap.js';
-import { COMPARE_METRICS, METRICS, POOL_METRICS, REGISTRY_METRICS, type CompareMetric, type Tolerances } from './metrics.js';
-import { emptyStats } from '../registry/stats.js';
+import { COMPARE_METRICS, METRICS, type CompareMetric, type Tolerances } from './metrics.js';
 
 export interface CompareOptions {
   tolerances?: Tolerances;
@@ -70,23 +69,18 @@ export function specChanges(a: unknown, b: unknown, path = ''): string[] {
   return JSON.stringify(a) === JSON.stringify(b) ? [] : [`${path || '(root)'}: ${JSON.stringify(a) ?? 'absent'} -> ${JSON.stringify(b) ?? 'absent'}`];
 }
 
-/** A row about the arm's total, or about one pool or registry of it (its seed and its subject). */
-type Scope = Record<string, never> | { pool: string } | { registry: string };
-const scopeKey = (scope: Scope): string => ('pool' in scope ? `pool:${scope.pool}|` : 'registry' in scope ? `registry:${scope.registry}|` : '');
-
-function compareMetric(arm: string, metric: CompareMetric, base: ArmResult, cur: ArmResult, tolerance: number, resamples: number, machine = 1, scope: Scope = {}): MetricComparison {
+function compareMetric(arm: string, metric: CompareMetric, base: ArmResult, cur: ArmResult, tolerance: number, resamples: number, machine = 1): MetricComparison {
   const def = METRICS[metric];
   // machine: the slowdown the busier side's machine explains; the current run's timings are divided by it.
   const curSamples = machine === 1 ? def.samples(cur) : def.samples(cur).map((rep) => rep.map((s) => s.map((x) => x / machine)));
   const bs = pooled(def.samples(base));
   const cs = pooled(curSamples);
-  const row = { arm, ...scope, metric, label: def.label, unit: def.unit, samples: { baseline: bs.length, current: cs.length }, tolerance };
+  const row = { arm, metric, label: def.label, unit: def.unit, samples: { baseline: bs.length, current: cs.length }, tolerance };
   if (bs.length === 0 && cs.length === 0) return { ...row, verdict: 'unchanged', reason: `no ${def.per === 'pod' ? 'pulls' : 'samples'} in either run` };
   if (bs.length === 0 || cs.length === 0) {
     return { ...row, verdict: 'not comparable', reason: `no ${def.per === 'pod' ? 'pulls' : 'samples'} in the ${bs.length === 0 ? 'baseline' : 'current run'}` };
   }
-  // The total's seed is the one it always had; a pool's or registry's row is seeded apart.
-  const ci = bootstrapDifference(def.samples(base), curSamples, def.statistic, { seed: seedOf(`${arm}|${scopeKey(scope)}${metric}`), resamples });
+  const ci = bootstrapDifference(def.samples(base), curSamples, def.statistic, { seed: seedOf(`${arm}|${metric}`), resamples });
   const baseline = def.statistic(bs);
   const current = def.statistic(cs);
   const delta = ci.delta;
@@ -137,72 +131,10 @@ function machineFactors(env: EnvironmentComparison, pairs: Array<[ArmResult, Arm
   return out;
 }
 
-/** A run-queue share above this is a starved harness: nothing it timed can be told from the machine. */
-export const MAX_WAIT_SHARE = 0.9;
-/** Slack on the run-queue bound: waits that cluster on a few pulls stretch their percentiles more than the mean. */
-export const WAIT_SLACK = 1.1;
-
-// The share of the arm's rollout windows that the process's threads spent waiting for a CPU (mean over repetitions).
-function waitShare(arm: ArmResult): number | undefined {
-  const shares = arm.repetitions.flatMap((r) => (r.usage?.runQueue && r.usage.durationMs > 0 ? [r.usage.runQueue.threadsWaitMs / r.usage.durationMs] : []));
-  if (shares.length === 0 || shares.length !== arm.repetitions.length) return undefined;
-  return Math.min(MAX_WAIT_SHARE, shares.reduce((a, b) => a + b, 0) / shares.length);
-}
-
-// Whether every process that timed the run was this one: an out-of-process registry or runtime waits where we do not see.
-const inProcess = (r: RunResults): boolean =>
-  r.environment.cluster.driver === 'emulated' && r.environment.cluster.runtime === 'embedded' && (get(r.scenario.spec, ['registry', 'provider']) ?? 'embedded') === 'embedded';
-
-// Mean over repetitions of a per-repetition usage figure; undefined unless every repetition has it.
-function usageMean(arm: ArmResult, f: (u: NonNullable<ArmResult['repetitions'][number]['usage']>) => number | undefined): number | undefined {
-  const xs = arm.repetitions.flatMap((r) => {
-    const x = r.usage ? f(r.usage) : undefined;
-    return x === undefined || !Number.isFinite(x) ? [] : [x];
-  });
-  return xs.length > 0 && xs.length === arm.repetitions.length ? xs.reduce((a, b) => a + b, 0) / xs.length : undefined;
-}
-
-/**
- * How much slower (up) or faster (down) one side's timings of an arm can be because of its
- * machine, at most, from two measurements of the arm itself (src/measure/usage.ts):
- * - the run-queue wait: a window in which the threads waited a share s for a CPU is
- *   stretched by at most 1 / (1 - s), whatever else they waited for;
- * - the CPU probe: when the main thread's fixed work ran r times slower (a busy sibling
- *   hyperthread slows it with no run-queue wait), only the share u of the window that the
- *   process computed stretches, so the window by at most 1 / (1 - u (1 - 1/r)).
- * The larger of the two, with slack for work that clusters on a few pulls. Undefined where
- * a side did not record both, or where part of the run ran in other processes (containerd
- * nodes, a distribution registry), which this process cannot measure.
- */
-export function waitBound(baseline: RunResults, current: RunResults, base: ArmResult, cur: ArmResult): { up: number; down: number } | undefined {
-  if (!inProcess(baseline) || !inProcess(current)) return undefined;
-  const [sb, sc] = [waitShare(base), waitShare(cur)];
-  const probe = (a: ArmResult): number | undefined => usageMean(a, (u) => u.cpuProbe?.medianUs);
-  // The share of the window the process computed: its CPU time over the window (threads count), or the loop's busy share.
-  const busy = (a: ArmResult): number | undefined => usageMean(a, (u) => Math.min(1, Math.max(u.eventLoop.utilization, u.cpu?.cores ?? 0)));
-  const [pb, pc, ub, uc] = [probe(base), probe(cur), busy(base), busy(cur)];
-  if (sb === undefined || sc === undefined || pb === undefined || pc === undefined || ub === undefined || uc === undefined || pb <= 0 || pc <= 0) return undefined;
-  const queue = (slow: number, fast: number): number => (1 - Math.min(slow, fast)) / (1 - slow);
-  const cpu = (ratio: number, u: number): number => (ratio <= 1 ? 1 : 1 / (1 - Math.min(MAX_WAIT_SHARE, u * (1 - 1 / ratio))));
-  return {
-    up: Math.max(queue(sc, sb), cpu(pc / pb, uc)) * WAIT_SLACK,
-    down: Math.max(queue(sb, sc), cpu(pb / pc, ub)) * WAIT_SLACK,
-  };
-}
-
-// The arm's own bound caps the shared factor: the other arms may all have moved for a reason the machine cannot explain (a slower link).
-function armFactor(shared: number | undefined, bound: { up: number; down: number } | undefined): number | undefined {
-  if (shared === undefined || bound === undefined) return shared;
-  return shared >= 1 ? Math.max(1, Math.min(shared, bound.up)) : Math.min(1, Math.max(shared, 1 / bound.down));
-}
-
 // A claim the raw data makes stands only if it survives taking the machine's share out; it is never created by it.
-function judged(raw: MetricComparison, adjusted: MetricComparison, factor: number, env: EnvironmentComparison, sharedFactor = factor): MetricComparison {
+function judged(raw: MetricComparison, adjusted: MetricComparison, factor: number, env: EnvironmentComparison): MetricComparison {
   if (raw.verdict !== 'regressed' && raw.verdict !== 'improved') return raw;
-  const side = env.verdict === 'current busier' ? 'current run' : 'baseline';
-  const shared = factor === sharedFactor
-    ? `the ${side} ran on a busier machine and every arm's ${raw.label} moved by x${factor.toFixed(2)}`
-    : `the ${side} ran on a busier machine and every arm's ${raw.label} moved by x${sharedFactor.toFixed(2)}, of which the ${side}'s measured CPU (run-queue wait, probe) during this arm explains at most x${factor.toFixed(2)}`;
+  const shared = `the ${env.verdict === 'current busier' ? 'current run' : 'baseline'} ran on a busier machine and every arm's ${raw.label} moved by x${factor.toFixed(2)}`;
   if (adjusted.verdict === raw.verdict) return { ...raw, reason: `${raw.reason}; still ${raw.verdict} beyond the shared x${factor.toFixed(2)} (${shared})` };
   return { ...raw, verdict: 'inconclusive', reason: `${raw.reason}, but ${shared}, which explains it` };
 }
@@ -215,15 +147,10 @@ function judged(raw: MetricComparison, adjusted: MetricComparison, factor: numbe
  */
 export const BOTH_BUSY_FACTOR = 4;
 
-function busyBoth(m: MetricComparison, bound?: { up: number; down: number }): MetricComparison {
+function busyBoth(m: MetricComparison): MetricComparison {
   if (!METRICS[m.metric].noisy || (m.verdict !== 'regressed' && m.verdict !== 'improved')) return m;
   const r = m.baseline && m.current ? m.current / m.baseline : 1;
   if (r >= BOTH_BUSY_FACTOR || r <= 1 / BOTH_BUSY_FACTOR) return { ...m, reason: `${m.reason}; both runs shared a busy machine, but the change is beyond x${BOTH_BUSY_FACTOR}` };
-  // The threads' measured CPU wait says how much of the starvation reached this arm.
-  if (bound && (m.verdict === 'regressed' ? r > bound.up : r < 1 / bound.down)) {
-    const limit = m.verdict === 'regressed' ? bound.up : 1 / bound.down;
-    return { ...m, reason: `${m.reason}; both runs shared a busy machine, but the measured CPU (run-queue wait, probe) during this arm explains at most x${limit.toFixed(2)}` };
-  }
   return { ...m, verdict: 'inconclusive', reason: `${m.reason}, but both runs shared a busy machine (other work took half of it or more), and starvation moves timings by up to x${BOTH_BUSY_FACTOR}` };
 }
 
@@ -239,49 +166,21 @@ function loopDelay(arm: ArmResult): number | undefined {
  * the loop ran late by twice as much and by BUSIER_DELAY_MS or more during one side's
  * rollouts of this arm, a timing change in that direction is the harness's, not the pull's.
  */
-function lateLoop(m: MetricComparison, base: ArmResult, cur: ArmResult, bound?: { up: number; down: number }): MetricComparison {
+function lateLoop(m: MetricComparison, base: ArmResult, cur: ArmResult): MetricComparison {
   if (!METRICS[m.metric].noisy || (m.verdict !== 'regressed' && m.verdict !== 'improved')) return m;
   const [b, c] = [loopDelay(base), loopDelay(cur)];
   if (b === undefined || c === undefined) return m;
   const [slow, fast] = m.verdict === 'regressed' ? [c, b] : [b, c];
   if (slow - fast < BUSIER_DELAY_MS || slow < 2 * fast) return m;
   const side = m.verdict === 'regressed' ? 'current run' : 'baseline';
-  const moved = m.baseline && m.current ? m.current / m.baseline : undefined;
-  const limit = bound ? (m.verdict === 'regressed' ? bound.up : 1 / bound.down) : undefined;
-  if (moved !== undefined && limit !== undefined && (m.verdict === 'regressed' ? moved > limit : moved < limit)) {
-    return { ...m, reason: `${m.reason}; the ${side}'s event loop ran late during this arm, but its measured CPU (run-queue wait, probe) explains at most x${limit.toFixed(2)}` };
-  }
   return { ...m, verdict: 'inconclusive', reason: `${m.reason}, but the ${side}'s event loop ran late during this arm (delay p99 ${slow.toFixed(0)}ms vs ${fast.toFixed(0)}ms), which explains it` };
-}
-
-const union = (a: string[], b: string[]): string[] => [...new Set([...a, ...b])];
-// An arm's pools and registries as its repetitions recorded them (cluster.pools, registries:); none in the flat form.
-const poolsOf = (arm: ArmResult): string[] => Object.keys(arm.repetitions[0]?.pools ?? {});
-const registriesOf = (arm: ArmResult): string[] => Object.keys(arm.repetitions[0]?.registries ?? {});
-
-/** The arm seen through one pool: the pods on that pool's nodes only; every per-pod metric then measures the pool. */
-function poolView(arm: ArmResult, pool: string): ArmResult {
-  return { ...arm, repetitions: arm.repetitions.map((r) => ({ ...r, pods: r.pods.filter((p) => p.pool === pool) })) };
-}
-
-/** The arm seen through one registry: that registry's and its mirror's counters in place of the sums. */
-function registryView(arm: ArmResult, registry: string): ArmResult {
-  return {
-    ...arm,
-    repetitions: arm.repetitions.map((r) => {
-      const { mirror: _sum, ...rest } = r;
-      const own = r.registries?.[registry];
-      return { ...rest, registry: own?.registry ?? emptyStats(false), ...(own?.mirror ? { mirror: own.mirror } : {}) };
-    }),
-  };
 }
 
 /**
  * The regression gate, pure: for each arm in either run and each metric, the
  * change and whether it is real given the noise (95% bootstrap CI of the
  * difference of the statistic, seeded per arm and metric) and larger than
- * the metric's tolerance; and the same per pool (pod metrics of that pool's
- * pods) and per registry (its counters) of arms both runs have.
+ * the metric's tolerance.
  */
 export function compareResults(baseline: RunResults, current: RunResults, options: CompareOptions = {}): Comparison {
   const resamples = options.resamples ?? 2000;
@@ -296,36 +195,25 @@ export function compareResults(baseline: RunResults, current: RunResults, option
     });
     const factors = machineFactors(environment, pairs);
     if (Object.keys(factors).length > 0) environment.machineFactor = factors;
-    // One row: the same bootstrap, tolerance and machine adjustments for an arm's total and for each of its pools and registries.
-    const row = (name: string, metric: CompareMetric, b: ArmResult | undefined, c: ArmResult | undefined, scope: Scope, missing: string): MetricComparison => {
-      const tolerance = options.tolerances?.[metric] ?? METRICS[metric].tolerance;
-      if (!b || !c) {
-        const def = METRICS[metric];
-        return { arm: name, ...scope, metric, label: def.label, unit: def.unit, samples: { baseline: 0, current: 0 }, tolerance, verdict: 'not comparable', reason: `${missing} only in the ${b ? 'baseline' : 'current run'}` };
-      }
-      // The arm's CPU wait bounds the machine's share of a pool's or registry's change as it bounds the total's.
-      const bound = waitBound(baseline, current, b, c);
-      const factor = armFactor(factors[metric], bound);
-      const raw = compareMetric(name, metric, b, c, tolerance, resamples, 1, scope);
-      const machine = factor === undefined || factor === 1 ? raw : judged(raw, compareMetric(name, metric, b, c, tolerance, resamples, factor, scope), factor, environment, factors[metric]);
-      return environment.verdict === 'both busy' ? busyBoth(machine, bound) : lateLoop(machine, b, c, bound);
-    };
     for (const name of names) {
       const b = baseline.arms.find((a) => a.arm.name === name);
       const c = current.arms.find((a) => a.arm.name === name);
       for (const metric of COMPARE_METRICS) {
         const applies = METRICS[metric].applies;
         if (applies && !(b && applies(b)) && !(c && applies(c))) continue;
-        metrics.push(row(name, metric, b, c, {}, 'arm'));
-      }
-      if (!b || !c) continue;
-      for (const pool of union(poolsOf(b), poolsOf(c))) {
-        const [bp, cp] = [poolsOf(b).includes(pool) ? poolView(b, pool) : undefined, poolsOf(c).includes(pool) ? poolView(c, pool) : undefined];
-        for (const metric of POOL_METRICS) metrics.push(row(name, metric, bp, cp, { pool }, `pool "${pool}"`));
-      }
-      for (const registry of union(registriesOf(b), registriesOf(c))) {
-        const [br, cr] = [registriesOf(b).includes(registry) ? registryView(b, registry) : undefined, registriesOf(c).includes(registry) ? registryView(c, registry) : undefined];
-        for (const metric of REGISTRY_METRICS) metrics.push(row(name, metric, br, cr, { registry }, `registry "${registry}"`));
+        const tolerance = options.tolerances?.[metric] ?? METRICS[metric].tolerance;
+        const factor = factors[metric];
+        if (b && c) {
+          const raw = compareMetric(name, metric, b, c, tolerance, resamples);
+          const machine = factor === undefined || factor === 1 ? raw : judged(raw, compareMetric(name, metric, b, c, tolerance, resamples, factor), factor, environment);
+          metrics.push(environment.verdict === 'both busy' ? busyBoth(machine) : lateLoop(machine, b, c));
+        } else {
+          const def = METRICS[metric];
+          metrics.push({
+            arm: name, metric, label: def.label, unit: def.unit, samples: { baseline: 0, current: 0 }, tolerance,
+            verdict: 'not comparable', reason: `arm only in the ${b ? 'baseline' : 'current run'}`,
+          });
+        }
       }
     }
   }

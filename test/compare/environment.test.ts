@@ -112,64 +112,6 @@ describe('compareResults on a busier machine', () => {
     expect(c.counts.regressed).toBe(0);
   });
 
-  describe("the arm's own CPU measurements bound what the machine explains", () => {
-    // Every repetition of every arm waited `share` of its rollout window for a CPU, its probe took `probeUs`, and it computed `busy` of the window.
-    const measured = (r: RunResults, share: number, probeUs = 300, busy = 0.3): RunResults => {
-      for (const a of r.arms) {
-        for (const rep of a.repetitions) {
-          const durationMs = 10_000;
-          rep.usage = {
-            durationMs, cpu: { userMs: 0, systemMs: 0, totalMs: busy * durationMs, cores: busy },
-            eventLoop: { utilization: busy, delayP50Ms: 1, delayP99Ms: 3, delayMaxMs: 5 },
-            runQueue: { mainWaitMs: share * durationMs * 0.5, threadsWaitMs: share * durationMs },
-            cpuProbe: { medianUs: probeUs, samples: 40 },
-          } as NonNullable<typeof rep.usage>;
-        }
-      }
-      return r;
-    };
-
-    it('calls a slowdown of every arm regressed when the busier run lost little CPU (a slower link, not the neighbour)', () => {
-      const c = compareResults(measured(run(0.05), 0.01), measured(run(1.0, { '*': 1.5 }), 0.05, 320), { resamples: 500 });
-      expect(c.environment?.verdict).toBe('current busier');
-      expect(row(c, DIRECT[1]!, 'pullP50').verdict).toBe('regressed');
-      expect(row(c, DIRECT[1]!, 'pullP50').reason).toContain('during this arm explains at most x1.15');
-      expect(c.verdict).toBe('regressed');
-    });
-
-    it('still calls it inconclusive when the busier run waited enough for a CPU to explain the change', () => {
-      const c = compareResults(measured(run(0.05), 0.01), measured(run(1.0, { '*': 1.5 }), 0.4), { resamples: 500 });
-      expect(c.counts.regressed).toBe(0);
-      expect(c.verdict).toBe('inconclusive');
-    });
-
-    it('and when its CPU ran slower with no run-queue wait (a busy sibling hyperthread) while the harness computed most of the time', () => {
-      const c = compareResults(measured(run(0.05), 0.01, 300, 0.9), measured(run(1.0, { '*': 1.5 }), 0.01, 480, 0.9), { resamples: 500 });
-      expect(c.counts.regressed).toBe(0);
-      expect(c.verdict).toBe('inconclusive');
-      // The same slower CPU explains little of a window the harness mostly spent waiting on its links.
-      const idle = compareResults(measured(run(0.05), 0.01, 300, 0.1), measured(run(1.0, { '*': 1.5 }), 0.01, 480, 0.1), { resamples: 500 });
-      expect(row(idle, DIRECT[1]!, 'pullP50').verdict).toBe('regressed');
-    });
-
-    it('lets a change beyond the measurements stand on a busy machine on both sides', () => {
-      const both = compareResults(measured(run(1.2), 0.02), measured(run(1.3, { [DIRECT[1]!]: 1.8 }), 0.05), { resamples: 500 });
-      expect(both.environment?.verdict).toBe('both busy');
-      expect(row(both, DIRECT[1]!, 'pullP50').verdict).toBe('regressed');
-      const starved = compareResults(measured(run(1.2), 0.02), measured(run(1.3, { [DIRECT[1]!]: 1.8 }), 0.5), { resamples: 500 });
-      expect(row(starved, DIRECT[1]!, 'pullP50').verdict).toBe('inconclusive');
-    });
-
-    it('takes no bound where part of the run ran in other processes (containerd nodes), or a side has no probe', () => {
-      const [b, cur] = [measured(run(0.05), 0.01), measured(run(1.0, { '*': 1.5 }), 0.05)];
-      for (const r of [b, cur]) r.environment.cluster.runtime = 'containerd';
-      expect(compareResults(b, cur, { resamples: 500 }).verdict).toBe('inconclusive');
-      const old = measured(run(0.05), 0.01);
-      for (const a of old.arms) for (const rep of a.repetitions) delete rep.usage!.cpuProbe;
-      expect(compareResults(old, measured(run(1.0, { '*': 1.5 }), 0.05), { resamples: 500 }).verdict).toBe('inconclusive');
-    });
-  });
-
   it('never moves byte and request counts', () => {
     const c = compareResults(run(0.05), run(1.0, { '*': 1.6 }), { resamples: 500 });
     expect(row(c, DIRECT[0]!, 'registryBytes')).toMatchObject({ verdict: 'unchanged' });
