@@ -1,7 +1,8 @@
 import type { ArmResult, Comparison, EnvironmentComparison, MetricComparison, RunResults, Verdict } from '../results/index.js';
 import { BUSIER_DELAY_MS, compareEnvironments } from './environment.js';
 import { bootstrapDifference, pooled, seedOf } from '../measure/bootstrap.js';
-import { COMPARE_METRICS, METRICS, type CompareMetric, type Tolerances } from './metrics.js';
+import { COMPARE_METRICS, METRICS, POOL_METRICS, REGISTRY_METRICS, type CompareMetric, type Tolerances } from './metrics.js';
+import { emptyStats } from '../registry/stats.js';
 
 export interface CompareOptions {
   tolerances?: Tolerances;
@@ -69,18 +70,23 @@ export function specChanges(a: unknown, b: unknown, path = ''): string[] {
   return JSON.stringify(a) === JSON.stringify(b) ? [] : [`${path || '(root)'}: ${JSON.stringify(a) ?? 'absent'} -> ${JSON.stringify(b) ?? 'absent'}`];
 }
 
-function compareMetric(arm: string, metric: CompareMetric, base: ArmResult, cur: ArmResult, tolerance: number, resamples: number, machine = 1): MetricComparison {
+/** A row about the arm's total, or about one pool or registry of it (its seed and its subject). */
+type Scope = Record<string, never> | { pool: string } | { registry: string };
+const scopeKey = (scope: Scope): string => ('pool' in scope ? `pool:${scope.pool}|` : 'registry' in scope ? `registry:${scope.registry}|` : '');
+
+function compareMetric(arm: string, metric: CompareMetric, base: ArmResult, cur: ArmResult, tolerance: number, resamples: number, machine = 1, scope: Scope = {}): MetricComparison {
   const def = METRICS[metric];
   // machine: the slowdown the busier side's machine explains; the current run's timings are divided by it.
   const curSamples = machine === 1 ? def.samples(cur) : def.samples(cur).map((rep) => rep.map((s) => s.map((x) => x / machine)));
   const bs = pooled(def.samples(base));
   const cs = pooled(curSamples);
-  const row = { arm, metric, label: def.label, unit: def.unit, samples: { baseline: bs.length, current: cs.length }, tolerance };
+  const row = { arm, ...scope, metric, label: def.label, unit: def.unit, samples: { baseline: bs.length, current: cs.length }, tolerance };
   if (bs.length === 0 && cs.length === 0) return { ...row, verdict: 'unchanged', reason: `no ${def.per === 'pod' ? 'pulls' : 'samples'} in either run` };
   if (bs.length === 0 || cs.length === 0) {
     return { ...row, verdict: 'not comparable', reason: `no ${def.per === 'pod' ? 'pulls' : 'samples'} in the ${bs.length === 0 ? 'baseline' : 'current run'}` };
   }
-  const ci = bootstrapDifference(def.samples(base), curSamples, def.statistic, { seed: seedOf(`${arm}|${metric}`), resamples });
+  // The total's seed is the one it always had; a pool's or registry's row is seeded apart.
+  const ci = bootstrapDifference(def.samples(base), curSamples, def.statistic, { seed: seedOf(`${arm}|${scopeKey(scope)}${metric}`), resamples });
   const baseline = def.statistic(bs);
   const current = def.statistic(cs);
   const delta = ci.delta;
@@ -134,7 +140,8 @@ function machineFactors(env: EnvironmentComparison, pairs: Array<[ArmResult, Arm
 // A claim the raw data makes stands only if it survives taking the machine's share out; it is never created by it.
 function judged(raw: MetricComparison, adjusted: MetricComparison, factor: number, env: EnvironmentComparison): MetricComparison {
   if (raw.verdict !== 'regressed' && raw.verdict !== 'improved') return raw;
-  const shared = `the ${env.verdict === 'current busier' ? 'current run' : 'baseline'} ran on a busier machine and every arm's ${raw.label} moved by x${factor.toFixed(2)}`;
+  const side = env.verdict === 'current busier' ? 'current run' : 'baseline';
+  const shared = `the ${side} ran on a busier machine and every arm's ${raw.label} moved by x${factor.toFixed(2)}`;
   if (adjusted.verdict === raw.verdict) return { ...raw, reason: `${raw.reason}; still ${raw.verdict} beyond the shared x${factor.toFixed(2)} (${shared})` };
   return { ...raw, verdict: 'inconclusive', reason: `${raw.reason}, but ${shared}, which explains it` };
 }
@@ -176,11 +183,34 @@ function lateLoop(m: MetricComparison, base: ArmResult, cur: ArmResult): MetricC
   return { ...m, verdict: 'inconclusive', reason: `${m.reason}, but the ${side}'s event loop ran late during this arm (delay p99 ${slow.toFixed(0)}ms vs ${fast.toFixed(0)}ms), which explains it` };
 }
 
+const union = (a: string[], b: string[]): string[] => [...new Set([...a, ...b])];
+// An arm's pools and registries as its repetitions recorded them (cluster.pools, registries:); none in the flat form.
+const poolsOf = (arm: ArmResult): string[] => Object.keys(arm.repetitions[0]?.pools ?? {});
+const registriesOf = (arm: ArmResult): string[] => Object.keys(arm.repetitions[0]?.registries ?? {});
+
+/** The arm seen through one pool: the pods on that pool's nodes only; every per-pod metric then measures the pool. */
+function poolView(arm: ArmResult, pool: string): ArmResult {
+  return { ...arm, repetitions: arm.repetitions.map((r) => ({ ...r, pods: r.pods.filter((p) => p.pool === pool) })) };
+}
+
+/** The arm seen through one registry: that registry's and its mirror's counters in place of the sums. */
+function registryView(arm: ArmResult, registry: string): ArmResult {
+  return {
+    ...arm,
+    repetitions: arm.repetitions.map((r) => {
+      const { mirror: _sum, ...rest } = r;
+      const own = r.registries?.[registry];
+      return { ...rest, registry: own?.registry ?? emptyStats(false), ...(own?.mirror ? { mirror: own.mirror } : {}) };
+    }),
+  };
+}
+
 /**
  * The regression gate, pure: for each arm in either run and each metric, the
  * change and whether it is real given the noise (95% bootstrap CI of the
  * difference of the statistic, seeded per arm and metric) and larger than
- * the metric's tolerance.
+ * the metric's tolerance; and the same per pool (pod metrics of that pool's
+ * pods) and per registry (its counters) of arms both runs have.
  */
 export function compareResults(baseline: RunResults, current: RunResults, options: CompareOptions = {}): Comparison {
   const resamples = options.resamples ?? 2000;
@@ -195,25 +225,34 @@ export function compareResults(baseline: RunResults, current: RunResults, option
     });
     const factors = machineFactors(environment, pairs);
     if (Object.keys(factors).length > 0) environment.machineFactor = factors;
+    // One row: the same bootstrap, tolerance and machine adjustments for an arm's total and for each of its pools and registries.
+    const row = (name: string, metric: CompareMetric, b: ArmResult | undefined, c: ArmResult | undefined, scope: Scope, missing: string): MetricComparison => {
+      const tolerance = options.tolerances?.[metric] ?? METRICS[metric].tolerance;
+      if (!b || !c) {
+        const def = METRICS[metric];
+        return { arm: name, ...scope, metric, label: def.label, unit: def.unit, samples: { baseline: 0, current: 0 }, tolerance, verdict: 'not comparable', reason: `${missing} only in the ${b ? 'baseline' : 'current run'}` };
+      }
+      const factor = factors[metric];
+      const raw = compareMetric(name, metric, b, c, tolerance, resamples, 1, scope);
+      const machine = factor === undefined || factor === 1 ? raw : judged(raw, compareMetric(name, metric, b, c, tolerance, resamples, factor, scope), factor, environment);
+      return environment.verdict === 'both busy' ? busyBoth(machine) : lateLoop(machine, b, c);
+    };
     for (const name of names) {
       const b = baseline.arms.find((a) => a.arm.name === name);
       const c = current.arms.find((a) => a.arm.name === name);
       for (const metric of COMPARE_METRICS) {
         const applies = METRICS[metric].applies;
         if (applies && !(b && applies(b)) && !(c && applies(c))) continue;
-        const tolerance = options.tolerances?.[metric] ?? METRICS[metric].tolerance;
-        const factor = factors[metric];
-        if (b && c) {
-          const raw = compareMetric(name, metric, b, c, tolerance, resamples);
-          const machine = factor === undefined || factor === 1 ? raw : judged(raw, compareMetric(name, metric, b, c, tolerance, resamples, factor), factor, environment);
-          metrics.push(environment.verdict === 'both busy' ? busyBoth(machine) : lateLoop(machine, b, c));
-        } else {
-          const def = METRICS[metric];
-          metrics.push({
-            arm: name, metric, label: def.label, unit: def.unit, samples: { baseline: 0, current: 0 }, tolerance,
-            verdict: 'not comparable', reason: `arm only in the ${b ? 'baseline' : 'current run'}`,
-          });
-        }
+        metrics.push(row(name, metric, b, c, {}, 'arm'));
+      }
+      if (!b || !c) continue;
+      for (const pool of union(poolsOf(b), poolsOf(c))) {
+        const [bp, cp] = [poolsOf(b).includes(pool) ? poolView(b, pool) : undefined, poolsOf(c).includes(pool) ? poolView(c, pool) : undefined];
+        for (const metric of POOL_METRICS) metrics.push(row(name, metric, bp, cp, { pool }, `pool "${pool}"`));
+      }
+      for (const registry of union(registriesOf(b), registriesOf(c))) {
+        const [br, cr] = [registriesOf(b).includes(registry) ? registryView(b, registry) : undefined, registriesOf(c).includes(registry) ? registryView(c, registry) : undefined];
+        for (const metric of REGISTRY_METRICS) metrics.push(row(name, metric, br, cr, { registry }, `registry "${registry}"`));
       }
     }
   }
