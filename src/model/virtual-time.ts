@@ -1,11 +1,6 @@
 import { PullbenchError } from '../errors.js';
 import type { ManualClock } from '../core/clock.js';
 
-/** Lets every task woken so far run to its next wait: microtasks all run before a setImmediate callback. */
-function settle(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
-
 /**
  * Runs `work` in virtual time: a discrete-event loop that lets the woken tasks
  * run, then jumps the clock to the next timer and fires everything due then.
@@ -14,22 +9,33 @@ function settle(): Promise<void> {
  * it has stalled and this says so. An abort ends the loop at its next turn with the signal's reason (the work,
  * left waiting on the clock, is dropped).
  */
-export async function runInVirtualTime<T>(clock: ManualClock, work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-  let outcome: { ok: true; value: T } | { ok: false; error: unknown } | undefined;
-  work().then(
-    (value) => (outcome = { ok: true, value }),
-    (error: unknown) => (outcome = { ok: false, error }),
-  );
-  for (;;) {
-    await settle();
-    if (outcome) break;
-    signal?.throwIfAborted();
-    if (!clock.fireNextInstant()) {
-      throw new PullbenchError('INTERNAL', 'the model stalled: nothing is left to happen and the work is not done', {
-        details: { virtualTimeMs: clock.now() },
-      });
-    }
-  }
-  if (!outcome.ok) throw outcome.error;
-  return outcome.value;
+export function runInVirtualTime<T>(clock: ManualClock, work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let outcome: { ok: true; value: T } | { ok: false; error: unknown } | undefined;
+    work().then(
+      (value) => (outcome = { ok: true, value }),
+      (error: unknown) => (outcome = { ok: false, error }),
+    );
+    // One turn per instant: every microtask the last instant set off runs before a setImmediate callback. A callback,
+    // not an awaited promise per turn: a modelled run has millions of instants, and those promises were its garbage.
+    const turn = (): void => {
+      try {
+        if (outcome) {
+          if (outcome.ok) resolve(outcome.value);
+          else reject(outcome.error);
+          return;
+        }
+        signal?.throwIfAborted();
+        if (!clock.fireNextInstant()) {
+          throw new PullbenchError('INTERNAL', 'the model stalled: nothing is left to happen and the work is not done', {
+            details: { virtualTimeMs: clock.now() },
+          });
+        }
+        setImmediate(turn);
+      } catch (err) {
+        reject(err);
+      }
+    };
+    setImmediate(turn);
+  });
 }

@@ -112,11 +112,26 @@ function* pieces(value: unknown, step: string, pad: string): Generator<string> {
   yield `${close}}`;
 }
 
+/** Members (at every depth) a subtree may have for small() to try stringifying it whole. */
+const SMALL_MEMBERS = 4096;
+
 // JSON.stringify of a subtree when it is small: arrays of numbers and leaf objects are the bulk of a results file.
 function small(value: object, step: string): string | undefined {
-  const n = Array.isArray(value) ? value.length : Object.keys(value).length;
-  // A cheap guard first: a container with many members is split without trying.
-  if (n > 256) return undefined;
+  // A cheap guard first: a subtree with many members in all is split without trying. Counting only the top level let
+  // a few-keyed object over 100,000 pods be stringified whole, once per level above the pods (seconds, and a string
+  // of the whole file).
+  if (membersWithin(value, SMALL_MEMBERS) < 0) return undefined;
   const text = JSON.stringify(value, null, step);
   return text.length <= CHUNK ? text : undefined;
+}
+
+// `budget` less the members of the subtree at every depth, counting no further than below zero (then negative).
+function membersWithin(value: object, budget: number): number {
+  const children: unknown[] = Array.isArray(value) ? value : Object.values(value);
+  let left = budget - children.length;
+  for (const child of children) {
+    if (left < 0) break;
+    if (child !== null && typeof child === 'object') left = membersWithin(child, left);
+  }
+  return left;
 }
