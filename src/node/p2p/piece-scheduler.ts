@@ -25,10 +25,10 @@ type PeerState = 'running' | 'back-to-source' | 'succeeded' | 'failed';
 interface Peer {
   node: number;
   state: PeerState;
-  /** Parents it was given (its in-degree in the task's DAG). */
+  /** Parents it was given (its in-edges in the task's DAG). */
   parents: Set<number>;
-  /** Children fetching from it. */
-  children: number;
+  /** The task's size as its in-edges counted it in their hosts' bytes (0: unknown then). */
+  edgeBytes: number;
   have: Uint8Array;
   finished: number;
 }
@@ -57,15 +57,25 @@ interface Waiter {
 
 export type Decision = { backToSource: true } | { backToSource: false; parents: number[] };
 
+/** What the scheduler counts of a host's uploads: its out-edges in every task's DAG, and those tasks' bytes. */
+interface HostLoad {
+  edges: number;
+  bytes: number;
+}
+
 /**
  * The scheduler every node's dfdaemon announces to (dragonflyoss/dragonfly at 66db456, scheduler/), per blob (task):
  * - The first peer of a task, pending, goes back to source (service/service_v2.go: handleRegisterPeerRequest; no
  *   seed peers here).
  * - Any other is given up to candidateParentLimit (3) parents among filterParentLimit (15) random peers of the task,
  *   not itself, not blocklisted, and for normal hosts only ones downloading from parents, back-to-source or
- *   succeeded (scheduling/scheduling.go: filterCandidateParents), best first: the least loaded (evaluator/
- *   evaluator_default.go: load quality, 0.6 of the score, is the parent's upload bandwidth in use; here its
- *   children; ties in the random sample's order). A candidate that would close a cycle is skipped
+ *   succeeded (scheduling/scheduling.go: filterCandidateParents), best first: the least loaded host (evaluator/
+ *   evaluator_default.go: evaluateParents, load quality 0.6 of the score; every term falls with the host's
+ *   out-edges over all its tasks, which resource/standard/task.go: AddPeerEdges adds to the host's TxBandwidth,
+ *   ConcurrentUploadPieceCount and UploadContentLength; here edges, then bytes; ties in the random sample's order).
+ *   A peer that succeeds, fails or leaves loses its in-edges (resource/standard/peer.go: the FSM's
+ *   PeerEventDownloadSucceeded, ...Failed, ...Leave call DeletePeerInEdges), so its parents' hosts count it no
+ *   more. A candidate that would close a cycle is skipped
  *   (filterCandidateParents: task.CanAddPeerEdge), so the task's peers form a DAG whose every path ends at a peer
  *   that has the pieces or goes to source: two children never wait on each other for pieces neither has.
  * - None found: it waits retryInterval (500 ms) and tries again; after retryBackToSourceLimit (4) tries it goes back
@@ -74,6 +84,7 @@ export type Decision = { backToSource: true } | { backToSource: false; parents: 
  */
 export class PieceScheduler {
   private readonly tasks = new Map<string, Task>();
+  private readonly hosts = new Map<number, HostLoad>();
   backToSourcePeers = 0;
 
   constructor(
@@ -103,25 +114,24 @@ export class PieceScheduler {
 
   async register(t: Task, node: number, blocklist: Set<number>): Promise<Decision> {
     const pending = [...t.peers.values()].every((p) => p.state === 'failed');
-    t.peers.set(node, { node, state: 'running', parents: new Set(), children: 0, have: new Uint8Array(t.pieceCount), finished: 0 });
+    t.peers.set(node, { node, state: 'running', parents: new Set(), edgeBytes: 0, have: new Uint8Array(t.pieceCount), finished: 0 });
     if (pending && t.backToSource < this.opts.backToSourceCount) return this.toSource(t, node);
     return this.schedule(t, node, blocklist);
   }
 
   async schedule(t: Task, node: number, blocklist: Set<number>): Promise<Decision> {
     const peer = t.peers.get(node)!;
-    for (const p of peer.parents) {
-      const parent = t.peers.get(p);
-      if (parent) parent.children--;
-    }
-    peer.parents.clear();
+    this.deleteInEdges(t, peer);
     for (let n = 0; ; n++) {
       if (n >= this.opts.retryBackToSourceLimit && t.backToSource < this.opts.backToSourceCount) return this.toSource(t, node);
       const parents = this.candidates(t, node, blocklist);
       if (parents.length > 0) {
+        peer.edgeBytes = t.size ?? 0;
         for (const p of parents) {
           peer.parents.add(p.node);
-          p.children++;
+          const host = this.host(p.node);
+          host.edges++;
+          host.bytes += peer.edgeBytes;
         }
         return { backToSource: false, parents: parents.map((p) => p.node) };
       }
@@ -132,8 +142,34 @@ export class PieceScheduler {
   private toSource(t: Task, node: number): Decision {
     t.backToSource++;
     this.backToSourcePeers++;
-    t.peers.get(node)!.state = 'back-to-source';
+    const peer = t.peers.get(node)!;
+    peer.state = 'back-to-source';
+    this.deleteInEdges(t, peer);
     return { backToSource: true };
+  }
+
+  private host(node: number): HostLoad {
+    let h = this.hosts.get(node);
+    if (!h) {
+      h = { edges: 0, bytes: 0 };
+      this.hosts.set(node, h);
+    }
+    return h;
+  }
+
+  /** A parent host's out-edges over all tasks (what the evaluator's load quality falls with). */
+  hostLoad(node: number): Readonly<HostLoad> {
+    return this.host(node);
+  }
+
+  // Task.DeletePeerInEdges: the peer's parents' hosts stop counting it.
+  private deleteInEdges(t: Task, peer: Peer): void {
+    for (const p of peer.parents) {
+      const host = this.host(p);
+      host.edges--;
+      host.bytes -= peer.edgeBytes;
+    }
+    peer.parents.clear();
   }
 
   private candidates(t: Task, node: number, blocklist: Set<number>): Peer[] {
@@ -146,7 +182,7 @@ export class PieceScheduler {
       .slice(0, this.opts.filterParentLimit)
       .filter((p) => p.node !== node && !blocklist.has(p.node) && p.state !== 'failed' && (p.parents.size > 0 || p.state === 'back-to-source' || p.state === 'succeeded'))
       .filter((p) => !this.descendsFrom(t, p.node, node))
-      .sort((a, b) => a.children - b.children)
+      .sort((a, b) => this.host(a.node).edges - this.host(b.node).edges || this.host(a.node).bytes - this.host(b.node).bytes)
       .slice(0, this.opts.candidateParentLimit);
   }
 
@@ -186,13 +222,19 @@ export class PieceScheduler {
   succeeded(t: Task, node: number): void {
     const p = t.peers.get(node);
     // A peer that left (its dfdaemon died) stays failed: it is no parent to anyone again.
-    if (p && p.state !== 'failed') p.state = 'succeeded';
+    if (p && p.state !== 'failed') {
+      p.state = 'succeeded';
+      this.deleteInEdges(t, p);
+    }
     this.notify(t, node);
   }
 
   failed(t: Task, node: number): void {
     const p = t.peers.get(node);
-    if (p) p.state = 'failed';
+    if (p) {
+      p.state = 'failed';
+      this.deleteInEdges(t, p);
+    }
     this.notify(t, node);
   }
 

@@ -46,6 +46,44 @@ describe('the piece scheduler', () => {
     expect(d.backToSource === false && d.parents).not.toContain(0);
   });
 
+  it("ranks a parent by its host's uploads over every blob, not only the one being scheduled", async () => {
+    const s = new PieceScheduler({ ...opts, candidateParentLimit: 2 }, new ManualClock());
+    // Blob a: node 0 goes to source and serves nodes 1, 2 and 3 (the blocklists leave it the only candidate).
+    const a = s.task('sha256:a1');
+    await s.register(a, 0, new Set());
+    for (const n of [1, 2, 3]) await s.register(a, n, new Set([1, 2, 3]));
+    expect(s.hostLoad(0).edges).toBe(3);
+    // Blob b: node 5 goes to source, node 6 downloads from it, node 0 from node 6.
+    const b = s.task('sha256:b1');
+    await s.register(b, 5, new Set());
+    await s.register(b, 6, new Set());
+    await s.register(b, 0, new Set([5]));
+    // In blob b node 0 serves nobody, but its host already uploads blob a to three peers: nodes 5 and 6 rank first.
+    const d = await s.register(b, 7, new Set());
+    expect(d.backToSource === false && [...d.parents].sort()).toEqual([5, 6]);
+  });
+
+  it("stops counting a peer against its parents' hosts once it succeeds, fails or goes to source", async () => {
+    const clock = new ManualClock();
+    const s = new PieceScheduler(opts, clock);
+    const t = s.task('sha256:g');
+    await s.register(t, 0, new Set());
+    await s.register(t, 1, new Set());
+    await s.register(t, 2, new Set([1]));
+    expect(s.hostLoad(0).edges).toBe(2);
+    s.succeeded(t, 1);
+    expect(s.hostLoad(0).edges).toBe(1);
+    s.failed(t, 2);
+    expect(s.hostLoad(0).edges).toBe(0);
+    // A peer the scheduler sends to source after its retries leaves the parents it had.
+    await s.register(t, 3, new Set([1, 2]));
+    expect(s.hostLoad(0).edges).toBe(1);
+    const pending = s.schedule(t, 3, new Set([0, 1, 2]));
+    for (let i = 0; i < 4; i++) await clock.advance(500);
+    expect(await pending).toEqual({ backToSource: true });
+    expect(s.hostLoad(0).edges).toBe(0);
+  });
+
   it('retries every retryInterval and goes back to source after retryBackToSourceLimit tries without a parent', async () => {
     const clock = new ManualClock();
     const s = new PieceScheduler(opts, clock);
