@@ -9,6 +9,7 @@ import { TaskQueue } from '../../util/task-queue.js';
 import { AgentServer, corrupting, drain } from './agent-server.js';
 import { parseDistributionPath, type DistributionPath } from './distribution-path.js';
 import type { PieceOptions } from './options.js';
+import type { ParentSelector } from './parent-selector.js';
 import type { PieceScheduler, Task } from './piece-scheduler.js';
 import type { AgentCounters } from './spegel-agent.js';
 
@@ -36,6 +37,8 @@ const FORWARDED = ['authorization', 'accept', 'range'];
 
 export interface DragonflyPeers {
   scheduler: PieceScheduler;
+  /** This dfdaemon's choice of parent for each piece, among those that hold it. */
+  selector: ParentSelector;
   url(n: number): string;
   /** This node's download link to its peers. */
   transport: HttpTransport;
@@ -65,7 +68,9 @@ interface LocalTask {
  * - A task's blob is cut into pieces (piece-scheduler.ts: pieceLengthFor); the peer downloads
  *   download.concurrentPieceCount (8) at once (dragonfly-client-config/src/dfdaemon.rs:
  *   default_download_concurrent_piece_count), from the source (HTTP Range requests) when the scheduler sends it
- *   back to source, else from its parents, each piece from a parent that holds it.
+ *   back to source, else from its parents, lowest piece first (the parents' sync_pieces streams report pieces in
+ *   number order, dfdaemon_upload.rs: sync_pieces; the collector hands them on as they come, piece_collector.rs),
+ *   each from one of the parents that hold it, weighted by their idle upload (parent-selector.ts).
  * - Pieces are served to peers as soon as they are stored, while the blob is still arriving, and streamed to the
  *   node's runtime in order as they complete.
  * - Every piece from a parent is checked against the digest the back-to-source peer recorded; a corrupt piece or a
@@ -184,6 +189,7 @@ export class DragonflyAgent {
     const task = lt.task;
     const blocklist = new Set<number>();
     let decision = await scheduler.register(task, this.node, blocklist);
+    if (!decision.backToSource) this.peers.selector.register(decision.parents);
     // When this peer last got something from its parents (a piece, the size) or new parents.
     let progressAt = scheduler.now();
     const reschedule = async (stalled: number[]): Promise<void> => {
@@ -191,6 +197,7 @@ export class DragonflyAgent {
       // (scheduler/service/service_v2.go: handleReschedulePeerRequest adds its candidate parents to the blocklist).
       for (const p of stalled) blocklist.add(p);
       decision = await scheduler.schedule(task, this.node, blocklist);
+      if (!decision.backToSource) this.peers.selector.register(decision.parents);
       progressAt = scheduler.now();
     };
     const stalledFor = (): number => scheduler.now() - progressAt;
@@ -217,7 +224,6 @@ export class DragonflyAgent {
     }
     lt.have = new Uint8Array(task.pieceCount);
     const inflight = new Set<number>();
-    const load = new Map<number, number>();
     const queue = new TaskQueue(this.opts.concurrentPieceCount);
     const next = (): number | undefined => {
       for (let n = 0; n < task.pieceCount; n++) {
@@ -251,8 +257,7 @@ export class DragonflyAgent {
         continue;
       }
       inflight.add(n);
-      const parent = decision.backToSource || direct ? undefined : this.pickParent(task, decision.parents, n, blocklist, load);
-      if (parent !== undefined) load.set(parent, (load.get(parent) ?? 0) + 1);
+      const parent = decision.backToSource || direct ? undefined : this.pickParent(task, decision.parents, n, blocklist);
       const pass = direct ? 'direct' : 'scheduled';
       void queue
         .run(() => this.fetchPiece(lt, dist, headers, n, parent))
@@ -284,7 +289,6 @@ export class DragonflyAgent {
         )
         .finally(() => {
           inflight.delete(n);
-          if (parent !== undefined) load.set(parent, (load.get(parent) ?? 1) - 1);
           scheduler.touch(task, this.node);
         });
       // Keep at most concurrentPieceCount pieces in flight.
@@ -299,13 +303,10 @@ export class DragonflyAgent {
     if (this.server.killed) throw new Error(`node ${this.node + 1}'s agent was killed`);
   }
 
-  private pickParent(task: Task, parents: number[], n: number, blocklist: Set<number>, load: Map<number, number>): number | undefined {
-    let best: number | undefined;
-    for (const p of parents) {
-      if (blocklist.has(p) || !this.peers.scheduler.has(task, p, n)) continue;
-      if (best === undefined || (load.get(p) ?? 0) < (load.get(best) ?? 0)) best = p;
-    }
-    return best;
+  // One of the parents that hold piece n (the piece collector's CollectedPiece.parents), as dfdaemon's ParentSelector picks.
+  private pickParent(task: Task, parents: number[], n: number, blocklist: Set<number>): number | undefined {
+    const holders = parents.filter((p) => !blocklist.has(p) && this.peers.scheduler.has(task, p, n));
+    return holders.length === 0 ? undefined : this.peers.selector.select(holders);
   }
 
   private sourceUrl(dist: DistributionPath): string {

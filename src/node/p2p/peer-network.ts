@@ -8,6 +8,7 @@ import { makeTempDir, type TempDir } from '../../util/temp.js';
 import { ContentIndex } from './content-index.js';
 import { DragonflyAgent } from './dragonfly-agent.js';
 import { emptyFallbacks, type P2pOptions, type P2pStats } from './options.js';
+import { ParentSelector, SYNC_HOST_INTERVAL_MS } from './parent-selector.js';
 import { PieceScheduler } from './piece-scheduler.js';
 import { SpegelAgent, type AgentCounters } from './spegel-agent.js';
 
@@ -43,6 +44,10 @@ export class PeerNetwork implements AsyncDisposable {
   readonly index: ContentIndex;
   readonly scheduler: PieceScheduler;
   private faultTimer: unknown;
+  /** Each node's upload over the last full second (what its dfdaemon reports in sync_host), sampled from its link. */
+  private readonly tx: (number | undefined)[] = [];
+  private readonly txSampled: number[] = [];
+  private txTimer: unknown;
   private firstRequestAt: number | undefined;
   private killed = 0;
   private corrupting = 0;
@@ -72,7 +77,10 @@ export class PeerNetwork implements AsyncDisposable {
     const peerPool = new HttpPool({ connect: download.connect, maxIdlePerHost: 32, idleTimeoutMs: 420_000 });
     const pools = [peerPool];
     const peerTransport: HttpTransport = peerPool;
-    const asked = (): void => this.armFaults();
+    const asked = (): void => {
+      this.armFaults();
+      this.sampleTx();
+    };
     const url = (n: number): string => this.slots[n]!.upload.url;
     let agent: SpegelAgent | DragonflyAgent;
     if (this.opts.mode === 'whole-blob') {
@@ -87,7 +95,16 @@ export class PeerNetwork implements AsyncDisposable {
       agent = new DragonflyAgent(
         node,
         this.opts.pieces,
-        { scheduler: this.scheduler, url, transport: peerTransport, source, asked, sourceHost: spec.registryHost, dir },
+        {
+          scheduler: this.scheduler,
+          selector: new ParentSelector(this.clock, (n) => ({ tx: this.tx[n], max: link.upload })),
+          url,
+          transport: peerTransport,
+          source,
+          asked,
+          sourceHost: spec.registryHost,
+          dir,
+        },
         this.counters,
       );
     }
@@ -108,6 +125,20 @@ export class PeerNetwork implements AsyncDisposable {
   imageCreated(node: number, registry: string, name: string, tag: string, manifestDigest: string): void {
     const agent = this.slots[node]?.agent;
     if (agent instanceof SpegelAgent) agent.imageCreated(registry, name, tag, manifestDigest);
+  }
+
+  // From the first blob asked on, every second: each node's upload in that second (sysinfo/network.rs: get_stats).
+  private sampleTx(): void {
+    if (this.txTimer !== undefined) return;
+    const tick = (): void => {
+      this.slots.forEach((s, n) => {
+        const bytes = s.upload.stats().bytesDown;
+        this.tx[n] = n in this.txSampled ? ((bytes - this.txSampled[n]!) * 1000) / SYNC_HOST_INTERVAL_MS : undefined;
+        this.txSampled[n] = bytes;
+      });
+      this.txTimer = this.clock.setTimer(tick, SYNC_HOST_INTERVAL_MS);
+    };
+    tick();
   }
 
   // The first blob any node asks its agent for starts the fault clock (mid-rollout).
@@ -151,6 +182,7 @@ export class PeerNetwork implements AsyncDisposable {
 
   async [Symbol.asyncDispose](): Promise<void> {
     if (this.faultTimer !== undefined) this.clock.clearTimer(this.faultTimer);
+    if (this.txTimer !== undefined) this.clock.clearTimer(this.txTimer);
     for (const s of this.slots.splice(0)) {
       await Promise.all(s.pools.map((p) => p.close().catch(() => undefined)));
       s.download.close();

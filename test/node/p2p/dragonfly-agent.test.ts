@@ -5,6 +5,7 @@ import { systemClock } from '../../../src/core/clock.js';
 import { HttpPool } from '../../../src/net/http-pool.js';
 import { DragonflyAgent } from '../../../src/node/p2p/dragonfly-agent.js';
 import { emptyFallbacks, type PieceOptions } from '../../../src/node/p2p/options.js';
+import { ParentSelector } from '../../../src/node/p2p/parent-selector.js';
 import { PieceScheduler } from '../../../src/node/p2p/piece-scheduler.js';
 import { makeTempDir } from '../../../src/util/temp.js';
 
@@ -41,7 +42,7 @@ async function agentFor(sourceHost: string): Promise<DragonflyAgent> {
   const source = new HttpPool();
   const transport = new HttpPool();
   const counters = { wanted: 0, fromPeers: 0, sourceBytes: 0, fallbacks: emptyFallbacks() };
-  const agent = new DragonflyAgent(0, opts, { scheduler: new PieceScheduler(opts, systemClock), url: () => '', transport, source, sourceHost, dir: dir.path, asked: () => undefined }, counters);
+  const agent = new DragonflyAgent(0, opts, { scheduler: new PieceScheduler(opts, systemClock), selector: new ParentSelector(systemClock, () => ({ tx: undefined, max: 1 })), url: () => '', transport, source, sourceHost, dir: dir.path, asked: () => undefined }, counters);
   await agent.start();
   cleanups.push(async () => {
     await agent.close();
