@@ -2,6 +2,8 @@ import { createConnection, createServer, type Socket } from 'node:net';
 import { PullbenchError } from '../errors.js';
 import { seededRandom, type Clock } from '../core/clock.js';
 import { closeOnce, listenOnLoopback } from './loopback-server.js';
+import { localServer } from './local-servers.js';
+import { ShapedServerSocket } from './shaped-server-socket.js';
 import { Link, type LinkSpec, type SharedUplink, type ShapedFlow } from './shaper.js';
 
 export interface ProxyStats {
@@ -34,6 +36,11 @@ export interface ShapedProxyOptions {
   /** The registry's egress, shared with other links (ignored when `link` is a Link: it has its own). */
   uplink?: SharedUplink;
   clock?: Clock;
+  /**
+   * Relay through a second TCP connection even when the target is an HTTP server of this thread (the embedded
+   * registry or mirror), which otherwise gets the connections itself, shaped on the way (ShapedServerSocket).
+   */
+  relay?: boolean;
 }
 
 /** Above this many queued bytes a direction stops reading its source (TCP backpressure). */
@@ -57,6 +64,15 @@ export function parseTarget(target: string, what = 'proxy target'): { host: stri
     throw new PullbenchError('INVALID_ARGUMENT', `${what} must be host:port, got ${JSON.stringify(target)}`);
   }
   return { host: (m[1] as string).replace(/^\[(.*)\]$/, '$1'), port };
+}
+
+/**
+ * The part of `chunk` to deliver when `delivered` bytes went before it and the connection resets at byte `resetAt`:
+ * a reset within a chunk cuts it there, so the node never sees more than the fault's byte (a batch of quanta
+ * delivered whole could otherwise reach it complete, its RST after the end).
+ */
+function cutAt(chunk: Buffer, delivered: number, resetAt: number): Buffer {
+  return delivered + chunk.length > resetAt ? chunk.subarray(0, Math.max(0, resetAt - delivered)) : chunk;
 }
 
 /** Feeds a socket into a flow, pausing the socket while the flow is full. */
@@ -92,6 +108,40 @@ export async function startShapedProxy(opts: ShapedProxyOptions): Promise<Starte
     const resetAt = random() < (faults.resetRate ?? 0) ? Math.floor(random() * window) : (random(), Infinity);
     const stallAt = random() < (faults.stallRate ?? 0) ? Math.floor(random() * window) : (random(), Infinity);
 
+    const local = opts.relay === true ? undefined : localServer(`${target.host}:${target.port}`);
+    if (local !== undefined) {
+      sockets.add(client);
+      client.on('close', () => sockets.delete(client));
+      let delivered = 0;
+      let stalled = false;
+      const shaped = new ShapedServerSocket(client, link, {
+        delivered: (chunk) => {
+          const write = cutAt(chunk, delivered, resetAt);
+          delivered += write.length;
+          stats.bytesDown += write.length;
+          if (delivered >= resetAt) {
+            stats.resets++;
+            return { write, fault: 'reset' };
+          }
+          if (!stalled && delivered >= stallAt) {
+            stalled = true;
+            stats.stalls++;
+            return { write, fault: 'stall' };
+          }
+          return { write };
+        },
+        received: (chunk) => {
+          stats.bytesUp += chunk.length;
+        },
+        stallMs: faults.stallMs ?? DEFAULT_STALL_MS,
+        gone: () => {
+          stats.activeConnections--;
+        },
+      });
+      local.emit('connection', shaped);
+      return;
+    }
+
     const upstream = createConnection({ host: target.host, port: target.port, noDelay: true });
     sockets.add(client);
     sockets.add(upstream);
@@ -100,8 +150,9 @@ export async function startShapedProxy(opts: ShapedProxyOptions): Promise<Starte
     let stalled = false;
 
     const down: ShapedFlow = link.openFlow('down', {
-      deliver: (chunk) => {
+      deliver: (whole) => {
         if (closed) return;
+        const chunk = cutAt(whole, delivered, resetAt);
         delivered += chunk.length;
         stats.bytesDown += chunk.length;
         client.write(chunk);

@@ -1,7 +1,8 @@
-import { createConnection, type Socket } from 'node:net';
-import { Duplex } from 'node:stream';
+import { createConnection } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { seededRandom, systemClock, type Clock } from '../core/clock.js';
 import { parseTarget, type ProxyStats } from './proxy.js';
+import { TcpBackedDuplex } from './tcp-backed-duplex.js';
 import { Link, SharedUplink, type LinkSpec, type ShapedFlow, type UplinkShares } from './shaper.js';
 
 /** Above this many queued bytes a direction stops reading its source (as the proxy does). */
@@ -138,22 +139,19 @@ function resetError(): NodeJS.ErrnoException {
  * direction; the registry's bytes reach the client through its down direction.
  * Socket methods the HTTP agent calls (timeouts, keep-alive, ref) go to the TCP socket.
  */
-class ShapedSocket extends Duplex {
-  private readonly tcp: Socket;
+class ShapedSocket extends TcpBackedDuplex {
   private readonly down: ShapedFlow;
   private readonly up: ShapedFlow;
   private gone = false;
   private delivered = 0;
   private stalled = false;
-  timeout: number | undefined;
 
   constructor(
     private readonly route: Route,
     target: { host: string; port: number },
     private readonly onGone: (s: ShapedSocket) => void,
   ) {
-    // A half-closed connection is the client's business (HTTP closes both ways): end both ways as a socket does.
-    super({ allowHalfOpen: false });
+    super(createConnection({ host: target.host, port: target.port, noDelay: true }));
     const { stats, link, random } = route;
     stats.connections++;
     stats.activeConnections++;
@@ -163,7 +161,6 @@ class ShapedSocket extends Duplex {
     const resetAt = random() < (faults.resetRate ?? 0) ? Math.floor(random() * window) : (random(), Infinity);
     const stallAt = random() < (faults.stallRate ?? 0) ? Math.floor(random() * window) : (random(), Infinity);
 
-    this.tcp = createConnection({ host: target.host, port: target.port, noDelay: true });
     this.down = link.openFlow('down', {
       deliver: (chunk) => {
         if (this.gone) return;
@@ -239,53 +236,5 @@ class ShapedSocket extends Duplex {
       this.onGone(this);
     }
     cb(err);
-  }
-
-  // What node:http's agent and client call on a socket. As net.Socket's: a zero timeout removes the callback, which a
-  // kept-alive connection gets once per request (else its 'timeout' listeners pile up, one per request).
-  setTimeout(ms: number, cb?: () => void): this {
-    this.timeout = ms;
-    this.tcp.setTimeout(ms);
-    if (cb) {
-      if (ms === 0) this.removeListener('timeout', cb);
-      else this.once('timeout', cb);
-    }
-    return this;
-  }
-
-  setNoDelay(noDelay?: boolean): this {
-    this.tcp.setNoDelay(noDelay);
-    return this;
-  }
-
-  setKeepAlive(enable?: boolean, delay?: number): this {
-    this.tcp.setKeepAlive(enable, delay);
-    return this;
-  }
-
-  ref(): this {
-    this.tcp.ref();
-    return this;
-  }
-
-  unref(): this {
-    this.tcp.unref();
-    return this;
-  }
-
-  get remoteAddress(): string | undefined {
-    return this.tcp.remoteAddress;
-  }
-
-  get remotePort(): number | undefined {
-    return this.tcp.remotePort;
-  }
-
-  get localAddress(): string | undefined {
-    return this.tcp.localAddress;
-  }
-
-  get localPort(): number | undefined {
-    return this.tcp.localPort;
   }
 }

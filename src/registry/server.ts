@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import { registerLocalServer } from '../net/local-servers.js';
 import type { AddressInfo } from 'node:net';
 import { PullbenchError } from '../errors.js';
 import { registerCleanup } from '../util/cleanup.js';
@@ -133,11 +134,14 @@ export async function startRegistryServer(opts: RegistryServerOptions = {}): Pro
   const hostPort = `${host.includes(':') ? `[${host}]` : host}:${port}`;
   const url = `http://${hostPort}`;
   app.baseUrl = url;
+  // Shaped proxies of this thread in front of it hand it their connections instead of relaying them (net/proxy.ts).
+  const unregisterLocal = registerLocalServer(hostPort, server);
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
       unregister();
+      unregisterLocal();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
