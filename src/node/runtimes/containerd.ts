@@ -25,6 +25,14 @@ export class ContainerdRuntime implements Runtime {
     return new ContainerdRuntime(daemon, new CriImageClient(daemon.socket), pullTimeoutMs, false);
   }
 
+  /**
+   * Pulls the node's sandbox image, as the CRI plugin does before a node's first pod (see containerd/sandbox.ts):
+   * not a pod's pull, so in no count of this runtime.
+   */
+  async pullSandboxImage(image: string): Promise<void> {
+    await this.client.pullImage({ image: { image } }, this.pullTimeoutMs);
+  }
+
   async pullImage(image: string, auth?: PullAuth, sandbox?: SandboxConfig): Promise<string> {
     const req = {
       image: { image },

@@ -4,7 +4,9 @@ import { startShapedProxy, SharedUplink, type LinkSpec, type ShapedRouteSpec, ty
 import type { Clock } from '../../../core/clock.js';
 import { EmulatedNode } from '../../../node/kubelet.js';
 import type { Runtime } from '../../../node/runtime.js';
+import { PullbenchError } from '../../../errors.js';
 import { ContainerdRuntime } from '../../../node/runtimes/containerd.js';
+import { startSandboxImageSource } from '../../../node/containerd/sandbox.js';
 import { EmbeddedRuntime, type LayerStoreKind } from '../../../node/runtimes/embedded.js';
 import type { PlatformSpec } from '../../../oci/platform.js';
 import { containerdProfile, DEFAULT_MAX_CONCURRENT_DOWNLOADS, kubeletProfile } from '../../../node/profiles.js';
@@ -161,6 +163,19 @@ interface PodEntry {
   condition: PodCondition;
 }
 
+/** A containerd node, with its sandbox image pulled when `sandboxRef` is given; stopped again if that fails. */
+async function startContainerdNode(opts: Parameters<typeof ContainerdRuntime.start>[0], sandboxRef: string | undefined): Promise<ContainerdRuntime> {
+  const runtime = await ContainerdRuntime.start(opts);
+  if (sandboxRef === undefined) return runtime;
+  try {
+    await runtime.pullSandboxImage(sandboxRef);
+  } catch (err) {
+    await runtime[Symbol.asyncDispose]().catch(() => undefined);
+    throw new PullbenchError('RUNTIME_START_FAILED', `${opts.label}: containerd could not pull its sandbox image ${sandboxRef}: ${(err as Error).message}`, { cause: err });
+  }
+  return runtime;
+}
+
 function toLinkSpec(link: RouteLink): LinkSpec {
   return { bandwidthBps: link.bandwidth, latencyMs: link.latency, ...(link.jitter ? { jitterMs: link.jitter } : {}) };
 }
@@ -291,6 +306,8 @@ export class EmulatedCluster implements Cluster {
       this.peers = await PeerNetwork.start(opts.p2p, opts.clock, opts.peerWay);
       this.contentDir = await makeTempDir('pbcontent-');
     }
+    // Every containerd node has its sandbox image before the rollout, as on a running cluster (containerd/sandbox.ts).
+    await using sandbox = opts.runtime === 'containerd' && !opts.runtimes ? await startSandboxImageSource() : undefined;
     let index = 0;
     for (const [p, pool] of this.fleet.entries()) {
       for (const name of this.pools[p]!.nodes) {
@@ -327,10 +344,11 @@ export class EmulatedCluster implements Cluster {
         };
         const runtime: Runtime =
           opts.runtime === 'containerd'
-            ? await ContainerdRuntime.start({
-              label: name, hostsToml, maxConcurrentDownloads: pool.kubelet.maxConcurrentDownloads ?? DEFAULT_MAX_CONCURRENT_DOWNLOADS, ...(proxyEnv ? { proxyEnv: { ...proxyEnv } } : {}),
+            ? await startContainerdNode({
+              label: name, hostsToml: sandbox ? { ...hostsToml, [sandbox.host]: sandbox.hostsToml } : hostsToml,
+              maxConcurrentDownloads: pool.kubelet.maxConcurrentDownloads ?? DEFAULT_MAX_CONCURRENT_DOWNLOADS, ...(proxyEnv ? { proxyEnv: { ...proxyEnv } } : {}),
               ...(pool.kubelet.imagePullProgressTimeout !== undefined ? { imagePullProgressTimeoutMs: pool.kubelet.imagePullProgressTimeout } : {}),
-            })
+            }, sandbox?.ref)
             : this.pool
               ? await this.pool.start((worker) => ({ ...embedded, ...(selfShaped ? { routes: routesFor(pool, worker) } : {}) }))
               : await EmbeddedRuntime.start({ ...embedded, ...(selfShaped ? { routes: routesFor(pool, undefined) } : {}) });
