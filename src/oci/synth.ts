@@ -29,6 +29,11 @@ export interface SynthSpec {
   base?: BaseImage | undefined;
   /** Labels in the image config. */
   labels?: Record<string, string>;
+  /**
+   * Whether to add the `/pause` entrypoint layer (default true). Every synthesised image shares that one blob, so an
+   * image that must share nothing with the scenario's (the containerd nodes' sandbox image) goes without it.
+   */
+  entrypoint?: boolean;
 }
 
 /** A layer of a synthesised image. `shared` layers came from the base image. */
@@ -220,7 +225,7 @@ export async function synthesizeImage(spec: SynthSpec, sink: BlobSink, tag?: str
     const entry = entrypointLayer(platform);
     const layers = baseLayersFor(spec.base, platform).map((l) => (entry && l.diffId === entry.diffId ? { ...l, entrypoint: true } : l));
     // A base synthesised by pullbench holds the entrypoint layer already; otherwise it goes on top of the new layers.
-    const addEntrypoint = entry !== undefined && !layers.some((l) => l.entrypoint);
+    const addEntrypoint = entry !== undefined && spec.entrypoint !== false && !layers.some((l) => l.entrypoint);
     const of = layers.length + (addEntrypoint ? 1 : 0) + spec.layers.length;
     for (const [i, layer] of layers.entries()) {
       await sink.ensureBlob(layer, spec.base?.repo);
