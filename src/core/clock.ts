@@ -161,7 +161,9 @@ export class ManualClock implements Clock {
     for (let i = h.length - 1; i > 0; ) {
       const parent = (i - 1) >> 1;
       if (!before(h[i]!, h[parent]!)) break;
-      [h[i], h[parent]] = [h[parent]!, h[i]!];
+      const t = h[i]!;
+      h[i] = h[parent]!;
+      h[parent] = t;
       i = parent;
     }
   }
@@ -178,7 +180,9 @@ export class ManualClock implements Clock {
       if (l < h.length && before(h[l]!, h[min]!)) min = l;
       if (r < h.length && before(h[r]!, h[min]!)) min = r;
       if (min === i) break;
-      [h[i], h[min]] = [h[min]!, h[i]!];
+      const t = h[i]!;
+      h[i] = h[min]!;
+      h[min] = t;
       i = min;
     }
   }

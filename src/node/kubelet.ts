@@ -86,9 +86,12 @@ export class EmulatedNode {
   private readonly recorded: KubeEvent[] = [];
 
   private readonly random: () => number;
+  /** Every event's source: one object for the node's events. */
+  private readonly source: KubeEvent['source'];
 
   constructor(private readonly opts: NodeOptions) {
     this.name = opts.name;
+    this.source = { component: 'kubelet', host: opts.name };
     this.random = opts.random ?? seededRandom(createHash('sha256').update(opts.name).digest().readUInt32LE(0));
     this.images = new ImageManager(opts.runtime, opts.clock, opts);
   }
@@ -156,7 +159,9 @@ export class EmulatedNode {
     for (const c of pod.containers) {
       if (pod.deleted) return;
       if (c.status.state === 'running') continue;
-      const record = (type: EventType, reason: string, message: string): void => this.record(spec, c.name, type, reason, message);
+      // One object reference for the container's events, shared: a modelled run keeps millions of events.
+      const involved: KubeEvent['involvedObject'] = { kind: 'Pod', namespace: spec.namespace, name: spec.name, uid: spec.uid, fieldPath: `spec.containers{${c.name}}` };
+      const record = (type: EventType, reason: string, message: string): void => this.record(involved, type, reason, message);
       const credentials = (): PullAuth[] => [
         ...(spec.pullSecrets?.lookup(c.image) ?? []),
         ...(this.opts.nodeCredentials?.lookup(c.image) ?? []),
@@ -182,21 +187,8 @@ export class EmulatedNode {
     }
   }
 
-  private record(spec: PodSpec, container: string, type: EventType, reason: string, message: string): void {
-    const event: KubeEvent = {
-      type,
-      reason,
-      message,
-      involvedObject: {
-        kind: 'Pod',
-        namespace: spec.namespace,
-        name: spec.name,
-        uid: spec.uid,
-        fieldPath: `spec.containers{${container}}`,
-      },
-      source: { component: 'kubelet', host: this.name },
-      timestamp: this.opts.clock.now(),
-    };
+  private record(involvedObject: KubeEvent['involvedObject'], type: EventType, reason: string, message: string): void {
+    const event: KubeEvent = { type, reason, message, involvedObject, source: this.source, timestamp: this.opts.clock.now() };
     this.recorded.push(event);
     this.opts.sink?.emit(event);
   }
