@@ -63,11 +63,16 @@ export class AgentServer {
 export function corrupting(): Transform {
   return new Transform({
     transform(chunk: Buffer, _enc, cb) {
-      const copy = Buffer.from(chunk);
-      if (copy.length > 0) copy[copy.length >> 1] = copy[copy.length >> 1]! ^ 0x01;
-      cb(null, copy);
+      cb(null, corrupted(chunk));
     },
   });
+}
+
+/** A copy of `chunk` with one bit flipped, in its middle. */
+export function corrupted(chunk: Buffer): Buffer {
+  const copy = Buffer.from(chunk);
+  if (copy.length > 0) copy[copy.length >> 1] = copy[copy.length >> 1]! ^ 0x01;
+  return copy;
 }
 
 /** Reads a request body to its end and drops it. */

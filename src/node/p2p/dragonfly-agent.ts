@@ -5,8 +5,10 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
 import type { HttpResponse, HttpTransport } from '../../net/http-pool.js';
+import { sendShaped } from '../../net/shaped-response.js';
+import type { Link } from '../../net/shaper.js';
 import { TaskQueue } from '../../util/task-queue.js';
-import { AgentServer, corrupting, drain } from './agent-server.js';
+import { AgentServer, corrupted, corrupting, drain } from './agent-server.js';
 import { parseDistributionPath, type DistributionPath } from './distribution-path.js';
 import type { PieceOptions } from './options.js';
 import type { ParentSelector } from './parent-selector.js';
@@ -50,6 +52,11 @@ export interface DragonflyPeers {
   dir: string;
   /** A blob was asked for (the network's fault clock starts at the first). */
   asked(): void;
+  /**
+   * This node's upload link, which the pieces it serves its peers cross (the agent shapes its own writes), and the
+   * count of what it carried. Undefined: served unshaped (a shaped proxy in front of the agent, or a unit test).
+   */
+  upload?: { link: Link; sent(bytes: number): void } | undefined;
 }
 
 interface LocalTask {
@@ -134,7 +141,9 @@ export class DragonflyAgent {
     }
     const buf = readPiece(lt, n);
     res.writeHead(200, { 'content-length': buf.length, 'content-type': 'application/octet-stream' });
-    if (this.corrupt) await pipeline([buf], corrupting(), res);
+    const { upload } = this.peers;
+    if (upload) await sendShaped(upload.link, res, this.corrupt ? corrupted(buf) : buf, upload.sent);
+    else if (this.corrupt) await pipeline([buf], corrupting(), res);
     else res.end(buf);
   }
 

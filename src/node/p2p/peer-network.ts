@@ -2,7 +2,8 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../../core/clock.js';
 import { HttpPool, type HttpTransport } from '../../net/http-pool.js';
-import { startShapedProxy, type StartedProxy } from '../../net/proxy.js';
+import { startShapedProxy } from '../../net/proxy.js';
+import { Link } from '../../net/shaper.js';
 import { ShapedRoutes } from '../../net/shaped-socket.js';
 import { makeTempDir, type TempDir } from '../../util/temp.js';
 import { ContentIndex } from './content-index.js';
@@ -14,8 +15,11 @@ import { SpegelAgent, type AgentCounters } from './spegel-agent.js';
 
 interface NodeSlot {
   agent: SpegelAgent | DragonflyAgent;
-  /** The node's upload: every peer it serves shares this link (its down direction carries the node's uploads). */
-  upload: StartedProxy;
+  /**
+   * The node's upload: every peer it serves shares this link (its down direction carries the node's uploads). Piece
+   * mode: the agent shapes its own writes through it; whole-blob: a shaped proxy in front of the agent.
+   */
+  upload: { url: string; uploaded(): number; close(): Promise<void> };
   /** The node's download: every connection it opens to a peer crosses this one link. */
   download: ShapedRoutes;
   pools: HttpPool[];
@@ -35,7 +39,8 @@ export type PeerWay = (agentHost: string, node: string) => Promise<string>;
  * The P2P side of an emulated cluster: one agent per node (SpegelAgent or DragonflyAgent), each behind its node's
  * upload link, reaching its peers over its node's download link, so a node serving ten peers splits its upload
  * between them and a node fetching from three parents splits its download. Both are the shaper's links (src/net):
- * the upload a shaped proxy in front of the agent (one Link, all its connections), the download a ShapedRoutes
+ * the upload one Link for all its connections (piece mode: the agent's own writes cross it; whole-blob: a shaped
+ * proxy in front of the agent), the download a ShapedRoutes
  * route for any peer (one Link, all its connections); a transfer is held to the slower of the two shares.
  */
 export class PeerNetwork implements AsyncDisposable {
@@ -83,6 +88,8 @@ export class PeerNetwork implements AsyncDisposable {
     };
     const url = (n: number): string => this.slots[n]!.upload.url;
     let agent: SpegelAgent | DragonflyAgent;
+    const uploadSpec = { bandwidthBps: link.upload * 8, latencyMs: 0, handshake: false };
+    let uploadLink: { link: Link; sent(bytes: number): void; bytes: number } | undefined;
     if (this.opts.mode === 'whole-blob') {
       agent = new SpegelAgent(node, this.opts.wholeBlob, { index: this.index, url, transport: peerTransport, clock: this.clock, asked }, this.counters);
     } else {
@@ -90,6 +97,8 @@ export class PeerNetwork implements AsyncDisposable {
       // (dragonfly-client-backend src/lib.rs, src/http.rs: HTTP::new): concurrentPieceCount ranges at once reuse them.
       const source = new HttpPool({ maxIdlePerHost: 1024 });
       pools.push(source);
+      const counted = { link: new Link(uploadSpec, { clock: this.clock }), bytes: 0, sent: (bytes: number): void => void (counted.bytes += bytes) };
+      uploadLink = counted;
       const dir = join(this.dir.path, `node-${node + 1}`);
       await mkdir(dir);
       agent = new DragonflyAgent(
@@ -104,13 +113,22 @@ export class PeerNetwork implements AsyncDisposable {
           asked,
           sourceHost: spec.registryHost,
           dir,
+          upload: uploadLink,
         },
         this.counters,
       );
     }
     await agent.start();
     const target = this.peerWay ? await this.peerWay(agent.server.host, spec.name) : agent.server.host;
-    const upload = await startShapedProxy({ target, link: { bandwidthBps: link.upload * 8, latencyMs: 0, handshake: false }, clock: this.clock });
+    let upload: NodeSlot['upload'];
+    if (uploadLink) {
+      // The agent's piece uploads cross the link in its own writes: one TCP connection per peer, not two.
+      const counted = uploadLink;
+      upload = { url: `http://${target}`, uploaded: () => counted.bytes, close: async () => undefined };
+    } else {
+      const proxy = await startShapedProxy({ target, link: uploadSpec, clock: this.clock });
+      upload = { url: proxy.url, uploaded: () => proxy.stats().bytesDown, close: () => proxy.close() };
+    }
     this.slots.push({ agent, upload, download, pools });
     return `http://${agent.server.host}`;
   }
@@ -132,7 +150,7 @@ export class PeerNetwork implements AsyncDisposable {
     if (this.txTimer !== undefined) return;
     const tick = (): void => {
       this.slots.forEach((s, n) => {
-        const bytes = s.upload.stats().bytesDown;
+        const bytes = s.upload.uploaded();
         this.tx[n] = n in this.txSampled ? ((bytes - this.txSampled[n]!) * 1000) / SYNC_HOST_INTERVAL_MS : undefined;
         this.txSampled[n] = bytes;
       });
@@ -163,7 +181,7 @@ export class PeerNetwork implements AsyncDisposable {
   }
 
   stats(): P2pStats {
-    const uploadedByNode = this.slots.map((s) => s.upload.stats().bytesDown);
+    const uploadedByNode = this.slots.map((s) => s.upload.uploaded());
     const peerBytes = this.slots.reduce((a, s) => a + (s.download.stats().peers?.bytesDown ?? 0), 0);
     const agentDown = this.slots.reduce((a, s) => a + s.agent.server.refused, 0);
     return {

@@ -3,6 +3,8 @@ import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpPool } from '../../../src/net/http-pool.js';
 import { startShapedProxy, type StartedProxy } from '../../../src/net/proxy.js';
+import { sendShaped } from '../../../src/net/shaped-response.js';
+import { Link } from '../../../src/net/shaper.js';
 import { ShapedRoutes } from '../../../src/net/shaped-socket.js';
 
 // The peer links as PeerNetwork builds them: a node's upload is one shaped proxy in front of its agent (every
@@ -52,6 +54,35 @@ describe('peer links', () => {
       await Promise.all(pools.map((p) => p.close()));
       downs.forEach((d) => d.close());
       await upload.close();
+    }
+  });
+
+  it("share a node's upload shaped in the agent's own writes (piece mode, no proxy), each peer within 5% of its fair share", async () => {
+    // As above, the upload link in the server itself: 16 Mbit, two downloaders at 100 Mbit: 1 MB each in 1.0 s.
+    const link = new Link({ bandwidthBps: 16 * MBIT, latencyMs: 0, handshake: false });
+    let sent = 0;
+    const agent = createServer((_req, res) => {
+      res.writeHead(200, { 'content-length': BYTES });
+      void sendShaped(link, res, body, (n) => (sent += n));
+    });
+    await new Promise<void>((r) => agent.listen(0, '127.0.0.1', () => r()));
+    const url = `http://127.0.0.1:${(agent.address() as { port: number }).port}/piece`;
+    const downs = [0, 1].map(() => new ShapedRoutes([{ name: 'peers', target: '*', link: { bandwidthBps: 100 * MBIT, latencyMs: 1 } }]));
+    const pools = downs.map((d) => new HttpPool({ connect: d.connect }));
+    try {
+      const best = [Infinity, Infinity];
+      // Best of 4, as above.
+      for (let round = 0; round < 4; round++) {
+        const times = await Promise.all(pools.map((p) => fetchAll(p, url)));
+        times.forEach((t, i) => (best[i] = Math.min(best[i]!, t)));
+      }
+      const ideal = (BYTES * 8) / (8 * MBIT) * 1000;
+      for (const t of best) expect(Math.abs(t / ideal - 1)).toBeLessThan(0.05);
+      expect(sent).toBe(8 * BYTES);
+    } finally {
+      await Promise.all(pools.map((p) => p.close()));
+      downs.forEach((d) => d.close());
+      await new Promise<void>((r) => agent.close(() => r()));
     }
   });
 
