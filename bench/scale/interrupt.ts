@@ -29,6 +29,10 @@ const AT = listOption('at', ['rollout', 'start']);
 // Seconds to wait after that moment, so the rollout is well under way (pods created, pulls in flight, memory grown).
 const AFTER_S = process.argv.includes('--after') ? numberOption('after', 1) : 0;
 const SECOND = process.argv.includes('--second-after') ? numberOption('second-after', 100) : undefined;
+// --trace: the run's own steps from the signal to its exit (PULLBENCH_TRACE_EXIT), in ms after the signal was sent.
+const TRACE = process.argv.includes('--trace');
+// --cpu-prof DIR: the run's CPU profiles (main thread and workers) into DIR, written at its exit.
+const PROF = process.argv.includes('--cpu-prof') ? process.argv[process.argv.indexOf('--cpu-prof') + 1] : undefined;
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = join(ROOT, 'bin/run.js');
 
@@ -48,6 +52,22 @@ interface Trial {
   line: string;
 }
 
+// The child's threads by name and state (R running, S sleeping, D disk), e.g. "node:R libuv-worker:S*4": what its exit waits for.
+function threads(pid: number): string {
+  try {
+    const counts = new Map<string, number>();
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const key = `${name}:${stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    return [...counts].sort().map(([k, n]) => (n > 1 ? `${k}*${n}` : k)).join(' ');
+  } catch {
+    return 'gone';
+  }
+}
+
 function rssMB(pid: number): number {
   try {
     return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
@@ -61,9 +81,9 @@ async function trial(at: string, work: string, n: number): Promise<Trial> {
   mkdirSync(tmp);
   const sets = [`cluster.nodes=${NODES}`, `rollouts=[{name: app, deployment: {image: scale/svc-1:v1, replicas: ${REPLICAS}}}]`, 'outputs.formats=[json]'];
   const t0 = performance.now();
-  const child = spawn(process.execPath, [CLI, 'run', join(ROOT, 'scenarios/scale-200.yaml'), '-o', join(work, `out${n}`), ...sets.flatMap((s) => ['--set', s])], {
+  const child = spawn(process.execPath, [...(PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROF}`] : []), CLI, 'run', join(ROOT, 'scenarios/scale-200.yaml'), '-o', join(work, `out${n}`), ...sets.flatMap((s) => ['--set', s])], {
     cwd: ROOT,
-    env: { ...process.env, TMPDIR: tmp, CI: '1' },
+    env: { ...process.env, TMPDIR: tmp, CI: '1', ...(TRACE ? { PULLBENCH_TRACE_EXIT: '1' } : {}) },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -76,10 +96,24 @@ async function trial(at: string, work: string, n: number): Promise<Trial> {
     const rss = rssMB(child.pid!);
     const line = stderr.trim().split('\n').at(-1) ?? '';
     const signalAt = performance.now();
+    const signalWall = performance.timeOrigin + signalAt;
+    const before = stderr.length;
     child.kill('SIGINT');
+    const seen: string[] = [];
+    if (TRACE) {
+      const poll = setInterval(() => {
+        const now = threads(child.pid!);
+        if (now !== seen.at(-1)?.split(' ms ')[1]) seen.push(`${(performance.now() - signalAt).toFixed(0).padStart(5)} ms ${now}`);
+      }, 20);
+      void exited.then(() => clearInterval(poll));
+    }
     if (SECOND !== undefined) setTimeout(() => child.kill('SIGINT'), SECOND);
     const code = await exited;
     const exitMs = performance.now() - signalAt;
+    if (TRACE) {
+      for (const line of seen) console.log(`  threads +${line}`);
+      for (const [, at, step] of stderr.slice(before).matchAll(/^\[exit-trace ([\d.]+)\] (.*)$/gm)) console.log(`  +${(Number(at) - signalWall).toFixed(0).padStart(5)} ms ${step}`);
+    }
     await sleep(300);
     return { at, code, exitMs, signalAtS: (signalAt - t0) / 1000, left: readdirSync(tmp).length, survivors: processesWithTmp(tmp).length, rssMB: rss, line };
   } finally {

@@ -2,11 +2,13 @@
  * Process-wide cleanup: everything pullbench starts (child processes, temp
  * dirs, servers) registers a disposer here so that it is released on success,
  * failure, and Ctrl-C. The first SIGINT/SIGTERM aborts interruptSignal() (a
- * rollout, a cluster's start, the nodes' pulls stop at it), runs every disposer
- * (newest first) and exits 130: when they are done, or as soon as
- * INTERRUPT_GRACE_MS have passed and what is left can be released synchronously
- * at exit (temp dirs removed, child process groups killed, in-process servers
- * ending with the process). A disposer with no synchronous fallback (a docker
+ * rollout, a cluster's start, the nodes' pulls stop at it) and exits 130 at once
+ * when every synchronous fallback does its disposer's whole job (a temp dir's
+ * removal, what ends with the process): the exit runs them, newest first.
+ * Otherwise it runs every disposer (newest first) and exits 130 when they are
+ * done, or as soon as INTERRUPT_GRACE_MS have passed and what is left can be
+ * released synchronously at exit (a child process group killed rather than
+ * stopped). A disposer with no synchronous fallback (a docker
  * network, a containerd's mounts) is waited for. A second SIGINT while that runs
  * forces exit: the disposers not yet done, and the one under way, then get their
  * synchronous fallbacks. A second SIGTERM within REPEATED_SIGTERM_MS of the first
@@ -14,13 +16,34 @@
  * got) often sends the same one twice, and the cleanup under way is what it asked
  * for; a later one forces exit, as a second Ctrl-C does.
  */
+import { writeSync } from 'node:fs';
 import { PullbenchError } from '../errors.js';
 
 type Disposer = () => Promise<void> | void;
 
+/** PULLBENCH_TRACE_EXIT=1: each step from a signal to the exit on stderr, with its wall-clock time (bench/scale/interrupt.ts reads them). */
+const TRACE = process.env.PULLBENCH_TRACE_EXIT === '1';
+
+/** One step of an interrupted exit, on stderr when PULLBENCH_TRACE_EXIT=1: synchronous, so the exit handler's steps show too. */
+export function traceExit(step: string): void {
+  if (TRACE) writeSync(2, `[exit-trace ${(performance.timeOrigin + performance.now()).toFixed(1)}] ${step}\n`);
+}
+
+/** With the trace: the main thread's turns longer than 200 ms (when they ended, how long), which a signal waits behind. */
+const longTurns: [number, number][] = [];
+if (TRACE) {
+  let last = performance.now();
+  setInterval(() => {
+    const now = performance.now();
+    if (now - last > 200) longTurns.push([now, now - last]);
+    if (longTurns.length > 50) longTurns.shift();
+    last = now;
+  }, 50).unref();
+}
+
 /** A SIGTERM this soon after the first is taken as the same request sent twice. */
 const REPEATED_SIGTERM_MS = 2000;
-/** How long the first signal lets the disposers run before an exit leaves the rest to their synchronous fallbacks. */
+/** How long the first signal lets the disposers run, when a fallback would be harsher, before an exit leaves the rest to their synchronous fallbacks. */
 export const INTERRUPT_GRACE_MS = 1200;
 
 const disposers = new Map<number, { label: string; fn: Disposer }>();
@@ -40,7 +63,7 @@ export interface CleanupOptions {
 export function registerCleanup(label: string, fn: Disposer, opts: CleanupOptions = {}): () => void {
   installSignalHandlers();
   const id = nextId++;
-  disposers.set(id, { label, fn: opts.endsWithProcess && !hasSyncFallback(fn) ? withSyncFallback(wrap(fn), () => undefined) : fn });
+  disposers.set(id, { label, fn: opts.endsWithProcess && !hasSyncFallback(fn) ? withSyncFallback(wrap(fn), () => undefined, 'equivalent') : fn });
   return () => {
     disposers.delete(id);
   };
@@ -77,11 +100,13 @@ async function runPass(): Promise<Error[]> {
   for (const [id, { label, fn }] of entries) {
     if (!disposers.has(id)) continue;
     running = fn;
+    traceExit(`dispose ${label}`);
     try {
       await fn();
     } catch (err) {
       errors.push(new Error(`cleanup of ${label} failed: ${(err as Error).message}`));
     } finally {
+      traceExit(`disposed ${label}`);
       running = undefined;
       disposers.delete(id);
     }
@@ -110,12 +135,18 @@ function needingAsync(): string[] {
   return [...left, ...under, ...inFlight.values()];
 }
 
+/** What the grace is for: disposers whose fallback would be harsher than themselves (a SIGKILL for a SIGTERM), and what needs them async. */
+function wantingGrace(): string[] {
+  return [...needingAsync(), ...[...disposers.values()].filter((d) => fallbackOf(d.fn) === 'last-resort').map((d) => d.label)];
+}
+
 function installSignalHandlers(): void {
   if (installed) return;
   installed = true;
 
   let firstAt = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
+    traceExit(`${signal} handled`);
     if (shuttingDown) {
       // The same SIGTERM sent twice (to a process and its group, or passed on by a parent) comes within moments.
       if (signal === 'SIGTERM' && performance.now() - firstAt < REPEATED_SIGTERM_MS) return;
@@ -127,11 +158,17 @@ function installSignalHandlers(): void {
     // Nothing of ours to stop: leave quietly (test runners end idle workers this way).
     if (disposers.size > 0) process.stderr.write(`\n${signal}: cleaning up (press Ctrl-C again to force)\n`);
     interruption.abort(new PullbenchError('INTERRUPTED', `interrupted by ${signal}`));
-    void runAllCleanups().finally(() => process.exit(130));
+    // Every fallback does the whole job (and rm -rf beats a removal in JavaScript): the exit is the fastest cleanup.
+    if (wantingGrace().length === 0) process.exit(130);
+    void runAllCleanups().finally(() => {
+      traceExit('every disposer done');
+      process.exit(130);
+    });
     // Past the grace, exit as soon as the exit handler can release what is left; until then, say what is waited for.
     let told = false;
     const check = (): void => {
       const waiting = needingAsync();
+      traceExit(`grace check: waiting for ${waiting.length}`);
       if (waiting.length === 0) process.exit(130);
       if (!told) process.stderr.write(`waiting for: ${waiting.slice(0, 3).join(', ')}${waiting.length > 3 ? ` and ${waiting.length - 3} more` : ''}\n`);
       told = true;
@@ -143,18 +180,24 @@ function installSignalHandlers(): void {
   process.on('SIGTERM', onSignal);
   // Synchronous last resort for child processes and temp dirs if the process exits without cleanup.
   process.on('exit', () => {
-    const left = new Set([...disposers.values()].map((d) => d.fn));
-    if (running) left.add(running);
-    for (const fn of left) {
+    for (const [at, ms] of longTurns.slice(-8)) traceExit(`a turn of ${ms.toFixed(0)} ms ended ${(performance.now() - at).toFixed(0)} ms before the exit`);
+    traceExit('exit handler');
+    // Newest first, as the disposers run: a process is killed before the temp dir it writes into is removed.
+    const left = new Map([...disposers.values()].reverse().map((d) => [d.fn, d.label]));
+    if (running && !left.has(running)) left.set(running, 'the cleanup under way');
+    for (const [fn, label] of left) {
       const sync = (fn as { sync?: () => void }).sync;
       if (sync) {
+        const t0 = performance.now();
         try {
           sync();
         } catch {
           /* the others still run */
         }
+        if (performance.now() - t0 >= 1) traceExit(`synchronous fallback of ${label} done`);
       }
     }
+    traceExit('exit handler done');
   });
 }
 
@@ -162,12 +205,23 @@ function hasSyncFallback(fn: Disposer): boolean {
   return typeof (fn as { sync?: unknown }).sync === 'function';
 }
 
+function fallbackOf(fn: Disposer): SyncFallback | undefined {
+  return hasSyncFallback(fn) ? ((fn as { fallback?: SyncFallback }).fallback ?? 'last-resort') : undefined;
+}
+
 // A copy to mark, so that marking one registration does not mark the same function registered elsewhere.
 function wrap(fn: Disposer): Disposer {
   return () => fn();
 }
 
+/**
+ * How a synchronous fallback compares with its disposer: `equivalent` does the whole job (removes the same tree,
+ * or there is nothing the exit does not end), so a Ctrl-C exits at once and lets it; `last-resort` is harsher (a
+ * SIGKILL where the disposer stops a process with SIGTERM), so a Ctrl-C first gives the disposer INTERRUPT_GRACE_MS.
+ */
+export type SyncFallback = 'equivalent' | 'last-resort';
+
 /** Marks a disposer as also having a synchronous fallback for process 'exit'. */
-export function withSyncFallback(fn: Disposer, sync: () => void): Disposer {
-  return Object.assign(fn, { sync });
+export function withSyncFallback(fn: Disposer, sync: () => void, fallback: SyncFallback = 'last-resort'): Disposer {
+  return Object.assign(fn, { sync, fallback });
 }

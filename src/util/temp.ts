@@ -1,6 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cleanupUnderWay, registerCleanup, withSyncFallback } from './cleanup.js';
@@ -18,6 +18,11 @@ export interface TempDirOptions {
    * made in a worker thread, whose cleanup registry the process's exit does not run.
    */
   register?: boolean;
+  /**
+   * Thousands of files (node roots), written by threads the process owns: a Ctrl-C gives its removal the grace (the
+   * threads stopped first, then an async removal), and the exit's removal is by rm(1), where rmSync takes seconds.
+   */
+  manyFiles?: boolean;
 }
 
 /**
@@ -34,13 +39,29 @@ export async function makeTempDir(prefix = 'pullbench-', opts: TempDirOptions = 
   };
   const unregister = opts.register === false
     ? () => undefined
-    : registerCleanup(`temp dir ${path}`, withSyncFallback(remove, () => removeSync(path)));
+    : registerCleanup(`temp dir ${path}`, withSyncFallback(remove, () => removeSync(path, opts.manyFiles ?? false), opts.manyFiles ? 'last-resort' : 'equivalent'));
   return { path, remove, [Symbol.asyncDispose]: remove };
 }
 
-// At exit, where only synchronous work runs: rm(1) when there is one, as Node 20's rmSync walks the tree in
-// JavaScript, one call at a time (1,000 node roots: 4.5-7.9 s here, rm -rf 0.9-5 s); rmSync where it fails.
-function removeSync(path: string): void {
-  const rm = spawnSync('rm', ['-rf', '--', path], { stdio: 'ignore' });
-  if (rm.status !== 0) rmSync(path, { recursive: true, force: true });
+// At exit, where only synchronous work runs. Node 20's rmSync walks the tree in JavaScript, one call at a time
+// (1,000 node roots: 4.5-7.9 s here, rm -rf 0.9-5 s), so a large tree goes to rm(1); a small one (a registry's
+// blobs) does not wait for a process to start beside a busy heap (docs/scale.md: 0.65-1 s under load).
+// A large tree is renamed first: threads still writing into it (by path) then fail rather than add to what rm(1)
+// is removing, which made rm fail (not empty) and fall back to rmSync.
+function removeSync(path: string, manyFiles: boolean): void {
+  if (manyFiles) {
+    const trash = `${path}.removing`;
+    const gone = tryRename(path, trash) ? trash : path;
+    if (spawnSync('rm', ['-rf', '--', gone], { stdio: 'ignore' }).status !== 0) rmSync(gone, { recursive: true, force: true });
+  }
+  rmSync(path, { recursive: true, force: true });
+}
+
+function tryRename(from: string, to: string): boolean {
+  try {
+    renameSync(from, to);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -15,9 +15,9 @@ const marked = (name: string): boolean => existsSync(join(marks, name));
 // Starts the fixture, waits for the temp dir it made, sends each signal after its delay (the first while nothing
 // runs, the others while its disposers run), and resolves to its exit code, stderr, temp dir and the time from the
 // first signal to the exit.
-async function interrupt(signals: [NodeJS.Signals, number][], slowMs = 1500, waitMs?: number): Promise<{ code: number | null; stderr: string; dir: string; exitMs: number }> {
+async function interrupt(signals: [NodeJS.Signals, number][], slowMs = 1500, waitMs?: number, env: Record<string, string> = {}): Promise<{ code: number | null; stderr: string; dir: string; exitMs: number }> {
   const p = spawn(process.execPath, ['--import', 'tsx', child], {
-    env: { ...process.env, CLEANUP_MARKS: marks, CLEANUP_SLOW_MS: String(slowMs), ...(waitMs !== undefined ? { CLEANUP_WAIT_MS: String(waitMs) } : {}) },
+    env: { ...process.env, ...env, CLEANUP_MARKS: marks, CLEANUP_SLOW_MS: String(slowMs), ...(waitMs !== undefined ? { CLEANUP_WAIT_MS: String(waitMs) } : {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   try {
@@ -42,7 +42,7 @@ async function interrupt(signals: [NodeJS.Signals, number][], slowMs = 1500, wai
   }
 }
 
-const MARKS = ['slow-done', 'slow-fallback', 'waited-done'];
+const MARKS = ['slow-done', 'slow-fallback', 'waited-done', 'in-process-started'];
 
 describe('process cleanup on signals', { timeout: 30_000 }, () => {
   beforeEach(() => {
@@ -58,6 +58,15 @@ describe('process cleanup on signals', { timeout: 30_000 }, () => {
     expect(stderr).not.toMatch(/SIGTERM again/);
     expect(marked('slow-done')).toBe(true);
     expect(marked('slow-fallback')).toBe(false);
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  it('exits at once when every fallback does its disposer\'s whole job (temp dirs, in-process parts), and runs them', async () => {
+    const { code, stderr, dir } = await interrupt([['SIGINT', 0]], 0, undefined, { CLEANUP_EQUIVALENT_ONLY: '1', PULLBENCH_TRACE_EXIT: '1' });
+    expect(code).toBe(130);
+    // No grace: the exit came from the signal handler itself, before any disposer ran.
+    expect(stderr).not.toMatch(/grace check/);
+    expect(marked('in-process-started')).toBe(false);
     expect(existsSync(dir)).toBe(false);
   });
 

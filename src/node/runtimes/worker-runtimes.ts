@@ -115,6 +115,11 @@ export class RuntimeWorkers implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await Promise.all(this.workers.map((w) => w.worker.terminate()));
   }
+
+  /** Starts ending every thread, synchronously (at process exit): they stop while the exit's other work runs, not after it. */
+  terminateNow(): void {
+    for (const w of this.workers) void w.worker.terminate();
+  }
 }
 
 class WorkerRuntime implements Runtime {

@@ -24,7 +24,7 @@ import { AdvertisingRuntime } from '../../../node/p2p/advertising-runtime.js';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeTempDir, type TempDir } from '../../../util/temp.js';
-import { registerCleanup } from '../../../util/cleanup.js';
+import { registerCleanup, traceExit, withSyncFallback } from '../../../util/cleanup.js';
 
 /** A shaped link as the emulated nodes see it (bytes per second, milliseconds); run/ maps the scenario's `links` onto it. */
 export interface RouteLink {
@@ -240,10 +240,12 @@ export class EmulatedCluster implements Cluster {
     opts.signal?.throwIfAborted();
     const cluster = new EmulatedCluster(opts);
     // Made before the cluster registers its cleanup, so that a Ctrl-C disposes the cluster (ends its runtimes) first.
-    if (opts.runtime === 'embedded' && !opts.runtimes && cluster.layerStore === 'disk') cluster.nodesDir = await makeTempDir('pbnodes-');
+    if (opts.runtime === 'embedded' && !opts.runtimes && cluster.layerStore === 'disk') cluster.nodesDir = await makeTempDir('pbnodes-', { manyFiles: true });
     // On Ctrl-C the process's cleanup disposes it, whoever holds it; its parts that outlive the process (temp dirs,
     // containerd daemons) are registered on their own, so an exit need not wait for the rest.
-    cluster.unregister = registerCleanup(`emulated cluster (${cluster.nodes.length} nodes)`, () => cluster[Symbol.asyncDispose](), { endsWithProcess: true });
+    // At exit its worker threads are told to end first, so that they wind down while the temp dirs are removed.
+    const dispose = withSyncFallback(() => cluster[Symbol.asyncDispose](), () => cluster.pool?.terminateNow(), 'equivalent');
+    cluster.unregister = registerCleanup(`emulated cluster (${cluster.nodes.length} nodes)`, dispose, { endsWithProcess: true });
     try {
       await cluster.startNodes();
     } catch (err) {
@@ -304,7 +306,7 @@ export class EmulatedCluster implements Cluster {
     const selfShaped = opts.runtime === 'embedded' && this.layerStore === 'inflate-only' && !opts.p2p;
     if (opts.p2p) {
       this.peers = await PeerNetwork.start(opts.p2p, opts.clock, opts.peerWay);
-      this.contentDir = await makeTempDir('pbcontent-');
+      this.contentDir = await makeTempDir('pbcontent-', { manyFiles: true });
     }
     // Every containerd node has its sandbox image before the rollout, as on a running cluster (containerd/sandbox.ts).
     await using sandbox = opts.runtime === 'containerd' && !opts.runtimes ? await startSandboxImageSource() : undefined;
@@ -565,6 +567,7 @@ export class EmulatedCluster implements Cluster {
 
   private async dispose(): Promise<void> {
     for (const uid of this.pods.keys()) this.deletePod(uid);
+    traceExit(`cluster: ${this.pods.size} pods deleted`);
     const errors: unknown[] = [];
     const runtimes = this.runtimes.splice(0);
     // Interrupted: worker-hosted runtimes end with their threads (terminated below), their directories with nodesDir;
@@ -577,8 +580,10 @@ export class EmulatedCluster implements Cluster {
     this.peers = undefined;
     await this.contentDir?.remove().catch((e: unknown) => errors.push(e));
     this.contentDir = undefined;
+    traceExit('cluster: runtimes, proxies, peers, content done');
     await this.pool?.[Symbol.asyncDispose]().catch((e: unknown) => errors.push(e));
     this.pool = undefined;
+    traceExit('cluster: worker threads terminated');
     await this.nodesDir?.remove().catch((e: unknown) => errors.push(e));
     this.nodesDir = undefined;
     if (errors.length > 0) throw errors[0];
