@@ -7,7 +7,7 @@
  *   rollout: once the rollout runs (its first progress line), pods being created and pulls under way.
  *
  *   npm run build && flock /tmp/pullbench-bench.lock npx tsx bench/scale/interrupt.ts \
- *     [--nodes 5000] [--replicas 100000] [--trials 3] [--at rollout,start] [--after S] [--second-after MS]
+ *     [--nodes 5000] [--replicas 100000] [--trials 3] [--at rollout,start] [--after S] [--second-after MS] [--trace] [--cpu-prof DIR]
  *
  * The scenario is scenarios/scale-200.yaml with its node count, one Deployment of --replicas pods of one image
  * (the shape of issue 26's run: 5,000 nodes, 100,000 replicas). --second-after sends a second SIGINT that many
