@@ -238,12 +238,21 @@ export async function startFaultFront(opts: FaultFrontOptions): Promise<StartedF
       if (server.listening) server.close();
       for (const s of sockets) s.resetAndDestroy();
     }, Math.max(0, w.startAt - now()));
+    timers.add(start);
+    relistenAt(w.endAt);
+  };
+  // Listening again once no refusal holds. A timer can fire a millisecond before `now()` (the wall clock) reaches
+  // the window's end, when the window still reads as active: then it checks again at the end of whichever refusal
+  // holds (this one, or an overlapping later one), rather than never listening again (a pull that retried after
+  // the window met a refused connection, and every one after it; test/faults/fault-front.test.ts).
+  const relistenAt = (endAt: number): void => {
     const end = setTimeout(() => {
       timers.delete(end);
-      // Listening again unless another refusal still holds.
-      if (!closed && !active('refuse') && !server.listening) void listen().catch(() => undefined);
-    }, Math.max(0, w.endAt - now()));
-    timers.add(start);
+      if (closed || server.listening) return;
+      const holding = active('refuse');
+      if (holding) relistenAt(holding.endAt);
+      else void listen().catch(() => undefined);
+    }, Math.max(1, endAt - now()));
     timers.add(end);
   };
 

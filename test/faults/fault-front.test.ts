@@ -132,6 +132,18 @@ describe('the fault front', () => {
     expect(await get(`${front.url}/v2/x/blobs/a`)).toMatchObject({ status: 200, bytes: BODY.length });
   });
 
+  it('listens again after a refusal even when its end timer fires before the wall clock reaches the end', async () => {
+    // The clock falls 5 ms behind the timers once the window is set: its end timer fires while the window still
+    // reads as active, as a timer that fires a millisecond early does. The front used to stay closed for good then.
+    let lag = 0;
+    const now = (): number => Date.now() - lag;
+    await using front = await startFaultFront({ target, now });
+    front.add({ kind: 'refuse', startAt: now(), endAt: now() + 100 });
+    lag = 5;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await get(`${front.url}/v2/x/blobs/a`)).toMatchObject({ status: 200, bytes: BODY.length });
+  });
+
   it('holds a request through a stall and answers it when the window closes', async () => {
     await using front = await startFaultFront({ target });
     const start = Date.now();
