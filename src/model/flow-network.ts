@@ -1,4 +1,5 @@
 import type { Clock } from '../core/clock.js';
+import { CompletionTimer } from './completion-timer.js';
 import { maxMinRates, type FlowClass } from './max-min.js';
 
 /**
@@ -49,8 +50,7 @@ export class FlowNetwork {
   private readonly groups = new Map<number, Group>();
   private readonly bytes: number[];
   private lastSync: number;
-  private timer: unknown;
-  private timerAt = Infinity;
+  private readonly completion: CompletionTimer;
 
   constructor(
     private readonly clock: Clock,
@@ -58,6 +58,7 @@ export class FlowNetwork {
     private readonly routes: readonly RouteSpec[],
   ) {
     this.lastSync = clock.now();
+    this.completion = new CompletionTimer(clock, () => this.complete());
     this.bytes = routes.map(() => 0);
   }
 
@@ -137,21 +138,10 @@ export class FlowNetwork {
       const first = c.heap[0];
       if (first) next = Math.min(next, c.rate === Infinity ? 0 : Math.max(0, first.key - c.served) / c.rate);
     });
-    this.schedule(next);
-  }
-
-  private schedule(inMs: number): void {
-    const at = this.clock.now() + inMs;
-    if (at === this.timerAt) return;
-    if (this.timer !== undefined) this.clock.clearTimer(this.timer);
-    this.timer = undefined;
-    this.timerAt = at;
-    if (Number.isFinite(at)) this.timer = this.clock.setTimer(() => this.complete(), inMs);
+    this.completion.arm(next);
   }
 
   private complete(): void {
-    this.timer = undefined;
-    this.timerAt = Infinity;
     this.sync();
     const finished: Flow[] = [];
     for (const c of this.classes.values()) {

@@ -9,12 +9,14 @@ import { emptyStats } from '../registry/stats.js';
 import type { Repetition } from '../results/index.js';
 import { runRollouts } from '../rollout/engine.js';
 import type { Arm } from '../scenario/matrix.js';
-import type { LinkSection, Scenario } from '../scenario/schema.js';
+import type { LinkSection, P2pMode, Scenario } from '../scenario/schema.js';
+import type { P2pOptions } from '../node/p2p/index.js';
 import type { Calibration } from './calibration.js';
 import type { Catalog } from './catalog.js';
 import { FlowNetwork, type RouteSpec } from './flow-network.js';
 import { ModelRuntime, type ModelWorld } from './runtime.js';
 import { ModelMirror, ModelRegistry } from './servers.js';
+import { ModelSpegel } from './spegel.js';
 import { runInVirtualTime } from './virtual-time.js';
 
 /** Where a modelled run's virtual clock starts: a fixed instant, so that its timestamps reproduce. */
@@ -30,6 +32,8 @@ export interface ModelContext {
   images: string[];
   namespace: string;
   onProgress?: RunEventSink;
+  /** Topology p2p: the scenario's p2p section and peer links for an arm's mode (as the emulated driver is given them). */
+  p2pOptions: (mode: P2pMode) => P2pOptions;
   /** Aborted (Ctrl-C): the virtual-time loop stops at its next turn. */
   signal?: AbortSignal;
 }
@@ -82,6 +86,9 @@ export function runModelRepetition(ctx: ModelContext, arm: Arm, index: number): 
           tags,
         )
       : undefined;
+    // Topology p2p, whole-blob (the loader refuses piece mode for the model): a Spegel agent per node.
+    const p2p = arm.p2p ? ctx.p2pOptions(arm.p2p) : undefined;
+    const spegel = p2p ? new ModelSpegel(clock, scenario.cluster.nodes, p2p.wholeBlob, p2p.link, randomFor(scenario, arm, index, 'p2p')) : undefined;
     const world: ModelWorld = {
       clock,
       network,
@@ -90,6 +97,7 @@ export function runModelRepetition(ctx: ModelContext, arm: Arm, index: number): 
       ...(mirror ? { mirror: { server: mirror, route: 1, latencyMs: scenario.links.mirror?.latency ?? 0, shaped: scenario.links.mirror !== undefined } } : {}),
       maxConcurrentDownloads: scenario.cluster.kubelet.maxConcurrentDownloads ?? DEFAULT_MAX_CONCURRENT_DOWNLOADS,
       containerd: containerdProfile(scenario.cluster.containerdVersion),
+      ...(spegel ? { p2p: spegel, p2pResolvesTags: p2p!.wholeBlob.resolveTags } : {}),
     };
     await using cluster = await EmulatedCluster.start({
       nodes: scenario.cluster.nodes,
@@ -121,6 +129,7 @@ export function runModelRepetition(ctx: ModelContext, arm: Arm, index: number): 
     Object.assign(registry.stats, emptyStats(false));
     if (mirror) Object.assign(mirror.stats, emptyStats(true));
     const linkBefore = cluster.linkBytes();
+    const peersBefore = spegel?.flows.received ?? 0;
     const t0 = clock.now();
     let uid = 0;
     const steps = await runRollouts(scenario.rollouts, {
@@ -142,7 +151,12 @@ export function runModelRepetition(ctx: ModelContext, arm: Arm, index: number): 
       pods: buildTimelines(cluster.events(), cluster.observations()),
       registry: { ...registry.stats },
       ...(mirror ? { mirror: { ...mirror.stats } } : {}),
-      linkBytes: { registry: linkAfter.registry - linkBefore.registry, mirror: linkAfter.mirror - linkBefore.mirror },
+      linkBytes: {
+        registry: linkAfter.registry - linkBefore.registry,
+        mirror: linkAfter.mirror - linkBefore.mirror,
+        ...(spegel ? { peers: spegel.flows.received - peersBefore } : {}),
+      },
+      ...(spegel ? { p2p: spegel.stats() } : {}),
       ...(cacheVerified !== undefined ? { cacheVerified } : {}),
     };
   }, ctx.signal);

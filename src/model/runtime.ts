@@ -11,6 +11,7 @@ import { parseReference } from '../oci/reference.js';
 import type { Catalog, CatalogImage } from './catalog.js';
 import type { FlowNetwork } from './flow-network.js';
 import type { ModelMirror, ModelRegistry, ModelRequest } from './servers.js';
+import type { ModelSpegel } from './spegel.js';
 
 /** One server as the nodes reach it: the server, its route in the flow network, the link's one-way latency. */
 export interface ServerSide {
@@ -31,6 +32,10 @@ export interface ModelWorld {
   maxConcurrentDownloads: number;
   /** The containerd release's pull behaviour: what max_concurrent_downloads bounds, which 5xx it retries. */
   containerd: ContainerdProfile;
+  /** Topology p2p, whole-blob: the nodes' agents, each first in its node's hosts. */
+  p2p?: ModelSpegel;
+  /** Topology p2p: peers resolve tags too (the agent has the resolve capability). */
+  p2pResolvesTags?: boolean;
 }
 
 interface ImageRecord {
@@ -69,6 +74,8 @@ export class ModelRuntime implements Runtime {
   ) {
     this.limiter = new TaskQueue(world.maxConcurrentDownloads);
     this.hosts = [
+      // As the emulated driver's hosts.toml lists a P2P agent (hostsTomlFor): first, pull, and resolve with resolveTags.
+      ...(world.p2p ? [{ url: 'agent', capabilities: world.p2pResolvesTags ? ['pull', 'resolve'] : ['pull'], isMirror: true } satisfies RegistryHost] : []),
       ...(world.mirror ? [{ url: 'mirror', capabilities: ['pull', 'resolve'], isMirror: true } satisfies RegistryHost] : []),
       { url: 'registry', capabilities: ['pull', 'resolve', 'push'], isMirror: false },
     ];
@@ -154,6 +161,7 @@ export class ModelRuntime implements Runtime {
     if (failed) throw failed.reason;
     const size = img.root.size + (img.manifest?.size ?? 0) + img.config.size + img.layers.reduce((n, l) => n + l.size, 0);
     this.images.set(`${name}:${tag}`, { name, tag, manifestDigest: img.root.digest, configDigest: img.config.digest, size });
+    this.world.p2p?.imageCreated(this.endpoint - 1, img.repo, tag);
     return img.config.digest;
   }
 
@@ -162,7 +170,10 @@ export class ModelRuntime implements Runtime {
     let p = this.inflight.get(digest);
     if (!p) {
       p = fetcher()
-        .then(() => void this.content.add(digest))
+        .then(() => {
+          this.content.add(digest);
+          this.world.p2p?.committed(this.endpoint - 1, digest);
+        })
         .finally(() => this.inflight.delete(digest));
       this.inflight.set(digest, p);
     }
@@ -171,6 +182,13 @@ export class ModelRuntime implements Runtime {
 
   // One HTTP request over the node's link: handshake on a new connection, the request up, the server, the body down.
   private async request(host: RegistryHost, connections: Connections, req: ModelRequest): Promise<void> {
+    if (host.url === 'agent') {
+      // The node's own P2P agent: no link between them; the agent's peers or its 404.
+      this.counters.requests++;
+      await this.world.p2p!.request(this.endpoint - 1, req);
+      this.counters.bytesDownloaded += req.bytes;
+      return;
+    }
     const side = host.isMirror ? this.world.mirror! : this.world.registry;
     const { clock, network } = this.world;
     const idle = connections.get(host.url) ?? 0;

@@ -59,7 +59,7 @@ function emulatedClusterOptions(scenario: Scenario, arm: Arm, registries: RunReg
 }
 
 /** The scenario's `p2p` section and `links.peer` as the P2P network's options (bandwidths to bytes per second). */
-function p2pOptions(scenario: Scenario, mode: P2pMode): P2pOptions {
+export function p2pOptions(scenario: Scenario, mode: P2pMode): P2pOptions {
   const p = scenario.p2p!;
   const peer = scenario.links.peer!;
   return {

@@ -22,6 +22,7 @@ import type { RunContext } from './context.js';
 import { NAMESPACE } from './measure-stage.js';
 import { prepareNetwork, startRealRun } from './real-cluster.js';
 import { freshRateLimited, registryStage, seedStage } from './registry-stage.js';
+import { p2pOptions } from './cluster-stage.js';
 import { runRepetition } from './repetition.js';
 import { admission, prepareSigner, rolloutImageRefs, signSeeded, verifyStage, type Admission } from './verify-stage.js';
 
@@ -117,7 +118,16 @@ export async function runScenario(given: LoadedScenario, options: RunOptions = {
     if (scenario.cluster.driver === 'model') {
       const calibration = scenario.cluster.calibration ? await loadCalibration(resolve(loaded.dir, scenario.cluster.calibration)) : BUILTIN_CALIBRATION;
       const catalog = await readCatalog(registry, scenario.images.map((i) => i.ref));
-      model = { scenario, catalog, calibration, images: rolloutImageRefs(scenario.rollouts), namespace: NAMESPACE, onProgress: progress, ...(signal ? { signal } : {}) };
+      model = {
+        scenario,
+        catalog,
+        calibration,
+        images: rolloutImageRefs(scenario.rollouts),
+        namespace: NAMESPACE,
+        p2pOptions: (mode) => p2pOptions(scenario, mode),
+        onProgress: progress,
+        ...(signal ? { signal } : {}),
+      };
     }
     const arms = expandArms(scenario);
     const armResults: ArmResult[] = [];

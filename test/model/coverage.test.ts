@@ -55,7 +55,9 @@ describe('what the model driver refuses before the run, by field', () => {
     ['node pools', '', '  pools: [{ name: arm, nodes: 2 }]', 'cluster.pools[0]', /node pools/],
     ['faults on a timeline', 'faults: [{ target: registry, at: 1s, for: 1s, kind: 503 }]', '', 'faults', /faults on a timeline/],
     ['a proxy', 'proxy: {}', '', 'proxy', /proxy/],
-    ['topology p2p', 'matrix: { topology: [p2p] }\np2p: { mode: [pieces] }', '', 'matrix.topology', /p2p is not modelled/],
+    ['p2p piece mode', 'matrix: { topology: [p2p] }\np2p: { mode: [whole-blob, pieces] }\nlinks: { peer: { upload: 1Gbit } }', '', 'p2p.mode', /p2p mode pieces/],
+    ['faults on P2P agents', 'matrix: { topology: [p2p] }\np2p: { faults: { kill: 10% } }\nlinks: { peer: { upload: 1Gbit } }', '', 'p2p.faults', /faults on the P2P agents/],
+    ['p2p without peer links', 'matrix: { topology: [p2p] }\np2p: { mode: [whole-blob] }', '', 'matrix.topology', /links.peer/],
     ['layerStore inflate-only (the node side has no store to model)', '', '  layerStore: inflate-only', 'cluster.layerStore', /layerStore/],
   ])('refuses %s', async (_what, extra, cluster, path, words) => {
     await refusedAt(extra, cluster, path, words);
@@ -70,8 +72,9 @@ describe('what the model driver refuses before the run, by field', () => {
       [
         'mirror: { provider: embedded, faults: { errorRate: 1% } }',
         'registry: { rateLimit: { manifestGets: 100 }, faults: { errorRate: 1%, latency: 1ms } }',
-        'links: { registry: { bandwidth: 1Gbit, latency: 5ms, sharedUplink: 10Gbit }, mirror: { bandwidth: 1Gbit }, upstream: { bandwidth: 1Gbit } }',
-        'matrix: { pullPolicy: [Always, IfNotPresent, Never], topology: [direct, mirror, pre-pulled], cache: [cold, warm] }',
+        'links: { registry: { bandwidth: 1Gbit, latency: 5ms, sharedUplink: 10Gbit }, mirror: { bandwidth: 1Gbit }, upstream: { bandwidth: 1Gbit }, peer: { upload: 1Gbit, latency: 1ms } }',
+        'matrix: { pullPolicy: [Always, IfNotPresent, Never], topology: [direct, mirror, pre-pulled, p2p], cache: [cold, warm] }',
+        'p2p: { mode: [whole-blob], advertiseDelay: 1s }',
       ].join('\n'),
       '  kubernetesVersion: "1.31"\n  containerdVersion: "1.7"',
     );

@@ -42,6 +42,32 @@ export class ContentIndex {
   }
 }
 
+/**
+ * One node's lookups of the index, cached as Spegel caches them (pkg/routing/libp2p/libp2p.go: lookupCacheTTL): an
+ * answer is kept `ttlMs`, and asked again after half of it unless it already had the `count` peers wanted, so a miss
+ * stays a miss that long.
+ */
+export class LookupCache {
+  private readonly answers = new Map<string, { at: number; peers: number[] }>();
+
+  constructor(
+    private readonly index: ContentIndex,
+    private readonly clock: Clock,
+    private readonly ttlMs: number,
+    private readonly count: number,
+  ) {}
+
+  /** Up to `count` peers of `self` holding `key`, from the cache while its answer holds. */
+  providers(key: string, self: number): number[] {
+    const now = this.clock.now();
+    const cached = this.answers.get(key);
+    if (cached && now - cached.at < this.ttlMs && (now - cached.at < this.ttlMs / 2 || cached.peers.length >= this.count)) return cached.peers;
+    const peers = this.index.providers(key, self, this.count);
+    this.answers.set(key, { at: now, peers });
+    return peers;
+  }
+}
+
 /** How often an agent looks for newly committed blobs in its node's content store. */
 export const CONTENT_POLL_MS = 50;
 

@@ -7,7 +7,7 @@ import { Transform } from 'node:stream';
 import type { Clock } from '../../core/clock.js';
 import type { HttpTransport } from '../../net/http-pool.js';
 import { AgentServer, corrupting } from './agent-server.js';
-import { blobFile, type ContentIndex, ContentWatch } from './content-index.js';
+import { blobFile, type ContentIndex, ContentWatch, LookupCache } from './content-index.js';
 import { isDigest, parseDistributionPath, tagKey, type DistributionPath } from './distribution-path.js';
 import type { P2pFallbacks, WholeBlobOptions } from './options.js';
 
@@ -53,7 +53,7 @@ export class SpegelAgent {
   contentRoot: string | undefined;
   corrupt = false;
   private readonly tags = new Map<string, string>();
-  private readonly lookups = new Map<string, { at: number; peers: number[] }>();
+  private readonly lookups: LookupCache;
   readonly counters: AgentCounters;
 
   constructor(
@@ -63,6 +63,7 @@ export class SpegelAgent {
     counters: AgentCounters,
   ) {
     this.counters = counters;
+    this.lookups = new LookupCache(peers.index, peers.clock, opts.lookupCacheTtlMs, opts.resolveRetries);
     this.watch = new ContentWatch(() => this.contentRoot, (digest) => peers.index.advertise(node, digest));
   }
 
@@ -145,16 +146,6 @@ export class SpegelAgent {
     return true;
   }
 
-  private lookup(key: string): number[] {
-    const now = this.peers.clock.now();
-    const count = this.opts.resolveRetries;
-    const cached = this.lookups.get(key);
-    if (cached && now - cached.at < this.opts.lookupCacheTtlMs && (now - cached.at < this.opts.lookupCacheTtlMs / 2 || cached.peers.length >= count)) return cached.peers;
-    const peers = this.peers.index.providers(key, this.node, count);
-    this.lookups.set(key, { at: now, peers });
-    return peers;
-  }
-
   private async mirror(dist: DistributionPath, req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!isDigest(dist.reference) && !this.opts.resolveTags) {
       res.writeHead(404).end();
@@ -162,7 +153,7 @@ export class SpegelAgent {
     }
     const key = isDigest(dist.reference) ? dist.reference : tagKey(dist.registry ?? '', dist.name, dist.reference);
     const blob = dist.kind === 'blobs' && req.method === 'GET';
-    for (const peer of this.lookup(key)) {
+    for (const peer of this.lookups.providers(key, this.node)) {
       const url = `${this.peers.url(peer)}/v2/${dist.name}/${dist.kind}/${dist.reference}${dist.registry ? `?ns=${encodeURIComponent(dist.registry)}` : ''}`;
       let response;
       try {
