@@ -7,25 +7,16 @@ import { crc32 } from 'node:zlib';
 import type { HttpResponse, HttpTransport } from '../../net/http-pool.js';
 import { sendShaped } from '../../net/shaped-response.js';
 import type { Link } from '../../net/shaper.js';
-import { TaskQueue } from '../../util/task-queue.js';
 import { AgentServer, corrupted, corrupting, drain } from './agent-server.js';
 import { parseDistributionPath, type DistributionPath } from './distribution-path.js';
 import type { PieceOptions } from './options.js';
+import { downloadTask, PIECE_WAIT_MS } from './piece-download.js';
 import type { ParentSelector } from './parent-selector.js';
 import type { PieceScheduler, Task } from './piece-scheduler.js';
 import type { AgentCounters } from './spegel-agent.js';
 
 /** The header a dfdaemon's piece request carries here (what the peer's upload server answers). */
 const PIECE_PATH = /^\/pieces\/(sha256:[a-f0-9]{64})\/(\d+)$/;
-/** How long a child waits for a piece to appear at its parents before it asks the scheduler again. */
-const PIECE_WAIT_MS = 1000;
-/**
- * How long a child goes without anything from its parents before it reschedules them away (dragonfly-client-config
- * src/dfdaemon.rs: download.collected_piece_timeout, default_collected_download_piece_timeout; 10 s in the releases
- * that introduced it, longer in later ones). Without it a child whose parents wait on dead or corrupt peers would
- * wait as long as they do.
- */
-const COLLECTED_PIECE_TIMEOUT_MS = 10_000;
 /**
  * Times a request to the source is retried after a transient failure (a connection error, 408, 429 or 5xx):
  * dragonfly-client-config src/dfdaemon.rs: default_backend_max_retries (1), which dragonfly-client-backend
@@ -192,130 +183,31 @@ export class DragonflyAgent {
     res.end();
   }
 
-  // The peer's download: scheduled, then pieces from the source or from parents, concurrentPieceCount at a time.
-  private async download(lt: LocalTask, dist: DistributionPath, headers: Record<string, string>): Promise<void> {
-    const { scheduler } = this.peers;
-    const task = lt.task;
-    const blocklist = new Set<number>();
-    let decision = await scheduler.register(task, this.node, blocklist);
-    if (!decision.backToSource) this.peers.selector.register(decision.parents);
-    // When this peer last got something from its parents (a piece, the size) or new parents.
-    let progressAt = scheduler.now();
-    const reschedule = async (stalled: number[]): Promise<void> => {
-      // ReschedulePeerRequest: the parents that gave nothing go with it and the scheduler blocks them
-      // (scheduler/service/service_v2.go: handleReschedulePeerRequest adds its candidate parents to the blocklist).
-      for (const p of stalled) blocklist.add(p);
-      decision = await scheduler.schedule(task, this.node, blocklist);
-      if (!decision.backToSource) this.peers.selector.register(decision.parents);
-      progressAt = scheduler.now();
-    };
-    const stalledFor = (): number => scheduler.now() - progressAt;
-    while (task.size === undefined) {
-      this.alive();
-      if (decision.backToSource) {
-        const head = await this.fromSource(this.sourceUrl(dist), 'HEAD', headers).catch((err: unknown) => err as Error);
-        const size = head instanceof Error ? NaN : Number(head.headers.get('content-length'));
-        if (head instanceof Error || head.status !== 200 || !Number.isFinite(size)) {
-          scheduler.failed(task, this.node);
-          this.counters.fallbacks.sourceFailed++;
-          throw head instanceof Error ? head : new Error(`source answered ${head.status}`);
-        }
-        this.alive();
-        scheduler.setSize(task, size);
-        break;
-      }
-      await scheduler.changed(task, PIECE_WAIT_MS);
-      if (task.size !== undefined) break;
-      // The size comes from the back-to-source peer up the DAG: if every parent left, or none made progress for
-      // the collected-piece timeout, ask the scheduler again (it sends this peer to source after its retry limit).
-      const live = decision.parents.filter((p) => task.peers.get(p)?.state !== 'failed');
-      if (live.length === 0 || stalledFor() >= COLLECTED_PIECE_TIMEOUT_MS) await reschedule(live);
-    }
-    lt.have = new Uint8Array(task.pieceCount);
-    const inflight = new Set<number>();
-    const queue = new TaskQueue(this.opts.concurrentPieceCount);
-    const next = (): number | undefined => {
-      for (let n = 0; n < task.pieceCount; n++) {
-        if (lt.have[n] === 1 || inflight.has(n)) continue;
-        if (decision.backToSource || direct || decision.parents.some((p) => scheduler.has(task, p, n))) return n;
-      }
-      return undefined;
-    };
-    // What this peer's waits depend on: its own pieces, and its parents' pieces and states.
-    const watched = (): number[] => (decision.backToSource ? [this.node] : [this.node, ...decision.parents]);
-    let stored = 0;
-    // The scheduler's back-to-source download failed: the rest comes from the source without the scheduler, once.
-    let direct = false;
-    let failure: unknown;
-    while (stored < task.pieceCount) {
-      this.alive();
-      if (failure !== undefined) throw failure;
-      const n = next();
-      if (n === undefined) {
-        if (inflight.size === 0 && !decision.backToSource && !direct) {
-          const live = decision.parents.filter((p) => !blocklist.has(p) && task.peers.get(p)?.state !== 'failed');
-          // No live parent holds anything this peer still needs: ask the scheduler again (it may send it to source).
-          if (live.length === 0) await reschedule([]);
-          else {
-            await scheduler.changed(task, PIECE_WAIT_MS, [this.node, ...live]);
-            // Parents that finished without the pieces, or that gave nothing for the collected-piece timeout (a
-            // parent waiting on its own dead or corrupt parents), are given back: a pull never waits forever.
-            if (next() === undefined && (live.every((p) => task.peers.get(p)?.state === 'succeeded') || stalledFor() >= COLLECTED_PIECE_TIMEOUT_MS)) await reschedule(live);
-          }
-        } else await scheduler.changed(task, PIECE_WAIT_MS, watched());
-        continue;
-      }
-      inflight.add(n);
-      const parent = decision.backToSource || direct ? undefined : this.pickParent(task, decision.parents, n, blocklist);
-      const pass = direct ? 'direct' : 'scheduled';
-      void queue
-        .run(() => this.fetchPiece(lt, dist, headers, n, parent))
-        .then(
-          () => {
-            stored++;
-            progressAt = scheduler.now();
-          },
-          (err: unknown) => {
-            if (parent === undefined) {
-              // A piece the source would not give past the backend's retries ends the back-to-source download
-              // (dragonfly-client src/resource/task.rs at ff17c0b: download_partial_with_scheduler_from_source stops
-              // at the first failed piece and the peer reports DownloadPeerBackToSourceFailedRequest; download then
-              // fetches the remaining pieces with download_partial_from_source, without the scheduler, and a
-              // failure there fails the task): the node's runtime falls through to the registry (its next host).
-              if (pass === 'scheduled') {
-                direct = true;
-                scheduler.failed(task, this.node);
-              } else if (failure === undefined) {
-                failure = err;
-                this.counters.fallbacks.sourceFailed++;
-              }
-            } else {
-              // A failed or corrupt parent is blocklisted (the client reports it, the scheduler filters it out).
-              blocklist.add(parent);
-              decision = decision.backToSource ? decision : { backToSource: false, parents: decision.parents.filter((p) => p !== parent) };
-            }
-          },
-        )
-        .finally(() => {
-          inflight.delete(n);
-          scheduler.touch(task, this.node);
-        });
-      // Keep at most concurrentPieceCount pieces in flight.
-      while (inflight.size >= this.opts.concurrentPieceCount) await scheduler.changed(task, PIECE_WAIT_MS, [this.node]);
-    }
-    this.alive();
-    scheduler.succeeded(task, this.node);
+  // The peer's download (piece-download.ts), over HTTP: the source through this node's link, parents over its peer link.
+  private download(lt: LocalTask, dist: DistributionPath, headers: Record<string, string>): Promise<void> {
+    const { scheduler, selector } = this.peers;
+    return downloadTask({
+      node: this.node,
+      opts: this.opts,
+      scheduler,
+      selector,
+      fallbacks: this.counters.fallbacks,
+      task: lt.task,
+      local: lt,
+      sourceSize: async () => {
+        const head = await this.fromSource(this.sourceUrl(dist), 'HEAD', headers);
+        const size = Number(head.headers.get('content-length'));
+        if (head.status !== 200 || !Number.isFinite(size)) throw new Error(`source answered ${head.status}`);
+        return size;
+      },
+      fetchPiece: (n, parent) => this.fetchPiece(lt, dist, headers, n, parent),
+      alive: () => this.alive(),
+    });
   }
 
   // A killed dfdaemon downloads nothing more and reports nothing to the scheduler (it left every task).
   private alive(): void {
     if (this.server.killed) throw new Error(`node ${this.node + 1}'s agent was killed`);
-  }
-
-  // One of the parents that hold piece n (the piece collector's CollectedPiece.parents), as dfdaemon's ParentSelector picks.
-  private pickParent(task: Task, parents: number[], n: number, blocklist: Set<number>): number | undefined {
-    const holders = parents.filter((p) => !blocklist.has(p) && this.peers.scheduler.has(task, p, n));
-    return holders.length === 0 ? undefined : this.peers.selector.select(holders);
   }
 
   private sourceUrl(dist: DistributionPath): string {
