@@ -2,6 +2,7 @@
 //
 //   npx tsx bench/model/run.ts --nodes 50,200,1000                 validation: live (3 repetitions, under flock) and modelled, per arm
 //   npx tsx bench/model/run.ts --nodes 200 --reuse-live            the model again against live results already in --out
+//   npx tsx bench/model/run.ts --nodes 50 --scenario bench/model/validation-p2p.yaml   the P2P rows (whole-blob and pieces)
 //   npx tsx bench/model/run.ts --nodes none --cost 1000,5000,10000,50000   cost growth of scenarios/scale-10k-model.yaml
 //   --out DIR (default reports/model-bench); --no-lock: run without the bench lock (a look, not a quiet figure);
 //   --live-set k=v,...: --set overrides for the live runs only; --set k=v,...: for both sides (the regime validated, e.g.
@@ -26,7 +27,9 @@ const costCounts = listOption('cost', []).map(Number);
 const reuseLive = process.argv.includes('--reuse-live');
 // Without the lock (--no-lock): a look while another bench holds it; not a figure to report as measured quietly.
 const lock = process.argv.includes('--no-lock') ? [] : ['flock', '/tmp/pullbench-bench.lock'];
-const scenario = join(root, 'bench/model/validation.yaml');
+// --scenario FILE: another validation scenario (bench/model/validation-p2p.yaml: the P2P rows); tables are named after it.
+const scenario = resolve(listOption('scenario', [join(root, 'bench/model/validation.yaml')])[0]!);
+const tag = scenario.endsWith('/validation.yaml') ? '' : `${scenario.slice(scenario.lastIndexOf('/') + 1).replace(/\.yaml$/, '').replace(/^validation-/, '')}-`;
 // --live-set a=b,c=d: overrides for the live runs only, e.g. cluster.layerStore=inflate-only (cheaper nodes; the model refuses it).
 const bothSets = listOption('set', []).flatMap((kv) => ['--set', kv]);
 const liveSets = [...bothSets, ...listOption('live-set', []).flatMap((kv) => ['--set', kv])];
@@ -81,8 +84,8 @@ function table(file: string, lines: string[]): void {
 }
 
 function validate(nodes: number): void {
-  const liveDir = join(out, `live-${nodes}`);
-  const modelDir = join(out, `model-${nodes}`);
+  const liveDir = join(out, `live-${tag}${nodes}`);
+  const modelDir = join(out, `model-${tag}${nodes}`);
   const reused = reuseLive && existsSync(join(liveDir, 'results.json'));
   const live = reused ? undefined : pullbench([scenario, '--set', `cluster.nodes=${nodes}`, ...liveSets, '-o', liveDir]);
   const model = pullbench([scenario, '--set', `cluster.nodes=${nodes}`, ...bothSets, '--set', 'cluster.driver=model', '--set', 'repeat=1', '-o', modelDir]);
@@ -110,7 +113,7 @@ function validate(nodes: number): void {
       lines.push(`| ${arm} | ${metric === 'rollout' ? 'rollout' : `pull ${metric}`} | ${s(mean)} s (${s(Math.min(...xs))}-${s(Math.max(...xs))}) | ${s(m[metric])} s | ${ratio.toFixed(2)} ${mark} | ${busy} |`);
     }
   }
-  table(`validation-${nodes}.md`, lines);
+  table(`validation-${tag}${nodes}.md`, lines);
 }
 
 function cost(nodes: number): void {

@@ -29,6 +29,8 @@ export class PeerFlows {
   readonly uploaded: number[];
   /** Bytes the nodes received from their peers. */
   received = 0;
+  /** Bytes each node's upload has carried so far, flows under way included up to now (what a host's tx counter reads). */
+  private readonly carried: number[];
 
   constructor(
     private readonly clock: Clock,
@@ -40,6 +42,7 @@ export class PeerFlows {
     this.lastSync = clock.now();
     this.completion = new CompletionTimer(clock, () => this.complete());
     this.uploaded = new Array<number>(nodes).fill(0);
+    this.carried = new Array<number>(nodes).fill(0);
   }
 
   /** Moves `bytes` from node `from` to node `to`; resolves when the last byte is there. */
@@ -54,10 +57,21 @@ export class PeerFlows {
     });
   }
 
+  /** Bytes node `node` has sent its peers up to now. */
+  sent(node: number): number {
+    this.sync();
+    return this.carried[node]!;
+  }
+
   private sync(): void {
     const now = this.clock.now();
     const dt = now - this.lastSync;
-    if (dt > 0) for (const f of this.flows) f.left -= f.rate * dt;
+    if (dt <= 0) return;
+    for (const f of this.flows) {
+      const moved = Math.min(f.left, f.rate * dt);
+      f.left -= f.rate * dt;
+      this.carried[f.from]! += moved;
+    }
     this.lastSync = now;
   }
 

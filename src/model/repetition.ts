@@ -16,6 +16,7 @@ import type { Catalog } from './catalog.js';
 import { FlowNetwork, type RouteSpec } from './flow-network.js';
 import { ModelRuntime, type ModelWorld } from './runtime.js';
 import { ModelMirror, ModelRegistry } from './servers.js';
+import { ModelDragonfly } from './dragonfly.js';
 import { ModelSpegel } from './spegel.js';
 import { runInVirtualTime } from './virtual-time.js';
 
@@ -86,9 +87,14 @@ export function runModelRepetition(ctx: ModelContext, arm: Arm, index: number): 
           tags,
         )
       : undefined;
-    // Topology p2p, whole-blob (the loader refuses piece mode for the model): a Spegel agent per node.
+    // Topology p2p: a Spegel-like (whole-blob) or Dragonfly-like (pieces) agent per node.
     const p2p = arm.p2p ? ctx.p2pOptions(arm.p2p) : undefined;
-    const spegel = p2p ? new ModelSpegel(clock, scenario.cluster.nodes, p2p.wholeBlob, p2p.link, randomFor(scenario, arm, index, 'p2p')) : undefined;
+    const p2pRandom = randomFor(scenario, arm, index, 'p2p');
+    const agents = !p2p
+      ? undefined
+      : p2p.mode === 'whole-blob'
+        ? new ModelSpegel(clock, scenario.cluster.nodes, p2p.wholeBlob, p2p.link, p2pRandom)
+        : new ModelDragonfly(clock, scenario.cluster.nodes, p2p.pieces, p2p.link, p2pRandom);
     const world: ModelWorld = {
       clock,
       network,
@@ -97,7 +103,7 @@ export function runModelRepetition(ctx: ModelContext, arm: Arm, index: number): 
       ...(mirror ? { mirror: { server: mirror, route: 1, latencyMs: scenario.links.mirror?.latency ?? 0, shaped: scenario.links.mirror !== undefined } } : {}),
       maxConcurrentDownloads: scenario.cluster.kubelet.maxConcurrentDownloads ?? DEFAULT_MAX_CONCURRENT_DOWNLOADS,
       containerd: containerdProfile(scenario.cluster.containerdVersion),
-      ...(spegel ? { p2p: spegel, p2pResolvesTags: p2p!.wholeBlob.resolveTags } : {}),
+      ...(agents ? { p2p: agents } : {}),
     };
     await using cluster = await EmulatedCluster.start({
       nodes: scenario.cluster.nodes,
@@ -129,7 +135,7 @@ export function runModelRepetition(ctx: ModelContext, arm: Arm, index: number): 
     Object.assign(registry.stats, emptyStats(false));
     if (mirror) Object.assign(mirror.stats, emptyStats(true));
     const linkBefore = cluster.linkBytes();
-    const peersBefore = spegel?.flows.received ?? 0;
+    const peersBefore = agents?.flows.received ?? 0;
     const t0 = clock.now();
     let uid = 0;
     const steps = await runRollouts(scenario.rollouts, {
@@ -154,9 +160,9 @@ export function runModelRepetition(ctx: ModelContext, arm: Arm, index: number): 
       linkBytes: {
         registry: linkAfter.registry - linkBefore.registry,
         mirror: linkAfter.mirror - linkBefore.mirror,
-        ...(spegel ? { peers: spegel.flows.received - peersBefore } : {}),
+        ...(agents ? { peers: agents.flows.received - peersBefore } : {}),
       },
-      ...(spegel ? { p2p: spegel.stats() } : {}),
+      ...(agents ? { p2p: agents.stats() } : {}),
       ...(cacheVerified !== undefined ? { cacheVerified } : {}),
     };
   }, ctx.signal);

@@ -11,7 +11,7 @@ import { parseReference } from '../oci/reference.js';
 import type { Catalog, CatalogImage } from './catalog.js';
 import type { FlowNetwork } from './flow-network.js';
 import type { ModelMirror, ModelRegistry, ModelRequest } from './servers.js';
-import type { ModelSpegel } from './spegel.js';
+import type { ModelP2p } from './p2p.js';
 
 /** One server as the nodes reach it: the server, its route in the flow network, the link's one-way latency. */
 export interface ServerSide {
@@ -32,10 +32,8 @@ export interface ModelWorld {
   maxConcurrentDownloads: number;
   /** The containerd release's pull behaviour: what max_concurrent_downloads bounds, which 5xx it retries. */
   containerd: ContainerdProfile;
-  /** Topology p2p, whole-blob: the nodes' agents, each first in its node's hosts. */
-  p2p?: ModelSpegel;
-  /** Topology p2p: peers resolve tags too (the agent has the resolve capability). */
-  p2pResolvesTags?: boolean;
+  /** Topology p2p: the nodes' agents, each first in its node's hosts. */
+  p2p?: ModelP2p;
 }
 
 interface ImageRecord {
@@ -49,6 +47,8 @@ interface ImageRecord {
 // Idle keep-alive connections per host of one pull phase (HttpPool keeps two per origin).
 type Connections = Map<string, number>;
 const IDLE_PER_ORIGIN = 2;
+// A piece-mode agent's connections to the registry (dfdaemon's backend client keeps up to 1,024 idle per host).
+const AGENT_IDLE_PER_ORIGIN = 1024;
 
 /**
  * The embedded runtime's pull (src/node/runtimes/embedded.ts pullWith) in the
@@ -67,6 +67,8 @@ export class ModelRuntime implements Runtime {
   private readonly hosts: RegistryHost[];
   private readonly counters = { pulls: 0, failedPulls: 0, bytesDownloaded: 0, requests: 0 };
   private readonly linkBytes = { registry: 0, mirror: 0 };
+  /** The node's P2P agent's own connections to the registry, over the node's link. */
+  private readonly agentConnections: Connections = new Map();
 
   constructor(
     private readonly world: ModelWorld,
@@ -75,7 +77,7 @@ export class ModelRuntime implements Runtime {
     this.limiter = new TaskQueue(world.maxConcurrentDownloads);
     this.hosts = [
       // As the emulated driver's hosts.toml lists a P2P agent (hostsTomlFor): first, pull, and resolve with resolveTags.
-      ...(world.p2p ? [{ url: 'agent', capabilities: world.p2pResolvesTags ? ['pull', 'resolve'] : ['pull'], isMirror: true } satisfies RegistryHost] : []),
+      ...(world.p2p ? [{ url: 'agent', capabilities: world.p2p.resolves ? ['pull', 'resolve'] : ['pull'], isMirror: true } satisfies RegistryHost] : []),
       ...(world.mirror ? [{ url: 'mirror', capabilities: ['pull', 'resolve'], isMirror: true } satisfies RegistryHost] : []),
       { url: 'registry', capabilities: ['pull', 'resolve', 'push'], isMirror: false },
     ];
@@ -183,28 +185,32 @@ export class ModelRuntime implements Runtime {
   // One HTTP request over the node's link: handshake on a new connection, the request up, the server, the body down.
   private async request(host: RegistryHost, connections: Connections, req: ModelRequest): Promise<void> {
     if (host.url === 'agent') {
-      // The node's own P2P agent: no link between them; the agent's peers or its 404.
+      // The node's own P2P agent: no link between them; its peers, its own requests to the registry, or its 404.
       this.counters.requests++;
-      await this.world.p2p!.request(this.endpoint - 1, req);
+      await this.world.p2p!.request(this.endpoint - 1, req, (r) => this.overLink(this.hosts.at(-1)!, this.agentConnections, r, AGENT_IDLE_PER_ORIGIN));
       this.counters.bytesDownloaded += req.bytes;
       return;
     }
+    this.counters.requests++;
+    await this.overLink(host, connections, req, IDLE_PER_ORIGIN);
+    this.counters.bytesDownloaded += req.bytes;
+  }
+
+  private async overLink(host: RegistryHost, connections: Connections, req: ModelRequest, maxIdle: number): Promise<void> {
     const side = host.isMirror ? this.world.mirror! : this.world.registry;
     const { clock, network } = this.world;
     const idle = connections.get(host.url) ?? 0;
     if (idle > 0) connections.set(host.url, idle - 1);
     const handshake = idle === 0 && side.shaped ? 2 * side.latencyMs : 0;
-    this.counters.requests++;
     try {
       if (handshake + side.latencyMs > 0) await clock.sleep(handshake + side.latencyMs);
       await side.server.handle(req);
       if (side.latencyMs > 0) await clock.sleep(side.latencyMs);
       await network.transfer(this.endpoint, side.route, req.bytes);
       if (host.isMirror && req.kind === 'blobGet') await this.world.mirror!.server.blobReady(req.reference);
-      this.counters.bytesDownloaded += req.bytes;
       if (side.shaped) this.linkBytes[host.isMirror ? 'mirror' : 'registry'] += req.bytes;
     } finally {
-      connections.set(host.url, Math.min(IDLE_PER_ORIGIN, (connections.get(host.url) ?? 0) + 1));
+      connections.set(host.url, Math.min(maxIdle, (connections.get(host.url) ?? 0) + 1));
     }
   }
 }

@@ -4,7 +4,7 @@ import { emptyStats, PullRateLimiter, type RegistryStats } from '../registry/sta
 import type { ServerCalibration } from './calibration.js';
 import type { FlowNetwork } from './flow-network.js';
 
-export type RequestKind = 'manifestHead' | 'manifestGet' | 'blobGet';
+export type RequestKind = 'manifestHead' | 'manifestGet' | 'blobHead' | 'blobGet';
 
 /** One request as a server sees it: what, about which repository and reference, and the bytes it answers with. */
 export interface ModelRequest {
@@ -57,14 +57,14 @@ export class ModelRegistry {
       throw failure(req, 503, 'UNAVAILABLE: injected fault: service unavailable');
     }
     await this.lookup(req);
-    if (req.kind !== 'blobGet' && this.limiter) {
+    if ((req.kind === 'manifestHead' || req.kind === 'manifestGet') && this.limiter) {
       const remaining = req.kind === 'manifestHead' ? this.limiter.remaining('nodes') : this.limiter.take('nodes');
       if (remaining < 0) {
         this.stats.tooManyRequests++;
         throw failure(req, 429, 'TOOMANYREQUESTS: pull rate limit exceeded');
       }
     }
-    if (req.kind !== 'manifestHead') this.stats.bytesServed += req.bytes;
+    if (req.kind === 'manifestGet' || req.kind === 'blobGet') this.stats.bytesServed += req.bytes;
   }
 
   // The request takes the server free first, in arrival order (as TaskQueue's FIFO would): ms until its service ends.
@@ -178,13 +178,14 @@ export class ModelMirror extends ModelRegistry {
 }
 
 function what(req: ModelRequest): string {
-  return req.kind === 'blobGet' ? `blob ${req.repo}@${req.reference}` : `manifest ${req.repo}:${req.reference}`;
+  return req.kind === 'blobGet' || req.kind === 'blobHead' ? `blob ${req.repo}@${req.reference}` : `manifest ${req.repo}:${req.reference}`;
 }
 
 // The error the node's registry client raises for this answer (src/oci/client.ts fail(); a HEAD has no body).
 function failure(req: ModelRequest, status: number, detail: string): PullbenchError {
   const code = status === 429 ? 'REGISTRY_TOO_MANY_REQUESTS' : 'REGISTRY_ERROR';
-  return new PullbenchError(code, `${what(req)}: ${req.kind === 'manifestHead' ? `HTTP ${status}` : detail}`, { details: { status } });
+  const head = req.kind === 'manifestHead' || req.kind === 'blobHead';
+  return new PullbenchError(code, `${what(req)}: ${head ? `HTTP ${status}` : detail}`, { details: { status } });
 }
 
 // A mirror answers 502 for an upstream it could not use (mirror.ts upstreamFailed), 503 passed on as its own fault.

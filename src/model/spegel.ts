@@ -4,6 +4,7 @@ import { ContentIndex, CONTENT_POLL_MS, LookupCache } from '../node/p2p/content-
 import { isDigest } from '../node/p2p/distribution-path.js';
 import { emptyFallbacks, type P2pStats, type PeerLinkOptions, type WholeBlobOptions } from '../node/p2p/options.js';
 import { PeerFlows } from './peer-flows.js';
+import type { ModelP2p } from './p2p.js';
 import type { ModelRequest } from './servers.js';
 
 /** Connections a node's agent keeps idle per peer (PeerNetwork's peer pool: maxIdlePerHost 32). */
@@ -23,8 +24,9 @@ const IDLE_PER_PEER = 32;
  *   answers 404 when none had it, so that the runtime falls through to the next host, as containerd does.
  * Faults on peers (p2p.faults) are not modelled: the scenario loader refuses them for the model.
  */
-export class ModelSpegel {
+export class ModelSpegel implements ModelP2p {
   readonly index: ContentIndex;
+  readonly resolves: boolean;
   readonly flows: PeerFlows;
   private readonly tags: Set<string>[];
   private readonly held: Set<string>[];
@@ -40,6 +42,7 @@ export class ModelSpegel {
     private readonly link: PeerLinkOptions,
     random: () => number,
   ) {
+    this.resolves = opts.resolveTags;
     this.index = new ContentIndex(clock, opts.advertiseDelayMs, random);
     this.flows = new PeerFlows(clock, nodes, link.upload / 1000, link.download / 1000);
     this.tags = Array.from({ length: nodes }, () => new Set());

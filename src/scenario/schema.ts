@@ -470,7 +470,7 @@ const matrix = s.object({
   topology: s
     .array(s.enum(['direct', 'mirror', 'pre-pulled', 'p2p']), { min: 1, unique: true })
     .default(['direct'])
-    .describe('direct: nodes pull from the registry; mirror: through the pull-through mirror; pre-pulled: warm, with nodes unshaped to the registry; p2p: nodes fetch from each other first (an arm per p2p.mode; driver emulated, or model for whole-blob)'),
+    .describe('direct: nodes pull from the registry; mirror: through the pull-through mirror; pre-pulled: warm, with nodes unshaped to the registry; p2p: nodes fetch from each other first (an arm per p2p.mode; drivers emulated and model)'),
   cache: s
     .array(s.enum(['cold', 'warm']), { min: 1, unique: true })
     .default(['cold'])
@@ -703,7 +703,6 @@ function checkP2p(sc: Infer<typeof scenarioSchema>, report: (path: (string | num
   const driver = sc.cluster.driver;
   if (driver === 'model') {
     const no = (what: string): string => `the model driver does not cover ${what}; run it with driver emulated`;
-    if (sc.p2p?.mode.includes('pieces')) report(['p2p', 'mode'], no("p2p mode pieces (Dragonfly's scheduler and piece transfers are not in its flow network; whole-blob is)"));
     if (sc.p2p?.faults) report(['p2p', 'faults'], no('faults on the P2P agents'));
   } else if (driver !== 'emulated') report(['matrix', 'topology'], `topology p2p needs driver emulated: pullbench runs the P2P agents (Spegel- or Dragonfly-like) beside emulated nodes and cannot deploy them on a ${driver} cluster; remove p2p from matrix.topology`);
   if (!sc.p2p) report(['matrix', 'topology'], 'topology p2p needs a p2p section (mode: [whole-blob] or [pieces])');

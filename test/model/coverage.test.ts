@@ -55,7 +55,6 @@ describe('what the model driver refuses before the run, by field', () => {
     ['node pools', '', '  pools: [{ name: arm, nodes: 2 }]', 'cluster.pools[0]', /node pools/],
     ['faults on a timeline', 'faults: [{ target: registry, at: 1s, for: 1s, kind: 503 }]', '', 'faults', /faults on a timeline/],
     ['a proxy', 'proxy: {}', '', 'proxy', /proxy/],
-    ['p2p piece mode', 'matrix: { topology: [p2p] }\np2p: { mode: [whole-blob, pieces] }\nlinks: { peer: { upload: 1Gbit } }', '', 'p2p.mode', /p2p mode pieces/],
     ['faults on P2P agents', 'matrix: { topology: [p2p] }\np2p: { faults: { kill: 10% } }\nlinks: { peer: { upload: 1Gbit } }', '', 'p2p.faults', /faults on the P2P agents/],
     ['p2p without peer links', 'matrix: { topology: [p2p] }\np2p: { mode: [whole-blob] }', '', 'matrix.topology', /links.peer/],
     ['layerStore inflate-only (the node side has no store to model)', '', '  layerStore: inflate-only', 'cluster.layerStore', /layerStore/],
@@ -74,7 +73,7 @@ describe('what the model driver refuses before the run, by field', () => {
         'registry: { rateLimit: { manifestGets: 100 }, faults: { errorRate: 1%, latency: 1ms } }',
         'links: { registry: { bandwidth: 1Gbit, latency: 5ms, sharedUplink: 10Gbit }, mirror: { bandwidth: 1Gbit }, upstream: { bandwidth: 1Gbit }, peer: { upload: 1Gbit, latency: 1ms } }',
         'matrix: { pullPolicy: [Always, IfNotPresent, Never], topology: [direct, mirror, pre-pulled, p2p], cache: [cold, warm] }',
-        'p2p: { mode: [whole-blob], advertiseDelay: 1s }',
+        'p2p: { mode: [whole-blob, pieces], advertiseDelay: 1s, concurrentPieceCount: 4 }',
       ].join('\n'),
       '  kubernetesVersion: "1.31"\n  containerdVersion: "1.7"',
     );

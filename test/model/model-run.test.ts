@@ -97,6 +97,9 @@ describe('the model driver', () => {
     await expect(loadScenario('bench/model/validation.yaml', { env })).resolves.toBeDefined();
     const modelledGrid = await loadScenario('bench/model/validation.yaml', { env, set: ['cluster.driver=model', 'cluster.nodes=1000'] });
     expect(modelledGrid.scenario.matrix.topology).toEqual(['direct', 'mirror']);
+    const p2pGrid = await loadScenario('bench/model/validation-p2p.yaml', { env, set: ['cluster.driver=model'] });
+    expect(p2pGrid.scenario.p2p?.mode).toEqual(['whole-blob', 'pieces']);
+    await expect(loadScenario('bench/model/validation-p2p.yaml', { env })).resolves.toBeDefined();
   });
 
   it('refuses, by name and place, what it does not cover', async () => {

@@ -59,13 +59,13 @@ describe('peer links as flows (PeerFlows)', () => {
 });
 
 // The same scenarios as test/node/p2p/p2p-run.test.ts's live ones, modelled: the model must show the same behaviour.
-const scenario = (opts: { nodes: number; rollouts: string; images?: string }): string => `apiVersion: pullbench.dev/v1alpha1
+const scenario = (opts: { nodes: number; rollouts: string; images?: string; mode?: string }): string => `apiVersion: pullbench.dev/v1alpha1
 kind: Scenario
 metadata: { name: p2p-model-test }
 links:
   registry: { bandwidth: 400Mbit, latency: 2ms, sharedUplink: 400Mbit }
   peer: { upload: 400Mbit, latency: 1ms }
-p2p: { mode: [whole-blob] }
+p2p: { mode: [${opts.mode ?? 'whole-blob'}] }
 images:
 ${opts.images ?? '  - { ref: demo/app:v1, synth: { layers: [2MB, 1MB] } }'}
 cluster: { driver: model, nodes: ${opts.nodes}, kubelet: { serializeImagePulls: false } }
@@ -78,6 +78,7 @@ const run = async (text: string): Promise<Record<string, ArmResult>> => {
   const results: RunResults = (await runScenario(parseScenario(text, 'p2p-model-test.yaml'), { writeOutputs: false })).results;
   return Object.fromEntries(results.arms.map((a) => [a.arm.name.split('/')[1]!, a]));
 };
+const daemonSet = '  - { name: agent, daemonSet: { image: demo/app:v1 } }';
 
 const imageBytes = 3_000_000;
 const waves = {
@@ -87,7 +88,7 @@ const waves = {
 
 describe('the model driver, topology p2p whole-blob (Spegel-like)', () => {
   it('shows the thundering herd on a simultaneous cold DaemonSet: most nodes go to the registry', async () => {
-    const arms = await run(scenario({ nodes: 50, rollouts: '  - { name: agent, daemonSet: { image: demo/app:v1 } }' }));
+    const arms = await run(scenario({ nodes: 50, rollouts: daemonSet }));
     const p2p = arms['p2p-whole-blob']!.aggregate;
     expect(p2p.failures.total).toBe(0);
     expect(p2p.pods).toBe(50);
@@ -120,5 +121,31 @@ describe('the model driver, topology p2p whole-blob (Spegel-like)', () => {
     const text = scenario({ nodes: 30, images: waves.images, rollouts: waves.rollouts.replace('NODES', '30') });
     const [a, b] = [await run(text), await run(text)];
     expect(JSON.stringify(a['p2p-whole-blob']!.repetitions)).toBe(JSON.stringify(b['p2p-whole-blob']!.repetitions));
+  });
+});
+
+describe('the model driver, topology p2p pieces (Dragonfly-like)', () => {
+  it('takes at most 1.5x the image from the registry on a simultaneous cold DaemonSet; the peers carry the rest', async () => {
+    const nodes = 50;
+    const arms = await run(scenario({ nodes, mode: 'pieces', rollouts: daemonSet }));
+    const arm = arms['p2p-pieces']!;
+    const a = arm.aggregate;
+    expect(a.failures.total).toBe(0);
+    expect(a.pods).toBe(nodes);
+    // Blobs only: the manifests and config pass through each node's agent to the registry (a few kB per node).
+    const rep = arm.repetitions[0]!;
+    expect(rep.p2p!.sourceBytes).toBeLessThanOrEqual(1.5 * imageBytes);
+    expect(rep.p2p!.sourceBytes).toBeGreaterThanOrEqual(imageBytes);
+    expect(a.bytes.peers).toBeGreaterThanOrEqual((nodes - 2) * imageBytes);
+    expect(rep.p2p!.backToSourcePeers).toBeGreaterThan(0);
+    expect(rep.p2p!.fromPeers).toBeGreaterThan(0);
+    // Faster than direct, whose 50 nodes share the registry's one uplink.
+    expect(arm.repetitions[0]!.rolloutDurationMs).toBeLessThan(arms.direct!.repetitions[0]!.rolloutDurationMs);
+  });
+
+  it('gives the same results for the same scenario twice', async () => {
+    const text = scenario({ nodes: 30, mode: 'pieces', rollouts: daemonSet });
+    const [a, b] = [await run(text), await run(text)];
+    expect(JSON.stringify(a['p2p-pieces']!.repetitions)).toBe(JSON.stringify(b['p2p-pieces']!.repetitions));
   });
 });
