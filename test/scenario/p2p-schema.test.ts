@@ -33,10 +33,16 @@ describe('topology p2p in a scenario', () => {
   it.each([
     ['kind', '{ driver: kind, nodes: 2 }', /cannot deploy them on a kind cluster/],
     ['kubeconfig', '{ driver: kubeconfig }', /cannot deploy them on a kubeconfig cluster/],
-    ['model', '{ driver: model, nodes: 100 }', /not modelled by the model driver/],
   ])('is refused before the run on driver %s, saying why', (_, cluster, why) => {
     const found = problems(yaml(cluster)).filter((p) => p.path === 'matrix.topology');
     expect(found.some((p) => why.test(p.message))).toBe(true);
+  });
+
+  it('runs on driver model too, both modes, but not with faults on the agents', () => {
+    const { scenario } = parseScenario(yaml('{ driver: model, nodes: 100 }'), 'p2p.yaml');
+    expect(expandArms(scenario).map((a) => a.p2p)).toEqual([undefined, 'whole-blob', 'pieces']);
+    const found = problems(yaml('{ driver: model, nodes: 100 }', 'p2p: { mode: [pieces], faults: { kill: 10% } }\nlinks: { peer: { upload: 1Gbit } }'));
+    expect(found).toEqual([expect.objectContaining({ path: 'p2p.faults', message: expect.stringMatching(/model driver does not cover faults on the P2P agents/) })]);
   });
 
   it('needs a p2p section and links.peer, and whole-blob needs the disk store', () => {
