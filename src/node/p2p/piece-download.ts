@@ -35,7 +35,7 @@ export interface PieceDownload {
 /**
  * A peer's download of one task, as dfdaemon runs it: scheduled, then pieces from the source or from parents,
  * concurrentPieceCount at a time (see DragonflyAgent for the upstream behaviour, with its sources). The live agent and
- * the model's run this one loop, each with its own way to fetch a piece.
+ * the model's (src/model/dragonfly.ts) both run this loop, each with its own way to fetch a piece.
  */
 export async function downloadTask(io: PieceDownload): Promise<void> {
   const { scheduler, task, local } = io;
