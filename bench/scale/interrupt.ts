@@ -45,7 +45,8 @@ interface Trial {
   exitMs: number;
   /** From the process's start to the signal. */
   signalAtS: number;
-  left: number;
+  /** What the run left in its TMPDIR (names). */
+  left: string[];
   survivors: number;
   rssMB: number;
   /** The last progress line before the signal. */
@@ -115,7 +116,7 @@ async function trial(at: string, work: string, n: number): Promise<Trial> {
       for (const [, at, step] of stderr.slice(before).matchAll(/^\[exit-trace ([\d.]+)\] (.*)$/gm)) console.log(`  +${(Number(at) - signalWall).toFixed(0).padStart(5)} ms ${step}`);
     }
     await sleep(300);
-    return { at, code, exitMs, signalAtS: (signalAt - t0) / 1000, left: readdirSync(tmp).length, survivors: processesWithTmp(tmp).length, rssMB: rss, line };
+    return { at, code, exitMs, signalAtS: (signalAt - t0) / 1000, left: readdirSync(tmp), survivors: processesWithTmp(tmp).length, rssMB: rss, line };
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
@@ -130,7 +131,7 @@ try {
     for (let i = 0; i < TRIALS; i++) {
       const t = await trial(at, work, n++);
       trials.push(t);
-      console.log(`${at.padEnd(7)} signal at ${t.signalAtS.toFixed(1)} s (RSS ${t.rssMB.toFixed(0)} MB): exit ${t.code} after ${t.exitMs.toFixed(0)} ms; left in TMPDIR ${t.left}, processes left ${t.survivors} (after: ${t.line.trim()})`);
+      console.log(`${at.padEnd(7)} signal at ${t.signalAtS.toFixed(1)} s (RSS ${t.rssMB.toFixed(0)} MB): exit ${t.code} after ${t.exitMs.toFixed(0)} ms; left in TMPDIR ${t.left.length}${t.left.length > 0 ? ` (${t.left.slice(0, 3).join(', ')})` : ''}, processes left ${t.survivors} (after: ${t.line.trim()})`);
     }
   }
 } finally {
@@ -142,7 +143,7 @@ for (const at of AT) {
   console.log(`${at}: SIGINT to exit ${ms.map((m) => `${(m / 1000).toFixed(2)} s`).join(', ')} (max ${(ms.at(-1)! / 1000).toFixed(2)} s)`);
 }
 console.log(`${NODES} nodes, ${REPLICAS} replicas${SECOND !== undefined ? `, second SIGINT after ${SECOND} ms` : ''}; load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')} before, ${loadAfter.map((l) => l.toFixed(2)).join(' ')} after`);
-const bad = trials.filter((t) => t.code !== 130 || t.left > 0 || t.survivors > 0);
+const bad = trials.filter((t) => t.code !== 130 || t.left.length > 0 || t.survivors > 0);
 if (bad.length > 0) {
   console.error(`${bad.length} trial(s) did not exit 130 clean`);
   process.exitCode = 1;
