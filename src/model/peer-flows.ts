@@ -31,6 +31,11 @@ export class PeerFlows {
   received = 0;
   /** Bytes each node's upload has carried so far, flows under way included up to now (what a host's tx counter reads). */
   private readonly carried: number[];
+  // The solver's working arrays, by link (see solve).
+  private readonly open: Int32Array;
+  private readonly left: Float64Array;
+  private readonly at: Int32Array;
+  private members = new Int32Array(0);
 
   constructor(
     private readonly clock: Clock,
@@ -43,6 +48,9 @@ export class PeerFlows {
     this.completion = new CompletionTimer(clock, () => this.complete());
     this.uploaded = new Array<number>(nodes).fill(0);
     this.carried = new Array<number>(nodes).fill(0);
+    this.open = new Int32Array(2 * nodes);
+    this.left = new Float64Array(2 * nodes);
+    this.at = new Int32Array(2 * nodes);
   }
 
   /** Moves `bytes` from node `from` to node `to`; resolves when the last byte is there. */
@@ -53,7 +61,8 @@ export class PeerFlows {
     return new Promise((done) => {
       this.sync();
       this.flows.push({ from, to, left: bytes, rate: 0, done });
-      this.solve();
+      // Solved once for every flow that starts at this instant (a wave of piece requests starts hundreds together).
+      this.completion.arm(0);
     });
   }
 
@@ -75,43 +84,51 @@ export class PeerFlows {
     this.lastSync = now;
   }
 
-  // Links 0..n-1 are the uploads, n..2n-1 the downloads.
+  // Links 0..n-1 are the uploads, n..2n-1 the downloads; each link's flows as a slice of one index array (built per
+  // solve in two passes over the flows), its free capacity and unfrozen flows in arrays kept between solves.
   private solve(): void {
     const n = this.nodes;
-    const members = new Map<number, PeerFlow[]>();
-    for (const f of this.flows) {
+    const { flows, open, left, at } = this;
+    const touched: number[] = [];
+    for (const f of flows) {
       f.rate = -1;
       for (const l of [f.from, n + f.to]) {
-        const list = members.get(l);
-        if (list) list.push(f);
-        else members.set(l, [f]);
+        if (open[l] === 0) touched.push(l);
+        open[l]!++;
       }
     }
-    const left = new Map<number, number>();
-    const open = new Map<number, number>();
+    let pos = 0;
+    for (const l of touched) {
+      at[l] = pos;
+      pos += open[l]!;
+    }
+    if (this.members.length < pos) this.members = new Int32Array(2 * pos);
+    const members = this.members;
+    const fill = at.slice();
+    flows.forEach((f, i) => {
+      members[fill[f.from]!++] = i;
+      members[fill[n + f.to]!++] = i;
+    });
     // Fair shares by link, ties by link (a fixed order, so that runs repeat).
     const heap = new MinHeap<[number, number]>((a, b) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]));
-    const cap = (l: number): number => (l < n ? this.uploadBytesPerMs : this.downloadBytesPerMs);
-    for (const [l, list] of members) {
-      left.set(l, cap(l));
-      open.set(l, list.length);
-      heap.push([cap(l) / list.length, l]);
+    for (const l of touched) {
+      left[l] = l < n ? this.uploadBytesPerMs : this.downloadBytesPerMs;
+      heap.push([left[l]! / open[l]!, l]);
     }
     while (heap.size > 0) {
       const [share, l] = heap.pop()!;
-      const count = open.get(l)!;
-      if (count === 0 || share !== left.get(l)! / count) continue;
-      for (const f of members.get(l)!) {
+      const count = open[l]!;
+      if (count === 0 || share !== left[l]! / count) continue;
+      for (let j = at[l]!; j < fill[l]!; j++) {
+        const f = flows[members[j]!]!;
         if (f.rate >= 0) continue;
         f.rate = share;
         const other = f.from === l ? n + f.to : f.from;
-        const c = open.get(other)! - 1;
-        const rest = Math.max(0, left.get(other)! - share);
-        open.set(other, c);
-        left.set(other, rest);
-        if (c > 0) heap.push([rest / c, other]);
+        const c = --open[other]!;
+        left[other] = Math.max(0, left[other]! - share);
+        if (c > 0) heap.push([left[other]! / c, other]);
       }
-      open.set(l, 0);
+      open[l] = 0;
     }
     let next = Infinity;
     for (const f of this.flows) next = Math.min(next, f.rate === Infinity ? 0 : Math.max(0, f.left) / f.rate);
@@ -121,14 +138,15 @@ export class PeerFlows {
   private complete(): void {
     this.sync();
     const finished: PeerFlow[] = [];
-    for (let i = this.flows.length - 1; i >= 0; i--) {
-      const f = this.flows[i]!;
-      if (f.left > 1e-6 + f.rate * TIME_EPSILON_MS) continue;
-      finished.push(f);
-      this.flows.splice(i, 1);
+    let kept = 0;
+    for (const f of this.flows) {
+      // Done when what is left would take less than the clock can tell apart (a flow just started has rate 0: not done).
+      if (f.left > 1e-6 + f.rate * TIME_EPSILON_MS) this.flows[kept++] = f;
+      else finished.push(f);
     }
+    this.flows.length = kept;
     this.solve();
     // In the order they began, so that the same run wakes its waiters in the same order.
-    for (const f of finished.reverse()) f.done();
+    for (const f of finished) f.done();
   }
 }

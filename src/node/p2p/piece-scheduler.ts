@@ -41,6 +41,10 @@ export interface Task {
   /** Piece digests as the back-to-source peers recorded them (the piece metadata a child checks). */
   pieceDigests: (string | undefined)[];
   peers: Map<number, Peer>;
+  /** The task's nodes in the order they first registered (for a random sample without copying the map). */
+  order: number[];
+  /** How many peers have each node as a parent (its out-edges in the DAG): a node with none is nobody's ancestor. */
+  children: Map<number, number>;
   backToSource: number;
   /** Who waits for the task's next change, in the order they began to wait (so by deadline: every wait is as long). */
   waiters: Waiter[];
@@ -96,7 +100,7 @@ export class PieceScheduler {
   task(digest: string): Task {
     let t = this.tasks.get(digest);
     if (!t) {
-      t = { digest, size: undefined, pieceLength: 0, pieceCount: 0, pieceDigests: [], peers: new Map(), backToSource: 0, waiters: [], waitTimer: undefined };
+      t = { digest, size: undefined, pieceLength: 0, pieceCount: 0, pieceDigests: [], peers: new Map(), order: [], children: new Map(), backToSource: 0, waiters: [], waitTimer: undefined };
       this.tasks.set(digest, t);
     }
     return t;
@@ -114,6 +118,7 @@ export class PieceScheduler {
 
   async register(t: Task, node: number, blocklist: Set<number>): Promise<Decision> {
     const pending = [...t.peers.values()].every((p) => p.state === 'failed');
+    if (!t.peers.has(node)) t.order.push(node);
     t.peers.set(node, { node, state: 'running', parents: new Set(), edgeBytes: 0, have: new Uint8Array(t.pieceCount), finished: 0 });
     if (pending && t.backToSource < this.opts.backToSourceCount) return this.toSource(t, node);
     return this.schedule(t, node, blocklist);
@@ -129,6 +134,7 @@ export class PieceScheduler {
         peer.edgeBytes = t.size ?? 0;
         for (const p of parents) {
           peer.parents.add(p.node);
+          t.children.set(p.node, (t.children.get(p.node) ?? 0) + 1);
           const host = this.host(p.node);
           host.edges++;
           host.bytes += peer.edgeBytes;
@@ -165,6 +171,7 @@ export class PieceScheduler {
   // Task.DeletePeerInEdges: the peer's parents' hosts stop counting it.
   private deleteInEdges(t: Task, peer: Peer): void {
     for (const p of peer.parents) {
+      t.children.set(p, t.children.get(p)! - 1);
       const host = this.host(p);
       host.edges--;
       host.bytes -= peer.edgeBytes;
@@ -173,22 +180,41 @@ export class PieceScheduler {
   }
 
   private candidates(t: Task, node: number, blocklist: Set<number>): Peer[] {
-    const all = [...t.peers.values()];
-    for (let i = all.length - 1; i > 0; i--) {
-      const j = Math.floor(this.random() * (i + 1));
-      [all[i], all[j]] = [all[j]!, all[i]!];
-    }
-    return all
-      .slice(0, this.opts.filterParentLimit)
+    return this.sample(t, this.opts.filterParentLimit)
       .filter((p) => p.node !== node && !blocklist.has(p.node) && p.state !== 'failed' && (p.parents.size > 0 || p.state === 'back-to-source' || p.state === 'succeeded'))
       .filter((p) => !this.descendsFrom(t, p.node, node))
       .sort((a, b) => this.host(a.node).edges - this.host(b.node).edges || this.host(a.node).bytes - this.host(b.node).bytes)
       .slice(0, this.opts.candidateParentLimit);
   }
 
+  // Up to `k` of the task's peers at random, in random order (Task.LoadRandomPeers): every ordered k-subset alike, as a
+  // shuffle of them all cut to k would give, without the O(peers) shuffle on each scheduling of a large task.
+  private sample(t: Task, k: number): Peer[] {
+    const n = t.order.length;
+    const picked: number[] = [];
+    if (n <= k) {
+      picked.push(...t.order);
+      for (let i = n - 1; i > 0; i--) {
+        const j = Math.floor(this.random() * (i + 1));
+        [picked[i], picked[j]] = [picked[j]!, picked[i]!];
+      }
+    } else {
+      const seen = new Set<number>();
+      while (picked.length < k) {
+        const i = Math.floor(this.random() * n);
+        if (seen.has(i)) continue;
+        seen.add(i);
+        picked.push(t.order[i]!);
+      }
+    }
+    return picked.map((id) => t.peers.get(id)!);
+  }
+
   // Whether `node` is an ancestor of `peer` in the task's DAG: the edge node -> ... -> peer exists, so peer -> node
-  // would close a cycle (scheduler/resource/standard/task.go: CanAddPeerEdge, a DAG cycle check).
+  // would close a cycle (scheduler/resource/standard/task.go: CanAddPeerEdge, a DAG cycle check). A node that is
+  // nobody's parent is nobody's ancestor: no walk (a new peer's first scheduling, most of them).
   private descendsFrom(t: Task, peer: number, node: number): boolean {
+    if (!t.children.get(node)) return false;
     const seen = new Set<number>();
     const stack = [peer];
     while (stack.length > 0) {
