@@ -88,29 +88,34 @@ function validate(nodes: number): void {
   const modelDir = join(out, `model-${tag}${nodes}`);
   const reused = reuseLive && existsSync(join(liveDir, 'results.json'));
   const live = reused ? undefined : pullbench([scenario, '--set', `cluster.nodes=${nodes}`, ...liveSets, '-o', liveDir]);
-  const model = pullbench([scenario, '--set', `cluster.nodes=${nodes}`, ...bothSets, '--set', 'cluster.driver=model', '--set', 'repeat=1', '-o', modelDir]);
+  // As many modelled repetitions as live ones: each draws its own seeds (a P2P arm's scheduler and peer choices are
+  // random, so one modelled repetition is one sample of a spread); without randomness they are identical.
+  const model = pullbench([scenario, '--set', `cluster.nodes=${nodes}`, ...bothSets, '--set', 'cluster.driver=model', '-o', modelDir]);
   const lr = results(liveDir);
   const mr = results(modelDir);
   const lines = [
     `${nodes} nodes, cold. Live: ${lr.arms[0]!.repetitions.length} repetitions per arm, ${live ? `${s(live.wallMs)} s wall, load average ${live.load}` : `reused from ${lr.finishedAt}`}; model: ${s(model.wallMs)} s wall, load average ${model.load}.`,
     '',
-    '| arm | metric | live mean (min-max of 3) | model | model / live | live CPU per rollout |',
+    '| arm | metric | live mean (min-max of 3) | model mean (min-max of 3) | model / live | live CPU per rollout |',
     '| --- | --- | --- | --- | --- | --- |',
   ];
   for (const arm of lr.arms.map((a) => a.arm.name)) {
     const l = perRepetition(lr, arm);
-    const m = perRepetition(mr, arm)[0]!;
+    const m = perRepetition(mr, arm);
+    const meanOf = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const modelRollout = meanOf(m.map((f) => f.rollout));
     // The live process's CPU alone, on one core, takes longer than the whole rollout the model predicts: the live run
     // measures the emulator's CPU, not the network and registry the model is about (docs/model.md).
     const cpu = l.map((f) => f.cpuMs).filter((c): c is number => c !== undefined);
-    const cpuMean = cpu.length > 0 ? cpu.reduce((a, b) => a + b, 0) / cpu.length : undefined;
-    const busy = cpuMean === undefined ? '-' : `${s(cpuMean)} s${cpuMean > m.rollout ? ' (CPU-bound)' : ''}`;
+    const cpuMean = cpu.length > 0 ? meanOf(cpu) : undefined;
+    const busy = cpuMean === undefined ? '-' : `${s(cpuMean)} s${cpuMean > modelRollout ? ' (CPU-bound)' : ''}`;
     for (const metric of ['p50', 'p95', 'rollout'] as const) {
       const xs = l.map((f) => f[metric]);
-      const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-      const ratio = m[metric] / mean;
+      const ms = m.map((f) => f[metric]);
+      const ratio = meanOf(ms) / meanOf(xs);
       const mark = Math.abs(ratio - 1) <= 0.1 ? 'within 10%' : 'OUT';
-      lines.push(`| ${arm} | ${metric === 'rollout' ? 'rollout' : `pull ${metric}`} | ${s(mean)} s (${s(Math.min(...xs))}-${s(Math.max(...xs))}) | ${s(m[metric])} s | ${ratio.toFixed(2)} ${mark} | ${busy} |`);
+      const range = (v: number[]): string => `${s(meanOf(v))} s (${s(Math.min(...v))}-${s(Math.max(...v))})`;
+      lines.push(`| ${arm} | ${metric === 'rollout' ? 'rollout' : `pull ${metric}`} | ${range(xs)} | ${range(ms)} | ${ratio.toFixed(2)} ${mark} | ${busy} |`);
     }
   }
   table(`validation-${tag}${nodes}.md`, lines);
