@@ -66,6 +66,8 @@ export interface ProcessUsage {
   };
   /** Samples taken (every intervalMs) for the peaks. */
   samples: number;
+  /** Samples whose memory reading failed (EMFILE at the process's open-file limit): the peaks may be low (absent: none). */
+  memorySamplesMissed?: number;
   /**
    * Storms of the scenario's `load:` stage that ran in this process during the window
    * (absent: none). cpu, eventLoop and perNode then include the load generator's work,
@@ -156,6 +158,8 @@ export class UsageSampler implements AsyncDisposable {
   private peakHeap = this.baseline.heapUsed;
   private peakFds = openFds();
   private samples = 0;
+  /** Samples whose memory reading failed (EMFILE at the open-file limit). */
+  private missed = 0;
   private probes: number[] = [];
   private probeSink = 0;
   private readonly timer: NodeJS.Timeout;
@@ -211,6 +215,7 @@ export class UsageSampler implements AsyncDisposable {
       samples: this.samples,
     };
     if (this.peakFds !== undefined) usage.openFdsPeak = this.peakFds;
+    if (this.missed > 0) usage.memorySamplesMissed = this.missed;
     // The main thread's id is the process id (the thread-group leader).
     if (w?.waits && waits) usage.runQueue = runQueueDelta(w.waits, waits, String(process.pid));
     if (w && this.probes.length > 0) {
@@ -233,9 +238,16 @@ export class UsageSampler implements AsyncDisposable {
       this.probes.push(p.us);
       this.probeSink ^= p.sink;
     }
-    const m = process.memoryUsage();
-    if (m.rss > this.peakRss) this.peakRss = m.rss;
-    if (m.heapUsed > this.peakHeap) this.peakHeap = m.heapUsed;
+    // Reading the RSS opens /proc/self/stat: at the open-file limit (thousands of nodes' connections) it fails with
+    // EMFILE, and a throw here, in a timer, would end the run. A sample missed is a sample missed.
+    let m: NodeJS.MemoryUsage | undefined;
+    try {
+      m = process.memoryUsage();
+    } catch {
+      this.missed++;
+    }
+    if (m && m.rss > this.peakRss) this.peakRss = m.rss;
+    if (m && m.heapUsed > this.peakHeap) this.peakHeap = m.heapUsed;
     // Listing /proc/self/fd costs ~5 ms per 3,000 fds (4% of a 400-node run at every sample): every 8th sample.
     if (this.samples++ % FD_EVERY !== 0) return;
     const fds = openFds();

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -81,6 +81,25 @@ describe('sampling the process during a rollout', () => {
     expect(u.memory.rssPeakBytes - u.memory.rssBaselineBytes).toBeGreaterThanOrEqual(60 * 1024 * 1024);
     expect(u.perNode.rssBytes).toBeCloseTo((u.memory.rssPeakBytes - u.memory.rssBaselineBytes) / 4, 0);
     if (process.platform === 'linux') expect(u.openFdsPeak).toBeGreaterThan(0);
+  });
+
+  it('misses a memory sample, and says so, when the process is out of file descriptors (EMFILE), instead of throwing', async () => {
+    await using sampler = UsageSampler.start({ intervalMs: 5 });
+    sampler.begin();
+    const emfile = Object.assign(new Error('EMFILE: too many open files, uv_resident_set_memory'), { code: 'EMFILE' });
+    const spy = vi.spyOn(process, 'memoryUsage').mockImplementation(() => {
+      throw emfile;
+    });
+    try {
+      await tick(30);
+      const u = sampler.stop(1);
+      expect(u.memorySamplesMissed).toBeGreaterThanOrEqual(1);
+      expect(u.memory.rssPeakBytes).toBeGreaterThan(0);
+    } finally {
+      spy.mockRestore();
+    }
+    await using fine = UsageSampler.start({ intervalMs: 5 });
+    expect(fine.stop(1).memorySamplesMissed).toBeUndefined();
   });
 
   it('says when load storms ran in the process during the window, and not otherwise', () => {
